@@ -1,0 +1,83 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { Config } from '../config.ts';
+
+export type AwsClients = {
+  dynamo: DynamoDBDocumentClient;
+  s3: S3Client;
+  sns: SNSClient;
+  sqs: SQSClient;
+  destroy(): void;
+};
+
+type Service = 'DYNAMODB' | 'S3' | 'SNS' | 'SQS';
+
+function endpointFor(config: Config, service: Service): string | undefined {
+  return config[`AWS_ENDPOINT_URL_${service}`] ?? config.AWS_ENDPOINT_URL;
+}
+
+/**
+ * One keep-alive connection pool per service and timeouts that really fail a
+ * call: the SDK only logs a request timeout unless told to throw. Retries use
+ * the SDK's standard strategy (exponential backoff, full jitter, retry quota).
+ */
+function baseOptions(config: Config, service: Service) {
+  const agentOptions = { keepAlive: true, maxSockets: 128 };
+  const endpoint = endpointFor(config, service);
+  return {
+    region: config.AWS_REGION,
+    maxAttempts: config.AWS_MAX_ATTEMPTS,
+    ...(endpoint ? { endpoint } : {}),
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: config.AWS_CONNECT_TIMEOUT_MS,
+      requestTimeout: config.AWS_REQUEST_TIMEOUT_MS,
+      throwOnRequestTimeout: true,
+      httpAgent: new HttpAgent(agentOptions),
+      httpsAgent: new HttpsAgent(agentOptions),
+    }),
+  };
+}
+
+export function createAwsClients(config: Config): AwsClients {
+  const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient(baseOptions(config, 'DYNAMODB')), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+  const s3 = new S3Client({ ...baseOptions(config, 'S3'), forcePathStyle: config.S3_FORCE_PATH_STYLE });
+  const sns = new SNSClient(baseOptions(config, 'SNS'));
+  // Queue URLs of emulators name hosts that do not resolve; the SDK's own
+  // endpoint for the region is right everywhere.
+  const sqs = new SQSClient({ ...baseOptions(config, 'SQS'), useQueueUrlAsEndpoint: false });
+  return {
+    dynamo,
+    s3,
+    sns,
+    sqs,
+    destroy() {
+      dynamo.destroy();
+      s3.destroy();
+      sns.destroy();
+      sqs.destroy();
+    },
+  };
+}
+
+/** Whether an error means "a dependency failed" (retry later) rather than "our bug". */
+export function isDependencyFailure(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const e = error as { name?: string; code?: string; $fault?: string; $retryable?: unknown; $metadata?: unknown };
+  if (e.$fault === 'server' || e.$retryable) return true;
+  if (e.name && ['TimeoutError', 'RequestTimeout', 'AbortError', 'ThrottlingException',
+    'ProvisionedThroughputExceededException', 'RequestLimitExceeded', 'InternalServerError',
+    'ServiceUnavailable', 'SlowDown'].includes(e.name)) return true;
+  return typeof e.code === 'string' && /^(ECONN|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|ENETUNREACH|ERR_SOCKET|UND_ERR)/.test(e.code);
+}
+
+export function isConditionFailure(error: unknown): boolean {
+  return (error as { name?: string } | null)?.name === 'ConditionalCheckFailedException';
+}

@@ -1,0 +1,69 @@
+import { Redis } from 'ioredis';
+import type { Config } from '../config.ts';
+
+/**
+ * Redis is a cache here, never a source of truth: commands fail fast instead
+ * of queueing while disconnected, each has a timeout, and reconnects back off
+ * up to two seconds forever.
+ */
+export function createRedis(config: Config, connectionName: string): Redis {
+  return new Redis(config.REDIS_URL, {
+    connectionName,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
+    connectTimeout: config.REDIS_CONNECT_TIMEOUT_MS,
+    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
+  });
+}
+
+export type Outcome<T> = { ok: true; value: T } | { ok: false };
+
+/**
+ * A circuit around Redis, so that a dead or blackholed cache costs nothing per
+ * request: after `threshold` consecutive failures calls are skipped for
+ * `openMs`, then one call at a time probes it again.
+ */
+export class RedisCircuit {
+  private failures = 0;
+  private openUntil = 0;
+  private probing = false;
+  private readonly redis: Redis;
+  private readonly threshold: number;
+  private readonly openMs: number;
+
+  constructor(redis: Redis, options: { threshold?: number; openMs?: number } = {}) {
+    this.redis = redis;
+    this.threshold = options.threshold ?? 3;
+    this.openMs = options.openMs ?? 1000;
+  }
+
+  /** Healthy enough to try: connected and the circuit closed (or due a probe). */
+  get available(): boolean {
+    if (this.redis.status !== 'ready') return false;
+    if (this.failures < this.threshold) return true;
+    return Date.now() >= this.openUntil && !this.probing;
+  }
+
+  get isOpen(): boolean {
+    return this.redis.status !== 'ready' || this.failures >= this.threshold;
+  }
+
+  async call<T>(command: (redis: Redis) => Promise<T>): Promise<Outcome<T>> {
+    if (!this.available) return { ok: false };
+    const probe = this.failures >= this.threshold;
+    if (probe) this.probing = true;
+    try {
+      const value = await command(this.redis);
+      this.failures = 0;
+      return { ok: true, value };
+    } catch {
+      this.failures += 1;
+      if (this.failures >= this.threshold) this.openUntil = Date.now() + this.openMs;
+      return { ok: false };
+    } finally {
+      if (probe) this.probing = false;
+    }
+  }
+}

@@ -1,0 +1,146 @@
+import {
+  CreateTableCommand,
+  UpdateTimeToLiveCommand,
+  waitUntilTableExists,
+  type CreateTableCommandInput,
+} from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
+import { CreateQueueCommand, GetQueueAttributesCommand, SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import type { Config } from '../config.ts';
+import type { AwsClients } from '../adapters/aws.ts';
+
+// Every table, bucket, topic and queue the service needs, created
+// idempotently. `make dev`, docker compose and the tests all call this; on AWS
+// the same shapes live in terraform/.
+
+type Table = { name: string; ttlAttribute: string; input: Omit<CreateTableCommandInput, 'TableName'> };
+
+const byPk = {
+  AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' as const }],
+  KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' as const }],
+  BillingMode: 'PAY_PER_REQUEST' as const,
+};
+
+export function tableDefinitions(config: Config): Table[] {
+  return [
+    { name: config.DOCUMENTS_TABLE, ttlAttribute: 'deleteAt', input: byPk },
+    { name: config.IDEMPOTENCY_TABLE, ttlAttribute: 'expiresAt', input: byPk },
+    { name: config.CONSUMER_TABLE, ttlAttribute: 'expiresAt', input: byPk },
+    {
+      name: config.ORDERS_TABLE,
+      ttlAttribute: 'expiresAt',
+      input: {
+        ...byPk,
+        AttributeDefinitions: [
+          ...byPk.AttributeDefinitions,
+          { AttributeName: 'outboxShard', AttributeType: 'S' },
+          { AttributeName: 'outboxSince', AttributeType: 'N' },
+        ],
+        // Sparse: only orders whose event is still pending carry outboxShard.
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: 'outbox',
+            KeySchema: [
+              { AttributeName: 'outboxShard', KeyType: 'HASH' },
+              { AttributeName: 'outboxSince', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+      },
+    },
+  ];
+}
+
+function alreadyThere(error: unknown, ...names: string[]): boolean {
+  return names.includes((error as { name?: string }).name ?? '');
+}
+
+export function topicNameOf(arn: string): string {
+  return arn.split(':').at(-1) ?? arn;
+}
+
+export async function ensureResources(config: Config, aws: AwsClients, log: (message: string) => void = () => {}) {
+  for (const table of tableDefinitions(config)) {
+    try {
+      await aws.dynamo.send(new CreateTableCommand({ TableName: table.name, ...table.input }));
+      log(`created table ${table.name}`);
+    } catch (error) {
+      if (!alreadyThere(error, 'ResourceInUseException')) throw error;
+    }
+    await waitUntilTableExists({ client: aws.dynamo, maxWaitTime: 60, minDelay: 1 }, { TableName: table.name });
+    try {
+      await aws.dynamo.send(
+        new UpdateTimeToLiveCommand({
+          TableName: table.name,
+          TimeToLiveSpecification: { AttributeName: table.ttlAttribute, Enabled: true },
+        }),
+      );
+    } catch {
+      // dynalite has no TTL; expiry is checked in conditions anyway, TTL only cleans up.
+    }
+  }
+
+  try {
+    await aws.s3.send(new CreateBucketCommand({ Bucket: config.DOCUMENTS_BUCKET }));
+    log(`created bucket ${config.DOCUMENTS_BUCKET}`);
+  } catch (error) {
+    if (!alreadyThere(error, 'BucketAlreadyOwnedByYou', 'BucketAlreadyExists')) throw error;
+  }
+
+  const { TopicArn } = await aws.sns.send(new CreateTopicCommand({ Name: topicNameOf(config.ORDER_EVENTS_TOPIC_ARN) }));
+  if (TopicArn !== config.ORDER_EVENTS_TOPIC_ARN) {
+    throw new Error(`ORDER_EVENTS_TOPIC_ARN is ${config.ORDER_EVENTS_TOPIC_ARN} but the topic is ${TopicArn}`);
+  }
+
+  const dlq = await aws.sqs.send(new CreateQueueCommand({ QueueName: config.ORDER_EVENTS_DLQ }));
+  const dlqArn = await queueArn(aws, dlq.QueueUrl!);
+  const queue = await aws.sqs.send(
+    new CreateQueueCommand({
+      QueueName: config.ORDER_EVENTS_QUEUE,
+      Attributes: {
+        VisibilityTimeout: '30',
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: config.CONSUMER_MAX_RECEIVES }),
+      },
+    }),
+  );
+  const queueUrl = queue.QueueUrl!;
+  const arn = await queueArn(aws, queueUrl);
+  await aws.sqs.send(
+    new SetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      Attributes: {
+        Policy: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Principal: { Service: 'sns.amazonaws.com' },
+              Action: 'sqs:SendMessage',
+              Resource: arn,
+              Condition: { ArnEquals: { 'aws:SourceArn': TopicArn } },
+            },
+          ],
+        }),
+      },
+    }),
+  );
+  await aws.sns.send(
+    new SubscribeCommand({
+      TopicArn,
+      Protocol: 'sqs',
+      Endpoint: arn,
+      Attributes: { RawMessageDelivery: 'true' },
+    }),
+  );
+  log(`topic ${TopicArn} → queue ${config.ORDER_EVENTS_QUEUE} (dead letters: ${config.ORDER_EVENTS_DLQ})`);
+  return { topicArn: TopicArn, queueUrl, dlqUrl: dlq.QueueUrl! };
+}
+
+async function queueArn(aws: AwsClients, queueUrl: string): Promise<string> {
+  const { Attributes } = await aws.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+  );
+  return Attributes!.QueueArn!;
+}

@@ -1,0 +1,131 @@
+import { Type, type Static } from 'typebox';
+import { Value } from 'typebox/value';
+
+// The only place that reads the environment. Every variable is declared here
+// once, with its default; the type of `Config` is derived from the schema.
+const Milliseconds = (defaultValue: number, description: string) =>
+  Type.Integer({ minimum: 1, maximum: 600_000, default: defaultValue, description });
+const Seconds = (defaultValue: number, description: string) =>
+  Type.Integer({ minimum: 1, maximum: 31_536_000, default: defaultValue, description });
+const Name = (defaultValue: string, description: string) =>
+  Type.String({ minLength: 1, maxLength: 255, pattern: '^[A-Za-z0-9._:/-]+$', default: defaultValue, description });
+const Url = (description: string) => Type.Optional(Type.String({ pattern: '^https?://', description }));
+
+export const ConfigSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
+    default: 'development',
+  }),
+  HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Address the HTTP server binds' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'HTTP port of the API' }),
+  METRICS_PORT: Type.Integer({
+    minimum: 0,
+    maximum: 65535,
+    default: 9464,
+    description: 'Port of /metrics and /health for the relay and the consumer (the API serves them on PORT)',
+  }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+    { default: 'info' },
+  ),
+
+  AUTH_MODE: Type.Union([Type.Literal('none'), Type.Literal('api-key')], { default: 'none' }),
+  API_KEYS: Type.String({
+    default: '',
+    pattern: '^$|^[a-z0-9][a-z0-9-]{0,62}:[0-9a-f]{64}(,[a-z0-9][a-z0-9-]{0,62}:[0-9a-f]{64})*$',
+    description: 'Comma-separated tenant:<sha256 hex of the key> pairs',
+  }),
+  RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, default: 6000, description: 'Requests per tenant per minute' }),
+
+  MAX_DOCUMENT_BYTES: Type.Integer({ minimum: 1, maximum: 100 * 1024 * 1024, default: 1_048_576 }),
+  INLINE_CONTENT_MAX_BYTES: Type.Integer({
+    minimum: 0,
+    maximum: 300_000,
+    default: 16_384,
+    description: 'Content up to this size sits in the DynamoDB item instead of S3',
+  }),
+  DOCUMENT_CACHE_TTL_SECONDS: Seconds(3600, 'Lifetime of a document in Redis'),
+  DOCUMENT_TOMBSTONE_SECONDS: Seconds(30 * 24 * 3600, 'How long a deleted document is remembered'),
+  MEMORY_CACHE_MAX_BYTES: Type.Integer({
+    minimum: 0,
+    default: 64 * 1024 * 1024,
+    description: 'In-process cache of hot documents, in bytes (0 turns it off)',
+  }),
+  IDEMPOTENCY_TTL_SECONDS: Seconds(24 * 3600, 'How long an Idempotency-Key is remembered'),
+  IDEMPOTENCY_LOCK_SECONDS: Seconds(30, 'After this, an in-progress request is presumed dead'),
+  ORDER_DEDUP_WINDOW_SECONDS: Seconds(15, 'Identical order payloads within this window are one order'),
+
+  REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),
+  REDIS_COMMAND_TIMEOUT_MS: Milliseconds(200, 'A Redis command slower than this counts as a failure'),
+  REDIS_CONNECT_TIMEOUT_MS: Milliseconds(1000, 'Redis connection timeout'),
+
+  AWS_REGION: Type.String({ pattern: '^[a-z]{2}(-[a-z]+)+-[0-9]+$', default: 'us-east-1' }),
+  AWS_ENDPOINT_URL: Url('Endpoint for every AWS service (emulators)'),
+  AWS_ENDPOINT_URL_DYNAMODB: Url('Endpoint for DynamoDB only'),
+  AWS_ENDPOINT_URL_S3: Url('Endpoint for S3 only'),
+  AWS_ENDPOINT_URL_SNS: Url('Endpoint for SNS only'),
+  AWS_ENDPOINT_URL_SQS: Url('Endpoint for SQS only'),
+  AWS_CONNECT_TIMEOUT_MS: Milliseconds(1000, 'TCP/TLS connect timeout of AWS calls'),
+  AWS_REQUEST_TIMEOUT_MS: Milliseconds(3000, 'Socket timeout of one AWS call attempt'),
+  AWS_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 10, default: 3 }),
+  S3_FORCE_PATH_STYLE: Type.Boolean({ default: false, description: 'Path-style S3 URLs (emulators)' }),
+
+  DOCUMENTS_TABLE: Name('documents', 'DynamoDB table of document metadata'),
+  IDEMPOTENCY_TABLE: Name('idempotency-keys', 'DynamoDB table of Idempotency-Key records'),
+  ORDERS_TABLE: Name('orders', 'DynamoDB table of orders and their outbox state'),
+  CONSUMER_TABLE: Name('order-consumer', 'DynamoDB table of the downstream consumer'),
+  DOCUMENTS_BUCKET: Name('documents', 'S3 bucket of document content'),
+  ORDER_EVENTS_TOPIC_ARN: Name('arn:aws:sns:us-east-1:000000000000:order-events', 'SNS topic of order events'),
+  ORDER_EVENTS_QUEUE: Name('order-events-consumer', 'SQS queue the consumer reads'),
+  ORDER_EVENTS_DLQ: Name('order-events-consumer-dlq', 'Dead-letter queue of the consumer queue'),
+  CONSUMER_MAX_RECEIVES: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
+
+  RELAY_INTERVAL_MS: Milliseconds(1000, 'Pause between relay sweeps when nothing is pending'),
+  RELAY_LEASE_SECONDS: Seconds(30, 'How long a relay replica owns the events it claimed'),
+  SHUTDOWN_TIMEOUT_MS: Milliseconds(10_000, 'Hard limit of a graceful shutdown'),
+});
+
+export type Config = Static<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+const keys = Object.keys(ConfigSchema.properties) as (keyof Config)[];
+
+/** Validates the environment once; a bad value throws naming the variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const input: Record<string, string> = {};
+  for (const key of keys) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value.trim();
+  }
+  if (env.API_KEYS !== undefined) input.API_KEYS = env.API_KEYS.trim();
+  const candidate = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, input));
+  if (Value.Check(ConfigSchema, candidate)) return candidate as Config;
+  const problems = new Map<string, string>();
+  for (const error of Value.Errors(ConfigSchema, candidate)) {
+    const name = error.instancePath.replace(/^\//, '') || 'config';
+    if (problems.has(name)) continue;
+    const received = name in input ? ` (got "${input[name]}")` : '';
+    problems.set(name, `${name}: ${describe(name, error.message)}${received}`);
+  }
+  throw new ConfigError([...problems.values()]);
+}
+
+function describe(name: string, fallback: string): string {
+  const schema = (ConfigSchema.properties as Record<string, { anyOf?: { const?: unknown }[] }>)[name];
+  const choices = schema?.anyOf?.map((option) => option.const).filter((value) => value !== undefined);
+  return choices?.length ? `must be one of ${choices.join(', ')}` : fallback;
+}
+
+/** The config for tests and tools: defaults plus overrides, validated like the real one. */
+export function configFor(overrides: Partial<Record<keyof Config, string | number | boolean>> = {}): Config {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(overrides)) env[key] = String(value);
+  return loadConfig(env);
+}

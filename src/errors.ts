@@ -1,0 +1,92 @@
+import createError, { type FastifyError } from '@fastify/error';
+
+// Every condition a client can see has one stable code, one HTTP status and,
+// where a retry makes sense, a Retry-After. Expected conditions skip the stack
+// trace: they are answers, not bugs.
+type Definition = { status: number; message: string; retryAfter?: number };
+
+const definitions = {
+  ROUTE_NOT_FOUND: { status: 404, message: 'No route %s %s' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'Method %s is not allowed on %s' },
+  VALIDATION_FAILED: { status: 400, message: 'The request does not match the schema' },
+  MALFORMED_JSON: { status: 400, message: 'The body is not valid JSON' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Content-Type %s is not accepted here' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The body is larger than %s bytes' },
+  INVALID_DOCUMENT_ID: { status: 400, message: 'A document id is 1-128 of A-Z a-z 0-9 _ -' },
+  INVALID_IDEMPOTENCY_KEY: { status: 400, message: 'An Idempotency-Key is 1-255 printable ASCII characters' },
+  IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'This Idempotency-Key was used for a different request' },
+  IDEMPOTENCY_KEY_IN_USE: {
+    status: 409,
+    message: 'A request with this Idempotency-Key is still in progress',
+    retryAfter: 1,
+  },
+  EMPTY_DOCUMENT: { status: 400, message: 'A document needs a non-empty body' },
+  DOCUMENT_NOT_FOUND: { status: 404, message: 'Document %s does not exist' },
+  DOCUMENT_EXISTS: { status: 409, message: 'Document %s exists with other content; documents never change' },
+  DOCUMENT_DELETED: { status: 409, message: 'Document %s was deleted; its id cannot be reused' },
+  ORDER_NOT_FOUND: { status: 404, message: 'Order %s does not exist' },
+  UNAUTHENTICATED: { status: 401, message: 'A valid API key is required' },
+  RATE_LIMITED: { status: 429, message: 'Too many requests; retry later', retryAfter: 1 },
+  SERVICE_UNAVAILABLE: { status: 503, message: 'A dependency is unavailable; retry later', retryAfter: 1 },
+  OVERLOADED: { status: 503, message: 'The service is overloaded; retry later', retryAfter: 2 },
+  SHUTTING_DOWN: { status: 503, message: 'The service is shutting down; retry on another instance', retryAfter: 1 },
+  INTERNAL_ERROR: { status: 500, message: 'An unexpected error occurred' },
+} as const satisfies Record<string, Definition>;
+
+export type ErrorCode = keyof typeof definitions;
+
+function define<C extends ErrorCode>(code: C) {
+  const { status, message } = definitions[code];
+  return createError(code, message, status, Error, status >= 500);
+}
+
+export const Errors = {
+  RouteNotFound: define('ROUTE_NOT_FOUND'),
+  MethodNotAllowed: define('METHOD_NOT_ALLOWED'),
+  ValidationFailed: define('VALIDATION_FAILED'),
+  MalformedJson: define('MALFORMED_JSON'),
+  UnsupportedMediaType: define('UNSUPPORTED_MEDIA_TYPE'),
+  PayloadTooLarge: define('PAYLOAD_TOO_LARGE'),
+  InvalidDocumentId: define('INVALID_DOCUMENT_ID'),
+  InvalidIdempotencyKey: define('INVALID_IDEMPOTENCY_KEY'),
+  IdempotencyKeyReused: define('IDEMPOTENCY_KEY_REUSED'),
+  IdempotencyKeyInUse: define('IDEMPOTENCY_KEY_IN_USE'),
+  EmptyDocument: define('EMPTY_DOCUMENT'),
+  DocumentNotFound: define('DOCUMENT_NOT_FOUND'),
+  DocumentExists: define('DOCUMENT_EXISTS'),
+  DocumentDeleted: define('DOCUMENT_DELETED'),
+  OrderNotFound: define('ORDER_NOT_FOUND'),
+  Unauthenticated: define('UNAUTHENTICATED'),
+  RateLimited: define('RATE_LIMITED'),
+  ServiceUnavailable: define('SERVICE_UNAVAILABLE'),
+  Overloaded: define('OVERLOADED'),
+  ShuttingDown: define('SHUTTING_DOWN'),
+  InternalError: define('INTERNAL_ERROR'),
+};
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(definitions, code);
+}
+
+export function errorDefinition(code: ErrorCode): Definition {
+  return definitions[code];
+}
+
+/** A field-level validation failure, reported in `errors` of a 400. */
+export type FieldError = { path: string; message: string };
+
+export type ValidationError = FastifyError & { errors: FieldError[] };
+
+export function validationFailed(errors: FieldError[]): ValidationError {
+  return Object.assign(new Errors.ValidationFailed(), { errors });
+}
+
+/** Problem title: the code read as words ("DOCUMENT_NOT_FOUND" → "Document not found"). */
+export function titleOf(code: ErrorCode): string {
+  const words = code.toLowerCase().replaceAll('_', ' ');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+export function problemTypeOf(code: ErrorCode): string {
+  return `urn:problem-type:${code.toLowerCase().replaceAll('_', '-')}`;
+}
