@@ -81,6 +81,13 @@ export const ConfigSchema = Type.Object({
 
   RELAY_INTERVAL_MS: Milliseconds(1000, 'Pause between relay sweeps when nothing is pending'),
   RELAY_LEASE_SECONDS: Seconds(30, 'How long a relay replica owns the events it claimed'),
+  LOAD_SHED_EVENT_LOOP_DELAY_MS: Milliseconds(200, 'Shed load (503) while the event loop lags more than this'),
+  LOAD_SHED_EVENT_LOOP_UTILIZATION: Type.Number({
+    minimum: 0,
+    maximum: 1,
+    default: 0,
+    description: 'Shed load above this event-loop utilisation (0 turns the check off)',
+  }),
   SHUTDOWN_TIMEOUT_MS: Milliseconds(10_000, 'Hard limit of a graceful shutdown'),
 });
 

@@ -8,6 +8,7 @@ type Definition = { status: number; message: string; retryAfter?: number };
 const definitions = {
   ROUTE_NOT_FOUND: { status: 404, message: 'No route %s %s' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method %s is not allowed on %s' },
+  BAD_REQUEST: { status: 400, message: 'The request is malformed' },
   VALIDATION_FAILED: { status: 400, message: 'The request does not match the schema' },
   MALFORMED_JSON: { status: 400, message: 'The body is not valid JSON' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Content-Type %s is not accepted here' },
@@ -43,6 +44,7 @@ function define<C extends ErrorCode>(code: C) {
 export const Errors = {
   RouteNotFound: define('ROUTE_NOT_FOUND'),
   MethodNotAllowed: define('METHOD_NOT_ALLOWED'),
+  BadRequest: define('BAD_REQUEST'),
   ValidationFailed: define('VALIDATION_FAILED'),
   MalformedJson: define('MALFORMED_JSON'),
   UnsupportedMediaType: define('UNSUPPORTED_MEDIA_TYPE'),

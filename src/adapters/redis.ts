@@ -50,8 +50,9 @@ export class RedisCircuit {
     return this.redis.status !== 'ready' || this.failures >= this.threshold;
   }
 
-  async call<T>(command: (redis: Redis) => Promise<T>): Promise<Outcome<T>> {
-    if (!this.available) return { ok: false };
+  /** `force` tries even with the circuit open: for writes whose loss matters more than their latency. */
+  async call<T>(command: (redis: Redis) => Promise<T>, force = false): Promise<Outcome<T>> {
+    if (force ? this.redis.status !== 'ready' : !this.available) return { ok: false };
     const probe = this.failures >= this.threshold;
     if (probe) this.probing = true;
     try {

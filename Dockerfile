@@ -1,0 +1,50 @@
+# One image for the API (default command), the outbox relay
+# (`node dist/worker.js`), the SQS consumer (`node dist/consumer.js`) and the
+# local bootstrap (`node dist/bootstrap.js`).
+#
+# Node 24, the major of development (the `node` devDependency); the exact
+# version is pinned so that a rebuild gets the same runtime. Bump both together.
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
+
+# Production dependencies only, in their own stage so that neither npm's cache
+# nor the dev tree reaches the final image.
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+# --ignore-scripts: no runtime dependency needs an install script, and none
+# gets to run one at build time.
+RUN npm ci --omit=dev --ignore-scripts
+
+# Compile TypeScript with the full dependency tree.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+# The `node` devDependency is a second Node binary for local work; without its
+# install script its shim would shadow this image's Node in `npm run`, so drop it.
+RUN npm ci --ignore-scripts && rm -f node_modules/.bin/node
+COPY tsconfig.json ./
+COPY src ./src
+RUN npm run build
+
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+# npm is not needed at run time, and its bundled packages are the usual
+# findings of image scanners (ECR scans on push).
+RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
+    /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack
+# Owned by root and read-only for the app: it cannot rewrite its own code.
+COPY package.json ./
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+# The base image's unprivileged `node` user (uid 1000, as k8s runAsUser says).
+USER node
+EXPOSE 3000 9464
+# Node is PID 1 with no init: the entry points handle SIGTERM themselves
+# (drain, then exit), and they spawn no children to reap.
+STOPSIGNAL SIGTERM
+# Liveness of the API on PORT; compose overrides it for the relay and the
+# consumer, which serve their health routes on METRICS_PORT.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health/live').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+CMD ["node", "dist/server.js"]

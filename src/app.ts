@@ -1,0 +1,133 @@
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Redis } from 'ioredis';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
+import { GetTopicAttributesCommand } from '@aws-sdk/client-sns';
+import type { Config } from './config.ts';
+import { createAwsClients, type AwsClients } from './adapters/aws.ts';
+import { createRedis, RedisCircuit } from './adapters/redis.ts';
+import { problemPlugin } from './http/problem.ts';
+import { metricsPlugin, type Metrics } from './http/metrics.ts';
+import { openapiPlugin } from './http/openapi.ts';
+import { loadSheddingPlugin } from './http/load-shedding.ts';
+import { authPlugin } from './http/auth.ts';
+import { requestIdOf } from './http/request-id.ts';
+import { securityHeadersPlugin } from './http/security-headers.ts';
+import { HealthChecker } from './health/health-checker.ts';
+import { healthRoutes } from './health/routes.ts';
+import { DocumentStore } from './documents/document-store.ts';
+import { DocumentCache } from './documents/document-cache.ts';
+import { DocumentService } from './documents/document-service.ts';
+import { documentRoutes } from './documents/routes.ts';
+import { IdempotencyStore } from './idempotency/idempotency-store.ts';
+
+/** What tests may swap for their own: clients pointing elsewhere, a slowed cache. */
+export type AppOverrides = {
+  aws?: AwsClients;
+  redis?: Redis;
+  metrics?: Metrics;
+  documentCache?: (circuit: RedisCircuit, ttlSeconds: number) => DocumentCache;
+};
+
+export type AppOptions = { config: Config; overrides?: AppOverrides };
+
+export function serverOptions(config: Config): FastifyServerOptions {
+  return {
+    logger: {
+      level: config.LOG_LEVEL,
+      redact: ['req.headers.authorization'],
+    },
+    genReqId: requestIdOf,
+    requestIdHeader: false,
+    // One log line per request (onResponse below) instead of Fastify's two.
+    logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
+    // Bodies are small JSON except documents, whose route raises the limit.
+    bodyLimit: 16 * 1024,
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
+  };
+}
+
+/**
+ * The whole service as one plugin: adapters first, then plumbing, then the
+ * domains. It never listens; server.ts does, and tests inject.
+ */
+export const appPlugin = fp<AppOptions>(
+  async (app, { config, overrides = {} }) => {
+    const aws = overrides.aws ?? createAwsClients(config);
+    const redis = overrides.redis ?? createRedis(config, 'api');
+    if (!overrides.redis) redis.connect().catch(() => {});
+    app.addHook('onClose', async () => {
+      if (!overrides.aws) aws.destroy();
+      if (!overrides.redis) redis.disconnect();
+    });
+    app.decorate('draining', false);
+    app.addHook('preClose', async () => {
+      app.draining = true;
+    });
+
+    app.addHook('onRequest', async (request, reply) => {
+      reply.header('x-request-id', request.id);
+    });
+    app.addHook('onResponse', async (request, reply) => {
+      request.log.info(
+        { method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+        'request completed',
+      );
+    });
+
+    await app.register(problemPlugin);
+    await app.register(securityHeadersPlugin);
+    await app.register(metricsPlugin, { metrics: overrides.metrics });
+    await app.register(openapiPlugin);
+    await app.register(loadSheddingPlugin, {
+      maxEventLoopDelayMs: config.LOAD_SHED_EVENT_LOOP_DELAY_MS,
+      maxEventLoopUtilization: config.LOAD_SHED_EVENT_LOOP_UTILIZATION,
+    });
+    await app.register(authPlugin, { mode: config.AUTH_MODE, apiKeys: config.API_KEYS });
+
+    const circuit = new RedisCircuit(redis);
+    const checker = new HealthChecker({
+      storage: (abortSignal) =>
+        Promise.all([
+          aws.dynamo.send(new GetCommand({ TableName: config.DOCUMENTS_TABLE, Key: { pk: '__health__' } }), { abortSignal }),
+          aws.s3.send(new HeadBucketCommand({ Bucket: config.DOCUMENTS_BUCKET }), { abortSignal }),
+        ]),
+      cache: () => redis.ping(),
+      events: (abortSignal) =>
+        aws.sns.send(new GetTopicAttributesCommand({ TopicArn: config.ORDER_EVENTS_TOPIC_ARN }), { abortSignal }),
+    });
+    await app.register(healthRoutes, { checker });
+
+    const documents = new DocumentService({
+      store: new DocumentStore({
+        dynamo: aws.dynamo,
+        s3: aws.s3,
+        table: config.DOCUMENTS_TABLE,
+        bucket: config.DOCUMENTS_BUCKET,
+        inlineMaxBytes: config.INLINE_CONTENT_MAX_BYTES,
+        tombstoneSeconds: config.DOCUMENT_TOMBSTONE_SECONDS,
+        onContentCleanupFailure: (err, s3Key) => app.log.warn({ err, s3Key }, 'content of a deleted document not removed'),
+      }),
+      cache: (overrides.documentCache ?? ((c, ttl) => new DocumentCache(c, ttl)))(circuit, config.DOCUMENT_CACHE_TTL_SECONDS),
+      idempotency: new IdempotencyStore({
+        dynamo: aws.dynamo,
+        table: config.IDEMPOTENCY_TABLE,
+        ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS,
+        lockSeconds: config.IDEMPOTENCY_LOCK_SECONDS,
+      }),
+      metrics: app.metrics,
+      maxBytes: config.MAX_DOCUMENT_BYTES,
+    });
+    await app.register(documentRoutes, { service: documents, maxBytes: config.MAX_DOCUMENT_BYTES });
+  },
+  { name: 'app', fastify: '5.x' },
+);
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify(serverOptions(options.config)).withTypeProvider<TypeBoxTypeProvider>();
+  await app.register(appPlugin, options);
+  return app;
+}

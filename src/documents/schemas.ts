@@ -1,0 +1,38 @@
+import { Type, type Static } from 'typebox';
+
+export const DOCUMENT_ID_PATTERN = '^[A-Za-z0-9_-]{1,128}$';
+
+export const DocumentId = Type.String({ pattern: DOCUMENT_ID_PATTERN, description: 'UUIDv7 from POST, or chosen by the client with PUT' });
+
+export const DocumentParams = Type.Object({ id: DocumentId });
+
+export const DocumentMetadata = Type.Object(
+  {
+    id: DocumentId,
+    status: Type.Literal('ACTIVE'),
+    contentType: Type.String(),
+    size: Type.Integer({ minimum: 1 }),
+    checksum: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the content, hex' }),
+    createdAt: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'DocumentMetadata' },
+);
+export type DocumentMetadata = Static<typeof DocumentMetadata>;
+
+export const DocumentMetadataRef = Type.Ref('DocumentMetadata');
+
+export const DocumentWriteHeaders = Type.Object({
+  'content-type': Type.Optional(Type.String({ description: 'Stored and served back; default application/octet-stream' })),
+  'idempotency-key': Type.Optional(
+    Type.String({ description: 'POST only: 1-255 printable ASCII, bare or an RFC 8941 string' }),
+  ),
+});
+
+export const DocumentReadHeaders = Type.Object({
+  'if-none-match': Type.Optional(Type.String()),
+});
+
+export const BinaryContent = {
+  description: 'The exact bytes, with the stored Content-Type',
+  content: { '*/*': { schema: { type: 'string', format: 'binary' } } },
+};

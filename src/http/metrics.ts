@@ -1,0 +1,62 @@
+import fp from 'fastify-plugin';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type Metrics = {
+  registry: Registry;
+  cacheLookups: Counter<'layer' | 'result'>;
+  idempotentReplays: Counter<'route'>;
+};
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: Metrics;
+  }
+}
+
+/** A registry per app (tests build many apps in one process), never the global one. */
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    cacheLookups: new Counter({
+      name: 'document_cache_lookups_total',
+      help: 'Document cache lookups by layer (memory, redis) and result (hit, miss, error)',
+      labelNames: ['layer', 'result'],
+      registers: [registry],
+    }),
+    idempotentReplays: new Counter({
+      name: 'idempotent_replays_total',
+      help: 'Responses replayed for a repeated Idempotency-Key or a duplicate order',
+      labelNames: ['route'],
+      registers: [registry],
+    }),
+  };
+}
+
+export const metricsPlugin = fp(
+  async (app, options: { metrics?: Metrics }) => {
+    const metrics = options.metrics ?? createMetrics();
+    app.decorate('metrics', metrics);
+    const latency = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request latency by route, method and status',
+      labelNames: ['route', 'method', 'status_code'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [metrics.registry],
+    });
+
+    app.addHook('onResponse', async (request, reply) => {
+      latency.observe(
+        { route: request.routeOptions.url ?? 'unmatched', method: request.method, status_code: reply.statusCode },
+        reply.elapsedTime / 1000,
+      );
+    });
+
+    app.get('/metrics', { schema: { hide: true }, config: { public: true, shedding: false } }, async (_request, reply) => {
+      reply.type(metrics.registry.contentType);
+      return metrics.registry.metrics();
+    });
+  },
+  { name: 'metrics', fastify: '5.x' },
+);

@@ -1,0 +1,157 @@
+import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { isConditionFailure } from '../adapters/aws.ts';
+
+export type StoredResponse = { statusCode: number; headers: Record<string, string>; body: unknown };
+
+export type Claim =
+  | { kind: 'started'; resourceId: string; token: string }
+  | { kind: 'replay'; response: StoredResponse }
+  | { kind: 'mismatch' }
+  | { kind: 'in-flight' };
+
+type IdempotencyRecord = {
+  pk: string;
+  fingerprint: string;
+  status: 'IN_PROGRESS' | 'COMPLETED';
+  resourceId: string;
+  token: string;
+  lockExpiresAt: number;
+  expiresAt: number;
+  response?: StoredResponse;
+};
+
+export type IdempotencyOptions = {
+  dynamo: DynamoDBDocumentClient;
+  table: string;
+  ttlSeconds: number;
+  lockSeconds: number;
+  now?: () => number;
+};
+
+/**
+ * Idempotency records in DynamoDB, one conditional write per decision. The
+ * record names the resource id before the work starts, so a request that
+ * takes over a crashed one finishes the same resource instead of a new one.
+ * Expiry is checked in the conditions: DynamoDB TTL deletes up to 48 h late.
+ */
+export class IdempotencyStore {
+  private readonly options: IdempotencyOptions;
+  private readonly now: () => number;
+
+  constructor(options: IdempotencyOptions) {
+    this.options = options;
+    this.now = options.now ?? Date.now;
+  }
+
+  async claim(pk: string, fingerprint: string, resourceId: string): Promise<Claim> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const now = this.now();
+      const token = `${now}-${Math.random().toString(36).slice(2)}`;
+      const record: IdempotencyRecord = {
+        pk,
+        fingerprint,
+        status: 'IN_PROGRESS',
+        resourceId,
+        token,
+        lockExpiresAt: now + this.options.lockSeconds * 1000,
+        expiresAt: Math.floor(now / 1000) + this.options.ttlSeconds,
+      };
+      try {
+        await this.options.dynamo.send(
+          new PutCommand({
+            TableName: this.options.table,
+            Item: record,
+            ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
+            ExpressionAttributeValues: { ':now': Math.floor(now / 1000) },
+          }),
+        );
+        return { kind: 'started', resourceId, token };
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+
+      const existing = await this.read(pk);
+      if (!existing || existing.expiresAt < Math.floor(this.now() / 1000)) continue;
+      if (existing.fingerprint !== fingerprint) return { kind: 'mismatch' };
+      if (existing.status === 'COMPLETED' && existing.response) return { kind: 'replay', response: existing.response };
+      if (existing.lockExpiresAt >= this.now()) return { kind: 'in-flight' };
+      const takenOver = await this.takeOver(existing);
+      if (takenOver) return { kind: 'started', resourceId: existing.resourceId, token: takenOver };
+    }
+    return { kind: 'in-flight' };
+  }
+
+  /** Claims a record whose owner stopped renewing it (crashed or timed out). */
+  private async takeOver(existing: IdempotencyRecord): Promise<string | undefined> {
+    const now = this.now();
+    const token = `${now}-${Math.random().toString(36).slice(2)}`;
+    try {
+      await this.options.dynamo.send(
+        new UpdateCommand({
+          TableName: this.options.table,
+          Key: { pk: existing.pk },
+          UpdateExpression: 'SET lockExpiresAt = :lock, #token = :token',
+          ConditionExpression: '#status = :inProgress AND #token = :seen',
+          ExpressionAttributeNames: { '#status': 'status', '#token': 'token' },
+          ExpressionAttributeValues: {
+            ':lock': now + this.options.lockSeconds * 1000,
+            ':token': token,
+            ':inProgress': 'IN_PROGRESS',
+            ':seen': existing.token,
+          },
+        }),
+      );
+      return token;
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async complete(pk: string, token: string, response: StoredResponse): Promise<void> {
+    try {
+      await this.options.dynamo.send(
+        new UpdateCommand({
+          TableName: this.options.table,
+          Key: { pk },
+          UpdateExpression: 'SET #status = :completed, #response = :response REMOVE lockExpiresAt',
+          ConditionExpression: '#token = :token',
+          ExpressionAttributeNames: { '#status': 'status', '#response': 'response', '#token': 'token' },
+          ExpressionAttributeValues: { ':completed': 'COMPLETED', ':response': response, ':token': token },
+        }),
+      );
+    } catch (error) {
+      // Someone took the record over: it finishes the same resource, so its answer is ours.
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  /**
+   * After a failure the lock ends at once, so the client's retry need not wait
+   * for it; the record keeps its resource id, because the failed attempt may
+   * have committed (a timeout does not say) and the retry must finish that.
+   */
+  async release(pk: string, token: string): Promise<void> {
+    try {
+      await this.options.dynamo.send(
+        new UpdateCommand({
+          TableName: this.options.table,
+          Key: { pk },
+          UpdateExpression: 'SET lockExpiresAt = :expired',
+          ConditionExpression: '#token = :token AND #status = :inProgress',
+          ExpressionAttributeNames: { '#token': 'token', '#status': 'status' },
+          ExpressionAttributeValues: { ':token': token, ':inProgress': 'IN_PROGRESS', ':expired': 0 },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  private async read(pk: string): Promise<IdempotencyRecord | undefined> {
+    const { Item } = await this.options.dynamo.send(
+      new GetCommand({ TableName: this.options.table, Key: { pk }, ConsistentRead: true }),
+    );
+    return Item as IdempotencyRecord | undefined;
+  }
+}

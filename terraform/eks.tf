@@ -1,0 +1,56 @@
+module "eks" {
+  source  = "terraform-aws-modules/eks/aws"
+  version = "~> 21.0"
+
+  name               = local.name
+  kubernetes_version = var.kubernetes_version
+
+  vpc_id     = module.vpc.vpc_id
+  subnet_ids = module.vpc.private_subnets
+
+  # kubectl from the operator's machine; whoever runs terraform becomes admin.
+  endpoint_public_access                   = true
+  endpoint_public_access_cidrs             = var.admin_cidrs
+  enable_cluster_creator_admin_permissions = true
+
+  addons = {
+    coredns    = {}
+    kube-proxy = {}
+    vpc-cni = {
+      before_compute = true
+    }
+    # Pod Identity hands the app's IAM role to its pods (see iam.tf).
+    eks-pod-identity-agent = {
+      before_compute = true
+    }
+    # The API's HorizontalPodAutoscaler scales on CPU, which needs metrics.
+    metrics-server = {}
+  }
+
+  eks_managed_node_groups = {
+    default = {
+      instance_types = var.node_instance_types
+      subnet_ids     = module.vpc.private_subnets
+
+      min_size     = var.node_count.min
+      max_size     = var.node_count.max
+      desired_size = var.node_count.desired
+    }
+  }
+}
+
+# The image registry the pods pull from (the node role can read ECR).
+resource "aws_ecr_repository" "app" {
+  name = local.name
+  # A tag always means the same image: what runs is what was reviewed.
+  image_tag_mutability = "IMMUTABLE"
+  force_delete         = !var.deletion_protection
+
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+
+  encryption_configuration {
+    encryption_type = "AES256"
+  }
+}

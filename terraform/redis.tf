@@ -1,0 +1,67 @@
+# Shared cache and rate-limit counters. TLS and an auth token: the URL the
+# pods get (REDIS_URL, in the docsvc-secrets Secret) is rediss://:<token>@...
+resource "random_password" "redis_auth" {
+  length  = 64
+  special = false # ElastiCache forbids some symbols, and the token goes in a URL
+}
+
+resource "aws_secretsmanager_secret" "redis_auth" {
+  name_prefix             = "${local.name}-redis-auth-"
+  description             = "AUTH token of the ${local.name} ElastiCache replication group"
+  recovery_window_in_days = 7
+}
+
+resource "aws_secretsmanager_secret_version" "redis_auth" {
+  secret_id     = aws_secretsmanager_secret.redis_auth.id
+  secret_string = random_password.redis_auth.result
+}
+
+resource "aws_elasticache_subnet_group" "redis" {
+  name       = "${local.name}-redis"
+  subnet_ids = module.vpc.private_subnets
+}
+
+# Reachable from the nodes (and so the pods, which share the node security
+# group under the VPC CNI) and from nothing else; no egress at all.
+resource "aws_security_group" "redis" {
+  name_prefix = "${local.name}-redis-"
+  description = "Redis, from the EKS nodes only"
+  vpc_id      = module.vpc.vpc_id
+
+  ingress {
+    description     = "Redis TLS from the EKS nodes"
+    from_port       = 6379
+    to_port         = 6379
+    protocol        = "tcp"
+    security_groups = [module.eks.node_security_group_id]
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_elasticache_replication_group" "redis" {
+  replication_group_id = "${local.name}-redis"
+  description          = "${local.name} cache and rate limits"
+
+  engine               = "redis"
+  engine_version       = "7.1"
+  parameter_group_name = "default.redis7"
+  node_type            = var.redis_node_type
+  port                 = 6379
+
+  # A primary and a replica in two AZs, with automatic failover.
+  num_cache_clusters         = 2
+  automatic_failover_enabled = true
+  multi_az_enabled           = true
+
+  subnet_group_name  = aws_elasticache_subnet_group.redis.name
+  security_group_ids = [aws_security_group.redis.id]
+
+  transit_encryption_enabled = true
+  at_rest_encryption_enabled = true
+  auth_token                 = aws_secretsmanager_secret_version.redis_auth.secret_string
+
+  snapshot_retention_limit = 1
+}

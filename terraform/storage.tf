@@ -1,0 +1,165 @@
+# The service's DynamoDB tables, in one place. The key is the name the service
+# uses locally (the default in src/config.ts); in AWS each table is
+# "<name>-<key>". Keys and TTL attributes must match what src/ reads and writes.
+locals {
+  tables = {
+    documents = {
+      hash_key   = "pk"
+      ttl        = "deleteAt" # tombstones of deleted documents
+      attributes = { pk = "S" }
+      indexes    = []
+    }
+    idempotency-keys = {
+      hash_key   = "pk"
+      ttl        = "expiresAt"
+      attributes = { pk = "S" }
+      indexes    = []
+    }
+    orders = {
+      hash_key   = "pk"
+      ttl        = "expiresAt"
+      attributes = { pk = "S", outboxShard = "S", outboxSince = "N" }
+      # Sparse: only orders whose event is still pending carry outboxShard,
+      # so the relay queries exactly the outbox.
+      indexes = [{ name = "outbox", hash_key = "outboxShard", range_key = "outboxSince" }]
+    }
+    order-consumer = {
+      hash_key   = "pk"
+      ttl        = "expiresAt" # processed event ids, kept for deduplication
+      attributes = { pk = "S" }
+      indexes    = []
+    }
+  }
+}
+
+resource "aws_dynamodb_table" "this" {
+  for_each = local.tables
+
+  name         = "${local.name}-${each.key}"
+  billing_mode = "PAY_PER_REQUEST" # no capacity to plan, no throttling at bursts
+  hash_key     = each.value.hash_key
+
+  deletion_protection_enabled = var.deletion_protection
+
+  dynamic "attribute" {
+    for_each = each.value.attributes
+    content {
+      name = attribute.key
+      type = attribute.value
+    }
+  }
+
+  dynamic "global_secondary_index" {
+    for_each = each.value.indexes
+    content {
+      name            = global_secondary_index.value.name
+      hash_key        = global_secondary_index.value.hash_key
+      range_key       = global_secondary_index.value.range_key
+      projection_type = "ALL" # the relay publishes the whole order
+    }
+  }
+
+  ttl {
+    attribute_name = each.value.ttl
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  # A KMS key (the AWS managed aws/dynamodb one): key use shows in CloudTrail.
+  server_side_encryption {
+    enabled = true
+  }
+}
+
+# Document content above INLINE_CONTENT_MAX_BYTES.
+resource "aws_s3_bucket" "documents" {
+  # Bucket names are global: the account id keeps this one ours.
+  bucket        = "${local.name}-documents-${local.account_id}"
+  force_destroy = !var.deletion_protection
+}
+
+resource "aws_s3_bucket_public_access_block" "documents" {
+  bucket                  = aws_s3_bucket.documents.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_ownership_controls" "documents" {
+  bucket = aws_s3_bucket.documents.id
+  rule {
+    object_ownership = "BucketOwnerEnforced" # no ACLs at all
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "documents" {
+  bucket = aws_s3_bucket.documents.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+# Versioning undoes an accidental overwrite or delete outside the service.
+resource "aws_s3_bucket_versioning" "documents" {
+  bucket = aws_s3_bucket.documents.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "documents" {
+  bucket = aws_s3_bucket.documents.id
+
+  rule {
+    id     = "expire-deleted-content"
+    status = "Enabled"
+    filter {}
+
+    # A deleted document's bytes are really gone 30 days after the delete.
+    noncurrent_version_expiration {
+      noncurrent_days = 30
+    }
+    expiration {
+      expired_object_delete_marker = true
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.documents]
+}
+
+data "aws_iam_policy_document" "documents_bucket" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.documents.arn, "${aws_s3_bucket.documents.arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "documents" {
+  bucket = aws_s3_bucket.documents.id
+  policy = data.aws_iam_policy_document.documents_bucket.json
+
+  # A policy put before the public access block could be rejected or exposed.
+  depends_on = [aws_s3_bucket_public_access_block.documents]
+}

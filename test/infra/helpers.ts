@@ -1,0 +1,273 @@
+// Shared loaders for the offline checks of the deployment artefacts: they read
+// the files exactly as docker, kubectl (kustomize) and terraform would, so the
+// tests assert on what would really be deployed.
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse as parseHcl } from '@cdktf/hcl2json';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { ConfigSchema } from '../../src/config.ts';
+
+export const root = resolve(import.meta.dirname, '..', '..');
+export const k8sDir = join(root, 'k8s');
+export const terraformDir = join(root, 'terraform');
+
+export const readText = (relativePath: string): string => readFileSync(join(root, relativePath), 'utf8');
+export const exists = (relativePath: string): boolean => existsSync(join(root, relativePath));
+
+/** Parsed HCL/YAML is untyped JSON; the tests assert on its shape. */
+export type Json = any;
+
+/** The default src/config.ts gives a variable, as the environment would spell it. */
+export function defaultOf(key: keyof typeof ConfigSchema.properties): string {
+  const value = (ConfigSchema.properties[key] as { default?: unknown }).default;
+  if (value === undefined) throw new Error(`${key} has no default`);
+  return String(value);
+}
+
+// ---------------------------------------------------------------- routes
+
+/** The routes the contract and src/ define, by the process that serves them. */
+export const routes = {
+  api: ['/health', '/health/live', '/health/ready', '/metrics', '/openapi.json'],
+  worker: ['/health/live', '/health/ready', '/metrics'],
+} as const;
+
+/** Entry points: `node dist/<name>.js` runs what `src/<name>.ts` compiles to. */
+export const entryPoints = {
+  api: 'dist/server.js',
+  relay: 'dist/worker.js',
+  consumer: 'dist/consumer.js',
+  bootstrap: 'dist/bootstrap.js',
+} as const;
+
+/** The AWS SDK's own variables: allowed in compose (LocalStack), not config keys. */
+export const awsSdkVariables = new Set([
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_EC2_METADATA_DISABLED',
+]);
+
+/** The configuration keys that name a table, bucket, topic or queue. */
+export const resourceNameKeys = [
+  'DOCUMENTS_TABLE',
+  'IDEMPOTENCY_TABLE',
+  'ORDERS_TABLE',
+  'CONSUMER_TABLE',
+  'DOCUMENTS_BUCKET',
+  'ORDER_EVENTS_TOPIC_ARN',
+  'ORDER_EVENTS_QUEUE',
+  'ORDER_EVENTS_DLQ',
+] as const;
+
+// ---------------------------------------------------------------- env files
+
+/** A dotenv file as kustomize's configMapGenerator reads it: KEY=VALUE, # comments. */
+export function parseEnvFile(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const eq = line.indexOf('=');
+    if (eq <= 0) throw new Error(`not KEY=VALUE: ${line}`);
+    const key = line.slice(0, eq);
+    if (key in env) throw new Error(`duplicate key ${key}`);
+    env[key] = line.slice(eq + 1);
+  }
+  return env;
+}
+
+// ---------------------------------------------------------------- YAML
+
+export const readYaml = (relativePath: string): Json => parseYaml(readText(relativePath), { merge: true });
+
+/** Every document of a multi-document YAML file, failing on syntax errors. */
+export function readYamlDocuments(relativePath: string): Json[] {
+  return parseAllDocuments(readText(relativePath)).map((doc) => {
+    if (doc.errors.length > 0) throw new Error(`${relativePath}: ${doc.errors[0]?.message}`);
+    return doc.toJS();
+  });
+}
+
+export const k8sFiles = (): string[] =>
+  readdirSync(k8sDir)
+    .filter((name) => /\.ya?ml$/.test(name))
+    .sort();
+
+export const kustomization: Json = readYaml('k8s/kustomization.yaml');
+
+/** A generated (git-ignored) env file is checked through its committed example. */
+export function envFileOrExample(file: string): string {
+  const generated = readText('k8s/.gitignore').split('\n').includes(file);
+  return generated ? `k8s/${file}.example` : `k8s/${file}`;
+}
+
+/** The settings the pods get from the ConfigMap kustomize generates. */
+export function configMapEnv(): Record<string, string> {
+  const generator = kustomization.configMapGenerator.find((g: Json) => g.name === 'docsvc-config');
+  const env: Record<string, string> = {};
+  for (const file of generator.envs as string[]) {
+    for (const [key, value] of Object.entries(parseEnvFile(readText(envFileOrExample(file))))) {
+      if (key in env) throw new Error(`${key} is set by two env files of docsvc-config`);
+      env[key] = value;
+    }
+  }
+  return env;
+}
+
+/** Every Kubernetes object of k8s/, with the file it is in. */
+export const k8sManifests = (): { file: string; doc: Json }[] =>
+  k8sFiles()
+    .filter((file) => file !== 'kustomization.yaml')
+    .flatMap((file) => readYamlDocuments(`k8s/${file}`).map((doc) => ({ file, doc })));
+
+// ---------------------------------------------------------------- terraform
+
+export type Terraform = {
+  /** Every .tf file, parsed separately (to report which one fails). */
+  files: Record<string, Json>;
+  variable: Record<string, Json>;
+  locals: Record<string, Json>;
+  output: Record<string, Json>;
+  module: Record<string, Json>;
+  resource: Record<string, Record<string, Json>>;
+  data: Record<string, Record<string, Json>>;
+  terraform: Json[];
+};
+
+let terraformCache: Promise<Terraform> | undefined;
+
+/** All of terraform/*.tf, parsed with hcl2json and merged like terraform does. */
+export function loadTerraform(): Promise<Terraform> {
+  terraformCache ??= (async () => {
+    const names = readdirSync(terraformDir).filter((name) => name.endsWith('.tf')).sort();
+    const files: Record<string, Json> = {};
+    for (const name of names) files[name] = await parseHcl(name, readText(`terraform/${name}`));
+    const tf: Terraform = { files, variable: {}, locals: {}, output: {}, module: {}, resource: {}, data: {}, terraform: [] };
+    const single = (kind: string, name: string, blocks: Json[]): Json => {
+      if (blocks.length !== 1) throw new Error(`${kind} "${name}" is declared ${blocks.length} times`);
+      return blocks[0];
+    };
+    const addNamed = (target: Record<string, Json>, kind: string, entries: Record<string, Json[]> | undefined) => {
+      for (const [name, blocks] of Object.entries(entries ?? {})) {
+        if (name in target) throw new Error(`${kind} "${name}" is declared twice`);
+        target[name] = single(kind, name, blocks);
+      }
+    };
+    for (const parsed of Object.values(files)) {
+      addNamed(tf.variable, 'variable', parsed.variable);
+      addNamed(tf.output, 'output', parsed.output);
+      addNamed(tf.module, 'module', parsed.module);
+      for (const block of parsed.locals ?? []) {
+        for (const [key, value] of Object.entries(block)) {
+          if (key in tf.locals) throw new Error(`local.${key} is declared twice`);
+          tf.locals[key] = value;
+        }
+      }
+      for (const kind of ['resource', 'data'] as const) {
+        for (const [type, byName] of Object.entries((parsed[kind] ?? {}) as Record<string, Record<string, Json[]>>)) {
+          tf[kind][type] ??= {};
+          addNamed(tf[kind][type], `${kind} ${type}`, byName);
+        }
+      }
+      tf.terraform.push(...(parsed.terraform ?? []));
+    }
+    return tf;
+  })();
+  return terraformCache;
+}
+
+export function resourceOf(tf: Terraform, type: string, name: string): Json {
+  const block = tf.resource[type]?.[name];
+  if (block === undefined) throw new Error(`resource ${type}.${name} is not declared`);
+  return block;
+}
+
+export function dataOf(tf: Terraform, type: string, name: string): Json {
+  const block = tf.data[type]?.[name];
+  if (block === undefined) throw new Error(`data ${type}.${name} is not declared`);
+  return block;
+}
+
+/** The one nested block of a kind (hcl2json gives blocks as arrays). */
+export function blockOf(parent: Json, kind: string): Json {
+  const blocks = parent?.[kind];
+  if (!Array.isArray(blocks) || blocks.length !== 1) throw new Error(`expected one "${kind}" block`);
+  return blocks[0];
+}
+
+/** The account id the committed examples use in place of the real one. */
+export const exampleAccountId = '123456789012';
+
+/**
+ * Evaluates the small subset of terraform expressions that names are made of
+ * (variables with their defaults, locals, each.key, the caller's account id,
+ * and attributes of resources declared here), so a test can compute the names
+ * terraform will create. Anything else throws rather than guesses.
+ */
+export class TerraformNames {
+  private readonly tf: Terraform;
+  private readonly accountId: string;
+
+  constructor(tf: Terraform, accountId = exampleAccountId) {
+    this.tf = tf;
+    this.accountId = accountId;
+  }
+
+  /** A string that may hold ${...} interpolations; "${x}" alone keeps x's type. */
+  template(text: string, eachKey?: string): unknown {
+    const whole = /^\$\{([^{}]*)\}$/.exec(text);
+    if (whole) return this.expression(whole[1] ?? '', eachKey);
+    return text.replace(/\$\{([^{}]*)\}/g, (_match, expr: string) => String(this.expression(expr, eachKey)));
+  }
+
+  variable(name: string): unknown {
+    const variable = this.tf.variable[name];
+    if (variable === undefined) throw new Error(`var.${name} is not declared`);
+    if (!('default' in variable)) throw new Error(`var.${name} has no default`);
+    return variable.default;
+  }
+
+  expression(raw: string, eachKey?: string): unknown {
+    const expr = raw.trim();
+    let match: RegExpExecArray | null;
+    if ((match = /^var\.([a-z0-9_]+)$/.exec(expr))) return this.variable(match[1] ?? '');
+    if ((match = /^local\.([a-z0-9_]+)$/.exec(expr))) {
+      const name = match[1] ?? '';
+      if (!(name in this.tf.locals)) throw new Error(`local.${name} is not declared`);
+      const value = this.tf.locals[name];
+      return typeof value === 'string' ? this.template(value, eachKey) : value;
+    }
+    if (expr === 'each.key') {
+      if (eachKey === undefined) throw new Error('each.key outside a for_each resource');
+      return eachKey;
+    }
+    if (expr === 'data.aws_caller_identity.current.account_id') {
+      dataOf(this.tf, 'aws_caller_identity', 'current');
+      return this.accountId;
+    }
+    if ((match = /^(aws_[a-z0-9_]+)\.([a-z0-9_]+)(?:\["([^"]+)"\])?\.([a-z_]+)$/.exec(expr))) {
+      const [, type = '', name = '', key, attribute = ''] = match;
+      return this.attribute(type, name, key, attribute);
+    }
+    throw new Error(`cannot evaluate \${${expr}} offline`);
+  }
+
+  private attribute(type: string, name: string, key: string | undefined, attribute: string): unknown {
+    const block = resourceOf(this.tf, type, name);
+    if ((block.for_each === undefined) !== (key === undefined)) {
+      throw new Error(`${type}.${name}: for_each and the [key] of the reference disagree`);
+    }
+    if (key !== undefined) {
+      const instances = this.template(block.for_each);
+      if (typeof instances !== 'object' || instances === null || !(key in instances)) {
+        throw new Error(`${type}.${name}["${key}"] is not one of its for_each keys`);
+      }
+    }
+    if (typeof block[attribute] === 'string') return this.template(block[attribute], key);
+    if (type === 'aws_sns_topic' && attribute === 'arn') {
+      return `arn:aws:sns:${this.variable('region')}:${this.accountId}:${this.attribute(type, name, key, 'name')}`;
+    }
+    throw new Error(`${type}.${name}.${attribute} is computed by AWS; not evaluable offline`);
+  }
+}
