@@ -1,4 +1,4 @@
-import { Type, type Static } from 'typebox';
+import { Type, type Static, type TObject } from 'typebox';
 import { Value } from 'typebox/value';
 
 // The only place that reads the environment. Every variable is declared here
@@ -102,31 +102,33 @@ export class ConfigError extends Error {
   }
 }
 
-const keys = Object.keys(ConfigSchema.properties) as (keyof Config)[];
-
 /** Validates the environment once; a bad value throws naming the variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  return parseEnvironment(ConfigSchema, env);
+}
+
+/** Reads the variables a schema declares from an environment, with defaults and conversion. */
+export function parseEnvironment<T extends TObject>(schema: T, env: Record<string, string | undefined>): Static<T> {
   const input: Record<string, string> = {};
-  for (const key of keys) {
-    const value = env[key];
-    if (value !== undefined && value !== '') input[key] = value.trim();
+  for (const key of Object.keys(schema.properties)) {
+    const value = env[key]?.trim();
+    if (value !== undefined && (value !== '' || key === 'API_KEYS')) input[key] = value;
   }
-  if (env.API_KEYS !== undefined) input.API_KEYS = env.API_KEYS.trim();
-  const candidate = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, input));
-  if (Value.Check(ConfigSchema, candidate)) return candidate as Config;
+  const candidate = Value.Convert(schema, Value.Default(schema, input));
+  if (Value.Check(schema, candidate)) return candidate as Static<T>;
   const problems = new Map<string, string>();
-  for (const error of Value.Errors(ConfigSchema, candidate)) {
+  for (const error of Value.Errors(schema, candidate)) {
     const name = error.instancePath.replace(/^\//, '') || 'config';
     if (problems.has(name)) continue;
     const received = name in input ? ` (got "${input[name]}")` : '';
-    problems.set(name, `${name}: ${describe(name, error.message)}${received}`);
+    problems.set(name, `${name}: ${describe(schema, name, error.message)}${received}`);
   }
   throw new ConfigError([...problems.values()]);
 }
 
-function describe(name: string, fallback: string): string {
-  const schema = (ConfigSchema.properties as Record<string, { anyOf?: { const?: unknown }[] }>)[name];
-  const choices = schema?.anyOf?.map((option) => option.const).filter((value) => value !== undefined);
+function describe(schema: TObject, name: string, fallback: string): string {
+  const property = (schema.properties as Record<string, { anyOf?: { const?: unknown }[] }>)[name];
+  const choices = property?.anyOf?.map((option) => option.const).filter((value) => value !== undefined);
   return choices?.length ? `must be one of ${choices.join(', ')}` : fallback;
 }
 
