@@ -46,6 +46,8 @@ export function serverOptions(config: Config): FastifyServerOptions {
     // Bodies are small JSON except documents, whose route raises the limit.
     bodyLimit: 16 * 1024,
     return503OnClosing: true,
+    // Ids are validated by schema (400); the router must not cut them off first (414).
+    routerOptions: { maxParamLength: 8192 },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
   };
 }

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, ConfigSchema, loadConfig } from '../../src/config.ts';
+
+describe('config', () => {
+  it('has a default for every variable but the optional endpoints', () => {
+    const config = loadConfig({});
+    expect(config.PORT).toBe(3000);
+    expect(config.AUTH_MODE).toBe('none');
+    expect(config.MAX_DOCUMENT_BYTES).toBe(1_048_576);
+    expect(config.ORDER_DEDUP_WINDOW_SECONDS).toBe(15);
+    expect(config.AWS_REGION).toBe('us-east-1');
+    expect(config.AWS_ENDPOINT_URL).toBeUndefined();
+  });
+
+  it('converts strings to the declared types', () => {
+    const config = loadConfig({ PORT: '8080', S3_FORCE_PATH_STYLE: 'true', LOAD_SHED_EVENT_LOOP_UTILIZATION: '0.9' });
+    expect(config.PORT).toBe(8080);
+    expect(config.S3_FORCE_PATH_STYLE).toBe(true);
+    expect(config.LOAD_SHED_EVENT_LOOP_UTILIZATION).toBe(0.9);
+  });
+
+  it('names every bad variable and what it got', () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: 'eighty', AUTH_MODE: 'sometimes', MAX_DOCUMENT_BYTES: '-1' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems).toHaveLength(3);
+    expect(problems.find((p) => p.startsWith('PORT:'))).toContain('"eighty"');
+    expect(problems.find((p) => p.startsWith('AUTH_MODE:'))).toContain('must be one of none, api-key');
+    expect(problems.find((p) => p.startsWith('MAX_DOCUMENT_BYTES:'))).toBeDefined();
+  });
+
+  it('accepts API keys only as tenant:sha256 pairs', () => {
+    const hash = 'a'.repeat(64);
+    expect(loadConfig({ API_KEYS: `acme:${hash},globex:${hash}` }).API_KEYS).toBe(`acme:${hash},globex:${hash}`);
+    expect(() => loadConfig({ API_KEYS: 'acme:plain-secret' })).toThrow(/API_KEYS/);
+  });
+
+  it('rejects a malformed endpoint URL', () => {
+    expect(() => loadConfig({ AWS_ENDPOINT_URL: 'localhost:4566' })).toThrow(/AWS_ENDPOINT_URL/);
+  });
+
+  it('declares only UPPER_SNAKE environment variable names', () => {
+    for (const name of Object.keys(ConfigSchema.properties)) expect(name).toMatch(/^[A-Z][A-Z0-9_]*$/);
+  });
+});
