@@ -59,7 +59,7 @@ export function serverOptions(config: Config): FastifyServerOptions {
 export const appPlugin = fp<AppOptions>(
   async (app, { config, overrides = {} }) => {
     const aws = overrides.aws ?? createAwsClients(config);
-    const redis = overrides.redis ?? createRedis(config, 'api');
+    const redis = overrides.redis ?? createRedis(config, 'api', app.log);
     if (!overrides.redis) redis.connect().catch(() => {});
     app.addHook('onClose', async () => {
       if (!overrides.aws) aws.destroy();

@@ -79,8 +79,25 @@ export const ConfigSchema = Type.Object({
   ORDER_EVENTS_DLQ: Name('order-events-consumer-dlq', 'Dead-letter queue of the consumer queue'),
   CONSUMER_MAX_RECEIVES: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
 
+  CONSUMER_WAIT_SECONDS: Type.Integer({
+    minimum: 0,
+    maximum: 20,
+    default: 20,
+    description: 'SQS long-poll wait of the consumer (20 is the SQS maximum)',
+  }),
+  CONSUMER_VISIBILITY_TIMEOUT_SECONDS: Seconds(30, 'A received event is hidden from other consumers this long; a failed one comes back after it'),
+  CONSUMER_DEDUP_SECONDS: Seconds(7 * 24 * 3600, 'How long the consumer remembers an applied event id'),
+
+  ORDER_PUBLISH_TIMEOUT_MS: Milliseconds(1000, 'Deadline of the publish attempt POST /orders makes; the relay retries what it leaves pending'),
   RELAY_INTERVAL_MS: Milliseconds(1000, 'Pause between relay sweeps when nothing is pending'),
   RELAY_LEASE_SECONDS: Seconds(30, 'How long a relay replica owns the events it claimed'),
+  RELAY_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 500, default: 100, description: 'Events one relay sweep claims at most' }),
+  RELAY_GRACE_MS: Type.Integer({
+    minimum: 0,
+    maximum: 600_000,
+    default: 5000,
+    description: "The relay leaves events younger than this to the API's own publish attempt",
+  }),
   LOAD_SHED_EVENT_LOOP_DELAY_MS: Milliseconds(200, 'Shed load (503) while the event loop lags more than this'),
   LOAD_SHED_EVENT_LOOP_UTILIZATION: Type.Number({
     minimum: 0,

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.ts';
 
 /**
@@ -6,8 +7,8 @@ import type { Config } from '../config.ts';
  * of queueing while disconnected, each has a timeout, and reconnects back off
  * up to two seconds forever.
  */
-export function createRedis(config: Config, connectionName: string): Redis {
-  return new Redis(config.REDIS_URL, {
+export function createRedis(config: Config, connectionName: string, log?: FastifyBaseLogger): Redis {
+  const redis = new Redis(config.REDIS_URL, {
     connectionName,
     lazyConnect: true,
     enableOfflineQueue: false,
@@ -16,6 +17,17 @@ export function createRedis(config: Config, connectionName: string): Redis {
     connectTimeout: config.REDIS_CONNECT_TIMEOUT_MS,
     retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
   });
+  // One line per transition, not one per reconnect attempt.
+  let up = false;
+  redis.on('ready', () => {
+    up = true;
+    log?.info({ connectionName }, 'redis connected');
+  });
+  redis.on('error', (err: Error) => {
+    if (up) log?.warn({ connectionName, err: err.message }, 'redis connection lost; serving without cache');
+    up = false;
+  });
+  return redis;
 }
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false };

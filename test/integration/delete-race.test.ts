@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import { DocumentCache } from '../../src/documents/document-cache.ts';
+import type { StoredDocument } from '../../src/documents/document-store.ts';
+import { testApp, testConfig, uniqueId } from '../support/app.ts';
+
+/** A cache whose fills wait at a gate the test opens: the slow reader of the race. */
+class GatedCache extends DocumentCache {
+  gate: Promise<void> = Promise.resolve();
+  onFill: () => void = () => {};
+  override async fill(tenant: string, id: string, document: StoredDocument): Promise<void> {
+    this.onFill();
+    await this.gate;
+    return super.fill(tenant, id, document);
+  }
+}
+
+let app: FastifyInstance;
+let cache: GatedCache | undefined;
+let redis: Redis;
+
+beforeAll(async () => {
+  app = await testApp({
+    overrides: {
+      documentCache: (circuit, ttl) => (cache = new GatedCache(circuit, ttl)),
+    },
+  });
+  redis = new Redis(testConfig().REDIS_URL);
+});
+afterAll(async () => {
+  await app.close();
+  redis.disconnect();
+});
+
+describe('the delete race of cache-aside', () => {
+  it('a GET whose cache fill lands after a DELETE answered cannot bring the document back', async () => {
+    const id = uniqueId('race');
+    expect((await app.inject({ method: 'PUT', url: `/documents/${id}`, payload: 'doomed' })).statusCode).toBe(201);
+
+    let open!: () => void;
+    cache!.gate = new Promise((resolve) => (open = resolve));
+    const fillStarted = new Promise<void>((resolve) => (cache!.onFill = resolve));
+
+    // The slow reader: has read the document from the store, not yet filled the cache.
+    const slowRead = app.inject({ method: 'GET', url: `/documents/${id}` });
+    await fillStarted;
+
+    const deleted = await app.inject({ method: 'DELETE', url: `/documents/${id}` });
+    expect(deleted.statusCode).toBe(204);
+
+    open();
+    await slowRead;
+
+    const value = await redis.getBuffer(`doc:public:${id}`);
+    expect(value?.toString()).toBe('D');
+    for (let i = 0; i < 3; i++) {
+      const after = await app.inject({ method: 'GET', url: `/documents/${id}` });
+      expect(after.statusCode).toBe(404);
+      expect(after.json().code).toBe('DOCUMENT_NOT_FOUND');
+    }
+  });
+
+  it('a GET that finds the tombstone in the store caches it, and later GETs never reach the store', async () => {
+    const id = uniqueId('race');
+    await app.inject({ method: 'PUT', url: `/documents/${id}`, payload: 'gone' });
+    await app.inject({ method: 'DELETE', url: `/documents/${id}` });
+    await redis.del(`doc:public:${id}`); // as if the cache had been flushed
+    expect((await app.inject({ method: 'GET', url: `/documents/${id}` })).statusCode).toBe(404);
+    expect((await redis.getBuffer(`doc:public:${id}`))?.toString()).toBe('D');
+  });
+});
