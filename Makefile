@@ -41,3 +41,66 @@ build: $(DEPS)
 
 clean:
 	rm -rf dist node_modules
+
+# ---- Containers and deployment (README: "Run with docker compose", "Deploy to AWS (EKS)")
+IMAGE     ?= docsvc:local
+IMAGE_TAG ?= $(shell git rev-parse --short HEAD)
+TF        := terraform -chdir=terraform
+
+.PHONY: docker-build compose-up compose-down tf-init tf-plan tf-apply kubeconfig \
+        ecr-push k8s-config k8s-secret k8s-apply test-infra
+
+## docker-build: the service image
+docker-build:
+	docker build -t $(IMAGE) .
+
+## compose-up: the service with LocalStack and Redis on http://127.0.0.1:3000
+compose-up:
+	docker compose up --build
+
+## compose-down: stop compose and drop its data
+compose-down:
+	docker compose down --volumes --remove-orphans
+
+## tf-init / tf-plan / tf-apply: the AWS infrastructure
+tf-init:
+	$(TF) init
+tf-plan:
+	$(TF) plan -out=tfplan
+tf-apply:
+	$(TF) apply tfplan
+
+## kubeconfig: point kubectl at the EKS cluster
+kubeconfig:
+	$$($(TF) output -raw configure_kubectl)
+
+## ecr-push: build for the nodes (linux/amd64) and push to ECR as $(IMAGE_TAG)
+ecr-push:
+	@repo=$$($(TF) output -raw ecr_repository_url) && \
+	aws ecr get-login-password --region $$($(TF) output -raw region) \
+	  | docker login --username AWS --password-stdin $${repo%%/*} && \
+	docker build --platform linux/amd64 -t $$repo:$(IMAGE_TAG) . && \
+	docker push $$repo:$(IMAGE_TAG)
+
+## k8s-config: write k8s/aws.env and k8s/image.env from the terraform outputs
+k8s-config:
+	$(TF) output -raw k8s_env > k8s/aws.env
+	echo "IMAGE=$$($(TF) output -raw ecr_repository_url):$(IMAGE_TAG)" > k8s/image.env
+
+## k8s-secret: make k8s-secret API_KEYS=tenant:<sha256 hex of the key>
+k8s-secret:
+	@test -n "$(API_KEYS)" || { echo 'usage: make k8s-secret API_KEYS=tenant:<sha256 hex of the key>' >&2; exit 2; }
+	kubectl apply -f k8s/namespace.yaml
+	@kubectl -n docsvc create secret generic docsvc-secrets \
+	  --from-literal=API_KEYS='$(API_KEYS)' \
+	  --from-literal=REDIS_URL="$$($(TF) output -raw redis_url)" \
+	  --dry-run=client -o yaml | kubectl apply -f -
+
+## k8s-apply: kubectl apply -k k8s/ and wait for the rollouts
+k8s-apply:
+	kubectl apply -k k8s/
+	for d in api relay consumer; do kubectl -n docsvc rollout status deployment/docsvc-$$d --timeout=5m || exit 1; done
+
+## test-infra: offline checks of Dockerfile, compose, k8s and terraform
+test-infra: $(DEPS)
+	vitest run --config test/vitest.config.ts test/infra

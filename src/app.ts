@@ -18,17 +18,25 @@ import { securityHeadersPlugin } from './http/security-headers.ts';
 import { HealthChecker } from './health/health-checker.ts';
 import { healthRoutes } from './health/routes.ts';
 import { DocumentStore } from './documents/document-store.ts';
-import { DocumentCache } from './documents/document-cache.ts';
+import { DocumentCache, type DocumentCacheOptions } from './documents/document-cache.ts';
+import { MemoryCache } from './documents/memory-cache.ts';
 import { DocumentService } from './documents/document-service.ts';
 import { documentRoutes } from './documents/routes.ts';
 import { IdempotencyStore } from './idempotency/idempotency-store.ts';
+import { OrderStore } from './orders/order-store.ts';
+import { OrderEventPublisher } from './orders/order-events.ts';
+import { OrderIntake, type OrderIntakeOptions } from './orders/order-intake.ts';
+import { orderRoutes } from './orders/routes.ts';
+import { registerOutboxGauges } from './outbox/outbox-metrics.ts';
 
 /** What tests may swap for their own: clients pointing elsewhere, a slowed cache. */
 export type AppOverrides = {
   aws?: AwsClients;
   redis?: Redis;
   metrics?: Metrics;
-  documentCache?: (circuit: RedisCircuit, ttlSeconds: number) => DocumentCache;
+  documentCache?: (options: DocumentCacheOptions) => DocumentCache;
+  /** Test seams of the order intake (an injected crash between write and publish). */
+  orderIntake?: Pick<OrderIntakeOptions, 'afterWrite'>;
 };
 
 export type AppOptions = { config: Config; overrides?: AppOverrides };
@@ -91,6 +99,10 @@ export const appPlugin = fp<AppOptions>(
     await app.register(authPlugin, { mode: config.AUTH_MODE, apiKeys: config.API_KEYS });
 
     const circuit = new RedisCircuit(redis);
+    // A second connection, in subscriber mode, hears deletes made on other instances.
+    const subscriber = config.MEMORY_CACHE_MAX_BYTES > 0 ? createRedis(config, 'api-invalidations', app.log) : undefined;
+    subscriber?.connect().catch(() => {});
+    app.addHook('onClose', async () => subscriber?.disconnect());
     const checker = new HealthChecker({
       storage: (abortSignal) =>
         Promise.all([
@@ -113,7 +125,11 @@ export const appPlugin = fp<AppOptions>(
         tombstoneSeconds: config.DOCUMENT_TOMBSTONE_SECONDS,
         onContentCleanupFailure: (err, s3Key) => app.log.warn({ err, s3Key }, 'content of a deleted document not removed'),
       }),
-      cache: (overrides.documentCache ?? ((c, ttl) => new DocumentCache(c, ttl)))(circuit, config.DOCUMENT_CACHE_TTL_SECONDS),
+      cache: (overrides.documentCache ?? ((options) => new DocumentCache(options)))({
+        circuit,
+        ttlSeconds: config.DOCUMENT_CACHE_TTL_SECONDS,
+        ...(subscriber ? { memory: { cache: new MemoryCache(config.MEMORY_CACHE_MAX_BYTES), subscriber } } : {}),
+      }),
       idempotency: new IdempotencyStore({
         dynamo: aws.dynamo,
         table: config.IDEMPOTENCY_TABLE,
@@ -124,6 +140,19 @@ export const appPlugin = fp<AppOptions>(
       maxBytes: config.MAX_DOCUMENT_BYTES,
     });
     await app.register(documentRoutes, { service: documents, maxBytes: config.MAX_DOCUMENT_BYTES });
+
+    const orderStore = new OrderStore({ dynamo: aws.dynamo, table: config.ORDERS_TABLE });
+    const orders = new OrderIntake({
+      store: orderStore,
+      publisher: new OrderEventPublisher({ sns: aws.sns, topicArn: config.ORDER_EVENTS_TOPIC_ARN }),
+      log: app.log,
+      metrics: app.metrics,
+      dedupWindowSeconds: config.ORDER_DEDUP_WINDOW_SECONDS,
+      publishTimeoutMs: config.ORDER_PUBLISH_TIMEOUT_MS,
+      ...overrides.orderIntake,
+    });
+    registerOutboxGauges(app.metrics.registry, orderStore);
+    await app.register(orderRoutes, { intake: orders });
   },
   { name: 'app', fastify: '5.x' },
 );

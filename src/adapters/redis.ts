@@ -10,6 +10,8 @@ import type { Config } from '../config.ts';
 export function createRedis(config: Config, connectionName: string, log?: FastifyBaseLogger): Redis {
   const redis = new Redis(config.REDIS_URL, {
     connectionName,
+    // Subscriptions are renewed by their owner on 'ready', which also resets what they guard.
+    autoResubscribe: false,
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,

@@ -151,7 +151,7 @@ export class DocumentService {
 
   async read(tenant: string, id: string): Promise<ReadAnswer> {
     const cached = await this.options.cache.lookup(tenant, id);
-    this.options.metrics.cacheLookups.inc({ layer: 'redis', result: cached.result });
+    this.options.metrics.cacheLookups.inc({ layer: cached.result === 'hit' ? cached.layer : 'redis', result: cached.result });
     if (cached.result === 'hit') return { document: cached.document, cacheStatus: 'hit' };
     if (cached.result === 'tombstone') throw new Errors.DocumentNotFound(id);
 

@@ -23,7 +23,7 @@ let redis: Redis;
 beforeAll(async () => {
   app = await testApp({
     overrides: {
-      documentCache: (circuit, ttl) => (cache = new GatedCache(circuit, ttl)),
+      documentCache: (options) => (cache = new GatedCache(options)),
     },
   });
   redis = new Redis(testConfig().REDIS_URL);

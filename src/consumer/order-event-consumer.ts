@@ -1,0 +1,236 @@
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  GetQueueUrlCommand,
+  ReceiveMessageCommand,
+  type Message,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { FastifyBaseLogger } from 'fastify';
+import { Counter, type Registry } from 'prom-client';
+import { Compile } from 'typebox/compile';
+import { OrderAcceptedEvent } from '../orders/schemas.ts';
+import type { AppliedOrderStore } from './applied-orders.ts';
+
+export type Outcome = 'applied' | 'duplicate' | 'invalid' | 'busy' | 'failed';
+export type PollResult = Record<Outcome, number>;
+
+export type ParsedEvent = { ok: true; event: OrderAcceptedEvent } | { ok: false; reason: string };
+
+const validator = Compile(OrderAcceptedEvent);
+
+/**
+ * The event from a message body: the raw CloudEvent (the subscription uses
+ * raw message delivery), or the same inside an SNS notification envelope,
+ * in case a subscription is ever made without it.
+ */
+export function parseEvent(body: string | undefined): ParsedEvent {
+  let value: unknown;
+  try {
+    value = JSON.parse(body ?? '');
+    const envelope = value as { Type?: unknown; Message?: unknown } | null;
+    if (envelope?.Type === 'Notification' && typeof envelope.Message === 'string') value = JSON.parse(envelope.Message);
+  } catch {
+    return { ok: false, reason: 'the body is not JSON' };
+  }
+  if (validator.Check(value)) return { ok: true, event: value };
+  const reasons = validator.Errors(value).slice(0, 3).map((error) => `${error.instancePath || '/'} ${error.message}`);
+  return { ok: false, reason: `not an ${OrderAcceptedEvent.properties.type.const} event: ${reasons.join('; ')}` };
+}
+
+export type OrderEventConsumerOptions = {
+  sqs: SQSClient;
+  store: AppliedOrderStore;
+  log: Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
+  /** The queue by URL, or by name (resolved once with GetQueueUrl). */
+  queue: { url: string } | { name: string };
+  /** Long-poll wait, 0-20 s. */
+  waitTimeSeconds: number;
+  /** Also the lease on an event being applied: a redelivery comes no sooner. */
+  visibilityTimeoutSeconds: number;
+  registry?: Registry;
+  now?: () => number;
+  /** Called once per event whose side effect this consumer performed. */
+  onApplied?: (event: OrderAcceptedEvent) => void;
+};
+
+/**
+ * Applies order.accepted events at most once per event id, and every event
+ * at least once: a message is deleted only after its event is applied (or
+ * found applied before); a failure leaves it to come back after the
+ * visibility timeout, and the queue's redrive policy moves a message that
+ * keeps failing to the dead-letter queue.
+ */
+export class OrderEventConsumer {
+  private readonly options: OrderEventConsumerOptions;
+  private readonly now: () => number;
+  private readonly outcomes: Counter<'result'> | undefined;
+  private queueUrl: string | undefined;
+  private running: Promise<void> | undefined;
+  private stopping = false;
+  private receiving: AbortController | undefined;
+  private wake: (() => void) | undefined;
+  private consecutiveFailures = 0;
+
+  constructor(options: OrderEventConsumerOptions) {
+    this.options = options;
+    this.now = options.now ?? Date.now;
+    if ('url' in options.queue) this.queueUrl = options.queue.url;
+    this.outcomes = options.registry
+      ? new Counter({
+          name: 'order_events_consumed_total',
+          help: 'Order events received by the consumer, by result (applied, duplicate, invalid, busy, failed)',
+          labelNames: ['result'],
+          registers: [options.registry],
+        })
+      : undefined;
+  }
+
+  /** One message body: parse, check, apply once. Never throws. */
+  async handle(body: string | undefined): Promise<{ outcome: Outcome; reason?: string }> {
+    const parsed = parseEvent(body);
+    if (!parsed.ok) return { outcome: 'invalid', reason: parsed.reason };
+    const { event } = parsed;
+    const { store } = this.options;
+    try {
+      const now = this.now();
+      const claim = await store.claim(event.id, now, this.options.visibilityTimeoutSeconds * 1000);
+      if (claim === 'applied') return { outcome: 'duplicate' };
+      if (claim === 'busy') return { outcome: 'busy' };
+      const created = await store.record(event, now);
+      await store.complete(event.id, this.now());
+      if (!created) return { outcome: 'duplicate' };
+      this.options.onApplied?.(event);
+      return { outcome: 'applied' };
+    } catch (err) {
+      this.options.log.warn({ err, eventId: event.id }, 'order event not applied: will be redelivered');
+      return { outcome: 'failed' };
+    }
+  }
+
+  /** One receive (long poll) and its messages handled; resolves with what happened to them. */
+  async pollOnce(): Promise<PollResult> {
+    const result: PollResult = { applied: 0, duplicate: 0, invalid: 0, busy: 0, failed: 0 };
+    const queueUrl = await this.resolveQueueUrl();
+    const messages = await this.receive(queueUrl);
+    if (messages.length === 0) return result;
+
+    const handled = await Promise.all(messages.map(async (message) => ({ message, ...(await this.handle(message.Body)) })));
+    const done: Message[] = [];
+    const poison: Message[] = [];
+    for (const { message, outcome, reason } of handled) {
+      result[outcome] += 1;
+      this.outcomes?.inc({ result: outcome });
+      if (outcome === 'applied' || outcome === 'duplicate') done.push(message);
+      if (outcome === 'invalid') {
+        poison.push(message);
+        this.options.log.warn(
+          { messageId: message.MessageId, receiveCount: message.Attributes?.ApproximateReceiveCount, reason },
+          'invalid message: left for the dead-letter queue',
+        );
+      }
+    }
+    const entries = (list: Message[]) => list.map((message, index) => ({ Id: `m${index}`, ReceiptHandle: message.ReceiptHandle! }));
+    const calls: Promise<unknown>[] = [];
+    if (done.length > 0) {
+      calls.push(this.options.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries(done) })));
+    }
+    if (poison.length > 0) {
+      // Retrying cannot fix it: make it visible again at once, so that the
+      // redrive policy moves it to the dead-letter queue after the configured
+      // receives, without waiting a visibility timeout for each.
+      calls.push(
+        this.options.sqs.send(
+          new ChangeMessageVisibilityBatchCommand({
+            QueueUrl: queueUrl,
+            Entries: entries(poison).map((entry) => ({ ...entry, VisibilityTimeout: 0 })),
+          }),
+        ),
+      );
+    }
+    // A lost delete only means a redelivery, which the dedup marker absorbs.
+    const settled = await Promise.allSettled(calls);
+    for (const outcome of settled) {
+      if (outcome.status === 'rejected') this.options.log.warn({ err: outcome.reason }, 'acknowledging messages failed');
+    }
+    return result;
+  }
+
+  /** Polls until stop(), backing off while SQS or the table fails. */
+  start(): void {
+    if (this.running) return;
+    this.stopping = false;
+    this.running = this.loop();
+  }
+
+  /** Ends the long poll at once, lets the messages in hand finish, then returns. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.receiving?.abort();
+    this.wake?.();
+    await this.running;
+    this.running = undefined;
+  }
+
+  get healthy(): boolean {
+    return this.running !== undefined && !this.stopping && this.consecutiveFailures < 3;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        await this.pollOnce();
+        this.consecutiveFailures = 0;
+      } catch (err) {
+        if (this.stopping) break;
+        this.consecutiveFailures += 1;
+        this.options.log.error({ err }, 'receiving order events failed');
+        await this.pause(Math.min(250 * 2 ** this.consecutiveFailures, 10_000));
+      }
+    }
+  }
+
+  private async resolveQueueUrl(): Promise<string> {
+    if (this.queueUrl) return this.queueUrl;
+    const name = (this.options.queue as { name: string }).name;
+    const { QueueUrl } = await this.options.sqs.send(new GetQueueUrlCommand({ QueueName: name }));
+    if (!QueueUrl) throw new Error(`queue ${name} has no URL`);
+    this.queueUrl = QueueUrl;
+    return QueueUrl;
+  }
+
+  private async receive(queueUrl: string): Promise<Message[]> {
+    if (this.stopping) return [];
+    const controller = new AbortController();
+    this.receiving = controller;
+    try {
+      const { waitTimeSeconds, visibilityTimeoutSeconds } = this.options;
+      const { Messages } = await this.options.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: waitTimeSeconds,
+          VisibilityTimeout: visibilityTimeoutSeconds,
+          MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+        }),
+        // A long poll outlasts the clients' usual request timeout on purpose.
+        { abortSignal: controller.signal, requestTimeout: (waitTimeSeconds + 5) * 1000 },
+      );
+      return Messages ?? [];
+    } finally {
+      this.receiving = undefined;
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+    });
+  }
+}

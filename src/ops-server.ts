@@ -1,0 +1,38 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { Config } from './config.ts';
+
+export type OpsServer = { app: FastifyInstance; registry: Registry; log: FastifyBaseLogger };
+
+/**
+ * The relay and the consumer serve no API, only what their probes and
+ * Prometheus need, on METRICS_PORT: liveness, readiness (the loop is running
+ * and its dependencies answer; 503 from the first shutdown signal on) and
+ * /metrics. `log` is the process's logger.
+ */
+export function buildOpsServer(config: Config, component: string, ready: () => boolean): OpsServer {
+  const app = Fastify({
+    logger: { level: config.LOG_LEVEL },
+    // Probes and scrapes every few seconds are not worth a log line each.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+  });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  let draining = false;
+  app.addHook('preClose', async () => {
+    draining = true;
+  });
+
+  app.get('/health/live', async () => ({ status: 'ok' }));
+  app.get('/health/ready', async (_request, reply) => {
+    if (draining) return reply.code(503).header('retry-after', '1').send({ status: 'shutting down' });
+    if (!ready()) return reply.code(503).header('retry-after', '5').send({ status: 'not ready' });
+    return { status: 'ready' };
+  });
+  app.get('/metrics', async (_request, reply) => {
+    reply.type(registry.contentType);
+    return registry.metrics();
+  });
+  return { app, registry, log: app.log.child({ component }) };
+}

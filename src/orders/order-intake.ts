@@ -1,0 +1,120 @@
+import { v7 as uuidv7 } from 'uuid';
+import type { FastifyBaseLogger } from 'fastify';
+import { Errors } from '../errors.ts';
+import type { Metrics } from '../http/metrics.ts';
+import { canonicalHash } from './canonical.ts';
+import { orderAcceptedEvent, type OrderEventPublisher } from './order-events.ts';
+import type { Acceptance, OrderStore } from './order-store.ts';
+import { ORDER_ID_PATTERN, type NewOrder, type Order, type OrderView } from './schemas.ts';
+
+export type AcceptAnswer = { order: Order; replayed: boolean };
+
+export type OrderIntakeOptions = {
+  store: OrderStore;
+  publisher: OrderEventPublisher;
+  log: Pick<FastifyBaseLogger, 'warn'>;
+  metrics?: Pick<Metrics, 'idempotentReplays'>;
+  dedupWindowSeconds: number;
+  /** Deadline of the publish attempt made before answering. */
+  publishTimeoutMs: number;
+  /** After a failed attempt, leave publishing to the relay for this long instead of making every request wait. */
+  publishPauseMs?: number;
+  now?: () => number;
+  /**
+   * Runs once the order is durably written, before the publish attempt. For
+   * tests: throwing here is a process dying between the write and the publish.
+   */
+  afterWrite?: (order: Order) => Promise<void> | void;
+};
+
+const ORDER_ID = new RegExp(ORDER_ID_PATTERN);
+const ROUTE = 'POST /orders';
+
+function orderFrom(acceptance: Acceptance, input: NewOrder): Order {
+  return {
+    orderId: acceptance.orderId,
+    status: 'ACCEPTED',
+    acceptedAt: acceptance.acceptedAt,
+    customerId: input.customerId,
+    items: input.items.map((line) => ({ sku: line.sku, quantity: line.quantity })),
+  };
+}
+
+/**
+ * Order acceptance: deduplication by payload, a durable order with its event
+ * pending, and one publication attempt that can fail without failing the
+ * order (the relay publishes whatever stays pending).
+ */
+export class OrderIntake {
+  private readonly options: OrderIntakeOptions;
+  private readonly now: () => number;
+  private publishPausedUntil = 0;
+
+  constructor(options: OrderIntakeOptions) {
+    this.options = options;
+    this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * 1. claim the payload's dedup record, naming a fresh order id;
+   * 2. write the order (event PENDING);
+   * 3. try to publish, and mark PUBLISHED if that worked.
+   * A duplicate finds the record and answers its order, writing it first if
+   * the request that claimed the record died before step 2: every step can be
+   * redone by the next identical request, with the same id and the same body.
+   */
+  async accept(tenant: string, input: NewOrder): Promise<AcceptAnswer> {
+    const hash = canonicalHash(input);
+    const windowMs = this.options.dedupWindowSeconds * 1000;
+    // More than one round only when a record expires between our write and our read.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const now = this.now();
+      const mine: Acceptance = { orderId: uuidv7({ msecs: now }), acceptedAt: new Date(now).toISOString() };
+      if (await this.options.store.claimDedup(tenant, hash, mine, now, windowMs)) {
+        return { order: await this.complete(tenant, orderFrom(mine, input)), replayed: false };
+      }
+      const existing = await this.options.store.readDedup(tenant, hash);
+      if (!existing || existing.windowEndsAt < this.now()) continue;
+      this.options.metrics?.idempotentReplays.inc({ route: ROUTE });
+      const stored = await this.options.store.get(tenant, existing.orderId);
+      if (stored) return { order: stored.order, replayed: true };
+      // The first request died between its claim and its write: finish its order.
+      return { order: await this.complete(tenant, orderFrom(existing, input)), replayed: true };
+    }
+    throw new Errors.ServiceUnavailable();
+  }
+
+  private async complete(tenant: string, order: Order): Promise<Order> {
+    const written = await this.options.store.insert(tenant, order, this.now());
+    // Whoever wrote the order makes the first attempt; a concurrent duplicate that lost the write does not.
+    if (written === 'created') {
+      await this.options.afterWrite?.(order);
+      await this.publish(tenant, order);
+    }
+    return order;
+  }
+
+  /** Best effort by design: any failure leaves the event pending, and the order stands. */
+  private async publish(tenant: string, order: Order): Promise<void> {
+    if (this.now() < this.publishPausedUntil) return;
+    const result = await this.options.publisher.publish([orderAcceptedEvent(tenant, order)], this.options.publishTimeoutMs);
+    if (result.published.length === 0) {
+      this.publishPausedUntil = this.now() + (this.options.publishPauseMs ?? 5000);
+      this.options.log.warn({ err: result.error, orderId: order.orderId }, 'order event not published: left to the relay');
+      return;
+    }
+    try {
+      await this.options.store.markPublished(this.options.store.orderKey(tenant, order.orderId), this.now());
+    } catch (err) {
+      // Still PENDING: the relay will publish it again, and consumers deduplicate by event id.
+      this.options.log.warn({ err, orderId: order.orderId }, 'order event published but not marked');
+    }
+  }
+
+  async read(tenant: string, orderId: string): Promise<OrderView> {
+    // Ids are ours: anything not shaped like one cannot exist, and costs no read.
+    const stored = ORDER_ID.test(orderId) ? await this.options.store.get(tenant, orderId) : undefined;
+    if (!stored) throw new Errors.OrderNotFound(orderId);
+    return { ...stored.order, event: { status: stored.eventStatus } };
+  }
+}

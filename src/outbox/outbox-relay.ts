@@ -1,0 +1,151 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import { Counter, type Registry } from 'prom-client';
+import { orderAcceptedEvent, type OrderEventPublisher } from '../orders/order-events.ts';
+import { OUTBOX_SHARDS, type OrderStore, type StoredOrder } from '../orders/order-store.ts';
+
+export type SweepResult = { claimed: number; published: number; failed: number };
+
+export type OutboxRelayOptions = {
+  store: OrderStore;
+  publisher: OrderEventPublisher;
+  log: Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
+  /** Events one sweep claims at most. */
+  batchSize: number;
+  /** Events younger than this are left to the API's own attempt. */
+  graceMs: number;
+  /** How long a claim keeps other replicas off an event. */
+  leaseMs: number;
+  /** Pause between sweeps that found less than a full batch. */
+  intervalMs: number;
+  publishTimeoutMs?: number;
+  /** Names this replica in its leases; unique by default. */
+  owner?: string;
+  registry?: Registry;
+  now?: () => number;
+};
+
+/**
+ * Publishes the events the API could not: reads the pending ones from the
+ * sparse index, leases each with a conditional write (so replicas rarely
+ * publish the same event twice), publishes them in batches and marks them
+ * published. A replica that dies holding leases only delays those events
+ * until the leases run out. Delivery is at least once: consumers deduplicate
+ * on the event id.
+ */
+export class OutboxRelay {
+  private readonly options: OutboxRelayOptions;
+  private readonly now: () => number;
+  readonly owner: string;
+  private readonly outcomes: Counter<'result'> | undefined;
+  private running: Promise<void> | undefined;
+  private stopping = false;
+  private wake: (() => void) | undefined;
+  private consecutiveFailures = 0;
+
+  constructor(options: OutboxRelayOptions) {
+    this.options = options;
+    this.now = options.now ?? Date.now;
+    this.owner = options.owner ?? `relay-${randomUUID()}`;
+    this.outcomes = options.registry
+      ? new Counter({
+          name: 'outbox_relay_events_total',
+          help: 'Events handled by the relay, by result (published, failed)',
+          labelNames: ['result'],
+          registers: [options.registry],
+        })
+      : undefined;
+  }
+
+  /** One pass: claim up to a batch of the oldest pending events, publish, mark. */
+  async sweep(): Promise<SweepResult> {
+    const { store, batchSize, graceMs, leaseMs } = this.options;
+    const now = this.now();
+    const perShard = await Promise.all(OUTBOX_SHARDS.map((shard) => store.pending(shard, now - graceMs, now, batchSize)));
+    const candidates = perShard
+      .flat()
+      .sort((a, b) => (a.outboxSince ?? 0) - (b.outboxSince ?? 0))
+      .slice(0, batchSize);
+    const claims = await Promise.all(
+      candidates.map(async (candidate) => ((await store.claim(candidate.key, this.owner, now, now + leaseMs)) ? candidate : undefined)),
+    );
+    const claimed = claims.filter((candidate): candidate is StoredOrder => candidate !== undefined);
+    if (claimed.length === 0) return { claimed: 0, published: 0, failed: 0 };
+
+    const byId = new Map(claimed.map((candidate) => [candidate.order.orderId, candidate]));
+    const result = await this.options.publisher.publish(
+      claimed.map((candidate) => orderAcceptedEvent(candidate.tenant, candidate.order)),
+      this.options.publishTimeoutMs ?? 5000,
+    );
+    await Promise.all([
+      ...result.published.map((id) => store.markPublished(byId.get(id)!.key, this.now())),
+      ...result.failed.map((id) => store.release(byId.get(id)!.key, this.owner)),
+    ]);
+    if (result.failed.length > 0) {
+      this.options.log.warn({ err: result.error, failed: result.failed.length }, 'order events not published: will retry');
+    }
+    this.outcomes?.inc({ result: 'published' }, result.published.length);
+    this.outcomes?.inc({ result: 'failed' }, result.failed.length);
+    return { claimed: claimed.length, published: result.published.length, failed: result.failed.length };
+  }
+
+  /** Sweeps until nothing is left to claim (tests, and a quick catch-up after an outage). */
+  async drain(maxSweeps = 100): Promise<SweepResult> {
+    const total: SweepResult = { claimed: 0, published: 0, failed: 0 };
+    for (let i = 0; i < maxSweeps; i++) {
+      const result = await this.sweep();
+      total.claimed += result.claimed;
+      total.published += result.published;
+      total.failed += result.failed;
+      if (result.claimed === 0 || result.failed > 0) break;
+    }
+    return total;
+  }
+
+  /** Runs sweeps until stop(): back to back while there is a backlog, else every intervalMs. */
+  start(): void {
+    if (this.running) return;
+    this.stopping = false;
+    this.running = this.loop();
+  }
+
+  /** Finishes the sweep in progress (its leases are released or its events marked), then returns. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    await this.running;
+    this.running = undefined;
+  }
+
+  /** Ready while sweeps succeed; a few failures in a row (the table unreachable) say otherwise. */
+  get healthy(): boolean {
+    return this.running !== undefined && !this.stopping && this.consecutiveFailures < 3;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      let busy = false;
+      try {
+        const result = await this.sweep();
+        this.consecutiveFailures = 0;
+        busy = result.claimed >= this.options.batchSize && result.failed === 0;
+      } catch (err) {
+        this.consecutiveFailures += 1;
+        this.options.log.error({ err }, 'relay sweep failed');
+      }
+      if (!busy) await this.pause(this.options.intervalMs * Math.min(2 ** this.consecutiveFailures, 30));
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+    });
+  }
+}

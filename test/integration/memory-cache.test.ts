@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
+import { createMetrics } from '../../src/http/metrics.ts';
+import { MemoryCache } from '../../src/documents/memory-cache.ts';
+import { testApp, uniqueId } from '../support/app.ts';
+
+// Two instances of the service on one Redis and one DynamoDB, as two pods.
+let a: FastifyInstance;
+let b: FastifyInstance;
+const metricsB = createMetrics();
+
+beforeAll(async () => {
+  a = await testApp();
+  b = await testApp({ overrides: { metrics: metricsB } });
+});
+afterAll(async () => {
+  await Promise.all([a.close(), b.close()]);
+});
+
+async function memoryHits(registry: Registry) {
+  const metric = await registry.getSingleMetricAsString('document_cache_lookups_total');
+  const line = metric.split('\n').find((l) => l.includes('layer="memory"') && l.includes('result="hit"'));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
+
+describe('in-process cache in front of Redis', () => {
+  it('serves a hot document from memory', async () => {
+    const id = uniqueId('hot');
+    await a.inject({ method: 'PUT', url: `/documents/${id}`, payload: 'hot' });
+    await b.inject({ method: 'GET', url: `/documents/${id}` }); // miss: fills Redis and memory
+    const before = await memoryHits(metricsB.registry);
+    for (let i = 0; i < 5; i++) {
+      const read = await b.inject({ method: 'GET', url: `/documents/${id}` });
+      expect(read.body).toBe('hot');
+      expect(read.headers['cache-status']).toMatch(/; hit$/);
+    }
+    expect((await memoryHits(metricsB.registry)) - before).toBe(5);
+  });
+
+  it('a delete on one instance removes the document from the memory of every other, before its 204', async () => {
+    for (let round = 0; round < 20; round++) {
+      const id = uniqueId('shared');
+      await a.inject({ method: 'PUT', url: `/documents/${id}`, payload: `round ${round}` });
+      await b.inject({ method: 'GET', url: `/documents/${id}` });
+      expect((await b.inject({ method: 'GET', url: `/documents/${id}` })).statusCode).toBe(200); // from memory
+      expect((await a.inject({ method: 'DELETE', url: `/documents/${id}` })).statusCode).toBe(204);
+      const after = await b.inject({ method: 'GET', url: `/documents/${id}` });
+      expect(after.statusCode).toBe(404);
+    }
+  });
+});
+
+describe('MemoryCache', () => {
+  const doc = (size: number) => ({
+    metadata: { id: 'x', status: 'ACTIVE' as const, contentType: 't/t', size, checksum: 'c', createdAt: 'd' },
+    content: Buffer.alloc(size),
+  });
+
+  it('stays within its byte budget, evicting the least recently used first', () => {
+    const cache = new MemoryCache(8 * 1256);
+    for (let i = 0; i < 8; i++) cache.set(`k${i}`, doc(1000));
+    expect(cache.size.entries).toBe(8);
+    cache.get('k0'); // k0 is now the most recent
+    cache.set('k8', doc(1000));
+    expect(cache.size.bytes).toBeLessThanOrEqual(8 * 1256);
+    expect(cache.get('k0')).toBeDefined();
+    expect(cache.get('k1')).toBeUndefined();
+  });
+
+  it('does not let one large document displace the hot set', () => {
+    const cache = new MemoryCache(10_000);
+    cache.set('small', doc(100));
+    cache.set('large', doc(5_000));
+    expect(cache.get('large')).toBeUndefined();
+    expect(cache.get('small')).toBeDefined();
+  });
+});
