@@ -13,6 +13,7 @@ import { metricsPlugin, type Metrics } from './http/metrics.ts';
 import { openapiPlugin } from './http/openapi.ts';
 import { loadSheddingPlugin } from './http/load-shedding.ts';
 import { authPlugin } from './http/auth.ts';
+import { rateLimitPlugin } from './http/rate-limit.ts';
 import { requestIdOf } from './http/request-id.ts';
 import { securityHeadersPlugin } from './http/security-headers.ts';
 import { HealthChecker } from './health/health-checker.ts';
@@ -99,6 +100,7 @@ export const appPlugin = fp<AppOptions>(
     await app.register(authPlugin, { mode: config.AUTH_MODE, apiKeys: config.API_KEYS });
 
     const circuit = new RedisCircuit(redis);
+    await app.register(rateLimitPlugin, { perMinute: config.RATE_LIMIT_PER_MINUTE, redis, circuit });
     // A second connection, in subscriber mode, hears deletes made on other instances.
     const subscriber = config.MEMORY_CACHE_MAX_BYTES > 0 ? createRedis(config, 'api-invalidations', app.log) : undefined;
     subscriber?.connect().catch(() => {});
