@@ -1,15 +1,22 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Config } from '../config.ts';
+import { LeanDynamoClient } from './dynamodb-lean.ts';
+
+/** What the stores need of DynamoDB: lib-dynamodb's commands, sent. */
+export type DocumentDb = { send: DynamoDBDocumentClient['send'] };
 
 export type AwsClients = {
-  dynamo: DynamoDBDocumentClient;
+  /** Data plane, on the lean client (see dynamodb-lean.ts for why). */
+  dynamo: DocumentDb;
+  /** Control plane (tables, waiters) for the bootstrap, on the SDK. */
+  dynamoAdmin: DynamoDBClient;
   s3: S3Client;
   sns: SNSClient;
   sqs: SQSClient;
@@ -45,21 +52,28 @@ function baseOptions(config: Config, service: Service) {
 }
 
 export function createAwsClients(config: Config): AwsClients {
-  const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient(baseOptions(config, 'DYNAMODB')), {
-    marshallOptions: { removeUndefinedValues: true },
+  const lean = new LeanDynamoClient({
+    region: config.AWS_REGION,
+    endpoint: endpointFor(config, 'DYNAMODB'),
+    connectTimeoutMs: config.AWS_CONNECT_TIMEOUT_MS,
+    requestTimeoutMs: config.AWS_REQUEST_TIMEOUT_MS,
+    maxAttempts: config.AWS_MAX_ATTEMPTS,
   });
+  const dynamoAdmin = new DynamoDBClient(baseOptions(config, 'DYNAMODB'));
   const s3 = new S3Client({ ...baseOptions(config, 'S3'), forcePathStyle: config.S3_FORCE_PATH_STYLE });
   const sns = new SNSClient(baseOptions(config, 'SNS'));
   // Queue URLs of emulators name hosts that do not resolve; the SDK's own
   // endpoint for the region is right everywhere.
   const sqs = new SQSClient({ ...baseOptions(config, 'SQS'), useQueueUrlAsEndpoint: false });
   return {
-    dynamo,
+    dynamo: lean as unknown as DocumentDb,
+    dynamoAdmin,
     s3,
     sns,
     sqs,
     destroy() {
-      dynamo.destroy();
+      lean.destroy();
+      dynamoAdmin.destroy();
       s3.destroy();
       sns.destroy();
       sqs.destroy();

@@ -64,14 +64,14 @@ export function topicNameOf(arn: string): string {
 export async function ensureResources(config: Config, aws: AwsClients, log: (message: string) => void = () => {}) {
   for (const table of tableDefinitions(config)) {
     try {
-      await aws.dynamo.send(new CreateTableCommand({ TableName: table.name, ...table.input }));
+      await aws.dynamoAdmin.send(new CreateTableCommand({ TableName: table.name, ...table.input }));
       log(`created table ${table.name}`);
     } catch (error) {
       if (!alreadyThere(error, 'ResourceInUseException')) throw error;
     }
-    await waitUntilTableExists({ client: aws.dynamo, maxWaitTime: 60, minDelay: 1 }, { TableName: table.name });
+    await waitUntilTableExists({ client: aws.dynamoAdmin, maxWaitTime: 60, minDelay: 1 }, { TableName: table.name });
     try {
-      await aws.dynamo.send(
+      await aws.dynamoAdmin.send(
         new UpdateTimeToLiveCommand({
           TableName: table.name,
           TimeToLiveSpecification: { AttributeName: table.ttlAttribute, Enabled: true },

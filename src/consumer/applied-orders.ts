@@ -1,4 +1,5 @@
-import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { DocumentDb } from '../adapters/aws.ts';
 import { isConditionFailure } from '../adapters/aws.ts';
 import type { OrderAcceptedEvent } from '../orders/schemas.ts';
 
@@ -32,7 +33,7 @@ export type AppliedOrder = {
 type Marker = { pk: string; status: 'APPLYING' | 'APPLIED'; leaseUntil: number; expiresAt: number; claimedAt: string };
 
 export type AppliedOrderStoreOptions = {
-  dynamo: DynamoDBDocumentClient;
+  dynamo: DocumentDb;
   table: string;
   /** How long an applied event id is remembered. */
   dedupSeconds: number;

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { DocumentDb } from '../adapters/aws.ts';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { isConditionFailure } from '../adapters/aws.ts';
 import type { DocumentMetadata } from './schemas.ts';
@@ -26,7 +27,7 @@ export type ReadResult = { state: 'active'; document: StoredDocument } | { state
 export type DeleteResult = 'deleted' | 'already-deleted' | 'absent';
 
 export type DocumentStoreOptions = {
-  dynamo: DynamoDBDocumentClient;
+  dynamo: DocumentDb;
   s3: S3Client;
   table: string;
   bucket: string;

@@ -1,4 +1,5 @@
-import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { DocumentDb } from '../adapters/aws.ts';
 import { isConditionFailure } from '../adapters/aws.ts';
 
 export type StoredResponse = { statusCode: number; headers: Record<string, string>; body: unknown };
@@ -21,7 +22,7 @@ type IdempotencyRecord = {
 };
 
 export type IdempotencyOptions = {
-  dynamo: DynamoDBDocumentClient;
+  dynamo: DocumentDb;
   table: string;
   ttlSeconds: number;
   lockSeconds: number;

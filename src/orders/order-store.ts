@@ -1,4 +1,5 @@
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { DocumentDb } from '../adapters/aws.ts';
 import { isConditionFailure } from '../adapters/aws.ts';
 import type { EventStatus, Order } from './schemas.ts';
 
@@ -48,7 +49,7 @@ type OrderItem = Order & {
 
 export type Backlog = { count: number; oldestSince: number | undefined };
 
-export type OrderStoreOptions = { dynamo: DynamoDBDocumentClient; table: string };
+export type OrderStoreOptions = { dynamo: DocumentDb; table: string };
 
 function orderOf(item: OrderItem): Order {
   // Field by field: the answer never depends on which other attributes the item carries.

@@ -3,23 +3,18 @@ import type { FastifyInstance } from 'fastify';
 import { createAwsClients, type AwsClients } from '../../src/adapters/aws.ts';
 import { testApp, testConfig, uniqueId } from '../support/app.ts';
 
-// Real clients with a counter on the wire: how many GetItem calls reach DynamoDB.
+// Real clients with a counter in front: how many GetItem calls go to DynamoDB.
 let aws: AwsClients;
 let app: FastifyInstance;
 const getItems: string[] = [];
 
 beforeAll(async () => {
   aws = createAwsClients(testConfig());
-  aws.dynamo.middlewareStack.add(
-    (next, context) => async (args) => {
-      const input = args.input as { Key?: { pk?: unknown } };
-      if (context.commandName === 'GetItemCommand' || context.commandName === 'GetCommand') {
-        getItems.push(JSON.stringify(input.Key));
-      }
-      return next(args);
-    },
-    { step: 'initialize', name: 'countGetItems' },
-  );
+  const send = aws.dynamo.send.bind(aws.dynamo);
+  aws.dynamo.send = ((command: { constructor: { name: string }; input: { Key?: unknown } }, ...rest: unknown[]) => {
+    if (command.constructor.name === 'GetCommand') getItems.push(JSON.stringify(command.input.Key));
+    return (send as (...args: unknown[]) => unknown)(command, ...rest);
+  }) as typeof aws.dynamo.send;
   app = await testApp({ overrides: { aws } });
 });
 afterAll(async () => {
