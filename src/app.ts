@@ -100,7 +100,10 @@ export const appPlugin = fp<AppOptions>(
     await app.register(authPlugin, { mode: config.AUTH_MODE, apiKeys: config.API_KEYS });
 
     const circuit = new RedisCircuit(redis);
-    await app.register(rateLimitPlugin, { perMinute: config.RATE_LIMIT_PER_MINUTE, redis, circuit });
+    // Without authentication every client is one tenant: a shared limit would throttle them all together.
+    if (config.AUTH_MODE === 'api-key') {
+      await app.register(rateLimitPlugin, { perMinute: config.RATE_LIMIT_PER_MINUTE, redis, circuit });
+    }
     // A second connection, in subscriber mode, hears deletes made on other instances.
     const subscriber = config.MEMORY_CACHE_MAX_BYTES > 0 ? createRedis(config, 'api-invalidations', app.log) : undefined;
     subscriber?.connect().catch(() => {});

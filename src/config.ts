@@ -34,7 +34,11 @@ export const ConfigSchema = Type.Object({
     pattern: '^$|^[a-z0-9][a-z0-9-]{0,62}:[0-9a-f]{64}(,[a-z0-9][a-z0-9-]{0,62}:[0-9a-f]{64})*$',
     description: 'Comma-separated tenant:<sha256 hex of the key> pairs',
   }),
-  RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, default: 6000, description: 'Requests per tenant per minute' }),
+  RATE_LIMIT_PER_MINUTE: Type.Integer({
+    minimum: 1,
+    default: 60_000,
+    description: 'Requests per tenant per minute, across all instances (AUTH_MODE=api-key only)',
+  }),
 
   MAX_DOCUMENT_BYTES: Type.Integer({ minimum: 1, maximum: 100 * 1024 * 1024, default: 1_048_576 }),
   INLINE_CONTENT_MAX_BYTES: Type.Integer({
