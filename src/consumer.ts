@@ -1,6 +1,7 @@
 import { createAwsClients } from './adapters/aws.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { AppliedOrderStore } from './consumer/applied-orders.ts';
+import { registerDeadLetterGauge } from './consumer/dead-letter-gauge.ts';
 import { OrderEventConsumer } from './consumer/order-event-consumer.ts';
 import { runUntilSignalled } from './lifecycle.ts';
 import { buildOpsServer } from './ops-server.ts';
@@ -28,6 +29,7 @@ try {
     visibilityTimeoutSeconds: config.CONSUMER_VISIBILITY_TIMEOUT_SECONDS,
     registry: ops.registry,
   });
+  registerDeadLetterGauge(ops.registry, aws.sqs, config.ORDER_EVENTS_DLQ);
   const running = consumer;
   ops.app.addHook('onClose', async () => {
     await running.stop();

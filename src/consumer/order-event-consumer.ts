@@ -90,7 +90,10 @@ export class OrderEventConsumer {
   async handle(body: string | undefined): Promise<{ outcome: Outcome; reason?: string }> {
     const parsed = parseEvent(body);
     if (!parsed.ok) return { outcome: 'invalid', reason: parsed.reason };
-    const { event } = parsed;
+    return this.apply(parsed.event);
+  }
+
+  private async apply(event: OrderAcceptedEvent): Promise<{ outcome: Outcome }> {
     const { store } = this.options;
     try {
       const now = this.now();
@@ -100,6 +103,7 @@ export class OrderEventConsumer {
       const created = await store.record(event, now);
       await store.complete(event.id, this.now());
       if (!created) return { outcome: 'duplicate' };
+      this.options.log.info({ eventId: event.id, orderId: event.data.orderId, tenant: event.tenant }, 'order applied');
       this.options.onApplied?.(event);
       return { outcome: 'applied' };
     } catch (err) {
@@ -115,7 +119,20 @@ export class OrderEventConsumer {
     const messages = await this.receive(queueUrl);
     if (messages.length === 0) return result;
 
-    const handled = await Promise.all(messages.map(async (message) => ({ message, ...(await this.handle(message.Body)) })));
+    // Distinct events are applied concurrently; copies of one event in the
+    // same batch wait for the first, so they are acknowledged as duplicates
+    // now instead of coming back as "busy" after a visibility timeout.
+    const byEvent = new Map<string, Promise<unknown>>();
+    const handled = await Promise.all(
+      messages.map(async (message) => {
+        const parsed = parseEvent(message.Body);
+        if (!parsed.ok) return { message, outcome: 'invalid' as const, reason: parsed.reason };
+        const previous = byEvent.get(parsed.event.id);
+        const applying = (previous ?? Promise.resolve()).then(() => this.apply(parsed.event));
+        byEvent.set(parsed.event.id, applying);
+        return { message, reason: undefined, ...(await applying) };
+      }),
+    );
     const done: Message[] = [];
     const poison: Message[] = [];
     for (const { message, outcome, reason } of handled) {
@@ -151,7 +168,10 @@ export class OrderEventConsumer {
     // A lost delete only means a redelivery, which the dedup marker absorbs.
     const settled = await Promise.allSettled(calls);
     for (const outcome of settled) {
-      if (outcome.status === 'rejected') this.options.log.warn({ err: outcome.reason }, 'acknowledging messages failed');
+      const failed = outcome.status === 'fulfilled' ? (outcome.value as { Failed?: unknown[] }).Failed : undefined;
+      if (outcome.status === 'rejected' || failed?.length) {
+        this.options.log.warn({ err: outcome.status === 'rejected' ? outcome.reason : undefined, failed }, 'acknowledging messages failed');
+      }
     }
     return result;
   }

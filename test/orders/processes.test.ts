@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import type { FastifyInstance } from 'fastify';
+import { inject } from 'vitest';
+import { freePort } from '../../src/local/emulators.ts';
+import { testApp } from '../support/app.ts';
+import { DEAD_ENDPOINT, isolatedStack, json, newOrder, waitFor, type IsolatedStack } from './support.ts';
+
+// The relay and the consumer as `make dev` starts them (`node src/worker.ts`,
+// `node src/consumer.ts`), on a stack of their own: the API cannot reach SNS,
+// so only the relay process can deliver; SIGTERM stops both cleanly, the
+// consumer in the middle of a 20 s long poll.
+
+type Running = { child: ChildProcess; port: number; output: () => string };
+
+let s: IsolatedStack;
+let api: FastifyInstance;
+let relay: Running;
+let consumer: Running;
+
+async function start(entry: string, env: Record<string, string>): Promise<Running> {
+  const port = await freePort();
+  let output = '';
+  const child = spawn(process.execPath, [new URL(`../../src/${entry}`, import.meta.url).pathname], {
+    env: { ...process.env, ...inject('stackEnv'), ...env, METRICS_PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  return { child, port, output: () => output };
+}
+
+async function get(running: Running, path: string) {
+  const response = await fetch(`http://127.0.0.1:${running.port}${path}`);
+  return { status: response.status, text: await response.text() };
+}
+
+beforeAll(async () => {
+  s = await isolatedStack();
+  const names = Object.fromEntries(Object.entries(s.names).map(([key, value]) => [key, String(value)]));
+  [relay, consumer] = await Promise.all([
+    start('worker.ts', { ...names, RELAY_GRACE_MS: '0', RELAY_INTERVAL_MS: '100' }),
+    start('consumer.ts', { ...names, CONSUMER_WAIT_SECONDS: '20' }),
+  ]);
+  api = await testApp({ config: { ...s.names, AWS_ENDPOINT_URL_SNS: DEAD_ENDPOINT } });
+  for (const running of [relay, consumer]) {
+    await waitFor(
+      () => get(running, '/health/ready').then((r) => r.status === 200, () => false),
+      15_000,
+      `readiness of a process:\n${running.output()}`,
+    );
+  }
+});
+
+afterAll(async () => {
+  for (const running of [relay, consumer]) if (running?.child.exitCode === null) running.child.kill('SIGKILL');
+  await api?.close();
+  s?.close();
+});
+
+describe('the relay and consumer processes', () => {
+  it('deliver what the API could not publish, and report it on their own /metrics', async () => {
+    const orders = await Promise.all(
+      Array.from({ length: 5 }, async () => (await api.inject(json(newOrder(1)))).json() as { orderId: string }),
+    );
+    await waitFor(
+      async () => (await Promise.all(orders.map((order) => s.applied.read(order.orderId)))).every(Boolean),
+      15_000,
+      `the consumer's records:\n${relay.output()}\n${consumer.output()}`,
+    );
+    for (const order of orders) {
+      expect((await api.inject({ method: 'GET', url: `/orders/${order.orderId}` })).json().event.status).toBe('PUBLISHED');
+    }
+    expect(await s.appliedRecords()).toHaveLength(5);
+
+    const relayMetrics = await get(relay, '/metrics');
+    expect(relayMetrics.text).toMatch(/^outbox_relay_events_total\{result="published"\} 5$/m);
+    expect(relayMetrics.text).toMatch(/^outbox_pending_events \d+$/m);
+    expect(relayMetrics.text).toMatch(/^outbox_oldest_pending_age_seconds [\d.]+$/m);
+    expect(relayMetrics.text).toMatch(/^process_cpu_seconds_total /m);
+    const consumerMetrics = await get(consumer, '/metrics');
+    expect(consumerMetrics.text).toMatch(/^order_events_consumed_total\{result="applied"\} 5$/m);
+    expect(consumerMetrics.text).toMatch(/^order_events_dead_letters 0$/m);
+    expect((await get(consumer, '/health/live')).status).toBe(200);
+  });
+
+  it('stop on SIGTERM within a second or two and exit 0, the consumer in the middle of its long poll', async () => {
+    const exits = [relay, consumer].map((running) => once(running.child, 'exit'));
+    const signalledAt = Date.now();
+    relay.child.kill('SIGTERM');
+    consumer.child.kill('SIGTERM');
+    const codes = (await Promise.all(exits)).map(([code]) => code);
+    expect(codes, `${relay.output()}\n${consumer.output()}`).toEqual([0, 0]);
+    expect(Date.now() - signalledAt).toBeLessThan(3000);
+    expect(relay.output()).toContain('shut down cleanly');
+    expect(consumer.output()).toContain('shut down cleanly');
+  });
+});
