@@ -8,7 +8,7 @@ import { GetTopicAttributesCommand } from '@aws-sdk/client-sns';
 import type { Config } from './config.ts';
 import { createAwsClients, type AwsClients } from './adapters/aws.ts';
 import { createRedis, RedisCircuit } from './adapters/redis.ts';
-import { problemPlugin } from './http/problem.ts';
+import { MAX_PARAM_LENGTH, clientErrorHandler, frameworkErrorHandler, problemPlugin } from './http/problem.ts';
 import { metricsPlugin, type Metrics } from './http/metrics.ts';
 import { openapiPlugin } from './http/openapi.ts';
 import { loadSheddingPlugin } from './http/load-shedding.ts';
@@ -56,7 +56,10 @@ export function serverOptions(config: Config): FastifyServerOptions {
     bodyLimit: 16 * 1024,
     return503OnClosing: true,
     // Ids are validated by schema (400); the router must not cut them off first (414).
-    routerOptions: { maxParamLength: 8192 },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // What Fastify and Node refuse before any route runs is a problem+json too.
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
   };
 }

@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import fp from 'fastify-plugin';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   Errors,
   errorDefinition,
@@ -71,6 +74,59 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, code: 
   return reply.code(status).type('application/problem+json').send(body);
 }
 
+/**
+ * Longest path parameter the routers accept. Ids are validated by schema (400
+ * or 404); the router must not cut them off first. Far above what Node's
+ * header limit (16 KiB for the request line and headers) lets in at all.
+ */
+export const MAX_PARAM_LENGTH = 65_536;
+
+/**
+ * Errors Fastify raises before any route or hook runs (a URL that does not
+ * percent-decode, a parameter over MAX_PARAM_LENGTH): problem details too,
+ * instead of Fastify's own JSON shape.
+ */
+export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const code: ErrorCode = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'URI_TOO_LONG' : classify(error);
+  request.log.info({ code, reason: error.message }, 'request refused');
+  // No route, so no hooks: the headers those would add to every answer.
+  reply.header('x-request-id', request.id).header('x-content-type-options', 'nosniff');
+  // The URL may be anything: the detail names no part of it.
+  return sendProblem(request, reply, code, errorDefinition(code).status >= 500 ? error : undefined);
+}
+
+/**
+ * Requests Node's HTTP parser refuses (malformed request line or headers,
+ * headers over the limit, too slow): a problem+json answer written on the
+ * socket, which is then closed, as Node and Fastify do with their own text.
+ */
+export function clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Socket) {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const code: ErrorCode =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? 'HEADERS_TOO_LARGE'
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 'REQUEST_TIMEOUT'
+        : 'BAD_REQUEST';
+  const { status, message } = errorDefinition(code);
+  const requestId = randomUUID();
+  this.log.debug({ err: error, code, requestId }, 'malformed request refused');
+  const headersSent = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+  if (socket.writable && !headersSent) {
+    const body = JSON.stringify({ type: problemTypeOf(code), title: titleOf(code), status, detail: message, code, requestId });
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
+        'Content-Type: application/problem+json; charset=utf-8\r\n' +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Request-Id: ${requestId}\r\n` +
+        'X-Content-Type-Options: nosniff\r\n' +
+        'Connection: close\r\n\r\n' +
+        body,
+    );
+  }
+  socket.destroy(error);
+}
+
 const METHODS: HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 /**
@@ -79,7 +135,7 @@ const METHODS: HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 
  */
 export const problemPlugin = fp(
   async (app) => {
-    const routes = FindMyWay({ ignoreTrailingSlash: false });
+    const routes = FindMyWay({ ignoreTrailingSlash: false, maxParamLength: MAX_PARAM_LENGTH });
     app.addHook('onRoute', (route) => {
       const methods = ([] as string[]).concat(route.method);
       for (const method of methods) {
