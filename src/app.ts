@@ -15,7 +15,7 @@ import { loadSheddingPlugin } from './http/load-shedding.ts';
 import { authPlugin } from './http/auth.ts';
 import { rateLimitPlugin } from './http/rate-limit.ts';
 import { requestIdOf } from './http/request-id.ts';
-import { securityHeadersPlugin } from './http/security-headers.ts';
+import { responseHeadersPlugin } from './http/security-headers.ts';
 import { HealthChecker } from './health/health-checker.ts';
 import { healthRoutes } from './health/routes.ts';
 import { DocumentStore } from './documents/document-store.ts';

@@ -149,9 +149,22 @@ export class DocumentService {
     throw new Error(`server-generated id ${prepared.metadata.id} collided (${result.outcome})`);
   }
 
+  private readonly lookupCounters = new Map<string, { inc(): void }>();
+
+  /** Counter children by label, so the hot path does not hash labels per request. */
+  private countLookup(layer: string, result: string) {
+    const key = `${layer}:${result}`;
+    let counter = this.lookupCounters.get(key);
+    if (!counter) {
+      counter = this.options.metrics.cacheLookups.labels({ layer, result });
+      this.lookupCounters.set(key, counter);
+    }
+    counter.inc();
+  }
+
   async read(tenant: string, id: string): Promise<ReadAnswer> {
     const cached = await this.options.cache.lookup(tenant, id);
-    this.options.metrics.cacheLookups.inc({ layer: cached.result === 'hit' ? cached.layer : 'redis', result: cached.result });
+    this.countLookup(cached.result === 'hit' ? cached.layer : 'redis', cached.result);
     if (cached.result === 'hit') return { document: cached.document, cacheStatus: 'hit' };
     if (cached.result === 'tombstone') throw new Errors.DocumentNotFound(id);
 

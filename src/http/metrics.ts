@@ -46,11 +46,21 @@ export const metricsPlugin = fp(
       registers: [metrics.registry],
     });
 
-    app.addHook('onResponse', async (request, reply) => {
-      latency.observe(
-        { route: request.routeOptions.url ?? 'unmatched', method: request.method, status_code: reply.statusCode },
-        reply.elapsedTime / 1000,
-      );
+    // One child per route, method and status: labels are hashed once, not per request.
+    const children = new Map<string, Histogram.Internal<'route' | 'method' | 'status_code'>>();
+    app.addHook('onResponse', (request, reply, done) => {
+      const route = request.routeOptions.url ?? 'unmatched';
+      const key = `${request.method} ${route} ${reply.statusCode}`;
+      let child = children.get(key);
+      if (!child) {
+        child = latency.labels({ route, method: request.method, status_code: reply.statusCode });
+        children.set(key, child);
+      }
+      const ms = reply.elapsedTime;
+      child.observe(ms / 1000);
+      // The access log: one line per request, with the request id (pino child logger).
+      request.log.info({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(ms) }, 'request completed');
+      done();
     });
 
     app.get('/metrics', { schema: { hide: true }, config: { public: true, shedding: false } }, async (_request, reply) => {
