@@ -82,23 +82,15 @@ export const appPlugin = fp<AppOptions>(
       app.draining = true;
     });
 
-    app.addHook('onRequest', async (request, reply) => {
-      reply.header('x-request-id', request.id);
-    });
-    app.addHook('onResponse', async (request, reply) => {
-      request.log.info(
-        { method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) },
-        'request completed',
-      );
-    });
 
     await app.register(problemPlugin);
-    await app.register(securityHeadersPlugin);
+    await app.register(responseHeadersPlugin);
     await app.register(metricsPlugin, { metrics: overrides.metrics });
     await app.register(openapiPlugin);
     await app.register(loadSheddingPlugin, {
       maxEventLoopDelayMs: config.LOAD_SHED_EVENT_LOOP_DELAY_MS,
       maxEventLoopUtilization: config.LOAD_SHED_EVENT_LOOP_UTILIZATION,
+      maxInFlight: config.MAX_IN_FLIGHT_REQUESTS,
     });
     await app.register(authPlugin, { mode: config.AUTH_MODE, apiKeys: config.API_KEYS });
 

@@ -61,6 +61,10 @@ export const ConfigSchema = Type.Object({
   REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),
   REDIS_COMMAND_TIMEOUT_MS: Milliseconds(200, 'A Redis command slower than this counts as a failure'),
   REDIS_CONNECT_TIMEOUT_MS: Milliseconds(1000, 'Redis connection timeout'),
+  REDIS_HEARTBEAT_MS: Milliseconds(
+    500,
+    'Every Redis connection pings this often; two missed pings in a row (a hung connection) drop and reconnect it',
+  ),
 
   AWS_REGION: Type.String({ pattern: '^[a-z]{2}(-[a-z]+)+-[0-9]+$', default: 'us-east-1' }),
   AWS_ENDPOINT_URL: Url('Endpoint for every AWS service (emulators)'),
@@ -69,7 +73,10 @@ export const ConfigSchema = Type.Object({
   AWS_ENDPOINT_URL_SNS: Url('Endpoint for SNS only'),
   AWS_ENDPOINT_URL_SQS: Url('Endpoint for SQS only'),
   AWS_CONNECT_TIMEOUT_MS: Milliseconds(1000, 'TCP/TLS connect timeout of AWS calls'),
-  AWS_REQUEST_TIMEOUT_MS: Milliseconds(3000, 'Socket timeout of one AWS call attempt'),
+  AWS_REQUEST_TIMEOUT_MS: Milliseconds(
+    1000,
+    'Deadline of one AWS call attempt (and idle timeout of an S3 body); a call makes at most AWS_MAX_ATTEMPTS',
+  ),
   AWS_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 10, default: 3 }),
   S3_FORCE_PATH_STYLE: Type.Boolean({ default: false, description: 'Path-style S3 URLs (emulators)' }),
 
@@ -103,6 +110,18 @@ export const ConfigSchema = Type.Object({
     description: "The relay leaves events younger than this to the API's own publish attempt",
   }),
   LOAD_SHED_EVENT_LOOP_DELAY_MS: Milliseconds(200, 'Shed load (503) while the event loop lags more than this'),
+  LISTEN_BACKLOG: Type.Integer({
+    minimum: 1,
+    maximum: 65_535,
+    default: 4096,
+    description: "Connections the kernel queues for the API before accepting them (capped by net.core.somaxconn; Node's default is 511)",
+  }),
+  MAX_IN_FLIGHT_REQUESTS: Type.Integer({
+    minimum: 1,
+    maximum: 100_000,
+    default: 512,
+    description: 'Requests in progress at once; past this, new ones get a fast 503 (health and metrics excepted)',
+  }),
   LOAD_SHED_EVENT_LOOP_UTILIZATION: Type.Number({
     minimum: 0,
     maximum: 1,

@@ -7,7 +7,7 @@ import { runUntilSignalled } from './lifecycle.ts';
 try {
   const config = loadConfig();
   const app = await buildApp({ config });
-  await app.listen({ port: config.PORT, host: config.HOST });
+  await app.listen({ port: config.PORT, host: config.HOST, backlog: config.LISTEN_BACKLOG });
   runUntilSignalled(app, config.SHUTDOWN_TIMEOUT_MS);
 } catch (error) {
   if (error instanceof ConfigError) {

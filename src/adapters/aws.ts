@@ -34,7 +34,7 @@ function endpointFor(config: Config, service: Service): string | undefined {
  * call: the SDK only logs a request timeout unless told to throw. Retries use
  * the SDK's standard strategy (exponential backoff, full jitter, retry quota).
  */
-function baseOptions(config: Config, service: Service) {
+function baseOptions(config: Config, service: Service, options: { socketTimeoutMs?: number } = {}) {
   const agentOptions = { keepAlive: true, maxSockets: 128 };
   const endpoint = endpointFor(config, service);
   return {
@@ -45,6 +45,8 @@ function baseOptions(config: Config, service: Service) {
       connectionTimeout: config.AWS_CONNECT_TIMEOUT_MS,
       requestTimeout: config.AWS_REQUEST_TIMEOUT_MS,
       throwOnRequestTimeout: true,
+      // requestTimeout ends with the response headers: a body that stops half-way needs an idle timeout.
+      ...(options.socketTimeoutMs ? { socketTimeout: options.socketTimeoutMs } : {}),
       httpAgent: new HttpAgent(agentOptions),
       httpsAgent: new HttpsAgent(agentOptions),
     }),
@@ -60,7 +62,11 @@ export function createAwsClients(config: Config): AwsClients {
     maxAttempts: config.AWS_MAX_ATTEMPTS,
   });
   const dynamoAdmin = new DynamoDBClient(baseOptions(config, 'DYNAMODB'));
-  const s3 = new S3Client({ ...baseOptions(config, 'S3'), forcePathStyle: config.S3_FORCE_PATH_STYLE });
+  // Document content streams from S3; SQS long polls are idle on purpose, so only S3 gets the idle timeout.
+  const s3 = new S3Client({
+    ...baseOptions(config, 'S3', { socketTimeoutMs: config.AWS_REQUEST_TIMEOUT_MS }),
+    forcePathStyle: config.S3_FORCE_PATH_STYLE,
+  });
   const sns = new SNSClient(baseOptions(config, 'SNS'));
   // Queue URLs of emulators name hosts that do not resolve; the SDK's own
   // endpoint for the region is right everywhere.

@@ -17,6 +17,8 @@ export function createRedis(config: Config, connectionName: string, log?: Fastif
     maxRetriesPerRequest: 0,
     commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
     connectTimeout: config.REDIS_CONNECT_TIMEOUT_MS,
+    // A dropped connection whose peer never answers our FIN (a partition) is destroyed after this.
+    disconnectTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
     retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
   });
   // One line per transition, not one per reconnect attempt.
@@ -29,7 +31,42 @@ export function createRedis(config: Config, connectionName: string, log?: Fastif
     if (up) log?.warn({ connectionName, err: err.message }, 'redis connection lost; serving without cache');
     up = false;
   });
+  heartbeat(redis, config.REDIS_HEARTBEAT_MS, () => log?.warn({ connectionName }, 'redis connection hung; reconnecting'));
   return redis;
+}
+
+/**
+ * A hung connection (a partition, a frozen server) raises no error: the socket
+ * stays open and commands just time out. Two missed pings in a row drop it,
+ * so that it counts as down (skipped at no cost, see RedisCircuit) and a
+ * subscriber's 'close' tells the in-process cache that invalidations may be
+ * missed; ioredis then reconnects with its retry strategy. One miss is
+ * tolerated: an event-loop stall alone can time a ping out.
+ */
+function heartbeat(redis: Redis, intervalMs: number, onHung: () => void): void {
+  let missed = 0;
+  let dropping = false;
+  redis.on('ready', () => {
+    missed = 0;
+    dropping = false;
+  });
+  const timer = setInterval(() => {
+    if (redis.status !== 'ready' || dropping) return;
+    redis.ping().then(
+      () => {
+        missed = 0;
+      },
+      () => {
+        missed += 1;
+        if (missed < 2 || dropping || redis.status !== 'ready') return;
+        dropping = true;
+        onHung();
+        redis.disconnect(true);
+      },
+    );
+  }, intervalMs);
+  timer.unref();
+  redis.once('end', () => clearInterval(timer));
 }
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false };

@@ -9,12 +9,28 @@ declare module 'fastify' {
   }
 }
 
+export type LoadSheddingOptions = {
+  maxEventLoopDelayMs: number;
+  maxEventLoopUtilization: number;
+  /** Requests in progress at once, past which new ones are refused. */
+  maxInFlight: number;
+};
+
 /**
- * Sheds load with a fast 503 + Retry-After once the event loop lags, instead
- * of letting every request's latency grow. Probes and metrics stay answered.
+ * Sheds load with a fast 503 + Retry-After instead of letting every request's
+ * latency grow. Two signals, because overload has two shapes:
+ *
+ * - CPU-bound: the event loop lags (sampled every 250 ms by under-pressure).
+ * - Downstream-bound: the stores answer slower than requests arrive. The event
+ *   loop is idle and under-pressure sees nothing, but requests pile up in
+ *   flight and each waits behind all the others. A cap on requests in flight
+ *   refuses the excess at once, so the ones accepted keep a bounded latency
+ *   (about maxInFlight / throughput).
+ *
+ * Probes and metrics are never shed.
  */
 export const loadSheddingPlugin = fp(
-  async (app, options: { maxEventLoopDelayMs: number; maxEventLoopUtilization: number }) => {
+  async (app, options: LoadSheddingOptions) => {
     await app.register(underPressure, {
       maxEventLoopDelay: options.maxEventLoopDelayMs,
       maxEventLoopUtilization: options.maxEventLoopUtilization,
@@ -24,6 +40,18 @@ export const loadSheddingPlugin = fp(
         if (request.routeOptions.config.shedding === false) return undefined;
         return Promise.reject(new Errors.Overloaded());
       },
+    });
+
+    let inFlight = 0;
+    app.addHook('onRequest', (request, reply, done) => {
+      if (request.routeOptions.config.shedding === false) return done();
+      if (inFlight >= options.maxInFlight) return done(new Errors.Overloaded());
+      inFlight += 1;
+      // 'close' comes once per response: sent, failed, or its client gone.
+      reply.raw.once('close', () => {
+        inFlight -= 1;
+      });
+      done();
     });
   },
   { name: 'load-shedding', fastify: '5.x' },

@@ -73,6 +73,8 @@ export class IdempotencyStore {
 
       const existing = await this.read(pk);
       if (!existing || existing.expiresAt < Math.floor(this.now() / 1000)) continue;
+      // Our own put: an attempt the client retried after a timeout had committed.
+      if (existing.token === token) return { kind: 'started', resourceId: existing.resourceId, token };
       if (existing.fingerprint !== fingerprint) return { kind: 'mismatch' };
       if (existing.status === 'COMPLETED' && existing.response) return { kind: 'replay', response: existing.response };
       if (existing.lockExpiresAt >= this.now()) return { kind: 'in-flight' };

@@ -1,0 +1,236 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { randomInt, randomUUID } from 'node:crypto';
+import { FaultProxy } from '../support/fault-proxy.ts';
+import { testApp, testConfig, uniqueId } from '../support/app.ts';
+import { report, sleep, stats, watchUnhandled } from './support.ts';
+
+// Fault 3: the DynamoDB emulator blackholed, under a steady stream of writes
+// of every kind. The app reaches DynamoDB through a proxy; S3, SNS and Redis
+// stay healthy. Timeouts are shortened by configuration so that the deadline
+// of a write is small, and computed from the same configuration:
+//
+//   one DynamoDB call gives up after AWS_MAX_ATTEMPTS attempts of at most
+//   AWS_REQUEST_TIMEOUT_MS each, with a full-jitter pause of at most
+//   min(1 s, 25 ms × 2^n) after attempt n (src/adapters/dynamodb-lean.ts).
+//
+// A write that starts while DynamoDB is blackholed fails on its first call
+// (the claim of its key or its conditional put), so its 503 must come within
+// that one-call deadline. A write already past its first call when the
+// blackhole starts makes at most two more calls (the write, and the release
+// of its idempotency key): twice the deadline.
+
+const overrides = { AWS_REQUEST_TIMEOUT_MS: 250, AWS_CONNECT_TIMEOUT_MS: 250, AWS_MAX_ATTEMPTS: 3 };
+const config = testConfig(overrides);
+let backoff = 0;
+for (let attempt = 1; attempt < config.AWS_MAX_ATTEMPTS; attempt++) backoff += Math.min(1000, 25 * 2 ** attempt);
+const CALL_DEADLINE_MS = config.AWS_MAX_ATTEMPTS * config.AWS_REQUEST_TIMEOUT_MS + backoff;
+/** Scheduling and handling on a loaded 2-core machine: timers fire late, responses are serialised. */
+const SLACK_MS = 250;
+
+type Kind = 'put-small' | 'put-large' | 'post' | 'post-key' | 'order';
+const KINDS: Kind[] = ['put-small', 'put-large', 'post', 'post-key', 'order'];
+
+type Write = {
+  kind: Kind;
+  startedAt: number;
+  ms: number;
+  status: number;
+  retryAfter: string | undefined;
+  code: string | undefined;
+  /** What to read back: the document id (with its bytes) or the order id. */
+  id: string | undefined;
+  payload: Buffer | string;
+  contentType: string;
+  key?: string;
+};
+
+let proxy: FaultProxy;
+let app: FastifyInstance;
+
+beforeAll(async () => {
+  proxy = await FaultProxy.start(inject('stackEnv').AWS_ENDPOINT_URL_DYNAMODB!);
+  app = await testApp({ config: { ...overrides, AWS_ENDPOINT_URL_DYNAMODB: proxy.url() } });
+});
+
+afterAll(async () => {
+  await app?.close();
+  await proxy?.close();
+});
+
+function customerId() {
+  return `CUST-${String(randomInt(0, 100_000_000)).padStart(8, '0')}`;
+}
+
+async function write(kind: Kind): Promise<Write> {
+  const startedAt = performance.now();
+  let response;
+  let id: string | undefined;
+  let payload: Buffer | string;
+  let contentType = 'application/octet-stream';
+  let key: string | undefined;
+  switch (kind) {
+    case 'put-small':
+    case 'put-large':
+      id = uniqueId('ddb-blackhole');
+      payload = kind === 'put-small' ? `small ${id}` : Buffer.alloc(20_000, id); // 20 KB goes to S3
+      response = await app.inject({ method: 'PUT', url: `/documents/${id}`, payload, headers: { 'content-type': contentType } });
+      break;
+    case 'post':
+    case 'post-key':
+      payload = `posted ${randomUUID()}`;
+      key = kind === 'post-key' ? randomUUID() : undefined;
+      response = await app.inject({
+        method: 'POST',
+        url: '/documents',
+        payload,
+        headers: { 'content-type': contentType, ...(key ? { 'idempotency-key': key } : {}) },
+      });
+      if (response.statusCode < 300) id = response.json().id;
+      break;
+    case 'order':
+      contentType = 'application/json';
+      payload = JSON.stringify({ customerId: customerId(), items: [{ sku: 'SKU-FAULT', quantity: randomInt(1, 100) }] });
+      response = await app.inject({ method: 'POST', url: '/orders', payload, headers: { 'content-type': contentType } });
+      if (response.statusCode < 300) id = response.json().orderId;
+      break;
+  }
+  const body = response.headers['content-type']?.includes('json') ? response.json() : undefined;
+  return {
+    kind,
+    startedAt,
+    ms: performance.now() - startedAt,
+    status: response.statusCode,
+    retryAfter: response.headers['retry-after'] as string | undefined,
+    code: body?.code,
+    id,
+    payload,
+    contentType,
+    ...(key ? { key } : {}),
+  };
+}
+
+async function inParallel<T>(items: T[], width: number, run: (item: T) => Promise<void>) {
+  let next = 0;
+  await Promise.all(Array.from({ length: width }, async () => {
+    while (next < items.length) await run(items[next++]!);
+  }));
+}
+
+async function readiness(): Promise<number> {
+  return (await app.inject({ method: 'GET', url: '/health/ready' })).statusCode;
+}
+
+describe('DynamoDB blackholed', () => {
+  it('writes answer 503 + Retry-After within the deadline, never 2xx without a commit; readiness turns 503 and back', { timeout: 60_000 }, async () => {
+    const unhandled = watchUnhandled();
+    const writes: Write[] = [];
+    let stop = false;
+    const workers = Array.from({ length: 5 }, async (_, worker) => {
+      for (let i = 0; !stop; i++) writes.push(await write(KINDS[(worker + i) % KINDS.length]!));
+    });
+
+    await sleep(1000);
+    expect(await readiness()).toBe(200);
+    proxy.blackhole();
+    const blackholedAt = performance.now();
+    let notReadyAfterMs: number | undefined;
+    while (performance.now() - blackholedAt < 5000) {
+      if ((await readiness()) === 503) {
+        notReadyAfterMs ??= performance.now() - blackholedAt;
+      }
+      await sleep(100);
+    }
+    proxy.pass();
+    const passedAt = performance.now();
+    let readyAfterMs: number | undefined;
+    while (performance.now() - passedAt < 10_000) {
+      if ((await readiness()) === 200) {
+        readyAfterMs = performance.now() - passedAt;
+        break;
+      }
+      await sleep(100);
+    }
+    await sleep(1000);
+    stop = true;
+    await Promise.all(workers);
+
+    const byStatus = (list: Write[]) => Object.fromEntries(Object.entries(Object.groupBy(list, (w) => String(w.status))).map(([s, l]) => [s, l!.length]));
+    const unavailable = writes.filter((w) => w.status === 503);
+    const startedBlackholed = unavailable.filter((w) => w.startedAt >= blackholedAt && w.startedAt + w.ms <= passedAt);
+    const caughtInFlight = unavailable.filter((w) => w.startedAt < blackholedAt);
+    report('dynamodb blackhole: configured deadline of one call, ms', { CALL_DEADLINE_MS, ...overrides });
+    report('dynamodb blackhole: writes by status', byStatus(writes));
+    report('dynamodb blackhole: 503s of writes started while blackholed, ms', stats(startedBlackholed.map((w) => w.ms)));
+    report('dynamodb blackhole: 503s of writes caught in flight, ms', stats(caughtInFlight.map((w) => w.ms)));
+    report('dynamodb blackhole: readiness 503 after ms, 200 again after ms', { notReadyAfterMs, readyAfterMs });
+
+    // Only successes and 503s: no 500, no 409 from a write's own retried claim.
+    for (const w of writes) expect([200, 201, 503], `${w.kind}: ${w.status} ${w.code}`).toContain(w.status);
+    // Every kind of write met the outage, and each was refused the same way.
+    for (const kind of KINDS) expect(startedBlackholed.some((w) => w.kind === kind), kind).toBe(true);
+    for (const w of unavailable) {
+      expect(w.code).toBe('SERVICE_UNAVAILABLE');
+      expect(Number(w.retryAfter)).toBeGreaterThan(0);
+    }
+    for (const w of startedBlackholed) expect(w.ms, w.kind).toBeLessThan(CALL_DEADLINE_MS + SLACK_MS);
+    for (const w of caughtInFlight) expect(w.ms, w.kind).toBeLessThan(2 * CALL_DEADLINE_MS + SLACK_MS);
+
+    // Readiness followed the store: 503 within one health probe (1 s deadline,
+    // 1 s cache) of the blackhole, 200 again once DynamoDB answers.
+    expect(notReadyAfterMs).toBeDefined();
+    expect(notReadyAfterMs!).toBeLessThan(2000 + 2 * SLACK_MS);
+    expect(readyAfterMs).toBeDefined();
+    expect(readyAfterMs!).toBeLessThan(2000 + 2 * SLACK_MS);
+
+    // No 2xx for a write that did not commit: every acknowledged write is there, intact.
+    const acknowledged = writes.filter((w) => w.status < 300);
+    await inParallel(acknowledged, 8, async (w) => {
+      if (w.kind === 'order') {
+        const read = await app.inject({ method: 'GET', url: `/orders/${w.id}` });
+        expect(read.statusCode, w.id).toBe(200);
+        expect(JSON.parse(w.payload as string)).toMatchObject({ customerId: read.json().customerId, items: read.json().items });
+      } else {
+        const read = await app.inject({ method: 'GET', url: `/documents/${w.id}` });
+        expect(read.statusCode, w.id).toBe(200);
+        expect(read.rawPayload.equals(Buffer.from(w.payload))).toBe(true);
+      }
+    });
+    // A 503 may hide a commit (the answer was lost, not the write): the
+    // client's retry of it is safe. A PUT retried gives 201, or 200 if the
+    // first attempt had committed; a POST retried with its key gives one document.
+    let committedAnyway = 0;
+    const keyRetries: number[] = [];
+    await inParallel(unavailable, 8, async (w) => {
+      if (w.kind === 'put-small' || w.kind === 'put-large') {
+        const retry = await app.inject({ method: 'PUT', url: `/documents/${w.id}`, payload: w.payload, headers: { 'content-type': w.contentType } });
+        expect([200, 201], `${retry.statusCode} ${retry.body}`).toContain(retry.statusCode);
+        if (retry.statusCode === 200) committedAnyway += 1;
+      }
+      if (w.kind === 'post-key') {
+        const retry = await app.inject({
+          method: 'POST',
+          url: '/documents',
+          payload: w.payload,
+          headers: { 'content-type': w.contentType, 'idempotency-key': w.key! },
+        });
+        // 409: the failed attempt's key is still locked (it could not be released while DynamoDB was away); bounded by IDEMPOTENCY_LOCK_SECONDS.
+        expect([201, 409], `${retry.statusCode} ${retry.body}`).toContain(retry.statusCode);
+        keyRetries.push(retry.statusCode);
+        if (retry.statusCode === 201) {
+          const again = await app.inject({
+            method: 'POST',
+            url: '/documents',
+            payload: w.payload,
+            headers: { 'content-type': w.contentType, 'idempotency-key': w.key! },
+          });
+          expect(again.json().id).toBe(retry.json().id);
+        }
+      }
+    });
+    report('dynamodb blackhole: retries after recovery', { putsThatHadCommitted: committedAnyway, postWithKeyRetryStatuses: keyRetries });
+    expect(acknowledged.length).toBeGreaterThan(10);
+    expect(unhandled.errors).toEqual([]);
+    unhandled.stop();
+  });
+});

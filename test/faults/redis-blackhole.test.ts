@@ -1,0 +1,173 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { FaultProxy } from '../support/fault-proxy.ts';
+import { testApp, testConfig, uniqueId } from '../support/app.ts';
+import { report, sleep, stats, watchUnhandled } from './support.ts';
+
+// Fault 1: Redis blackholed. The app reaches the shared Redis through a proxy
+// that, switched to blackhole, accepts and reads but never answers: the worst
+// kind of Redis failure, since nothing errors, commands just hang. The
+// in-process cache layer is off (MEMORY_CACHE_MAX_BYTES=0) so that every read
+// goes through Redis and the path under test is the one that matters: the
+// command timeout and the circuit around Redis.
+
+const DOCS = 40;
+const config = { MEMORY_CACHE_MAX_BYTES: 0 };
+const { REDIS_COMMAND_TIMEOUT_MS: commandTimeoutMs, REDIS_HEARTBEAT_MS: heartbeatMs } = testConfig();
+
+let proxy: FaultProxy;
+let app: FastifyInstance;
+const ids: string[] = [];
+
+beforeAll(async () => {
+  proxy = await FaultProxy.start(inject('stackEnv').REDIS_URL!);
+  app = await testApp({ config: { ...config, REDIS_URL: proxy.url('redis') } });
+  for (let i = 0; i < DOCS; i++) {
+    const id = uniqueId('blackhole');
+    const put = await app.inject({ method: 'PUT', url: `/documents/${id}`, payload: `content of ${id}`, headers: { 'content-type': 'text/plain' } });
+    expect(put.statusCode).toBe(201);
+    ids.push(id);
+  }
+});
+
+afterAll(async () => {
+  await app?.close();
+  await proxy?.close();
+});
+
+async function timedGet(id: string) {
+  const started = performance.now();
+  const response = await app.inject({ method: 'GET', url: `/documents/${id}` });
+  return { ms: performance.now() - started, response };
+}
+
+async function health() {
+  await sleep(1100); // past the health checker's 1 s cache
+  return app.inject({ method: 'GET', url: '/health' });
+}
+
+describe('Redis blackholed', () => {
+  it('reads stay 200 and fast, health says degraded, hits resume after recovery, no unhandled rejection', async () => {
+    const unhandled = watchUnhandled();
+    try {
+      // The store's latency: a first read of each document is a miss, served by DynamoDB.
+      for (const id of ids.slice(0, 5)) await timedGet(id); // warm-up, not measured
+      const misses: number[] = [];
+      for (const id of ids.slice(5)) {
+        const { ms, response } = await timedGet(id);
+        expect(response.headers['cache-status']).toMatch(/fwd=miss$/);
+        misses.push(ms);
+      }
+      const store = stats(misses);
+      for (const id of ids) expect((await timedGet(id)).response.headers['cache-status']).toMatch(/hit$/);
+      expect((await health()).json()).toMatchObject({ status: 'healthy', cache: 'ok' });
+
+      proxy.blackhole();
+      const blackholedAt = performance.now();
+      const latencies: number[] = [];
+      const statuses = new Map<number, number>();
+      const workers = Array.from({ length: 4 }, async (_, worker) => {
+        for (let i = 0; performance.now() - blackholedAt < 4000; i++) {
+          const id = ids[(worker * 7 + i) % ids.length]!;
+          const { ms, response } = await timedGet(id);
+          latencies.push(ms);
+          statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1);
+          if (response.statusCode === 200) expect(response.body).toBe(`content of ${id}`);
+        }
+      });
+      await Promise.all(workers);
+      const during = stats(latencies);
+      const bound = commandTimeoutMs + store.p99;
+      report('redis blackhole: store (miss) latency ms', store);
+      report('redis blackhole: GET latency ms while blackholed', during);
+      report('redis blackhole: p99 bound ms (command timeout + store p99)', bound);
+      expect(Object.fromEntries(statuses)).toEqual({ 200: latencies.length });
+      expect(during.p99).toBeLessThan(bound);
+      // Not just the p99: no read ever waited for more than one command timeout per Redis call it made.
+      expect(during.max).toBeLessThan(2 * commandTimeoutMs + store.max + 100);
+
+      const degraded = await health();
+      expect(degraded.statusCode).toBe(200);
+      expect(degraded.json()).toMatchObject({ status: 'degraded', storage: 'ok', cache: 'down' });
+      expect((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode).toBe(200);
+
+      proxy.pass();
+      const passedAt = performance.now();
+      let hitAfterMs: number | undefined;
+      while (performance.now() - passedAt < 10_000) {
+        const { response } = await timedGet(ids[0]!);
+        expect(response.statusCode).toBe(200);
+        if (String(response.headers['cache-status']).endsWith('hit')) {
+          hitAfterMs = performance.now() - passedAt;
+          break;
+        }
+        await sleep(25);
+      }
+      report('redis blackhole: first cache hit after recovery, ms', hitAfterMs === undefined ? 'none' : Math.round(hitAfterMs));
+      expect(hitAfterMs).toBeDefined();
+      expect(hitAfterMs!).toBeLessThan(10_000);
+      expect((await health()).json()).toMatchObject({ status: 'healthy', cache: 'ok' });
+      // Every document is a hit again: the connection came back in a consistent state (no reply shifted onto another command).
+      for (const id of ids) {
+        const { response } = await timedGet(id);
+        expect(response.body).toBe(`content of ${id}`);
+      }
+      await sleep(50);
+      expect(unhandled.errors).toEqual([]);
+    } finally {
+      unhandled.stop();
+    }
+  });
+});
+
+describe('an instance cut off from Redis, with the in-process cache on (the default)', () => {
+  it('stops serving from process memory once its invalidation channel is found hung, so a delete elsewhere wins', async () => {
+    const cutOff = await FaultProxy.start(inject('stackEnv').REDIS_URL!);
+    const a = await testApp({ config: { REDIS_URL: cutOff.url('redis') } }); // behind the proxy
+    const b = await testApp(); // another instance, with a healthy path to Redis
+    try {
+      const id = uniqueId('partition');
+      expect((await b.inject({ method: 'PUT', url: `/documents/${id}`, payload: 'soon deleted' })).statusCode).toBe(201);
+      await a.inject({ method: 'GET', url: `/documents/${id}` });
+      const warm = await a.inject({ method: 'GET', url: `/documents/${id}` });
+      expect(warm.headers['cache-status']).toMatch(/hit$/);
+
+      cutOff.blackhole();
+      const cutAt = performance.now();
+      expect((await b.inject({ method: 'DELETE', url: `/documents/${id}` })).statusCode).toBe(204);
+      // A never hears B's invalidation. Two missed heartbeats drop its hung
+      // subscriber connection, which empties and disables its memory layer:
+      // up to one heartbeat until the first ping, two ping timeouts... in all
+      // two heartbeats and two command timeouts (the second is ioredis'
+      // disconnectTimeout: our FIN goes unanswered in a blackhole).
+      const bound = 2 * heartbeatMs + 2 * commandTimeoutMs;
+      let goneAfterMs: number | undefined;
+      while (performance.now() - cutAt < bound + 1000) {
+        const read = await a.inject({ method: 'GET', url: `/documents/${id}` });
+        if (read.statusCode === 404) {
+          goneAfterMs = performance.now() - cutAt;
+          break;
+        }
+        expect(read.statusCode).toBe(200);
+        await sleep(20);
+      }
+      report('partitioned instance: deleted document no longer served after ms (bound)', {
+        ms: goneAfterMs === undefined ? 'never' : Math.round(goneAfterMs),
+        bound,
+      });
+      expect(goneAfterMs).toBeDefined();
+      // Plus scheduling slack: the timers of a loaded 2-core machine fire late.
+      expect(goneAfterMs!).toBeLessThan(bound + 300);
+      // ...and it stays gone, through the recovery.
+      cutOff.pass();
+      for (let i = 0; i < 20; i++) {
+        expect((await a.inject({ method: 'GET', url: `/documents/${id}` })).statusCode).toBe(404);
+        await sleep(50);
+      }
+    } finally {
+      await a.close();
+      await b.close();
+      await cutOff.close();
+    }
+  });
+});

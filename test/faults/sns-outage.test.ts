@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { FaultProxy } from '../support/fault-proxy.ts';
+import { testApp } from '../support/app.ts';
+import { isolatedStack, json, newOrder, waitFor, type IsolatedStack } from '../orders/support.ts';
+import type { OutboxRelay } from '../../src/outbox/outbox-relay.ts';
+import type { Order } from '../../src/orders/schemas.ts';
+import { report, sleep, stats, watchUnhandled } from './support.ts';
+
+// Fault 4: SNS unreachable for a while during a stream of orders. The API and
+// the relay reach SNS through a proxy (AWS_ENDPOINT_URL_SNS); SQS, the
+// consumer's path, stays direct. The proxy passes, then blackholes SNS, then
+// resets every connection to it, then passes again, while orders keep coming.
+// Every order must be accepted (201) throughout, and once SNS is back every
+// event must reach the consumer, each applied once. A topic, queue and tables
+// of this test's own keep other tests' events out of the count.
+
+let proxy: FaultProxy;
+let s: IsolatedStack;
+let app: FastifyInstance;
+let relay: OutboxRelay;
+let consumer: ReturnType<IsolatedStack['consumer']>;
+
+beforeAll(async () => {
+  proxy = await FaultProxy.start(inject('stackEnv').AWS_ENDPOINT_URL!);
+  s = await isolatedStack({ AWS_ENDPOINT_URL_SNS: proxy.url() });
+  app = await testApp({ config: s.names });
+  relay = s.relay({ publishTimeoutMs: 1000, graceMs: 500, intervalMs: 100 });
+  consumer = s.consumer();
+  relay.start();
+  consumer.start();
+});
+
+afterAll(async () => {
+  await Promise.all([relay?.stop(), consumer?.stop()]);
+  await app?.close();
+  s?.close();
+  await proxy?.close();
+});
+
+describe('SNS unreachable during a stream of orders', () => {
+  it('every order answers 201, and after recovery every event reaches the consumer once', { timeout: 60_000 }, async () => {
+    const unhandled = watchUnhandled();
+    const accepted: Order[] = [];
+    const failures: string[] = [];
+    const latencies: Record<string, number[]> = { pass: [], blackhole: [], reset: [], recovered: [] };
+    let phase = 'pass';
+    let stop = false;
+    const workers = Array.from({ length: 3 }, async () => {
+      while (!stop) {
+        const started = performance.now();
+        const during = phase;
+        const response = await app.inject(json(newOrder(1 + accepted.length % 3)));
+        latencies[during]!.push(performance.now() - started);
+        if (response.statusCode === 201) accepted.push(response.json());
+        else failures.push(`${during}: ${response.statusCode} ${response.body}`);
+        await sleep(20);
+      }
+    });
+
+    await sleep(1000);
+    phase = 'blackhole';
+    proxy.blackhole();
+    await sleep(3000);
+    const health = (await app.inject({ method: 'GET', url: '/health' })).json();
+    phase = 'reset';
+    proxy.reset();
+    await sleep(3000);
+    phase = 'recovered';
+    proxy.pass();
+    const recoveredAt = performance.now();
+    await sleep(1000);
+    stop = true;
+    await Promise.all(workers);
+
+    report('sns outage: orders accepted, failures', { accepted: accepted.length, failures: failures.length });
+    report(
+      'sns outage: POST /orders latency ms by phase',
+      Object.fromEntries(Object.entries(latencies).map(([name, samples]) => [name, stats(samples)])),
+    );
+    expect(failures).toEqual([]);
+    for (const name of Object.keys(latencies)) expect(latencies[name]!.length, name).toBeGreaterThan(3);
+    // An unreachable bus costs an order at most the publish deadline (and only
+    // the first one: the intake then leaves publishing to the relay for a while).
+    const publishDeadline = s.config.ORDER_PUBLISH_TIMEOUT_MS;
+    for (const name of ['blackhole', 'reset']) expect(stats(latencies[name]!).max).toBeLessThan(publishDeadline + 500);
+    expect(health).toMatchObject({ status: 'degraded', storage: 'ok', events: 'down' });
+
+    const ids = new Set(accepted.map((order) => order.orderId));
+    expect(ids.size).toBe(accepted.length);
+    await waitFor(
+      async () => consumer.appliedEvents.filter((event) => ids.has(event.id)).length >= ids.size,
+      30_000,
+      `all ${ids.size} events at the consumer`,
+    );
+    const deliveredAfterMs = performance.now() - recoveredAt;
+    await sleep(500); // let a late duplicate show itself
+    const applied = consumer.appliedEvents.map((event) => event.id);
+    report('sns outage: events applied at the consumer, and ms from recovery to the last', {
+      applied: applied.length,
+      distinct: new Set(applied).size,
+      deliveredAfterMs: Math.round(deliveredAfterMs),
+    });
+    // Every event, each applied exactly once, and nothing else.
+    expect(applied.length).toBe(ids.size);
+    expect(new Set(applied)).toEqual(ids);
+    for (const order of accepted) {
+      expect(consumer.appliedEvents.find((event) => event.id === order.orderId)?.data).toEqual(order);
+    }
+    await waitFor(async () => {
+      const read = await app.inject({ method: 'GET', url: `/orders/${accepted.at(-1)!.orderId}` });
+      return read.json().event.status === 'PUBLISHED';
+    }, 10_000, 'the last order marked published');
+    expect(unhandled.errors).toEqual([]);
+    unhandled.stop();
+  });
+});

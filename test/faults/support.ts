@@ -1,0 +1,89 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+// Helpers of the fault tests: latency statistics, unhandled-rejection
+// watching, and the built server as a child process.
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export type Stats = { count: number; p50: number; p95: number; p99: number; max: number };
+
+/** Nearest-rank percentiles, in ms, rounded to 0.1 ms. */
+export function stats(samples: readonly number[]): Stats {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (p: number) => {
+    if (sorted.length === 0) return Number.NaN;
+    const value = sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+    return Math.round(value * 10) / 10;
+  };
+  return { count: sorted.length, p50: at(50), p95: at(95), p99: at(99), max: at(100) };
+}
+
+/** Records every unhandled rejection (and uncaught exception) of this process until stopped. */
+export function watchUnhandled(): { errors: unknown[]; stop(): void } {
+  const errors: unknown[] = [];
+  const onRejection = (reason: unknown) => errors.push(reason);
+  const onException = (error: unknown) => errors.push(error);
+  process.on('unhandledRejection', onRejection);
+  process.on('uncaughtExceptionMonitor', onException);
+  return {
+    errors,
+    stop() {
+      process.off('unhandledRejection', onRejection);
+      process.off('uncaughtExceptionMonitor', onException);
+    },
+  };
+}
+
+/** Prints a measurement line the report (and a reader of the CI log) can quote. */
+export function report(what: string, value: unknown): void {
+  console.log(`[faults] ${what}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+}
+
+/** The build of `make build`; FAULTS_DIST (a directory inside the repository) points elsewhere, e.g. at a fresher build. */
+const DIST = process.env.FAULTS_DIST ? new URL(`../../${process.env.FAULTS_DIST.replace(/\/?$/, '/')}`, import.meta.url) : new URL('../../dist/', import.meta.url);
+export const SERVER_ENTRY = new URL('server.js', DIST).pathname;
+
+export function assertBuilt(): void {
+  if (!existsSync(SERVER_ENTRY)) throw new Error('run `make build` first (make test does): dist/server.js is missing');
+}
+
+export type ServerProcess = { child: ChildProcess; output: () => string; exited: Promise<number | null> };
+
+/** Starts `node dist/server.js` with the given environment; resolves once /health/ready answers 200. */
+export async function startServer(env: Record<string, string>, port: number, timeoutMs = 15_000): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [SERVER_ENTRY], {
+    env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  const keep = (chunk: Buffer) => {
+    text += chunk;
+    if (text.length > 200_000) text = text.slice(-100_000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const server = { child, output: () => text, exited };
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`server exited before ready:\n${text}`);
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/health/ready`, { signal: AbortSignal.timeout(1000) });
+      if (response.status === 200) return server;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`server not ready after ${timeoutMs} ms:\n${text}`);
+    }
+    await sleep(20);
+  }
+}
+
+/** SIGKILL, and wait for the exit. */
+export async function kill(server: ServerProcess): Promise<void> {
+  if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
+  await server.exited;
+}
