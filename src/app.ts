@@ -54,6 +54,10 @@ export function serverOptions(config: Config): FastifyServerOptions {
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     // Bodies are small JSON except documents, whose route raises the limit.
     bodyLimit: 16 * 1024,
+    // Idle keep-alive connections outlive the load balancer's 60 s idle timeout, so it never
+    // reuses one the service is closing (a 502); a request must arrive whole within 30 s (slowloris).
+    keepAliveTimeout: 65_000,
+    requestTimeout: 30_000,
     return503OnClosing: true,
     // Ids are validated by schema (400); the router must not cut them off first (414).
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },

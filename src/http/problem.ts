@@ -145,11 +145,11 @@ export const problemPlugin = fp(
 
     app.setErrorHandler((error: AnyError, request, reply) => {
       const code = classify(error);
-      if (errorDefinition(code).status >= 500) {
-        request.log.error({ err: error, code }, 'request failed');
-      } else {
-        request.log.info({ code, reason: error.message }, 'request refused');
-      }
+      const status = errorDefinition(code).status;
+      // A bug gets the stack; a shed or a dependency outage is a state, logged as one line each.
+      if (status === 500) request.log.error({ err: error, code }, 'request failed');
+      else if (status >= 500) request.log.warn({ code, reason: error.message }, 'request not served');
+      else request.log.info({ code, reason: error.message }, 'request refused');
       return sendProblem(request, reply, code, error);
     });
 

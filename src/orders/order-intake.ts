@@ -75,6 +75,8 @@ export class OrderIntake {
       }
       const existing = await this.options.store.readDedup(tenant, hash);
       if (!existing || existing.windowEndsAt < this.now()) continue;
+      // Our own claim, committed by an attempt whose answer was lost and retried: not a duplicate.
+      if (existing.orderId === mine.orderId) return { order: await this.complete(tenant, orderFrom(mine, input)), replayed: false };
       this.options.metrics?.idempotentReplays.inc({ route: ROUTE });
       const stored = await this.options.store.get(tenant, existing.orderId);
       if (stored) return { order: stored.order, replayed: true };
