@@ -39,6 +39,10 @@ typecheck: $(DEPS)
 build: $(DEPS)
 	rm -rf dist && tsc -p tsconfig.json
 
+## bench: load tests (autocannon) against the local stack; writes bench/results/latest.json
+bench: install build
+	node bench/run.ts
+
 clean:
 	rm -rf dist node_modules
 

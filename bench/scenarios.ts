@@ -1,0 +1,208 @@
+import type { Request } from 'autocannon';
+
+// What each scenario sends. bench/run.ts decides when and how long; the load
+// generator process (bench/load.ts) turns a scenario into autocannon
+// requests with the builders below. The functions run in the load process.
+
+export type ScenarioName =
+  | 'ceiling'
+  | 'get-hot'
+  | 'get-cold'
+  | 'post-documents-small'
+  | 'post-orders'
+  | 'orders-burst'
+  | 'put-documents';
+
+export type Scenario = {
+  name: ScenarioName;
+  /** One line for the table and the README. */
+  measures: string;
+  /** Counted in the results table (put-documents only prepares get-cold). */
+  reported: boolean;
+};
+
+export const SCENARIOS: Scenario[] = [
+  { name: 'ceiling', measures: 'bare Fastify 5, one GET route answering a constant small JSON (separate process)', reported: true },
+  { name: 'get-hot', measures: 'GET /documents/{id} of one 1 KiB document, always a cache hit', reported: true },
+  {
+    name: 'post-documents-small',
+    measures: 'POST /documents, 256-byte JSON body, a unique Idempotency-Key per request',
+    reported: true,
+  },
+  {
+    name: 'get-cold',
+    measures: 'GET /documents/{id}, every id read once, none in any cache (misses counted from Cache-Status)',
+    reported: true,
+  },
+  { name: 'post-orders', measures: 'POST /orders, every payload unique (no dedup replay)', reported: true },
+  { name: 'orders-burst', measures: 'POST /orders at a fixed rate, unique payloads, arrivals spread over each second', reported: true },
+  { name: 'put-documents', measures: 'PUT /documents/{id} of new ids: fills the get-cold pool when needed', reported: false },
+];
+
+/** What run.ts asks the load process to do. */
+export type LoadSpec = {
+  scenario: ScenarioName;
+  phase: 'warmup' | 'measure' | 'prepare';
+  /** http://127.0.0.1:PORT of the target. */
+  origin: string;
+  /** Upper bound of the phase, in seconds. */
+  seconds: number;
+  connections: number;
+  /** Fixed overall rate (req/s), spread over `waves` staggered autocannon instances. */
+  rate?: number;
+  waves?: number;
+  /** get-hot: the document; get-cold: the ids to read, in order, once each. */
+  hotId?: string;
+  ids?: string[];
+  /** put-documents: how many new documents, and their id prefix. */
+  count?: number;
+  idPrefix?: string;
+  /** Per-run tag, so keys and payloads never collide with an earlier run against the same stack. */
+  runTag: string;
+  /**
+   * Phases with the same series add up: the answer covers all of them so
+   * far (latency samples, counts, seconds). For interleaved measurements.
+   */
+  series?: string;
+};
+
+/** Mutable per-phase state of the load process, read back into the result. */
+export type PhaseState = {
+  /** Ids of documents created with a 2xx answer (post-documents-small, put-documents). */
+  createdIds: string[];
+  /** Cache-Status of GET answers: `fwd=miss` counts as a miss, anything else with 2xx as a hit. */
+  cacheHits: number;
+  cacheMisses: number;
+  /** get-cold: how many ids were handed out (sent), so run.ts never reuses one. */
+  idsSent: number;
+  /** Cache-Status of the response being reported right now (read by the latency recorder). */
+  lastCacheStatus: string | undefined;
+};
+
+export function newPhaseState(): PhaseState {
+  return { createdIds: [], cacheHits: 0, cacheMisses: 0, idsSent: 0, lastCacheStatus: undefined };
+}
+
+// Process-wide counters: unique payloads across every phase of the run.
+let documentSequence = 0;
+let orderSequence = 0;
+
+const SMALL_DOCUMENT_BYTES = 256;
+
+function smallDocument(runTag: string, n: number): string {
+  const head = JSON.stringify({ bench: 'post-documents-small', run: runTag, n, pad: '' });
+  return head.replace('"pad":""', `"pad":"${'x'.repeat(Math.max(0, SMALL_DOCUMENT_BYTES - head.length))}"`);
+}
+
+/** A valid order whose canonical payload differs for every n (< 10^8). */
+export function orderBody(n: number): string {
+  return JSON.stringify({
+    customerId: `CUST-${String(n % 100_000_000).padStart(8, '0')}`,
+    items: [
+      { sku: `SKU-${1000 + (n % 9000)}`, quantity: 1 + (n % 100) },
+      { sku: 'SKU-BENCH-2', quantity: 2 },
+    ],
+  });
+}
+
+function cacheStatusOf(headers: Record<string, string | string[]>): string | undefined {
+  const value = headers['cache-status'] ?? headers['Cache-Status'];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+function countCache(state: PhaseState, status: number, headers: Record<string, string>) {
+  const cacheStatus = cacheStatusOf(headers);
+  state.lastCacheStatus = cacheStatus;
+  if (status < 200 || status > 299) return;
+  if (cacheStatus?.includes('fwd=miss')) state.cacheMisses++;
+  else state.cacheHits++;
+}
+
+/** The autocannon request list of a scenario. */
+export function requestsFor(spec: LoadSpec, state: PhaseState): Request[] {
+  switch (spec.scenario) {
+    case 'ceiling':
+      return [{ method: 'GET', path: '/' }];
+
+    case 'get-hot':
+      return [
+        {
+          method: 'GET',
+          path: `/documents/${spec.hotId}`,
+          onResponse: (status, _body, _context, headers) => countCache(state, status, headers),
+        },
+      ];
+
+    case 'get-cold': {
+      const ids = spec.ids ?? [];
+      return [
+        {
+          method: 'GET',
+          setupRequest: (request) => {
+            // Wraps around only if run.ts asked for more requests than ids:
+            // those re-reads show up as hits and flag the figure.
+            const id = ids[state.idsSent++ % ids.length];
+            request.path = `/documents/${id}`;
+            return request;
+          },
+          onResponse: (status, _body, _context, headers) => countCache(state, status, headers),
+        },
+      ];
+    }
+
+    case 'post-documents-small':
+      return [
+        {
+          method: 'POST',
+          path: '/documents',
+          setupRequest: (request) => {
+            const n = documentSequence++;
+            request.headers = {
+              ...request.headers,
+              'content-type': 'application/json',
+              'idempotency-key': `bench-${spec.runTag}-${n}`,
+            };
+            request.body = smallDocument(spec.runTag, n);
+            return request;
+          },
+          onResponse: (status, body) => {
+            if (status === 201) state.createdIds.push((JSON.parse(body) as { id: string }).id);
+          },
+        },
+      ];
+
+    case 'put-documents': {
+      const prefix = spec.idPrefix ?? `cold-${spec.runTag}`;
+      return [
+        {
+          method: 'PUT',
+          setupRequest: (request, context) => {
+            const n = documentSequence++;
+            context.id = `${prefix}-${n}`;
+            request.path = `/documents/${context.id}`;
+            request.headers = { ...request.headers, 'content-type': 'application/json' };
+            request.body = smallDocument(spec.runTag, n);
+            return request;
+          },
+          onResponse: (status, _body, context) => {
+            if (status === 201) state.createdIds.push(context.id as string);
+          },
+        },
+      ];
+    }
+
+    case 'post-orders':
+    case 'orders-burst':
+      return [
+        {
+          method: 'POST',
+          path: '/orders',
+          setupRequest: (request) => {
+            request.headers = { ...request.headers, 'content-type': 'application/json' };
+            request.body = orderBody(orderSequence++);
+            return request;
+          },
+        },
+      ];
+  }
+}
