@@ -43,6 +43,7 @@ export class DocumentService {
   constructor(options: DocumentServiceOptions) {
     this.options = options;
     this.now = options.now ?? (() => new Date());
+    this.memoryHits = options.metrics.cacheLookups.labels({ layer: 'memory', result: 'hit' });
   }
 
   private prepare(id: string, input: NewDocument): { metadata: DocumentMetadata; content: Buffer } {
@@ -150,6 +151,7 @@ export class DocumentService {
   }
 
   private readonly lookupCounters = new Map<string, { inc(): void }>();
+  private readonly memoryHits: { inc(): void };
 
   /** Counter children by label, so the hot path does not hash labels per request. */
   private countLookup(layer: string, result: string) {
@@ -160,6 +162,13 @@ export class DocumentService {
       this.lookupCounters.set(key, counter);
     }
     counter.inc();
+  }
+
+  /** A hit in process memory, answered synchronously; undefined sends the caller to read(). */
+  readHot(tenant: string, id: string): StoredDocument | undefined {
+    const document = this.options.cache.fromMemory(tenant, id);
+    if (document) this.memoryHits.inc();
+    return document;
   }
 
   async read(tenant: string, id: string): Promise<ReadAnswer> {

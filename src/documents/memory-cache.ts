@@ -2,13 +2,18 @@ import type { StoredDocument } from './document-store.ts';
 
 const ENTRY_OVERHEAD_BYTES = 256;
 
+type Entry = { document: StoredDocument; used: boolean };
+
 /**
- * Hot documents in process memory, least recently used first out, bounded in
- * bytes. Documents never change, so an entry is only ever wrong after a
- * delete: `DocumentCache` invalidates it from Redis pub/sub.
+ * Hot documents in process memory, bounded in bytes. Eviction is "second
+ * chance" (CLOCK): a hit only flags its entry, and the eviction sweep moves
+ * flagged entries to the back once; that is LRU's behaviour for hot sets
+ * without re-inserting into the map on every hit. Documents never change, so
+ * an entry is only ever wrong after a delete: `DocumentCache` invalidates it
+ * from Redis pub/sub.
  */
 export class MemoryCache {
-  private readonly entries = new Map<string, StoredDocument>();
+  private readonly entries = new Map<string, Entry>();
   private bytes = 0;
   private readonly maxBytes: number;
 
@@ -17,33 +22,35 @@ export class MemoryCache {
   }
 
   get(key: string): StoredDocument | undefined {
-    const document = this.entries.get(key);
-    if (document) {
-      // Re-insert: Map order is the recency order.
-      this.entries.delete(key);
-      this.entries.set(key, document);
-    }
-    return document;
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    entry.used = true;
+    return entry.document;
   }
 
   set(key: string, document: StoredDocument): void {
     const size = document.content.length + ENTRY_OVERHEAD_BYTES;
     if (size > this.maxBytes / 8) return; // a few big documents must not flush all the hot small ones
     this.delete(key);
-    this.entries.set(key, document);
+    this.entries.set(key, { document, used: false });
     this.bytes += size;
-    for (const [oldest, evicted] of this.entries) {
+    for (const [oldest, entry] of this.entries) {
       if (this.bytes <= this.maxBytes) break;
       this.entries.delete(oldest);
-      this.bytes -= evicted.content.length + ENTRY_OVERHEAD_BYTES;
+      if (entry.used && oldest !== key) {
+        entry.used = false;
+        this.entries.set(oldest, entry);
+      } else {
+        this.bytes -= entry.document.content.length + ENTRY_OVERHEAD_BYTES;
+      }
     }
   }
 
   delete(key: string): void {
-    const document = this.entries.get(key);
-    if (!document) return;
+    const entry = this.entries.get(key);
+    if (!entry) return;
     this.entries.delete(key);
-    this.bytes -= document.content.length + ENTRY_OVERHEAD_BYTES;
+    this.bytes -= entry.document.content.length + ENTRY_OVERHEAD_BYTES;
   }
 
   clear(): void {

@@ -5,6 +5,7 @@ import { Errors } from '../errors.ts';
 import { problems } from '../http/schemas.ts';
 import { parseIdempotencyKey } from '../idempotency/idempotency-key.ts';
 import type { CreateAnswer, DocumentService } from './document-service.ts';
+import type { StoredDocument } from './document-store.ts';
 import {
   BinaryContent,
   DocumentMetadata,
@@ -28,6 +29,13 @@ function matches(ifNoneMatch: string | undefined, etag: string): boolean {
   if (!ifNoneMatch) return false;
   if (ifNoneMatch.trim() === '*') return true;
   return ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
+}
+
+function sendDocument(ifNoneMatch: string | undefined, reply: FastifyReply, document: StoredDocument, cacheStatus: string) {
+  const etag = etagOf(document.metadata.checksum);
+  reply.header('etag', etag).header('cache-status', `${CACHE_NAME}; ${cacheStatus}`);
+  if (matches(ifNoneMatch, etag)) return reply.code(304).send(null);
+  return reply.type(document.metadata.contentType).header('content-length', document.content.length).send(document.content);
 }
 
 function sendCreated(reply: FastifyReply, answer: CreateAnswer) {
@@ -101,12 +109,13 @@ export const documentRoutes: FastifyPluginAsyncTypebox<{ service: DocumentServic
         response: { 200: BinaryContent, 304: Type.Null(), ...problems(400, 401, 404, 429, 503) },
       },
     },
-    async (request, reply) => {
-      const { document, cacheStatus } = await service.read(request.tenant, request.params.id);
-      const etag = etagOf(document.metadata.checksum);
-      reply.header('etag', etag).header('cache-status', `${CACHE_NAME}; ${cacheStatus}`);
-      if (matches(request.headers['if-none-match'], etag)) return reply.code(304).send(null);
-      return reply.type(document.metadata.contentType).header('content-length', document.content.length).send(document.content);
+    (request, reply) => {
+      // A document in process memory is answered without a single promise.
+      const hot = service.readHot(request.tenant, request.params.id);
+      if (hot) return sendDocument(request.headers['if-none-match'], reply, hot, 'hit');
+      return service
+        .read(request.tenant, request.params.id)
+        .then(({ document, cacheStatus }) => sendDocument(request.headers['if-none-match'], reply, document, cacheStatus));
     },
   );
 
