@@ -14,6 +14,7 @@ const Url = (description: string) => Type.Optional(Type.String({ pattern: '^http
 export const ConfigSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
     default: 'development',
+    description: 'Informational; behaviour is set by the variables below, not by this',
   }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Address the HTTP server binds' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'HTTP port of the API' }),
@@ -25,10 +26,13 @@ export const ConfigSchema = Type.Object({
   }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
-    { default: 'info' },
+    { default: 'info', description: 'pino level; info logs one line per request' },
   ),
 
-  AUTH_MODE: Type.Union([Type.Literal('none'), Type.Literal('api-key')], { default: 'none' }),
+  AUTH_MODE: Type.Union([Type.Literal('none'), Type.Literal('api-key')], {
+    default: 'none',
+    description: 'none: everyone is the tenant public; api-key: Authorization: Bearer <key> required',
+  }),
   API_KEYS: Type.String({
     default: '',
     pattern: '^$|^[a-z0-9][a-z0-9-]{0,62}:[0-9a-f]{64}(,[a-z0-9][a-z0-9-]{0,62}:[0-9a-f]{64})*$',
@@ -40,7 +44,12 @@ export const ConfigSchema = Type.Object({
     description: 'Requests per tenant per minute, across all instances (AUTH_MODE=api-key only)',
   }),
 
-  MAX_DOCUMENT_BYTES: Type.Integer({ minimum: 1, maximum: 100 * 1024 * 1024, default: 1_048_576 }),
+  MAX_DOCUMENT_BYTES: Type.Integer({
+    minimum: 1,
+    maximum: 100 * 1024 * 1024,
+    default: 1_048_576,
+    description: 'Largest document body; larger is 413, refused before it is read whole',
+  }),
   INLINE_CONTENT_MAX_BYTES: Type.Integer({
     minimum: 0,
     maximum: 300_000,
@@ -58,7 +67,11 @@ export const ConfigSchema = Type.Object({
   IDEMPOTENCY_LOCK_SECONDS: Seconds(30, 'After this, an in-progress request is presumed dead'),
   ORDER_DEDUP_WINDOW_SECONDS: Seconds(15, 'Identical order payloads within this window are one order'),
 
-  REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),
+  REDIS_URL: Type.String({
+    pattern: '^rediss?://',
+    default: 'redis://127.0.0.1:6379',
+    description: 'Redis for the cache, invalidations and rate limits (rediss:// with a password on ElastiCache)',
+  }),
   REDIS_COMMAND_TIMEOUT_MS: Milliseconds(200, 'A Redis command slower than this counts as a failure'),
   REDIS_CONNECT_TIMEOUT_MS: Milliseconds(1000, 'Redis connection timeout'),
   REDIS_HEARTBEAT_MS: Milliseconds(
@@ -66,7 +79,7 @@ export const ConfigSchema = Type.Object({
     'Every Redis connection pings this often; two missed pings in a row (a hung connection) drop and reconnect it',
   ),
 
-  AWS_REGION: Type.String({ pattern: '^[a-z]{2}(-[a-z]+)+-[0-9]+$', default: 'us-east-1' }),
+  AWS_REGION: Type.String({ pattern: '^[a-z]{2}(-[a-z]+)+-[0-9]+$', default: 'us-east-1', description: 'AWS region of every resource' }),
   AWS_ENDPOINT_URL: Url('Endpoint for every AWS service (emulators)'),
   AWS_ENDPOINT_URL_DYNAMODB: Url('Endpoint for DynamoDB only'),
   AWS_ENDPOINT_URL_S3: Url('Endpoint for S3 only'),
@@ -77,7 +90,7 @@ export const ConfigSchema = Type.Object({
     1000,
     'Deadline of one AWS call attempt (and idle timeout of an S3 body); a call makes at most AWS_MAX_ATTEMPTS',
   ),
-  AWS_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 10, default: 3 }),
+  AWS_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 10, default: 3, description: 'Attempts per AWS call (retries with jittered back-off)' }),
   S3_FORCE_PATH_STYLE: Type.Boolean({ default: false, description: 'Path-style S3 URLs (emulators)' }),
 
   DOCUMENTS_TABLE: Name('documents', 'DynamoDB table of document metadata'),
@@ -88,7 +101,12 @@ export const ConfigSchema = Type.Object({
   ORDER_EVENTS_TOPIC_ARN: Name('arn:aws:sns:us-east-1:000000000000:order-events', 'SNS topic of order events'),
   ORDER_EVENTS_QUEUE: Name('order-events-consumer', 'SQS queue the consumer reads'),
   ORDER_EVENTS_DLQ: Name('order-events-consumer-dlq', 'Dead-letter queue of the consumer queue'),
-  CONSUMER_MAX_RECEIVES: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
+  CONSUMER_MAX_RECEIVES: Type.Integer({
+    minimum: 1,
+    maximum: 1000,
+    default: 5,
+    description: 'Receives of a message before the queue moves it to the dead-letter queue (set by the bootstrap)',
+  }),
 
   CONSUMER_WAIT_SECONDS: Type.Integer({
     minimum: 0,
