@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { ConfigError } from './config.ts';
 
 /**
  * Graceful shutdown shared by every entry point: on the first SIGTERM or
@@ -34,4 +35,17 @@ export function runUntilSignalled(app: FastifyInstance, timeoutMs: number): void
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   process.on('unhandledRejection', (err) => app.log.error({ err }, 'unhandled rejection'));
+}
+
+/** Runs an entry point; a bad configuration ends it with its message and EX_CONFIG (78), not a stack trace. */
+export async function runEntryPoint(main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(78);
+    }
+    throw error;
+  }
 }

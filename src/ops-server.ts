@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from './config.ts';
+import { runUntilSignalled } from './lifecycle.ts';
 
 export type OpsServer = { app: FastifyInstance; registry: Registry; log: FastifyBaseLogger };
 
@@ -35,4 +36,31 @@ export function buildOpsServer(config: Config, component: string, ready: () => b
     return registry.metrics();
   });
   return { app, registry, log: app.log.child({ component }) };
+}
+
+/** What the relay and the consumer have in common: a loop that starts, stops and knows if it is healthy. */
+export type BackgroundLoop = { start(): void; stop(): Promise<void>; readonly healthy: boolean };
+
+/**
+ * Runs a background process: the ops server on METRICS_PORT, the loop, and
+ * on SIGTERM/SIGINT the loop's stop (it finishes what it holds), then
+ * `close` for its clients, then exit 0.
+ */
+export async function runBackgroundLoop(
+  config: Config,
+  component: string,
+  build: (ops: OpsServer) => { loop: BackgroundLoop; close(): void; describe: Record<string, unknown> },
+): Promise<void> {
+  let loop: BackgroundLoop | undefined;
+  const ops = buildOpsServer(config, component, () => loop?.healthy ?? false);
+  const built = build(ops);
+  loop = built.loop;
+  ops.app.addHook('onClose', async () => {
+    await built.loop.stop();
+    built.close();
+  });
+  await ops.app.listen({ port: config.METRICS_PORT, host: config.HOST });
+  built.loop.start();
+  ops.log.info(built.describe, `${component} started`);
+  runUntilSignalled(ops.app, config.SHUTDOWN_TIMEOUT_MS);
 }

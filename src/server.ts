@@ -1,18 +1,12 @@
 import { buildApp } from './app.ts';
-import { ConfigError, loadConfig } from './config.ts';
-import { runUntilSignalled } from './lifecycle.ts';
+import { loadConfig } from './config.ts';
+import { runEntryPoint, runUntilSignalled } from './lifecycle.ts';
 
 // The API process: listens, and on SIGTERM/SIGINT stops accepting, lets
 // in-flight requests finish, closes its clients and exits 0.
-try {
+await runEntryPoint(async () => {
   const config = loadConfig();
   const app = await buildApp({ config });
   await app.listen({ port: config.PORT, host: config.HOST, backlog: config.LISTEN_BACKLOG });
   runUntilSignalled(app, config.SHUTDOWN_TIMEOUT_MS);
-} catch (error) {
-  if (error instanceof ConfigError) {
-    console.error(error.message);
-    process.exit(78); // EX_CONFIG
-  }
-  throw error;
-}
+});
