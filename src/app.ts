@@ -24,6 +24,7 @@ import { MemoryCache } from './documents/memory-cache.ts';
 import { DocumentService } from './documents/document-service.ts';
 import { documentRoutes } from './documents/routes.ts';
 import { IdempotencyStore } from './idempotency/idempotency-store.ts';
+import { IdempotentRequests } from './idempotency/idempotent-requests.ts';
 import { OrderStore } from './orders/order-store.ts';
 import { OrderEventPublisher } from './orders/order-events.ts';
 import { OrderIntake, type OrderIntakeOptions } from './orders/order-intake.ts';
@@ -119,6 +120,15 @@ export const appPlugin = fp<AppOptions>(
     });
     await app.register(healthRoutes, { checker });
 
+    const requests = new IdempotentRequests({
+      store: new IdempotencyStore({
+        dynamo: aws.dynamo,
+        table: config.IDEMPOTENCY_TABLE,
+        ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS,
+        lockSeconds: config.IDEMPOTENCY_LOCK_SECONDS,
+      }),
+      metrics: app.metrics,
+    });
     const documents = new DocumentService({
       store: new DocumentStore({
         dynamo: aws.dynamo,
@@ -134,12 +144,7 @@ export const appPlugin = fp<AppOptions>(
         ttlSeconds: config.DOCUMENT_CACHE_TTL_SECONDS,
         ...(subscriber ? { memory: { cache: new MemoryCache(config.MEMORY_CACHE_MAX_BYTES), subscriber } } : {}),
       }),
-      idempotency: new IdempotencyStore({
-        dynamo: aws.dynamo,
-        table: config.IDEMPOTENCY_TABLE,
-        ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS,
-        lockSeconds: config.IDEMPOTENCY_LOCK_SECONDS,
-      }),
+      requests,
       metrics: app.metrics,
       maxBytes: config.MAX_DOCUMENT_BYTES,
     });
@@ -153,6 +158,7 @@ export const appPlugin = fp<AppOptions>(
       metrics: app.metrics,
       dedupWindowSeconds: config.ORDER_DEDUP_WINDOW_SECONDS,
       publishTimeoutMs: config.ORDER_PUBLISH_TIMEOUT_MS,
+      requests,
       ...overrides.orderIntake,
     });
     registerOutboxGauges(app.metrics.registry, orderStore);

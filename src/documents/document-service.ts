@@ -2,7 +2,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { Errors } from '../errors.ts';
 import type { Metrics } from '../http/metrics.ts';
 import { fingerprint } from '../idempotency/idempotency-key.ts';
-import type { IdempotencyStore, StoredResponse } from '../idempotency/idempotency-store.ts';
+import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
 import type { DocumentCache } from './document-cache.ts';
 import { sha256Hex, type DocumentStore, type StoredDocument } from './document-store.ts';
 import type { DocumentMetadata } from './schemas.ts';
@@ -20,11 +20,9 @@ const MEDIA_TYPE = /^[A-Za-z0-9!#$&^_.+-]{1,127}\/[A-Za-z0-9!#$&^_.+-]{1,127}(\s
 export type DocumentServiceOptions = {
   store: DocumentStore;
   cache: DocumentCache;
-  idempotency: IdempotencyStore;
+  requests: IdempotentRequests;
   metrics: Metrics;
   maxBytes: number;
-  /** How long a request with a key in flight waits for the first one before answering 409. */
-  inFlightWaitMs?: number;
   now?: () => Date;
 };
 
@@ -37,8 +35,6 @@ export class DocumentService {
   private readonly now: () => Date;
   /** Concurrent misses of one document in this process share one store read. */
   private readonly pendingReads = new Map<string, Promise<StoredDocument | undefined>>();
-  /** Concurrent requests with one key in this process wait for the first. */
-  private readonly pendingCreates = new Map<string, Promise<unknown>>();
 
   constructor(options: DocumentServiceOptions) {
     this.options = options;
@@ -85,60 +81,20 @@ export class DocumentService {
   async post(tenant: string, input: NewDocument, idempotencyKey: string | undefined): Promise<CreateAnswer> {
     const prepared = this.prepare(uuidv7(), input);
     if (idempotencyKey === undefined) return this.insert(tenant, prepared);
-
-    const pk = `${tenant}#POST /documents#${idempotencyKey}`;
-    const print = fingerprint(['POST /documents', prepared.metadata.contentType, prepared.metadata.checksum]);
-    const waitUntil = Date.now() + (this.options.inFlightWaitMs ?? 2000);
-    for (let pause = 25; ; pause = Math.min(pause * 2, 250)) {
-      const pending = this.pendingCreates.get(pk);
-      if (pending) {
-        await pending.catch(() => {});
-        continue;
-      }
-      const attempt = this.claimAndInsert(tenant, pk, print, prepared);
-      this.pendingCreates.set(pk, attempt);
-      try {
-        const answer = await attempt;
-        if (answer !== 'in-flight') return answer;
-      } finally {
-        if (this.pendingCreates.get(pk) === attempt) this.pendingCreates.delete(pk);
-      }
-      if (Date.now() + pause > waitUntil) throw new Errors.IdempotencyKeyInUse();
-      await new Promise((resolve) => setTimeout(resolve, pause));
-    }
-  }
-
-  private async claimAndInsert(
-    tenant: string,
-    pk: string,
-    print: string,
-    prepared: { metadata: DocumentMetadata; content: Buffer },
-  ): Promise<CreateAnswer | 'in-flight'> {
-    const claim = await this.options.idempotency.claim(pk, print, prepared.metadata.id);
-    switch (claim.kind) {
-      case 'mismatch':
-        throw new Errors.IdempotencyKeyReused();
-      case 'in-flight':
-        return 'in-flight';
-      case 'replay': {
-        this.options.metrics.idempotentReplays.inc({ route: 'POST /documents' });
-        const body = claim.response.body as DocumentMetadata;
-        return { statusCode: claim.response.statusCode as 201, metadata: body, replayed: true };
-      }
-      case 'started':
-        break;
-    }
-    // After a takeover the record's id wins, so a crashed attempt is finished, not repeated.
-    const metadata = { ...prepared.metadata, id: claim.resourceId };
-    try {
-      const answer = await this.insert(tenant, { metadata, content: prepared.content });
-      const response: StoredResponse = { statusCode: answer.statusCode, headers: {}, body: answer.metadata };
-      await this.options.idempotency.complete(pk, claim.token, response);
-      return answer;
-    } catch (error) {
-      await this.options.idempotency.release(pk, claim.token).catch(() => {});
-      throw error;
-    }
+    const answer = await this.options.requests.run(
+      'POST /documents',
+      {
+        tenant,
+        key: idempotencyKey,
+        fingerprint: fingerprint(['POST /documents', prepared.metadata.contentType, prepared.metadata.checksum]),
+        resourceId: prepared.metadata.id,
+      },
+      async (id) => {
+        const created = await this.insert(tenant, { metadata: { ...prepared.metadata, id }, content: prepared.content });
+        return { statusCode: created.statusCode, body: created.metadata };
+      },
+    );
+    return { statusCode: answer.statusCode as 201, metadata: answer.body, replayed: answer.replayed };
   }
 
   private async insert(tenant: string, prepared: { metadata: DocumentMetadata; content: Buffer }): Promise<CreateAnswer> {

@@ -5,12 +5,15 @@ import type { Metrics } from '../http/metrics.ts';
 import { canonicalHash } from './canonical.ts';
 import { orderAcceptedEvent, type OrderEventPublisher } from './order-events.ts';
 import type { Acceptance, OrderStore } from './order-store.ts';
+import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
 import { ORDER_ID_PATTERN, type NewOrder, type Order, type OrderView } from './schemas.ts';
 
 export type AcceptAnswer = { order: Order; replayed: boolean };
 
 export type OrderIntakeOptions = {
   store: OrderStore;
+  /** Idempotency-Key handling, shared with documents; without it a key is only validated. */
+  requests?: IdempotentRequests;
   publisher: OrderEventPublisher;
   log: Pick<FastifyBaseLogger, 'warn'>;
   metrics?: Pick<Metrics, 'idempotentReplays'>;
@@ -63,13 +66,34 @@ export class OrderIntake {
    * the request that claimed the record died before step 2: every step can be
    * redone by the next identical request, with the same id and the same body.
    */
-  async accept(tenant: string, input: NewOrder): Promise<AcceptAnswer> {
+  /**
+   * With an Idempotency-Key, the key is the identity of the request on top of
+   * the payload dedup: the same key and payload answer the same order even
+   * after the dedup window, and the key with another payload is a 422.
+   */
+  async acceptOnce(tenant: string, input: NewOrder, idempotencyKey: string | undefined): Promise<AcceptAnswer> {
+    const requests = this.options.requests;
+    if (idempotencyKey === undefined || !requests) return this.accept(tenant, input);
+    const answer = await requests.run(
+      ROUTE,
+      { tenant, key: idempotencyKey, fingerprint: canonicalHash(input), resourceId: uuidv7({ msecs: this.now() }) },
+      async (orderId) => {
+        const accepted = await this.accept(tenant, input, orderId);
+        return { statusCode: 201, body: accepted.order, replayed: accepted.replayed };
+      },
+    );
+    return { order: answer.body, replayed: answer.replayed };
+  }
+
+  async accept(tenant: string, input: NewOrder, preferredOrderId?: string): Promise<AcceptAnswer> {
     const hash = canonicalHash(input);
     const windowMs = this.options.dedupWindowSeconds * 1000;
     // More than one round only when a record expires between our write and our read.
     for (let attempt = 0; attempt < 3; attempt++) {
       const now = this.now();
-      const mine: Acceptance = { orderId: uuidv7({ msecs: now }), acceptedAt: new Date(now).toISOString() };
+      // An idempotency record names the order id first, so a takeover finishes that order.
+      const orderId = attempt === 0 && preferredOrderId ? preferredOrderId : uuidv7({ msecs: now });
+      const mine: Acceptance = { orderId, acceptedAt: new Date(now).toISOString() };
       if (await this.options.store.claimDedup(tenant, hash, mine, now, windowMs)) {
         return { order: await this.complete(tenant, orderFrom(mine, input)), replayed: false };
       }
@@ -88,11 +112,11 @@ export class OrderIntake {
 
   private async complete(tenant: string, order: Order): Promise<Order> {
     const written = await this.options.store.insert(tenant, order, this.now());
+    // Already there: written by the request this one finishes; its stored form is the answer.
+    if (written === 'exists') return (await this.options.store.get(tenant, order.orderId))?.order ?? order;
     // Whoever wrote the order makes the first attempt; a concurrent duplicate that lost the write does not.
-    if (written === 'created') {
-      await this.options.afterWrite?.(order);
-      await this.publish(tenant, order);
-    }
+    await this.options.afterWrite?.(order);
+    await this.publish(tenant, order);
     return order;
   }
 

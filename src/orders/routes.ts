@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { problems } from '../http/schemas.ts';
+import { parseIdempotencyKey } from '../idempotency/idempotency-key.ts';
 import type { OrderIntake } from './order-intake.ts';
 import { MAX_ORDER_BODY_BYTES, NewOrder, Order, OrderParams, OrderView } from './schemas.ts';
 
@@ -16,11 +17,12 @@ export const orderRoutes: FastifyPluginAsyncTypebox<{ intake: OrderIntake }> = a
         summary: 'Accept an order (the same payload within the dedup window is the same order)',
         tags: ['orders'],
         body: NewOrder,
-        response: { 201: Order, ...problems(400, 401, 413, 415, 429, 503) },
+        response: { 201: Order, ...problems(400, 401, 409, 413, 415, 422, 429, 503) },
       },
     },
     async (request, reply) => {
-      const { order, replayed } = await intake.accept(request.tenant, request.body);
+      const idempotencyKey = parseIdempotencyKey(request.headers['idempotency-key']);
+      const { order, replayed } = await intake.acceptOnce(request.tenant, request.body, idempotencyKey);
       reply.code(201).header('location', `/orders/${order.orderId}`);
       if (replayed) reply.header('idempotent-replayed', 'true');
       return order;

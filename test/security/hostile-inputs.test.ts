@@ -163,6 +163,8 @@ function track(request: Request, response: LightMyRequestResponse) {
   const status = response.statusCode;
   if (request.method === 'POST' && path === '/orders' && status === 201) {
     answeredOrders.add(response.json().orderId);
+    const key = request.headers['idempotency-key'];
+    if (key !== undefined) answeredKeys.add(`POST /orders#${parseIdempotencyKey(key)!}`);
   }
   if ((request.method === 'POST' && path === '/documents') || (request.method === 'PUT' && path.startsWith('/documents/'))) {
     if (status === 200 || status === 201) {
@@ -172,7 +174,7 @@ function track(request: Request, response: LightMyRequestResponse) {
         model.set(metadata.id, { state: 'active', body: String(request.payload ?? ''), etag: response.headers.etag as string });
       }
       const key = request.headers['idempotency-key'];
-      if (request.method === 'POST' && key !== undefined) answeredKeys.add(parseIdempotencyKey(key)!);
+      if (request.method === 'POST' && key !== undefined) answeredKeys.add(`POST /documents#${parseIdempotencyKey(key)!}`);
     }
   }
   if (request.method === 'DELETE' && status === 204) {
@@ -559,7 +561,7 @@ describe('10 000 hostile requests: never a 5xx, always a well-formed problem, no
             return;
           }
           // A 4xx for a key never answered 2xx left no record: the key then creates, fresh.
-          if (response.statusCode >= 400 && parsedKey !== undefined && !answeredKeys.has(parsedKey)) {
+          if (response.statusCode >= 400 && parsedKey !== undefined && !answeredKeys.has(`POST /documents#${parsedKey}`)) {
             const retry: Request = {
               method: 'POST',
               url: '/documents',
@@ -721,7 +723,7 @@ describe('10 000 hostile requests: never a 5xx, always a well-formed problem, no
     const documents = await keysOf(config.DOCUMENTS_TABLE, `${TENANT}#`);
     expect(documents.sort()).toEqual([...answeredIds].map((id) => `${TENANT}#${id}`).sort());
     const idempotency = await keysOf(config.IDEMPOTENCY_TABLE, `${TENANT}#`);
-    expect(idempotency.sort()).toEqual([...answeredKeys].map((key) => `${TENANT}#POST /documents#${key}`).sort());
+    expect(idempotency.sort()).toEqual([...answeredKeys].map((key) => `${TENANT}#${key}`).sort());
     const orders = await keysOf(config.ORDERS_TABLE, `ORDER#${TENANT}#`);
     expect(orders.sort()).toEqual([...answeredOrders].map((id) => `ORDER#${TENANT}#${id}`).sort());
     const dedup = await keysOf(config.ORDERS_TABLE, `DEDUP#${TENANT}#`);
