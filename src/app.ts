@@ -6,8 +6,8 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { GetTopicAttributesCommand } from '@aws-sdk/client-sns';
 import type { Config } from './config.ts';
-import { createAwsClients, type AwsClients } from './adapters/aws.ts';
-import { createRedis, RedisCircuit } from './adapters/redis.ts';
+import type { AwsClients } from './adapters/aws.ts';
+import { awsPlugin, redisPlugin } from './adapters/plugins.ts';
 import { MAX_PARAM_LENGTH, clientErrorHandler, frameworkErrorHandler, problemPlugin } from './http/problem.ts';
 import { metricsPlugin, type Metrics } from './http/metrics.ts';
 import { openapiPlugin } from './http/openapi.ts';
@@ -18,18 +18,12 @@ import { requestIdOf } from './http/request-id.ts';
 import { responseHeadersPlugin } from './http/security-headers.ts';
 import { HealthChecker } from './health/health-checker.ts';
 import { healthRoutes } from './health/routes.ts';
-import { DocumentStore } from './documents/document-store.ts';
-import { DocumentCache, type DocumentCacheOptions } from './documents/document-cache.ts';
-import { MemoryCache } from './documents/memory-cache.ts';
-import { DocumentService } from './documents/document-service.ts';
-import { documentRoutes } from './documents/routes.ts';
+import type { DocumentCache, DocumentCacheOptions } from './documents/document-cache.ts';
+import { documentsPlugin } from './documents/plugin.ts';
 import { IdempotencyStore } from './idempotency/idempotency-store.ts';
 import { IdempotentRequests } from './idempotency/idempotent-requests.ts';
-import { OrderStore } from './orders/order-store.ts';
-import { OrderEventPublisher } from './orders/order-events.ts';
-import { OrderIntake, type OrderIntakeOptions } from './orders/order-intake.ts';
-import { orderRoutes } from './orders/routes.ts';
-import { registerOutboxGauges } from './outbox/outbox-metrics.ts';
+import type { OrderIntakeOptions } from './orders/order-intake.ts';
+import { ordersPlugin } from './orders/plugin.ts';
 
 /** What tests may swap for their own: clients pointing elsewhere, a slowed cache. */
 export type AppOverrides = {
@@ -75,19 +69,12 @@ export function serverOptions(config: Config): FastifyServerOptions {
  */
 export const appPlugin = fp<AppOptions>(
   async (app, { config, overrides = {} }) => {
-    const aws = overrides.aws ?? createAwsClients(config);
-    const redis = overrides.redis ?? createRedis(config, 'api', app.log);
-    if (!overrides.redis) redis.connect().catch(() => {});
-    app.addHook('onClose', async () => {
-      if (!overrides.aws) aws.destroy();
-      if (!overrides.redis) redis.disconnect();
-    });
     app.decorate('draining', false);
     app.addHook('preClose', async () => {
       app.draining = true;
     });
 
-
+    // Plumbing every request goes through, in this order.
     await app.register(problemPlugin);
     await app.register(responseHeadersPlugin);
     await app.register(metricsPlugin, { metrics: overrides.metrics });
@@ -99,27 +86,28 @@ export const appPlugin = fp<AppOptions>(
     });
     await app.register(authPlugin, { mode: config.AUTH_MODE, apiKeys: config.API_KEYS });
 
-    const circuit = new RedisCircuit(redis);
+    // Adapters.
+    await app.register(awsPlugin, { config, clients: overrides.aws });
+    await app.register(redisPlugin, { config, client: overrides.redis });
     // Without authentication every client is one tenant: a shared limit would throttle them all together.
     if (config.AUTH_MODE === 'api-key') {
-      await app.register(rateLimitPlugin, { perMinute: config.RATE_LIMIT_PER_MINUTE, redis, circuit });
+      await app.register(rateLimitPlugin, { perMinute: config.RATE_LIMIT_PER_MINUTE, redis: app.redis.client, circuit: app.redis.circuit });
     }
-    // A second connection, in subscriber mode, hears deletes made on other instances.
-    const subscriber = config.MEMORY_CACHE_MAX_BYTES > 0 ? createRedis(config, 'api-invalidations', app.log) : undefined;
-    subscriber?.connect().catch(() => {});
-    app.addHook('onClose', async () => subscriber?.disconnect());
+
+    const { aws, redis } = app;
     const checker = new HealthChecker({
       storage: (abortSignal) =>
         Promise.all([
           aws.dynamo.send(new GetCommand({ TableName: config.DOCUMENTS_TABLE, Key: { pk: '__health__' } }), { abortSignal }),
           aws.s3.send(new HeadBucketCommand({ Bucket: config.DOCUMENTS_BUCKET }), { abortSignal }),
         ]),
-      cache: () => redis.ping(),
+      cache: () => redis.client.ping(),
       events: (abortSignal) =>
         aws.sns.send(new GetTopicAttributesCommand({ TopicArn: config.ORDER_EVENTS_TOPIC_ARN }), { abortSignal }),
     });
     await app.register(healthRoutes, { checker });
 
+    // Domains. Idempotency-Key records are shared: one table, keys scoped by tenant and route.
     const requests = new IdempotentRequests({
       store: new IdempotencyStore({
         dynamo: aws.dynamo,
@@ -129,40 +117,8 @@ export const appPlugin = fp<AppOptions>(
       }),
       metrics: app.metrics,
     });
-    const documents = new DocumentService({
-      store: new DocumentStore({
-        dynamo: aws.dynamo,
-        s3: aws.s3,
-        table: config.DOCUMENTS_TABLE,
-        bucket: config.DOCUMENTS_BUCKET,
-        inlineMaxBytes: config.INLINE_CONTENT_MAX_BYTES,
-        tombstoneSeconds: config.DOCUMENT_TOMBSTONE_SECONDS,
-        onContentCleanupFailure: (err, s3Key) => app.log.warn({ err, s3Key }, 'content of a deleted document not removed'),
-      }),
-      cache: (overrides.documentCache ?? ((options) => new DocumentCache(options)))({
-        circuit,
-        ttlSeconds: config.DOCUMENT_CACHE_TTL_SECONDS,
-        ...(subscriber ? { memory: { cache: new MemoryCache(config.MEMORY_CACHE_MAX_BYTES), subscriber } } : {}),
-      }),
-      requests,
-      metrics: app.metrics,
-      maxBytes: config.MAX_DOCUMENT_BYTES,
-    });
-    await app.register(documentRoutes, { service: documents, maxBytes: config.MAX_DOCUMENT_BYTES });
-
-    const orderStore = new OrderStore({ dynamo: aws.dynamo, table: config.ORDERS_TABLE });
-    const orders = new OrderIntake({
-      store: orderStore,
-      publisher: new OrderEventPublisher({ sns: aws.sns, topicArn: config.ORDER_EVENTS_TOPIC_ARN }),
-      log: app.log,
-      metrics: app.metrics,
-      dedupWindowSeconds: config.ORDER_DEDUP_WINDOW_SECONDS,
-      publishTimeoutMs: config.ORDER_PUBLISH_TIMEOUT_MS,
-      requests,
-      ...overrides.orderIntake,
-    });
-    registerOutboxGauges(app.metrics.registry, orderStore);
-    await app.register(orderRoutes, { intake: orders });
+    await app.register(documentsPlugin, { config, requests, cache: overrides.documentCache });
+    await app.register(ordersPlugin, { config, requests, intake: overrides.orderIntake });
   },
   { name: 'app', fastify: '5.x' },
 );

@@ -1,0 +1,43 @@
+import fp from 'fastify-plugin';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.ts';
+import { createAwsClients, type AwsClients } from './aws.ts';
+import { createRedis, RedisCircuit } from './redis.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    aws: AwsClients;
+    redis: { client: Redis; circuit: RedisCircuit; subscriber: Redis | undefined };
+  }
+}
+
+/** The AWS clients, closed with the app unless a test passed its own. */
+export const awsPlugin = fp(
+  async (app, { config, clients }: { config: Config; clients?: AwsClients }) => {
+    const aws = clients ?? createAwsClients(config);
+    app.decorate('aws', aws);
+    if (!clients) app.addHook('onClose', async () => aws.destroy());
+  },
+  { name: 'aws', fastify: '5.x' },
+);
+
+/**
+ * Redis: the command connection behind its circuit, and (when the in-process
+ * document cache is on) a subscriber connection that hears deletes made on
+ * other instances. Both connect in the background: the app starts without
+ * Redis and uses it once it answers.
+ */
+export const redisPlugin = fp(
+  async (app, { config, client }: { config: Config; client?: Redis }) => {
+    const redis = client ?? createRedis(config, 'api', app.log);
+    if (!client) redis.connect().catch(() => {});
+    const subscriber = config.MEMORY_CACHE_MAX_BYTES > 0 ? createRedis(config, 'api-invalidations', app.log) : undefined;
+    subscriber?.connect().catch(() => {});
+    app.decorate('redis', { client: redis, circuit: new RedisCircuit(redis), subscriber });
+    app.addHook('onClose', async () => {
+      if (!client) redis.disconnect();
+      subscriber?.disconnect();
+    });
+  },
+  { name: 'redis', fastify: '5.x' },
+);

@@ -1,0 +1,35 @@
+import fp from 'fastify-plugin';
+import type { Config } from '../config.ts';
+import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
+import { registerOutboxGauges } from '../outbox/outbox-metrics.ts';
+import { OrderEventPublisher } from './order-events.ts';
+import { OrderIntake, type OrderIntakeOptions } from './order-intake.ts';
+import { OrderStore } from './order-store.ts';
+import { orderRoutes } from './routes.ts';
+
+export type OrdersOptions = {
+  config: Config;
+  requests: IdempotentRequests;
+  /** Test seams of the intake (an injected crash between write and publish). */
+  intake?: Pick<OrderIntakeOptions, 'afterWrite'>;
+};
+
+/** The orders domain: intake, store with its outbox, the backlog gauges, routes. */
+export const ordersPlugin = fp(
+  async (app, { config, requests, intake }: OrdersOptions) => {
+    const store = new OrderStore({ dynamo: app.aws.dynamo, table: config.ORDERS_TABLE });
+    const orders = new OrderIntake({
+      store,
+      publisher: new OrderEventPublisher({ sns: app.aws.sns, topicArn: config.ORDER_EVENTS_TOPIC_ARN }),
+      log: app.log,
+      metrics: app.metrics,
+      dedupWindowSeconds: config.ORDER_DEDUP_WINDOW_SECONDS,
+      publishTimeoutMs: config.ORDER_PUBLISH_TIMEOUT_MS,
+      requests,
+      ...intake,
+    });
+    registerOutboxGauges(app.metrics.registry, store);
+    await app.register(orderRoutes, { intake: orders });
+  },
+  { name: 'orders', fastify: '5.x', dependencies: ['aws', 'metrics'] },
+);
