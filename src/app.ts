@@ -15,6 +15,7 @@ import { loadSheddingPlugin } from './http/load-shedding.ts';
 import { authPlugin } from './http/auth.ts';
 import { rateLimitPlugin } from './http/rate-limit.ts';
 import { requestIdOf } from './http/request-id.ts';
+import { lazyRequestLogger } from './http/request-logger.ts';
 import { responseHeadersPlugin } from './http/security-headers.ts';
 import { HealthChecker } from './health/health-checker.ts';
 import { healthRoutes } from './health/routes.ts';
@@ -44,6 +45,7 @@ export function serverOptions(config: Config): FastifyServerOptions {
       redact: ['req.headers.authorization'],
     },
     genReqId: requestIdOf,
+    childLoggerFactory: lazyRequestLogger,
     requestIdHeader: false,
     // One log line per request (onResponse below) instead of Fastify's two.
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
