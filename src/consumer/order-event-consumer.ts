@@ -1,3 +1,4 @@
+import { BackgroundLoop } from '../background-loop.ts';
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
@@ -66,11 +67,8 @@ export class OrderEventConsumer {
   private readonly now: () => number;
   private readonly outcomes: Counter<'result'> | undefined;
   private queueUrl: string | undefined;
-  private running: Promise<void> | undefined;
-  private stopping = false;
+  private readonly loop: BackgroundLoop;
   private receiving: AbortController | undefined;
-  private wake: (() => void) | undefined;
-  private consecutiveFailures = 0;
 
   constructor(options: OrderEventConsumerOptions) {
     this.options = options;
@@ -84,6 +82,17 @@ export class OrderEventConsumer {
           registers: [options.registry],
         })
       : undefined;
+    this.loop = new BackgroundLoop(
+      async () => {
+        await this.pollOnce();
+        return 0; // the long poll is the pause
+      },
+      {
+        backoffMs: (failures) => Math.min(250 * 2 ** failures, 10_000),
+        onError: (err) => options.log.error({ err }, 'receiving order events failed'),
+        onStop: () => this.receiving?.abort(),
+      },
+    );
   }
 
   /** One message body: parse, check, apply once. Never throws. */
@@ -178,36 +187,16 @@ export class OrderEventConsumer {
 
   /** Polls until stop(), backing off while SQS or the table fails. */
   start(): void {
-    if (this.running) return;
-    this.stopping = false;
-    this.running = this.loop();
+    this.loop.start();
   }
 
   /** Ends the long poll at once, lets the messages in hand finish, then returns. */
-  async stop(): Promise<void> {
-    this.stopping = true;
-    this.receiving?.abort();
-    this.wake?.();
-    await this.running;
-    this.running = undefined;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   get healthy(): boolean {
-    return this.running !== undefined && !this.stopping && this.consecutiveFailures < 3;
-  }
-
-  private async loop(): Promise<void> {
-    while (!this.stopping) {
-      try {
-        await this.pollOnce();
-        this.consecutiveFailures = 0;
-      } catch (err) {
-        if (this.stopping) break;
-        this.consecutiveFailures += 1;
-        this.options.log.error({ err }, 'receiving order events failed');
-        await this.pause(Math.min(250 * 2 ** this.consecutiveFailures, 10_000));
-      }
-    }
+    return this.loop.healthy;
   }
 
   private async resolveQueueUrl(): Promise<string> {
@@ -220,7 +209,7 @@ export class OrderEventConsumer {
   }
 
   private async receive(queueUrl: string): Promise<Message[]> {
-    if (this.stopping) return [];
+    if (this.loop.stopped) return [];
     const controller = new AbortController();
     this.receiving = controller;
     try {
@@ -240,17 +229,5 @@ export class OrderEventConsumer {
     } finally {
       this.receiving = undefined;
     }
-  }
-
-  private pause(ms: number): Promise<void> {
-    if (this.stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = done;
-    });
   }
 }

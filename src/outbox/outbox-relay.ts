@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
+import { BackgroundLoop } from '../background-loop.ts';
 import { orderAcceptedEvent, type OrderEventPublisher } from '../orders/order-events.ts';
 import { OUTBOX_SHARDS, type OrderStore, type StoredOrder } from '../orders/order-store.ts';
 
@@ -38,10 +39,7 @@ export class OutboxRelay {
   private readonly now: () => number;
   readonly owner: string;
   private readonly outcomes: Counter<'result'> | undefined;
-  private running: Promise<void> | undefined;
-  private stopping = false;
-  private wake: (() => void) | undefined;
-  private consecutiveFailures = 0;
+  private readonly loop: BackgroundLoop;
 
   constructor(options: OutboxRelayOptions) {
     this.options = options;
@@ -55,6 +53,17 @@ export class OutboxRelay {
           registers: [options.registry],
         })
       : undefined;
+    this.loop = new BackgroundLoop(
+      async () => {
+        const result = await this.sweep();
+        // A full batch means more is waiting: sweep again at once.
+        return result.claimed >= options.batchSize && result.failed === 0 ? 0 : options.intervalMs;
+      },
+      {
+        backoffMs: (failures) => options.intervalMs * Math.min(2 ** failures, 30),
+        onError: (err) => options.log.error({ err }, 'relay sweep failed'),
+      },
+    );
   }
 
   /** One pass: claim up to a batch of the oldest pending events, publish, mark. */
@@ -104,48 +113,16 @@ export class OutboxRelay {
 
   /** Runs sweeps until stop(): back to back while there is a backlog, else every intervalMs. */
   start(): void {
-    if (this.running) return;
-    this.stopping = false;
-    this.running = this.loop();
+    this.loop.start();
   }
 
   /** Finishes the sweep in progress (its leases are released or its events marked), then returns. */
-  async stop(): Promise<void> {
-    this.stopping = true;
-    this.wake?.();
-    await this.running;
-    this.running = undefined;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** Ready while sweeps succeed; a few failures in a row (the table unreachable) say otherwise. */
   get healthy(): boolean {
-    return this.running !== undefined && !this.stopping && this.consecutiveFailures < 3;
-  }
-
-  private async loop(): Promise<void> {
-    while (!this.stopping) {
-      let busy = false;
-      try {
-        const result = await this.sweep();
-        this.consecutiveFailures = 0;
-        busy = result.claimed >= this.options.batchSize && result.failed === 0;
-      } catch (err) {
-        this.consecutiveFailures += 1;
-        this.options.log.error({ err }, 'relay sweep failed');
-      }
-      if (!busy) await this.pause(this.options.intervalMs * Math.min(2 ** this.consecutiveFailures, 30));
-    }
-  }
-
-  private pause(ms: number): Promise<void> {
-    if (this.stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = done;
-    });
+    return this.loop.healthy;
   }
 }
