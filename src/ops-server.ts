@@ -38,8 +38,8 @@ export function buildOpsServer(config: Config, component: string, ready: () => b
   return { app, registry, log: app.log.child({ component }) };
 }
 
-/** What the relay and the consumer have in common: a loop that starts, stops and knows if it is healthy. */
-export type BackgroundLoop = { start(): void; stop(): Promise<void>; readonly healthy: boolean };
+/** What the relay and the consumer have in common: something that starts, stops and knows if it is healthy. */
+export type Runnable = { start(): void; stop(): Promise<void>; readonly healthy: boolean };
 
 /**
  * Runs a background process: the ops server on METRICS_PORT, the loop, and
@@ -49,9 +49,9 @@ export type BackgroundLoop = { start(): void; stop(): Promise<void>; readonly he
 export async function runBackgroundLoop(
   config: Config,
   component: string,
-  build: (ops: OpsServer) => { loop: BackgroundLoop; close(): void; describe: Record<string, unknown> },
+  build: (ops: OpsServer) => { loop: Runnable; close(): void; describe: Record<string, unknown> },
 ): Promise<void> {
-  let loop: BackgroundLoop | undefined;
+  let loop: Runnable | undefined;
   const ops = buildOpsServer(config, component, () => loop?.healthy ?? false);
   const built = build(ops);
   loop = built.loop;
