@@ -1,4 +1,4 @@
-import createError, { type FastifyError } from '@fastify/error';
+import createError from '@fastify/error';
 
 // Every condition a client can see has one stable code, one HTTP status and,
 // where a retry makes sense, a Retry-After. Expected conditions skip the stack
@@ -83,11 +83,6 @@ export function errorDefinition(code: ErrorCode): Definition {
 /** A field-level validation failure, reported in `errors` of a 400. */
 export type FieldError = { path: string; message: string };
 
-export type ValidationError = FastifyError & { errors: FieldError[] };
-
-export function validationFailed(errors: FieldError[]): ValidationError {
-  return Object.assign(new Errors.ValidationFailed(), { errors });
-}
 
 /** Problem title: the code read as words ("DOCUMENT_NOT_FOUND" → "Document not found"). */
 export function titleOf(code: ErrorCode): string {

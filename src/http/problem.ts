@@ -16,7 +16,7 @@ import {
 import { isDependencyFailure } from '../adapters/aws.ts';
 import type { Problem } from './schemas.ts';
 
-type AnyError = FastifyError & { errors?: FieldError[]; retryAfter?: number };
+type AnyError = FastifyError & { retryAfter?: number };
 
 type AjvError = { instancePath: string; message?: string; keyword: string; params: Record<string, unknown> };
 
@@ -67,7 +67,7 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, code: 
     requestId: request.id,
   };
   if (code === 'VALIDATION_FAILED') {
-    body.errors = error?.errors ?? fieldErrors((error?.validation ?? []) as AjvError[]);
+    body.errors = fieldErrors((error?.validation ?? []) as AjvError[]);
   }
   const retryAfter = error?.retryAfter ?? definition.retryAfter;
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));

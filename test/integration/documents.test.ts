@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { testApp, uniqueId } from '../support/app.ts';
+import { expectProblem } from '../support/problem.ts';
 
 // Every row of the Documents table of the contract, through the real app on
 // the real local stack.
@@ -15,15 +16,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await app.close();
 });
-
-function expectProblem(response: { statusCode: number; headers: Record<string, unknown>; json(): any }, status: number, code: string) {
-  expect(response.statusCode).toBe(status);
-  expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-  const body = response.json();
-  expect(body).toMatchObject({ status, code, type: expect.any(String), title: expect.any(String), detail: expect.any(String) });
-  expect(body.requestId).toBe(response.headers['x-request-id']);
-  return body;
-}
 
 const post = (payload: string | Buffer, headers: Record<string, string> = {}) =>
   app.inject({ method: 'POST', url: '/documents', payload, headers: { 'content-type': 'text/plain', ...headers } });

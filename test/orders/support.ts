@@ -1,5 +1,4 @@
 import { randomInt, randomUUID } from 'node:crypto';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { createAwsClients, type AwsClients } from '../../src/adapters/aws.ts';
 import { CreateTableCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { ensureResources, tableDefinitions } from '../../src/bootstrap/resources.ts';
@@ -11,6 +10,9 @@ import { OrderStore } from '../../src/orders/order-store.ts';
 import type { NewOrder, OrderAcceptedEvent } from '../../src/orders/schemas.ts';
 import { OutboxRelay, type OutboxRelayOptions } from '../../src/outbox/outbox-relay.ts';
 import { testConfig } from '../support/app.ts';
+import { scanAll } from '../support/dynamo.ts';
+
+export { scanAll };
 
 type ConfigOverrides = NonNullable<Parameters<typeof testConfig>[0]>;
 
@@ -132,26 +134,6 @@ async function createTablesQuickly(aws: AwsClients, config: Config, names: strin
       }, 10_000, `table ${table.name}`);
     }),
   );
-}
-
-/** Every item of a table whose key starts with `prefix` (test tables are small). */
-export async function scanAll(aws: AwsClients, table: string, prefix: string): Promise<Record<string, unknown>[]> {
-  const items: Record<string, unknown>[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await aws.dynamo.send(
-      new ScanCommand({
-        TableName: table,
-        FilterExpression: 'begins_with(pk, :prefix)',
-        ExpressionAttributeValues: { ':prefix': prefix },
-        ExclusiveStartKey: startKey,
-        ConsistentRead: true,
-      }),
-    );
-    items.push(...(page.Items ?? []));
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return items;
 }
 
 /** Polls until `done` holds (or the time is up), and returns what the polls did. */

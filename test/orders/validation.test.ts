@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { v7 as uuidv7 } from 'uuid';
 import { hashApiKey } from '../../src/http/auth.ts';
 import { testApp } from '../support/app.ts';
+import { expectProblem } from '../support/problem.ts';
 import { customerId, json, newOrder } from './support.ts';
 
 // POST /orders and GET /orders/{orderId} against the real stack: every rule
@@ -16,15 +17,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await app.close();
 });
-
-function expectProblem(response: LightMyRequestResponse, status: number, code: string) {
-  expect(response.statusCode, response.body).toBe(status);
-  expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-  const body = response.json();
-  expect(body).toMatchObject({ status, code, type: expect.any(String), title: expect.any(String), detail: expect.any(String) });
-  expect(body.requestId).toBe(response.headers['x-request-id']);
-  return body as { errors?: { path: string; message: string }[] };
-}
 
 async function expectInvalid(payload: unknown, paths: string[]) {
   const response = await app.inject(json(payload));

@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { createAwsClients, type AwsClients } from '../../src/adapters/aws.ts';
 import { hashApiKey } from '../../src/http/auth.ts';
 import { parseIdempotencyKey } from '../../src/idempotency/idempotency-key.ts';
 import { testApp, testConfig } from '../support/app.ts';
+import { scanAll } from '../support/dynamo.ts';
 
 // Test 9 of issue 6: 10 000 generated hostile requests (the numRuns below add
 // up to 10 000), in five properties. Every answer, whatever was sent:
@@ -733,21 +733,5 @@ describe('10 000 hostile requests: never a 5xx, always a well-formed problem, no
 });
 
 async function keysOf(table: string, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await aws.dynamo.send(
-      new ScanCommand({
-        TableName: table,
-        FilterExpression: 'begins_with(pk, :prefix)',
-        ExpressionAttributeValues: { ':prefix': prefix },
-        ProjectionExpression: 'pk',
-        ExclusiveStartKey: startKey,
-        ConsistentRead: true,
-      }),
-    );
-    for (const item of page.Items ?? []) keys.push(item.pk as string);
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return keys;
+  return (await scanAll(aws, table, prefix)).map((item) => item.pk as string);
 }

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { createAwsClients, type AwsClients } from '../../src/adapters/aws.ts';
 import { hashApiKey } from '../../src/http/auth.ts';
 import { canonicalHash } from '../../src/orders/canonical.ts';
 import { OrderStore } from '../../src/orders/order-store.ts';
 import { testApp, testConfig, uniqueId } from '../support/app.ts';
+import { expectProblem } from '../support/problem.ts';
 
 // Contract, "Authentication and tenants", for orders and Idempotency-Keys and
 // the corners of documents that test/integration/auth.test.ts leaves out:
@@ -28,15 +29,6 @@ function customerId(): string {
 
 function newOrder() {
   return { customerId: customerId(), items: [{ sku: 'SKU-1001', quantity: 2 }, { sku: 'SKU-2002', quantity: 1 }] };
-}
-
-function expectProblem(response: LightMyRequestResponse, status: number, code: string) {
-  expect(response.statusCode, response.body).toBe(status);
-  expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-  const body = response.json();
-  expect(body).toMatchObject({ status, code, type: expect.any(String), title: expect.any(String), detail: expect.any(String) });
-  expect(body.requestId).toBe(response.headers['x-request-id']);
-  return body;
 }
 
 let app: FastifyInstance;

@@ -1,0 +1,22 @@
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { AwsClients } from '../../src/adapters/aws.ts';
+
+/** Every item of a table whose key starts with `prefix` (test tables are small). */
+export async function scanAll(aws: AwsClients, table: string, prefix: string): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await aws.dynamo.send(
+      new ScanCommand({
+        TableName: table,
+        FilterExpression: 'begins_with(pk, :prefix)',
+        ExpressionAttributeValues: { ':prefix': prefix },
+        ExclusiveStartKey: startKey,
+        ConsistentRead: true,
+      }),
+    );
+    items.push(...(page.Items ?? []));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return items;
+}
