@@ -1,22 +1,23 @@
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyHttpOptions, type FastifyInstance } from 'fastify';
+import type { Server } from 'node:http';
 import fp from 'fastify-plugin';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Redis } from 'ioredis';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { GetTopicAttributesCommand } from '@aws-sdk/client-sns';
-import type { Config } from './config.ts';
+import { trustProxyOf, type Config } from './config.ts';
 import type { AwsClients } from './adapters/aws.ts';
 import { awsPlugin, redisPlugin } from './adapters/plugins.ts';
-import { MAX_PARAM_LENGTH, clientErrorHandler, frameworkErrorHandler, problemPlugin } from './http/problem.ts';
+import { conventionServerOptions, conventionsPlugin } from './http/conventions.ts';
 import { metricsPlugin, type Metrics } from './http/metrics.ts';
 import { openapiPlugin } from './http/openapi.ts';
 import { loadSheddingPlugin } from './http/load-shedding.ts';
 import { authPlugin } from './http/auth.ts';
+import { AuthFailureLimiter } from './http/auth-failures.ts';
+import { windowCounter } from './http/window-counter.ts';
 import { rateLimitPlugin } from './http/rate-limit.ts';
-import { requestIdOf } from './http/request-id.ts';
 import { lazyRequestLogger } from './http/request-logger.ts';
-import { responseHeadersPlugin } from './http/security-headers.ts';
 import { HealthChecker } from './health/health-checker.ts';
 import { healthRoutes } from './health/routes.ts';
 import type { DocumentCache, DocumentCacheOptions } from './documents/document-cache.ts';
@@ -38,15 +39,16 @@ export type AppOverrides = {
 
 export type AppOptions = { config: Config; overrides?: AppOverrides };
 
-export function serverOptions(config: Config): FastifyServerOptions {
+export function serverOptions(config: Config): FastifyHttpOptions<Server> {
   return {
+    ...conventionServerOptions,
     logger: {
       level: config.LOG_LEVEL,
       redact: ['req.headers.authorization'],
     },
-    genReqId: requestIdOf,
     childLoggerFactory: lazyRequestLogger,
-    requestIdHeader: false,
+    // request.ip, the client address the failed-authentication limit counts by.
+    trustProxy: trustProxyOf(config.TRUST_PROXY),
     // One log line per request (onResponse below) instead of Fastify's two.
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     // Bodies are small JSON except documents, whose route raises the limit.
@@ -55,12 +57,6 @@ export function serverOptions(config: Config): FastifyServerOptions {
     // reuses one the service is closing (a 502); a request must arrive whole within 30 s (slowloris).
     keepAliveTimeout: 65_000,
     requestTimeout: 30_000,
-    return503OnClosing: true,
-    // Ids are validated by schema (400); the router must not cut them off first (414).
-    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
-    // What Fastify and Node refuse before any route runs is a problem+json too.
-    frameworkErrors: frameworkErrorHandler,
-    clientErrorHandler,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
   };
 }
@@ -71,14 +67,8 @@ export function serverOptions(config: Config): FastifyServerOptions {
  */
 export const appPlugin = fp<AppOptions>(
   async (app, { config, overrides = {} }) => {
-    app.decorate('draining', false);
-    app.addHook('preClose', async () => {
-      app.draining = true;
-    });
-
     // Plumbing every request goes through, in this order.
-    await app.register(problemPlugin);
-    await app.register(responseHeadersPlugin);
+    await app.register(conventionsPlugin);
     await app.register(metricsPlugin, { metrics: overrides.metrics });
     await app.register(openapiPlugin);
     await app.register(loadSheddingPlugin, {
@@ -86,11 +76,17 @@ export const appPlugin = fp<AppOptions>(
       maxEventLoopUtilization: config.LOAD_SHED_EVENT_LOOP_UTILIZATION,
       maxInFlight: config.MAX_IN_FLIGHT_REQUESTS,
     });
-    await app.register(authPlugin, { mode: config.AUTH_MODE, apiKeys: config.API_KEYS });
 
     // Adapters.
     await app.register(awsPlugin, { config, clients: overrides.aws });
     await app.register(redisPlugin, { config, client: overrides.redis });
+
+    const count = windowCounter(app.redis.client, app.redis.circuit);
+    await app.register(authPlugin, {
+      mode: config.AUTH_MODE,
+      apiKeys: config.API_KEYS,
+      failures: new AuthFailureLimiter({ perMinute: config.AUTH_FAILURES_PER_MINUTE, count }),
+    });
     // Without authentication every client is one tenant: a shared limit would throttle them all together.
     if (config.AUTH_MODE === 'api-key') {
       await app.register(rateLimitPlugin, { perMinute: config.RATE_LIMIT_PER_MINUTE, redis: app.redis.client, circuit: app.redis.circuit });

@@ -1,5 +1,6 @@
 import { Type, type Static, type TObject } from 'typebox';
 import { Value } from 'typebox/value';
+import { isIP } from 'node:net';
 
 // The only place that reads the environment. Every variable is declared here
 // once, with its default; the type of `Config` is derived from the schema.
@@ -42,6 +43,18 @@ export const ConfigSchema = Type.Object({
     minimum: 1,
     default: 60_000,
     description: 'Requests per tenant per minute, across all instances (AUTH_MODE=api-key only)',
+  }),
+  AUTH_FAILURES_PER_MINUTE: Type.Integer({
+    minimum: 1,
+    default: 100,
+    description:
+      'Failed authentications per client address per minute, across all instances; past it, the address gets 429 for the rest of the minute, even with a valid key (AUTH_MODE=api-key only)',
+  }),
+  TRUST_PROXY: Type.String({
+    default: '',
+    pattern: '^$|^[0-9A-Za-z.:/]+(,[0-9A-Za-z.:/]+)*$',
+    description:
+      'Proxies whose X-Forwarded-For names the client address: comma-separated addresses, CIDRs, loopback, linklocal or uniquelocal; empty: none, the TCP peer is the client',
   }),
 
   MAX_DOCUMENT_BYTES: Type.Integer({
@@ -162,7 +175,26 @@ export class ConfigError extends Error {
 
 /** Validates the environment once; a bad value throws naming the variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  return parseEnvironment(ConfigSchema, env);
+  const config = parseEnvironment(ConfigSchema, env);
+  const untrustable = config.TRUST_PROXY.split(',').find((entry) => entry !== '' && !isTrustable(entry));
+  if (untrustable !== undefined) {
+    throw new ConfigError([`TRUST_PROXY: "${untrustable}" is not an address, a CIDR, loopback, linklocal or uniquelocal`]);
+  }
+  return config;
+}
+
+/** What proxy-addr (Fastify's trustProxy) accepts in a list; anything else would throw at start without naming the variable. */
+function isTrustable(entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+  const [address = '', bits, ...rest] = entry.split('/');
+  const version = isIP(address);
+  if (version === 0 || rest.length > 0) return false;
+  return bits === undefined || (/^[0-9]{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128));
+}
+
+/** Fastify's trustProxy from TRUST_PROXY: nobody, or a list. */
+export function trustProxyOf(value: string): false | string {
+  return value === '' ? false : value;
 }
 
 /** Reads the variables a schema declares from an environment, with defaults and conversion. */

@@ -1,40 +1,30 @@
+import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import { ConfigError } from './config.ts';
 
 /**
- * Graceful shutdown shared by every entry point: on the first SIGTERM or
- * SIGINT, readiness turns 503, new requests get 503 + Connection: close,
- * in-flight ones finish, clients close; a second signal or the deadline
- * forces the exit.
+ * Graceful shutdown shared by every entry point (close-with-grace): on the
+ * first SIGTERM or SIGINT, readiness turns 503 and requests still arriving on
+ * open connections get 503 SHUTTING_DOWN, in-flight ones finish, clients
+ * close, and the process exits 0. A second signal, the deadline, or a failed
+ * close exits 1. An uncaught exception or unhandled rejection is a bug the
+ * process cannot vouch for after: it drains the same way and exits 1.
  */
 export function runUntilSignalled(app: FastifyInstance, timeoutMs: number): void {
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      app.log.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    app.log.info({ signal }, 'shutting down');
-    const deadline = setTimeout(() => {
-      app.log.error({ timeoutMs }, 'shutdown deadline passed: exiting');
-      process.exit(1);
-    }, timeoutMs);
-    deadline.unref();
-    app.close().then(
-      () => {
-        app.log.info('shut down cleanly');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        app.log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  process.on('unhandledRejection', (err) => app.log.error({ err }, 'unhandled rejection'));
+  closeWithGrace(
+    {
+      delay: timeoutMs,
+      logger: { error: (message: unknown) => app.log.error(message) },
+      onSecondSignal: (signal) => app.log.warn({ signal }, 'second signal: exiting now'),
+      onTimeout: () => app.log.error({ timeoutMs }, 'shutdown deadline passed: exiting'),
+    },
+    async ({ signal, err }) => {
+      if (err) app.log.error({ err }, 'uncaught error: shutting down');
+      else app.log.info({ signal }, 'shutting down');
+      await app.close();
+      app.log.info('shut down cleanly');
+    },
+  );
 }
 
 /** Runs an entry point; a bad configuration ends it with its message and EX_CONFIG (78), not a stack trace. */

@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from './config.ts';
+import { conventionServerOptions, conventionsPlugin } from './http/conventions.ts';
 import { runUntilSignalled } from './lifecycle.ts';
 
 export type OpsServer = { app: FastifyInstance; registry: Registry; log: FastifyBaseLogger };
@@ -9,14 +10,15 @@ export type OpsServer = { app: FastifyInstance; registry: Registry; log: Fastify
  * The relay and the consumer serve no API, only what their probes and
  * Prometheus need, on METRICS_PORT: liveness, readiness (the loop is running
  * and its dependencies answer; 503 from the first shutdown signal on) and
- * /metrics. `log` is the process's logger.
+ * /metrics. `log` is the process's logger. Every answer follows the API's
+ * conventions: problem+json errors, request ids, the security headers.
  */
 export function buildOpsServer(config: Config, component: string, ready: () => boolean): OpsServer {
   const app = Fastify({
+    ...conventionServerOptions,
     logger: { level: config.LOG_LEVEL },
     // Probes and scrapes every few seconds are not worth a log line each.
     logController: new LogController({ disableRequestLogging: true }),
-    return503OnClosing: true,
   });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -25,15 +27,19 @@ export function buildOpsServer(config: Config, component: string, ready: () => b
     draining = true;
   });
 
-  app.get('/health/live', async () => ({ status: 'ok' }));
-  app.get('/health/ready', async (_request, reply) => {
-    if (draining) return reply.code(503).header('retry-after', '1').send({ status: 'shutting down' });
-    if (!ready()) return reply.code(503).header('retry-after', '5').send({ status: 'not ready' });
-    return { status: 'ready' };
-  });
-  app.get('/metrics', async (_request, reply) => {
-    reply.type(registry.contentType);
-    return registry.metrics();
+  app.register(conventionsPlugin);
+  // After the conventions, so that their hooks (the 405 router among them) see these routes.
+  app.register(async (ops) => {
+    ops.get('/health/live', async () => ({ status: 'ok' }));
+    ops.get('/health/ready', async (_request, reply) => {
+      if (draining) return reply.code(503).header('retry-after', '1').send({ status: 'shutting down' });
+      if (!ready()) return reply.code(503).header('retry-after', '5').send({ status: 'not ready' });
+      return { status: 'ready' };
+    });
+    ops.get('/metrics', async (_request, reply) => {
+      reply.type(registry.contentType);
+      return registry.metrics();
+    });
   });
   return { app, registry, log: app.log.child({ component }) };
 }

@@ -11,13 +11,6 @@ const HealthReport = Type.Object({
 });
 const Probe = Type.Object({ status: Type.String() });
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** True from the first shutdown signal: readiness turns 503 so traffic drains away. */
-    draining: boolean;
-  }
-}
-
 export const healthRoutes: FastifyPluginAsyncTypebox<{ checker: HealthChecker }> = async (app, { checker }) => {
   const config = { public: true, shedding: false };
 

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Errors } from '../errors.ts';
+import type { AuthFailureLimiter } from './auth-failures.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -30,28 +31,61 @@ export function hashApiKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
 
-/** Every entry is compared, in constant time, so timing tells nothing. */
-export function tenantOf(entries: KeyEntry[], authorization: string | undefined): string | undefined {
-  const match = authorization?.match(/^Bearer ([\x21-\x7e]{1,512})$/);
-  if (!match) return undefined;
-  const presented = createHash('sha256').update(match[1]!).digest();
-  let found: string | undefined;
+/** The key of `Bearer <key>`; the scheme is case-insensitive (RFC 9110 §11.1), the key is not. */
+function bearerKey(authorization: string | undefined): string | undefined {
+  return authorization === undefined ? undefined : /^bearer ([\x21-\x7e]{1,512})$/i.exec(authorization)?.[1];
+}
+
+/** The entry whose hash is `presented`; every entry is compared, in constant time, so timing tells nothing. */
+function matching(entries: KeyEntry[], presented: Buffer): KeyEntry | undefined {
+  let found: KeyEntry | undefined;
   for (const entry of entries) {
-    if (timingSafeEqual(entry.hash, presented)) found ??= entry.tenant;
+    if (timingSafeEqual(entry.hash, presented)) found ??= entry;
   }
   return found;
 }
 
+export function tenantOf(entries: KeyEntry[], key: string | undefined): string | undefined {
+  return key === undefined ? undefined : matching(entries, createHash('sha256').update(key).digest())?.tenant;
+}
+
+/**
+ * True when a key that failed is itself one of the configured hashes: the
+ * sign of API_KEYS holding a raw key where its SHA-256 belongs (a key made
+ * with `openssl rand -hex 32` has the shape of a hash and passes validation).
+ */
+export function isConfiguredHash(entries: KeyEntry[], key: string | undefined): boolean {
+  return key !== undefined && /^[0-9a-fA-F]{64}$/.test(key) && matching(entries, Buffer.from(key, 'hex')) !== undefined;
+}
+
+export type AuthOptions = {
+  mode: 'none' | 'api-key';
+  apiKeys: string;
+  /** Failed authentications per client address (request.ip, see TRUST_PROXY). */
+  failures: AuthFailureLimiter;
+};
+
 export const authPlugin = fp(
-  async (app, options: { mode: 'none' | 'api-key'; apiKeys: string }) => {
+  async (app, options: AuthOptions) => {
     const entries = parseApiKeys(options.apiKeys);
     app.decorateRequest('tenant', PUBLIC_TENANT);
     if (options.mode === 'none') return;
+    if (entries.length === 0) app.log.warn('AUTH_MODE=api-key and API_KEYS is empty: every request but probes, metrics and /openapi.json is refused with 401');
 
+    const { failures } = options;
+    let warnedRawKey = false;
     app.addHook('onRequest', async (request, reply) => {
       if (request.routeOptions.config.public) return;
-      const tenant = tenantOf(entries, request.headers.authorization);
+      const retryAfter = failures.retryAfter(request.ip);
+      if (retryAfter !== undefined) throw Object.assign(new Errors.RateLimited(), { retryAfter });
+      const key = bearerKey(request.headers.authorization);
+      const tenant = tenantOf(entries, key);
       if (tenant === undefined) {
+        failures.failed(request.ip);
+        if (!warnedRawKey && isConfiguredHash(entries, key)) {
+          warnedRawKey = true;
+          app.log.warn('a client presented a key equal to a hash in API_KEYS: API_KEYS holds the key itself, not its SHA-256 (see the README, Authentication)');
+        }
         reply.header('www-authenticate', 'Bearer');
         throw new Errors.Unauthenticated();
       }

@@ -3,6 +3,10 @@ import underPressure from '@fastify/under-pressure';
 import { Errors } from '../errors.ts';
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** True from the first shutdown signal: readiness turns 503 and new requests get SHUTTING_DOWN. */
+    draining: boolean;
+  }
   interface FastifyContextConfig {
     /** false exempts a route (health, metrics) from load shedding. */
     shedding?: boolean;
@@ -27,10 +31,20 @@ export type LoadSheddingOptions = {
  *   refuses the excess at once, so the ones accepted keep a bounded latency
  *   (about maxInFlight / throughput).
  *
+ * And from the moment the server starts to close, a request still arriving
+ * on an open connection gets 503 SHUTTING_DOWN (with Connection: close, set
+ * by Fastify) while those in flight finish.
+ *
  * Probes and metrics are never shed.
  */
 export const loadSheddingPlugin = fp(
   async (app, options: LoadSheddingOptions) => {
+    app.decorate('draining', false);
+    // Fastify stops accepting connections right after its preClose hooks.
+    app.addHook('preClose', async () => {
+      app.draining = true;
+    });
+
     await app.register(underPressure, {
       maxEventLoopDelay: options.maxEventLoopDelayMs,
       maxEventLoopUtilization: options.maxEventLoopUtilization,
@@ -45,6 +59,7 @@ export const loadSheddingPlugin = fp(
     let inFlight = 0;
     app.addHook('onRequest', (request, reply, done) => {
       if (request.routeOptions.config.shedding === false) return done();
+      if (app.draining) return done(new Errors.ShuttingDown());
       if (inFlight >= options.maxInFlight) return done(new Errors.Overloaded());
       inFlight += 1;
       // 'close' comes once per response: sent, failed, or its client gone.

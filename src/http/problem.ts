@@ -15,6 +15,7 @@ import {
 } from '../errors.ts';
 import { isDependencyFailure } from '../adapters/aws.ts';
 import type { Problem } from './schemas.ts';
+import { SECURITY_HEADERS } from './security-headers.ts';
 
 type AnyError = FastifyError & { retryAfter?: number };
 
@@ -90,9 +91,23 @@ export function frameworkErrorHandler(error: FastifyError, request: FastifyReque
   const code: ErrorCode = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'URI_TOO_LONG' : classify(error);
   request.log.info({ code, reason: error.message }, 'request refused');
   // No route, so no hooks: the headers those would add to every answer.
-  reply.header('x-request-id', request.id).header('x-content-type-options', 'nosniff');
+  reply.header('x-request-id', request.id).headers(SECURITY_HEADERS);
   // The URL may be anything: the detail names no part of it.
   return sendProblem(request, reply, code, errorDefinition(code).status >= 500 ? error : undefined);
+}
+
+/** A problem answer as status, headers and body, for where Node answers and there is no Fastify reply. */
+export function rawProblem(code: ErrorCode, requestId: string) {
+  const { status, message } = errorDefinition(code);
+  const body = JSON.stringify({ type: problemTypeOf(code), title: titleOf(code), status, detail: message, code, requestId });
+  const headers = {
+    'content-type': 'application/problem+json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+    'x-request-id': requestId,
+    ...SECURITY_HEADERS,
+    connection: 'close',
+  };
+  return { status, headers, body };
 }
 
 /**
@@ -108,21 +123,12 @@ export function clientErrorHandler(this: FastifyInstance, error: Error & { code?
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? 'REQUEST_TIMEOUT'
         : 'BAD_REQUEST';
-  const { status, message } = errorDefinition(code);
-  const requestId = randomUUID();
-  this.log.debug({ err: error, code, requestId }, 'malformed request refused');
+  const { status, headers, body } = rawProblem(code, randomUUID());
+  this.log.debug({ err: error, code, requestId: headers['x-request-id'] }, 'malformed request refused');
   const headersSent = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
   if (socket.writable && !headersSent) {
-    const body = JSON.stringify({ type: problemTypeOf(code), title: titleOf(code), status, detail: message, code, requestId });
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
-        'Content-Type: application/problem+json; charset=utf-8\r\n' +
-        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-        `X-Request-Id: ${requestId}\r\n` +
-        'X-Content-Type-Options: nosniff\r\n' +
-        'Connection: close\r\n\r\n' +
-        body,
-    );
+    const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${lines.join('')}\r\n${body}`);
   }
   socket.destroy(error);
 }

@@ -3,14 +3,9 @@ import rateLimit from '@fastify/rate-limit';
 import type { Redis } from 'ioredis';
 import type { RedisCircuit } from '../adapters/redis.ts';
 import { Errors } from '../errors.ts';
+import { windowCounter, type WindowCount } from './window-counter.ts';
 
-type Counter = { current: number; ttl: number };
-type Callback = (error: Error | null, result?: Counter) => void;
-
-const SCRIPT = `
-local current = redis.call('INCR', KEYS[1])
-if current == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return { current, redis.call('PTTL', KEYS[1]) }`;
+type Callback = (error: Error | null, result?: WindowCount) => void;
 
 /**
  * A fixed-window counter per tenant in Redis, shared by every instance, that
@@ -18,12 +13,11 @@ return { current, redis.call('PTTL', KEYS[1]) }`;
  * (fail open) and costs nothing, rather than adding a timeout to every request.
  */
 function circuitStore(redis: Redis, circuit: RedisCircuit) {
-  redis.defineCommand('tenantRateLimit', { numberOfKeys: 1, lua: SCRIPT });
-  const run = redis as Redis & { tenantRateLimit(key: string, windowMs: number): Promise<[number, number]> };
+  const count = windowCounter(redis, circuit);
   return class TenantRateLimitStore {
     incr(key: string, callback: Callback, timeWindow: number) {
-      circuit.call(() => run.tenantRateLimit(`ratelimit:${key}`, timeWindow)).then((outcome) => {
-        if (outcome.ok) callback(null, { current: outcome.value[0], ttl: outcome.value[1] });
+      count(`ratelimit:${key}`, timeWindow).then((counted) => {
+        if (counted) callback(null, counted);
         else callback(new Error('rate limit store unavailable'));
       });
     }

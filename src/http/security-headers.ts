@@ -5,7 +5,7 @@ import fp from 'fastify-plugin';
 // under which a stored HTML document runs nothing and cannot be framed
 // (frame-ancestors supersedes X-Frame-Options). Nothing here is rendered for
 // a person, so helmet's other headers would only add bytes to every answer.
-const SECURITY_HEADERS = {
+export const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
   'content-security-policy': "default-src 'none'; frame-ancestors 'none'; sandbox",
 };

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { appPlugin, serverOptions } from '../../src/app.ts';
 import { hashApiKey } from '../../src/http/auth.ts';
-import { testApp, uniqueId } from '../support/app.ts';
+import { testApp, testConfig, uniqueId } from '../support/app.ts';
+import { expectProblem } from '../support/problem.ts';
 
 const keys = { acme: `acme-${uniqueId()}`, globex: `globex-${uniqueId()}` };
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
@@ -31,6 +33,29 @@ describe('API keys', () => {
     expect(response.statusCode).toBe(401);
     expect(response.headers['www-authenticate']).toBe('Bearer');
     expect(response.json().code).toBe('UNAUTHENTICATED');
+  });
+
+  it.each(['bearer', 'BEARER', 'BeArEr'])('takes the scheme in any case (RFC 9110 §11.1): %s <key>', async (scheme) => {
+    const response = await app.inject({ method: 'GET', url: `/documents/${uniqueId()}`, headers: { authorization: `${scheme} ${keys.acme}` } });
+    expect(response.statusCode, response.body).toBe(404);
+    expect(response.json().code).toBe('DOCUMENT_NOT_FOUND');
+  });
+
+  it('but not the key: the key in another case is unknown', async () => {
+    const response = await app.inject({ method: 'GET', url: `/documents/${uniqueId()}`, headers: bearer(keys.acme.toUpperCase()) });
+    expect(response.statusCode).toBe(401);
+  });
+
+  it('refuses two Authorization headers with 400 DUPLICATE_HEADER, whichever comes first', async () => {
+    for (const pair of [
+      [`Bearer ${keys.acme}`, 'Bearer not-a-key'],
+      ['Bearer not-a-key', `Bearer ${keys.acme}`],
+      [`Bearer ${keys.acme}`, `Bearer ${keys.globex}`],
+    ]) {
+      const headers: Record<string, string[]> = { authorization: pair };
+      const response = await app.inject({ method: 'GET', url: `/documents/${uniqueId()}`, headers });
+      expectProblem(response, 400, 'DUPLICATE_HEADER');
+    }
   });
 
   it('lets health, metrics and the OpenAPI document through without a key', async () => {
@@ -94,6 +119,57 @@ describe('rate limit', () => {
       expect((await limited.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
     } finally {
       await limited.close();
+    }
+  });
+});
+
+describe('configuration mistakes are logged, not silent', () => {
+  /** The app with its log lines kept: the same plugin as buildApp, on a Fastify whose logger writes here. */
+  async function appWithLog(config: Parameters<typeof testConfig>[0]) {
+    const lines: { level: number; msg: string }[] = [];
+    const stream = { write: (line: string) => void lines.push(JSON.parse(line)) };
+    const resolved = testConfig({ ...config, LOG_LEVEL: 'warn' });
+    const logged = Fastify({ ...serverOptions(resolved), logger: { level: 'warn', stream } });
+    await logged.register(appPlugin, { config: resolved });
+    await logged.ready();
+    return { app: logged, warnings: () => lines.filter((line) => line.level === 40).map((line) => line.msg) };
+  }
+
+  it('warns at start when AUTH_MODE=api-key has no API_KEYS', async () => {
+    const { app: empty, warnings } = await appWithLog({ AUTH_MODE: 'api-key', API_KEYS: '' });
+    try {
+      expect(warnings().filter((msg) => msg.includes('API_KEYS is empty'))).toHaveLength(1);
+      expect((await empty.inject({ method: 'GET', url: `/documents/${uniqueId()}`, headers: bearer(keys.acme) })).statusCode).toBe(401);
+    } finally {
+      await empty.close();
+    }
+  });
+
+  it('warns, once, when a client presents a key equal to a configured hash (a raw key put where its hash belongs)', async () => {
+    // The operator's mistake: the key itself (64 hex characters, the shape of a hash) in API_KEYS.
+    const rawKey = hashApiKey(uniqueId());
+    const { app: mistaken, warnings } = await appWithLog({ AUTH_MODE: 'api-key', API_KEYS: `acme:${rawKey}` });
+    try {
+      expect(warnings()).toEqual([]);
+      for (let i = 0; i < 3; i++) {
+        expect((await mistaken.inject({ method: 'GET', url: `/documents/${uniqueId()}`, headers: bearer(rawKey) })).statusCode).toBe(401);
+      }
+      const raw = warnings().filter((msg) => msg.includes('holds the key itself'));
+      expect(raw).toHaveLength(1);
+      expect(raw[0]).not.toContain(rawKey);
+    } finally {
+      await mistaken.close();
+    }
+  });
+
+  it('stays quiet for a correct configuration and for ordinary wrong keys', async () => {
+    const { app: correct, warnings } = await appWithLog({ AUTH_MODE: 'api-key', API_KEYS: `acme:${hashApiKey(keys.acme)}` });
+    try {
+      expect((await correct.inject({ method: 'GET', url: `/documents/${uniqueId()}`, headers: bearer(keys.acme) })).statusCode).toBe(404);
+      expect((await correct.inject({ method: 'GET', url: `/documents/${uniqueId()}`, headers: bearer(hashApiKey(uniqueId())) })).statusCode).toBe(401);
+      expect(warnings()).toEqual([]);
+    } finally {
+      await correct.close();
     }
   });
 });

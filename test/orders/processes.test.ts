@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { connect } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { inject } from 'vitest';
 import { freePort } from '../../src/local/emulators.ts';
@@ -83,6 +84,49 @@ describe('the relay and consumer processes', () => {
     expect(consumerMetrics.text).toMatch(/^order_events_consumed_total\{result="applied"\} 5$/m);
     expect(consumerMetrics.text).toMatch(/^order_events_dead_letters 0$/m);
     expect((await get(consumer, '/health/live')).status).toBe(200);
+  });
+
+  it('answer on their ports as the API does: problem+json errors, X-Request-Id, nosniff and the CSP on every answer', async () => {
+    const raw = (port: number, request: string) =>
+      new Promise<string>((resolve) => {
+        const socket = connect(port, '127.0.0.1', () => socket.write(request));
+        let text = '';
+        socket.setEncoding('latin1');
+        socket.on('data', (chunk: string) => (text += chunk));
+        socket.on('error', () => {});
+        socket.on('close', () => resolve(text));
+      });
+    for (const running of [relay, consumer]) {
+      const base = `http://127.0.0.1:${running.port}`;
+      const answers = await Promise.all([
+        fetch(`${base}/health/live`),
+        fetch(`${base}/health/ready`),
+        fetch(`${base}/metrics`),
+        fetch(`${base}/nowhere`, { headers: { 'x-request-id': 'ops-1' } }),
+        fetch(`${base}/metrics`, { method: 'POST' }),
+      ]);
+      expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 404, 405]);
+      for (const answer of answers) {
+        expect(answer.headers.get('x-content-type-options'), answer.url).toBe('nosniff');
+        expect(answer.headers.get('content-security-policy'), answer.url).toBe("default-src 'none'; frame-ancestors 'none'; sandbox");
+        expect(answer.headers.get('x-request-id'), answer.url).toMatch(/^[A-Za-z0-9._-]{1,128}$/);
+      }
+      const [, , , notFound, wrongMethod] = answers;
+      expect(notFound!.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(await notFound!.json()).toMatchObject({ status: 404, code: 'ROUTE_NOT_FOUND', requestId: 'ops-1' });
+      expect(wrongMethod!.headers.get('allow')).toBe('GET, HEAD');
+      expect(await wrongMethod!.json()).toMatchObject({ status: 405, code: 'METHOD_NOT_ALLOWED' });
+
+      // What Fastify and Node refuse before any route: a URL that does not decode, a malformed request.
+      for (const request of ['GET /health/%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 'NOT HTTP\r\n\r\n']) {
+        const text = await raw(running.port, request);
+        expect(text, request).toMatch(/^HTTP\/1\.1 400 /);
+        expect(text).toMatch(/\r\ncontent-type: application\/problem\+json/i);
+        expect(text).toMatch(/\r\nx-content-type-options: nosniff\r\n/i);
+        expect(text).toMatch(/\r\ncontent-security-policy: default-src 'none'/i);
+        expect(text).toContain('"code":"BAD_REQUEST"');
+      }
+    }
   });
 
   it('stop on SIGTERM within a second or two and exit 0, the consumer in the middle of its long poll', async () => {

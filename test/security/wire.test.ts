@@ -74,6 +74,9 @@ function expectProblem(response: RawResponse, status: number, code: string) {
   expect(body).toMatchObject({ status, code });
   expect(body.requestId).toBe(response.headers['x-request-id']);
   expect(response.body).not.toMatch(/\bat .*:\d+:\d+|node_modules|Error:/);
+  // The headers of every answer, whoever wrote it (a route, Fastify, Node).
+  expect(response.headers['x-content-type-options']).toBe('nosniff');
+  expect(response.headers['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'; sandbox");
   return body;
 }
 
@@ -225,7 +228,13 @@ describe('requests refused before any route runs are problem details too', () =>
     ['a negative Content-Length', `POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n`, 400, 'BAD_REQUEST'],
     ['headers over 16 KiB', get('/documents/abc', `X-Big: ${'a'.repeat(20_000)}\r\n`), 431, 'HEADERS_TOO_LARGE'],
     ['a URL that does not percent-decode', get('/documents/%E0%A4%A'), 400, 'BAD_REQUEST'],
+    ['a URL with a bad percent escape', get('/documents/%zz'), 400, 'BAD_REQUEST'],
     ['a raw non-ASCII URL', get('/documents/\u00e9'), 400, 'BAD_REQUEST'],
+    ['an HTTP/1.1 request without Host', `GET /health/live HTTP/1.1\r\nConnection: close\r\n\r\n`, 400, 'BAD_REQUEST'],
+    ['an Expect other than 100-continue', get('/documents/abc', 'Expect: foo\r\n'), 417, 'EXPECTATION_FAILED'],
+    ['two Host headers', `GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nhost: evil.example\r\nConnection: close\r\n\r\n`, 400, 'DUPLICATE_HEADER'],
+    ['two Authorization headers', get('/documents/abc', `AUTHORIZATION: Bearer ${API_KEY}\r\n`), 400, 'DUPLICATE_HEADER'],
+    ['two Idempotency-Key headers', get('/documents/abc', 'Idempotency-Key: a\r\nidempotency-key: b\r\n'), 400, 'DUPLICATE_HEADER'],
   ])('%s', async (_name, request, status, code) => {
     const response = await exchange(Buffer.from(request, 'latin1'));
     const body = expectProblem(response, status, code);
@@ -244,6 +253,23 @@ describe('requests refused before any route runs are problem details too', () =>
     [`/orders/${'a'.repeat(12_000)}`, 404, 'ORDER_NOT_FOUND'],
   ])('the path %s is taken literally, never normalized into another resource', async (target, status, code) => {
     expectProblem(await exchange(get(target)), status, code);
+  });
+
+  it('two Idempotency-Key headers are refused, never merged into the key "a, b"', async () => {
+    const order = JSON.stringify({ customerId: 'CUST-00000042', items: [{ sku: `WIRE-${randomUUID().slice(0, 8).toUpperCase()}`, quantity: 1 }] });
+    const post = (keys: string[]) =>
+      exchange(
+        `POST /orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${API_KEY}\r\nContent-Type: application/json\r\n` +
+          keys.map((key) => `Idempotency-Key: ${key}\r\n`).join('') +
+          `Content-Length: ${Buffer.byteLength(order)}\r\nConnection: close\r\n\r\n${order}`,
+      );
+    const key = `wire-${randomUUID()}`;
+    const body = expectProblem(await post([key, 'b']), 400, 'DUPLICATE_HEADER');
+    expect(body.detail).toContain('Idempotency-Key');
+    // Nothing was stored under the merged key: the order it would have named is new.
+    const merged = await post([`${key}, b`]);
+    expect(merged.status, merged.body).toBe(201);
+    expect(merged.headers['idempotent-replayed']).toBeUndefined();
   });
 
   it('a 12 000-character Idempotency-Key on the wire is 400 INVALID_IDEMPOTENCY_KEY', async () => {

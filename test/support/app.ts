@@ -4,9 +4,15 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppOverrides } from '../../src/app.ts';
 import { configFor, type Config } from '../../src/config.ts';
 
-/** The config of the shared local stack, plus whatever a test changes. */
+/**
+ * The config of the shared local stack, plus whatever a test changes. Every
+ * injected request comes from 127.0.0.1 and the counters live in the one
+ * Redis of the run, so the limit on failed authentications per address is
+ * lifted: otherwise one file's 401s would turn another's into 429s. The limit
+ * has its own test (test/security/auth-failures.test.ts), with addresses of its own.
+ */
 export function testConfig(overrides: Parameters<typeof configFor>[0] = {}): Config {
-  return configFor({ ...inject('stackEnv'), LOG_LEVEL: 'silent', ...overrides });
+  return configFor({ ...inject('stackEnv'), LOG_LEVEL: 'silent', AUTH_FAILURES_PER_MINUTE: 1_000_000_000, ...overrides });
 }
 
 /** The real app on the real local stack; ready, and closed by the caller. */

@@ -1,0 +1,38 @@
+import fp from 'fastify-plugin';
+import type { FastifyHttpOptions } from 'fastify';
+import type { Server } from 'node:http';
+import { expectationPlugin } from './expectation.ts';
+import { headerRulesPlugin } from './header-rules.ts';
+import { MAX_PARAM_LENGTH, clientErrorHandler, frameworkErrorHandler, problemPlugin } from './problem.ts';
+import { requestIdOf } from './request-id.ts';
+import { responseHeadersPlugin } from './security-headers.ts';
+
+/**
+ * What every server of the service does the same way, the API and the ops
+ * ports of the relay and the consumer alike: request ids, and problem+json
+ * with the security headers for everything refused, including what Node and
+ * Fastify refuse before any route runs.
+ */
+export const conventionServerOptions = {
+  genReqId: requestIdOf,
+  requestIdHeader: false,
+  // Ids are validated by schema (400); the router must not cut them off first (414).
+  routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+  frameworkErrors: frameworkErrorHandler,
+  clientErrorHandler,
+  // Node's own 400 for a missing Host has no body; header-rules.ts answers it as a problem.
+  http: { requireHostHeader: false },
+  // Fastify's own 503 while closing is plain JSON; load-shedding.ts answers SHUTTING_DOWN instead.
+  return503OnClosing: false,
+} satisfies FastifyHttpOptions<Server>;
+
+/** The plugins behind those conventions, registered before any route. */
+export const conventionsPlugin = fp(
+  async (app) => {
+    await app.register(problemPlugin);
+    await app.register(responseHeadersPlugin);
+    await app.register(headerRulesPlugin);
+    await app.register(expectationPlugin);
+  },
+  { name: 'conventions', fastify: '5.x' },
+);
