@@ -112,15 +112,19 @@ async function listen(server: Server, port: number): Promise<number> {
 /** Starts the three emulators; ports of 0 pick free ones. */
 export async function startLocalStack(requested: Partial<StackPorts> = {}): Promise<LocalStack> {
   const { default: dynalite } = await import('dynalite');
-  const { startFauxqs } = await import('fauxqs');
+  const { buildApp: buildFauxqs } = await import('fauxqs');
 
   const dynamoServer = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   const dynamodb = await listen(dynamoServer, requested.dynamodb ?? 0);
-  const fauxqs = await startFauxqs({ port: requested.aws ?? 0, host: '127.0.0.1', logger: false });
+  // fauxqs' startFauxqs() binds 0.0.0.0 whatever host it is given (its `host` only names the
+  // queue URLs): anyone on the network could read and delete the local bucket. Its buildApp()
+  // is the same server, not yet listening, so it listens here, on loopback only.
+  const fauxqs = buildFauxqs({ logger: false, host: '127.0.0.1' });
+  await fauxqs.listen({ port: requested.aws ?? 0, host: '127.0.0.1' });
   const redis = new RedisServer(requested.redis || (await freePort()));
   await redis.start();
 
-  const ports = { aws: fauxqs.port, dynamodb, redis: redis.port };
+  const ports = { aws: (fauxqs.server.address() as AddressInfo).port, dynamodb, redis: redis.port };
   return {
     ports,
     env: stackEnv(ports),
@@ -128,7 +132,7 @@ export async function startLocalStack(requested: Partial<StackPorts> = {}): Prom
     async stop() {
       await Promise.allSettled([
         redis.stop(),
-        fauxqs.stop(),
+        fauxqs.close(),
         new Promise<void>((resolve) => {
           dynamoServer.closeAllConnections();
           dynamoServer.close(() => resolve());
