@@ -2,10 +2,10 @@ import fp from 'fastify-plugin';
 import type { FastifyHttpOptions } from 'fastify';
 import type { Server } from 'node:http';
 import { expectationPlugin } from './expectation.ts';
-import { headerRulesPlugin } from './header-rules.ts';
+import { headerError } from './header-rules.ts';
 import { MAX_PARAM_LENGTH, clientErrorHandler, frameworkErrorHandler, problemPlugin } from './problem.ts';
 import { requestIdOf } from './request-id.ts';
-import { responseHeadersPlugin } from './security-headers.ts';
+import { SECURITY_HEADERS } from './security-headers.ts';
 
 /**
  * What every server of the service does the same way, the API and the ops
@@ -26,13 +26,21 @@ export const conventionServerOptions = {
   return503OnClosing: false,
 } satisfies FastifyHttpOptions<Server>;
 
-/** The plugins behind those conventions, registered before any route. */
+/** The plugins and the hook behind those conventions, registered before any route. */
 export const conventionsPlugin = fp(
   async (app) => {
     await app.register(problemPlugin);
-    await app.register(responseHeadersPlugin);
-    await app.register(headerRulesPlugin);
     await app.register(expectationPlugin);
+    // X-Request-Id and the security headers set first, so that every answer carries them,
+    // errors included; then the header rules. One callback hook for both: this runs on
+    // every request, and a promise, or a second hook, per request is measurable at the top.
+    app.addHook('onRequest', (request, reply, done) => {
+      reply.headers(SECURITY_HEADERS);
+      reply.header('x-request-id', request.id);
+      const error = headerError(request.raw.rawHeaders, request.raw.httpVersion === '1.1');
+      if (error === undefined) done();
+      else done(error);
+    });
   },
   { name: 'conventions', fastify: '5.x' },
 );
