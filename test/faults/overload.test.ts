@@ -6,34 +6,46 @@ import { freePort } from '../../src/local/emulators.ts';
 import { isolatedStack, type IsolatedStack } from '../orders/support.ts';
 import { assertBuilt, kill, report, sleep, startServer, stats, type ServerProcess } from './support.ts';
 
-// Fault 7: overload. The built server, as a process, with load shedding set
-// low (LOAD_SHED_EVENT_LOOP_DELAY_MS=50, MAX_IN_FLIGHT_REQUESTS=64), gets
-// 1000 connections each posting two orders a second: ~2000 orders/s offered
-// to a process that accepts ~100-300/s on this machine (every order is three
-// DynamoDB writes against the emulator). The excess must get a fast 503 +
-// Retry-After, the accepted orders a bounded latency, and the process must
-// stay up with a bounded memory.
+// Fault 7: overload. The built server, as a process, with an in-flight cap
+// (MAX_IN_FLIGHT_REQUESTS=64) and the default event-loop threshold, gets 1000
+// connections each posting two orders a second: ~2000 orders/s offered to a
+// process that accepts ~50-150/s on this machine (every order is three
+// DynamoDB writes against the emulator; the emulator, this load generator and
+// other work share the 2 cores). The excess must get a 503 + Retry-After that
+// is faster than an acceptance, the accepted orders a latency bounded by the
+// cap, and the process must stay up with a bounded memory.
 //
-// For comparison (same machine, same load, FAULTS_MAX_IN_FLIGHT=100000):
-// with no cap on requests in flight, under-pressure alone let accepted orders
-// wait 2.6 s (p50) to 4.0 s (p99), up to the whole 5 s of the run: the event
-// loop was not lagging, the emulator was the bottleneck, and requests piled
-// up in flight, each behind all the others. With the cap of 64: ~0.5 s (p50)
-// and 0.7-1.4 s (p99), while ~95 % of the offered orders got a 503 in ~0.1 s.
+// The bounds follow from the design, not from the machine's speed, so that
+// they hold on a loaded machine:
+// - At most MAX_IN_FLIGHT orders are in progress, so an accepted order waits
+//   on average MAX_IN_FLIGHT / (orders accepted per second) (Little's law).
+//   Bound of the p99: three times that (arrivals come in waves, the 1000
+//   connections tick together; measured up to 1.9 times), plus 250 ms of
+//   scheduling slack.
+// - Refusing costs less than accepting: 503s come back faster than 201s, at
+//   the median and at the p99.
+// Measured after the first second (opening 1000 connections at once costs
+// the first wave 1-2.5 s whatever the server does; bounded by MAX_ANY_MS),
+// in 9 runs with 2-3x the cores' worth of other work on the machine (load
+// average 4-6): 503 p50 0.1-0.34 s, p99 0.3-1.2 s; 201 p50 0.33-0.74 s, p99
+// 0.67-2.46 s; 49-141 orders accepted per second.
+//
+// Without the cap (FAULTS_MAX_IN_FLIGHT=100000), requests pile up in flight
+// until their DynamoDB calls time out: in two runs here not one order was
+// accepted after the first second, and the 503s were SERVICE_UNAVAILABLE.
+// The event-loop threshold is the default (200 ms): at 50 ms, other work on
+// the machine alone made the process shed every order for seconds (zero
+// accepted after the first second in 2 of 10 runs at load average 5-7).
 
 const CONNECTIONS = 1000;
 const RATE_PER_CONNECTION = 2;
 const SECONDS = 5;
 /** FAULTS_MAX_IN_FLIGHT=100000 reproduces the comparison above (and fails the bounds). */
 const MAX_IN_FLIGHT = Number(process.env.FAULTS_MAX_IN_FLIGHT ?? 64);
-// Bounds, on requests sent after the first second: opening 1000 connections
-// at once costs the first wave of requests 1-2.5 s on this machine whatever
-// the server does (reported, and bounded by MAX_ANY_MS). Measured steady-state
-// p99s, with the emulators, the load generator and other work sharing the 2
-// cores: 503s 0.3-0.5 s (p50 ~0.1 s), 201s 0.9-1.4 s.
-const SHED_P99_MS = 1000;
-const ACCEPTED_P99_MS = 3000;
-const MAX_ANY_MS = 5000;
+/** The cap the accepted-latency bound is computed from: the configured one, not the override. */
+const DESIGNED_IN_FLIGHT = 64;
+const SCHEDULING_SLACK_MS = 250;
+const MAX_ANY_MS = 10_000;
 const MAX_RSS_MB = 512;
 
 let s: IsolatedStack;
@@ -50,7 +62,6 @@ beforeAll(async () => {
       ...Object.fromEntries(Object.entries(s.names).map(([k, v]) => [k, String(v)])),
       LOG_LEVEL: 'fatal',
       NODE_ENV: 'production',
-      LOAD_SHED_EVENT_LOOP_DELAY_MS: '50',
       MAX_IN_FLIGHT_REQUESTS: String(MAX_IN_FLIGHT),
     },
     port,
@@ -103,7 +114,8 @@ describe('overload: connections far above capacity', () => {
           setupRequest: (request) => ({ ...request, body: order() }),
           onResponse: (status, body, _context, headers) => {
             if (status === 201) return;
-            const code = status === 503 || status >= 500 ? (JSON.parse(body) as { code: string }).code : String(status);
+            // Thousands of answers: a regular expression, not a JSON.parse each, keeps the load generator's CPU low.
+            const code = status >= 500 ? (/"code":"([A-Z_]+)"/.exec(body)?.[1] ?? 'unparsed') : String(status);
             codes.set(code, (codes.get(code) ?? 0) + 1);
             if (status === 503 && !headers['retry-after']) missingRetryAfter += 1;
           },
@@ -156,22 +168,39 @@ describe('overload: connections far above capacity', () => {
     expect(shed.count).toBeGreaterThan(accepted.count);
     expect(accepted.count).toBeGreaterThan(50);
 
-    // Shed fast, accepted within bound, nothing left waiting.
+    // The process kept accepting at its own pace while it shed the excess ...
+    const acceptedPerSecond = steadyAccepted.count / (SECONDS - 1);
+    const acceptedBoundMs = (3 * DESIGNED_IN_FLIGHT * 1000) / acceptedPerSecond + SCHEDULING_SLACK_MS;
+    report('overload: accepted per second after the first second, and the p99 bound it gives (ms)', {
+      acceptedPerSecond: Math.round(acceptedPerSecond),
+      boundMs: Math.round(acceptedBoundMs),
+    });
+    expect(steadyAccepted.count).toBeGreaterThan(0);
+    // ... its accepted orders waited no longer than the cap allows ...
+    expect(steadyAccepted.p99).toBeLessThan(acceptedBoundMs);
+    // ... refusing was faster than accepting ...
     expect(steadyShed.p50).toBeLessThan(steadyAccepted.p50);
-    expect(steadyShed.p99).toBeLessThan(SHED_P99_MS);
-    expect(steadyAccepted.p99).toBeLessThan(ACCEPTED_P99_MS);
+    expect(steadyShed.p99).toBeLessThan(steadyAccepted.p99);
+    // ... and nothing was left waiting.
     expect(Math.max(accepted.max, shed.max)).toBeLessThan(MAX_ANY_MS);
 
-    // And once the flood stops, the next order goes straight through.
-    await sleep(500);
-    const started = performance.now();
-    const after = await fetch(`http://127.0.0.1:${port}/orders`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: order(),
-    });
-    expect(after.status).toBe(201);
-    expect(performance.now() - started).toBeLessThan(1000);
+    // And once the flood stops and the orders still in flight are done (the
+    // cap's worth at the accepted rate, with the same margin as above), the
+    // next order goes straight through.
+    const floodEnded = performance.now();
+    const drainBoundMs = acceptedBoundMs;
+    let after: { status: number; ms: number; atMs: number } | undefined;
+    while (performance.now() - floodEnded < drainBoundMs) {
+      const started = performance.now();
+      const response = await fetch(`http://127.0.0.1:${port}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: order() });
+      await response.arrayBuffer();
+      after = { status: response.status, ms: performance.now() - started, atMs: performance.now() - floodEnded };
+      if (response.status === 201) break;
+      await sleep(50);
+    }
+    report('overload: the first order accepted after the flood (status, its own ms, ms after the flood, bound)', { ...after, drainBoundMs: Math.round(drainBoundMs) });
+    expect(after?.status).toBe(201);
+    expect(after!.ms).toBeLessThan(1000);
     expect((await fetch(`http://127.0.0.1:${port}/health/live`)).status).toBe(200);
   });
 });
