@@ -140,7 +140,12 @@ export const ConfigSchema = Type.Object({
     default: 5000,
     description: "The relay leaves events younger than this to the API's own publish attempt",
   }),
-  LOAD_SHED_EVENT_LOOP_DELAY_MS: Milliseconds(200, 'Shed load (503) while the event loop lags more than this'),
+  LOAD_SHED_EVENT_LOOP_DELAY_MS: Type.Integer({
+    minimum: 0,
+    maximum: 600_000,
+    default: 200,
+    description: 'Shed load (503) while the event loop lags more than this (0 turns the check off)',
+  }),
   LISTEN_BACKLOG: Type.Integer({
     minimum: 1,
     maximum: 65_535,

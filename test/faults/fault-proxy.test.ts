@@ -37,7 +37,8 @@ async function connect(): Promise<Client> {
   return { socket, received: () => text, error: () => error, closed };
 }
 
-async function until(check: () => boolean, ms = 2000) {
+/** Waits for a condition; the deadline only matters when it never holds, so it is generous (a loaded machine). */
+async function until(check: () => boolean, ms = 10_000) {
   const deadline = Date.now() + ms;
   while (!check()) {
     if (Date.now() > deadline) throw new Error('condition not met in time');

@@ -73,17 +73,27 @@ describe('SNS unreachable during a stream of orders', () => {
     stop = true;
     await Promise.all(workers);
 
-    report('sns outage: orders accepted, failures', { accepted: accepted.length, failures: failures.length });
+    report('sns outage: orders accepted, failures', { accepted: accepted.length, failures: failures.length, first: failures.slice(0, 3) });
     report(
       'sns outage: POST /orders latency ms by phase',
       Object.fromEntries(Object.entries(latencies).map(([name, samples]) => [name, stats(samples)])),
     );
     expect(failures).toEqual([]);
     for (const name of Object.keys(latencies)) expect(latencies[name]!.length, name).toBeGreaterThan(3);
-    // An unreachable bus costs an order at most the publish deadline (and only
-    // the first one: the intake then leaves publishing to the relay for a while).
+    // An unreachable bus costs an order at most the publish deadline more than
+    // an order costs with the bus up (and only the first one: the intake then
+    // leaves publishing to the relay for a while). "With the bus up" is this
+    // run's own slowest order then: on a loaded machine a healthy order alone
+    // can take a second (measured up to 1.06 s at load average 4-5). Plus
+    // 250 ms of slack for the deadline's own timer firing late.
     const publishDeadline = s.config.ORDER_PUBLISH_TIMEOUT_MS;
-    for (const name of ['blackhole', 'reset']) expect(stats(latencies[name]!).max).toBeLessThan(publishDeadline + 500);
+    const healthyMax = Math.max(stats(latencies.pass!).max, stats(latencies.recovered!).max);
+    const outageBound = publishDeadline + healthyMax + 250;
+    report('sns outage: slowest order while SNS was unreachable, and its bound (ms)', {
+      max: Math.max(stats(latencies.blackhole!).max, stats(latencies.reset!).max),
+      bound: Math.round(outageBound),
+    });
+    for (const name of ['blackhole', 'reset']) expect(stats(latencies[name]!).max, name).toBeLessThan(outageBound);
     expect(health).toMatchObject({ status: 'degraded', storage: 'ok', events: 'down' });
 
     const ids = new Set(accepted.map((order) => order.orderId));

@@ -21,13 +21,15 @@ afterAll(async () => {
 
 describe('IdempotencyStore', () => {
   it('claims once, reports the key in flight, and expires a dead claim keeping its resource id', async () => {
-    const store = new IdempotencyStore({ dynamo: aws.dynamo, table: config.IDEMPOTENCY_TABLE, ttlSeconds: 60, lockSeconds: 1 });
+    // The store's clock, moved by hand: "in flight" must not depend on how fast this machine is.
+    let now = Date.now();
+    const store = new IdempotencyStore({ dynamo: aws.dynamo, table: config.IDEMPOTENCY_TABLE, ttlSeconds: 60, lockSeconds: 1, now: () => now });
     const pk = uniqueId('pk');
     const first = await store.claim(pk, 'fp', 'resource-1');
     expect(first).toMatchObject({ kind: 'started', resourceId: 'resource-1' });
     expect(await store.claim(pk, 'fp', 'resource-2')).toEqual({ kind: 'in-flight' });
     expect(await store.claim(pk, 'other', 'resource-2')).toEqual({ kind: 'mismatch' });
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    now += 1100; // past the 1 s lock
     const takeover = await store.claim(pk, 'fp', 'resource-2');
     expect(takeover).toMatchObject({ kind: 'started', resourceId: 'resource-1' });
     // The crashed owner cannot complete over the new owner's claim; the new owner can.

@@ -82,13 +82,17 @@ describe('the same event delivered more than once', () => {
 });
 
 describe('a consumer that dies mid-way', () => {
+  const LEASE_MS = 1500;
+
   it('between its claim and the side effect: the redelivery applies the event after the lease', async () => {
     const s = await stack();
     const event = anEvent();
-    expect(await s.applied.claim(event.id, Date.now(), 300)).toBe('claimed'); // …and then the process died
+    // A lease long enough that the first redelivery surely comes while it holds, even on a loaded machine.
+    const claimedAt = Date.now();
+    expect(await s.applied.claim(event.id, claimedAt, LEASE_MS)).toBe('claimed'); // …and then the process died
     const consumer = s.consumer();
     expect(await consumer.handle(JSON.stringify(event))).toEqual({ outcome: 'busy' });
-    await new Promise((resolve) => setTimeout(resolve, 350));
+    await new Promise((resolve) => setTimeout(resolve, claimedAt + LEASE_MS + 50 - Date.now()));
     expect(await consumer.handle(JSON.stringify(event))).toEqual({ outcome: 'applied' });
     expect(await s.appliedRecords()).toHaveLength(1);
   });
@@ -96,9 +100,10 @@ describe('a consumer that dies mid-way', () => {
   it('between the side effect and marking the event applied: the redelivery does not repeat it', async () => {
     const s = await stack();
     const event = anEvent();
-    expect(await s.applied.claim(event.id, Date.now(), 300)).toBe('claimed');
+    const claimedAt = Date.now();
+    expect(await s.applied.claim(event.id, claimedAt, LEASE_MS)).toBe('claimed');
     expect(await s.applied.record(event, Date.now())).toBe(true); // …and then the process died
-    await new Promise((resolve) => setTimeout(resolve, 350));
+    await new Promise((resolve) => setTimeout(resolve, claimedAt + LEASE_MS + 50 - Date.now()));
     const consumer = s.consumer();
     expect(await consumer.handle(JSON.stringify(event))).toEqual({ outcome: 'duplicate' });
     expect(consumer.appliedEvents).toHaveLength(0);

@@ -192,13 +192,15 @@ describe('the relay', () => {
   it('a replica that dies holding leases only delays its events until the leases end', async () => {
     const s = await stack();
     const orders = await pendingOrders(s, 3);
+    // Long enough that the first sweep surely comes before the leases end, even on a loaded machine.
+    const leaseMs = 2000;
     const now = Date.now();
     for (const order of orders) {
-      expect(await s.orders.claim(s.orders.orderKey('public', order.orderId), 'dead-replica', now, now + 400)).toBe(true);
+      expect(await s.orders.claim(s.orders.orderKey('public', order.orderId), 'dead-replica', now, now + leaseMs)).toBe(true);
     }
     const relay = s.relay();
     expect(await relay.sweep()).toMatchObject({ claimed: 0 });
-    await new Promise((resolve) => setTimeout(resolve, 450));
+    await new Promise((resolve) => setTimeout(resolve, now + leaseMs + 50 - Date.now()));
     expect(await relay.sweep()).toEqual({ claimed: 3, published: 3, failed: 0 });
   });
 

@@ -494,7 +494,7 @@ beforeAll(async () => {
       MAX_DOCUMENT_BYTES,
       // One dedup record per accepted order for the whole run, so that the count below is exact.
       ORDER_DEDUP_WINDOW_SECONDS: 3600,
-      LOAD_SHED_EVENT_LOOP_DELAY_MS: 600_000,
+      LOAD_SHED_EVENT_LOOP_DELAY_MS: 0,
     },
   });
   config = testConfig();

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Redis } from 'ioredis';
 import { RedisCircuit } from '../../src/adapters/redis.ts';
 
@@ -14,18 +14,25 @@ describe('RedisCircuit', () => {
   });
 
   it('opens after consecutive failures, then lets one probe through after the pause', async () => {
-    const circuit = new RedisCircuit(connection(), { threshold: 2, openMs: 50 });
-    const fail = async () => {
-      throw new Error('timeout');
-    };
-    await circuit.call(fail);
-    await circuit.call(fail);
-    let calls = 0;
-    expect(await circuit.call(async () => ++calls)).toEqual({ ok: false });
-    expect(calls).toBe(0);
-    await new Promise((resolve) => setTimeout(resolve, 60));
-    expect(await circuit.call(async () => ++calls)).toEqual({ ok: true, value: 1 });
-    expect(circuit.isOpen).toBe(false);
+    // The circuit reads Date.now(): a fake clock, so that "still open" does not depend on how fast this machine is.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const circuit = new RedisCircuit(connection(), { threshold: 2, openMs: 50 });
+      const fail = async () => {
+        throw new Error('timeout');
+      };
+      await circuit.call(fail);
+      await circuit.call(fail);
+      let calls = 0;
+      vi.advanceTimersByTime(49);
+      expect(await circuit.call(async () => ++calls)).toEqual({ ok: false });
+      expect(calls).toBe(0);
+      vi.advanceTimersByTime(1);
+      expect(await circuit.call(async () => ++calls)).toEqual({ ok: true, value: 1 });
+      expect(circuit.isOpen).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('lets forced writes through an open circuit', async () => {
