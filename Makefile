@@ -40,8 +40,9 @@ build: $(DEPS)
 	rm -rf dist && tsc -p tsconfig.json
 
 ## bench: load tests (autocannon) against the local stack; writes bench/results/latest.json
+## make bench SCENARIOS=get-hot,orders: only those scenarios or groups (bench/README.md)
 bench: install build
-	node bench/run.ts
+	$(if $(SCENARIOS),BENCH_ONLY='$(SCENARIOS)') node bench/run.ts
 
 clean:
 	rm -rf dist node_modules
