@@ -119,6 +119,66 @@ async function getCold(bench: Harness) {
   }
 }
 
+/**
+ * GET answered from Redis: every id read once, after a first read put it in
+ * Redis and in the API's memory, and the memory was emptied. The API empties
+ * its memory whenever its invalidation subscription drops (deletes announced
+ * meanwhile would be missed), so dropping that connection (CLIENT KILL TYPE
+ * pubsub) is the service's own way to get there. The Redis hits are counted
+ * from the API's /metrics.
+ */
+async function getWarm(bench: Harness) {
+  const redis = new Redis(bench.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  try {
+    // Enough for a warm-up and a measured window at a few thousand reads/s; the
+    // PUTs cost the emulators ~1 ms each, so the pool is not larger than that.
+    const wanted = Math.ceil(4000 * (settings.warmupSeconds + settings.coldSeconds) * 1.2);
+    log(`get-warm: creating ${wanted} documents with PUT and reading each once`);
+    const created = await bench.load.run({ ...bench.base, scenario: 'put-documents', phase: 'prepare', origin: bench.apiOrigin, seconds: 60, count: wanted, idPrefix: `warm-${bench.runTag}` });
+    const ids = created.createdIds;
+    await bench.load.run({ ...bench.base, scenario: 'get-warm', phase: 'prepare', origin: bench.apiOrigin, seconds: 60, ids });
+    await redis.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    // Subscribed again: from then on the memory is live, and empty.
+    for (const until = Date.now() + 10_000; ; ) {
+      const [, subscribers] = (await redis.pubsub('NUMSUB', 'documents:invalidated')) as [string, number];
+      if (Number(subscribers) > 0) break;
+      if (Date.now() > until) throw new Error('get-warm: the API did not subscribe again after CLIENT KILL');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const redisHits = async () => {
+      const text = await (await fetch(`${bench.apiOrigin}/metrics`)).text();
+      const line = text.split('\n').find((entry) => entry.startsWith('document_cache_lookups_total{') && entry.includes('layer="redis"') && entry.includes('result="hit"'));
+      return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+    };
+    let before = 0;
+    let measuredIds: string[] = [];
+    const { report, result } = await bench.measured(
+      'get-warm',
+      { ...bench.base, scenario: 'get-warm', origin: bench.apiOrigin },
+      {
+        seconds: settings.coldSeconds,
+        // The warm-up reads its share of the pool at most (it ends when they are used up).
+        warmup: { ids: ids.slice(0, Math.ceil((ids.length * settings.warmupSeconds) / (settings.warmupSeconds + settings.coldSeconds))) },
+        before: async (warm) => {
+          before = await redisHits();
+          measuredIds = ids.slice(Math.min(warm.idsSent, ids.length));
+          return { ids: measuredIds };
+        },
+      },
+    );
+    // The counter also counts the answers still in flight when the window closed (up to one per connection).
+    const fromRedis = Math.min(result.ok, (await redisHits()) - before);
+    report.cache = { hits: fromRedis, misses: result.ok - fromRedis, missRatio: result.ok ? Math.round(((result.ok - fromRedis) / result.ok) * 1000) / 1000 : null };
+    if (result.idsSent >= measuredIds.length && result.seconds < settings.coldSeconds * 0.9) {
+      report.notes.push(`pool of ${measuredIds.length} ids ran out after ${result.seconds} s`);
+    }
+    if (fromRedis < result.ok * 0.99) report.notes.push(`only ${fromRedis} of ${result.ok} answers came from Redis: not a Redis-hit figure`);
+  } finally {
+    redis.disconnect();
+  }
+}
+
 /** Deletes every Redis key naming one of these ids (whatever the key layout: `doc:tenant:id`, …). */
 async function evict(redis: Redis, ids: string[]) {
   if (ids.length === 0) return;
@@ -169,6 +229,7 @@ const RUN_ORDER: Step[] = [
   { covers: ['ceiling', 'get-hot'], run: ceilingAndGetHot },
   { covers: ['post-documents-small'], run: postDocumentsSmall },
   { covers: ['get-cold'], run: getCold },
+  { covers: ['get-warm'], run: getWarm },
   { covers: ['post-orders'], run: postOrders },
   { covers: ['orders-burst'], run: ordersBurst },
   { covers: ['ceiling'], run: ceilingEnd },
@@ -176,7 +237,7 @@ const RUN_ORDER: Step[] = [
 
 /** Names that select several scenarios at once. */
 const GROUPS: Record<string, ScenarioName[]> = {
-  documents: ['get-hot', 'post-documents-small', 'get-cold'],
+  documents: ['get-hot', 'post-documents-small', 'get-cold', 'get-warm'],
   orders: ['post-orders', 'orders-burst'],
 };
 

@@ -76,6 +76,9 @@ export type BenchFigures = {
   cpuModel: string;
   hotMsPerRead: number;
   coldMsPerRead: number;
+  /** A read answered from Redis (memory miss): `get-warm`, or the cold figure as an upper bound when the run has none. */
+  warmMsPerRead: number;
+  warmMeasured: boolean;
   msPerOrder: number;
   msPerDocumentWrite: number;
   burstRate: number;
@@ -93,12 +96,15 @@ export function readBench(path: string): BenchFigures {
     return found;
   };
   const burst = scenario('orders-burst');
+  const warm = results.scenarios.find((entry) => entry.name === 'get-warm' && !entry.skipped && entry.cpu?.serverMsPerOk);
   return {
     date: results.date,
     commit: results.revision.commit ?? 'unknown',
     cpuModel: results.machine.cpuModel,
     hotMsPerRead: scenario('get-hot').cpu!.serverMsPerOk!,
     coldMsPerRead: scenario('get-cold').cpu!.serverMsPerOk!,
+    warmMsPerRead: warm?.cpu?.serverMsPerOk ?? scenario('get-cold').cpu!.serverMsPerOk!,
+    warmMeasured: warm !== undefined,
     msPerOrder: scenario('post-orders').cpu!.serverMsPerOk!,
     msPerDocumentWrite: scenario('post-documents-small').cpu!.serverMsPerOk!,
     burstRate: burst.requestsPerSecond!,
@@ -226,8 +232,12 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
   // ---- API CPU: ms per request as measured (1 KiB hot, 256 B cold); bytes above 1 KiB at an assumed cost per KiB
   const perKiB = (bytes: number) => Math.max(0, bytes / 1024 - 1) * api.cpuMsPerKiBSent;
   const cpuMs =
-    // A Redis hit is costed as a full miss: an upper bound (a miss does the Redis GET and more).
-    sum((entry) => entry.memoryHits * (bench.hotMsPerRead + perKiB(entry.bytes)) + (entry.reads - entry.memoryHits) * (bench.coldMsPerRead + perKiB(entry.bytes))) +
+    sum(
+      (entry) =>
+        entry.memoryHits * (bench.hotMsPerRead + perKiB(entry.bytes)) +
+        entry.redisHits * (1 - refillShare) * (bench.warmMsPerRead + perKiB(entry.bytes)) +
+        (entry.reads - entry.memoryHits - entry.redisHits * (1 - refillShare)) * (bench.coldMsPerRead + perKiB(entry.bytes)),
+    ) +
     writes * (bench.msPerDocumentWrite + perKiB(meanSize)) +
     deletes * bench.coldMsPerRead +
     orders * bench.msPerOrder +

@@ -79,7 +79,7 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
         ['cacheable up to', bytes(p.documents.cacheableMaxBytes), 'larger documents stream from S3, never cached'],
         ['API CPU per hot read (memory hit, 1 KiB)', `${bench.hotMsPerRead} ms`, 'measured: `get-hot`'],
         ['API CPU per read missing both caches', `${bench.coldMsPerRead} ms`, 'measured: `get-cold` (Redis GET, DynamoDB GetItem, Redis fill)'],
-        ['API CPU per read from Redis', `${bench.coldMsPerRead} ms`, 'assumed: the cold figure, an upper bound (no scenario measures it yet)'],
+        ['API CPU per read from Redis', `${bench.warmMsPerRead} ms`, bench.warmMeasured ? 'measured: `get-warm`' : 'assumed: the cold figure, an upper bound (`get-warm` measures it; this latest.json predates it)'],
         ['API CPU per order', `${bench.msPerOrder} ms`, 'measured: `post-orders`'],
         ['API CPU per document write', `${bench.msPerDocumentWrite} ms`, 'measured: `post-documents-small`'],
         ['API CPU per KiB sent above 1 KiB', `${p.api.cpuMsPerKiBSent} ms`, 'assumed (≈ 2 GB/s per core for large writes)'],
@@ -180,13 +180,15 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
   add(
     [
       '- The per-request CPU figures come from one 2-core machine against emulators (see `bench/README.md`); a Graviton3 vCPU is taken as one such core.',
-      '- A read served from Redis is costed as a read that misses both caches: an upper bound until a scenario measures it.',
+      bench.warmMeasured ? '' : '- A read served from Redis is costed as a read that misses both caches: an upper bound until a reference run includes `get-warm`.',
       '- Sizes do not depend on popularity; the Zipf exponent and the size mix are the parameters that move every figure most.',
       `- Redis ops/s per node: ${REDIS_OPS_NOTE}. Sized at ${pct(p.redis.planningUtilization, 0)} of that and of the baseline network; reads go to the shard primaries (the service uses one endpoint), replicas only replicate.`,
       '- Clients keep connections open for ' + n(p.loadBalancer.requestsPerConnection) + ' requests; connections live ' + n(p.loadBalancer.connectionSeconds) + ' s.',
       `- The rate limiter runs on every request (\`AUTH_MODE=api-key\`), one Redis call each; the largest tenant sends ${pct(p.rateLimit.largestTenantShare, 0)} of the traffic.`,
       '- One ALB at these rates is far beyond what a single load balancer serves without AWS pre-provisioning (LCU reservation): split over several load balancers behind DNS.',
-    ].join('\n'),
+    ]
+      .filter(Boolean)
+      .join('\n'),
   );
 
   add('## Prices and limits used');
