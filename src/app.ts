@@ -18,6 +18,7 @@ import { AuthFailureLimiter } from './http/auth-failures.ts';
 import { windowCounter } from './http/window-counter.ts';
 import { rateLimitPlugin } from './http/rate-limit.ts';
 import { lazyRequestLogger } from './http/request-logger.ts';
+import { headTimeoutOf, requestDeadlinePlugin } from './http/request-deadline.ts';
 import { HealthChecker } from './health/health-checker.ts';
 import { healthRoutes } from './health/routes.ts';
 import type { DocumentCache, DocumentCacheOptions } from './documents/document-cache.ts';
@@ -54,9 +55,17 @@ export function serverOptions(config: Config): FastifyHttpOptions<Server> {
     // Bodies are small JSON except documents, whose route raises the limit.
     bodyLimit: 16 * 1024,
     // Idle keep-alive connections outlive the load balancer's 60 s idle timeout, so it never
-    // reuses one the service is closing (a 502); a request must arrive whole within 30 s (slowloris).
+    // reuses one the service is closing (a 502).
     keepAliveTimeout: 65_000,
-    requestTimeout: 30_000,
+    // Slowloris: the head of a request within a third of REQUEST_TIMEOUT_MS, checked every
+    // second; the body within the rest, by requestDeadlinePlugin. Node's own requestTimeout
+    // would also end a large upload that is on its way at a good rate, so it is off.
+    requestTimeout: 0,
+    http: {
+      ...conventionServerOptions.http,
+      headersTimeout: headTimeoutOf(config.REQUEST_TIMEOUT_MS),
+      connectionsCheckingInterval: 1000,
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
   };
 }
@@ -69,6 +78,9 @@ export const appPlugin = fp<AppOptions>(
   async (app, { config, overrides = {} }) => {
     // Plumbing every request goes through, in this order.
     await app.register(conventionsPlugin);
+    await app.register(requestDeadlinePlugin, {
+      bodyTimeoutMs: config.REQUEST_TIMEOUT_MS - headTimeoutOf(config.REQUEST_TIMEOUT_MS),
+    });
     await app.register(metricsPlugin, { metrics: overrides.metrics });
     await app.register(openapiPlugin);
     await app.register(loadSheddingPlugin, {
