@@ -166,7 +166,8 @@ afterAll(() => {
 describe('graceful shutdown of the built server', () => {
   it('finishes every in-flight request after SIGTERM, answers one arriving meanwhile 503 SHUTTING_DOWN, refuses new connections, exits 0', async () => {
     const { port } = server;
-    const inFlight = Array.from({ length: 100 }, (_, i) => slowPost(port, Buffer.alloc(20_000, i)));
+    // 10 kB each: inline in DynamoDB, so below MAX_CONCURRENT_UPLOADS' reach (it caps uploads to S3).
+    const inFlight = Array.from({ length: 100 }, (_, i) => slowPost(port, Buffer.alloc(10_000, i)));
     const late = pipelined(port, 'late-1');
     const lateProbe = pipelined(port, 'late-probe', '/health/ready');
     // Every request in flight: the server has parsed its headers and said 100 Continue.
