@@ -234,9 +234,13 @@ describe('graceful shutdown of the built server', () => {
     ['TRUST_PROXY', '10.0.0.999/8'],
   ])('exits 78 (EX_CONFIG) naming the variable when %s is %s', async (name, value) => {
     const bad = spawnServer(await freePort(), { [name]: value });
-    const [code] = await bad.exited;
-    expect(code, bad.output()).toBe(78);
-    expect(bad.output()).toContain(`${name}:`);
-    expect(bad.output()).not.toMatch(/\n\s+at /);
+    try {
+      const [code] = await bad.exited;
+      expect(code, bad.output()).toBe(78);
+      expect(bad.output()).toContain(`${name}:`);
+      expect(bad.output()).not.toMatch(/\n\s+at /);
+    } finally {
+      if (bad.child.exitCode === null) bad.child.kill('SIGKILL');
+    }
   });
 });
