@@ -30,6 +30,14 @@ import { assertBuilt, kill, report, sleep, startServer, stats, type ServerProces
 // average 4-6): 503 p50 0.1-0.34 s, p99 0.3-1.2 s; 201 p50 0.33-0.74 s, p99
 // 0.67-2.46 s; 49-141 orders accepted per second.
 //
+// What these bounds cannot absorb: a machine so oversubscribed that the
+// process barely runs. At load average 8-11 (this suite and four others on
+// the 2 cores), 6 of 10 runs failed, on main's code as on this one: refusals
+// waited 2-4 s in socket buffers behind the flood, longer than acceptances.
+// Neither a flood sized to a capacity measured first nor a probe of the
+// scheduling delay made that assertable; run it where the load average stays
+// below about 3x the cores.
+//
 // Without the cap (FAULTS_MAX_IN_FLIGHT=100000), requests pile up in flight
 // until their DynamoDB calls time out: in two runs here not one order was
 // accepted after the first second, and the 503s were SERVICE_UNAVAILABLE.
