@@ -6,7 +6,7 @@ export AWS_EC2_METADATA_DISABLED := true
 
 DEPS := node_modules/.package-lock.json
 
-.PHONY: dev test check build typecheck install redis bench clean
+.PHONY: dev test check build typecheck install redis promtool bench clean
 
 ## dev: the local stack (DynamoDB, S3/SNS/SQS emulators, Redis) and the API, relay and consumer; Ctrl-C stops all
 dev: install
@@ -16,7 +16,7 @@ dev: install
 test: install typecheck build
 	vitest run --config test/vitest.config.ts
 
-install: $(DEPS) redis
+install: $(DEPS) redis promtool
 
 $(DEPS): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -30,6 +30,17 @@ redis:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
 	  else \
 	    echo "redis-server is missing: run 'sudo apt-get install -y redis-server'" >&2; exit 1; \
+	  fi; \
+	fi
+
+# promtool (the alert rules' checks and unit tests) comes with Debian's prometheus package.
+promtool:
+	@if ! command -v promtool >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing promtool (Debian package prometheus)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  else \
+	    echo "promtool is missing: run 'sudo apt-get install -y prometheus'" >&2; exit 1; \
 	  fi; \
 	fi
 
