@@ -18,6 +18,8 @@ import { requestIdOf } from './http/request-id.ts';
 import { lazyRequestLogger } from './http/request-logger.ts';
 import { responseHeadersPlugin } from './http/security-headers.ts';
 import { HealthChecker } from './health/health-checker.ts';
+import { httpTracingPlugin } from './telemetry/http-spans.ts';
+import { tracingLoggerOptions } from './telemetry/tracing.ts';
 import { healthRoutes } from './health/routes.ts';
 import type { DocumentCache, DocumentCacheOptions } from './documents/document-cache.ts';
 import { documentsPlugin } from './documents/plugin.ts';
@@ -43,6 +45,7 @@ export function serverOptions(config: Config): FastifyServerOptions {
     logger: {
       level: config.LOG_LEVEL,
       redact: ['req.headers.authorization'],
+      ...tracingLoggerOptions(),
     },
     genReqId: requestIdOf,
     childLoggerFactory: lazyRequestLogger,
@@ -76,7 +79,8 @@ export const appPlugin = fp<AppOptions>(
       app.draining = true;
     });
 
-    // Plumbing every request goes through, in this order.
+    // Plumbing every request goes through, in this order; the request span first, so it covers all.
+    await app.register(httpTracingPlugin);
     await app.register(problemPlugin);
     await app.register(responseHeadersPlugin);
     await app.register(metricsPlugin, { metrics: overrides.metrics });

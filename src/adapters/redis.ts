@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import type { FastifyBaseLogger } from 'fastify';
 import { Gauge, type Registry } from 'prom-client';
 import type { Config } from '../config.ts';
+import { traceRedisCommands } from '../telemetry/redis-spans.ts';
 
 /**
  * Redis is a cache here, never a source of truth: commands fail fast instead
@@ -33,6 +34,7 @@ export function createRedis(config: Config, connectionName: string, log?: Fastif
     up = false;
   });
   heartbeat(redis, config.REDIS_HEARTBEAT_MS, () => log?.warn({ connectionName }, 'redis connection hung; reconnecting'));
+  traceRedisCommands(redis);
   return redis;
 }
 
