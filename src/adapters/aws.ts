@@ -83,6 +83,7 @@ export function createAwsClients(config: Config): AwsClients {
   // A span per call when tracing is on (src/telemetry); nothing otherwise.
   traceAwsCalls(dynamoAdmin, 'DynamoDB');
   traceAwsCalls(s3, 'S3');
+  traceAwsCalls(s3Transfer, 'S3');
   traceAwsCalls(sns, 'SNS');
   traceAwsCalls(sqs, 'SQS');
   return {

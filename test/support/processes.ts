@@ -6,7 +6,7 @@ import { freePort } from '../../src/local/emulators.ts';
 /**
  * One of the service's processes as `make dev` starts it (`node src/<entry>`),
  * on the shared local stack plus `env`, listening on a free port of its own:
- * PORT for the API, METRICS_PORT for the relay and the consumer.
+ * PORT for the API, METRICS_PORT for the background processes.
  */
 export type RunningProcess = {
   child: ChildProcess;
@@ -20,7 +20,7 @@ export type RunningProcess = {
   stop: (graceMs?: number) => Promise<void>;
 };
 
-export type Entry = 'server.ts' | 'worker.ts' | 'consumer.ts';
+export type Entry = 'server.ts' | 'worker.ts' | 'consumer.ts' | 'lifecycle-worker.ts';
 
 export async function startProcess(entry: Entry, env: Record<string, string> = {}): Promise<RunningProcess> {
   const port = await freePort();
@@ -67,10 +67,10 @@ export async function until<T>(probe: () => Promise<T | undefined | false>, time
   }
 }
 
-/** Waits for /health/ready to answer 200. */
-export function ready(running: RunningProcess, timeoutMs = 20_000): Promise<true> {
+/** Waits for /health/ready (or another probe) to answer 200. */
+export function ready(running: RunningProcess, timeoutMs = 20_000, probe = '/health/ready'): Promise<true> {
   return until(
-    async () => (await fetch(running.url('/health/ready'))).status === 200 || undefined,
+    async () => (await fetch(running.url(probe))).status === 200 || undefined,
     timeoutMs,
     () => `readiness of ${running.url('')}:\n${running.output()}`,
   );
