@@ -92,8 +92,9 @@ export const appPlugin = fp<AppOptions>(
     await app.register(requestDeadlinePlugin, {
       bodyTimeoutMs: config.REQUEST_TIMEOUT_MS - headTimeoutOf(config.REQUEST_TIMEOUT_MS),
     });
+    // Before any route, so that it documents them all (/metrics included).
+    await app.register(openapiPlugin, { maxDocumentBytes: config.MAX_DOCUMENT_BYTES });
     await app.register(metricsPlugin, { metrics: overrides.metrics });
-    await app.register(openapiPlugin);
     await app.register(loadSheddingPlugin, {
       maxEventLoopDelayMs: config.LOAD_SHED_EVENT_LOOP_DELAY_MS,
       maxEventLoopUtilization: config.LOAD_SHED_EVENT_LOOP_UTILIZATION,
