@@ -3,7 +3,7 @@ import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { LRUCache } from 'lru-cache';
 import { MemoryCache } from '../../src/documents/memory-cache.ts';
-import type { StoredDocument } from '../../src/documents/document-store.ts';
+import type { WholeDocument } from '../../src/documents/schemas.ts';
 import { mix32, ZipfSampler } from './zipf.ts';
 
 // The hit ratios of the two cache layers, simulated: the service's own
@@ -82,7 +82,7 @@ export type Counts = { requests: number; hits: number };
 
 export const ratioOf = (counts: Counts | undefined) => (counts && counts.requests > 0 ? counts.hits / counts.requests : 0);
 
-const METADATA: StoredDocument['metadata'] = {
+const METADATA: WholeDocument['metadata'] = {
   id: 'simulated',
   status: 'ACTIVE',
   contentType: 'application/json',
@@ -118,7 +118,7 @@ export function simulateMemory(catalog: Catalog, options: MemoryOptions): Memory
   const simulatedPods = options.routing === 'random' ? options.pods : 1;
   const caches = Array.from({ length: simulatedPods }, () => new MemoryCache(options.memoryBytes));
   const content = Buffer.alloc(options.cacheableMaxBytes);
-  const documents = new Map<number, StoredDocument>();
+  const documents = new Map<number, WholeDocument>();
   const documentOf = (size: number) => {
     let document = documents.get(size);
     if (!document) documents.set(size, (document = { metadata: { ...METADATA, size }, content: content.subarray(0, size) }));
