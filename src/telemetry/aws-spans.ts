@@ -1,7 +1,7 @@
-import { SpanKind, SpanStatusCode, context, trace, type Attributes } from '@opentelemetry/api';
+import { SpanKind, context, trace, type Attributes } from '@opentelemetry/api';
 import type { InitializeHandlerArguments, InitializeHandlerOutput, InitializeMiddleware, MetadataBearer, Pluggable } from '@smithy/types';
 import { carrierOf, linksTo } from './message-spans.ts';
-import { tracerOf, tracingOn } from './tracing.ts';
+import { tracerOf, tracingOn, withSpan } from './tracing.ts';
 
 /**
  * A CLIENT span per AWS SDK call (S3, SNS, SQS, DynamoDB control plane),
@@ -64,20 +64,13 @@ function middleware<I extends object, O extends MetadataBearer>(service: AwsServ
         { kind: SpanKind.CLIENT, attributes: awsAttributes(service, operation, input, resolvedRegion), links },
         parent,
       );
-      try {
-        const output = await context.with(trace.setSpan(parent, span), () => next(args));
+      return withSpan(span, parent, async () => {
+        const output = await next(args);
         const metadata = output.output.$metadata;
         if (metadata.requestId) span.setAttribute('aws.request_id', metadata.requestId);
         if (metadata.httpStatusCode) span.setAttribute('http.response.status_code', metadata.httpStatusCode);
         return output;
-      } catch (error) {
-        const failure = error instanceof Error ? error : new Error(String(error));
-        span.recordException(failure);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: failure.name });
-        throw error;
-      } finally {
-        span.end();
-      }
+      });
     };
 }
 

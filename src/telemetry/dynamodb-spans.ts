@@ -1,6 +1,6 @@
-import { SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api';
+import { SpanKind, context, trace } from '@opentelemetry/api';
 import { awsAttributes } from './aws-spans.ts';
-import { tracerOf, tracingOn } from './tracing.ts';
+import { tracerOf, tracingOn, withSpan } from './tracing.ts';
 
 /**
  * Spans of the lean DynamoDB client (src/adapters/dynamodb-lean.ts), which
@@ -22,19 +22,11 @@ export function traceDynamoCall<T>(operation: string, input: Record<string, unkn
     { kind: SpanKind.CLIENT, attributes: { ...awsAttributes('DynamoDB', operation, input, region), 'db.system.name': 'aws.dynamodb' } },
     parent,
   );
-  return context.with(trace.setSpan(parent, span), call).then(
-    (output) => {
-      span.end();
-      return output;
-    },
-    (error: unknown) => {
-      const failure = error instanceof Error ? error : new Error(String(error));
+  return withSpan(span, parent, () =>
+    call().catch((error: unknown) => {
       const requestId = (error as { requestId?: unknown } | null)?.requestId;
       if (typeof requestId === 'string') span.setAttribute('aws.request_id', requestId);
-      span.recordException(failure);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: failure.name });
-      span.end();
       throw error;
-    },
+    }),
   );
 }

@@ -1,5 +1,5 @@
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, type Attributes, type Link, type Span } from '@opentelemetry/api';
-import { tracerOf, tracingOn } from './tracing.ts';
+import { ROOT_CONTEXT, SpanKind, context, propagation, trace, type Attributes, type Link, type Span } from '@opentelemetry/api';
+import { tracerOf, tracingOn, withSpan } from './tracing.ts';
 
 /**
  * Trace context across the order events: W3C `traceparent`/`tracestate`
@@ -101,16 +101,7 @@ export async function inSpan<T>(name: string, options: SpanOptions, work: (span:
     },
     parent,
   );
-  try {
-    return await context.with(trace.setSpan(parent, span), () => work(span));
-  } catch (error) {
-    const failure = error instanceof Error ? error : new Error(String(error));
-    span.recordException(failure);
-    span.setStatus({ code: SpanStatusCode.ERROR, message: failure.message });
-    throw error;
-  } finally {
-    span.end();
-  }
+  return withSpan(span, parent, () => work(span));
 }
 
 export { SpanKind };

@@ -1,4 +1,4 @@
-import { context, propagation, trace, type Tracer } from '@opentelemetry/api';
+import { SpanStatusCode, context, propagation, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
@@ -103,6 +103,23 @@ export function startTracing(config: Config, defaultServiceName: string): Tracin
     // Exports what is still buffered; called once the process has stopped serving.
     shutdown: () => started.shutdown(),
   };
+}
+
+/**
+ * Runs `work` with `span` active (a child of `parent`); the span ends with
+ * it, in ERROR with the exception when it throws.
+ */
+export async function withSpan<T>(span: Span, parent: Context, work: () => Promise<T>): Promise<T> {
+  try {
+    return await context.with(trace.setSpan(parent, span), work);
+  } catch (error) {
+    const failure = error instanceof Error ? error : new Error(String(error));
+    span.recordException(failure);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: failure.message });
+    throw error;
+  } finally {
+    span.end();
+  }
 }
 
 /** pino mixin: trace_id and span_id on every line written while a span is active. */
