@@ -2,11 +2,7 @@ import { Type, type Static } from 'typebox';
 
 export const DOCUMENT_ID_PATTERN = '^[A-Za-z0-9_-]{1,128}$';
 
-export const DocumentId = Type.String({
-  pattern: DOCUMENT_ID_PATTERN,
-  maxLength: 128,
-  description: 'UUIDv7 from POST, or chosen by the client with PUT',
-});
+export const DocumentId = Type.String({ pattern: DOCUMENT_ID_PATTERN, description: 'UUIDv7 from POST, or chosen by the client with PUT' });
 
 export const DocumentParams = Type.Object({ id: DocumentId });
 
@@ -17,7 +13,7 @@ export const DocumentMetadata = Type.Object(
     // As sent: a media type with any parameters, bounded by Node's 16 KiB of request headers.
     contentType: Type.String({ pattern: '^[A-Za-z0-9!#$&^_.+-]{1,127}/[A-Za-z0-9!#$&^_.+-]{1,127}', maxLength: 16_384 }),
     size: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, format: 'int64', description: 'Bytes' }),
-    checksum: Type.String({ pattern: '^[0-9a-f]{64}$', maxLength: 64, description: 'SHA-256 of the content, hex' }),
+    checksum: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the content, hex' }),
     createdAt: Type.String({ format: 'date-time', maxLength: 32 }),
   },
   { $id: 'DocumentMetadata' },

@@ -177,6 +177,41 @@ function transformRoute(maxDocumentBytes: number) {
   };
 }
 
+/**
+ * The longest string an anchored pattern made of literals, escapes and
+ * classes with bounded quantifiers matches (`^CUST-[0-9]{8}$`: 13);
+ * undefined for anything else (*, +, groups, alternatives).
+ */
+export function boundedLength(pattern: string): number | undefined {
+  const tokens = /^\^((?:\\.|\[(?:\\.|[^\]\\])+\]|[^\\[\](){}|*+?^$.])(?:\{(\d+)(?:,(\d+))?\}|\?)?)*\$$/;
+  if (!tokens.test(pattern)) return undefined;
+  let length = 0;
+  for (const match of pattern.slice(1, -1).matchAll(/(?:\\.|\[(?:\\.|[^\]\\])+\]|[^\\[\]{}?])(?:\{(\d+)(?:,(\d+))?\}|(\?))?/g)) {
+    const [, exactly, atMost, optional] = match;
+    length += optional ? 1 : Number(atMost ?? exactly ?? 1);
+  }
+  return length;
+}
+
+/**
+ * Bounds that validating schemas imply without stating (a validator would
+ * report a second error for one bad value), written out for the document:
+ * maxLength of a bounded pattern, the integer format of a bounded range.
+ */
+function stateImpliedBounds(node: unknown): void {
+  if (Array.isArray(node)) return node.forEach(stateImpliedBounds);
+  if (typeof node !== 'object' || node === null) return;
+  const schema = node as Json;
+  if (schema.type === 'string' && typeof schema.pattern === 'string' && schema.maxLength === undefined) {
+    const length = boundedLength(schema.pattern);
+    if (length !== undefined) schema.maxLength = length;
+  }
+  if (schema.type === 'integer' && schema.format === undefined && typeof schema.minimum === 'number' && typeof schema.maximum === 'number') {
+    schema.format = schema.minimum >= -(2 ** 31) && schema.maximum < 2 ** 31 ? 'int32' : 'int64';
+  }
+  for (const value of Object.values(schema)) stateImpliedBounds(value);
+}
+
 function headerRef(name: string) {
   return { $ref: `#/components/headers/${name}` };
 }
@@ -187,7 +222,7 @@ function transformDocument(openapiObject: Json, maxDocumentBytes: number): Json 
   openapiObject.servers = [
     { url: '/', description: 'The host that served this document: local (make dev), staging or production alike', 'x-internal': false },
   ];
-  openapiObject.components.headers = RESPONSE_HEADERS;
+  openapiObject.components.headers = structuredClone(RESPONSE_HEADERS);
   for (const item of Object.values(openapiObject.paths ?? {}) as Json[]) {
     // A route of several methods (GET and HEAD) shares one operation object: each method gets its own.
     if (item.head && item.head === item.get) item.head = structuredClone(item.get);
@@ -196,6 +231,8 @@ function transformDocument(openapiObject: Json, maxDocumentBytes: number): Json 
       if (operation) describeOperation(method, operation, item.get, maxDocumentBytes);
     }
   }
+  stateImpliedBounds(openapiObject.paths);
+  stateImpliedBounds(openapiObject.components.schemas);
   return openapiObject;
 }
 

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { boundedLength } from '../../src/http/openapi.ts';
 import { servedDocument } from './document.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -104,6 +105,17 @@ describe('what the document says', () => {
     expect(headers('/documents/{id}', 'get', '206')).toContain('Content-Range');
     expect(headers('/documents/{id}', 'get', '401')).toContain('WWW-Authenticate');
     expect(document.paths['/orders'].post.responses['400'].content).toHaveProperty(['application/problem+json']);
+  });
+
+  it('writes out the length a bounded pattern implies, and nothing for an unbounded one', () => {
+    expect(boundedLength('^CUST-[0-9]{8}$')).toBe(13);
+    expect(boundedLength('^[A-Z0-9][A-Z0-9-]{2,31}$')).toBe(32);
+    expect(boundedLength('^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$')).toBe(36);
+    expect(boundedLength('^\\.a?b$')).toBe(3);
+    for (const unbounded of ['^[A-Z][A-Z0-9_]*$', '^a+$', '^(a|b)$', 'abc', '^a{2,}$']) expect(boundedLength(unbounded), unbounded).toBeUndefined();
+    const body = document.paths['/orders'].post.requestBody.content['application/json'].schema;
+    expect(body.properties.customerId).toMatchObject({ pattern: '^CUST-[0-9]{8}$', maxLength: 13 });
+    expect(body.properties.items.items.properties.quantity).toMatchObject({ minimum: 1, maximum: 100, format: 'int32' });
   });
 
   it('bounds every string and integer parameter', () => {
