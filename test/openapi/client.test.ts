@@ -39,7 +39,8 @@ const covered: Record<keyof operations, true> = {
 const asBytes = { bodySerializer: (body: string) => body };
 
 beforeAll(async () => {
-  app = await testApp({ config: { AUTH_MODE: 'api-key', API_KEYS: `client:${hashApiKey(key)}` } });
+  // Not a test of load shedding: a test worker's event loop on a busy machine must not shed the flows.
+  app = await testApp({ config: { AUTH_MODE: 'api-key', API_KEYS: `client:${hashApiKey(key)}`, LOAD_SHED_EVENT_LOOP_DELAY_MS: 60_000 } });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as { port: number };
   baseUrl = `http://127.0.0.1:${port}`;
