@@ -5,6 +5,7 @@ import { freePort, startLocalStack } from '../src/local/emulators.ts';
 import { ensureResources } from '../src/bootstrap/resources.ts';
 import { createAwsClients } from '../src/adapters/aws.ts';
 import { loadConfig } from '../src/config.ts';
+import { RUNTIME_FLAGS } from '../src/runtime-flags.ts';
 import { Harness } from './harness.ts';
 import {
   childPidsNamed,
@@ -16,6 +17,7 @@ import {
   ownStack,
   startNode,
   startReaper,
+  stopNode,
   waitForHttp,
   wasInterrupted,
   watchPid,
@@ -61,7 +63,7 @@ async function main(): Promise<boolean> {
     // Per-tenant rate limiting would turn a load test into a test of the limiter.
     RATE_LIMIT_PER_MINUTE: '1000000000',
   };
-  const api = startNode([...settings.apiNodeArgs, settings.apiEntry], { ...serviceEnv, PORT: String(apiPort) }, 'pipe');
+  const api = startNode([...RUNTIME_FLAGS, ...settings.apiNodeArgs, settings.apiEntry], { ...serviceEnv, PORT: String(apiPort) }, 'pipe');
   const apiLog = collectLog(api);
   const ceiling = startNode([`${here}ceiling.ts`], { ...serviceEnv, PORT: String(ceilingPort) }, 'inherit');
   const loadChild = startNode([`${here}load.ts`], process.env, 'inherit');
@@ -93,6 +95,21 @@ async function main(): Promise<boolean> {
     ceilingOrigin,
     redisUrl: stack.env.REDIS_URL!,
     runTag,
+    startApi: async (env) => {
+      const port = await freePort();
+      const extra = startNode([...settings.apiNodeArgs, settings.apiEntry], { ...serviceEnv, ...env, PORT: String(port) }, 'pipe');
+      collectLog(extra);
+      const origin = `http://127.0.0.1:${port}`;
+      await waitForHttp('an extra API', extra, `${origin}/health/live`, 20_000);
+      return { origin, pid: extra.pid!, stop: () => stopNode(extra) };
+    },
+    startOtlpSink: async () => {
+      const port = await freePort();
+      const sink = startNode([`${here}otlp-sink.ts`], { ...process.env, PORT: String(port) }, 'inherit');
+      const origin = `http://127.0.0.1:${port}`;
+      await waitForHttp('the OTLP sink', sink, `${origin}/`, 20_000);
+      return origin;
+    },
   });
   await runScenarios(bench, selected);
 

@@ -3,6 +3,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from './config.ts';
 import { conventionServerOptions, conventionsPlugin } from './http/conventions.ts';
 import { runUntilSignalled } from './lifecycle.ts';
+import { tracingLoggerOptions } from './telemetry/tracing.ts';
 
 export type OpsServer = { app: FastifyInstance; registry: Registry; log: FastifyBaseLogger };
 
@@ -16,7 +17,7 @@ export type OpsServer = { app: FastifyInstance; registry: Registry; log: Fastify
 export function buildOpsServer(config: Config, component: string, ready: () => boolean): OpsServer {
   const app = Fastify({
     ...conventionServerOptions,
-    logger: { level: config.LOG_LEVEL },
+    logger: { level: config.LOG_LEVEL, ...tracingLoggerOptions() },
     // Probes and scrapes every few seconds are not worth a log line each.
     logController: new LogController({ disableRequestLogging: true }),
   });
