@@ -46,7 +46,14 @@ beforeAll(async () => {
   consumer.start();
 });
 
+/** Set when the run is over, by the test or, if it timed out, by afterAll: the killer starts no server after it. */
+let done = false;
+/** The killer's loop, awaited by afterAll so that the server it may be restarting is the one killed. */
+let killer: Promise<void> | undefined;
+
 afterAll(async () => {
+  done = true;
+  await killer;
   if (server) await kill(server);
   await Promise.all([relay?.stop(), consumer?.stop()]);
   s?.close();
@@ -86,10 +93,9 @@ describe('the API process SIGKILLed at random moments during 500 order posts', (
     let replays = 0;
 
     server = await startServer(env, port);
-    let done = false;
     let kills = 0;
     const restarts: number[] = [];
-    const killer = (async () => {
+    killer = (async () => {
       while (!done && kills < MAX_KILLS) {
         await sleep(500 + Math.random() * 1000);
         if (done) break;
