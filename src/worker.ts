@@ -15,10 +15,10 @@ await runEntryPoint(async () => {
   const config = loadConfig();
   const aws = createAwsClients(config);
   await runBackgroundLoop(config, 'relay', (ops) => {
-    const store = new OrderStore({ dynamo: aws.dynamo, table: config.ORDERS_TABLE });
-    registerOutboxGauges(ops.registry, store);
+    const { outbox } = new OrderStore({ dynamo: aws.dynamo, table: config.ORDERS_TABLE });
+    registerOutboxGauges(ops.registry, outbox);
     const relay = new OutboxRelay({
-      store,
+      store: outbox,
       publisher: new OrderEventPublisher({ sns: aws.sns, topicArn: config.ORDER_EVENTS_TOPIC_ARN }),
       log: ops.log,
       batchSize: config.RELAY_BATCH_SIZE,

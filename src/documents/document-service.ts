@@ -1,6 +1,6 @@
 import { v7 as uuidv7 } from 'uuid';
 import { Errors } from '../errors.ts';
-import type { Metrics } from '../http/metrics.ts';
+import type { Metrics } from '../metrics.ts';
 import { fingerprint } from '../idempotency/idempotency-key.ts';
 import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
 import type { DocumentCache } from './document-cache.ts';

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { DocumentDb } from '../adapters/aws.ts';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { isConditionFailure } from '../adapters/aws.ts';
+import { translateAwsError } from '../adapters/aws-errors.ts';
+import { isConditionFailure, type DynamoDb } from '../adapters/dynamodb.ts';
 import type { DocumentMetadata } from './schemas.ts';
 
 export type StoredDocument = { metadata: DocumentMetadata; content: Buffer };
@@ -27,7 +26,7 @@ export type ReadResult = { state: 'active'; document: StoredDocument } | { state
 export type DeleteResult = 'deleted' | 'already-deleted' | 'absent';
 
 export type DocumentStoreOptions = {
-  dynamo: DocumentDb;
+  dynamo: DynamoDb;
   s3: S3Client;
   table: string;
   bucket: string;
@@ -97,9 +96,7 @@ export class DocumentStore {
       ...(inline ? { content } : { s3Key }),
     };
     try {
-      await this.options.dynamo.send(
-        new PutCommand({ TableName: this.options.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
-      );
+      await this.options.dynamo.putItem({ TableName: this.options.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' });
       return { outcome: 'created', metadata };
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
@@ -135,22 +132,20 @@ export class DocumentStore {
   /** Logical delete: the item becomes a tombstone with a TTL; the content goes after. */
   async delete(tenant: string, id: string, now = Date.now()): Promise<DeleteResult> {
     try {
-      const { Attributes } = await this.options.dynamo.send(
-        new UpdateCommand({
-          TableName: this.options.table,
-          Key: { pk: this.pk(tenant, id) },
-          UpdateExpression: 'SET #status = :deleted, deleteAt = :deleteAt, deletedAt = :deletedAt REMOVE content',
-          ConditionExpression: 'attribute_exists(pk) AND #status = :active',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':deleted': 'DELETED',
-            ':active': 'ACTIVE',
-            ':deleteAt': Math.floor(now / 1000) + this.options.tombstoneSeconds,
-            ':deletedAt': new Date(now).toISOString(),
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
+      const { Attributes } = await this.options.dynamo.updateItem({
+        TableName: this.options.table,
+        Key: { pk: this.pk(tenant, id) },
+        UpdateExpression: 'SET #status = :deleted, deleteAt = :deleteAt, deletedAt = :deletedAt REMOVE content',
+        ConditionExpression: 'attribute_exists(pk) AND #status = :active',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':deleted': 'DELETED',
+          ':active': 'ACTIVE',
+          ':deleteAt': Math.floor(now / 1000) + this.options.tombstoneSeconds,
+          ':deletedAt': new Date(now).toISOString(),
+        },
+        ReturnValues: 'ALL_NEW',
+      });
       const s3Key = (Attributes as DocumentItem | undefined)?.s3Key;
       if (s3Key) this.removeContent(s3Key);
       return 'deleted';
@@ -165,9 +160,7 @@ export class DocumentStore {
   }
 
   private async item(tenant: string, id: string): Promise<DocumentItem | undefined> {
-    const { Item } = await this.options.dynamo.send(
-      new GetCommand({ TableName: this.options.table, Key: { pk: this.pk(tenant, id) }, ConsistentRead: true }),
-    );
+    const { Item } = await this.options.dynamo.getItem({ TableName: this.options.table, Key: { pk: this.pk(tenant, id) }, ConsistentRead: true });
     return Item as DocumentItem | undefined;
   }
 
@@ -177,7 +170,8 @@ export class DocumentStore {
       return Buffer.from(await Body!.transformToByteArray());
     } catch (error) {
       if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
-      throw error;
+      // A body cut off mid-way fails after the SDK call returned: translated here.
+      throw translateAwsError(error, 'S3 GetObject body');
     }
   }
 

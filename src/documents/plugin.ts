@@ -6,6 +6,7 @@ import { DocumentService } from './document-service.ts';
 import { DocumentStore } from './document-store.ts';
 import { MemoryCache } from './memory-cache.ts';
 import { documentRoutes } from './routes.ts';
+import { DocumentMetadata } from './schemas.ts';
 
 export type DocumentsOptions = {
   config: Config;
@@ -39,6 +40,7 @@ export const documentsPlugin = fp(
       metrics: app.metrics,
       maxBytes: config.MAX_DOCUMENT_BYTES,
     });
+    app.addSchema(DocumentMetadata);
     await app.register(documentRoutes, { service, maxBytes: config.MAX_DOCUMENT_BYTES });
   },
   { name: 'documents', fastify: '5.x', dependencies: ['aws', 'redis', 'metrics'] },

@@ -1,16 +1,15 @@
 import fp from 'fastify-plugin';
 import swagger from '@fastify/swagger';
-import { DocumentMetadata } from '../documents/schemas.ts';
 import { Problem } from './schemas.ts';
 
 /**
  * OpenAPI 3 generated from the same TypeBox schemas that validate requests.
- * Registered before any route so that every route is collected.
+ * Registered before any route so that every route is collected. Shared
+ * schemas of a domain are added by the domain's own plugin.
  */
 export const openapiPlugin = fp(
   async (app) => {
     app.addSchema(Problem);
-    app.addSchema(DocumentMetadata);
     await app.register(swagger, {
       openapi: {
         openapi: '3.1.0',

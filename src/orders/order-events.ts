@@ -1,4 +1,5 @@
 import { PublishBatchCommand, type SNSClient } from '@aws-sdk/client-sns';
+import type { EventPublisher, PublishResult } from '../outbox/outbox-relay.ts';
 import { ORDER_ACCEPTED, type Order, type OrderAcceptedEvent } from './schemas.ts';
 
 /**
@@ -19,15 +20,12 @@ export function orderAcceptedEvent(tenant: string, order: Order): OrderAcceptedE
   };
 }
 
-/** Event ids by outcome, and the first error behind a failure (for the caller's log). */
-export type PublishResult = { published: string[]; failed: string[]; error?: unknown };
-
 const BATCH = 10; // the SNS PublishBatch maximum
 
 export type OrderEventPublisherOptions = { sns: SNSClient; topicArn: string };
 
 /** Publishes events to the SNS topic, ten per call, and says which went out. */
-export class OrderEventPublisher {
+export class OrderEventPublisher implements EventPublisher<OrderAcceptedEvent> {
   private readonly options: OrderEventPublisherOptions;
 
   constructor(options: OrderEventPublisherOptions) {
