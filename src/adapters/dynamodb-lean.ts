@@ -140,7 +140,7 @@ export class LeanDynamoClient implements DynamoDb {
    * error translated into the service's codes): the place to wrap, e.g. for
    * a tracing span per call.
    */
-  async call(operation: Operation, input: Marshalled, options: CallOptions = {}): Promise<WireOutput> {
+  async call(operation: Operation, input: Marshalled & { TableName: string }, options: CallOptions = {}): Promise<WireOutput> {
     const body = encodeBody(input);
     let token = await this.retries.acquireInitialRetryToken('');
     for (let attempt = 1; ; attempt++) {
@@ -163,6 +163,7 @@ export class LeanDynamoClient implements DynamoDb {
   }
 
   private async attempt(operation: Operation, body: string, signal: AbortSignal | undefined): Promise<WireOutput> {
+    const signedWithOffset = this.clockOffsetMs;
     const headers = this.sign(operation, body, await this.credentialsNow(operation));
     const sentAt = Date.now();
     const send = this.url.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -202,7 +203,7 @@ export class LeanDynamoClient implements DynamoDb {
         text(response).then((raw) => {
           clearTimeout(deadline);
           try {
-            resolve(this.answer(response, raw, sentAt));
+            resolve(this.answer(response, raw, sentAt, signedWithOffset));
           } catch (error) {
             reject(error);
           }
@@ -212,11 +213,11 @@ export class LeanDynamoClient implements DynamoDb {
     });
   }
 
-  private answer(response: IncomingMessage, raw: string, sentAt: number): WireOutput {
+  private answer(response: IncomingMessage, raw: string, sentAt: number, signedWithOffset: number): WireOutput {
     const status = response.statusCode ?? 0;
     const requestId = response.headers['x-amzn-requestid'];
     const id = typeof requestId === 'string' ? requestId : undefined;
-    const clockSkewCorrected = this.observeClock(response, sentAt);
+    const clockSkewCorrected = this.observeClock(response, sentAt, signedWithOffset);
     let parsed: WireOutput & { __type?: unknown; message?: unknown; Message?: unknown };
     try {
       parsed = JSON.parse(raw || '{}');
@@ -231,16 +232,18 @@ export class LeanDynamoClient implements DynamoDb {
 
   /**
    * Records the server's clock, as the SDK does: the offset from every Date
-   * header (unless the answer was cached or took over 15 min), and tells
-   * whether a skew large enough to fail signatures (4 min) was just found.
+   * header (unless the answer was cached or took over 15 min). True when the
+   * skew is large enough to fail signatures (4 min) and the offset now
+   * differs from the one this request was signed with (corrected by this
+   * answer or by a concurrent one): a retry will be signed right.
    */
-  private observeClock(response: IncomingMessage, sentAt: number): boolean {
+  private observeClock(response: IncomingMessage, sentAt: number, signedWithOffset: number): boolean {
     const serverTime = Date.parse(response.headers.date ?? '');
     const received = Date.now();
     if (Number.isNaN(serverTime) || response.headers.age !== undefined || received - sentAt > 900_000) return false;
-    const previous = this.clockOffsetMs;
     this.clockOffsetMs = serverTime - received;
-    return Math.abs(this.clockOffsetMs) >= 240_000 && Math.abs(this.clockOffsetMs - previous) >= 1000;
+    // The Date header has a resolution of one second.
+    return Math.abs(this.clockOffsetMs) >= 240_000 && Math.abs(this.clockOffsetMs - signedWithOffset) >= 1000;
   }
 
   private sign(operation: Operation, body: string, credentials: AwsCredentialIdentity): Record<string, string> {
