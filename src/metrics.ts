@@ -1,4 +1,4 @@
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * The API's registry and the counters its domains increment. A module of its
@@ -9,6 +9,8 @@ export type Metrics = {
   registry: Registry;
   cacheLookups: Counter<'layer' | 'result'>;
   idempotentReplays: Counter<'route'>;
+  integrityFailures: Counter;
+  uploadsInFlight: Gauge;
 };
 
 /** A registry per app (tests build many apps in one process), never the global one. */
@@ -27,6 +29,16 @@ export function createMetrics(): Metrics {
       name: 'idempotent_replays_total',
       help: 'Responses replayed for a repeated Idempotency-Key or a duplicate order',
       labelNames: ['route'],
+      registers: [registry],
+    }),
+    integrityFailures: new Counter({
+      name: 'document_integrity_failures_total',
+      help: 'Reads that found stored content not matching its size and SHA-256 (never delivered as complete)',
+      registers: [registry],
+    }),
+    uploadsInFlight: new Gauge({
+      name: 'document_uploads_in_flight',
+      help: 'Document uploads above the inline size in progress (bounded by MAX_CONCURRENT_UPLOADS)',
       registers: [registry],
     }),
   };

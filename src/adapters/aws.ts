@@ -16,7 +16,10 @@ export type AwsClients = {
   dynamo: DynamoDb;
   /** Control plane (tables, waiters) for the bootstrap, on the SDK. */
   dynamoAdmin: DynamoDBClient;
+  /** S3 for small content, on the request path: short deadlines, a stall fails fast. */
   s3: S3Client;
+  /** S3 for content in bulk (multipart uploads, streamed downloads): deadlines per part, not per document. */
+  s3Transfer: S3Client;
   sns: SNSClient;
   sqs: SQSClient;
   destroy(): void;
@@ -33,7 +36,7 @@ function endpointFor(config: Config, service: Service): string | undefined {
  * call: the SDK only logs a request timeout unless told to throw. Retries use
  * the SDK's standard strategy (exponential backoff, full jitter, retry quota).
  */
-function baseOptions(config: Config, service: Service, options: ClientOptions & { socketTimeoutMs?: number } = {}) {
+function baseOptions(config: Config, service: Service, options: ClientOptions & { socketTimeoutMs?: number; requestTimeoutMs?: number } = {}) {
   const agentOptions = { keepAlive: true, maxSockets: 128 };
   const endpoint = endpointFor(config, service);
   return {
@@ -43,7 +46,7 @@ function baseOptions(config: Config, service: Service, options: ClientOptions & 
     ...(options.credentials ? { credentials: options.credentials } : {}),
     requestHandler: new NodeHttpHandler({
       connectionTimeout: config.AWS_CONNECT_TIMEOUT_MS,
-      requestTimeout: config.AWS_REQUEST_TIMEOUT_MS,
+      requestTimeout: options.requestTimeoutMs ?? config.AWS_REQUEST_TIMEOUT_MS,
       throwOnRequestTimeout: true,
       // requestTimeout ends with the response headers: a body that stops half-way needs an idle timeout.
       ...(options.socketTimeoutMs ? { socketTimeout: options.socketTimeoutMs } : {}),
@@ -88,23 +91,31 @@ export function createAwsClients(config: Config, options: ClientOptions = {}): A
     ...baseOptions(config, 'S3', { ...options, socketTimeoutMs: config.AWS_REQUEST_TIMEOUT_MS }),
     forcePathStyle: config.S3_FORCE_PATH_STYLE,
   });
+  // A 5 MiB part, or a download paced by a slow client, needs more than one hot-path deadline.
+  const s3Transfer = new S3Client({
+    ...baseOptions(config, 'S3', { ...options, socketTimeoutMs: config.S3_TRANSFER_TIMEOUT_MS, requestTimeoutMs: config.S3_TRANSFER_TIMEOUT_MS }),
+    forcePathStyle: config.S3_FORCE_PATH_STYLE,
+  });
   const sns = new SNSClient(baseOptions(config, 'SNS', options));
   // Queue URLs of emulators name hosts that do not resolve; the SDK's own
   // endpoint for the region is right everywhere.
   const sqs = new SQSClient({ ...baseOptions(config, 'SQS', options), useQueueUrlAsEndpoint: false });
   s3.middlewareStack.add(serviceErrors('S3'), SERVICE_ERRORS);
+  s3Transfer.middlewareStack.add(serviceErrors('S3'), SERVICE_ERRORS);
   sns.middlewareStack.add(serviceErrors('SNS'), SERVICE_ERRORS);
   sqs.middlewareStack.add(serviceErrors('SQS'), SERVICE_ERRORS);
   return {
     dynamo: lean,
     dynamoAdmin,
     s3,
+    s3Transfer,
     sns,
     sqs,
     destroy() {
       lean.destroy();
       dynamoAdmin.destroy();
       s3.destroy();
+      s3Transfer.destroy();
       sns.destroy();
       sqs.destroy();
     },

@@ -9,7 +9,7 @@ import { ensureResources } from '../bootstrap/resources.ts';
 import { createAwsClients } from '../adapters/aws.ts';
 import { loadConfig, parseEnvironment } from '../config.ts';
 
-// `make dev`: the local stack and the three processes of the service, in the
+// `make dev`: the local stack and the four processes of the service, in the
 // foreground; Ctrl-C or SIGTERM stops all of it.
 
 const DevPorts = Type.Object({
@@ -52,6 +52,7 @@ const processes: { name: string; entry: string; env: Record<string, string> }[] 
   { name: 'api', entry: 'server.ts', env: {} },
   { name: 'relay', entry: 'worker.ts', env: { METRICS_PORT: '9464' } },
   { name: 'consumer', entry: 'consumer.ts', env: { METRICS_PORT: '9465' } },
+  { name: 'lifecycle', entry: 'lifecycle-worker.ts', env: { METRICS_PORT: '9466' } },
 ];
 
 const children: ChildProcess[] = [];
