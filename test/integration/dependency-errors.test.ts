@@ -46,7 +46,8 @@ describe('credentials that cannot be had', () => {
 
   it('through the SDK (S3) as well as the lean DynamoDB client', async () => {
     const good = awsClients();
-    const withoutS3 = await appWith({ ...good, s3: awsClients({ credentials: noCredentials }).s3 });
+    const failing = awsClients({ credentials: noCredentials });
+    const withoutS3 = await appWith({ ...good, s3: failing.s3, s3Transfer: failing.s3Transfer });
     // Over INLINE_CONTENT_MAX_BYTES: the content goes to S3 first.
     const response = await withoutS3.inject({ method: 'PUT', url: `/documents/${uniqueId()}`, payload: Buffer.alloc(20_000, 1) });
     expectProblem(response, 503, 'SERVICE_UNAVAILABLE');
