@@ -8,6 +8,7 @@ import { startLocalStack } from './emulators.ts';
 import { ensureResources } from '../bootstrap/resources.ts';
 import { createAwsClients } from '../adapters/aws.ts';
 import { loadConfig, parseEnvironment } from '../config.ts';
+import { RUNTIME_FLAGS } from '../runtime-flags.ts';
 
 // `make dev`: the local stack and the four processes of the service, in the
 // foreground; Ctrl-C or SIGTERM stops all of it.
@@ -60,7 +61,7 @@ let stopping = false;
 
 for (const { name, entry, env: extra } of processes) {
   if (!existsSync(`${here}${entry}`)) continue;
-  const child = spawn(process.execPath, [`${here}${entry}`], { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...RUNTIME_FLAGS, `${here}${entry}`], { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'inherit'] });
   child.stdout!.pipe(PinoPretty({ messageFormat: `${name}: {msg}`, ignore: 'pid,hostname', singleLine: true }));
   child.once('exit', (code, signal) => {
     if (!stopping) {
