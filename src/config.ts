@@ -105,6 +105,13 @@ export const ConfigSchema = Type.Object({
     default: 64 * 1024 * 1024,
     description: 'In-process cache of hot documents, in bytes (0 turns it off)',
   }),
+  MEMORY_CACHE_LEASE_MS: Type.Integer({
+    minimum: 100,
+    maximum: 60_000,
+    default: 1000,
+    description:
+      'Process memory answers only within this of a heartbeat of its own heard back through Redis pub/sub; also the longest a DELETE waits for an instance that does not acknowledge it',
+  }),
   IDEMPOTENCY_TTL_SECONDS: Seconds(24 * 3600, 'How long an Idempotency-Key is remembered'),
   IDEMPOTENCY_LOCK_SECONDS: Seconds(30, 'After this, an in-progress request is presumed dead'),
   ORDER_DEDUP_WINDOW_SECONDS: Seconds(15, 'Identical order payloads within this window are one order'),
