@@ -7,6 +7,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsCredentialIdentity, HandlerExecutionContext, InitializeHandler } from '@smithy/types';
 import type { Config } from '../config.ts';
+import { traceAwsCalls } from '../telemetry/aws-spans.ts';
 import { translateAwsError } from './aws-errors.ts';
 import type { DynamoDb } from './dynamodb.ts';
 import { LeanDynamoClient } from './dynamodb-lean.ts';
@@ -104,6 +105,12 @@ export function createAwsClients(config: Config, options: ClientOptions = {}): A
   s3Transfer.middlewareStack.add(serviceErrors('S3'), SERVICE_ERRORS);
   sns.middlewareStack.add(serviceErrors('SNS'), SERVICE_ERRORS);
   sqs.middlewareStack.add(serviceErrors('SQS'), SERVICE_ERRORS);
+  // A span per call when tracing is on (src/telemetry); nothing otherwise.
+  traceAwsCalls(dynamoAdmin, 'DynamoDB');
+  traceAwsCalls(s3, 'S3');
+  traceAwsCalls(s3Transfer, 'S3');
+  traceAwsCalls(sns, 'SNS');
+  traceAwsCalls(sqs, 'SQS');
   return {
     dynamo: lean,
     dynamoAdmin,

@@ -8,6 +8,7 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { StandardRetryStrategy } from '@smithy/core/retry';
 import type { AwsCredentialIdentity } from '@smithy/types';
 import { dependencyFailure } from '../errors.ts';
+import { traceDynamoCall } from '../telemetry/dynamodb-spans.ts';
 import { retryErrorType, translateAwsError } from './aws-errors.ts';
 import type { CallOptions, DynamoDb, GetItemInput, Item, PutItemInput, QueryInput, QueryOutput, UpdateItemInput } from './dynamodb.ts';
 
@@ -136,11 +137,15 @@ export class LeanDynamoClient implements DynamoDb {
   }
 
   /**
-   * The one request path of every operation (attempts, retries, the final
-   * error translated into the service's codes): the place to wrap, e.g. for
-   * a tracing span per call.
+   * The one request path of every operation: a span when tracing is on,
+   * then the attempts, retries and the final error translated into the
+   * service's codes.
    */
-  async call(operation: Operation, input: Marshalled & { TableName: string }, options: CallOptions = {}): Promise<WireOutput> {
+  call(operation: Operation, input: Marshalled & { TableName: string }, options: CallOptions = {}): Promise<WireOutput> {
+    return traceDynamoCall(operation, input, this.options.region, () => this.attempts(operation, input, options));
+  }
+
+  private async attempts(operation: Operation, input: Marshalled, options: CallOptions): Promise<WireOutput> {
     const body = encodeBody(input);
     let token = await this.retries.acquireInitialRetryToken('');
     for (let attempt = 1; ; attempt++) {

@@ -14,10 +14,13 @@ import { canonicalHash } from '../orders/canonical.ts';
 import { orderAcceptedEvent } from '../orders/order-events.ts';
 import type { OrderStore } from '../orders/order-store.ts';
 import { OrderAcceptedEvent } from '../orders/schemas.ts';
+import { SpanKind, carrierOf, inSpan, linksTo, type TraceCarrier } from '../telemetry/message-spans.ts';
 import type { AppliedOrderStore } from './applied-orders.ts';
 
 export type Outcome = 'applied' | 'duplicate' | 'invalid' | 'refused' | 'busy' | 'failed';
 export type PollResult = Record<Outcome, number>;
+
+const noOutcomes = (): PollResult => ({ applied: 0, duplicate: 0, invalid: 0, refused: 0, busy: 0, failed: 0 });
 
 /**
  * What the consumer makes of a message before it touches its table: an
@@ -25,7 +28,7 @@ export type PollResult = Record<Outcome, number>;
  * ('invalid') or well-formed but not to be trusted ('refused').
  */
 export type ParsedMessage =
-  | { ok: true; event: OrderAcceptedEvent }
+  | { ok: true; event: OrderAcceptedEvent; traceContext?: TraceCarrier }
   | { ok: false; outcome: 'invalid' | 'refused'; reason: string };
 
 /** The parts of an SQS message the consumer reads. */
@@ -39,16 +42,16 @@ type Envelope = { Type?: unknown; TopicArn?: unknown; Message?: unknown; Message
 const invalid = (reason: string): ParsedMessage => ({ ok: false, outcome: 'invalid', reason });
 const refused = (reason: string): ParsedMessage => ({ ok: false, outcome: 'refused', reason });
 
-/** The tenant and type an SNS envelope names in its attributes (`{ tenant: { Type, Value } }`). */
-function envelopeAttributes(envelope: Envelope): Record<string, unknown> {
+/** The string attributes of an SNS envelope (`{ tenant: { Type, Value } }`). */
+function envelopeAttributes(envelope: Envelope): Record<string, { Value: string }> {
+  const found: Record<string, { Value: string }> = {};
   const attributes = envelope.MessageAttributes;
-  if (typeof attributes !== 'object' || attributes === null) return {};
-  return Object.fromEntries(
-    ATTRIBUTES.map((name) => {
-      const attribute: unknown = Reflect.get(attributes, name);
-      return [name, typeof attribute === 'object' && attribute !== null ? Reflect.get(attribute, 'Value') : undefined];
-    }),
-  );
+  if (typeof attributes !== 'object' || attributes === null) return found;
+  for (const [name, attribute] of Object.entries(attributes)) {
+    const value: unknown = typeof attribute === 'object' && attribute !== null ? Reflect.get(attribute, 'Value') : undefined;
+    if (typeof value === 'string') found[name] = { Value: value };
+  }
+  return found;
 }
 
 /**
@@ -57,10 +60,12 @@ function envelopeAttributes(envelope: Envelope): Record<string, unknown> {
  * or the same inside an SNS notification envelope, which must name the
  * configured topic. The event id must be its order's id, and the message
  * attributes (SQS's, or the envelope's) must say the tenant and type the
- * body says: the publisher always sets both.
+ * body says: the publisher always sets both. An envelope's trace context
+ * comes with the event it wraps.
  */
 export function parseMessage(message: QueueMessage, topicArn: string): ParsedMessage {
   let value: unknown;
+  let traceContext: TraceCarrier | undefined;
   const sources: Record<string, unknown>[] = [];
   if (message.MessageAttributes) {
     sources.push(Object.fromEntries(ATTRIBUTES.map((name) => [name, message.MessageAttributes?.[name]?.StringValue])));
@@ -70,7 +75,9 @@ export function parseMessage(message: QueueMessage, topicArn: string): ParsedMes
     const envelope: Envelope | null = typeof value === 'object' ? value : null;
     if (envelope?.Type === 'Notification' && typeof envelope.Message === 'string') {
       if (envelope.TopicArn !== topicArn) return refused(`the SNS envelope names the topic ${String(envelope.TopicArn).slice(0, 256)}`);
-      sources.push(envelopeAttributes(envelope));
+      const attributes = envelopeAttributes(envelope);
+      sources.push(Object.fromEntries(ATTRIBUTES.map((name) => [name, attributes[name]?.Value])));
+      traceContext = carrierOf(attributes);
       value = JSON.parse(envelope.Message);
     }
   } catch {
@@ -89,7 +96,14 @@ export function parseMessage(message: QueueMessage, topicArn: string): ParsedMes
       if (attributes[name] !== event[name]) return refused(`the ${name} attribute disagrees with the body`);
     }
   }
-  return { ok: true, event };
+  return { ok: true, event, ...(traceContext ? { traceContext } : {}) };
+}
+
+const messagingAttributes = (queue: string) => ({ 'messaging.system': 'aws_sqs', 'messaging.destination.name': queue });
+
+/** The trace context a message carries: SQS attributes (raw delivery), or its SNS envelope's. */
+function traceContextOf(message: Message, parsed: ParsedMessage): TraceCarrier | undefined {
+  return carrierOf(message.MessageAttributes) ?? (parsed.ok ? parsed.traceContext : undefined);
 }
 
 /** The CloudEvents attributes and data of the event, without extensions (which may differ, e.g. a trace context). */
@@ -203,24 +217,63 @@ export class OrderEventConsumer {
 
   /** One receive (long poll) and its messages handled; resolves with what happened to them. */
   async pollOnce(): Promise<PollResult> {
-    const result: PollResult = { applied: 0, duplicate: 0, invalid: 0, refused: 0, busy: 0, failed: 0 };
     const queueUrl = await this.resolveQueueUrl();
+    const receivedAt = Date.now();
     const messages = await this.receive(queueUrl);
-    if (messages.length === 0) return result;
+    if (messages.length === 0) return noOutcomes();
+    // Traced only once something arrived (an idle long poll is not worth a trace): a receive
+    // span linked to each message's creation, and per message a process span that continues
+    // the message's own trace, from the request that accepted the order.
+    const queue = queueUrl.split('/').at(-1) ?? queueUrl;
+    const parsed = messages.map((message) => ({ message, parsed: parseMessage(message, this.options.topicArn) }));
+    const contexts = parsed.map(({ message, parsed }) => traceContextOf(message, parsed));
+    return inSpan(
+      `receive ${queue}`,
+      {
+        kind: SpanKind.CLIENT,
+        startTime: receivedAt,
+        links: linksTo(contexts),
+        attributes: { ...messagingAttributes(queue), 'messaging.operation.type': 'receive', 'messaging.batch.message_count': messages.length },
+      },
+      () => this.handleAll(queueUrl, queue, parsed, contexts),
+    );
+  }
 
+  private async handleOne(message: Message, parsed: ParsedMessage, byEvent: Map<string, Promise<unknown>>) {
+    if (!parsed.ok) return { message, outcome: parsed.outcome, reason: parsed.reason };
+    const key = `${parsed.event.tenant}#${parsed.event.id}`;
+    const applying = (byEvent.get(key) ?? Promise.resolve()).then(() => this.apply(parsed.event));
+    byEvent.set(key, applying);
+    return { message, ...(await applying) };
+  }
+
+  private async handleAll(
+    queueUrl: string,
+    queue: string,
+    received: { message: Message; parsed: ParsedMessage }[],
+    contexts: (TraceCarrier | undefined)[],
+  ): Promise<PollResult> {
+    const result = noOutcomes();
     // Distinct events are applied concurrently; copies of one event in the
     // same batch wait for the first, so they are acknowledged as duplicates
     // now instead of coming back as "busy" after a visibility timeout.
     const byEvent = new Map<string, Promise<unknown>>();
     const handled = await Promise.all(
-      messages.map(async (message) => {
-        const parsed = parseMessage(message, this.options.topicArn);
-        if (!parsed.ok) return { message, outcome: parsed.outcome, reason: parsed.reason };
-        const key = `${parsed.event.tenant}#${parsed.event.id}`;
-        const applying = (byEvent.get(key) ?? Promise.resolve()).then(() => this.apply(parsed.event));
-        byEvent.set(key, applying);
-        return { message, ...(await applying) };
-      }),
+      received.map(({ message, parsed }, index) =>
+        inSpan(
+          `process ${queue}`,
+          {
+            kind: SpanKind.CONSUMER,
+            ...(contexts[index] ? { parent: contexts[index] } : {}),
+            attributes: { ...messagingAttributes(queue), 'messaging.operation.type': 'process', 'messaging.message.id': message.MessageId ?? '' },
+          },
+          async (span) => {
+            const handledOne = await this.handleOne(message, parsed, byEvent);
+            span?.setAttribute('order_events.outcome', handledOne.outcome);
+            return handledOne;
+          },
+        ),
+      ),
     );
     const done: Message[] = [];
     const poison: Message[] = [];
@@ -301,7 +354,9 @@ export class OrderEventConsumer {
           WaitTimeSeconds: waitTimeSeconds,
           VisibilityTimeout: visibilityTimeoutSeconds,
           MessageSystemAttributeNames: ['ApproximateReceiveCount'],
-          MessageAttributeNames: [...ATTRIBUTES],
+          // The tenant and type the body must agree with, and the W3C trace context the publisher
+          // put on the message (raw delivery keeps SNS attributes).
+          MessageAttributeNames: [...ATTRIBUTES, 'traceparent', 'tracestate'],
         }),
         // A long poll outlasts the clients' usual request timeout on purpose.
         { abortSignal: controller.signal, requestTimeout: (waitTimeSeconds + 5) * 1000 },

@@ -1,5 +1,6 @@
 import { conditionalWrite, type DynamoDb, type Item } from '../adapters/dynamodb.ts';
 import { OutboxStore, pendingEvent, type EventStatus } from '../outbox/outbox-store.ts';
+import type { TraceCarrier } from '../telemetry/message-spans.ts';
 import { orderAcceptedEvent } from './order-events.ts';
 import type { Order, OrderAcceptedEvent } from './schemas.ts';
 
@@ -94,12 +95,13 @@ export class OrderStore {
   }
 
   /**
-   * Writes the order with its event pending. 'exists' when it is already
+   * Writes the order with its event pending (and the trace context of the
+   * request, for whoever publishes the event). 'exists' when it is already
    * there: the same id always carries the same order (the dedup record fixed
    * it), so whoever wrote it first wrote what this call would have.
    */
-  async insert(tenant: string, order: Order, now: number): Promise<'created' | 'exists'> {
-    const item: OrderItem = { pk: orderKey(tenant, order.orderId), tenant, ...order, ...pendingEvent(order.orderId, now) };
+  async insert(tenant: string, order: Order, now: number, traceContext: TraceCarrier = {}): Promise<'created' | 'exists'> {
+    const item: OrderItem = { pk: orderKey(tenant, order.orderId), tenant, ...order, ...pendingEvent(order.orderId, now, traceContext) };
     const created = await conditionalWrite(
       this.options.dynamo.putItem({ TableName: this.options.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
     );

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
 import { BackgroundLoop } from '../background-loop.ts';
+import { inSpan, type TraceCarrier } from '../telemetry/message-spans.ts';
 import type { OutboxEntry, OutboxStore } from './outbox-store.ts';
 
 export type SweepResult = { claimed: number; published: number; failed: number };
@@ -9,8 +10,15 @@ export type SweepResult = { claimed: number; published: number; failed: number }
 /** Event ids by outcome, and the first error behind a failure (for the caller's log). */
 export type PublishResult = { published: string[]; failed: string[]; error?: unknown };
 
+/**
+ * An event to publish, with the trace context of the request that made it
+ * (empty when that request was not traced): each message's creation span is
+ * that request's child, whoever publishes it and when.
+ */
+export type Outgoing<E> = { event: E; origin?: TraceCarrier };
+
 /** Sends events to the bus; never throws: whatever failed stays pending. */
-export type EventPublisher<E> = { publish(events: readonly E[], timeoutMs: number): Promise<PublishResult> };
+export type EventPublisher<E> = { publish(events: readonly Outgoing<E>[], timeoutMs: number): Promise<PublishResult> };
 
 export type OutboxRelayOptions<E extends { id: string }> = {
   store: OutboxStore<E>;
@@ -73,9 +81,22 @@ export class OutboxRelay<E extends { id: string }> {
 
   /** One pass: claim up to a batch of the oldest pending events, publish, mark. */
   async sweep(): Promise<SweepResult> {
-    const { store, batchSize, graceMs, leaseMs } = this.options;
+    const { store, batchSize, graceMs } = this.options;
+    const startedAt = Date.now();
     const now = this.now();
     const candidates = await store.pending(now - graceMs, now, batchSize);
+    if (candidates.length === 0) return { claimed: 0, published: 0, failed: 0 };
+    // A sweep that found work is a trace of its own (empty ones, every second, are not);
+    // each event's creation span still belongs to the trace of the request that made it.
+    return inSpan('outbox relay', { startTime: startedAt, attributes: { 'outbox.candidates': candidates.length } }, async (span) => {
+      const result = await this.publishCandidates(candidates, now);
+      span?.setAttributes({ 'outbox.claimed': result.claimed, 'outbox.published': result.published, 'outbox.failed': result.failed });
+      return result;
+    });
+  }
+
+  private async publishCandidates(candidates: OutboxEntry<E>[], now: number): Promise<SweepResult> {
+    const { store, leaseMs } = this.options;
     const claims = await Promise.all(
       candidates.map(async (candidate) => ((await store.claim(candidate.key, this.owner, now, now + leaseMs)) ? candidate : undefined)),
     );
@@ -84,7 +105,7 @@ export class OutboxRelay<E extends { id: string }> {
 
     const byId = new Map(claimed.map((candidate) => [candidate.event.id, candidate]));
     const result = await this.options.publisher.publish(
-      claimed.map((candidate) => candidate.event),
+      claimed.map(({ event, origin }) => ({ event, ...(origin ? { origin } : {}) })),
       this.options.publishTimeoutMs ?? 5000,
     );
     await Promise.all([

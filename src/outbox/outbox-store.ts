@@ -1,4 +1,5 @@
 import { conditionalWrite, type DynamoDb, type Item } from '../adapters/dynamodb.ts';
+import type { TraceCarrier } from '../telemetry/message-spans.ts';
 
 /**
  * A transactional outbox without a second table: the event's state lives on
@@ -8,6 +9,8 @@ import { conditionalWrite, type DynamoDb, type Item } from '../adapters/dynamodb
  * put it in the sparse `outbox` index; a relay leases it (`leaseUntil`,
  * `leaseOwner`), publishes it, and marks it PUBLISHED, which takes it out of
  * the index. The owning store says how an item becomes its event (`eventOf`).
+ * `traceContext`, when the request that wrote the item was traced, goes with
+ * the event to whoever publishes it.
  */
 
 export const OUTBOX_INDEX = 'outbox';
@@ -17,15 +20,28 @@ const SHARDS = ['0', '1', '2', '3'] as const;
 export type EventStatus = 'PENDING' | 'PUBLISHED';
 
 /** A pending event, found in the index: the item's key, since when it waits, the event to publish. */
-export type OutboxEntry<E> = { key: string; since: number; event: E };
+export type OutboxEntry<E> = { key: string; since: number; event: E; origin?: TraceCarrier };
 
 export type Backlog = { count: number; oldestSince: number | undefined };
 
 /** The attributes that put an item's event in the outbox, for the owner's own write of the item. */
-export function pendingEvent(id: string, now: number): { eventStatus: 'PENDING'; outboxShard: string; outboxSince: number } {
+export function pendingEvent(
+  id: string,
+  now: number,
+  traceContext: TraceCarrier = {},
+): { eventStatus: 'PENDING'; outboxShard: string; outboxSince: number; traceContext?: TraceCarrier } {
   // The last hex digit of a UUIDv7 is random.
   const shard = SHARDS[Number.parseInt(id.slice(-1), 16) % SHARDS.length] ?? SHARDS[0];
-  return { eventStatus: 'PENDING', outboxShard: shard, outboxSince: now };
+  return { eventStatus: 'PENDING', outboxShard: shard, outboxSince: now, ...(traceContext.traceparent ? { traceContext } : {}) };
+}
+
+/** The trace context an item carries, if it is one (an object of strings). */
+function traceContextOf(item: Item): TraceCarrier | undefined {
+  const value = item.traceContext;
+  if (typeof value !== 'object' || value === null) return undefined;
+  const carrier: TraceCarrier = {};
+  for (const [field, text] of Object.entries(value)) if (typeof text === 'string') carrier[field] = text;
+  return carrier.traceparent ? carrier : undefined;
 }
 
 export type OutboxStoreOptions<E> = { dynamo: DynamoDb; table: string; eventOf: (item: Item) => E };
@@ -66,7 +82,8 @@ export class OutboxStore<E> {
       });
       for (const item of answer.Items) {
         if (found.length < limit && item.eventStatus === 'PENDING' && typeof item.pk === 'string' && typeof item.outboxSince === 'number') {
-          found.push({ key: item.pk, since: item.outboxSince, event: this.options.eventOf(item) });
+          const origin = traceContextOf(item);
+          found.push({ key: item.pk, since: item.outboxSince, event: this.options.eventOf(item), ...(origin ? { origin } : {}) });
         }
       }
       startKey = answer.LastEvaluatedKey;
