@@ -304,7 +304,9 @@ describe('idempotency and immutability with bodies in S3', () => {
 
 describe('limits', () => {
   it('a chunked body that passes MAX_DOCUMENT_BYTES is 413 naming the limit, and leaves nothing', async () => {
-    const small = await testApp({ config: { ...own.config, MAX_DOCUMENT_BYTES: 6 * 1024 * 1024, INLINE_CONTENT_MAX_BYTES: INLINE } });
+    const small = await testApp({
+      config: { ...own.config, MAX_DOCUMENT_BYTES: 6 * 1024 * 1024, INLINE_CONTENT_MAX_BYTES: INLINE, LOAD_SHED_EVENT_LOOP_DELAY_MS: 0 },
+    });
     try {
       const id = uniqueId('limit');
       const response = await small.inject({
