@@ -82,22 +82,37 @@ class BodyDeadline extends Transform {
 
 /**
  * A whole request within `timeoutMs`: Node's own check takes the head (a
- * third of it, see serverOptions), this plugin the body (the rest). And a
- * request answered before its body was read (a 401, a 413 on its
- * Content-Length, a 409) has its connection closed after the answer, rather
- * than read to its end or left open for the client's next byte.
+ * third of it, see serverOptions), this plugin the body (the rest).
+ *
+ * A request answered before its body arrived (a 401, a 413 on its
+ * Content-Length, a 409 before the upload) has its connection closed after
+ * the answer, rather than read to its end or left open for the client's
+ * next byte. "Arrived" is judged once the bytes that came with the head are
+ * parsed (one tick later): a small body sent with its head, as most are, is
+ * then complete, and its connection stays usable even when the answer came
+ * first (a shed 503 must not turn into a reconnect).
  */
 export const requestDeadlinePlugin = fp(
   async (app, options: { bodyTimeoutMs: number }) => {
+    const deadlines = new WeakMap<FastifyRequest, BodyDeadline>();
     app.addHook('preParsing', (request, reply, payload, done) => {
       if (!hasBody(request)) return done(null, payload);
       const deadline = new BodyDeadline(payload, options.bodyTimeoutMs, request.routeOptions.config.bodyBytesPerSecond);
+      deadlines.set(request, deadline);
       reply.raw.once('close', () => deadline.stop());
       done(null, deadline);
     });
     app.addHook('onSend', (request, reply, payload, done) => {
-      if (!request.raw.complete && hasBody(request)) reply.header('connection', 'close');
-      done(null, payload);
+      if (request.raw.complete || !hasBody(request)) return done(null, payload);
+      setImmediate(() => {
+        if (!request.raw.complete) reply.header('connection', 'close');
+        done(null, payload);
+      });
+    });
+    app.addHook('onResponse', (request, _reply, done) => {
+      // A body nobody reads any more would hold the connection (the next request waits behind it).
+      if (hasBody(request)) (deadlines.get(request) ?? request.raw).resume();
+      done();
     });
   },
   { name: 'request-deadline', fastify: '5.x' },
