@@ -1,6 +1,8 @@
 # One image for the API (default command), the outbox relay
 # (`node dist/worker.js`), the SQS consumer (`node dist/consumer.js`) and the
-# local bootstrap (`node dist/bootstrap.js`).
+# local bootstrap (`node dist/bootstrap.js`). `make image` builds it (with
+# docker or podman); the `emulators` target is the local stack for
+# docker-compose.emulators.yml, never deployed.
 #
 # Node 24, the major of development (the `node` devDependency); the exact
 # version is pinned so that a rebuild gets the same runtime. Bump both together.
@@ -24,7 +26,28 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm ci --ignore-scripts && rm -f node_modules/.bin/node
 COPY tsconfig.json ./
 COPY src ./src
-RUN npm run build
+# The local tools (make dev, the emulators) stay out of the service's dist/.
+RUN npm run build && mv dist/local /local
+
+# The project's own emulators, as `make dev` runs them (dynalite, fauxqs and a
+# real redis-server, src/local/emulators.ts), for docker compose on machines
+# that cannot pull LocalStack. Only what dist/local/stack.js loads (dynalite,
+# fauxqs, typebox), at the versions package-lock.json pins, not the dev tree.
+FROM ${NODE_IMAGE} AS emulators
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends redis-server \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /emulators
+COPY package-lock.json /tmp/
+RUN npm install --no-save --no-audit --no-fund --ignore-scripts $(node -p \
+      "['dynalite', 'fauxqs', 'typebox'].map((n) => n + '@' + require('/tmp/package-lock.json').packages['node_modules/' + n].version).join(' ')") \
+    && rm -rf /root/.npm /tmp/package-lock.json
+COPY package.json ./
+COPY --from=build /app/dist ./dist
+COPY --from=build /local ./dist/local
+USER node
+STOPSIGNAL SIGTERM
+CMD ["node", "dist/local/stack.js"]
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production

@@ -46,6 +46,45 @@ bench: install build
 clean:
 	rm -rf dist node_modules
 
+# ---- Images (README: "Build and run the image")
+# docker when its engine answers, else podman (Debian's podman runs as root
+# without a daemon). Evaluated only by the recipes that use it.
+CONTAINER_RUNTIME ?= $(shell if docker info >/dev/null 2>&1; then echo docker; elif command -v podman >/dev/null 2>&1; then echo podman; fi)
+# podman here: runc (crun cannot run in hybrid cgroups), the Docker image
+# format (OCI drops HEALTHCHECK), explicit rlimits (its defaults fail with EPERM).
+PODMAN_FLAGS := --runtime runc --format docker --ulimit nofile=20000:20000 --ulimit nproc=10000:10000
+BUILD_FLAGS   = --network host $(if $(filter podman,$(CONTAINER_RUNTIME)),$(PODMAN_FLAGS))
+# The official base the Dockerfile names; scripts/base-image.sh falls back to a
+# local stand-in (never pushed) when it cannot be pulled.
+NODE_IMAGE := $(shell sed -n 's/^ARG NODE_IMAGE=//p' Dockerfile)
+# The one tag of this build, computed once: the commit, plus -dirty when the
+# tree differs from it. ecr-push pushes exactly this tag and writes it, with
+# the pushed digest, into k8s/image.env: what is deployed is what was pushed.
+IMAGE_TAG := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo untracked)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
+IMAGE     := docsvc:$(IMAGE_TAG)
+EMULATORS_IMAGE := docsvc-emulators:local
+
+.PHONY: image image-emulators test-image
+
+## image: the service image, docsvc:<commit> (and docsvc:local for compose), with docker or podman
+image:
+	@test -n "$(CONTAINER_RUNTIME)" || { echo "make image needs docker or podman (apt-get install -y podman runc)" >&2; exit 1; }
+	@base=$$(scripts/base-image.sh $(CONTAINER_RUNTIME) $(NODE_IMAGE)) && \
+	  echo "building $(IMAGE) FROM $$base with $(CONTAINER_RUNTIME)" && \
+	  $(CONTAINER_RUNTIME) build $(BUILD_FLAGS) --build-arg NODE_IMAGE=$$base -t $(IMAGE) -t docsvc:local .
+	@echo "$(IMAGE): $$(( $$($(CONTAINER_RUNTIME) image inspect --format '{{.Size}}' $(IMAGE)) / 1000000 )) MB"
+
+## image-emulators: dynalite, fauxqs and redis-server in one image, for docker-compose.emulators.yml
+image-emulators:
+	@test -n "$(CONTAINER_RUNTIME)" || { echo "make image-emulators needs docker or podman" >&2; exit 1; }
+	@base=$$(scripts/base-image.sh $(CONTAINER_RUNTIME) $(NODE_IMAGE)) && \
+	  $(CONTAINER_RUNTIME) build $(BUILD_FLAGS) --build-arg NODE_IMAGE=$$base --target emulators -t $(EMULATORS_IMAGE) .
+
+## test-image: build both images, then run them as Kubernetes would and check them from outside (test/image/)
+test-image: install image image-emulators
+	DOCSVC_IMAGE=$(IMAGE) DOCSVC_EMULATORS_IMAGE=$(EMULATORS_IMAGE) CONTAINER_RUNTIME=$(CONTAINER_RUNTIME) \
+	  vitest run --config test/image/vitest.config.ts
+
 # ---- Containers and deployment (README: "Run with docker compose", "Deploy to AWS (EKS)")
 IMAGE     ?= docsvc:local
 IMAGE_TAG ?= $(shell git rev-parse --short HEAD)
