@@ -66,8 +66,9 @@ EXPOSE 3000 9464
 # Node is PID 1 with no init: the entry points handle SIGTERM themselves
 # (drain, then exit), and they spawn no children to reap.
 STOPSIGNAL SIGTERM
-# Liveness of the API on PORT; compose overrides it for the relay and the
-# consumer, which serve their health routes on METRICS_PORT.
+# Liveness of the API on PORT (src/healthcheck.ts); compose overrides it for
+# the relay and the consumer, which serve their health routes on METRICS_PORT.
+# Kubernetes ignores it and uses the Deployments' probes.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health/live').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+    CMD ["node", "dist/healthcheck.js", "/health/live", "PORT"]
 CMD ["node", "dist/server.js"]
