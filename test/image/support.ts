@@ -26,6 +26,8 @@ export type Component = {
   tmpfs: Record<string, string>;
   terminationGracePeriodSeconds: number;
   preStopSeconds: number;
+  /** Whether it gets the Secret (API_KEYS): the API only. */
+  secretEnv: boolean;
 };
 
 const portVariables: Record<string, Component['portVariable']> = { http: 'PORT', metrics: 'METRICS_PORT' };
@@ -55,6 +57,7 @@ function componentOf(deployment: Json): Component {
     tmpfs,
     terminationGracePeriodSeconds: pod.terminationGracePeriodSeconds,
     preStopSeconds: container.lifecycle?.preStop?.sleep?.seconds ?? 0,
+    secretEnv: (container.envFrom ?? []).some((source: Json) => source.secretRef),
   };
 }
 
@@ -75,12 +78,19 @@ export const tenant = 'image-test';
 const apiKeys = `${tenant}:${createHash('sha256').update(apiKey).digest('hex')}`;
 
 /**
- * The environment of a pod: the ConfigMap's account-independent settings
- * (k8s/config.env), the Secret's keys, and the local stack in place of AWS.
- * Listening on loopback: the host network is the machine's.
+ * The environment of a component's pod: the ConfigMap's account-independent
+ * settings (k8s/config.env), the Secret's keys if its Deployment reads the
+ * Secret, and the local stack in place of AWS. Listening on loopback: the
+ * host network is the machine's.
  */
-export function podEnvironment(extra: Record<string, string> = {}): Record<string, string> {
-  return { ...parseEnvFile(readText('k8s/config.env')), API_KEYS: apiKeys, ...inject('stackEnv'), HOST: '127.0.0.1', ...extra };
+export function podEnvironment(c: Component, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    ...parseEnvFile(readText('k8s/config.env')),
+    ...(c.secretEnv ? { API_KEYS: apiKeys } : {}),
+    ...inject('stackEnv'),
+    HOST: '127.0.0.1',
+    ...extra,
+  };
 }
 
 /** Ready when GET path on the host's port answers 200; fails early if the container exits. */
@@ -153,7 +163,7 @@ export async function startComponent(c: Component, env: Record<string, string> =
   const port = await freePort();
   let output = '';
   const container = await new PodContainer(image, c)
-    .withEnvironment(podEnvironment({ ...env, [c.portVariable]: String(port) }))
+    .withEnvironment(podEnvironment(c, { ...env, [c.portVariable]: String(port) }))
     .withWaitStrategy(new ReadyOnHostPort(port, '/health/ready'))
     .withStartupTimeout(60_000)
     .withLogConsumer((stream) => stream.on('data', (chunk: Buffer) => (output += chunk.toString())))
