@@ -6,7 +6,7 @@ export AWS_EC2_METADATA_DISABLED := true
 
 DEPS := node_modules/.package-lock.json
 
-.PHONY: dev test check build typecheck install redis bench clean
+.PHONY: dev test check build typecheck install redis bench capacity clean
 
 ## dev: the local stack (DynamoDB, S3/SNS/SQS emulators, Redis) and the API, relay and consumer; Ctrl-C stops all
 dev: install
@@ -40,8 +40,13 @@ build: $(DEPS)
 	rm -rf dist && tsc -p tsconfig.json
 
 ## bench: load tests (autocannon) against the local stack; writes bench/results/latest.json
+## make bench SCENARIOS=get-hot,orders: only those scenarios or groups (bench/README.md)
 bench: install build
-	node bench/run.ts
+	$(if $(SCENARIOS),BENCH_ONLY='$(SCENARIOS)') node bench/run.ts
+
+## capacity: the deployment for 10M reads/s and 5000 orders/s, from bench/results/latest.json; writes docs/capacity.md
+capacity: $(DEPS)
+	node bench/capacity/capacity.ts
 
 clean:
 	rm -rf dist node_modules

@@ -121,7 +121,7 @@ async function runPhase(spec: LoadSpec): Promise<LoadResult> {
     sampleInt: 100,
     requests,
   };
-  if (spec.scenario === 'get-cold') base.amount = Math.max(spec.ids?.length ?? 0, spec.connections);
+  if (spec.scenario === 'get-cold' || spec.scenario === 'get-warm') base.amount = Math.max(spec.ids?.length ?? 0, spec.connections);
   if (spec.scenario === 'put-documents') base.amount = Math.max(spec.count ?? 0, spec.connections);
 
   const started = performance.now();

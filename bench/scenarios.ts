@@ -8,6 +8,7 @@ export type ScenarioName =
   | 'ceiling'
   | 'get-hot'
   | 'get-cold'
+  | 'get-warm'
   | 'post-documents-small'
   | 'post-orders'
   | 'orders-burst'
@@ -34,6 +35,11 @@ export const SCENARIOS: Scenario[] = [
     measures: 'GET /documents/{id}, every id read once, none in any cache (misses counted from Cache-Status)',
     reported: true,
   },
+  {
+    name: 'get-warm',
+    measures: 'GET /documents/{id}, every id read once, in Redis but not in the process memory (Redis hits counted from /metrics)',
+    reported: true,
+  },
   { name: 'post-orders', measures: 'POST /orders, every payload unique (no dedup replay)', reported: true },
   { name: 'orders-burst', measures: 'POST /orders at a fixed rate, unique payloads, arrivals spread over each second', reported: true },
   { name: 'put-documents', measures: 'PUT /documents/{id} of new ids: fills the get-cold pool when needed', reported: false },
@@ -51,7 +57,7 @@ export type LoadSpec = {
   /** Fixed overall rate (req/s), spread over `waves` staggered autocannon instances. */
   rate?: number;
   waves?: number;
-  /** get-hot: the document; get-cold: the ids to read, in order, once each. */
+  /** get-hot: the document; get-cold, get-warm: the ids to read, in order, once each. */
   hotId?: string;
   ids?: string[];
   /** put-documents: how many new documents, and their id prefix. */
@@ -133,7 +139,8 @@ export function requestsFor(spec: LoadSpec, state: PhaseState): Request[] {
         },
       ];
 
-    case 'get-cold': {
+    case 'get-cold':
+    case 'get-warm': {
       const ids = spec.ids ?? [];
       return [
         {

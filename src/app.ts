@@ -1,4 +1,5 @@
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyHttpOptions, type FastifyInstance } from 'fastify';
+import type { Server } from 'node:http';
 import fp from 'fastify-plugin';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Redis } from 'ioredis';
@@ -16,6 +17,7 @@ import { authPlugin } from './http/auth.ts';
 import { rateLimitPlugin } from './http/rate-limit.ts';
 import { requestIdOf } from './http/request-id.ts';
 import { lazyRequestLogger } from './http/request-logger.ts';
+import { headTimeoutOf, requestDeadlinePlugin } from './http/request-deadline.ts';
 import { responseHeadersPlugin } from './http/security-headers.ts';
 import { HealthChecker } from './health/health-checker.ts';
 import { healthRoutes } from './health/routes.ts';
@@ -38,7 +40,7 @@ export type AppOverrides = {
 
 export type AppOptions = { config: Config; overrides?: AppOverrides };
 
-export function serverOptions(config: Config): FastifyServerOptions {
+export function serverOptions(config: Config): FastifyHttpOptions<Server> {
   return {
     logger: {
       level: config.LOG_LEVEL,
@@ -52,9 +54,13 @@ export function serverOptions(config: Config): FastifyServerOptions {
     // Bodies are small JSON except documents, whose route raises the limit.
     bodyLimit: 16 * 1024,
     // Idle keep-alive connections outlive the load balancer's 60 s idle timeout, so it never
-    // reuses one the service is closing (a 502); a request must arrive whole within 30 s (slowloris).
+    // reuses one the service is closing (a 502).
     keepAliveTimeout: 65_000,
-    requestTimeout: 30_000,
+    // Slowloris: the head of a request within a third of REQUEST_TIMEOUT_MS, checked every
+    // second; the body within the rest, by requestDeadlinePlugin. Node's own requestTimeout
+    // would also end a large upload that is on its way at a good rate, so it is off.
+    requestTimeout: 0,
+    http: { headersTimeout: headTimeoutOf(config.REQUEST_TIMEOUT_MS), connectionsCheckingInterval: 1000 },
     return503OnClosing: true,
     // Ids are validated by schema (400); the router must not cut them off first (414).
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
@@ -79,6 +85,9 @@ export const appPlugin = fp<AppOptions>(
     // Plumbing every request goes through, in this order.
     await app.register(problemPlugin);
     await app.register(responseHeadersPlugin);
+    await app.register(requestDeadlinePlugin, {
+      bodyTimeoutMs: config.REQUEST_TIMEOUT_MS - headTimeoutOf(config.REQUEST_TIMEOUT_MS),
+    });
     await app.register(metricsPlugin, { metrics: overrides.metrics });
     await app.register(openapiPlugin);
     await app.register(loadSheddingPlugin, {

@@ -46,15 +46,52 @@ export const ConfigSchema = Type.Object({
 
   MAX_DOCUMENT_BYTES: Type.Integer({
     minimum: 1,
-    maximum: 100 * 1024 * 1024,
-    default: 1_048_576,
-    description: 'Largest document body; larger is 413, refused before it is read whole',
+    maximum: 5 * 1024 ** 4,
+    default: 5 * 1024 ** 3,
+    description: 'Largest document, in bytes (default 5 GiB); a larger Content-Length is 413 before any byte is read',
   }),
   INLINE_CONTENT_MAX_BYTES: Type.Integer({
     minimum: 0,
     maximum: 300_000,
     default: 16_384,
     description: 'Content up to this size sits in the DynamoDB item instead of S3',
+  }),
+  DOCUMENT_CACHE_MAX_BYTES: Type.Integer({
+    minimum: 0,
+    maximum: 64 * 1024 * 1024,
+    default: 1024 * 1024,
+    description: 'Documents up to this size are read whole and cached (memory, Redis); larger ones always stream from S3',
+  }),
+  MAX_CONCURRENT_UPLOADS: Type.Integer({
+    minimum: 1,
+    maximum: 10_000,
+    default: 16,
+    description:
+      'Uploads above INLINE_CONTENT_MAX_BYTES in progress at once per process; past this, 503 with Retry-After. Each holds S3_PART_SIZE_BYTES × (S3_PARTS_IN_FLIGHT + 1) of memory at most',
+  }),
+  S3_PART_SIZE_BYTES: Type.Integer({
+    minimum: 5 * 1024 * 1024,
+    maximum: 5 * 1024 ** 3,
+    default: 5 * 1024 * 1024,
+    description: 'Part size of multipart uploads (S3 minimum 5 MiB; 10 000 parts at most, so raise it for documents over 50 GiB)',
+  }),
+  S3_PARTS_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 16, default: 2, description: 'Parts of one upload sent to S3 at once' }),
+  S3_TRANSFER_TIMEOUT_MS: Milliseconds(
+    15_000,
+    'Deadline of one part upload, and longest pause of a streamed download, before the transfer fails',
+  ),
+  REQUEST_TIMEOUT_MS: Type.Integer({
+    minimum: 1000,
+    maximum: 600_000,
+    default: 30_000,
+    description:
+      'A request must arrive whole (head within a third of this, body within the rest) or get 408 and a closed connection; document uploads get more, see DOCUMENT_UPLOAD_MIN_BYTES_PER_SECOND',
+  }),
+  DOCUMENT_UPLOAD_MIN_BYTES_PER_SECOND: Type.Integer({
+    minimum: 1024,
+    maximum: 1024 ** 3,
+    default: 256 * 1024,
+    description: 'A document body gets one more second of REQUEST_TIMEOUT_MS for every this many bytes received (the slowest upload served)',
   }),
   DOCUMENT_CACHE_TTL_SECONDS: Seconds(3600, 'Lifetime of a document in Redis'),
   DOCUMENT_TOMBSTONE_SECONDS: Seconds(30 * 24 * 3600, 'How long a deleted document is remembered'),
@@ -136,6 +173,12 @@ export const ConfigSchema = Type.Object({
     default: 5000,
     description: "The relay leaves events younger than this to the API's own publish attempt",
   }),
+  LIFECYCLE_INTERVAL_SECONDS: Seconds(300, 'Pause between two sweeps of the lifecycle worker'),
+  LIFECYCLE_ORPHAN_GRACE_SECONDS: Seconds(
+    24 * 3600,
+    'An S3 object no document points to is removed once older than this; must exceed the longest possible upload',
+  ),
+  LIFECYCLE_LEASE_SECONDS: Seconds(60, 'How long a lifecycle worker replica owns the sweep (one sweeps at a time)'),
   LOAD_SHED_EVENT_LOOP_DELAY_MS: Milliseconds(200, 'Shed load (503) while the event loop lags more than this'),
   LISTEN_BACKLOG: Type.Integer({
     minimum: 1,
@@ -171,7 +214,33 @@ export class ConfigError extends Error {
 
 /** Validates the environment once; a bad value throws naming the variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  return parseEnvironment(ConfigSchema, env);
+  const config = parseEnvironment(ConfigSchema, env);
+  const problems = relationProblems(config);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+const S3_MAX_PARTS = 10_000;
+
+/** The longest a document upload may take before its deadline ends it, in seconds. */
+export function longestUploadSeconds(config: Config): number {
+  return (config.REQUEST_TIMEOUT_MS / 1000) + config.MAX_DOCUMENT_BYTES / config.DOCUMENT_UPLOAD_MIN_BYTES_PER_SECOND;
+}
+
+/** What no single variable's schema can say: limits that must agree with each other. */
+function relationProblems(config: Config): string[] {
+  const problems: string[] = [];
+  const longest = Math.ceil(longestUploadSeconds(config));
+  // The worker would otherwise remove the object of an upload that is still committing.
+  if (config.MAX_DOCUMENT_BYTES > config.S3_PART_SIZE_BYTES * S3_MAX_PARTS) {
+    problems.push(`MAX_DOCUMENT_BYTES: at most S3_PART_SIZE_BYTES × ${S3_MAX_PARTS} (an S3 multipart upload has ${S3_MAX_PARTS} parts at most)`);
+  }
+  if (config.LIFECYCLE_ORPHAN_GRACE_SECONDS <= longest) {
+    problems.push(
+      `LIFECYCLE_ORPHAN_GRACE_SECONDS: must exceed the longest upload, ${longest} s (REQUEST_TIMEOUT_MS + MAX_DOCUMENT_BYTES / DOCUMENT_UPLOAD_MIN_BYTES_PER_SECOND)`,
+    );
+  }
+  return problems;
 }
 
 /** Reads the variables a schema declares from an environment, with defaults and conversion. */

@@ -6,8 +6,10 @@ locals {
     documents = {
       hash_key   = "pk"
       ttl        = "deleteAt" # tombstones of deleted documents
-      attributes = { pk = "S" }
-      indexes    = []
+      attributes = { pk = "S", tombstoneShard = "S", deleteAt = "N" }
+      # Sparse: only tombstones carry tombstoneShard; the lifecycle worker
+      # reads the oldest deleteAt of each shard (keys are all it needs).
+      indexes = [{ name = "tombstones", hash_key = "tombstoneShard", range_key = "deleteAt", projection = "KEYS_ONLY" }]
     }
     idempotency-keys = {
       hash_key   = "pk"
@@ -21,7 +23,7 @@ locals {
       attributes = { pk = "S", outboxShard = "S", outboxSince = "N" }
       # Sparse: only orders whose event is still pending carry outboxShard,
       # so the relay queries exactly the outbox.
-      indexes = [{ name = "outbox", hash_key = "outboxShard", range_key = "outboxSince" }]
+      indexes = [{ name = "outbox", hash_key = "outboxShard", range_key = "outboxSince", projection = "ALL" }] # the relay publishes the whole order
     }
     order-consumer = {
       hash_key   = "pk"
@@ -55,7 +57,7 @@ resource "aws_dynamodb_table" "this" {
       name            = global_secondary_index.value.name
       hash_key        = global_secondary_index.value.hash_key
       range_key       = global_secondary_index.value.range_key
-      projection_type = "ALL" # the relay publishes the whole order
+      projection_type = global_secondary_index.value.projection
     }
   }
 

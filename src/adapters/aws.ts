@@ -17,7 +17,10 @@ export type AwsClients = {
   dynamo: DocumentDb;
   /** Control plane (tables, waiters) for the bootstrap, on the SDK. */
   dynamoAdmin: DynamoDBClient;
+  /** S3 for small content, on the request path: short deadlines, a stall fails fast. */
   s3: S3Client;
+  /** S3 for content in bulk (multipart uploads, streamed downloads): deadlines per part, not per document. */
+  s3Transfer: S3Client;
   sns: SNSClient;
   sqs: SQSClient;
   destroy(): void;
@@ -34,7 +37,7 @@ function endpointFor(config: Config, service: Service): string | undefined {
  * call: the SDK only logs a request timeout unless told to throw. Retries use
  * the SDK's standard strategy (exponential backoff, full jitter, retry quota).
  */
-function baseOptions(config: Config, service: Service, options: { socketTimeoutMs?: number } = {}) {
+function baseOptions(config: Config, service: Service, options: { socketTimeoutMs?: number; requestTimeoutMs?: number } = {}) {
   const agentOptions = { keepAlive: true, maxSockets: 128 };
   const endpoint = endpointFor(config, service);
   return {
@@ -43,7 +46,7 @@ function baseOptions(config: Config, service: Service, options: { socketTimeoutM
     ...(endpoint ? { endpoint } : {}),
     requestHandler: new NodeHttpHandler({
       connectionTimeout: config.AWS_CONNECT_TIMEOUT_MS,
-      requestTimeout: config.AWS_REQUEST_TIMEOUT_MS,
+      requestTimeout: options.requestTimeoutMs ?? config.AWS_REQUEST_TIMEOUT_MS,
       throwOnRequestTimeout: true,
       // requestTimeout ends with the response headers: a body that stops half-way needs an idle timeout.
       ...(options.socketTimeoutMs ? { socketTimeout: options.socketTimeoutMs } : {}),
@@ -67,6 +70,11 @@ export function createAwsClients(config: Config): AwsClients {
     ...baseOptions(config, 'S3', { socketTimeoutMs: config.AWS_REQUEST_TIMEOUT_MS }),
     forcePathStyle: config.S3_FORCE_PATH_STYLE,
   });
+  // A 5 MiB part, or a download paced by a slow client, needs more than one hot-path deadline.
+  const s3Transfer = new S3Client({
+    ...baseOptions(config, 'S3', { socketTimeoutMs: config.S3_TRANSFER_TIMEOUT_MS, requestTimeoutMs: config.S3_TRANSFER_TIMEOUT_MS }),
+    forcePathStyle: config.S3_FORCE_PATH_STYLE,
+  });
   const sns = new SNSClient(baseOptions(config, 'SNS'));
   // Queue URLs of emulators name hosts that do not resolve; the SDK's own
   // endpoint for the region is right everywhere.
@@ -75,12 +83,14 @@ export function createAwsClients(config: Config): AwsClients {
     dynamo: lean as unknown as DocumentDb,
     dynamoAdmin,
     s3,
+    s3Transfer,
     sns,
     sqs,
     destroy() {
       lean.destroy();
       dynamoAdmin.destroy();
       s3.destroy();
+      s3Transfer.destroy();
       sns.destroy();
       sqs.destroy();
     },

@@ -4,7 +4,7 @@ import {
   waitUntilTableExists,
   type CreateTableCommandInput,
 } from '@aws-sdk/client-dynamodb';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutBucketLifecycleConfigurationCommand } from '@aws-sdk/client-s3';
 import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { Config } from '../config.ts';
@@ -24,7 +24,29 @@ const byPk = {
 
 export function tableDefinitions(config: Config): Table[] {
   return [
-    { name: config.DOCUMENTS_TABLE, ttlAttribute: 'deleteAt', input: byPk },
+    {
+      name: config.DOCUMENTS_TABLE,
+      ttlAttribute: 'deleteAt',
+      input: {
+        ...byPk,
+        AttributeDefinitions: [
+          ...byPk.AttributeDefinitions,
+          { AttributeName: 'tombstoneShard', AttributeType: 'S' },
+          { AttributeName: 'deleteAt', AttributeType: 'N' },
+        ],
+        // Sparse: only tombstones carry tombstoneShard; the lifecycle worker reads the oldest.
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: 'tombstones',
+            KeySchema: [
+              { AttributeName: 'tombstoneShard', KeyType: 'HASH' },
+              { AttributeName: 'deleteAt', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'KEYS_ONLY' },
+          },
+        ],
+      },
+    },
     { name: config.IDEMPOTENCY_TABLE, ttlAttribute: 'expiresAt', input: byPk },
     { name: config.CONSUMER_TABLE, ttlAttribute: 'expiresAt', input: byPk },
     {
@@ -52,6 +74,14 @@ export function tableDefinitions(config: Config): Table[] {
     },
   ];
 }
+
+/** The same rule as terraform/storage.tf puts on the bucket. */
+export const ABORT_INCOMPLETE_UPLOADS = {
+  ID: 'abort-incomplete-multipart-uploads',
+  Status: 'Enabled' as const,
+  Filter: { Prefix: '' },
+  AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+};
 
 function alreadyThere(error: unknown, ...names: string[]): boolean {
   return names.includes((error as { name?: string }).name ?? '');
@@ -88,6 +118,13 @@ export async function ensureResources(config: Config, aws: AwsClients, log: (mes
   } catch (error) {
     if (!alreadyThere(error, 'BucketAlreadyOwnedByYou', 'BucketAlreadyExists')) throw error;
   }
+  // The backstop for uploads nobody aborted (a process killed mid-upload): S3 drops their parts.
+  await aws.s3.send(
+    new PutBucketLifecycleConfigurationCommand({
+      Bucket: config.DOCUMENTS_BUCKET,
+      LifecycleConfiguration: { Rules: [ABORT_INCOMPLETE_UPLOADS] },
+    }),
+  );
 
   const { TopicArn } = await aws.sns.send(new CreateTopicCommand({ Name: topicNameOf(config.ORDER_EVENTS_TOPIC_ARN) }));
   if (TopicArn !== config.ORDER_EVENTS_TOPIC_ARN) {

@@ -1,11 +1,10 @@
 import type { Redis } from 'ioredis';
 import type { RedisCircuit } from '../adapters/redis.ts';
-import type { DocumentMetadata } from './schemas.ts';
-import type { StoredDocument } from './document-store.ts';
+import type { DocumentMetadata, WholeDocument } from './schemas.ts';
 import type { MemoryCache } from './memory-cache.ts';
 
 export type CacheLookup =
-  | { result: 'hit'; layer: 'memory' | 'redis'; document: StoredDocument }
+  | { result: 'hit'; layer: 'memory' | 'redis'; document: WholeDocument }
   | { result: 'tombstone' }
   | { result: 'miss' }
   | { result: 'unavailable' };
@@ -14,7 +13,7 @@ const ACTIVE = 0x41; // 'A': [A][u32 metadata length][metadata JSON][content]
 const TOMBSTONE = Buffer.from('D');
 export const INVALIDATION_CHANNEL = 'documents:invalidated';
 
-export function encodeDocument(document: StoredDocument): Buffer {
+export function encodeDocument(document: WholeDocument): Buffer {
   const metadata = Buffer.from(JSON.stringify(document.metadata));
   const header = Buffer.allocUnsafe(5);
   header[0] = ACTIVE;
@@ -22,7 +21,7 @@ export function encodeDocument(document: StoredDocument): Buffer {
   return Buffer.concat([header, metadata, document.content]);
 }
 
-export function decodeDocument(value: Buffer): StoredDocument | 'tombstone' | undefined {
+export function decodeDocument(value: Buffer): WholeDocument | 'tombstone' | undefined {
   if (value.equals(TOMBSTONE)) return 'tombstone';
   if (value.length < 5 || value[0] !== ACTIVE) return undefined;
   const length = value.readUInt32BE(1);
@@ -92,7 +91,7 @@ export class DocumentCache {
     this.memory?.clear();
   }
 
-  private remember(key: string, document: StoredDocument, epoch: number) {
+  private remember(key: string, document: WholeDocument, epoch: number) {
     if (this.memoryLive && epoch === this.epoch) this.memory?.set(key, document);
   }
 
@@ -101,7 +100,7 @@ export class DocumentCache {
   }
 
   /** The in-process layer alone, without a promise: the hot path of a hot document. */
-  fromMemory(tenant: string, id: string): StoredDocument | undefined {
+  fromMemory(tenant: string, id: string): WholeDocument | undefined {
     return this.memoryLive ? this.memory?.get(this.key(tenant, id)) : undefined;
   }
 
@@ -121,7 +120,7 @@ export class DocumentCache {
   }
 
   /** Fills after a miss; loses to anything already there, a tombstone above all. */
-  async fill(tenant: string, id: string, document: StoredDocument): Promise<void> {
+  async fill(tenant: string, id: string, document: WholeDocument): Promise<void> {
     const key = this.key(tenant, id);
     const epoch = this.epoch;
     const outcome = await this.circuit.call((redis: Redis) =>

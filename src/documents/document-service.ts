@@ -1,40 +1,87 @@
+import { createHash } from 'node:crypto';
+import { pipeline, type Readable } from 'node:stream';
+import type { FastifyBaseLogger } from 'fastify';
 import { v7 as uuidv7 } from 'uuid';
 import { Errors } from '../errors.ts';
 import type { Metrics } from '../http/metrics.ts';
 import { fingerprint } from '../idempotency/idempotency-key.ts';
 import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
+import type { DeclaredDigest } from './content-digest.ts';
+import type { ContentStore } from './content-store.ts';
 import type { DocumentCache } from './document-cache.ts';
-import { sha256Hex, type DocumentStore, type StoredDocument } from './document-store.ts';
-import type { DocumentMetadata } from './schemas.ts';
+import type { ContentPlace, CreateResult, DocumentStore } from './document-store.ts';
+import { IncomingBody, type BodyHead } from './incoming-body.ts';
+import type { DocumentMetadata, WholeDocument } from './schemas.ts';
+import { ContentIntegrityError, VerifiedContent } from './verified-content.ts';
 
-export type NewDocument = { content: Buffer | undefined; contentType: string | undefined };
+/** A create as it arrives: the body still unread. */
+export type NewDocument = {
+  /** undefined for a request without a body. */
+  body: Readable | undefined;
+  contentType: string | undefined;
+  /** Content-Length, when the client declared one. */
+  declaredLength: number | undefined;
+  digests: readonly DeclaredDigest[];
+};
 
 export type CreateAnswer = { statusCode: 200 | 201; metadata: DocumentMetadata; replayed: boolean };
 
-export type ReadAnswer = { document: StoredDocument; cacheStatus: 'hit' | 'fwd=miss' };
+/** A document found for a read: whole in hand, or in S3, to be streamed. */
+export type Found =
+  | { kind: 'whole'; document: WholeDocument; cacheStatus: 'hit' | 'fwd=miss' }
+  | { kind: 'object'; metadata: DocumentMetadata; s3Key: string; cacheStatus: 'fwd=miss' };
 
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 // type/subtype[; parameters], as RFC 9110 allows, kept to a sane length.
 const MEDIA_TYPE = /^[A-Za-z0-9!#$&^_.+-]{1,127}\/[A-Za-z0-9!#$&^_.+-]{1,127}(\s*;[\x20-\x7e]*)?$/;
+const POST_ROUTE = 'POST /documents';
+
+export type DocumentLimits = {
+  maxBytes: number;
+  /** Up to this, content sits in the item; above it, in S3. */
+  inlineMaxBytes: number;
+  /** Up to this, content is read whole and cached; above it, always streamed from S3. */
+  cacheMaxBytes: number;
+  /** Uploads bound for S3 at once in this process. */
+  maxConcurrentUploads: number;
+};
 
 export type DocumentServiceOptions = {
   store: DocumentStore;
+  content: ContentStore;
   cache: DocumentCache;
   requests: IdempotentRequests;
   metrics: Metrics;
-  maxBytes: number;
+  log: Pick<FastifyBaseLogger, 'warn' | 'error'>;
+  limits: DocumentLimits;
   now?: () => Date;
 };
 
+/** The body of a create once read: inline content, or the S3 object it was staged in. */
+type Received = { metadata: DocumentMetadata; place: ContentPlace };
+
 /**
- * The document use cases: create (idempotent), read through the cache, delete
+ * The document use cases: creates streamed to their store (idempotent, never
+ * overwriting), reads through two cache layers or streamed from S3, deletes
  * with a tombstone that beats every cache.
+ *
+ * A create reads its body before it commits anything. A body up to the
+ * inline size is held and stored in the metadata item; a larger one is
+ * streamed into a new S3 object of its own while its SHA-256 is computed,
+ * and the create then commits the metadata item that names that object (a
+ * conditional put: the commit point). Whatever does not commit (a replay, a
+ * conflict, a failure) removes its staged object; an object left by a crash
+ * is the lifecycle worker's. Idempotency records are claimed after the body,
+ * when the fingerprint (content type and SHA-256) is known.
  */
 export class DocumentService {
   private readonly options: DocumentServiceOptions;
   private readonly now: () => Date;
   /** Concurrent misses of one document in this process share one store read. */
-  private readonly pendingReads = new Map<string, Promise<StoredDocument | undefined>>();
+  private readonly pendingReads = new Map<string, Promise<Found | undefined>>();
+  private uploads = 0;
+  private readonly memoryHits: { inc(): void };
+  private readonly lookupCounters = new Map<string, { inc(): void }>();
 
   constructor(options: DocumentServiceOptions) {
     this.options = options;
@@ -42,34 +89,142 @@ export class DocumentService {
     this.memoryHits = options.metrics.cacheLookups.labels({ layer: 'memory', result: 'hit' });
   }
 
-  private prepare(id: string, input: NewDocument): { metadata: DocumentMetadata; content: Buffer } {
-    const content = input.content;
-    if (!content || content.length === 0) throw new Errors.EmptyDocument();
-    if (content.length > this.options.maxBytes) throw new Errors.PayloadTooLarge(this.options.maxBytes);
+  /** PUT: 201 new, 200 identical retry, 409 when the id holds other content or was deleted. */
+  async put(tenant: string, id: string, input: NewDocument): Promise<CreateAnswer> {
+    return this.receive(input, async (body, head, contentType) => {
+      if (head.complete) return this.answerPut(id, await this.commit(tenant, this.inline(id, contentType, head.content)));
+
+      // The id may already be taken: then the answer only depends on whether
+      // these bytes are the stored ones, and nothing needs uploading.
+      const existing = await this.options.store.lookup(tenant, id);
+      if (existing.state === 'deleted') throw new Errors.DocumentDeleted(id);
+      if (existing.state === 'active') {
+        const stored = existing.record.metadata;
+        const declared = input.declaredLength;
+        if (stored.contentType !== contentType || (declared !== undefined && declared !== stored.size)) {
+          throw new Errors.DocumentExists(id);
+        }
+        await body.discard();
+        if (body.sha256Hex !== stored.checksum || body.bytes !== stored.size) throw new Errors.DocumentExists(id);
+        return { statusCode: 200, metadata: stored, replayed: false };
+      }
+      return this.staged(tenant, id, contentType, body, async (received) => this.answerPut(id, await this.commit(tenant, received)));
+    });
+  }
+
+  /** POST: a new UUIDv7 document; with a key, exactly one document per key. */
+  async post(tenant: string, input: NewDocument, idempotencyKey: string | undefined): Promise<CreateAnswer> {
+    return this.receive(input, async (body, head, contentType) => {
+      if (idempotencyKey === undefined) {
+        const id = uuidv7();
+        if (head.complete) return this.answerPost(await this.commit(tenant, this.inline(id, contentType, head.content)));
+        return this.staged(tenant, id, contentType, body, async (received) => this.answerPost(await this.commit(tenant, received)));
+      }
+      const scope = { tenant, key: idempotencyKey };
+      if (head.complete) {
+        const received = this.inline(uuidv7(), contentType, head.content);
+        return this.once(scope, received, (id) => this.commit(tenant, { ...received, metadata: { ...received.metadata, id } }));
+      }
+      // Staged content is named by the document id: use the one a live record
+      // of the key already names, so that a retry taking over a crashed
+      // request commits under that id.
+      const id = (await this.options.requests.resourceOf(POST_ROUTE, scope)) ?? uuidv7();
+      return this.staged(tenant, id, contentType, body, (received) =>
+        this.once(scope, received, (resourceId) => {
+          // Another request claimed the key for another id while this body arrived.
+          if (resourceId !== id) throw new Errors.IdempotencyKeyInUse();
+          return this.commit(tenant, received);
+        }),
+      );
+    });
+  }
+
+  /**
+   * Checks what can be checked before the body, reads its head (all of an
+   * inline document), and holds an upload slot while a larger one is read:
+   * one known to be large takes its slot before a byte is read, one of
+   * unknown length once it outgrows the inline size.
+   */
+  private async receive(
+    input: NewDocument,
+    create: (body: IncomingBody, head: BodyHead, contentType: string) => Promise<CreateAnswer>,
+  ): Promise<CreateAnswer> {
+    const { maxBytes, inlineMaxBytes } = this.options.limits;
+    if (!input.body || input.declaredLength === 0) throw new Errors.EmptyDocument();
     const contentType = input.contentType?.trim() || DEFAULT_CONTENT_TYPE;
     if (!MEDIA_TYPE.test(contentType)) throw new Errors.UnsupportedMediaType(JSON.stringify(contentType.slice(0, 64)));
-    return {
-      metadata: {
-        id,
-        status: 'ACTIVE',
-        contentType,
-        size: content.length,
-        checksum: sha256Hex(content),
-        createdAt: this.now().toISOString(),
-      },
-      content,
+
+    let slot = input.declaredLength !== undefined && input.declaredLength > inlineMaxBytes ? this.takeUploadSlot() : undefined;
+    try {
+      const body = new IncomingBody(input.body, { maxBytes, declared: input.digests });
+      const head = await body.readHead(inlineMaxBytes);
+      if (!head.complete) slot ??= this.takeUploadSlot();
+      return await create(body, head, contentType);
+    } finally {
+      slot?.();
+    }
+  }
+
+  private takeUploadSlot(): () => void {
+    if (this.uploads >= this.options.limits.maxConcurrentUploads) throw new Errors.Overloaded();
+    this.uploads += 1;
+    this.options.metrics.uploadsInFlight.set(this.uploads);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.uploads -= 1;
+      this.options.metrics.uploadsInFlight.set(this.uploads);
     };
   }
 
-  /** PUT: 201 new, 200 identical retry, 409 when the id holds other content or was deleted. */
-  async put(tenant: string, id: string, input: NewDocument): Promise<CreateAnswer> {
-    const { metadata, content } = this.prepare(id, input);
-    const result = await this.options.store.create(tenant, metadata, content);
+  private inline(id: string, contentType: string, content: Buffer): Received {
+    if (content.length === 0) throw new Errors.EmptyDocument();
+    const metadata = this.newMetadata(id, contentType, content.length, sha256Of(content));
+    return { metadata, place: { content } };
+  }
+
+  private newMetadata(id: string, contentType: string, size: number, checksum: string): DocumentMetadata {
+    return { id, status: 'ACTIVE', contentType, size, checksum, createdAt: this.now().toISOString() };
+  }
+
+  /**
+   * Streams the rest of the body into a new object for `id`, then runs
+   * `commit`; the object is removed again unless the commit made it the
+   * document's content.
+   */
+  private async staged(
+    tenant: string,
+    id: string,
+    contentType: string,
+    body: IncomingBody,
+    commit: (received: Received) => Promise<CreateAnswer & { committed: boolean }>,
+  ): Promise<CreateAnswer> {
+    const s3Key = this.options.content.newKey(tenant, id);
+    await this.options.content.upload(s3Key, body.rest(), contentType);
+    let committed = false;
+    try {
+      const answer = await commit({
+        metadata: this.newMetadata(id, contentType, body.bytes, body.sha256Hex),
+        place: { s3Key },
+      });
+      committed = answer.committed;
+      return { statusCode: answer.statusCode, metadata: answer.metadata, replayed: answer.replayed };
+    } finally {
+      if (!committed) this.removeContent(s3Key);
+    }
+  }
+
+  private commit(tenant: string, received: Received): Promise<CreateResult> {
+    return this.options.store.create(tenant, received.metadata, received.place);
+  }
+
+  private answerPut(id: string, result: CreateResult): CreateAnswer & { committed: boolean } {
     switch (result.outcome) {
       case 'created':
-        return { statusCode: 201, metadata: result.metadata, replayed: false };
+        return { statusCode: 201, metadata: result.metadata, replayed: false, committed: true };
       case 'identical':
-        return { statusCode: 200, metadata: result.metadata, replayed: false };
+        return { statusCode: 200, metadata: result.metadata, replayed: false, committed: false };
       case 'deleted':
         throw new Errors.DocumentDeleted(id);
       case 'conflict':
@@ -77,37 +232,42 @@ export class DocumentService {
     }
   }
 
-  /** POST: a new UUIDv7 document; with a key, exactly one document per key. */
-  async post(tenant: string, input: NewDocument, idempotencyKey: string | undefined): Promise<CreateAnswer> {
-    const prepared = this.prepare(uuidv7(), input);
-    if (idempotencyKey === undefined) return this.insert(tenant, prepared);
+  /** For POST the id is ours: an identical item is our own earlier attempt. */
+  private answerPost(result: CreateResult): CreateAnswer & { committed: boolean } {
+    if (result.outcome === 'created' || result.outcome === 'identical') {
+      return { statusCode: 201, metadata: result.metadata, replayed: false, committed: result.outcome === 'created' };
+    }
+    throw new Error(`a document id of this service collided (${result.outcome})`);
+  }
+
+  /** A POST with an Idempotency-Key: the create runs once per key and fingerprint; others replay it or get 422. */
+  private async once(
+    scope: { tenant: string; key: string },
+    received: Received,
+    commit: (resourceId: string) => Promise<CreateResult>,
+  ): Promise<CreateAnswer & { committed: boolean }> {
+    let committed = false;
     const answer = await this.options.requests.run(
-      'POST /documents',
+      POST_ROUTE,
       {
-        tenant,
-        key: idempotencyKey,
-        fingerprint: fingerprint(['POST /documents', prepared.metadata.contentType, prepared.metadata.checksum]),
-        resourceId: prepared.metadata.id,
+        ...scope,
+        fingerprint: fingerprint([POST_ROUTE, received.metadata.contentType, received.metadata.checksum]),
+        resourceId: received.metadata.id,
       },
-      async (id) => {
-        const created = await this.insert(tenant, { metadata: { ...prepared.metadata, id }, content: prepared.content });
+      async (resourceId) => {
+        const created = this.answerPost(await commit(resourceId));
+        committed = created.committed;
         return { statusCode: created.statusCode, body: created.metadata };
       },
     );
-    return { statusCode: answer.statusCode as 201, metadata: answer.body, replayed: answer.replayed };
+    return { statusCode: 201, metadata: answer.body, replayed: answer.replayed, committed };
   }
 
-  private async insert(tenant: string, prepared: { metadata: DocumentMetadata; content: Buffer }): Promise<CreateAnswer> {
-    const result = await this.options.store.create(tenant, prepared.metadata, prepared.content);
-    // For POST the id is ours: an identical item is our own earlier attempt.
-    if (result.outcome === 'created' || result.outcome === 'identical') {
-      return { statusCode: 201, metadata: result.metadata, replayed: false };
-    }
-    throw new Error(`server-generated id ${prepared.metadata.id} collided (${result.outcome})`);
+  private removeContent(s3Key: string): void {
+    this.options.content
+      .remove(s3Key)
+      .catch((err: unknown) => this.options.log.warn({ err, s3Key }, 'content not removed; the lifecycle worker will'));
   }
-
-  private readonly lookupCounters = new Map<string, { inc(): void }>();
-  private readonly memoryHits: { inc(): void };
 
   /** Counter children by label, so the hot path does not hash labels per request. */
   private countLookup(layer: string, result: string) {
@@ -121,16 +281,16 @@ export class DocumentService {
   }
 
   /** A hit in process memory, answered synchronously; undefined sends the caller to read(). */
-  readHot(tenant: string, id: string): StoredDocument | undefined {
+  readHot(tenant: string, id: string): WholeDocument | undefined {
     const document = this.options.cache.fromMemory(tenant, id);
     if (document) this.memoryHits.inc();
     return document;
   }
 
-  async read(tenant: string, id: string): Promise<ReadAnswer> {
+  async read(tenant: string, id: string): Promise<Found> {
     const cached = await this.options.cache.lookup(tenant, id);
     this.countLookup(cached.result === 'hit' ? cached.layer : 'redis', cached.result);
-    if (cached.result === 'hit') return { document: cached.document, cacheStatus: 'hit' };
+    if (cached.result === 'hit') return { kind: 'whole', document: cached.document, cacheStatus: 'hit' };
     if (cached.result === 'tombstone') throw new Errors.DocumentNotFound(id);
 
     const key = `${tenant}#${id}`;
@@ -140,38 +300,87 @@ export class DocumentService {
       this.pendingReads.set(key, pending);
       pending.finally(() => this.pendingReads.delete(key)).catch(() => {});
     }
-    const document = await pending;
-    if (!document) throw new Errors.DocumentNotFound(id);
-    return { document, cacheStatus: 'fwd=miss' };
+    const found = await pending;
+    if (!found) throw new Errors.DocumentNotFound(id);
+    return found;
   }
 
-  private async readThrough(tenant: string, id: string, fill: boolean): Promise<StoredDocument | undefined> {
-    const found = await this.options.store.read(tenant, id);
-    if (found.state === 'active') {
-      if (fill) await this.options.cache.fill(tenant, id, found.document);
-      return found.document;
+  private async readThrough(tenant: string, id: string, fill: boolean): Promise<Found | undefined> {
+    const found = await this.options.store.lookup(tenant, id);
+    if (found.state !== 'active') {
+      if (found.state === 'deleted' && fill) await this.options.cache.fillTombstone(tenant, id);
+      return undefined;
     }
-    if (found.state === 'deleted' && fill) await this.options.cache.fillTombstone(tenant, id);
-    return undefined;
+    const { metadata, content, s3Key } = found.record;
+    const cacheable = metadata.size <= this.options.limits.cacheMaxBytes;
+    let whole = content;
+    if (!whole && s3Key) {
+      if (!cacheable) return { kind: 'object', metadata, s3Key, cacheStatus: 'fwd=miss' };
+      whole = await this.options.content.readWhole(s3Key);
+      // Content removed between the two reads: the document was deleted meanwhile.
+      if (!whole) return undefined;
+    }
+    if (!whole) throw new Error(`document ${id} has neither content nor an object`);
+    if (whole.length !== metadata.size || sha256Of(whole) !== metadata.checksum) throw this.integrityFailure(metadata, s3Key);
+    const document = { metadata, content: whole };
+    if (fill && cacheable) await this.options.cache.fill(tenant, id, document);
+    return { kind: 'whole', document, cacheStatus: 'fwd=miss' };
+  }
+
+  /**
+   * The content of a document found in S3, or `[start, end]` of it, as a
+   * stream. A whole read is verified as it goes (VerifiedContent); a slice
+   * can only be checked against the object's size, which S3 states before
+   * the first byte is sent.
+   */
+  async stream(found: Extract<Found, { kind: 'object' }>, range?: { start: number; end: number }): Promise<Readable> {
+    const { metadata, s3Key } = found;
+    const object = await this.options.content.open(s3Key, range);
+    // Removed between the metadata read and this one: deleted meanwhile.
+    if (!object) throw new Errors.DocumentNotFound(metadata.id);
+    if (object.totalSize !== metadata.size) {
+      object.body.destroy();
+      throw this.integrityFailure(metadata, s3Key);
+    }
+    if (range) return object.body;
+    const verified = new VerifiedContent(metadata, () => this.countIntegrityFailure(metadata, s3Key));
+    return pipeline(object.body, verified, () => {});
+  }
+
+  private integrityFailure(metadata: DocumentMetadata, s3Key: string | undefined): ContentIntegrityError {
+    this.countIntegrityFailure(metadata, s3Key);
+    return new ContentIntegrityError(metadata.id);
+  }
+
+  private countIntegrityFailure(metadata: DocumentMetadata, s3Key: string | undefined) {
+    this.options.metrics.integrityFailures.inc();
+    this.options.log.error({ documentId: metadata.id, s3Key }, 'stored content does not match its checksum: not delivered');
   }
 
   async metadata(tenant: string, id: string): Promise<DocumentMetadata> {
     const cached = await this.options.cache.lookup(tenant, id);
     if (cached.result === 'hit') return cached.document.metadata;
     if (cached.result === 'tombstone') throw new Errors.DocumentNotFound(id);
-    const metadata = await this.options.store.metadata(tenant, id);
-    if (!metadata || metadata === 'deleted') throw new Errors.DocumentNotFound(id);
-    return metadata;
+    const found = await this.options.store.lookup(tenant, id);
+    if (found.state !== 'active') throw new Errors.DocumentNotFound(id);
+    return found.record.metadata;
   }
 
   /**
    * 204 only once the tombstone is in the store AND in Redis: if Redis cannot
    * take it, a stale cached copy could outlive the delete, so the client gets
-   * a 503 and its retry (deletes are idempotent) finishes the job.
+   * a 503 and its retry (deletes are idempotent) finishes the job. The
+   * content goes after the tombstone; what a failure leaves, the lifecycle
+   * worker removes.
    */
   async delete(tenant: string, id: string): Promise<void> {
     const result = await this.options.store.delete(tenant, id);
-    if (result === 'absent') throw new Errors.DocumentNotFound(id);
+    if (result.outcome === 'absent') throw new Errors.DocumentNotFound(id);
+    if (result.s3Key) this.removeContent(result.s3Key);
     if (!(await this.options.cache.tombstone(tenant, id))) throw new Errors.ServiceUnavailable();
   }
+}
+
+function sha256Of(content: Uint8Array): string {
+  return createHash('sha256').update(content).digest('hex');
 }

@@ -1,11 +1,23 @@
-import { createHash } from 'node:crypto';
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DocumentDb } from '../adapters/aws.ts';
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { isConditionFailure } from '../adapters/aws.ts';
 import type { DocumentMetadata } from './schemas.ts';
 
-export type StoredDocument = { metadata: DocumentMetadata; content: Buffer };
+/** Where a document's bytes are: in its item, or in an S3 object the item names. */
+export type ContentPlace = { content: Buffer } | { s3Key: string };
+
+/** A committed document as the table holds it. */
+export type DocumentRecord = { metadata: DocumentMetadata } & Partial<{ content: Buffer; s3Key: string }>;
+
+export type Lookup = { state: 'active'; record: DocumentRecord } | { state: 'deleted'; s3Key?: string } | { state: 'absent' };
+
+export type CreateResult =
+  | { outcome: 'created'; metadata: DocumentMetadata }
+  | { outcome: 'identical'; metadata: DocumentMetadata }
+  | { outcome: 'conflict'; metadata: DocumentMetadata }
+  | { outcome: 'deleted' };
+
+export type DeleteResult = { outcome: 'deleted' | 'already-deleted'; s3Key?: string } | { outcome: 'absent' };
 
 type DocumentItem = Omit<DocumentMetadata, 'status'> & {
   pk: string;
@@ -14,31 +26,17 @@ type DocumentItem = Omit<DocumentMetadata, 'status'> & {
   s3Key?: string;
   deleteAt?: number;
   deletedAt?: string;
+  tombstoneShard?: string;
 };
 
-export type CreateResult =
-  | { outcome: 'created'; metadata: DocumentMetadata }
-  | { outcome: 'identical'; metadata: DocumentMetadata }
-  | { outcome: 'conflict' }
-  | { outcome: 'deleted' };
+export const TOMBSTONES_INDEX = 'tombstones';
+/** Tombstones are spread over a few index partitions so that no single one is hot. */
+export const TOMBSTONE_SHARDS = ['0', '1', '2', '3'] as const;
 
-export type ReadResult = { state: 'active'; document: StoredDocument } | { state: 'deleted' } | { state: 'absent' };
+/** The item of the lifecycle worker's lease; no document key has this shape (they hold a '#'). */
+const SWEEP_LEASE_KEY = '__lifecycle__';
 
-export type DeleteResult = 'deleted' | 'already-deleted' | 'absent';
-
-export type DocumentStoreOptions = {
-  dynamo: DocumentDb;
-  s3: S3Client;
-  table: string;
-  bucket: string;
-  inlineMaxBytes: number;
-  tombstoneSeconds: number;
-  onContentCleanupFailure?: (error: unknown, s3Key: string) => void;
-};
-
-export function sha256Hex(content: Uint8Array): string {
-  return createHash('sha256').update(content).digest('hex');
-}
+export type DocumentStoreOptions = { dynamo: DocumentDb; table: string; tombstoneSeconds: number };
 
 function metadataOf(item: DocumentItem): DocumentMetadata {
   return {
@@ -51,17 +49,18 @@ function metadataOf(item: DocumentItem): DocumentMetadata {
   };
 }
 
-export class ContentIntegrityError extends Error {
-  constructor(id: string) {
-    super(`content of document ${id} does not match its checksum`);
-    this.name = 'ContentIntegrityError';
-  }
+function shardOf(id: string): string {
+  let sum = 0;
+  for (let i = 0; i < id.length; i++) sum += id.charCodeAt(i);
+  return TOMBSTONE_SHARDS[sum % TOMBSTONE_SHARDS.length]!;
 }
 
 /**
- * Documents in DynamoDB (metadata, and content up to a threshold) and S3
- * (larger content). Every write is a single-item conditional write, so that
- * two writers of one id can never both win.
+ * Document metadata in DynamoDB, one item per document. The item is the
+ * commit point of a create: content (inline, or an S3 object staged before)
+ * is the document's only once a conditional put of its item succeeded, so
+ * two writers of one id can never both win. A delete turns the item into a
+ * tombstone, which is found again through the sparse `tombstones` index.
  */
 export class DocumentStore {
   private readonly options: DocumentStoreOptions;
@@ -74,28 +73,8 @@ export class DocumentStore {
     return `${tenant}#${id}`;
   }
 
-  /**
-   * The S3 key names the checksum: a losing writer of an existing id can
-   * never overwrite the winner's bytes.
-   */
-  private s3Key(tenant: string, id: string, checksum: string) {
-    return `${tenant}/${id}/${checksum}`;
-  }
-
-  async create(tenant: string, metadata: DocumentMetadata, content: Buffer): Promise<CreateResult> {
-    const inline = content.length <= this.options.inlineMaxBytes;
-    const s3Key = inline ? undefined : this.s3Key(tenant, metadata.id, metadata.checksum);
-    if (s3Key) {
-      await this.options.s3.send(
-        new PutObjectCommand({ Bucket: this.options.bucket, Key: s3Key, Body: content, ContentType: metadata.contentType }),
-      );
-    }
-    const item: DocumentItem = {
-      ...metadata,
-      status: 'ACTIVE',
-      pk: this.pk(tenant, metadata.id),
-      ...(inline ? { content } : { s3Key }),
-    };
+  async create(tenant: string, metadata: DocumentMetadata, place: ContentPlace): Promise<CreateResult> {
+    const item: DocumentItem = { ...metadata, status: 'ACTIVE', pk: this.pk(tenant, metadata.id), ...place };
     try {
       await this.options.dynamo.send(
         new PutCommand({ TableName: this.options.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
@@ -104,42 +83,36 @@ export class DocumentStore {
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }
-    const existing = await this.item(tenant, metadata.id);
-    if (!existing) throw new Error(`document ${metadata.id} vanished after a failed conditional put`);
-    if (existing.status === 'DELETED') return { outcome: 'deleted' };
-    if (existing.checksum === metadata.checksum && existing.contentType === metadata.contentType) {
-      return { outcome: 'identical', metadata: metadataOf(existing) };
-    }
-    if (s3Key && existing.s3Key !== s3Key) this.removeContent(s3Key);
-    return { outcome: 'conflict' };
+    const existing = await this.lookup(tenant, metadata.id);
+    if (existing.state === 'absent') throw new Error(`document ${metadata.id} vanished after a failed conditional put`);
+    if (existing.state === 'deleted') return { outcome: 'deleted' };
+    const stored = existing.record.metadata;
+    const same = stored.checksum === metadata.checksum && stored.contentType === metadata.contentType;
+    return { outcome: same ? 'identical' : 'conflict', metadata: stored };
   }
 
-  async read(tenant: string, id: string): Promise<ReadResult> {
-    const item = await this.item(tenant, id);
+  async lookup(tenant: string, id: string): Promise<Lookup> {
+    const { Item } = await this.options.dynamo.send(
+      new GetCommand({ TableName: this.options.table, Key: { pk: this.pk(tenant, id) }, ConsistentRead: true }),
+    );
+    const item = Item as DocumentItem | undefined;
     if (!item) return { state: 'absent' };
-    if (item.status === 'DELETED') return { state: 'deleted' };
-    const content = item.content ? Buffer.from(item.content) : await this.fetchContent(item.s3Key!);
-    // Content removed between the two reads: the document was deleted meanwhile.
-    if (!content) return { state: 'deleted' };
-    if (sha256Hex(content) !== item.checksum) throw new ContentIntegrityError(id);
-    return { state: 'active', document: { metadata: metadataOf(item), content } };
+    if (item.status === 'DELETED') return { state: 'deleted', ...(item.s3Key ? { s3Key: item.s3Key } : {}) };
+    const record: DocumentRecord = { metadata: metadataOf(item) };
+    if (item.content) record.content = Buffer.from(item.content);
+    if (item.s3Key) record.s3Key = item.s3Key;
+    return { state: 'active', record };
   }
 
-  /** The metadata alone, from the table. */
-  async metadata(tenant: string, id: string): Promise<DocumentMetadata | 'deleted' | undefined> {
-    const item = await this.item(tenant, id);
-    if (!item) return undefined;
-    return item.status === 'DELETED' ? 'deleted' : metadataOf(item);
-  }
-
-  /** Logical delete: the item becomes a tombstone with a TTL; the content goes after. */
+  /** Logical delete: the item becomes a tombstone with a TTL; its S3 object (if any) is the caller's to remove. */
   async delete(tenant: string, id: string, now = Date.now()): Promise<DeleteResult> {
     try {
       const { Attributes } = await this.options.dynamo.send(
         new UpdateCommand({
           TableName: this.options.table,
           Key: { pk: this.pk(tenant, id) },
-          UpdateExpression: 'SET #status = :deleted, deleteAt = :deleteAt, deletedAt = :deletedAt REMOVE content',
+          UpdateExpression:
+            'SET #status = :deleted, deleteAt = :deleteAt, deletedAt = :deletedAt, tombstoneShard = :shard REMOVE content',
           ConditionExpression: 'attribute_exists(pk) AND #status = :active',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
@@ -147,43 +120,81 @@ export class DocumentStore {
             ':active': 'ACTIVE',
             ':deleteAt': Math.floor(now / 1000) + this.options.tombstoneSeconds,
             ':deletedAt': new Date(now).toISOString(),
+            ':shard': shardOf(id),
           },
           ReturnValues: 'ALL_NEW',
         }),
       );
       const s3Key = (Attributes as DocumentItem | undefined)?.s3Key;
-      if (s3Key) this.removeContent(s3Key);
-      return 'deleted';
+      return { outcome: 'deleted', ...(s3Key ? { s3Key } : {}) };
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }
-    const existing = await this.item(tenant, id);
-    if (!existing) return 'absent';
+    const existing = await this.lookup(tenant, id);
+    if (existing.state === 'absent') return { outcome: 'absent' };
     // A repeated delete finishes a content removal that may have failed before.
-    if (existing.s3Key) this.removeContent(existing.s3Key);
-    return 'already-deleted';
+    return { outcome: 'already-deleted', ...(existing.state === 'deleted' && existing.s3Key ? { s3Key: existing.s3Key } : {}) };
   }
 
-  private async item(tenant: string, id: string): Promise<DocumentItem | undefined> {
-    const { Item } = await this.options.dynamo.send(
-      new GetCommand({ TableName: this.options.table, Key: { pk: this.pk(tenant, id) }, ConsistentRead: true }),
+  /** The earliest `deleteAt` of any tombstone still in the table (epoch seconds). */
+  async oldestTombstoneDeleteAt(abortSignal?: AbortSignal): Promise<number | undefined> {
+    const oldest = await Promise.all(
+      TOMBSTONE_SHARDS.map(async (shard) => {
+        const { Items } = await this.options.dynamo.send(
+          new QueryCommand({
+            TableName: this.options.table,
+            IndexName: TOMBSTONES_INDEX,
+            KeyConditionExpression: 'tombstoneShard = :shard',
+            ExpressionAttributeValues: { ':shard': shard },
+            ScanIndexForward: true,
+            Limit: 1,
+          }),
+          { abortSignal },
+        );
+        return (Items?.[0] as { deleteAt?: number } | undefined)?.deleteAt;
+      }),
     );
-    return Item as DocumentItem | undefined;
+    const found = oldest.filter((deleteAt) => deleteAt !== undefined);
+    return found.length > 0 ? Math.min(...found) : undefined;
   }
 
-  private async fetchContent(s3Key: string): Promise<Buffer | undefined> {
+  /**
+   * Takes (or renews) the one lease of the lifecycle sweep: replicas of the
+   * worker sweep one at a time, so an orphan is removed and counted once.
+   */
+  async claimSweep(owner: string, now: number, leaseMs: number): Promise<boolean> {
     try {
-      const { Body } = await this.options.s3.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: s3Key }));
-      return Buffer.from(await Body!.transformToByteArray());
+      await this.options.dynamo.send(
+        new PutCommand({
+          TableName: this.options.table,
+          Item: { pk: SWEEP_LEASE_KEY, owner, leaseUntil: now + leaseMs },
+          ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil < :now OR #owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':now': now, ':owner': owner },
+        }),
+      );
+      return true;
     } catch (error) {
-      if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
+      if (isConditionFailure(error)) return false;
       throw error;
     }
   }
 
-  private removeContent(s3Key: string): void {
-    this.options.s3
-      .send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: s3Key }))
-      .catch((error: unknown) => this.options.onContentCleanupFailure?.(error, s3Key));
+  /** Gives the lease back at once, so that another replica need not wait for it to run out. */
+  async releaseSweep(owner: string): Promise<void> {
+    try {
+      await this.options.dynamo.send(
+        new UpdateCommand({
+          TableName: this.options.table,
+          Key: { pk: SWEEP_LEASE_KEY },
+          UpdateExpression: 'SET leaseUntil = :expired',
+          ConditionExpression: '#owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':owner': owner, ':expired': 0 },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
   }
 }

@@ -1,8 +1,8 @@
-import type { StoredDocument } from './document-store.ts';
+import type { WholeDocument } from './schemas.ts';
 
 const ENTRY_OVERHEAD_BYTES = 256;
 
-type Entry = { document: StoredDocument; used: boolean };
+type Entry = { document: WholeDocument; used: boolean };
 
 /**
  * Hot documents in process memory, bounded in bytes. Eviction is "second
@@ -21,14 +21,14 @@ export class MemoryCache {
     this.maxBytes = maxBytes;
   }
 
-  get(key: string): StoredDocument | undefined {
+  get(key: string): WholeDocument | undefined {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
     entry.used = true;
     return entry.document;
   }
 
-  set(key: string, document: StoredDocument): void {
+  set(key: string, document: WholeDocument): void {
     const size = document.content.length + ENTRY_OVERHEAD_BYTES;
     if (size > this.maxBytes / 8) return; // a few big documents must not flush all the hot small ones
     this.delete(key);

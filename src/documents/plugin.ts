@@ -3,9 +3,9 @@ import type { Config } from '../config.ts';
 import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
 import { DocumentCache, type DocumentCacheOptions } from './document-cache.ts';
 import { DocumentService } from './document-service.ts';
-import { DocumentStore } from './document-store.ts';
 import { MemoryCache } from './memory-cache.ts';
 import { documentRoutes } from './routes.ts';
+import { documentStores } from './stores.ts';
 
 export type DocumentsOptions = {
   config: Config;
@@ -14,20 +14,12 @@ export type DocumentsOptions = {
   cache?: (options: DocumentCacheOptions) => DocumentCache;
 };
 
-/** The documents domain: store, two-layer cache, service and routes. */
+/** The documents domain: metadata and content stores, two-layer cache, service and routes. */
 export const documentsPlugin = fp(
   async (app, { config, requests, cache }: DocumentsOptions) => {
     const { aws, redis } = app;
     const service = new DocumentService({
-      store: new DocumentStore({
-        dynamo: aws.dynamo,
-        s3: aws.s3,
-        table: config.DOCUMENTS_TABLE,
-        bucket: config.DOCUMENTS_BUCKET,
-        inlineMaxBytes: config.INLINE_CONTENT_MAX_BYTES,
-        tombstoneSeconds: config.DOCUMENT_TOMBSTONE_SECONDS,
-        onContentCleanupFailure: (err, s3Key) => app.log.warn({ err, s3Key }, 'content of a deleted document not removed'),
-      }),
+      ...documentStores(config, aws),
       cache: (cache ?? ((options) => new DocumentCache(options)))({
         circuit: redis.circuit,
         ttlSeconds: config.DOCUMENT_CACHE_TTL_SECONDS,
@@ -37,9 +29,19 @@ export const documentsPlugin = fp(
       }),
       requests,
       metrics: app.metrics,
-      maxBytes: config.MAX_DOCUMENT_BYTES,
+      log: app.log,
+      limits: {
+        maxBytes: config.MAX_DOCUMENT_BYTES,
+        inlineMaxBytes: config.INLINE_CONTENT_MAX_BYTES,
+        cacheMaxBytes: config.DOCUMENT_CACHE_MAX_BYTES,
+        maxConcurrentUploads: config.MAX_CONCURRENT_UPLOADS,
+      },
     });
-    await app.register(documentRoutes, { service, maxBytes: config.MAX_DOCUMENT_BYTES });
+    await app.register(documentRoutes, {
+      service,
+      maxBytes: config.MAX_DOCUMENT_BYTES,
+      uploadMinBytesPerSecond: config.DOCUMENT_UPLOAD_MIN_BYTES_PER_SECOND,
+    });
   },
   { name: 'documents', fastify: '5.x', dependencies: ['aws', 'redis', 'metrics'] },
 );

@@ -1,11 +1,14 @@
+import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { Errors } from '../errors.ts';
 import { problems } from '../http/schemas.ts';
 import { parseIdempotencyKey } from '../idempotency/idempotency-key.ts';
-import type { CreateAnswer, DocumentService } from './document-service.ts';
-import type { StoredDocument } from './document-store.ts';
+import { declaredDigests } from './content-digest.ts';
+import type { CreateAnswer, DocumentService, Found, NewDocument } from './document-service.ts';
+import { describeBytes } from './incoming-body.ts';
+import { planRead, representationOf, type ReadPlan } from './representation.ts';
 import {
   BinaryContent,
   DocumentMetadata,
@@ -13,6 +16,7 @@ import {
   DocumentParams,
   DocumentReadHeaders,
   DocumentWriteHeaders,
+  type WholeDocument,
 } from './schemas.ts';
 
 const CACHE_NAME = 'docsvc';
@@ -20,104 +24,144 @@ const CACHE_NAME = 'docsvc';
 /** A bad id in the path is its own 400, not a generic validation failure. */
 const invalidId = () => new Errors.InvalidDocumentId();
 
-function etagOf(checksum: string) {
-  return `"${checksum}"`;
-}
-
-/** RFC 9110 If-None-Match: `*`, or a list of (weak or strong) tags. */
-function matches(ifNoneMatch: string | undefined, etag: string): boolean {
-  if (!ifNoneMatch) return false;
-  if (ifNoneMatch.trim() === '*') return true;
-  return ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
-}
-
-function sendDocument(ifNoneMatch: string | undefined, reply: FastifyReply, document: StoredDocument, cacheStatus: string) {
-  const etag = etagOf(document.metadata.checksum);
-  reply.header('etag', etag).header('cache-status', `${CACHE_NAME}; ${cacheStatus}`);
-  if (matches(ifNoneMatch, etag)) return reply.code(304).send(null);
-  return reply.type(document.metadata.contentType).header('content-length', document.content.length).send(document.content);
+/** The body as the service reads it: the request stream itself, never buffered here. */
+function newDocument(request: FastifyRequest): NewDocument {
+  const length = request.headers['content-length'];
+  return {
+    body: request.body instanceof Readable ? request.body : undefined,
+    contentType: request.headers['content-type'],
+    declaredLength: length === undefined ? undefined : Number(length),
+    digests: declaredDigests(request.headers),
+  };
 }
 
 function sendCreated(reply: FastifyReply, answer: CreateAnswer) {
   reply
     .code(answer.statusCode)
     .header('location', `/documents/${answer.metadata.id}`)
-    .header('etag', etagOf(answer.metadata.checksum));
+    .header('etag', representationOf(answer.metadata).etag);
   if (answer.replayed) reply.header('idempotent-replayed', 'true');
   return answer.metadata;
 }
 
-export const documentRoutes: FastifyPluginAsyncTypebox<{ service: DocumentService; maxBytes: number }> = async (
+/**
+ * Sets the status and headers of a read: 304, 416 (thrown), or 200/206.
+ * Headers describing the document are set only here, once nothing can fail
+ * any more, so that an error answered instead never carries them.
+ */
+function describe(reply: FastifyReply, plan: ReadPlan, metadata: DocumentMetadata, cacheStatus: string): void {
+  if (plan.kind === 'unsatisfiable') {
+    reply.header('content-range', `bytes */${metadata.size}`);
+    throw new Errors.RangeNotSatisfiable(metadata.size);
+  }
+  reply.headers(representationOf(metadata).headers).header('cache-status', `${CACHE_NAME}; ${cacheStatus}`);
+  switch (plan.kind) {
+    case 'not-modified':
+      reply.code(304);
+      return;
+    case 'whole':
+      reply.type(metadata.contentType).header('content-length', metadata.size);
+      return;
+    case 'slice':
+      reply
+        .code(206)
+        .type(metadata.contentType)
+        .header('content-range', `bytes ${plan.start}-${plan.end}/${metadata.size}`)
+        .header('content-length', plan.end - plan.start + 1);
+  }
+}
+
+/** Whether the answer has a body at all. */
+function withBody(request: FastifyRequest, plan: ReadPlan): plan is Extract<ReadPlan, { kind: 'whole' | 'slice' }> {
+  return request.method !== 'HEAD' && (plan.kind === 'whole' || plan.kind === 'slice');
+}
+
+function sendWhole(request: FastifyRequest, reply: FastifyReply, document: WholeDocument, cacheStatus: string) {
+  const plan = planRead(request.headers, document.metadata);
+  describe(reply, plan, document.metadata, cacheStatus);
+  if (!withBody(request, plan)) return reply.send();
+  return reply.send(plan.kind === 'slice' ? document.content.subarray(plan.start, plan.end + 1) : document.content);
+}
+
+async function sendFound(service: DocumentService, request: FastifyRequest, reply: FastifyReply, found: Found) {
+  if (found.kind === 'whole') return sendWhole(request, reply, found.document, found.cacheStatus);
+  const plan = planRead(request.headers, found.metadata);
+  // Opened before any header is set: a failure to open it is a plain error answer.
+  const stream = withBody(request, plan) ? await service.stream(found, plan.kind === 'slice' ? plan : undefined) : undefined;
+  describe(reply, plan, found.metadata, found.cacheStatus);
+  return reply.send(stream);
+}
+
+export type DocumentRoutesOptions = { service: DocumentService; maxBytes: number; uploadMinBytesPerSecond: number };
+
+export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = async (
   app,
-  { service, maxBytes },
+  { service, maxBytes, uploadMinBytesPerSecond },
 ) => {
-  // Documents are opaque bytes of any type: no parsing, only a size limit
-  // that refuses an oversized body before it is buffered whole.
+  // Documents are opaque bytes of any type: the body is handed to the
+  // service as the stream it is, and read there as it arrives.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBytes }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+  const uploadConfig = { bodyBytesPerSecond: uploadMinBytesPerSecond };
+  // A declared length over the limit is refused before anything else, before a byte is read.
+  const refuseOversized = (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void) => {
+    const length = request.headers['content-length'];
+    done(length !== undefined && Number(length) > maxBytes ? new Errors.PayloadTooLarge(describeBytes(maxBytes)) : undefined);
+  };
 
   app.post(
     '/documents',
     {
+      config: uploadConfig,
+      onRequest: refuseOversized,
       schema: {
         summary: 'Create a document with a server-made UUIDv7 id',
         tags: ['documents'],
         headers: DocumentWriteHeaders,
-        response: { 201: DocumentMetadataRef, ...problems(400, 401, 409, 413, 415, 422, 429, 503) },
+        response: { 201: DocumentMetadataRef, ...problems(400, 401, 408, 409, 413, 415, 422, 429, 503) },
       },
     },
     async (request, reply) => {
       const idempotencyKey = parseIdempotencyKey(request.headers['idempotency-key']);
-      const answer = await service.post(
-        request.tenant,
-        { content: request.body as Buffer | undefined, contentType: request.headers['content-type'] },
-        idempotencyKey,
-      );
-      return sendCreated(reply, answer);
+      return sendCreated(reply, await service.post(request.tenant, newDocument(request), idempotencyKey));
     },
   );
 
   app.put(
     '/documents/:id',
     {
+      config: uploadConfig,
+      onRequest: refuseOversized,
       schemaErrorFormatter: invalidId,
       schema: {
         summary: 'Create a document with a client-chosen id (a retry with the same content is safe)',
         tags: ['documents'],
         params: DocumentParams,
-        response: { 200: DocumentMetadataRef, 201: DocumentMetadataRef, ...problems(400, 401, 409, 413, 415, 429, 503) },
+        headers: DocumentWriteHeaders,
+        response: { 200: DocumentMetadataRef, 201: DocumentMetadataRef, ...problems(400, 401, 408, 409, 413, 415, 429, 503) },
       },
     },
-    async (request, reply) => {
-      const answer = await service.put(request.tenant, request.params.id, {
-        content: request.body as Buffer | undefined,
-        contentType: request.headers['content-type'],
-      });
-      return sendCreated(reply, answer);
-    },
+    async (request, reply) => sendCreated(reply, await service.put(request.tenant, request.params.id, newDocument(request))),
   );
 
-  app.get(
-    '/documents/:id',
-    {
-      schemaErrorFormatter: invalidId,
-      schema: {
-        summary: 'Read a document: its exact bytes, Content-Type and ETag',
-        tags: ['documents'],
-        params: DocumentParams,
-        headers: DocumentReadHeaders,
-        response: { 200: BinaryContent, 304: Type.Null(), ...problems(400, 401, 404, 429, 503) },
-      },
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/documents/:id',
+    schemaErrorFormatter: invalidId,
+    schema: {
+      summary: 'Read a document: its exact bytes, Content-Type and ETag; a Range of it',
+      tags: ['documents'],
+      params: DocumentParams,
+      headers: DocumentReadHeaders,
+      response: { 200: BinaryContent, 206: BinaryContent, 304: Type.Null(), ...problems(400, 401, 404, 416, 429, 503) },
     },
-    (request, reply) => {
+    handler: (request, reply) => {
       // A document in process memory is answered without a single promise.
       const hot = service.readHot(request.tenant, request.params.id);
-      if (hot) return sendDocument(request.headers['if-none-match'], reply, hot, 'hit');
-      return service
-        .read(request.tenant, request.params.id)
-        .then(({ document, cacheStatus }) => sendDocument(request.headers['if-none-match'], reply, document, cacheStatus));
+      if (hot) return sendWhole(request, reply, hot, 'hit');
+      return service.read(request.tenant, request.params.id).then((found) => sendFound(service, request, reply, found));
     },
-  );
+  });
 
   app.get(
     '/documents/:id/metadata',
@@ -132,7 +176,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<{ service: DocumentServic
     },
     async (request, reply) => {
       const metadata = await service.metadata(request.tenant, request.params.id);
-      reply.header('etag', etagOf(metadata.checksum));
+      reply.header('etag', representationOf(metadata).etag);
       return metadata;
     },
   );

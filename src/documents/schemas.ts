@@ -26,13 +26,22 @@ export const DocumentWriteHeaders = Type.Object({
   'idempotency-key': Type.Optional(
     Type.String({ description: 'POST only: 1-255 printable ASCII, bare or an RFC 8941 string' }),
   ),
+  'content-digest': Type.Optional(
+    Type.String({ description: 'RFC 9530, e.g. sha-256=:<base64>:; the body must match its sha-256, else 400 DIGEST_MISMATCH' }),
+  ),
+  'repr-digest': Type.Optional(Type.String({ description: 'RFC 9530; checked like Content-Digest (bodies are stored as sent)' })),
 });
 
 export const DocumentReadHeaders = Type.Object({
   'if-none-match': Type.Optional(Type.String()),
+  range: Type.Optional(Type.String({ description: 'One range: bytes=a-b, bytes=a- or bytes=-n (206); several get the whole document (200)' })),
+  'if-range': Type.Optional(Type.String({ description: 'The ETag: the Range applies only while it matches' })),
 });
 
 export const BinaryContent = {
   description: 'The exact bytes, with the stored Content-Type',
   content: { '*/*': { schema: { type: 'string', format: 'binary' } } },
 };
+
+/** A document held whole in memory: inline content, or S3 content small enough to cache. */
+export type WholeDocument = { metadata: DocumentMetadata; content: Buffer };

@@ -1,10 +1,12 @@
 import fp from 'fastify-plugin';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type Metrics = {
   registry: Registry;
   cacheLookups: Counter<'layer' | 'result'>;
   idempotentReplays: Counter<'route'>;
+  integrityFailures: Counter;
+  uploadsInFlight: Gauge;
 };
 
 declare module 'fastify' {
@@ -29,6 +31,16 @@ export function createMetrics(): Metrics {
       name: 'idempotent_replays_total',
       help: 'Responses replayed for a repeated Idempotency-Key or a duplicate order',
       labelNames: ['route'],
+      registers: [registry],
+    }),
+    integrityFailures: new Counter({
+      name: 'document_integrity_failures_total',
+      help: 'Reads that found stored content not matching its size and SHA-256 (never delivered as complete)',
+      registers: [registry],
+    }),
+    uploadsInFlight: new Gauge({
+      name: 'document_uploads_in_flight',
+      help: 'Document uploads above the inline size in progress (bounded by MAX_CONCURRENT_UPLOADS)',
       registers: [registry],
     }),
   };

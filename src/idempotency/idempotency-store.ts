@@ -151,6 +151,13 @@ export class IdempotencyStore {
     }
   }
 
+  /** The resource a live record names, without claiming it. */
+  async peek(pk: string): Promise<string | undefined> {
+    const existing = await this.read(pk);
+    if (!existing || existing.expiresAt < Math.floor(this.now() / 1000)) return undefined;
+    return existing.resourceId;
+  }
+
   private async read(pk: string): Promise<IdempotencyRecord | undefined> {
     const { Item } = await this.options.dynamo.send(
       new GetCommand({ TableName: this.options.table, Key: { pk }, ConsistentRead: true }),

@@ -28,12 +28,25 @@ export class IdempotentRequests {
     this.options = options;
   }
 
+  /**
+   * The resource id a live record of this key names, if any: work that must
+   * be placed before it can claim the key (content staged in S3 under the
+   * document's id) uses it, so that a takeover finishes with that content.
+   */
+  async resourceOf(route: string, scope: { tenant: string; key: string }): Promise<string | undefined> {
+    return this.options.store.peek(this.pk(route, scope));
+  }
+
+  private pk(route: string, scope: { tenant: string; key: string }): string {
+    return `${scope.tenant}#${route}#${scope.key}`;
+  }
+
   async run<T>(
     route: string,
     scope: { tenant: string; key: string; fingerprint: string; resourceId: string },
     work: (resourceId: string) => Promise<Outcome<T>>,
   ): Promise<IdempotentAnswer<T>> {
-    const pk = `${scope.tenant}#${route}#${scope.key}`;
+    const pk = this.pk(route, scope);
     const waitUntil = Date.now() + (this.options.inFlightWaitMs ?? 2000);
     for (let pause = 25; ; pause = Math.min(pause * 2, 250)) {
       const pending = this.pending.get(pk);

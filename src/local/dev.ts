@@ -21,6 +21,7 @@ const DevSettings = Type.Object({
   ...EmulatorPorts.properties,
   RELAY_METRICS_PORT: OptionalPort("The relay's /health and /metrics (a free port when unset)"),
   CONSUMER_METRICS_PORT: OptionalPort("The consumer's /health and /metrics (a free port when unset)"),
+  LIFECYCLE_METRICS_PORT: OptionalPort("The lifecycle worker's /health and /metrics (a free port when unset)"),
 });
 const settings = parseEnvironment(DevSettings, process.env);
 
@@ -60,6 +61,7 @@ const processes: { name: string; entry: string; portVariable: 'PORT' | 'METRICS_
   { name: 'api', entry: 'server.ts', portVariable: 'PORT', port: settings.PORT },
   { name: 'relay', entry: 'worker.ts', portVariable: 'METRICS_PORT', port: settings.RELAY_METRICS_PORT ?? (await freePort()) },
   { name: 'consumer', entry: 'consumer.ts', portVariable: 'METRICS_PORT', port: settings.CONSUMER_METRICS_PORT ?? (await freePort()) },
+  { name: 'lifecycle', entry: 'lifecycle-worker.ts', portVariable: 'METRICS_PORT', port: settings.LIFECYCLE_METRICS_PORT ?? (await freePort()) },
 ];
 
 const children: ChildProcess[] = [];

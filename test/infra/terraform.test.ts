@@ -233,7 +233,7 @@ describe('DynamoDB tables', () => {
     expect(blockOf(gsi, 'content')).toMatchObject({
       hash_key: '${global_secondary_index.value.hash_key}',
       range_key: '${global_secondary_index.value.range_key}',
-      projection_type: 'ALL',
+      projection_type: '${global_secondary_index.value.projection}',
     });
   });
 });

@@ -2,14 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { DocumentCache } from '../../src/documents/document-cache.ts';
-import type { StoredDocument } from '../../src/documents/document-store.ts';
+import type { WholeDocument } from '../../src/documents/schemas.ts';
 import { testApp, testConfig, uniqueId } from '../support/app.ts';
 
 /** A cache whose fills wait at a gate the test opens: the slow reader of the race. */
 class GatedCache extends DocumentCache {
   gate: Promise<void> = Promise.resolve();
   onFill: () => void = () => {};
-  override async fill(tenant: string, id: string, document: StoredDocument): Promise<void> {
+  override async fill(tenant: string, id: string, document: WholeDocument): Promise<void> {
     this.onFill();
     await this.gate;
     return super.fill(tenant, id, document);

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { createAwsClients, type AwsClients } from '../../src/adapters/aws.ts';
 import { IdempotencyStore } from '../../src/idempotency/idempotency-store.ts';
 import { fingerprint } from '../../src/idempotency/idempotency-key.ts';
-import { sha256Hex } from '../../src/documents/document-store.ts';
+import { createHash } from 'node:crypto';
 import { testApp, testConfig, uniqueId } from '../support/app.ts';
 
 let aws: AwsClients;
@@ -56,7 +56,7 @@ describe('POST /documents after a crash mid-flight', () => {
     const key = uniqueId('key');
     const store = new IdempotencyStore({ dynamo: aws.dynamo, table: config.IDEMPOTENCY_TABLE, ttlSeconds: 60, lockSeconds: 1 });
     // What a process that crashed after claiming the key leaves behind.
-    const print = fingerprint(['POST /documents', 'text/plain', sha256Hex(Buffer.from('crash'))]);
+    const print = fingerprint(['POST /documents', 'text/plain', createHash('sha256').update('crash').digest('hex')]);
     const crashedId = uniqueId('crashed');
     await store.claim(`public#POST /documents#${key}`, print, crashedId);
 
@@ -68,7 +68,7 @@ describe('POST /documents after a crash mid-flight', () => {
   it('answers 409 IDEMPOTENCY_KEY_IN_USE with Retry-After while another request holds the key', async () => {
     const key = uniqueId('key');
     const store = new IdempotencyStore({ dynamo: aws.dynamo, table: config.IDEMPOTENCY_TABLE, ttlSeconds: 60, lockSeconds: 30 });
-    const print = fingerprint(['POST /documents', 'text/plain', sha256Hex(Buffer.from('busy'))]);
+    const print = fingerprint(['POST /documents', 'text/plain', createHash('sha256').update('busy').digest('hex')]);
     await store.claim(`public#POST /documents#${key}`, print, uniqueId());
     const response = await app.inject({ method: 'POST', url: '/documents', payload: 'busy', headers: { 'content-type': 'text/plain', 'idempotency-key': key } });
     expect(response.statusCode).toBe(409);

@@ -6,7 +6,7 @@ describe('config', () => {
     const config = loadConfig({});
     expect(config.PORT).toBe(3000);
     expect(config.AUTH_MODE).toBe('none');
-    expect(config.MAX_DOCUMENT_BYTES).toBe(1_048_576);
+    expect(config.MAX_DOCUMENT_BYTES).toBe(5 * 1024 ** 3);
     expect(config.ORDER_DEDUP_WINDOW_SECONDS).toBe(15);
     expect(config.AWS_REGION).toBe('us-east-1');
     expect(config.AWS_ENDPOINT_URL).toBeUndefined();

@@ -1,0 +1,393 @@
+import { readFileSync } from 'node:fs';
+import {
+  ALB,
+  DYNAMODB,
+  EC2,
+  EKS,
+  ELASTICACHE,
+  HOURS_PER_MONTH,
+  internetEgressUsd,
+  MESSAGING,
+  REDIS_MAX_NODES_PER_CLUSTER,
+  REDIS_USABLE_MEMORY_SHARE,
+  S3,
+  SECONDS_PER_MONTH,
+  TRANSFER,
+} from './aws.ts';
+import { Catalog, ratioOf, simulateMemory, simulateRedis, type MemoryRun, type RedisRun, type SizeClass } from './simulate.ts';
+
+// From the per-pod figures `make bench` measured and the parameters, the
+// deployment for the targets: every tier's demand, its sizing and its cost.
+
+export type Parameters = {
+  targets: {
+    documentReadsPerSecond: number;
+    documentWritesPerSecond: number;
+    documentDeletesPerSecond: number;
+    ordersPerSecond: number;
+    orderReadsPerSecond: number;
+    growth: number;
+  };
+  documents: {
+    count: number;
+    zipfExponent: number;
+    sizes: SizeClass[];
+    cacheableMaxBytes: number;
+    inlineMaxBytes: number;
+    metadataBytes: number;
+    writesWithIdempotencyKey: number;
+  };
+  orders: { itemBytes: number; withIdempotencyKey: number; outboxShards: number };
+  api: {
+    vcpuPerPod: number;
+    targetCpuUtilization: number;
+    memoryCacheBytes: number;
+    podBaseMemoryMiB: number;
+    maxInFlightRequests: number;
+    nodeType: string;
+    reservedVcpuPerNode: number;
+    availabilityZones: number;
+    responseHeaderBytes: number;
+    requestBytes: number;
+    cpuMsPerKiBSent: number;
+    consumerCpuMsPerEvent: number;
+    podIpsPerAz: number;
+  };
+  redis: { nodeType: string; replicasPerShard: number; minUsableGiB: number; planningUtilization: number; ttlSeconds: number; keyOverheadBytes: number };
+  rateLimit: { enabled: boolean; largestTenantShare: number };
+  loadBalancer: { requestsPerConnection: number; connectionSeconds: number };
+  dynamodb: { planningUtilization: number };
+  hotKeys: { documentReadsPerSecond: number; documentBytes: number; orderRetriesPerSecond: number };
+  simulation: {
+    seed: number;
+    memory: { batches: number; batchPerPod: number; maxWarmupPerPod: number };
+    redis: { batches: number; batchRequests: number; sampledEntries: number; seeds: number };
+    memorySweepMiB: number[];
+    podSweep: number[];
+    byIdPodSweep: number[];
+    redisSweepGiB: number[];
+  };
+};
+
+/** The figures of bench/results/latest.json the model uses. */
+export type BenchFigures = {
+  date: string;
+  commit: string;
+  cpuModel: string;
+  hotMsPerRead: number;
+  coldMsPerRead: number;
+  /** A read answered from Redis (memory miss): `get-warm`, or the cold figure as an upper bound when the run has none. */
+  warmMsPerRead: number;
+  warmMeasured: boolean;
+  msPerOrder: number;
+  msPerDocumentWrite: number;
+  burstRate: number;
+  burstP95Ms: number;
+};
+
+type BenchScenario = { name: string; skipped?: string; cpu?: { serverMsPerOk: number | null }; requestsPerSecond?: number; latencyMs?: { p95: number } };
+type BenchResults = { date: string; revision: { commit: string | null }; machine: { cpuModel: string }; scenarios: BenchScenario[] };
+
+export function readBench(path: string): BenchFigures {
+  const results = JSON.parse(readFileSync(path, 'utf8')) as BenchResults;
+  const scenario = (name: string) => {
+    const found = results.scenarios.find((entry) => entry.name === name && !entry.skipped);
+    if (!found?.cpu?.serverMsPerOk) throw new Error(`${path} has no measured ${name}: run make bench`);
+    return found;
+  };
+  const burst = scenario('orders-burst');
+  const warm = results.scenarios.find((entry) => entry.name === 'get-warm' && !entry.skipped && entry.cpu?.serverMsPerOk);
+  return {
+    date: results.date,
+    commit: results.revision.commit ?? 'unknown',
+    cpuModel: results.machine.cpuModel,
+    hotMsPerRead: scenario('get-hot').cpu!.serverMsPerOk!,
+    coldMsPerRead: scenario('get-cold').cpu!.serverMsPerOk!,
+    warmMsPerRead: warm?.cpu?.serverMsPerOk ?? scenario('get-cold').cpu!.serverMsPerOk!,
+    warmMeasured: warm !== undefined,
+    msPerOrder: scenario('post-orders').cpu!.serverMsPerOk!,
+    msPerDocumentWrite: scenario('post-documents-small').cpu!.serverMsPerOk!,
+    burstRate: burst.requestsPerSecond!,
+    burstP95Ms: burst.latencyMs!.p95,
+  };
+}
+
+// ------------------------------------------------------------ hit ratios
+
+export type MemoryRuns = {
+  catalog: Catalog;
+  memory: MemoryRun;
+  memorySweep: MemoryRun[];
+  podSweep: MemoryRun[];
+  byIdSweep: MemoryRun[];
+  seconds: number;
+};
+
+export type HitRatios = MemoryRuns & {
+  /** One per seed (a different sample of ids each): their spread is the sampling error. */
+  redisRuns: RedisRun[];
+  redis: RedisRun;
+  redisSweep: RedisRun[];
+};
+
+/** The process-memory layer: the configured size, then the sweeps over size, pod count and routing. */
+export function simulateMemoryRuns(parameters: Parameters): MemoryRuns {
+  const started = performance.now();
+  const { documents, simulation } = parameters;
+  const catalog = new Catalog(documents.count, documents.zipfExponent, documents.sizes);
+  const memoryAt = (memoryBytes: number, pods: number, routing: 'random' | 'by-id') =>
+    simulateMemory(catalog, { memoryBytes, cacheableMaxBytes: documents.cacheableMaxBytes, pods, routing, seed: simulation.seed, ...simulation.memory });
+  const configured = parameters.api.memoryCacheBytes;
+  const memory = memoryAt(configured, 1, 'random');
+  const memorySweep = simulation.memorySweepMiB.map((size) => (size * 2 ** 20 === configured ? memory : memoryAt(size * 2 ** 20, 1, 'random')));
+  const podSweep = simulation.podSweep.map((pods) => (pods === 1 ? memory : memoryAt(configured, pods, 'random')));
+  const byIdSweep = simulation.byIdPodSweep.map((pods) => memoryAt(configured, pods, 'by-id'));
+  return { catalog, memory, memorySweep, podSweep, byIdSweep, seconds: (performance.now() - started) / 1000 };
+}
+
+/** The Redis layer at `usableBytes` (several samples of ids), and the sweep over its size. */
+export function simulateHitRatios(parameters: Parameters, memoryRuns: MemoryRuns, usableBytes: number, sweep = true): HitRatios {
+  const started = performance.now();
+  const { documents, simulation } = parameters;
+  const { catalog, memory } = memoryRuns;
+  const redisAt = (bytes: number, seed: number) =>
+    simulateRedis(catalog, memory, {
+      usableBytes: bytes,
+      cacheableMaxBytes: documents.cacheableMaxBytes,
+      entryOverheadBytes: documents.metadataBytes + parameters.redis.keyOverheadBytes,
+      seed,
+      ...simulation.redis,
+    });
+  // A first pass that only sizes the shards takes one sample; the reported one takes all.
+  const redisRuns = Array.from({ length: sweep ? simulation.redis.seeds : 1 }, (_, i) => redisAt(usableBytes, simulation.seed + 100 + i));
+  const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
+  const redis: RedisRun = {
+    ...redisRuns[0]!,
+    hitRatio: { ...redisRuns[0]!.hitRatio, mean: mean(redisRuns.map((run) => run.hitRatio.mean)) },
+    byteHitRatio: mean(redisRuns.map((run) => run.byteHitRatio)),
+    meanRequestBytes: mean(redisRuns.map((run) => run.meanRequestBytes)),
+    entries: Math.round(mean(redisRuns.map((run) => run.entries))),
+    bySize: catalog.sizes.map((_, i) => ({
+      requests: redisRuns.reduce((sum, run) => sum + run.bySize[i]!.requests, 0),
+      hits: redisRuns.reduce((sum, run) => sum + run.bySize[i]!.hits, 0),
+    })),
+  };
+  const redisSweep = sweep ? simulation.redisSweepGiB.map((gib) => redisAt(gib * 2 ** 30, simulation.seed + 100)) : [];
+  return { ...memoryRuns, redisRuns, redis, redisSweep, seconds: memoryRuns.seconds + (performance.now() - started) / 1000 };
+}
+
+// ------------------------------------------------------------ the model
+
+const ceil = Math.ceil;
+
+/** Zipf normaliser: the sum of k^-s for k = 1..n (integral approximation past 10^6 terms). */
+function harmonic(n: number, s: number): number {
+  const exact = Math.min(n, 1_000_000);
+  let sum = 0;
+  for (let k = 1; k <= exact; k++) sum += k ** -s;
+  if (n > exact) {
+    const integral = (x: number) => (s === 1 ? Math.log(x) : x ** (1 - s) / (1 - s));
+    sum += integral(n + 0.5) - integral(exact + 0.5);
+  }
+  return sum;
+}
+
+export type Limit = { what: string; demand: number; limit: number; unit: string; fix: string };
+
+export type Deployment = ReturnType<typeof sizeDeployment>;
+
+/** Everything at `scale` × the targets (1 for the targets, `growth` for the bottleneck question). */
+export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits: HitRatios, scale: number) {
+  const { documents, api, redis: redisParameters, orders: orderParameters } = parameters;
+  const reads = parameters.targets.documentReadsPerSecond * scale;
+  const writes = parameters.targets.documentWritesPerSecond * scale;
+  const deletes = parameters.targets.documentDeletesPerSecond * scale;
+  const orders = parameters.targets.ordersPerSecond * scale;
+  const orderReads = parameters.targets.orderReadsPerSecond * scale;
+  const sizes = hits.catalog.sizes;
+  const meanSize = sizes.reduce((sum, size) => sum + size.share * size.bytes, 0);
+
+  // ---- read path, by layer and size class
+  const classes = sizes.map((size, i) => {
+    const classReads = reads * size.share;
+    const cacheable = size.bytes <= documents.cacheableMaxBytes;
+    const memoryHits = cacheable ? classReads * ratioOf(hits.memory.bySize[i]) : 0;
+    const redisGets = cacheable ? classReads - memoryHits : 0;
+    const redisHits = redisGets * ratioOf(hits.redis.bySize[i]);
+    return { bytes: size.bytes, reads: classReads, cacheable, memoryHits, redisGets, redisHits, redisMisses: redisGets - redisHits, uncacheable: cacheable ? 0 : classReads };
+  });
+  const sum = (pick: (entry: (typeof classes)[number]) => number) => classes.reduce((total, entry) => total + pick(entry), 0);
+  const memoryHits = sum((entry) => entry.memoryHits);
+  const redisGets = sum((entry) => entry.redisGets);
+  const redisHits = sum((entry) => entry.redisHits);
+  const redisMisses = sum((entry) => entry.redisMisses);
+  const uncacheableReads = sum((entry) => entry.uncacheable);
+  // A key lives ttlSeconds from its fill and hits do not extend it: each held key costs one refill per TTL at most.
+  const ttlRefills = Math.min(redisHits, hits.redis.entries / redisParameters.ttlSeconds);
+  const refillShare = redisHits > 0 ? ttlRefills / redisHits : 0;
+  /** Reads that reach the table (and S3 for content above the inline size), per class. */
+  const storeReadsOf = (entry: (typeof classes)[number]) => entry.redisMisses + entry.redisHits * refillShare + entry.uncacheable;
+  const storeReads = sum(storeReadsOf);
+
+  // ---- API CPU: ms per request as measured (1 KiB hot, 256 B cold); bytes above 1 KiB at an assumed cost per KiB
+  const perKiB = (bytes: number) => Math.max(0, bytes / 1024 - 1) * api.cpuMsPerKiBSent;
+  const cpuMs =
+    sum(
+      (entry) =>
+        entry.memoryHits * (bench.hotMsPerRead + perKiB(entry.bytes)) +
+        entry.redisHits * (1 - refillShare) * (bench.warmMsPerRead + perKiB(entry.bytes)) +
+        (entry.reads - entry.memoryHits - entry.redisHits * (1 - refillShare)) * (bench.coldMsPerRead + perKiB(entry.bytes)),
+    ) +
+    writes * (bench.msPerDocumentWrite + perKiB(meanSize)) +
+    deletes * bench.coldMsPerRead +
+    orders * bench.msPerOrder +
+    orderReads * bench.coldMsPerRead;
+  const apiCores = cpuMs / 1000;
+  const podsForCpu = ceil(apiCores / (api.vcpuPerPod * api.targetCpuUtilization));
+  const apiPods = Math.max(api.availabilityZones * 2, podsForCpu);
+  const requests = reads + writes + deletes + orders + orderReads;
+  const perPodRps = requests / apiPods;
+  const meanResponseBytes = (reads * meanSize + (writes + orders) * 300) / requests + api.responseHeaderBytes;
+  const podMemoryMiB = api.podBaseMemoryMiB + (api.memoryCacheBytes * 1.25) / 2 ** 20 + (api.maxInFlightRequests * meanResponseBytes) / 2 ** 20;
+  const consumerCores = (orders * api.consumerCpuMsPerEvent) / 1000;
+  const consumerPods = Math.max(2, ceil(consumerCores / api.targetCpuUtilization));
+  const relayPods = 2;
+  const node = EC2[api.nodeType]!;
+  const podsPerNode = Math.floor((node.vcpu - api.reservedVcpuPerNode) / api.vcpuPerPod);
+  const nodes = ceil((apiPods + consumerPods + relayPods) / podsPerNode);
+  const nodeGroups = ceil(nodes / EKS.nodesPerNodeGroup);
+
+  // ---- Redis
+  const cacheNode = ELASTICACHE[redisParameters.nodeType]!;
+  const rateLimitOps = parameters.rateLimit.enabled ? requests : 0;
+  const fills = redisMisses + ttlRefills;
+  const redisOps = redisGets + fills + rateLimitOps + deletes * 2;
+  const valueBytes = (bytes: number) => bytes + documents.metadataBytes;
+  const fillBytesPerSecond = sum((entry) => (entry.redisMisses + entry.redisHits * refillShare) * valueBytes(entry.bytes));
+  const redisBytesPerSecond = sum((entry) => entry.redisHits * valueBytes(entry.bytes)) + fillBytesPerSecond + rateLimitOps * 100;
+  const usablePerNodeGiB = cacheNode.memoryGiB * REDIS_USABLE_MEMORY_SHARE;
+  const shardsForOps = ceil(redisOps / (cacheNode.opsPerSecond * redisParameters.planningUtilization));
+  const shardsForNetwork = ceil((redisBytesPerSecond * 8) / (cacheNode.baselineGbps * 1e9 * redisParameters.planningUtilization));
+  const shardsForMemory = ceil(redisParameters.minUsableGiB / usablePerNodeGiB);
+  const shards = Math.max(shardsForOps, shardsForNetwork, shardsForMemory, 1);
+  const redisNodes = shards * (1 + redisParameters.replicasPerShard);
+  const hotTenantOps = rateLimitOps * parameters.rateLimit.largestTenantShare;
+
+  // ---- DynamoDB (GetItem is strongly consistent: one RCU per 4 KB of item)
+  const readUnits = (bytes: number) => ceil(bytes / DYNAMODB.readUnitBytes);
+  const writeUnits = (bytes: number) => ceil(bytes / DYNAMODB.writeUnitBytes);
+  // Content up to the inline size sits in the item; above it the item holds the S3 key.
+  const itemBytes = (size: number) => documents.metadataBytes + (size <= documents.inlineMaxBytes ? size : 60);
+  const documentRcu = sum((entry) => storeReadsOf(entry) * readUnits(itemBytes(entry.bytes)));
+  const rcuPerStoreRead = storeReads > 0 ? documentRcu / storeReads : 0;
+  const documentWcu = writes * sizes.reduce((total, size) => total + size.share * writeUnits(itemBytes(size.bytes)), 0) + deletes * writeUnits(itemBytes(1));
+  const idempotencyWcu = (writes * documents.writesWithIdempotencyKey + orders * orderParameters.withIdempotencyKey) * 2;
+  // Dedup claim, order insert, markPublished; the outbox index takes the insert and the removal.
+  const orderWcu = orders * (1 + 2 * writeUnits(orderParameters.itemBytes));
+  const orderRcu = orderReads;
+  const outboxGsiWcu = orders * 2;
+  const outboxPerShardWcu = outboxGsiWcu / orderParameters.outboxShards;
+  const consumerWcu = orders * 3;
+  const tables = [
+    { name: 'documents', rcu: documentRcu, wcu: documentWcu, storageGb: (documents.count * sizes.reduce((total, size) => total + size.share * itemBytes(size.bytes), 0)) / 1e9 },
+    { name: 'orders (+ outbox GSI)', rcu: orderRcu, wcu: orderWcu + outboxGsiWcu, storageGb: 0 },
+    { name: 'idempotency-keys', rcu: 0, wcu: idempotencyWcu, storageGb: 0 },
+    { name: 'order-consumer', rcu: 0, wcu: consumerWcu, storageGb: 0 },
+  ].map((table) => ({
+    ...table,
+    partitions: Math.max(1, ceil(table.rcu / DYNAMODB.partitionRcu), ceil(table.wcu / DYNAMODB.partitionWcu), ceil(table.storageGb / DYNAMODB.partitionGb)),
+    quotaNeeded: Math.max(table.rcu, table.wcu) > DYNAMODB.onDemandTableQuota,
+    onDemandUsd: (table.rcu * DYNAMODB.onDemandUsdPerMillionReads + table.wcu * DYNAMODB.onDemandUsdPerMillionWrites) * (SECONDS_PER_MONTH / 1e6),
+    provisionedUsd:
+      ((table.rcu * DYNAMODB.provisionedUsdPerRcuHour + table.wcu * DYNAMODB.provisionedUsdPerWcuHour) / parameters.dynamodb.planningUtilization) * HOURS_PER_MONTH,
+    storageUsd: table.storageGb * DYNAMODB.storageUsdPerGbMonth,
+  }));
+
+  // ---- S3 (content above the inline size)
+  const s3Gets = sum((entry) => (entry.bytes > documents.inlineMaxBytes ? storeReadsOf(entry) : 0));
+  const s3Puts = writes * sizes.filter((size) => size.bytes > documents.inlineMaxBytes).reduce((total, size) => total + size.share, 0);
+  const s3StorageGb = (documents.count * sizes.filter((size) => size.bytes > documents.inlineMaxBytes).reduce((total, size) => total + size.share * size.bytes, 0)) / 1e9;
+  const zipfNorm = harmonic(documents.count, documents.zipfExponent);
+  // The most read document too large to cache: the first rank whose size class is above the limit.
+  let hottestUncacheableRank = 0;
+  for (let rank = 1; rank <= Math.min(documents.count, 10_000_000); rank++) {
+    if (hits.catalog.sizeOf(rank) > documents.cacheableMaxBytes) {
+      hottestUncacheableRank = rank;
+      break;
+    }
+  }
+  const hottestUncacheableRps = hottestUncacheableRank ? (reads * hottestUncacheableRank ** -documents.zipfExponent) / zipfNorm : 0;
+  const hottestRps = reads / zipfNorm;
+
+  // ---- SNS, SQS
+  const snsPublishes = orders;
+  const sqsRequests = orders * 1.2; // SNS delivery, receive and delete batches of 10, some empty receives
+
+  // ---- load balancer
+  const responseBytesPerSecond = reads * (meanSize + api.responseHeaderBytes) + (writes + orders + deletes + orderReads) * (300 + api.responseHeaderBytes);
+  const requestBytesPerSecond = requests * api.requestBytes + writes * meanSize;
+  const processedGbPerHour = ((responseBytesPerSecond + requestBytesPerSecond) * 3600) / 1e9;
+  const newConnections = requests / parameters.loadBalancer.requestsPerConnection;
+  const activeConnections = newConnections * parameters.loadBalancer.connectionSeconds;
+  const lcus = Math.max(processedGbPerHour / ALB.gbPerHourPerLcu, newConnections / ALB.newConnectionsPerLcu, activeConnections / ALB.activeConnectionsPerLcu);
+
+  // ---- transfer
+  const internetGbPerMonth = (responseBytesPerSecond * SECONDS_PER_MONTH) / 1e9;
+  const crossAzShare = (api.availabilityZones - 1) / api.availabilityZones;
+  const crossAzBytesPerSecond = redisBytesPerSecond * crossAzShare + fillBytesPerSecond * redisParameters.replicasPerShard;
+  const crossAzGbPerMonth = (crossAzBytesPerSecond * SECONDS_PER_MONTH) / 1e9;
+
+  // ---- cost, per month
+  const dynamoOnDemand = tables.reduce((sum, table) => sum + table.onDemandUsd + table.storageUsd, 0);
+  const dynamoProvisioned = tables.reduce((sum, table) => sum + table.provisionedUsd + table.storageUsd, 0);
+  const cost = [
+    { item: `EKS cluster and ${nodes} × ${node.name} nodes`, usd: EKS.usdPerClusterHour * HOURS_PER_MONTH + nodes * node.usdPerHour * HOURS_PER_MONTH },
+    { item: `ElastiCache ${redisNodes} × ${cacheNode.name}`, usd: redisNodes * cacheNode.usdPerHour * HOURS_PER_MONTH },
+    { item: 'DynamoDB, provisioned at the planning utilisation (on-demand below)', usd: dynamoProvisioned },
+    { item: 'S3 requests and storage', usd: ((s3Gets * S3.usdPerThousandGets + s3Puts * S3.usdPerThousandPuts) / 1000) * SECONDS_PER_MONTH + s3StorageGb * S3.storageUsdPerGbMonth },
+    { item: 'SNS publishes, SQS requests', usd: ((snsPublishes * MESSAGING.snsUsdPerMillionPublishes + sqsRequests * MESSAGING.sqsUsdPerMillionRequests) / 1e6) * SECONDS_PER_MONTH },
+    { item: `Application Load Balancer, ${Math.round(lcus).toLocaleString('en-US')} LCU`, usd: (ALB.usdPerHour + lcus * ALB.usdPerLcuHour) * HOURS_PER_MONTH },
+    { item: 'Internet egress', usd: internetEgressUsd(internetGbPerMonth) },
+    { item: 'Cross-AZ transfer (pods ↔ Redis, replication)', usd: crossAzGbPerMonth * TRANSFER.crossAzUsdPerGbEachWay * 2 },
+  ];
+
+  // ---- limits: demand against what one thing can take
+  const limits: Limit[] = [
+    {
+      what: `outbox GSI: writes per shard key (${orderParameters.outboxShards} shards, sort key rising with time)`,
+      demand: outboxPerShardWcu,
+      limit: DYNAMODB.partitionWcu,
+      unit: 'WCU/s',
+      fix: `OUTBOX_SHARDS ≥ ${ceil(outboxGsiWcu / (DYNAMODB.partitionWcu * parameters.dynamodb.planningUtilization))} (src/orders/order-store.ts), or publish without the index (DynamoDB Streams)`,
+    },
+    {
+      what: 'rate limit: the largest tenant\'s counter, one Redis key on one shard',
+      demand: hotTenantOps,
+      limit: cacheNode.opsPerSecond * redisParameters.planningUtilization,
+      unit: 'ops/s',
+      fix: 'count per pod and add to Redis in batches (INCRBY every 100 ms), or shard the counter key per pod',
+    },
+    { what: 'Redis cluster size', demand: redisNodes, limit: REDIS_MAX_NODES_PER_CLUSTER, unit: 'nodes', fix: 'bigger nodes, replica reads, or several clusters split by tenant' },
+    { what: 'API pod IPs (VPC CNI, one /20 private subnet per AZ)', demand: apiPods + consumerPods + relayPods + nodes, limit: api.podIpsPerAz * api.availabilityZones, unit: 'IPs', fix: 'larger subnets or a secondary CIDR for pods (custom networking), prefix delegation' },
+    { what: 'EKS managed nodes', demand: nodes, limit: EKS.nodesPerNodeGroup * EKS.nodeGroupsPerCluster, unit: 'nodes', fix: 'bigger instances; more clusters' },
+    { what: 'SNS publishes (us-east-1 quota; eu-west-1 is 9,000)', demand: snsPublishes, limit: MESSAGING.snsPublishQuotaUsEast1, unit: 'msg/s', fix: 'quota increase, or several topics by tenant' },
+    { what: 'S3 GETs of the hottest uncacheable document (one prefix)', demand: hottestUncacheableRps, limit: S3.getsPerPrefix, unit: 'GET/s', fix: 'cache large documents too (by range, or a CDN in front), raise the cacheable size' },
+    { what: 'DynamoDB documents table, on-demand table quota', demand: Math.max(documentRcu, documentWcu), limit: DYNAMODB.onDemandTableQuota, unit: 'units/s', fix: 'quota increase (adjustable) and pre-warming' },
+  ];
+
+  return {
+    scale,
+    rates: { reads, writes, deletes, orders, orderReads, requests },
+    reads: { classes, memoryHits, redisGets, redisHits, redisMisses, ttlRefills, storeReads, uncacheableReads, meanSize },
+    api: { cpuMs, apiCores, podsForCpu, apiPods, perPodRps, podMemoryMiB, consumerPods, relayPods, node, podsPerNode, nodes, nodeGroups },
+    redis: { cacheNode, redisOps, rateLimitOps, redisBytesPerSecond, shardsForOps, shardsForNetwork, shardsForMemory, shards, redisNodes, usablePerNodeGiB, usableGiB: shards * usablePerNodeGiB, hotTenantOps },
+    dynamodb: { tables, rcuPerStoreRead, outboxPerShardWcu, onDemand: dynamoOnDemand, provisioned: dynamoProvisioned },
+    s3: { s3Gets, s3Puts, s3StorageGb, hottestUncacheableRank, hottestUncacheableRps, hottestRps },
+    messaging: { snsPublishes, sqsRequests },
+    lb: { processedGbPerHour, newConnections, activeConnections, lcus },
+    transfer: { internetGbPerMonth, crossAzGbPerMonth, responseBytesPerSecond, crossAzBytesPerSecond },
+    cost,
+    totalUsd: cost.reduce((sum, line) => sum + line.usd, 0),
+    limits,
+  };
+}

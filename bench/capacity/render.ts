@@ -1,0 +1,216 @@
+import { ALB, DYNAMODB, EC2, ELASTICACHE, MESSAGING, PRICE_REGION, PRICES_AS_OF, REDIS_OPS_NOTE, S3, TRANSFER } from './aws.ts';
+import type { BenchFigures, Deployment, HitRatios, Limit, Parameters } from './model.ts';
+import type { Estimate } from './simulate.ts';
+
+// docs/capacity.md, and the summary `make capacity` prints. Everything here
+// is a pure function of the model's output, so the file is reproducible.
+
+const n = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const usd = (value: number) => `$${n(value)}`;
+const pct = (ratio: number, digits = 1) => `${(ratio * 100).toFixed(digits)}%`;
+const ci = (estimate: Estimate) => `${pct(estimate.mean)} ± ${(estimate.halfWidth * 100).toFixed(2)}`;
+const gbps = (bytesPerSecond: number) => `${n((bytesPerSecond * 8) / 1e9, 1)} Gbit/s`;
+const bytes = (value: number) =>
+  value >= 2 ** 30 ? `${n(value / 2 ** 30, value % 2 ** 30 ? 1 : 0)} GiB` : value >= 2 ** 20 ? `${n(value / 2 ** 20)} MiB` : value >= 1024 ? `${n(value / 1024)} KiB` : `${n(value)} B`;
+
+function table(header: string[], rows: string[][]): string {
+  return [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
+}
+
+export function deploymentRows(d: Deployment, hits: HitRatios): string[][] {
+  const r = d.reads;
+  return [
+    ['API pods', `**${n(d.api.apiPods)}** pods × 1 vCPU, memory request ${n(d.api.podMemoryMiB)} MiB, limit ${n(Math.ceil((d.api.podMemoryMiB * 1.5) / 64) * 64)} MiB`, `${n(d.api.apiCores)} cores busy (${n(d.rates.requests)} req/s, ${n(d.api.perPodRps)} per pod)`],
+    ['Nodes', `**${n(d.api.nodes)}** × ${d.api.node.name} (${d.api.podsPerNode} pods each), ${d.api.nodeGroups} node group(s)`, `plus ${d.api.consumerPods} consumer and ${d.api.relayPods} relay pods`],
+    ['Process memory', `hit ratio **${ci(hits.memory.hitRatio)}**`, `${n(r.memoryHits)} reads/s answered from memory`],
+    [
+      'Redis',
+      `**${n(d.redis.shards)}** shards × ${d.redis.cacheNode.name} + ${d.redis.redisNodes - d.redis.shards} replicas (${n(d.redis.usableGiB)} GiB usable; per node ${n(d.redis.cacheNode.opsPerSecond)} ops/s, ${d.redis.cacheNode.baselineGbps} Gbit/s baseline)`,
+      `hit ratio **${pct(hits.redis.hitRatio.mean)}** of ${n(r.redisGets)} GET/s; ${n(d.redis.redisOps)} ops/s, ${gbps(d.redis.redisBytesPerSecond)}; bound by ${
+        d.redis.shards === d.redis.shardsForNetwork ? 'network' : d.redis.shards === d.redis.shardsForOps ? 'ops/s' : 'memory'
+      } (ops ${d.redis.shardsForOps}, network ${d.redis.shardsForNetwork}, memory ${d.redis.shardsForMemory} shards)`,
+    ],
+    ...d.dynamodb.tables.map((t) => [
+      `DynamoDB ${t.name}`,
+      `${n(t.rcu)} RCU/s, ${n(t.wcu)} WCU/s, **${n(t.partitions)}** partitions`,
+      t.quotaNeeded ? `over the 40,000 on-demand table quota: ask for ${n(Math.max(t.rcu, t.wcu) * 1.5)}; pre-warm` : 'within the default quota',
+    ]),
+    ['S3', `${n(d.s3.s3Gets)} GET/s, ${n(d.s3.s3Puts)} PUT/s`, `keys are tenant/id/digest: one prefix per document; hottest uncacheable document ${n(d.s3.hottestUncacheableRps)} GET/s`],
+    ['SNS, SQS', `${n(d.messaging.snsPublishes)} publishes/s, ${n(d.messaging.sqsRequests)} SQS requests/s`, `SNS quota ${n(MESSAGING.snsPublishQuotaUsEast1)}/s in us-east-1, ${n(MESSAGING.snsPublishQuotaEuWest1)}/s in eu-west-1`],
+    ['Load balancer', `**${n(d.lb.lcus)}** LCU`, `${n(d.lb.processedGbPerHour)} GB/h processed, ${n(d.lb.newConnections)} new connections/s`],
+    ['Internet egress', `${gbps(d.transfer.responseBytesPerSecond)}`, `${n(d.transfer.internetGbPerMonth / 1e6, 1)} PB/month`],
+    ['Cross-AZ', `${gbps(d.transfer.crossAzBytesPerSecond)}`, 'pods ↔ Redis primaries in other AZs, replication'],
+  ];
+}
+
+function limitRows(limits: Limit[]): string[][] {
+  return [...limits]
+    .sort((a, b) => b.demand / b.limit - a.demand / a.limit)
+    .map((limit) => [limit.what, `${n(limit.demand)} ${limit.unit}`, `${n(limit.limit)}`, pct(limit.demand / limit.limit, 0), limit.demand > limit.limit ? `**over**: ${limit.fix}` : limit.fix]);
+}
+
+export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits: HitRatios, base: Deployment, grown: Deployment): string {
+  const p = parameters;
+  const mib = 2 ** 20;
+  const over = (d: Deployment) => [...d.limits].filter((limit) => limit.demand > limit.limit).sort((a, b) => b.demand / b.limit - a.demand / a.limit);
+  const firstAtGrowth = [...grown.limits].sort((a, b) => b.demand / b.limit - a.demand / a.limit).find((limit) => !over(base).some((known) => known.what === limit.what));
+  const hotPods = base.api.apiPods;
+  const hotBytes = p.hotKeys.documentBytes + p.api.responseHeaderBytes;
+  const retryRps = p.hotKeys.orderRetriesPerSecond;
+  const tenantCap = 60_000 / 60;
+  const lines: string[] = [];
+  const add = (...text: string[]) => lines.push(...text, '');
+
+  add(
+    '# Capacity: 10 million document reads and 5,000 orders per second',
+    `Generated by \`make capacity\` (\`bench/capacity/\`) from the per-pod figures of \`make bench\` (\`bench/results/latest.json\`: run of ${bench.date}, commit \`${bench.commit}\`, ${bench.cpuModel}) and the parameters in \`bench/capacity/parameters.json\`. Do not edit it by hand: a test re-generates it and fails when it differs. Prices are ${PRICE_REGION} list prices as of ${PRICES_AS_OF} (sources at the end).`,
+  );
+
+  add('## Inputs');
+  add(
+    table(
+      ['input', 'value', 'from'],
+      [
+        ['document reads', `${n(p.targets.documentReadsPerSecond)}/s`, 'target (issue 13)'],
+        ['orders', `${n(p.targets.ordersPerSecond)}/s`, 'target (issue 13)'],
+        ['document writes, deletes, order reads', `${n(p.targets.documentWritesPerSecond)}/s, ${n(p.targets.documentDeletesPerSecond)}/s, ${n(p.targets.orderReadsPerSecond)}/s`, 'parameters (assumed)'],
+        ['documents', `${n(p.documents.count)}, reads Zipf with exponent ${p.documents.zipfExponent}`, 'parameters (assumed)'],
+        ['sizes (share of documents)', p.documents.sizes.map((size) => `${bytes(size.bytes)} ${pct(size.share, 2)}`).join(', '), `parameters (assumed); mean ${bytes(base.reads.meanSize)}`],
+        ['cacheable up to', bytes(p.documents.cacheableMaxBytes), 'larger documents stream from S3, never cached'],
+        ['API CPU per hot read (memory hit, 1 KiB)', `${bench.hotMsPerRead} ms`, 'measured: `get-hot`'],
+        ['API CPU per read missing both caches', `${bench.coldMsPerRead} ms`, 'measured: `get-cold` (Redis GET, DynamoDB GetItem, Redis fill)'],
+        ['API CPU per read from Redis', `${bench.warmMsPerRead} ms`, bench.warmMeasured ? 'measured: `get-warm`' : 'assumed: the cold figure, an upper bound (`get-warm` measures it; this latest.json predates it)'],
+        ['API CPU per order', `${bench.msPerOrder} ms`, 'measured: `post-orders`'],
+        ['API CPU per document write', `${bench.msPerDocumentWrite} ms`, 'measured: `post-documents-small`'],
+        ['API CPU per KiB sent above 1 KiB', `${p.api.cpuMsPerKiBSent} ms`, 'assumed (≈ 2 GB/s per core for large writes)'],
+        ['consumer CPU per event', `${p.api.consumerCpuMsPerEvent} ms`, 'assumed: three DynamoDB writes at the lean client\'s measured 0.22-0.24 ms each'],
+        ['pods', `${p.api.vcpuPerPod} vCPU, planned at ${pct(p.api.targetCpuUtilization, 0)} CPU`, `${p.api.availabilityZones} AZs: losing one puts the others at ${pct(p.api.targetCpuUtilization * 1.5, 0)}`],
+        ['process memory cache per pod', bytes(p.api.memoryCacheBytes), '`MEMORY_CACHE_MAX_BYTES` (default)'],
+        ['one order burst pod', `${n(bench.burstRate)} orders/s at p95 ${bench.burstP95Ms} ms`, 'measured: `orders-burst`'],
+      ],
+    ),
+  );
+  add('A vCPU of the target instances (Graviton3) is taken as equal to one core of the benchmark machine: an assumption to check with one pod on the real node type.');
+
+  add('## The deployment at the targets');
+  add(table(['tier', 'size', 'demand and notes'], deploymentRows(base, hits)));
+
+  add(`## Monthly cost (${PRICE_REGION} list prices of ${PRICES_AS_OF}, 730 hours)`);
+  add(table(['item', 'per month'], [...base.cost.map((line) => [line.item, usd(line.usd)]), ['**total**', `**${usd(base.totalUsd)}**`]]));
+  add(
+    `DynamoDB on-demand instead of provisioned: ${usd(base.dynamodb.onDemand)} a month (provisioned, planned at ${pct(p.dynamodb.planningUtilization, 0)} use, ${usd(base.dynamodb.provisioned)}). ` +
+      'Egress and the load balancer\'s processed bytes dominate: they grow with the bytes served, not with the service\'s work. Compression, and a CDN for documents that may be cached publicly, cut both; reserved instances and savings plans cut the compute lines by 30-60%.',
+  );
+
+  add('## Hit ratios, simulated');
+  add(
+    `The hit ratios are not guessed: \`bench/capacity/simulate.ts\` drives the service's own \`MemoryCache\` (\`src/documents/memory-cache.ts\`, imported, not copied) with a Zipf stream of document ranks (exponent ${p.documents.zipfExponent} over ${n(p.documents.count)} documents, each rank's size drawn once from the size distribution), from a seeded PRNG (pure-rand xoroshiro128+, seed ${p.simulation.seed}), so every run gives the same figures. ` +
+      `After a warm-up (until the cache is full, then five times its entry count again), the ratio is measured over ${hits.memory.hitRatio.batches} batches of ${n(hits.memory.hitRatio.requestsPerBatch)} requests; the figure after ± is the half-width of the 95% confidence interval of the batch means. That interval, a few tenths of a point, is how we know the run is long enough.`,
+  );
+  add(
+    'The load balancer spreads requests over pods without looking at the id (round robin, least outstanding requests), so each pod sees an independent sample of the same stream: its hit ratio does not depend on how many pods there are, and adding pods adds no cache capacity, since every pod holds the same hot set. Routing by a hash of the id (an ingress with consistent hashing; the ALB cannot do it) gives each pod its own ids, and N pods act as one cache of N × the size:',
+  );
+  add(
+    table(
+      ['memory per pod', 'routing', 'pods', 'memory hit ratio', 'byte hit ratio', 'entries per pod'],
+      [
+        ...hits.memorySweep.map((run) => [bytes(run.memoryBytes), 'any pod', 'any', ci(run.hitRatio), pct(run.byteHitRatio), n(run.entriesPerPod)]),
+        ...hits.podSweep.filter((run) => run.pods > 1).map((run) => [bytes(run.memoryBytes), 'any pod (simulated)', String(run.pods), ci(run.hitRatio), pct(run.byteHitRatio), n(run.entriesPerPod)]),
+        ...hits.byIdSweep.map((run) => [bytes(run.memoryBytes), 'by id hash', String(run.pods), ci(run.hitRatio), pct(run.byteHitRatio), n(run.entriesPerPod)]),
+      ],
+    ),
+  );
+  add(
+    `Redis is modelled as one LRU bounded in bytes (keys take their content, ${p.documents.metadataBytes} B of metadata and ${p.redis.keyOverheadBytes} B of key and Redis overhead), fed with the memory misses of all pods: each document at its read rate times its memory miss ratio from the run above. Millions of keys would take minutes to simulate, so the stream is sampled by key (SHARDS, Waldspurger et al., FAST '15): one id in ${n(1 / hits.redis.sampleRate)} (${n(hits.redis.sampledDocuments)} ids), against ${pct(hits.redis.sampleRate, 3)} of the memory, about ${n(p.simulation.redis.sampledEntries)} keys. ` +
+      `${hits.redisRuns.length} samples (different ids) give ${hits.redisRuns.map((run) => pct(run.hitRatio.mean)).join(', ')}: their spread, more than each run's own interval (± ${(hits.redisRuns[0]!.hitRatio.halfWidth * 100).toFixed(2)}), is the error of the sampling. ` +
+      `The TTL (${n(p.redis.ttlSeconds)} s, not extended by hits) adds at most one refill per key per TTL: ${n(base.reads.ttlRefills)}/s, counted as misses.`,
+  );
+  add(
+    table(
+      ['Redis usable memory', 'hit ratio (of memory misses)', 'byte hit ratio', 'keys held'],
+      hits.redisSweep.map((run) => [bytes(run.usableBytes), ci(run.hitRatio), pct(run.byteHitRatio), n(run.entries)]),
+    ),
+  );
+  add(
+    table(
+      ['size', 'share of reads', 'memory hit ratio', 'Redis hit ratio (of what reaches it)', 'reads/s reaching DynamoDB'],
+      base.reads.classes.map((entry, i) => [
+        bytes(entry.bytes),
+        pct(hits.catalog.sizes[i]!.share, 2),
+        entry.cacheable ? pct(entry.memoryHits / entry.reads) : 'never cached',
+        entry.cacheable ? pct(entry.redisGets ? entry.redisHits / entry.redisGets : 0) : '-',
+        n(entry.redisMisses + entry.uncacheable),
+      ]),
+    ),
+  );
+
+  add('## Hot keys');
+  add(
+    `**One document at ${n(p.hotKeys.documentReadsPerSecond)} reads/s** (${bytes(p.hotKeys.documentBytes)}; the model's most read document takes ${n(base.s3.hottestRps)}/s already). Spread over ${n(hotPods)} pods that is ${n(p.hotKeys.documentReadsPerSecond / hotPods)}/s per pod, each answered from process memory: it is the most recently used entry of every pod, so CLOCK never evicts it. ` +
+      `CPU: ${n((p.hotKeys.documentReadsPerSecond * bench.hotMsPerRead) / 1000, 1)} cores over the fleet. Egress: ${gbps(p.hotKeys.documentReadsPerSecond * hotBytes)}. ` +
+      `What still reaches Redis: one GET per pod when its memory starts empty (a new pod, a reconnect of its invalidation subscription, which empties it on purpose): at most ${n(hotPods)} GETs of one key on one shard at a rollout, nothing in between. ` +
+      `DynamoDB: nothing while Redis holds it; after the key's TTL (${n(p.redis.ttlSeconds)} s) the pods keep serving from memory, and only pods that start while the key is absent read the item, one read per pod (concurrent misses in a pod share one read): ≤ ${n(hotPods)} strongly consistent reads of one item, below its partition's ${n(DYNAMODB.partitionRcu)} RCU/s. ` +
+      `A delete publishes one invalidation that all ${n(hotPods)} pods receive. The same document above ${bytes(p.documents.cacheableMaxBytes)} would be a failure: every read a GetItem of one item (${n(DYNAMODB.partitionRcu)} RCU/s per partition) and an S3 GET of one key (${n(S3.getsPerPrefix)}/s per prefix), i.e. throttled above ~${n(S3.getsPerPrefix)} reads/s: large documents need a cache too before they can be hot.`,
+  );
+  add(
+    `**One order payload retried ${n(retryRps)} times a second.** Every retry makes the conditional PutItem of the dedup item \`DEDUP#<tenant>#<hash>\` (it fails, and a failed conditional write still consumes a WCU), a strongly consistent GetItem of the same item and a GetItem of the order: ${n(retryRps)} WCU/s and ${n(retryRps)} RCU/s on one partition key, against ${n(DYNAMODB.partitionWcu)} WCU/s and ${n(DYNAMODB.partitionRcu)} RCU/s per partition. ` +
+      `One key cannot be split (the table has no sort key), so ~${pct(1 - DYNAMODB.partitionWcu / retryRps, 0)} of those writes are throttled, the API's retries (AWS_MAX_ATTEMPTS) add to them, and other orders whose keys share that partition are throttled with them. ` +
+      `With \`AUTH_MODE=api-key\` the per-tenant limit (\`RATE_LIMIT_PER_MINUTE\` 60,000, i.e. ${n(tenantCap)}/s) answers 429 to all but ${n(tenantCap)}/s before any DynamoDB call, which still puts the partition at its write limit. ` +
+      'The fix: read the dedup item first (a GetItem, no write, when the window holds), and keep a short process-local map of payload hash → order id for the window (a dedup record never changes within it), so retries cost neither a write nor a remote read.',
+  );
+
+  add(`## ${p.targets.growth}× the target: the first bottleneck`);
+  const atBase = over(base);
+  add(
+    atBase.length
+      ? `Already **at the target** these are over their limit and must change first: ${atBase.map((limit) => `${limit.what} (${n(limit.demand)} against ${n(limit.limit)} ${limit.unit}: ${limit.fix})`).join('; ')}.`
+      : 'At the target every limit below holds.',
+  );
+  add(
+    firstAtGrowth
+      ? `With those fixed, at ${p.targets.growth}× (${n(grown.rates.reads)} reads/s, ${n(grown.rates.orders)} orders/s) the first to break is **${firstAtGrowth.what}**: ${n(firstAtGrowth.demand)} against ${n(firstAtGrowth.limit)} ${firstAtGrowth.unit}. Then: ${firstAtGrowth.fix}.`
+      : '',
+  );
+  add(table(['limit', `demand at ${p.targets.growth}×`, 'limit', 'use', 'what to change'], limitRows(grown.limits)));
+  add(
+    `At ${p.targets.growth}× the deployment scales linearly otherwise: ${n(grown.api.apiPods)} API pods on ${n(grown.api.nodes)} nodes, ${n(grown.redis.shards)} Redis shards (${n(grown.redis.redisNodes)} nodes), ${n(grown.dynamodb.tables[0]!.rcu)} RCU/s on the documents table, ${usd(grown.totalUsd)} a month.`,
+  );
+
+  add('## Assumptions to check');
+  add(
+    [
+      '- The per-request CPU figures come from one 2-core machine against emulators (see `bench/README.md`); a Graviton3 vCPU is taken as one such core.',
+      bench.warmMeasured ? '' : '- A read served from Redis is costed as a read that misses both caches: an upper bound until a reference run includes `get-warm`.',
+      '- Sizes do not depend on popularity; the Zipf exponent and the size mix are the parameters that move every figure most.',
+      `- Redis ops/s per node: ${REDIS_OPS_NOTE}. Sized at ${pct(p.redis.planningUtilization, 0)} of that and of the baseline network; reads go to the shard primaries (the service uses one endpoint), replicas only replicate.`,
+      '- Clients keep connections open for ' + n(p.loadBalancer.requestsPerConnection) + ' requests; connections live ' + n(p.loadBalancer.connectionSeconds) + ' s.',
+      `- The rate limiter runs on every request (\`AUTH_MODE=api-key\`), one Redis call each; the largest tenant sends ${pct(p.rateLimit.largestTenantShare, 0)} of the traffic.`,
+      '- One ALB at these rates is far beyond what a single load balancer serves without AWS pre-provisioning (LCU reservation): split over several load balancers behind DNS.',
+    ]
+      .filter(Boolean)
+      .join('\n'),
+  );
+
+  add('## Prices and limits used');
+  add(
+    [
+      `- EC2 ${Object.values(EC2).map((type) => `${type.name} $${type.usdPerHour}/h`).join(', ')} (aws.amazon.com/ec2/pricing/on-demand).`,
+      `- ElastiCache ${Object.values(ELASTICACHE).map((type) => `${type.name} $${type.usdPerHour}/h, ${type.memoryGiB} GiB, ${type.baselineGbps} Gbit/s baseline`).join('; ')} (aws.amazon.com/elasticache/pricing); 75% of memory usable (reserved-memory-percent 25).`,
+      `- DynamoDB on-demand $${DYNAMODB.onDemandUsdPerMillionReads} per million reads, $${DYNAMODB.onDemandUsdPerMillionWrites} per million writes; provisioned $${DYNAMODB.provisionedUsdPerRcuHour}/RCU-h, $${DYNAMODB.provisionedUsdPerWcuHour}/WCU-h; $${DYNAMODB.storageUsdPerGbMonth}/GB-month (aws.amazon.com/dynamodb/pricing). Per partition ${n(DYNAMODB.partitionRcu)} RCU, ${n(DYNAMODB.partitionWcu)} WCU, ${DYNAMODB.partitionGb} GB; on-demand table quota ${n(DYNAMODB.onDemandTableQuota)} units/s, adjustable; new on-demand tables start warm at ${n(DYNAMODB.newTableWarmReads)} reads and ${n(DYNAMODB.newTableWarmWrites)} writes/s (DynamoDB developer guide: partitions, warm throughput, on-demand maximum throughput).`,
+      `- S3 $${S3.usdPerThousandGets} per 1,000 GET, $${S3.usdPerThousandPuts} per 1,000 PUT, $${S3.storageUsdPerGbMonth}/GB-month; ${n(S3.getsPerPrefix)} GET/s per prefix (S3 performance guidelines).`,
+      `- SNS $${MESSAGING.snsUsdPerMillionPublishes} per million publishes; SQS $${MESSAGING.sqsUsdPerMillionRequests} per million requests (aws.amazon.com/sns/pricing, /sqs/pricing).`,
+      `- ALB $${ALB.usdPerHour}/h and $${ALB.usdPerLcuHour}/LCU-h; an LCU is ${ALB.newConnectionsPerLcu} new connections/s, ${n(ALB.activeConnectionsPerLcu)} active connections, ${ALB.gbPerHourPerLcu} GB/h (aws.amazon.com/elasticloadbalancing/pricing).`,
+      `- Internet egress ${TRANSFER.internetTiers.map((tier) => `$${tier.usdPerGb}`).join(' / ')} per GB by monthly tier (10 TB / 40 TB / 100 TB / beyond); cross-AZ $${TRANSFER.crossAzUsdPerGbEachWay}/GB each way; EKS $0.10 per cluster-hour.`,
+    ].join('\n'),
+  );
+  return `${lines.join('\n').trimEnd()}\n`;
+}
+
+/** The short form `make capacity` prints. */
+export function renderSummary(base: Deployment, hits: HitRatios): string {
+  const rows = deploymentRows(base, hits).map((row) => row.map((cell) => cell.replaceAll('**', '')));
+  const widths = [0, 1].map((column) => Math.max(...rows.map((row) => row[column]!.length)));
+  const out = rows.map((row) => `${row[0]!.padEnd(widths[0]!)}  ${row[1]!.padEnd(widths[1]!)}  ${row[2]}`);
+  out.push('', ...base.cost.map((line) => `${line.item.padEnd(70)} ${usd(line.usd).padStart(14)}`), `${'total per month'.padEnd(70)} ${usd(base.totalUsd).padStart(14)}`);
+  return out.join('\n');
+}

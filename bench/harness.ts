@@ -1,0 +1,134 @@
+import { addCpu, cpuDelta, snapshot, type CpuDelta, type Pids } from './cpu.ts';
+import type { LoadResult } from './load.ts';
+import type { LoadGenerator } from './processes.ts';
+import { reportOf, type ScenarioReport } from './report.ts';
+import { SCENARIOS, type LoadSpec, type ScenarioName } from './scenarios.ts';
+import { log, settings } from './settings.ts';
+
+// What every scenario function (bench/suite.ts) measures with: the running
+// processes, a warm-up followed by a measured window with CPU read around
+// it, and the rows measured so far.
+
+export type PhaseSpec = Omit<LoadSpec, 'phase' | 'seconds'>;
+
+export const measuresOf = (name: ScenarioReport['name']): string =>
+  name === 'ceiling-end'
+    ? `${measuresOf('ceiling')}, again at the end of the run`
+    : SCENARIOS.find((scenario) => scenario.name === name)!.measures;
+
+export class Harness {
+  readonly reports: ScenarioReport[] = [];
+  /** Documents created and never read yet (post-documents-small): get-cold reads them first. */
+  readonly coldPool: string[] = [];
+  /** get-hot's ratio to the ceiling measured in the slices between its own. */
+  hotRatio: { ratio: number; slices: number[] } | undefined;
+
+  readonly load: LoadGenerator;
+  readonly apiOrigin: string;
+  readonly ceilingOrigin: string;
+  readonly redisUrl: string;
+  /** Per-run tag, so keys and payloads never collide with an earlier run against the same stack. */
+  readonly runTag: string;
+  /** What every phase spec starts from. */
+  readonly base: { connections: number; runTag: string };
+  private readonly pids: { api: number; ceiling: number; redis: number | undefined };
+  private ordersProbe: Promise<string | undefined> | undefined;
+
+  constructor(run: {
+    load: LoadGenerator;
+    pids: { api: number; ceiling: number; redis: number | undefined };
+    apiOrigin: string;
+    ceilingOrigin: string;
+    redisUrl: string;
+    runTag: string;
+  }) {
+    this.load = run.load;
+    this.pids = run.pids;
+    this.apiOrigin = run.apiOrigin;
+    this.ceilingOrigin = run.ceilingOrigin;
+    this.redisUrl = run.redisUrl;
+    this.runTag = run.runTag;
+    this.base = { connections: settings.connections, runTag: run.runTag };
+  }
+
+  private processes(name: string): Pids {
+    return { server: name.startsWith('ceiling') ? this.pids.ceiling : this.pids.api, redis: this.pids.redis, load: this.load.pid };
+  }
+
+  skip(name: ScenarioName, reason: string) {
+    this.reports.push({ name, measures: measuresOf(name), skipped: reason, notes: [] });
+  }
+
+  /** Warm-up, then the measured phase with CPU read around it. */
+  async measured(
+    name: ScenarioReport['name'],
+    spec: PhaseSpec,
+    options: { warmup?: Partial<LoadSpec>; seconds?: number; before?: (warmup: LoadResult) => Promise<Partial<LoadSpec>> } = {},
+  ): Promise<{ report: ScenarioReport; result: LoadResult; warmup: LoadResult }> {
+    const warmupSpec: LoadSpec = { ...spec, phase: 'warmup', seconds: settings.warmupSeconds, ...options.warmup };
+    log(`${name}: warm-up ${warmupSpec.seconds} s`);
+    const warmup = await this.load.run(warmupSpec);
+    const extra = options.before ? await options.before(warmup) : {};
+    const seconds = options.seconds ?? settings.seconds;
+    log(`${name}: measuring ${seconds} s`);
+    const processes = this.processes(name);
+    const before = snapshot(processes);
+    const result = await this.load.run({ ...spec, phase: 'measure', seconds, ...extra });
+    const after = snapshot(processes);
+    const report = reportOf(name, measuresOf(name), spec, result, cpuDelta(before, after), warmup);
+    this.reports.push(report);
+    return { report, result, warmup };
+  }
+
+  /**
+   * Scenarios measured in alternating slices (A B A B …) after their
+   * warm-ups: work elsewhere on the machine, which comes and goes over tens
+   * of seconds, then weighs on both alike, and their ratio holds.
+   */
+  async interleaved(entries: { name: ScenarioName; spec: PhaseSpec }[], slices: number, seconds: number) {
+    const warmups = new Map<string, LoadResult>();
+    for (const { name, spec } of entries) {
+      log(`${name}: warm-up ${settings.warmupSeconds} s`);
+      warmups.set(name, await this.load.run({ ...spec, phase: 'warmup', seconds: settings.warmupSeconds }));
+    }
+    log(`${entries.map((entry) => entry.name).join(' / ')}: measuring ${slices} interleaved slices of ${seconds / slices} s each`);
+    const state = new Map<string, { result?: LoadResult; cpu?: CpuDelta; sliceRps: number[] }>();
+    for (let slice = 0; slice < slices; slice++) {
+      for (const { name, spec } of entries) {
+        const entry = state.get(name) ?? { sliceRps: [] };
+        state.set(name, entry);
+        const processes = this.processes(name);
+        const before = snapshot(processes);
+        const result = await this.load.run({ ...spec, phase: 'measure', seconds: seconds / slices, series: `${name}-${this.runTag}` });
+        const after = snapshot(processes);
+        // Cumulative answers: this slice is the difference to the previous one.
+        const previous = entry.result;
+        const responses = result.responses - (previous?.responses ?? 0);
+        const sliceSeconds = result.seconds - (previous?.seconds ?? 0);
+        entry.sliceRps.push(Math.round(responses / sliceSeconds));
+        entry.result = result;
+        entry.cpu = addCpu(entry.cpu, cpuDelta(before, after));
+      }
+    }
+    return entries.map(({ name, spec }) => {
+      const { result, cpu, sliceRps } = state.get(name)!;
+      const report = reportOf(name, measuresOf(name), spec, result!, cpu!, warmups.get(name)!);
+      this.reports.push(report);
+      return { report, result: result!, sliceRps };
+    });
+  }
+
+  /** Why the order scenarios cannot run (POST /orders refuses a valid order), or undefined; asked once. */
+  ordersUnavailable(): Promise<string | undefined> {
+    this.ordersProbe ??= (async () => {
+      const probe = await fetch(`${this.apiOrigin}/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ customerId: 'CUST-99999999', items: [{ sku: 'SKU-PROBE', quantity: 1 }] }),
+      });
+      const text = await probe.text();
+      return probe.status === 201 ? undefined : `POST /orders answered ${probe.status} to a valid order: ${text.slice(0, 200)}`;
+    })();
+    return this.ordersProbe;
+  }
+}

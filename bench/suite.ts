@@ -1,0 +1,264 @@
+import { Redis } from 'ioredis';
+import type { Harness } from './harness.ts';
+import { cacheFigures, rps, summarize } from './report.ts';
+import { SCENARIOS, type ScenarioName } from './scenarios.ts';
+import { log, settings } from './settings.ts';
+
+// The scenarios in the order a run measures them, one function each. To add
+// one: its name and requests in scenarios.ts (what the load process sends),
+// its function and a line in RUN_ORDER here (when and how long), and its
+// target, if any, in report.ts. `make bench SCENARIOS=<name>` runs it alone.
+
+/** Slices of the interleaved ceiling / get-hot measurement. */
+const INTERLEAVED_SLICES = 5;
+
+type Step = {
+  /** The scenarios this function measures: it runs when one of them is selected. */
+  covers: ScenarioName[];
+  run: (bench: Harness, selected: ReadonlySet<ScenarioName>) => Promise<void>;
+};
+
+/**
+ * The ceiling and GET of one hot document, interleaved: the hot GET's ratio
+ * to the ceiling is the target that needs the most precision. Either runs
+ * alone when only it is selected (get-hot then has no ratio).
+ */
+async function ceilingAndGetHot(bench: Harness, selected: ReadonlySet<ScenarioName>) {
+  const pair: Parameters<Harness['interleaved']>[0] = [];
+  if (selected.has('ceiling')) pair.push({ name: 'ceiling', spec: { ...bench.base, scenario: 'ceiling', origin: bench.ceilingOrigin } });
+  if (selected.has('get-hot')) {
+    const hotId = `hot-${bench.runTag}`;
+    // 1 KiB of JSON, exactly.
+    const body = Buffer.from(`{"hot":true,"pad":"${'x'.repeat(1024 - '{"hot":true,"pad":""}'.length)}"}`);
+    const put = await fetch(`${bench.apiOrigin}/documents/${hotId}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body });
+    if (put.status !== 201) throw new Error(`PUT of the hot document answered ${put.status}: ${await put.text()}`);
+    for (let i = 0; i < 2; i++) await (await fetch(`${bench.apiOrigin}/documents/${hotId}`)).arrayBuffer();
+    pair.push({ name: 'get-hot', spec: { ...bench.base, scenario: 'get-hot', origin: bench.apiOrigin, hotId } });
+  }
+  const measuredPair = await bench.interleaved(pair, INTERLEAVED_SLICES, settings.seconds);
+  const hot = measuredPair.find((entry) => entry.report.name === 'get-hot');
+  const ceiling = measuredPair.find((entry) => entry.report.name === 'ceiling');
+  if (hot) hot.report.cache = cacheFigures(hot.result);
+  if (hot && ceiling) {
+    bench.hotRatio = {
+      ratio: Math.round((hot.report.requestsPerSecond! / ceiling.report.requestsPerSecond!) * 1000) / 1000,
+      slices: hot.sliceRps.map((value, i) => Math.round((value / ceiling.sliceRps[i]!) * 1000) / 1000),
+    };
+    hot.report.notes.push(`ratio per slice ${bench.hotRatio.slices.join(', ')}`);
+  }
+  for (const entry of measuredPair) entry.report.notes.unshift(`req/s per slice ${entry.sliceRps.join(', ')}`);
+}
+
+/** POST /documents small, each with its own Idempotency-Key. Its documents, never read yet, are the pool of get-cold. */
+async function postDocumentsSmall(bench: Harness) {
+  const { result, warmup } = await bench.measured('post-documents-small', { ...bench.base, scenario: 'post-documents-small', origin: bench.apiOrigin });
+  bench.coldPool.push(...warmup.createdIds, ...result.createdIds);
+}
+
+/**
+ * GET with the cache cold: every id read once, after its Redis key (if any)
+ * is deleted. An in-process cache filled on write would turn reads into
+ * hits: Cache-Status is counted, and the latency of misses only is kept.
+ */
+async function getCold(bench: Harness) {
+  const coldPool = bench.coldPool;
+  const redis = new Redis(bench.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  try {
+    const topUp = async (count: number) => {
+      log(`get-cold: creating ${count} more never-read documents with PUT`);
+      const created = await bench.load.run({
+        ...bench.base,
+        scenario: 'put-documents',
+        phase: 'prepare',
+        origin: bench.apiOrigin,
+        seconds: 30,
+        count,
+        idPrefix: `cold-${bench.runTag}`,
+      });
+      log(`get-cold: ${created.createdIds.length} created in ${created.seconds} s (${rps(created)} req/s, ${created.non2xx} non-2xx)`);
+      return created.createdIds;
+    };
+    // The warm-up reads at most this many (it ends early when they are used up).
+    const warmupPool = 6000;
+    if (coldPool.length < warmupPool) coldPool.push(...(await topUp(warmupPool - coldPool.length)));
+    await evict(redis, coldPool);
+    let measuredIds: string[] = [];
+    const { report, result, warmup } = await bench.measured(
+      'get-cold',
+      { ...bench.base, scenario: 'get-cold', origin: bench.apiOrigin },
+      {
+        seconds: settings.coldSeconds,
+        warmup: { ids: coldPool.slice(0, warmupPool) },
+        before: async (warm) => {
+          const remaining = coldPool.slice(warm.idsSent);
+          // Enough ids for the whole measured window at the warm-up's pace,
+          // with a margin: the warm-up runs slower than the measured window.
+          const wanted = Math.ceil((rps(warm) || 1000) * settings.coldSeconds * 1.5);
+          if (remaining.length < wanted) {
+            const created = await topUp(Math.min(wanted - remaining.length, 100_000));
+            await evict(redis, created);
+            remaining.push(...created);
+          }
+          measuredIds = remaining.slice(0, wanted);
+          return { ids: measuredIds };
+        },
+      },
+    );
+    report.cache = cacheFigures(result);
+    report.missLatencyMs = result.missLatency!;
+    report.warmup = { ...summarize(warmup) };
+    if (result.idsSent >= measuredIds.length && result.seconds < settings.coldSeconds * 0.9) {
+      report.notes.push(`pool of ${measuredIds.length} ids ran out after ${result.seconds} s`);
+    }
+    if ((report.cache.missRatio ?? 0) < 0.99) {
+      report.notes.push(`only ${Math.round((report.cache.missRatio ?? 0) * 100)}% misses: not a cold-cache figure (see cache counts)`);
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * GET answered from Redis: every id read once, after a first read put it in
+ * Redis and in the API's memory, and the memory was emptied. The API empties
+ * its memory whenever its invalidation subscription drops (deletes announced
+ * meanwhile would be missed), so dropping that connection (CLIENT KILL TYPE
+ * pubsub) is the service's own way to get there. The Redis hits are counted
+ * from the API's /metrics.
+ */
+async function getWarm(bench: Harness) {
+  const redis = new Redis(bench.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  try {
+    // Enough for a warm-up and a measured window at a few thousand reads/s; the
+    // PUTs cost the emulators ~1 ms each, so the pool is not larger than that.
+    const wanted = Math.ceil(4000 * (settings.warmupSeconds + settings.coldSeconds) * 1.2);
+    log(`get-warm: creating ${wanted} documents with PUT and reading each once`);
+    const created = await bench.load.run({ ...bench.base, scenario: 'put-documents', phase: 'prepare', origin: bench.apiOrigin, seconds: 60, count: wanted, idPrefix: `warm-${bench.runTag}` });
+    const ids = created.createdIds;
+    await bench.load.run({ ...bench.base, scenario: 'get-warm', phase: 'prepare', origin: bench.apiOrigin, seconds: 60, ids });
+    await redis.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    // Subscribed again: from then on the memory is live, and empty.
+    for (const until = Date.now() + 10_000; ; ) {
+      const [, subscribers] = (await redis.pubsub('NUMSUB', 'documents:invalidated')) as [string, number];
+      if (Number(subscribers) > 0) break;
+      if (Date.now() > until) throw new Error('get-warm: the API did not subscribe again after CLIENT KILL');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const redisHits = async () => {
+      const text = await (await fetch(`${bench.apiOrigin}/metrics`)).text();
+      const line = text.split('\n').find((entry) => entry.startsWith('document_cache_lookups_total{') && entry.includes('layer="redis"') && entry.includes('result="hit"'));
+      return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+    };
+    let before = 0;
+    let measuredIds: string[] = [];
+    const { report, result } = await bench.measured(
+      'get-warm',
+      { ...bench.base, scenario: 'get-warm', origin: bench.apiOrigin },
+      {
+        seconds: settings.coldSeconds,
+        // The warm-up reads its share of the pool at most (it ends when they are used up).
+        warmup: { ids: ids.slice(0, Math.ceil((ids.length * settings.warmupSeconds) / (settings.warmupSeconds + settings.coldSeconds))) },
+        before: async (warm) => {
+          before = await redisHits();
+          measuredIds = ids.slice(Math.min(warm.idsSent, ids.length));
+          return { ids: measuredIds };
+        },
+      },
+    );
+    // The counter also counts the answers still in flight when the window closed (up to one per connection).
+    const fromRedis = Math.min(result.ok, (await redisHits()) - before);
+    report.cache = { hits: fromRedis, misses: result.ok - fromRedis, missRatio: result.ok ? Math.round(((result.ok - fromRedis) / result.ok) * 1000) / 1000 : null };
+    if (result.idsSent >= measuredIds.length && result.seconds < settings.coldSeconds * 0.9) {
+      report.notes.push(`pool of ${measuredIds.length} ids ran out after ${result.seconds} s`);
+    }
+    if (fromRedis < result.ok * 0.99) report.notes.push(`only ${fromRedis} of ${result.ok} answers came from Redis: not a Redis-hit figure`);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Deletes every Redis key naming one of these ids (whatever the key layout: `doc:tenant:id`, …). */
+async function evict(redis: Redis, ids: string[]) {
+  if (ids.length === 0) return;
+  const wanted = new Set(ids);
+  let cursor = '0';
+  let deleted = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'COUNT', 1000);
+    cursor = next;
+    const doomed = keys.filter((key) => key.split(/[:#{}]/).some((part) => wanted.has(part)));
+    if (doomed.length) deleted += await redis.del(...doomed);
+  } while (cursor !== '0');
+  if (deleted) log(`get-cold: deleted ${deleted} Redis keys of pool documents`);
+}
+
+/** POST /orders, closed loop, every payload unique. */
+async function postOrders(bench: Harness) {
+  const missing = await bench.ordersUnavailable();
+  if (missing) return bench.skip('post-orders', missing);
+  await bench.measured('post-orders', { ...bench.base, scenario: 'post-orders', origin: bench.apiOrigin });
+}
+
+/** POST /orders at a fixed rate, spread over staggered waves (bench/README.md says why). */
+async function ordersBurst(bench: Harness) {
+  const missing = await bench.ordersUnavailable();
+  if (missing) return bench.skip('orders-burst', missing);
+  const spec = {
+    ...bench.base,
+    scenario: 'orders-burst' as const,
+    origin: bench.apiOrigin,
+    connections: settings.burstConnections,
+    rate: settings.burstRate,
+    waves: settings.burstWaves,
+  };
+  const { report, result } = await bench.measured('orders-burst', spec, { seconds: settings.burstSeconds });
+  report.targetRate = result.targetRate!;
+  if (report.requestsPerSecond! < result.targetRate! * 0.97) {
+    report.notes.push(`fell behind: ${report.requestsPerSecond} of ${result.targetRate} req/s`);
+  }
+}
+
+/** The ceiling again, to see the machine's drift during the run. */
+async function ceilingEnd(bench: Harness) {
+  await bench.measured('ceiling-end', { ...bench.base, scenario: 'ceiling', origin: bench.ceilingOrigin }, { warmup: { seconds: 1 } });
+}
+
+const RUN_ORDER: Step[] = [
+  { covers: ['ceiling', 'get-hot'], run: ceilingAndGetHot },
+  { covers: ['post-documents-small'], run: postDocumentsSmall },
+  { covers: ['get-cold'], run: getCold },
+  { covers: ['get-warm'], run: getWarm },
+  { covers: ['post-orders'], run: postOrders },
+  { covers: ['orders-burst'], run: ordersBurst },
+  { covers: ['ceiling'], run: ceilingEnd },
+];
+
+/** Names that select several scenarios at once. */
+const GROUPS: Record<string, ScenarioName[]> = {
+  documents: ['get-hot', 'post-documents-small', 'get-cold', 'get-warm'],
+  orders: ['post-orders', 'orders-burst'],
+};
+
+const reportedNames = SCENARIOS.filter((scenario) => scenario.reported).map((scenario) => scenario.name);
+
+/** The scenarios named (or grouped) in BENCH_ONLY / SCENARIOS; none named: all. An unknown name is an error. */
+export function selectScenarios(names: string[]): Set<ScenarioName> {
+  if (names.length === 0) return new Set(reportedNames);
+  const selected = new Set<ScenarioName>();
+  for (const name of names) {
+    const scenarios = GROUPS[name] ?? reportedNames.filter((known) => known === name);
+    if (scenarios.length === 0) {
+      throw new Error(`unknown scenario "${name}": the scenarios are ${reportedNames.join(', ')}; the groups ${Object.keys(GROUPS).join(', ')}`);
+    }
+    for (const scenario of scenarios) selected.add(scenario);
+  }
+  return selected;
+}
+
+export async function runScenarios(bench: Harness, selected: ReadonlySet<ScenarioName>) {
+  for (const step of RUN_ORDER) {
+    if (step.covers.some((name) => selected.has(name))) await step.run(bench, selected);
+  }
+}

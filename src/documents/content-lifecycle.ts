@@ -1,0 +1,146 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { BackgroundLoop } from '../background-loop.ts';
+import { ContentStore, type StoredObject } from './content-store.ts';
+import type { DocumentStore } from './document-store.ts';
+
+export type OrphanKind = 'deleted' | 'unreferenced';
+
+export type SweepResult = { checked: number; found: Record<OrphanKind, number>; removed: Record<OrphanKind, number> } | 'not-leader';
+
+export type ContentLifecycleOptions = {
+  store: DocumentStore;
+  content: ContentStore;
+  log: Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
+  /** An object no committed document names is removed once older than this. */
+  graceMs: number;
+  /** How long one replica owns the sweep. */
+  leaseMs: number;
+  intervalMs: number;
+  /** Objects checked against the table at once. */
+  concurrency?: number;
+  owner?: string;
+  registry?: Registry;
+  now?: () => number;
+};
+
+/**
+ * What a crash or a failed cleanup leaves in S3, found and removed: objects
+ * of deleted documents (the tombstone names them: removed at once) and
+ * objects no committed document names (a create that died between its
+ * upload and its commit, a loser whose own removal failed: removed after the
+ * grace period, which exceeds the longest upload, so that a create still
+ * committing is never robbed of its content). It also reports how late
+ * DynamoDB TTL is with tombstones (the oldest one past its `deleteAt`).
+ *
+ * Any number of replicas may run: one lease in the table lets one sweep at
+ * a time, so each orphan is removed (and counted) once.
+ */
+export class ContentLifecycle {
+  private readonly options: ContentLifecycleOptions;
+  private readonly now: () => number;
+  readonly owner: string;
+  private readonly loop: BackgroundLoop;
+  private readonly found: Counter<'kind'> | undefined;
+  private readonly removed: Counter<'kind'> | undefined;
+
+  constructor(options: ContentLifecycleOptions) {
+    this.options = options;
+    this.now = options.now ?? Date.now;
+    this.owner = options.owner ?? `lifecycle-${randomUUID()}`;
+    if (options.registry) {
+      const registers = [options.registry];
+      this.found = new Counter({
+        name: 'orphans_found_total',
+        help: 'S3 objects no committed document points to, by kind (deleted: content of a tombstone; unreferenced: past the grace period)',
+        labelNames: ['kind'],
+        registers,
+      });
+      this.removed = new Counter({ name: 'orphans_removed_total', help: 'Orphaned S3 objects removed, by kind', labelNames: ['kind'], registers });
+      const store = options.store;
+      const now = this.now;
+      new Gauge({
+        name: 'tombstone_oldest_overdue_seconds',
+        help: 'How far past its deleteAt the oldest tombstone still in the table is (0 when none is overdue): DynamoDB TTL lag',
+        registers,
+        async collect() {
+          const oldest = await store.oldestTombstoneDeleteAt(AbortSignal.timeout(2000)).catch(() => null);
+          if (oldest !== null) this.set(oldest === undefined ? 0 : Math.max(0, now() / 1000 - oldest));
+        },
+      });
+    }
+    this.loop = new BackgroundLoop(
+      async () => {
+        await this.sweep();
+        return options.intervalMs;
+      },
+      {
+        backoffMs: (failures) => Math.min(options.intervalMs, 1000 * 2 ** failures),
+        onError: (err) => options.log.error({ err }, 'lifecycle sweep failed'),
+      },
+    );
+  }
+
+  /** One pass over the bucket, if this replica holds (or takes) the lease. */
+  async sweep(): Promise<SweepResult> {
+    const { store, leaseMs } = this.options;
+    if (!(await store.claimSweep(this.owner, this.now(), leaseMs))) return 'not-leader';
+    const result = { checked: 0, found: { deleted: 0, unreferenced: 0 }, removed: { deleted: 0, unreferenced: 0 } };
+    try {
+      for await (const page of this.options.content.list()) {
+        await this.checkAll(page, result);
+        // Renewed per page: a sweep of a large bucket outlives one lease.
+        if (!(await store.claimSweep(this.owner, this.now(), leaseMs))) break;
+      }
+    } finally {
+      await store.releaseSweep(this.owner).catch(() => {});
+    }
+    if (result.found.deleted + result.found.unreferenced > 0) this.options.log.info(result, 'lifecycle sweep removed orphans');
+    return result;
+  }
+
+  private async checkAll(page: StoredObject[], result: Exclude<SweepResult, 'not-leader'>) {
+    const concurrency = this.options.concurrency ?? 16;
+    for (let i = 0; i < page.length; i += concurrency) {
+      await Promise.all(page.slice(i, i + concurrency).map((object) => this.check(object, result)));
+    }
+  }
+
+  private async check(object: StoredObject, result: Exclude<SweepResult, 'not-leader'>) {
+    const parts = ContentStore.partsOf(object.key);
+    // Not a key this service writes: not ours to judge.
+    if (!parts) return;
+    result.checked += 1;
+    const kind = await this.orphanKind(object, parts.tenant, parts.id);
+    if (!kind) return;
+    result.found[kind] += 1;
+    this.found?.inc({ kind });
+    try {
+      await this.options.content.remove(object.key);
+      result.removed[kind] += 1;
+      this.removed?.inc({ kind });
+    } catch (err) {
+      this.options.log.warn({ err, s3Key: object.key }, 'orphan not removed; the next sweep tries again');
+    }
+  }
+
+  private async orphanKind(object: StoredObject, tenant: string, id: string): Promise<OrphanKind | undefined> {
+    const found = await this.options.store.lookup(tenant, id);
+    if (found.state === 'active' && found.record.s3Key === object.key) return undefined;
+    if (found.state === 'deleted' && found.s3Key === object.key) return 'deleted';
+    return this.now() - object.lastModified.getTime() > this.options.graceMs ? 'unreferenced' : undefined;
+  }
+
+  start(): void {
+    this.loop.start();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
+  }
+
+  get healthy(): boolean {
+    return this.loop.healthy;
+  }
+}
