@@ -2,7 +2,8 @@
 # its own (k8s/serviceaccounts.yaml), which EKS Pod Identity binds to a role
 # of its own, allowed only the calls that process's code makes, on its own
 # resources. test/infra/iam.test.ts derives every list below from the code
-# each entry point loads (src/server.ts, src/worker.ts, src/consumer.ts) and
+# each entry point loads (src/server.ts, src/worker.ts, src/consumer.ts,
+# src/lifecycle-worker.ts) and
 # fails on any difference, so a new call needs its permission here, and a
 # permission nothing calls any more goes. No Create*/Delete* of tables,
 # buckets, topics or queues: terraform owns those.
@@ -16,14 +17,16 @@ locals {
           actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
           resources = [
             "${aws_dynamodb_table.this["documents"].arn}",
+            "${aws_dynamodb_table.this["documents"].arn}/index/*",
             "${aws_dynamodb_table.this["idempotency-keys"].arn}",
             "${aws_dynamodb_table.this["orders"].arn}",
             "${aws_dynamodb_table.this["orders"].arn}/index/*",
           ]
         },
         {
+          # PutObject covers the parts of a multipart upload; a failed one is aborted.
           sid       = "DocumentObjects"
-          actions   = ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+          actions   = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
           resources = ["${aws_s3_bucket.documents.arn}/*"]
         },
         {
@@ -81,6 +84,31 @@ locals {
           sid       = "InspectDeadLetters"
           actions   = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
           resources = ["${aws_sqs_queue.order_events_dlq.arn}"]
+        },
+      ]
+    }
+    lifecycle = {
+      service_account = "docsvc-lifecycle"
+      statements = [
+        {
+          # The documents, their tombstones index, and the sweep's lease item.
+          sid     = "Tables"
+          actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+          resources = [
+            "${aws_dynamodb_table.this["documents"].arn}",
+            "${aws_dynamodb_table.this["documents"].arn}/index/*",
+          ]
+        },
+        {
+          sid       = "DocumentObjects"
+          actions   = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+          resources = ["${aws_s3_bucket.documents.arn}/*"]
+        },
+        {
+          # Listing the bucket is the sweep.
+          sid       = "DocumentBucket"
+          actions   = ["s3:ListBucket"]
+          resources = ["${aws_s3_bucket.documents.arn}"]
         },
       ]
     }

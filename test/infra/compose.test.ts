@@ -8,7 +8,7 @@ import { DCLinter } from 'dclint';
 import { describe, expect, it } from 'vitest';
 import { entryPoints, type Json, readCompose, readText, root, routes, tools } from './helpers.ts';
 
-const appServices = ['api', 'relay', 'consumer'] as const;
+const appServices = ['api', 'relay', 'consumer', 'lifecycle'] as const;
 const imageServices = [...appServices, 'bootstrap'] as const;
 /** What each file runs besides the image's processes. */
 const backingServices = {
@@ -115,7 +115,7 @@ describe('docker-compose.yml (LocalStack)', () => {
     expect(imageServices.filter((name) => services[name].build !== undefined)).toEqual(['api']);
     expect(services.api.ports).toEqual([`127.0.0.1:3100:${services.api.environment.PORT}`]);
     expect(services.localstack.ports).toEqual(['127.0.0.1:4576:4566']);
-    for (const name of ['relay', 'consumer', 'bootstrap', 'redis']) expect(services[name].ports, name).toBeUndefined();
+    for (const name of ['relay', 'consumer', 'lifecycle', 'bootstrap', 'redis']) expect(services[name].ports, name).toBeUndefined();
   });
 });
 

@@ -40,7 +40,7 @@ const mandatory = (ConfigSchema.required as string[]).filter(
 );
 
 /** The processes of the image in a compose file. */
-const appServices = ['api', 'relay', 'consumer', 'bootstrap'] as const;
+const appServices = ['api', 'relay', 'consumer', 'lifecycle', 'bootstrap'] as const;
 const composeEnv = (file: string, service: string): Record<string, string> =>
   Object.fromEntries(Object.entries(readCompose(file).services[service].environment).map(([k, v]) => [k, String(v)]));
 /** Everything but the port the process listens on. */
@@ -82,7 +82,7 @@ describe.each(composeFiles)('%s', (file) => {
     const api = sharedEnv(file, 'api');
     for (const service of appServices) expect(sharedEnv(file, service), service).toEqual(api);
     expect(composeEnv(file, 'api')).toHaveProperty('PORT');
-    for (const service of ['relay', 'consumer']) expect(composeEnv(file, service), service).toHaveProperty('METRICS_PORT');
+    for (const service of ['relay', 'consumer', 'lifecycle']) expect(composeEnv(file, service), service).toHaveProperty('METRICS_PORT');
     for (const key of mandatory) expect(api, key).toHaveProperty(key);
     const config = loadConfig(composeEnv(file, 'api'));
     expect(config.AUTH_MODE).toBe('none');

@@ -37,6 +37,7 @@ export const entryPoints = {
   api: 'dist/server.js',
   relay: 'dist/worker.js',
   consumer: 'dist/consumer.js',
+  lifecycle: 'dist/lifecycle-worker.js',
   bootstrap: 'dist/bootstrap.js',
 } as const;
 

@@ -42,23 +42,26 @@ describe('make dev', () => {
     const second: Record<string, string> = { ...(await stackPorts()), RELAY_METRICS_PORT: String(await freePort()), CONSUMER_METRICS_PORT: String(await freePort()) };
     const devs = [startDev(first), startDev(second)];
 
+    // Each background process prints the port of its probes and metrics.
+    const workers = ['relay', 'consumer', 'lifecycle'];
     const printed = await Promise.all(
       devs.map((dev) =>
         waitFor(
           async () => {
             const text = dev.output();
-            const relay = /relay: \/health\/ready and \/metrics on http:\/\/localhost:(\d+)/.exec(text)?.[1];
-            const consumer = /consumer: \/health\/ready and \/metrics on http:\/\/localhost:(\d+)/.exec(text)?.[1];
-            return text.includes('service on http://localhost:') && relay && consumer ? { relay, consumer } : undefined;
+            const found = Object.fromEntries(
+              [...text.matchAll(/(\w+): \/health\/ready and \/metrics on http:\/\/localhost:(\d+)/g)].map((m) => [m[1], m[2]]),
+            );
+            return text.includes('service on http://localhost:') && workers.every((w) => found[w]) ? found : undefined;
           },
           40_000,
           `make dev to start:\n${dev.output()}`,
         ),
       ),
     );
-    expect(printed[1]).toEqual({ relay: second.RELAY_METRICS_PORT, consumer: second.CONSUMER_METRICS_PORT });
-    const ports = [first.PORT, second.PORT, ...printed.flatMap((p) => [p.relay, p.consumer])];
-    expect(new Set(ports).size).toBe(6);
+    expect(printed[1]).toMatchObject({ relay: second.RELAY_METRICS_PORT, consumer: second.CONSUMER_METRICS_PORT });
+    const ports = [first.PORT, second.PORT, ...printed.flatMap((p) => workers.map((w) => p[w]))];
+    expect(new Set(ports).size).toBe(2 + 2 * workers.length);
     for (const port of ports) await waitFor(() => ready(port ?? ''), 30_000, `/health/ready on :${port}`);
 
     const exits = devs.map((dev) => once(dev.child, 'exit'));
