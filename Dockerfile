@@ -29,19 +29,23 @@ COPY src ./src
 # The local tools (make dev, the emulators) stay out of the service's dist/.
 RUN npm run build && mv dist/local /local
 
+# The versions package-lock.json pins for what dist/local/stack.js loads
+# (dynalite, fauxqs, typebox), in a file of their own: the emulators' npm
+# install below reruns only when they change, not with every lockfile change.
+FROM ${NODE_IMAGE} AS emulator-packages
+COPY package-lock.json /tmp/
+RUN node -p "['dynalite', 'fauxqs', 'typebox'].map((n) => n + '@' + require('/tmp/package-lock.json').packages['node_modules/' + n].version).join(' ')" > /packages
+
 # The project's own emulators, as `make dev` runs them (dynalite, fauxqs and a
 # real redis-server, src/local/emulators.ts), for docker compose on machines
-# that cannot pull LocalStack. Only what dist/local/stack.js loads (dynalite,
-# fauxqs, typebox), at the versions package-lock.json pins, not the dev tree.
+# that cannot pull LocalStack; never deployed.
 FROM ${NODE_IMAGE} AS emulators
 RUN apt-get update \
     && apt-get install -y --no-install-recommends redis-server \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /emulators
-COPY package-lock.json /tmp/
-RUN npm install --no-save --no-audit --no-fund --ignore-scripts $(node -p \
-      "['dynalite', 'fauxqs', 'typebox'].map((n) => n + '@' + require('/tmp/package-lock.json').packages['node_modules/' + n].version).join(' ')") \
-    && rm -rf /root/.npm /tmp/package-lock.json
+COPY --from=emulator-packages /packages /tmp/packages
+RUN npm install --no-save --no-audit --no-fund --ignore-scripts $(cat /tmp/packages) && rm -rf /root/.npm /tmp/packages
 COPY package.json ./
 COPY --from=build /app/dist ./dist
 COPY --from=build /local ./dist/local

@@ -287,6 +287,7 @@ describe('ports, identities, routes and entry points', () => {
 
   it('the emulators image installs exactly the packages its stack loads', () => {
     const installed = /\[((?:'[\w@/.-]+',?\s*)+)\]\.map\(\(n\) => n \+ '@'/.exec(readText('Dockerfile'))?.[1];
+    expect(installed).toBeDefined();
     const names = [...(installed ?? '').matchAll(/'([^']+)'/g)].map((m) => m[1]).sort();
     expect(names).toEqual([...runtimeGraph(sourceOf(tools.emulators)).packages].sort());
   });
