@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { getContainerRuntimeClient, ImageName } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createAwsClients, type AwsClients } from '../../src/adapters/aws.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { readText } from '../infra/helpers.ts';
+import { slowPost } from '../support/slow-post.ts';
 import { DEAD_ENDPOINT, newOrder, waitFor } from '../orders/support.ts';
 import { apiKey, component, components, image, type Running, startComponent } from './support.ts';
 
@@ -203,32 +203,11 @@ describe('the image', () => {
   });
 });
 
-/** A POST /documents whose body arrives in two halves, so that it is in flight when SIGTERM comes. */
-function slowPost(port: number, body: Buffer) {
-  const req = httpRequest({
-    host: '127.0.0.1',
-    port,
-    method: 'POST',
-    path: '/documents',
-    headers: { ...auth, 'content-type': 'application/octet-stream', 'content-length': body.length, connection: 'close' },
-  });
-  const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
-    req.on('response', (res) => {
-      let text = '';
-      res.on('data', (chunk) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
-    req.on('error', reject);
-  });
-  const sent = new Promise<void>((resolve) => req.write(body.subarray(0, body.length / 2), () => resolve()));
-  return { sent, finish: () => req.end(body.subarray(body.length / 2)), answer };
-}
-
 describe('SIGTERM', () => {
   it('drains the API with requests in flight, and every container exits 0 within its grace period', async () => {
     const api = started('api');
     const client = await getContainerRuntimeClient();
-    const inFlight = Array.from({ length: 50 }, (_, i) => slowPost(api.port, Buffer.alloc(8192, i)));
+    const inFlight = Array.from({ length: 50 }, (_, i) => slowPost(api.port, Buffer.alloc(8192, i), auth));
     // Every request has sent its headers and half its body; the margin lets the server accept and parse them.
     await Promise.all(inFlight.map((request) => request.sent));
     await new Promise((resolve) => setTimeout(resolve, 500));

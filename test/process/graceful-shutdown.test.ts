@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { inject } from 'vitest';
 import { freePort } from '../../src/local/emulators.ts';
+import { slowPost } from '../support/slow-post.ts';
 
 // The built server as a real process: SIGTERM with requests in flight.
 const entry = new URL('../../dist/server.js', import.meta.url).pathname;
@@ -26,32 +26,13 @@ async function ready() {
   throw new Error(`server did not become ready:\n${output}`);
 }
 
-/** A POST whose body arrives in two halves, so it is in flight when we want it to be. */
-function slowPost(body: Buffer) {
-  const req = httpRequest({
-    host: '127.0.0.1',
-    port,
-    method: 'POST',
-    path: '/documents',
-    headers: { 'content-type': 'application/octet-stream', 'content-length': body.length, connection: 'close' },
-  });
-  const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
-    req.on('response', (res) => {
-      let text = '';
-      res.on('data', (chunk) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, body: text }));
-    });
-    req.on('error', reject);
-  });
-  req.write(body.subarray(0, body.length / 2));
-  return { finish: () => req.end(body.subarray(body.length / 2)), answer };
-}
-
 beforeAll(async () => {
   expect(existsSync(entry), 'run `make build` first (make test does)').toBe(true);
   port = await freePort();
   server = spawn(process.execPath, [entry], {
-    env: { ...process.env, ...inject('stackEnv'), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_MS: '8000' },
+    env: { ...process.env, ...inject('stackEnv'), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_MS: '8000',
+      // All 100 uploads (above INLINE_CONTENT_MAX_BYTES) in flight at once, not shed past the default 16.
+      MAX_CONCURRENT_UPLOADS: '100' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   server.stdout!.on('data', (chunk) => (output += chunk));
@@ -65,7 +46,7 @@ afterAll(() => {
 
 describe('graceful shutdown of the built server', () => {
   it('finishes every in-flight request after SIGTERM, refuses new work, and exits 0', async () => {
-    const inFlight = Array.from({ length: 100 }, (_, i) => slowPost(Buffer.alloc(20_000, i)));
+    const inFlight = Array.from({ length: 100 }, (_, i) => slowPost(port, Buffer.alloc(20_000, i)));
     await new Promise((resolve) => setTimeout(resolve, 300)); // all 100 have sent headers and half a body
     const exited = once(server, 'exit');
     const signalledAt = Date.now();
