@@ -30,9 +30,16 @@ beforeAll(async () => {
   expect(existsSync(entry), 'run `make build` first (make test does)').toBe(true);
   port = await freePort();
   server = spawn(process.execPath, [entry], {
-    env: { ...process.env, ...inject('stackEnv'), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_MS: '8000',
-      // All 100 uploads (above INLINE_CONTENT_MAX_BYTES) in flight at once, not shed past the default 16.
-      MAX_CONCURRENT_UPLOADS: '100' },
+    env: {
+      ...process.env,
+      ...inject('stackEnv'),
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      SHUTDOWN_TIMEOUT_MS: '8000',
+      // The 100 uploads are above INLINE_CONTENT_MAX_BYTES: all in flight at once, past the default cap of 16.
+      MAX_CONCURRENT_UPLOADS: '100',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   server.stdout!.on('data', (chunk) => (output += chunk));
