@@ -55,6 +55,8 @@ CMD ["node", "dist/local/stack.js"]
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
+# src/runtime-flags.ts: the flags every process of the service runs with.
+ENV NODE_OPTIONS=--max-semi-space-size=4
 WORKDIR /app
 # npm is not needed at run time, and its bundled packages are the usual
 # findings of image scanners (ECR scans on push).

@@ -5,6 +5,7 @@ import { freePort, startLocalStack } from '../src/local/emulators.ts';
 import { ensureResources } from '../src/bootstrap/resources.ts';
 import { createAwsClients } from '../src/adapters/aws.ts';
 import { loadConfig } from '../src/config.ts';
+import { RUNTIME_FLAGS } from '../src/runtime-flags.ts';
 import { Harness } from './harness.ts';
 import {
   childPidsNamed,
@@ -61,7 +62,7 @@ async function main(): Promise<boolean> {
     // Per-tenant rate limiting would turn a load test into a test of the limiter.
     RATE_LIMIT_PER_MINUTE: '1000000000',
   };
-  const api = startNode([...settings.apiNodeArgs, settings.apiEntry], { ...serviceEnv, PORT: String(apiPort) }, 'pipe');
+  const api = startNode([...RUNTIME_FLAGS, ...settings.apiNodeArgs, settings.apiEntry], { ...serviceEnv, PORT: String(apiPort) }, 'pipe');
   const apiLog = collectLog(api);
   const ceiling = startNode([`${here}ceiling.ts`], { ...serviceEnv, PORT: String(ceilingPort) }, 'inherit');
   const loadChild = startNode([`${here}load.ts`], process.env, 'inherit');

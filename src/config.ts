@@ -75,7 +75,12 @@ export const ConfigSchema = Type.Object({
     default: 5 * 1024 * 1024,
     description: 'Part size of multipart uploads (S3 minimum 5 MiB; 10 000 parts at most, so raise it for documents over 50 GiB)',
   }),
-  S3_PARTS_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 16, default: 2, description: 'Parts of one upload sent to S3 at once' }),
+  S3_PARTS_IN_FLIGHT: Type.Integer({
+    minimum: 1,
+    maximum: 16,
+    default: 1,
+    description: 'Parts of one upload sent to S3 at once, while the next one fills (more: faster uploads, more memory)',
+  }),
   S3_TRANSFER_TIMEOUT_MS: Milliseconds(
     15_000,
     'Deadline of one part upload, and longest pause of a streamed download, before the transfer fails',
@@ -179,7 +184,12 @@ export const ConfigSchema = Type.Object({
     'An S3 object no document points to is removed once older than this; must exceed the longest possible upload',
   ),
   LIFECYCLE_LEASE_SECONDS: Seconds(60, 'How long a lifecycle worker replica owns the sweep (one sweeps at a time)'),
-  LOAD_SHED_EVENT_LOOP_DELAY_MS: Milliseconds(200, 'Shed load (503) while the event loop lags more than this'),
+  LOAD_SHED_EVENT_LOOP_DELAY_MS: Type.Integer({
+    minimum: 0,
+    maximum: 600_000,
+    default: 200,
+    description: 'Shed load (503) while the event loop lags more than this, or could not be sampled at all (0 turns the check off)',
+  }),
   LISTEN_BACKLOG: Type.Integer({
     minimum: 1,
     maximum: 65_535,

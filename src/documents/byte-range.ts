@@ -40,7 +40,7 @@ export function decideRange(
     return { kind: 'slice', start: Math.max(0, size - length), end: size - 1 };
   }
   const start = Number(first);
-  const end = last === '' ? size - 1 : Number(last);
+  const end = last === '' ? Number.MAX_SAFE_INTEGER : Number(last);
   if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start) return WHOLE;
   if (start >= size) return { kind: 'unsatisfiable' };
   return { kind: 'slice', start, end: Math.min(end, size - 1) };

@@ -35,11 +35,14 @@ export function notModified(ifNoneMatch: string | undefined, etag: string): bool
 /** What a GET or HEAD of a document answers, decided from its request headers alone. */
 export type ReadPlan = { kind: 'not-modified' } | RangeDecision;
 
+/** Range applies to GET only (RFC 9110 §14.2): a HEAD answers as the whole document's GET would. */
 export function planRead(
+  method: string,
   headers: { 'if-none-match'?: string; range?: string; 'if-range'?: string },
   metadata: DocumentMetadata,
 ): ReadPlan {
   const { etag } = representationOf(metadata);
   if (notModified(headers['if-none-match'], etag)) return { kind: 'not-modified' };
+  if (method !== 'GET') return { kind: 'whole' };
   return decideRange(headers.range, headers['if-range'], etag, metadata.size);
 }

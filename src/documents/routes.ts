@@ -77,7 +77,7 @@ function withBody(request: FastifyRequest, plan: ReadPlan): plan is Extract<Read
 }
 
 function sendWhole(request: FastifyRequest, reply: FastifyReply, document: WholeDocument, cacheStatus: string) {
-  const plan = planRead(request.headers, document.metadata);
+  const plan = planRead(request.method, request.headers, document.metadata);
   describe(reply, plan, document.metadata, cacheStatus);
   if (!withBody(request, plan)) return reply.send();
   return reply.send(plan.kind === 'slice' ? document.content.subarray(plan.start, plan.end + 1) : document.content);
@@ -85,7 +85,7 @@ function sendWhole(request: FastifyRequest, reply: FastifyReply, document: Whole
 
 async function sendFound(service: DocumentService, request: FastifyRequest, reply: FastifyReply, found: Found) {
   if (found.kind === 'whole') return sendWhole(request, reply, found.document, found.cacheStatus);
-  const plan = planRead(request.headers, found.metadata);
+  const plan = planRead(request.method, request.headers, found.metadata);
   // Opened before any header is set: a failure to open it is a plain error answer.
   const stream = withBody(request, plan) ? await service.stream(found, plan.kind === 'slice' ? plan : undefined) : undefined;
   describe(reply, plan, found.metadata, found.cacheStatus);

@@ -9,6 +9,7 @@ import { EmulatorPorts } from './ports.ts';
 import { ensureResources } from '../bootstrap/resources.ts';
 import { createAwsClients } from '../adapters/aws.ts';
 import { loadConfig, parseEnvironment } from '../config.ts';
+import { RUNTIME_FLAGS } from '../runtime-flags.ts';
 
 // `make dev`: the local stack and the processes of the service, in the
 // foreground; Ctrl-C or SIGTERM stops all of it.
@@ -69,7 +70,7 @@ let stopping = false;
 
 for (const { name, entry, portVariable, port } of processes) {
   if (!existsSync(`${here}${entry}`)) continue;
-  const child = spawn(process.execPath, [`${here}${entry}`], {
+  const child = spawn(process.execPath, [...RUNTIME_FLAGS, `${here}${entry}`], {
     env: { ...env, [portVariable]: String(port) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

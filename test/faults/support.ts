@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { RUNTIME_FLAGS } from '../../src/runtime-flags.ts';
 
 // Helpers of the fault tests: latency statistics, unhandled-rejection
 // watching, and the built server as a child process.
@@ -52,7 +53,7 @@ export type ServerProcess = { child: ChildProcess; output: () => string; exited:
 
 /** Starts `node dist/server.js` with the given environment; resolves once /health/ready answers 200. */
 export async function startServer(env: Record<string, string>, port: number, timeoutMs = 15_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [SERVER_ENTRY], {
+  const child = spawn(process.execPath, [...RUNTIME_FLAGS, SERVER_ENTRY], {
     env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

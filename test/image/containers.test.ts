@@ -4,6 +4,7 @@ import { getContainerRuntimeClient, ImageName } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createAwsClients, type AwsClients } from '../../src/adapters/aws.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
+import { RUNTIME_FLAGS } from '../../src/runtime-flags.ts';
 import { readText } from '../infra/helpers.ts';
 import { slowPost } from '../support/slow-post.ts';
 import { DEAD_ENDPOINT, newOrder, waitFor } from '../orders/support.ts';
@@ -89,6 +90,11 @@ describe.each(components.map((c) => c.name))('the %s container', (name) => {
     for (const path of Object.keys(c.tmpfs)) {
       expect((await exec(r, ['sh', '-c', `touch ${path}/probe && rm ${path}/probe`])).exitCode, path).toBe(0);
     }
+  });
+
+  it('runs with the Node flags of src/runtime-flags.ts', async () => {
+    const environ = (await exec(started(name), ['sh', '-c', "tr '\\0' '\\n' < /proc/1/environ"])).output.split('\n');
+    expect(environ).toContain(`NODE_OPTIONS=${RUNTIME_FLAGS.join(' ')}`);
   });
 
   it('answers /health/ready from outside', async () => {

@@ -181,9 +181,12 @@ describe('a body far over the limit is refused with 413 before it is read whole'
     expect(result.sentBeforeAnswer).toBeGreaterThan(MAX_DOCUMENT_BYTES);
     expect(result.sentBeforeAnswer).toBeLessThan(total / 4);
     expect(result.sentInAll).toBeLessThan(total);
-    // The server read past the limit (it had to, to know), then stopped: not the 64 MiB.
+    // The server read past the limit (it had to, to know), then stopped: not the 64 MiB. How far
+    // past depends on socket buffers and on when the close is scheduled, not on the code (2.8 MiB
+    // was seen on a loaded machine); an eighth of the body leaves room for that and still tells
+    // "stopped" from "read it all".
     expect(result.serverRead).toBeGreaterThan(MAX_DOCUMENT_BYTES);
-    expect(result.serverRead).toBeLessThan(2 * MAX_DOCUMENT_BYTES);
+    expect(result.serverRead).toBeLessThan(total / 8);
   });
 
   it('wrote nothing: the refused id and Idempotency-Key are still free', async () => {
