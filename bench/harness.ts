@@ -16,6 +16,9 @@ export const measuresOf = (name: ScenarioReport['name']): string =>
     ? `${measuresOf('ceiling')}, again at the end of the run`
     : SCENARIOS.find((scenario) => scenario.name === name)!.measures;
 
+/** Another API process of the same build, with settings of its own (tracing on, ...). */
+export type ExtraApi = { origin: string; pid: number; stop(): Promise<void> };
+
 export class Harness {
   readonly reports: ScenarioReport[] = [];
   /** Documents created and never read yet (post-documents-small): get-cold reads them first. */
@@ -33,6 +36,12 @@ export class Harness {
   readonly base: { connections: number; runTag: string };
   private readonly pids: { api: number; ceiling: number; redis: number | undefined };
   private ordersProbe: Promise<string | undefined> | undefined;
+  /** Scenarios measured against another process than the API: whose CPU they count. */
+  private readonly serverPids = new Map<string, number>();
+  /** Starts another API process with these variables on top of the run's. */
+  readonly startApi: (env: Record<string, string>) => Promise<ExtraApi>;
+  /** Starts a process that accepts OTLP/HTTP exports and discards them; its origin. */
+  readonly startOtlpSink: () => Promise<string>;
 
   constructor(run: {
     load: LoadGenerator;
@@ -41,6 +50,8 @@ export class Harness {
     ceilingOrigin: string;
     redisUrl: string;
     runTag: string;
+    startApi: (env: Record<string, string>) => Promise<ExtraApi>;
+    startOtlpSink: () => Promise<string>;
   }) {
     this.load = run.load;
     this.pids = run.pids;
@@ -49,10 +60,18 @@ export class Harness {
     this.redisUrl = run.redisUrl;
     this.runTag = run.runTag;
     this.base = { connections: settings.connections, runTag: run.runTag };
+    this.startApi = run.startApi;
+    this.startOtlpSink = run.startOtlpSink;
+  }
+
+  /** The CPU of scenario `name` is that of process `pid` (an extra API). */
+  measureAgainst(name: string, pid: number) {
+    this.serverPids.set(name, pid);
   }
 
   private processes(name: string): Pids {
-    return { server: name.startsWith('ceiling') ? this.pids.ceiling : this.pids.api, redis: this.pids.redis, load: this.load.pid };
+    const server = this.serverPids.get(name) ?? (name.startsWith('ceiling') ? this.pids.ceiling : this.pids.api);
+    return { server, redis: this.pids.redis, load: this.load.pid };
   }
 
   skip(name: ScenarioName, reason: string) {

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { Harness } from './harness.ts';
+import type { Harness, PhaseSpec } from './harness.ts';
 import { cacheFigures, rps, summarize } from './report.ts';
 import { SCENARIOS, type ScenarioName } from './scenarios.ts';
 import { log, settings } from './settings.ts';
@@ -220,6 +220,64 @@ async function ordersBurst(bench: Harness) {
   }
 }
 
+const TRACING_VARIANTS = [
+  { suffix: 'untraced', ratio: undefined },
+  { suffix: 'traced-1pct', ratio: '0.01' },
+  { suffix: 'traced-all', ratio: '1' },
+] as const;
+
+/**
+ * The cost of tracing: the hot GET and POST /orders against three API
+ * processes of one build, tracing off (the run's API: no endpoint, so no
+ * SDK), on at ratio 0.01 and on at 1.0 (parentbased_traceidratio; spans
+ * batched to a sink that discards them), in alternating slices so that the
+ * machine's noise weighs on the three alike. The rows' notes give each
+ * traced variant's CPU per request and req/s against the untraced one.
+ */
+async function tracingCost(bench: Harness, selected: ReadonlySet<ScenarioName>) {
+  const sink = await bench.startOtlpSink();
+  const started = await Promise.all(
+    TRACING_VARIANTS.map(async ({ suffix, ratio }) => {
+      if (ratio === undefined) return { suffix, origin: bench.apiOrigin, stop: async () => {} };
+      const api = await bench.startApi({ OTEL_EXPORTER_OTLP_ENDPOINT: sink, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: ratio });
+      for (const scenario of ['get-hot', 'post-orders']) bench.measureAgainst(`${scenario}-${suffix}`, api.pid);
+      return { suffix, ...api };
+    }),
+  );
+  try {
+    const compare = async (scenario: 'get-hot' | 'post-orders', extra: Partial<PhaseSpec>) => {
+      const entries = started
+        .map(({ suffix, origin }) => ({ name: `${scenario}-${suffix}` as ScenarioName, spec: { ...bench.base, scenario, origin, ...extra } }))
+        .filter((entry) => selected.has(entry.name));
+      if (entries.length === 0) return;
+      const measured = await bench.interleaved(entries, INTERLEAVED_SLICES, settings.seconds);
+      const untraced = measured.find((entry) => entry.report.name === `${scenario}-untraced`)?.report;
+      for (const { report, result, sliceRps } of measured) {
+        report.notes.unshift(`req/s per slice ${sliceRps.join(', ')}`);
+        if (scenario === 'get-hot') report.cache = cacheFigures(result);
+        if (!untraced || report === untraced) continue;
+        const cpu = (report.cpu?.serverMsPerOk ?? 0) / (untraced.cpu?.serverMsPerOk || 1);
+        const throughput = (report.requestsPerSecond ?? 0) / (untraced.requestsPerSecond || 1);
+        report.notes.push(`to untraced: CPU per request × ${cpu.toFixed(3)}, req/s × ${throughput.toFixed(3)}`);
+      }
+    };
+    if (TRACING_VARIANTS.some(({ suffix }) => selected.has(`get-hot-${suffix}` as ScenarioName))) {
+      const hotId = `hot-traced-${bench.runTag}`;
+      const body = Buffer.from(`{"hot":true,"pad":"${'x'.repeat(1024 - '{"hot":true,"pad":""}'.length)}"}`);
+      const put = await fetch(`${bench.apiOrigin}/documents/${hotId}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body });
+      if (put.status !== 201) throw new Error(`PUT of the hot document answered ${put.status}: ${await put.text()}`);
+      // Into each API's memory.
+      for (const { origin } of started) for (let i = 0; i < 2; i++) await (await fetch(`${origin}/documents/${hotId}`)).arrayBuffer();
+      await compare('get-hot', { hotId });
+    }
+    const missing = await bench.ordersUnavailable();
+    if (missing) for (const { suffix } of TRACING_VARIANTS) bench.skip(`post-orders-${suffix}`, missing);
+    else await compare('post-orders', {});
+  } finally {
+    await Promise.all(started.map((api) => api.stop()));
+  }
+}
+
 /** The ceiling again, to see the machine's drift during the run. */
 async function ceilingEnd(bench: Harness) {
   await bench.measured('ceiling-end', { ...bench.base, scenario: 'ceiling', origin: bench.ceilingOrigin }, { warmup: { seconds: 1 } });
@@ -232,6 +290,10 @@ const RUN_ORDER: Step[] = [
   { covers: ['get-warm'], run: getWarm },
   { covers: ['post-orders'], run: postOrders },
   { covers: ['orders-burst'], run: ordersBurst },
+  {
+    covers: TRACING_VARIANTS.flatMap(({ suffix }) => [`get-hot-${suffix}`, `post-orders-${suffix}`] as ScenarioName[]),
+    run: tracingCost,
+  },
   { covers: ['ceiling'], run: ceilingEnd },
 ];
 
@@ -239,6 +301,7 @@ const RUN_ORDER: Step[] = [
 const GROUPS: Record<string, ScenarioName[]> = {
   documents: ['get-hot', 'post-documents-small', 'get-cold', 'get-warm'],
   orders: ['post-orders', 'orders-burst'],
+  tracing: TRACING_VARIANTS.flatMap(({ suffix }) => [`get-hot-${suffix}`, `post-orders-${suffix}`] as ScenarioName[]),
 };
 
 const reportedNames = SCENARIOS.filter((scenario) => scenario.reported).map((scenario) => scenario.name);

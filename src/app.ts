@@ -20,6 +20,8 @@ import { lazyRequestLogger } from './http/request-logger.ts';
 import { headTimeoutOf, requestDeadlinePlugin } from './http/request-deadline.ts';
 import { responseHeadersPlugin } from './http/security-headers.ts';
 import { HealthChecker } from './health/health-checker.ts';
+import { httpTracingPlugin } from './telemetry/http-spans.ts';
+import { tracingLoggerOptions } from './telemetry/tracing.ts';
 import { healthRoutes } from './health/routes.ts';
 import type { DocumentCache, DocumentCacheOptions } from './documents/document-cache.ts';
 import { documentsPlugin } from './documents/plugin.ts';
@@ -45,6 +47,7 @@ export function serverOptions(config: Config): FastifyHttpOptions<Server> {
     logger: {
       level: config.LOG_LEVEL,
       redact: ['req.headers.authorization'],
+      ...tracingLoggerOptions(),
     },
     genReqId: requestIdOf,
     childLoggerFactory: lazyRequestLogger,
@@ -82,14 +85,16 @@ export const appPlugin = fp<AppOptions>(
       app.draining = true;
     });
 
-    // Plumbing every request goes through, in this order.
+    // Plumbing every request goes through, in this order; the request span first, so it covers all.
+    await app.register(httpTracingPlugin);
     await app.register(problemPlugin);
     await app.register(responseHeadersPlugin);
     await app.register(requestDeadlinePlugin, {
       bodyTimeoutMs: config.REQUEST_TIMEOUT_MS - headTimeoutOf(config.REQUEST_TIMEOUT_MS),
     });
+    // Before any route, so that it documents them all (/metrics included).
+    await app.register(openapiPlugin, { maxDocumentBytes: config.MAX_DOCUMENT_BYTES });
     await app.register(metricsPlugin, { metrics: overrides.metrics });
-    await app.register(openapiPlugin);
     await app.register(loadSheddingPlugin, {
       maxEventLoopDelayMs: config.LOAD_SHED_EVENT_LOOP_DELAY_MS,
       maxEventLoopUtilization: config.LOAD_SHED_EVENT_LOOP_UTILIZATION,

@@ -5,6 +5,7 @@ import { registerDeadLetterGauge } from './consumer/dead-letter-gauge.ts';
 import { OrderEventConsumer } from './consumer/order-event-consumer.ts';
 import { runEntryPoint } from './lifecycle.ts';
 import { runBackgroundLoop } from './ops-server.ts';
+import { startTracing } from './telemetry/tracing.ts';
 
 // The downstream consumer process: long-polls the queue subscribed to the
 // order-events topic and applies each event id at most once. Serves
@@ -13,8 +14,10 @@ import { runBackgroundLoop } from './ops-server.ts';
 // and exits 0.
 await runEntryPoint(async () => {
   const config = loadConfig();
+  const tracing = startTracing(config, 'docsvc-consumer');
   const aws = createAwsClients(config);
   await runBackgroundLoop(config, 'consumer', (ops) => {
+    if (tracing) ops.app.addHook('onClose', () => tracing.shutdown());
     registerDeadLetterGauge(ops.registry, aws.sqs, config.ORDER_EVENTS_DLQ);
     const consumer = new OrderEventConsumer({
       sqs: aws.sqs,

@@ -2,6 +2,7 @@ import { createAwsClients } from './adapters/aws.ts';
 import { loadConfig } from './config.ts';
 import { runEntryPoint } from './lifecycle.ts';
 import { runBackgroundLoop } from './ops-server.ts';
+import { startTracing } from './telemetry/tracing.ts';
 import { OrderEventPublisher } from './orders/order-events.ts';
 import { OrderStore } from './orders/order-store.ts';
 import { registerOutboxGauges } from './outbox/outbox-metrics.ts';
@@ -13,8 +14,10 @@ import { OutboxRelay } from './outbox/outbox-relay.ts';
 // its clients and exits 0. Any number of replicas may run.
 await runEntryPoint(async () => {
   const config = loadConfig();
+  const tracing = startTracing(config, 'docsvc-relay');
   const aws = createAwsClients(config);
   await runBackgroundLoop(config, 'relay', (ops) => {
+    if (tracing) ops.app.addHook('onClose', () => tracing.shutdown());
     const store = new OrderStore({ dynamo: aws.dynamo, table: config.ORDERS_TABLE });
     registerOutboxGauges(ops.registry, store);
     const relay = new OutboxRelay({

@@ -7,6 +7,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Config } from '../config.ts';
+import { traceAwsCalls } from '../telemetry/aws-spans.ts';
 import { LeanDynamoClient } from './dynamodb-lean.ts';
 
 /** What the stores need of DynamoDB: lib-dynamodb's commands, sent. */
@@ -79,6 +80,12 @@ export function createAwsClients(config: Config): AwsClients {
   // Queue URLs of emulators name hosts that do not resolve; the SDK's own
   // endpoint for the region is right everywhere.
   const sqs = new SQSClient({ ...baseOptions(config, 'SQS'), useQueueUrlAsEndpoint: false });
+  // A span per call when tracing is on (src/telemetry); nothing otherwise.
+  traceAwsCalls(dynamoAdmin, 'DynamoDB');
+  traceAwsCalls(s3, 'S3');
+  traceAwsCalls(s3Transfer, 'S3');
+  traceAwsCalls(sns, 'SNS');
+  traceAwsCalls(sqs, 'SQS');
   return {
     dynamo: lean as unknown as DocumentDb,
     dynamoAdmin,

@@ -4,6 +4,7 @@ import aws4 from 'aws4';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { AwsCredentialIdentity } from '@aws-sdk/types';
+import { traceDynamoCall } from '../telemetry/dynamodb-spans.ts';
 
 // The AWS SDK v3 spends ~0.9 ms of CPU per DynamoDB call in its middleware
 // stack; a signed JSON POST costs ~0.3 ms (bench/README.md has the numbers).
@@ -104,6 +105,10 @@ export class LeanDynamoClient {
   async send<T = Record<string, any>>(command: Command, options: SendOptions = {}): Promise<T> {
     const operation = OPERATIONS[command.constructor.name];
     if (!operation) throw new Error(`LeanDynamoClient does not speak ${command.constructor.name}`);
+    return traceDynamoCall(operation, command.input, this.options.region, () => this.sendOnce<T>(operation, command, options));
+  }
+
+  private async sendOnce<T>(operation: string, command: Command, options: SendOptions): Promise<T> {
     const body = encodeBody(command.input);
     for (let attempt = 1; ; attempt++) {
       try {

@@ -11,12 +11,14 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
 import { Compile } from 'typebox/compile';
 import { OrderAcceptedEvent } from '../orders/schemas.ts';
+import { SpanKind, carrierOf, inSpan, linksTo, type TraceCarrier } from '../telemetry/message-spans.ts';
 import type { AppliedOrderStore } from './applied-orders.ts';
 
 export type Outcome = 'applied' | 'duplicate' | 'invalid' | 'busy' | 'failed';
 export type PollResult = Record<Outcome, number>;
 
-export type ParsedEvent = { ok: true; event: OrderAcceptedEvent } | { ok: false; reason: string };
+/** An SNS envelope's own message attributes (trace context) come with the event it wraps. */
+export type ParsedEvent = { ok: true; event: OrderAcceptedEvent; traceContext?: TraceCarrier } | { ok: false; reason: string };
 
 const validator = Compile(OrderAcceptedEvent);
 
@@ -27,16 +29,27 @@ const validator = Compile(OrderAcceptedEvent);
  */
 export function parseEvent(body: string | undefined): ParsedEvent {
   let value: unknown;
+  let traceContext: TraceCarrier | undefined;
   try {
     value = JSON.parse(body ?? '');
-    const envelope = value as { Type?: unknown; Message?: unknown } | null;
-    if (envelope?.Type === 'Notification' && typeof envelope.Message === 'string') value = JSON.parse(envelope.Message);
+    const envelope = value as { Type?: unknown; Message?: unknown; MessageAttributes?: Record<string, { Value?: string }> } | null;
+    if (envelope?.Type === 'Notification' && typeof envelope.Message === 'string') {
+      value = JSON.parse(envelope.Message);
+      traceContext = carrierOf(envelope.MessageAttributes);
+    }
   } catch {
     return { ok: false, reason: 'the body is not JSON' };
   }
-  if (validator.Check(value)) return { ok: true, event: value };
+  if (validator.Check(value)) return { ok: true, event: value, ...(traceContext ? { traceContext } : {}) };
   const reasons = validator.Errors(value).slice(0, 3).map((error) => `${error.instancePath || '/'} ${error.message}`);
   return { ok: false, reason: `not an ${OrderAcceptedEvent.properties.type.const} event: ${reasons.join('; ')}` };
+}
+
+const messagingAttributes = (queue: string) => ({ 'messaging.system': 'aws_sqs', 'messaging.destination.name': queue });
+
+/** The trace context a message carries: SQS attributes (raw delivery), or its SNS envelope's. */
+function traceContextOf(message: Message, parsed: ParsedEvent): TraceCarrier | undefined {
+  return carrierOf(message.MessageAttributes) ?? (parsed.ok ? parsed.traceContext : undefined);
 }
 
 export type OrderEventConsumerOptions = {
@@ -123,24 +136,63 @@ export class OrderEventConsumer {
 
   /** One receive (long poll) and its messages handled; resolves with what happened to them. */
   async pollOnce(): Promise<PollResult> {
-    const result: PollResult = { applied: 0, duplicate: 0, invalid: 0, busy: 0, failed: 0 };
     const queueUrl = await this.resolveQueueUrl();
+    const receivedAt = Date.now();
     const messages = await this.receive(queueUrl);
-    if (messages.length === 0) return result;
+    if (messages.length === 0) return { applied: 0, duplicate: 0, invalid: 0, busy: 0, failed: 0 };
+    // Traced only once something arrived (an idle long poll is not worth a trace): a receive
+    // span linked to each message's creation, and per message a process span that continues
+    // the message's own trace, from the request that accepted the order.
+    const queue = queueUrl.split('/').at(-1) ?? queueUrl;
+    const parsed = messages.map((message) => ({ message, parsed: parseEvent(message.Body) }));
+    const contexts = parsed.map(({ message, parsed }) => traceContextOf(message, parsed));
+    return inSpan(
+      `receive ${queue}`,
+      {
+        kind: SpanKind.CLIENT,
+        startTime: receivedAt,
+        links: linksTo(contexts),
+        attributes: { ...messagingAttributes(queue), 'messaging.operation.type': 'receive', 'messaging.batch.message_count': messages.length },
+      },
+      () => this.handleAll(queueUrl, queue, parsed, contexts),
+    );
+  }
 
+  private async handleOne(message: Message, parsed: ParsedEvent, byEvent: Map<string, Promise<unknown>>) {
+    if (!parsed.ok) return { message, outcome: 'invalid' as const, reason: parsed.reason };
+    const previous = byEvent.get(parsed.event.id);
+    const applying = (previous ?? Promise.resolve()).then(() => this.apply(parsed.event));
+    byEvent.set(parsed.event.id, applying);
+    return { message, reason: undefined, ...(await applying) };
+  }
+
+  private async handleAll(
+    queueUrl: string,
+    queue: string,
+    received: { message: Message; parsed: ParsedEvent }[],
+    contexts: (TraceCarrier | undefined)[],
+  ): Promise<PollResult> {
+    const result: PollResult = { applied: 0, duplicate: 0, invalid: 0, busy: 0, failed: 0 };
     // Distinct events are applied concurrently; copies of one event in the
     // same batch wait for the first, so they are acknowledged as duplicates
     // now instead of coming back as "busy" after a visibility timeout.
     const byEvent = new Map<string, Promise<unknown>>();
     const handled = await Promise.all(
-      messages.map(async (message) => {
-        const parsed = parseEvent(message.Body);
-        if (!parsed.ok) return { message, outcome: 'invalid' as const, reason: parsed.reason };
-        const previous = byEvent.get(parsed.event.id);
-        const applying = (previous ?? Promise.resolve()).then(() => this.apply(parsed.event));
-        byEvent.set(parsed.event.id, applying);
-        return { message, reason: undefined, ...(await applying) };
-      }),
+      received.map(({ message, parsed }, index) =>
+        inSpan(
+          `process ${queue}`,
+          {
+            kind: SpanKind.CONSUMER,
+            ...(contexts[index] ? { parent: contexts[index] } : {}),
+            attributes: { ...messagingAttributes(queue), 'messaging.operation.type': 'process', 'messaging.message.id': message.MessageId ?? '' },
+          },
+          async (span) => {
+            const handledOne = await this.handleOne(message, parsed, byEvent);
+            span?.setAttribute('order_events.outcome', handledOne.outcome);
+            return handledOne;
+          },
+        ),
+      ),
     );
     const done: Message[] = [];
     const poison: Message[] = [];
@@ -221,6 +273,8 @@ export class OrderEventConsumer {
           WaitTimeSeconds: waitTimeSeconds,
           VisibilityTimeout: visibilityTimeoutSeconds,
           MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+          // The W3C trace context the publisher put on the message (raw delivery keeps SNS attributes).
+          MessageAttributeNames: ['traceparent', 'tracestate'],
         }),
         // A long poll outlasts the clients' usual request timeout on purpose.
         { abortSignal: controller.signal, requestTimeout: (waitTimeSeconds + 5) * 1000 },

@@ -1,6 +1,7 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { RedisCircuit } from '../adapters/redis.ts';
 import type { DocumentMetadata, WholeDocument } from './schemas.ts';
+import { InvalidationBus } from './invalidations.ts';
 import type { MemoryCache } from './memory-cache.ts';
 
 export type CacheLookup =
@@ -11,7 +12,6 @@ export type CacheLookup =
 
 const ACTIVE = 0x41; // 'A': [A][u32 metadata length][metadata JSON][content]
 const TOMBSTONE = Buffer.from('D');
-export const INVALIDATION_CHANNEL = 'documents:invalidated';
 
 export function encodeDocument(document: WholeDocument): Buffer {
   const metadata = Buffer.from(JSON.stringify(document.metadata));
@@ -32,8 +32,8 @@ export function decodeDocument(value: Buffer): WholeDocument | 'tombstone' | und
 export type DocumentCacheOptions = {
   circuit: RedisCircuit;
   ttlSeconds: number;
-  /** The in-process layer and the connection that hears about deletes on other instances. */
-  memory?: { cache: MemoryCache; subscriber: Redis };
+  /** The in-process layer, the connection that hears about deletes on other instances, and its lease. */
+  memory?: { cache: MemoryCache; subscriber: Redis; leaseMs: number };
 };
 
 /**
@@ -44,46 +44,36 @@ export type DocumentCacheOptions = {
  * never put a deleted document back. Every call goes through the circuit: a
  * sick Redis is skipped, not waited on.
  *
- * Memory: used only while the invalidation subscription is live, and emptied
- * whenever it drops, since deletes announced meanwhile would be missed. A
- * fill is dropped if any invalidation arrived while it was in flight (the
- * epoch moved), so a fill can never resurrect what a delete just removed.
+ * Memory: answers only while the invalidation bus says so (subscribed, and
+ * within its lease), and is emptied whenever the subscription drops, since
+ * deletes announced meanwhile would be missed. A fill is dropped if any
+ * invalidation arrived while it was in flight (the epoch moved), so a fill
+ * can never resurrect what a delete just removed. A delete returns once every
+ * instance dropped the document, or its lease ran out (InvalidationBus).
  */
 export class DocumentCache {
   private readonly circuit: RedisCircuit;
   private readonly ttlSeconds: number;
   private readonly memory: MemoryCache | undefined;
-  private memoryLive = false;
+  private readonly bus: InvalidationBus | undefined;
   private epoch = 0;
-  /** Deletes of this instance waiting to hear their own announcement. */
-  private readonly echoes = new Map<string, () => void>();
 
   constructor(options: DocumentCacheOptions) {
     this.circuit = options.circuit;
     this.ttlSeconds = options.ttlSeconds;
     this.memory = options.memory?.cache;
-    if (options.memory) this.listen(options.memory.subscriber);
-  }
-
-  private listen(subscriber: Redis) {
-    subscriber.on('ready', () => {
-      subscriber.subscribe(INVALIDATION_CHANNEL).then(
-        () => {
-          this.forget();
-          this.memoryLive = true;
-        },
-        () => subscriber.disconnect(true),
-      );
-    });
-    subscriber.on('close', () => {
-      this.memoryLive = false;
-      this.forget();
-    });
-    subscriber.on('message', (_channel: string, key: string) => {
-      this.epoch++;
-      this.memory?.delete(key);
-      this.echoes.get(key)?.();
-    });
+    this.bus = options.memory
+      ? new InvalidationBus({
+          subscriber: options.memory.subscriber,
+          circuit: options.circuit,
+          leaseMs: options.memory.leaseMs,
+          onInvalidate: (key) => {
+            this.epoch++;
+            this.memory?.delete(key);
+          },
+          onReset: () => this.forget(),
+        })
+      : undefined;
   }
 
   private forget() {
@@ -92,7 +82,7 @@ export class DocumentCache {
   }
 
   private remember(key: string, document: WholeDocument, epoch: number) {
-    if (this.memoryLive && epoch === this.epoch) this.memory?.set(key, document);
+    if (this.bus?.subscribed && epoch === this.epoch) this.memory?.set(key, document);
   }
 
   key(tenant: string, id: string): string {
@@ -101,7 +91,7 @@ export class DocumentCache {
 
   /** The in-process layer alone, without a promise: the hot path of a hot document. */
   fromMemory(tenant: string, id: string): WholeDocument | undefined {
-    return this.memoryLive ? this.memory?.get(this.key(tenant, id)) : undefined;
+    return this.bus?.serving ? this.memory?.get(this.key(tenant, id)) : undefined;
   }
 
   async lookup(tenant: string, id: string): Promise<CacheLookup> {
@@ -131,37 +121,17 @@ export class DocumentCache {
 
   /**
    * Records a deletion the store already confirmed, and tells every instance
-   * to drop its copy; false if Redis could not take it. Tried even with the
-   * circuit open: a lost tombstone matters more than a slow delete.
+   * to drop its copy; false if Redis could not take it. Returns once the
+   * deletion is final on every instance (see InvalidationBus).
    */
   async tombstone(tenant: string, id: string): Promise<boolean> {
     const key = this.key(tenant, id);
     this.epoch++;
     this.memory?.delete(key);
-    // Hearing our own announcement means Redis has sent it to every live
-    // subscriber: the 204 then follows the other instances' invalidation.
-    const echo = this.memoryLive ? this.awaitEcho(key) : undefined;
-    const outcome = await this.circuit.call(
-      (redis: Redis) => redis.multi().set(key, TOMBSTONE, 'EX', this.ttlSeconds).publish(INVALIDATION_CHANNEL, key).exec(),
-      true,
-    );
-    const written = outcome.ok && outcome.value !== null && outcome.value.every(([error]) => error === null);
-    if (written) await echo;
-    else this.echoes.delete(key);
-    return written;
-  }
-
-  private awaitEcho(key: string): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, 250);
-      const echoes = this.echoes;
-      function done() {
-        clearTimeout(timer);
-        echoes.delete(key);
-        resolve();
-      }
-      echoes.set(key, done);
-    });
+    const write = (multi: ChainableCommander) => multi.set(key, TOMBSTONE, 'EX', this.ttlSeconds);
+    if (this.bus) return this.bus.announce(key, write);
+    const outcome = await this.circuit.call((redis: Redis) => write(redis.multi()).exec(), true);
+    return outcome.ok && outcome.value !== null && outcome.value.every(([error]) => error === null);
   }
 
   /** Remembers a deletion found in the store, unless something newer is there. */

@@ -201,7 +201,7 @@ export class DocumentService {
     commit: (received: Received) => Promise<CreateAnswer & { committed: boolean }>,
   ): Promise<CreateAnswer> {
     const s3Key = this.options.content.newKey(tenant, id);
-    await this.options.content.upload(s3Key, body.rest(), contentType);
+    await this.options.content.upload(s3Key, body.rest());
     let committed = false;
     try {
       const answer = await commit({

@@ -24,7 +24,13 @@ export const documentsPlugin = fp(
         circuit: redis.circuit,
         ttlSeconds: config.DOCUMENT_CACHE_TTL_SECONDS,
         ...(redis.subscriber
-          ? { memory: { cache: new MemoryCache(config.MEMORY_CACHE_MAX_BYTES), subscriber: redis.subscriber } }
+          ? {
+              memory: {
+                cache: new MemoryCache(config.MEMORY_CACHE_MAX_BYTES),
+                subscriber: redis.subscriber,
+                leaseMs: config.MEMORY_CACHE_LEASE_MS,
+              },
+            }
           : {}),
       }),
       requests,

@@ -1,4 +1,5 @@
 import { PublishBatchCommand, type SNSClient } from '@aws-sdk/client-sns';
+import { messageAttributesOf, messageCreation, type TraceCarrier } from '../telemetry/message-spans.ts';
 import { ORDER_ACCEPTED, type Order, type OrderAcceptedEvent } from './schemas.ts';
 
 /**
@@ -19,12 +20,21 @@ export function orderAcceptedEvent(tenant: string, order: Order): OrderAcceptedE
   };
 }
 
+/**
+ * An event to publish, with the trace context of the request that accepted
+ * its order (empty when that request was not traced): each message's
+ * creation span is that request's child, whoever publishes it and when.
+ */
+export type OutgoingEvent = { event: OrderAcceptedEvent; origin?: TraceCarrier };
+
 /** Event ids by outcome, and the first error behind a failure (for the caller's log). */
 export type PublishResult = { published: string[]; failed: string[]; error?: unknown };
 
 const BATCH = 10; // the SNS PublishBatch maximum
 
 export type OrderEventPublisherOptions = { sns: SNSClient; topicArn: string };
+
+const destinationOf = (topicArn: string) => topicArn.split(':').at(-1) ?? topicArn;
 
 /** Publishes events to the SNS topic, ten per call, and says which went out. */
 export class OrderEventPublisher {
@@ -38,9 +48,9 @@ export class OrderEventPublisher {
    * Never throws: a failed call fails its whole batch, a refused entry only
    * itself. Whatever failed stays pending for the relay.
    */
-  async publish(events: readonly OrderAcceptedEvent[], timeoutMs: number): Promise<PublishResult> {
+  async publish(events: readonly OutgoingEvent[], timeoutMs: number): Promise<PublishResult> {
     const result: PublishResult = { published: [], failed: [] };
-    const batches: OrderAcceptedEvent[][] = [];
+    const batches: OutgoingEvent[][] = [];
     for (let i = 0; i < events.length; i += BATCH) batches.push(events.slice(i, i + BATCH));
     await Promise.all(
       batches.map(async (batch) => {
@@ -53,14 +63,20 @@ export class OrderEventPublisher {
     return result;
   }
 
-  private async publishBatch(batch: OrderAcceptedEvent[], timeoutMs: number): Promise<PublishResult> {
+  private async publishBatch(outgoing: OutgoingEvent[], timeoutMs: number): Promise<PublishResult> {
+    const batch = outgoing.map(({ event }) => event);
+    const destination = destinationOf(this.options.topicArn);
     // Entry ids only need to be unique within the call; positions are.
-    const entries = batch.map((event, index) => ({
+    const entries = outgoing.map(({ event, origin }, index) => ({
       Id: `e${index}`,
       Message: JSON.stringify(event),
       MessageAttributes: {
         type: { DataType: 'String', StringValue: event.type },
         tenant: { DataType: 'String', StringValue: event.tenant },
+        // W3C trace context (traceparent, tracestate) when traced: the consumer continues it.
+        ...messageAttributesOf(
+          messageCreation(destination, { 'messaging.system': 'aws.sns', 'messaging.destination.name': destination, 'messaging.message.id': event.id }, origin),
+        ),
       },
     }));
     try {

@@ -6,6 +6,7 @@ import { canonicalHash } from './canonical.ts';
 import { orderAcceptedEvent, type OrderEventPublisher } from './order-events.ts';
 import type { Acceptance, OrderStore } from './order-store.ts';
 import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
+import { currentTraceContext, type TraceCarrier } from '../telemetry/message-spans.ts';
 import { ORDER_ID_PATTERN, type NewOrder, type Order, type OrderView } from './schemas.ts';
 
 export type AcceptAnswer = { order: Order; replayed: boolean };
@@ -111,19 +112,20 @@ export class OrderIntake {
   }
 
   private async complete(tenant: string, order: Order): Promise<Order> {
-    const written = await this.options.store.insert(tenant, order, this.now());
+    const origin = currentTraceContext();
+    const written = await this.options.store.insert(tenant, order, this.now(), origin);
     // Already there: written by the request this one finishes; its stored form is the answer.
     if (written === 'exists') return (await this.options.store.get(tenant, order.orderId))?.order ?? order;
     // Whoever wrote the order makes the first attempt; a concurrent duplicate that lost the write does not.
     await this.options.afterWrite?.(order);
-    await this.publish(tenant, order);
+    await this.publish(tenant, order, origin);
     return order;
   }
 
   /** Best effort by design: any failure leaves the event pending, and the order stands. */
-  private async publish(tenant: string, order: Order): Promise<void> {
+  private async publish(tenant: string, order: Order, origin: TraceCarrier): Promise<void> {
     if (this.now() < this.publishPausedUntil) return;
-    const result = await this.options.publisher.publish([orderAcceptedEvent(tenant, order)], this.options.publishTimeoutMs);
+    const result = await this.options.publisher.publish([{ event: orderAcceptedEvent(tenant, order), origin }], this.options.publishTimeoutMs);
     if (result.published.length === 0) {
       this.publishPausedUntil = this.now() + (this.options.publishPauseMs ?? 5000);
       this.options.log.warn({ err: result.error, orderId: order.orderId }, 'order event not published: left to the relay');

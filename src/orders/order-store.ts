@@ -1,6 +1,7 @@
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DocumentDb } from '../adapters/aws.ts';
 import { isConditionFailure } from '../adapters/aws.ts';
+import type { TraceCarrier } from '../telemetry/message-spans.ts';
 import type { EventStatus, Order } from './schemas.ts';
 
 /**
@@ -32,6 +33,8 @@ export type StoredOrder = {
   eventStatus: EventStatus;
   /** When the event became pending (epoch ms); only while pending. */
   outboxSince?: number;
+  /** Trace context of the request that accepted the order, for whoever publishes its event later. */
+  traceContext?: TraceCarrier;
 };
 
 type DedupItem = DedupRecord & { pk: string; expiresAt: number };
@@ -45,6 +48,7 @@ type OrderItem = Order & {
   leaseUntil?: number;
   leaseOwner?: string;
   publishedAt?: string;
+  traceContext?: TraceCarrier;
 };
 
 export type Backlog = { count: number; oldestSince: number | undefined };
@@ -69,6 +73,7 @@ function storedOf(item: OrderItem): StoredOrder {
     order: orderOf(item),
     eventStatus: item.eventStatus,
     ...(item.outboxSince === undefined ? {} : { outboxSince: item.outboxSince }),
+    ...(item.traceContext === undefined ? {} : { traceContext: item.traceContext }),
   };
 }
 
@@ -135,7 +140,7 @@ export class OrderStore {
    * there: the same id always carries the same order (the dedup record fixed
    * it), so whoever wrote it first wrote what this call would have.
    */
-  async insert(tenant: string, order: Order, now: number): Promise<'created' | 'exists'> {
+  async insert(tenant: string, order: Order, now: number, traceContext: TraceCarrier = {}): Promise<'created' | 'exists'> {
     const item: OrderItem = {
       pk: this.orderKey(tenant, order.orderId),
       tenant,
@@ -143,6 +148,7 @@ export class OrderStore {
       eventStatus: 'PENDING',
       outboxShard: shardOf(order.orderId),
       outboxSince: now,
+      ...(traceContext.traceparent ? { traceContext } : {}),
     };
     try {
       await this.options.dynamo.send(

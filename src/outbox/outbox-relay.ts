@@ -4,6 +4,7 @@ import { Counter, type Registry } from 'prom-client';
 import { BackgroundLoop } from '../background-loop.ts';
 import { orderAcceptedEvent, type OrderEventPublisher } from '../orders/order-events.ts';
 import { OUTBOX_SHARDS, type OrderStore, type StoredOrder } from '../orders/order-store.ts';
+import { inSpan } from '../telemetry/message-spans.ts';
 
 export type SweepResult = { claimed: number; published: number; failed: number };
 
@@ -68,13 +69,26 @@ export class OutboxRelay {
 
   /** One pass: claim up to a batch of the oldest pending events, publish, mark. */
   async sweep(): Promise<SweepResult> {
-    const { store, batchSize, graceMs, leaseMs } = this.options;
+    const { store, batchSize, graceMs } = this.options;
+    const startedAt = Date.now();
     const now = this.now();
     const perShard = await Promise.all(OUTBOX_SHARDS.map((shard) => store.pending(shard, now - graceMs, now, batchSize)));
     const candidates = perShard
       .flat()
       .sort((a, b) => (a.outboxSince ?? 0) - (b.outboxSince ?? 0))
       .slice(0, batchSize);
+    if (candidates.length === 0) return { claimed: 0, published: 0, failed: 0 };
+    // A sweep that found work is a trace of its own (empty ones, every second, are not);
+    // each event's creation span still belongs to the trace of the request that accepted it.
+    return inSpan('outbox relay', { startTime: startedAt, attributes: { 'outbox.candidates': candidates.length } }, async (span) => {
+      const result = await this.publishCandidates(candidates, now);
+      span?.setAttributes({ 'outbox.claimed': result.claimed, 'outbox.published': result.published, 'outbox.failed': result.failed });
+      return result;
+    });
+  }
+
+  private async publishCandidates(candidates: StoredOrder[], now: number): Promise<SweepResult> {
+    const { store, leaseMs } = this.options;
     const claims = await Promise.all(
       candidates.map(async (candidate) => ((await store.claim(candidate.key, this.owner, now, now + leaseMs)) ? candidate : undefined)),
     );
@@ -83,7 +97,7 @@ export class OutboxRelay {
 
     const byId = new Map(claimed.map((candidate) => [candidate.order.orderId, candidate]));
     const result = await this.options.publisher.publish(
-      claimed.map((candidate) => orderAcceptedEvent(candidate.tenant, candidate.order)),
+      claimed.map((candidate) => ({ event: orderAcceptedEvent(candidate.tenant, candidate.order), origin: candidate.traceContext })),
       this.options.publishTimeoutMs ?? 5000,
     );
     await Promise.all([
