@@ -19,6 +19,9 @@ export const measuresOf = (name: ScenarioReport['name']): string =>
 /** Another API process of the same build, with settings of its own (tracing on, ...). */
 export type ExtraApi = { origin: string; pid: number; stop(): Promise<void> };
 
+/** Where the large-transfer scenario finds the S3 emulator, and the service's multipart settings. */
+export type TransferSetup = { s3Endpoint: string; bucket: string; partSize: number; partsInFlight: number };
+
 export class Harness {
   readonly reports: ScenarioReport[] = [];
   /** Documents created and never read yet (post-documents-small): get-cold reads them first. */
@@ -32,6 +35,7 @@ export class Harness {
   readonly redisUrl: string;
   /** Per-run tag, so keys and payloads never collide with an earlier run against the same stack. */
   readonly runTag: string;
+  readonly transfers: TransferSetup;
   /** What every phase spec starts from. */
   readonly base: { connections: number; runTag: string };
   private readonly pids: { api: number; ceiling: number; redis: number | undefined };
@@ -50,6 +54,7 @@ export class Harness {
     ceilingOrigin: string;
     redisUrl: string;
     runTag: string;
+    transfers: TransferSetup;
     startApi: (env: Record<string, string>) => Promise<ExtraApi>;
     startOtlpSink: () => Promise<string>;
   }) {
@@ -59,9 +64,23 @@ export class Harness {
     this.ceilingOrigin = run.ceilingOrigin;
     this.redisUrl = run.redisUrl;
     this.runTag = run.runTag;
+    this.transfers = run.transfers;
     this.base = { connections: settings.connections, runTag: run.runTag };
     this.startApi = run.startApi;
     this.startOtlpSink = run.startOtlpSink;
+  }
+
+  /** The API process of the run (for CPU and memory read around work that is not an autocannon phase). */
+  get apiPid(): number {
+    return this.pids.api;
+  }
+
+  /** Runs `work` with the API's and the machine's CPU read around it. */
+  async withCpu<T>(work: () => Promise<T>): Promise<{ value: T; cpu: CpuDelta }> {
+    const processes = this.processes('transfer');
+    const before = snapshot(processes);
+    const value = await work();
+    return { value, cpu: cpuDelta(before, snapshot(processes)) };
   }
 
   /** The CPU of scenario `name` is that of process `pid` (an extra API). */

@@ -95,9 +95,15 @@ async function main(): Promise<boolean> {
     ceilingOrigin,
     redisUrl: stack.env.REDIS_URL!,
     runTag,
+    transfers: {
+      s3Endpoint: stack.env.AWS_ENDPOINT_URL!,
+      bucket: config.DOCUMENTS_BUCKET,
+      partSize: config.S3_PART_SIZE_BYTES,
+      partsInFlight: config.S3_PARTS_IN_FLIGHT,
+    },
     startApi: async (env) => {
       const port = await freePort();
-      const extra = startNode([...settings.apiNodeArgs, settings.apiEntry], { ...serviceEnv, ...env, PORT: String(port) }, 'pipe');
+      const extra = startNode([...RUNTIME_FLAGS, ...settings.apiNodeArgs, settings.apiEntry], { ...serviceEnv, ...env, PORT: String(port) }, 'pipe');
       collectLog(extra);
       const origin = `http://127.0.0.1:${port}`;
       await waitForHttp('an extra API', extra, `${origin}/health/live`, 20_000);

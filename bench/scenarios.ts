@@ -13,6 +13,7 @@ export type ScenarioName =
   | 'post-orders'
   | 'orders-burst'
   | 'put-documents'
+  | 'transfer-64mb'
   | 'get-hot-untraced'
   | 'get-hot-traced-1pct'
   | 'get-hot-traced-all'
@@ -48,6 +49,11 @@ export const SCENARIOS: Scenario[] = [
   },
   { name: 'post-orders', measures: 'POST /orders, every payload unique (no dedup replay)', reported: true },
   { name: 'orders-burst', measures: 'POST /orders at a fixed rate, unique payloads, arrivals spread over each second', reported: true },
+  {
+    name: 'transfer-64mb',
+    measures: 'PUT and GET of a 64 MiB document (MB/s, API CPU per MB) against the SDK alone with the S3 emulator; 10 such uploads at once (API peak RSS)',
+    reported: true,
+  },
   { name: 'put-documents', measures: 'PUT /documents/{id} of new ids: fills the get-cold pool when needed', reported: false },
   // The cost of tracing: three API processes of one build, measured in alternating slices.
   { name: 'get-hot-untraced', measures: 'get-hot, tracing off (no OTLP endpoint: no SDK), interleaved with the two below', reported: true },

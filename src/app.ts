@@ -3,14 +3,14 @@ import type { Server } from 'node:http';
 import fp from 'fastify-plugin';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Redis } from 'ioredis';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { GetTopicAttributesCommand } from '@aws-sdk/client-sns';
 import type { Config } from './config.ts';
 import type { AwsClients } from './adapters/aws.ts';
 import { awsPlugin, redisPlugin } from './adapters/plugins.ts';
 import { MAX_PARAM_LENGTH, clientErrorHandler, frameworkErrorHandler, problemPlugin } from './http/problem.ts';
-import { metricsPlugin, type Metrics } from './http/metrics.ts';
+import { metricsPlugin } from './http/metrics.ts';
+import type { Metrics } from './metrics.ts';
 import { openapiPlugin } from './http/openapi.ts';
 import { loadSheddingPlugin } from './http/load-shedding.ts';
 import { authPlugin } from './http/auth.ts';
@@ -114,7 +114,7 @@ export const appPlugin = fp<AppOptions>(
     const checker = new HealthChecker({
       storage: (abortSignal) =>
         Promise.all([
-          aws.dynamo.send(new GetCommand({ TableName: config.DOCUMENTS_TABLE, Key: { pk: '__health__' } }), { abortSignal }),
+          aws.dynamo.getItem({ TableName: config.DOCUMENTS_TABLE, Key: { pk: '__health__' } }, { abortSignal }),
           aws.s3.send(new HeadBucketCommand({ Bucket: config.DOCUMENTS_BUCKET }), { abortSignal }),
         ]),
       cache: () => redis.client.ping(),

@@ -5,6 +5,7 @@ import { registerDeadLetterGauge } from './consumer/dead-letter-gauge.ts';
 import { OrderEventConsumer } from './consumer/order-event-consumer.ts';
 import { runEntryPoint } from './lifecycle.ts';
 import { runBackgroundLoop } from './ops-server.ts';
+import { OrderStore } from './orders/order-store.ts';
 import { startTracing } from './telemetry/tracing.ts';
 
 // The downstream consumer process: long-polls the queue subscribed to the
@@ -26,6 +27,8 @@ await runEntryPoint(async () => {
         table: config.CONSUMER_TABLE,
         dedupSeconds: config.CONSUMER_DEDUP_SECONDS,
       }),
+      orders: new OrderStore({ dynamo: aws.dynamo, table: config.ORDERS_TABLE }),
+      topicArn: config.ORDER_EVENTS_TOPIC_ARN,
       log: ops.log,
       queue: { name: config.ORDER_EVENTS_QUEUE },
       waitTimeSeconds: config.CONSUMER_WAIT_SECONDS,
@@ -35,7 +38,7 @@ await runEntryPoint(async () => {
     return {
       loop: consumer,
       close: () => aws.destroy(),
-      describe: { queue: config.ORDER_EVENTS_QUEUE, table: config.CONSUMER_TABLE },
+      describe: { queue: config.ORDER_EVENTS_QUEUE, table: config.CONSUMER_TABLE, orders: config.ORDERS_TABLE },
     };
   });
 });

@@ -18,10 +18,10 @@ await runEntryPoint(async () => {
   const aws = createAwsClients(config);
   await runBackgroundLoop(config, 'relay', (ops) => {
     if (tracing) ops.app.addHook('onClose', () => tracing.shutdown());
-    const store = new OrderStore({ dynamo: aws.dynamo, table: config.ORDERS_TABLE });
-    registerOutboxGauges(ops.registry, store);
+    const { outbox } = new OrderStore({ dynamo: aws.dynamo, table: config.ORDERS_TABLE });
+    registerOutboxGauges(ops.registry, outbox);
     const relay = new OutboxRelay({
-      store,
+      store: outbox,
       publisher: new OrderEventPublisher({ sns: aws.sns, topicArn: config.ORDER_EVENTS_TOPIC_ARN }),
       log: ops.log,
       batchSize: config.RELAY_BATCH_SIZE,

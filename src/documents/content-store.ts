@@ -6,6 +6,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { v7 as uuidv7 } from 'uuid';
+import { translateAwsError } from '../adapters/aws-errors.ts';
 import { uploadStream } from '../adapters/s3-multipart.ts';
 
 export type ContentStoreOptions = {
@@ -77,7 +78,8 @@ export class ContentStore {
       return Buffer.from(await Body!.transformToByteArray());
     } catch (error) {
       if (isNoSuchKey(error)) return undefined;
-      throw error;
+      // A body cut off mid-way fails after the SDK call returned: translated here, as the call's own errors are.
+      throw translateAwsError(error, 'S3 GetObject');
     }
   }
 

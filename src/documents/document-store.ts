@@ -1,6 +1,4 @@
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { DocumentDb } from '../adapters/aws.ts';
-import { isConditionFailure } from '../adapters/aws.ts';
+import { isConditionFailure, type DynamoDb } from '../adapters/dynamodb.ts';
 import type { DocumentMetadata } from './schemas.ts';
 
 /** Where a document's bytes are: in its item, or in an S3 object the item names. */
@@ -36,7 +34,7 @@ export const TOMBSTONE_SHARDS = ['0', '1', '2', '3'] as const;
 /** The item of the lifecycle worker's lease; no document key has this shape (they hold a '#'). */
 const SWEEP_LEASE_KEY = '__lifecycle__';
 
-export type DocumentStoreOptions = { dynamo: DocumentDb; table: string; tombstoneSeconds: number };
+export type DocumentStoreOptions = { dynamo: DynamoDb; table: string; tombstoneSeconds: number };
 
 function metadataOf(item: DocumentItem): DocumentMetadata {
   return {
@@ -76,9 +74,7 @@ export class DocumentStore {
   async create(tenant: string, metadata: DocumentMetadata, place: ContentPlace): Promise<CreateResult> {
     const item: DocumentItem = { ...metadata, status: 'ACTIVE', pk: this.pk(tenant, metadata.id), ...place };
     try {
-      await this.options.dynamo.send(
-        new PutCommand({ TableName: this.options.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
-      );
+      await this.options.dynamo.putItem({ TableName: this.options.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' });
       return { outcome: 'created', metadata };
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
@@ -92,9 +88,7 @@ export class DocumentStore {
   }
 
   async lookup(tenant: string, id: string): Promise<Lookup> {
-    const { Item } = await this.options.dynamo.send(
-      new GetCommand({ TableName: this.options.table, Key: { pk: this.pk(tenant, id) }, ConsistentRead: true }),
-    );
+    const { Item } = await this.options.dynamo.getItem({ TableName: this.options.table, Key: { pk: this.pk(tenant, id) }, ConsistentRead: true });
     const item = Item as DocumentItem | undefined;
     if (!item) return { state: 'absent' };
     if (item.status === 'DELETED') return { state: 'deleted', ...(item.s3Key ? { s3Key: item.s3Key } : {}) };
@@ -107,24 +101,22 @@ export class DocumentStore {
   /** Logical delete: the item becomes a tombstone with a TTL; its S3 object (if any) is the caller's to remove. */
   async delete(tenant: string, id: string, now = Date.now()): Promise<DeleteResult> {
     try {
-      const { Attributes } = await this.options.dynamo.send(
-        new UpdateCommand({
-          TableName: this.options.table,
-          Key: { pk: this.pk(tenant, id) },
-          UpdateExpression:
-            'SET #status = :deleted, deleteAt = :deleteAt, deletedAt = :deletedAt, tombstoneShard = :shard REMOVE content',
-          ConditionExpression: 'attribute_exists(pk) AND #status = :active',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':deleted': 'DELETED',
-            ':active': 'ACTIVE',
-            ':deleteAt': Math.floor(now / 1000) + this.options.tombstoneSeconds,
-            ':deletedAt': new Date(now).toISOString(),
-            ':shard': shardOf(id),
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
+      const { Attributes } = await this.options.dynamo.updateItem({
+        TableName: this.options.table,
+        Key: { pk: this.pk(tenant, id) },
+        UpdateExpression:
+          'SET #status = :deleted, deleteAt = :deleteAt, deletedAt = :deletedAt, tombstoneShard = :shard REMOVE content',
+        ConditionExpression: 'attribute_exists(pk) AND #status = :active',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':deleted': 'DELETED',
+          ':active': 'ACTIVE',
+          ':deleteAt': Math.floor(now / 1000) + this.options.tombstoneSeconds,
+          ':deletedAt': new Date(now).toISOString(),
+          ':shard': shardOf(id),
+        },
+        ReturnValues: 'ALL_NEW',
+      });
       const s3Key = (Attributes as DocumentItem | undefined)?.s3Key;
       return { outcome: 'deleted', ...(s3Key ? { s3Key } : {}) };
     } catch (error) {
@@ -140,18 +132,15 @@ export class DocumentStore {
   async oldestTombstoneDeleteAt(abortSignal?: AbortSignal): Promise<number | undefined> {
     const oldest = await Promise.all(
       TOMBSTONE_SHARDS.map(async (shard) => {
-        const { Items } = await this.options.dynamo.send(
-          new QueryCommand({
-            TableName: this.options.table,
-            IndexName: TOMBSTONES_INDEX,
-            KeyConditionExpression: 'tombstoneShard = :shard',
-            ExpressionAttributeValues: { ':shard': shard },
-            ScanIndexForward: true,
-            Limit: 1,
-          }),
-          { abortSignal },
-        );
-        return (Items?.[0] as { deleteAt?: number } | undefined)?.deleteAt;
+        const { Items } = await this.options.dynamo.query({
+          TableName: this.options.table,
+          IndexName: TOMBSTONES_INDEX,
+          KeyConditionExpression: 'tombstoneShard = :shard',
+          ExpressionAttributeValues: { ':shard': shard },
+          ScanIndexForward: true,
+          Limit: 1,
+        }, { abortSignal });
+        return (Items[0] as { deleteAt?: number } | undefined)?.deleteAt;
       }),
     );
     const found = oldest.filter((deleteAt) => deleteAt !== undefined);
@@ -164,15 +153,13 @@ export class DocumentStore {
    */
   async claimSweep(owner: string, now: number, leaseMs: number): Promise<boolean> {
     try {
-      await this.options.dynamo.send(
-        new PutCommand({
-          TableName: this.options.table,
-          Item: { pk: SWEEP_LEASE_KEY, owner, leaseUntil: now + leaseMs },
-          ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil < :now OR #owner = :owner',
-          ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: { ':now': now, ':owner': owner },
-        }),
-      );
+      await this.options.dynamo.putItem({
+        TableName: this.options.table,
+        Item: { pk: SWEEP_LEASE_KEY, owner, leaseUntil: now + leaseMs },
+        ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil < :now OR #owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':now': now, ':owner': owner },
+      });
       return true;
     } catch (error) {
       if (isConditionFailure(error)) return false;
@@ -183,16 +170,14 @@ export class DocumentStore {
   /** Gives the lease back at once, so that another replica need not wait for it to run out. */
   async releaseSweep(owner: string): Promise<void> {
     try {
-      await this.options.dynamo.send(
-        new UpdateCommand({
-          TableName: this.options.table,
-          Key: { pk: SWEEP_LEASE_KEY },
-          UpdateExpression: 'SET leaseUntil = :expired',
-          ConditionExpression: '#owner = :owner',
-          ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: { ':owner': owner, ':expired': 0 },
-        }),
-      );
+      await this.options.dynamo.updateItem({
+        TableName: this.options.table,
+        Key: { pk: SWEEP_LEASE_KEY },
+        UpdateExpression: 'SET leaseUntil = :expired',
+        ConditionExpression: '#owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':owner': owner, ':expired': 0 },
+      });
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }

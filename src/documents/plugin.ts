@@ -5,6 +5,7 @@ import { DocumentCache, type DocumentCacheOptions } from './document-cache.ts';
 import { DocumentService } from './document-service.ts';
 import { MemoryCache } from './memory-cache.ts';
 import { documentRoutes } from './routes.ts';
+import { DocumentMetadata } from './schemas.ts';
 import { documentStores } from './stores.ts';
 
 export type DocumentsOptions = {
@@ -43,6 +44,7 @@ export const documentsPlugin = fp(
         maxConcurrentUploads: config.MAX_CONCURRENT_UPLOADS,
       },
     });
+    app.addSchema(DocumentMetadata);
     await app.register(documentRoutes, {
       service,
       maxBytes: config.MAX_DOCUMENT_BYTES,

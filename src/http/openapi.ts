@@ -2,7 +2,6 @@ import { STATUS_CODES } from 'node:http';
 import fp from 'fastify-plugin';
 import swagger from '@fastify/swagger';
 import type { RouteOptions } from 'fastify';
-import { DocumentMetadata } from '../documents/schemas.ts';
 import { Problem } from './schemas.ts';
 
 /** Response headers a route's answers carry besides the ones every answer has, by status. */
@@ -290,13 +289,12 @@ function description(status: number): string {
  * requests, with what they cannot say added here once for every route: the
  * problem answers any route can give, the headers every answer carries, the
  * public routes. Registered before any route so that every route is
- * collected. `spectral lint` (spectral:oas and the OWASP API ruleset, see
+ * collected; a domain adds its own shared schemas. `spectral lint` (spectral:oas and the OWASP API ruleset, see
  * .spectral.yaml) passes on it without errors or warnings.
  */
 export const openapiPlugin = fp(
   async (app, options: { maxDocumentBytes: number }) => {
     app.addSchema(Problem);
-    app.addSchema(DocumentMetadata);
     await app.register(swagger, {
       openapi: {
         openapi: '3.1.0',

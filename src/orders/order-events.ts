@@ -1,5 +1,6 @@
 import { PublishBatchCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { messageAttributesOf, messageCreation, type TraceCarrier } from '../telemetry/message-spans.ts';
+import type { EventPublisher, Outgoing, PublishResult } from '../outbox/outbox-relay.ts';
+import { messageAttributesOf, messageCreation } from '../telemetry/message-spans.ts';
 import { ORDER_ACCEPTED, type Order, type OrderAcceptedEvent } from './schemas.ts';
 
 /**
@@ -20,15 +21,8 @@ export function orderAcceptedEvent(tenant: string, order: Order): OrderAcceptedE
   };
 }
 
-/**
- * An event to publish, with the trace context of the request that accepted
- * its order (empty when that request was not traced): each message's
- * creation span is that request's child, whoever publishes it and when.
- */
-export type OutgoingEvent = { event: OrderAcceptedEvent; origin?: TraceCarrier };
-
-/** Event ids by outcome, and the first error behind a failure (for the caller's log). */
-export type PublishResult = { published: string[]; failed: string[]; error?: unknown };
+/** An order event to publish, with the trace context of the request that accepted its order. */
+export type OutgoingEvent = Outgoing<OrderAcceptedEvent>;
 
 const BATCH = 10; // the SNS PublishBatch maximum
 
@@ -37,7 +31,7 @@ export type OrderEventPublisherOptions = { sns: SNSClient; topicArn: string };
 const destinationOf = (topicArn: string) => topicArn.split(':').at(-1) ?? topicArn;
 
 /** Publishes events to the SNS topic, ten per call, and says which went out. */
-export class OrderEventPublisher {
+export class OrderEventPublisher implements EventPublisher<OrderAcceptedEvent> {
   private readonly options: OrderEventPublisherOptions;
 
   constructor(options: OrderEventPublisherOptions) {

@@ -24,9 +24,19 @@ export function traceDynamoCall<T>(operation: string, input: Record<string, unkn
   );
   return withSpan(span, parent, () =>
     call().catch((error: unknown) => {
-      const requestId = (error as { requestId?: unknown } | null)?.requestId;
-      if (typeof requestId === 'string') span.setAttribute('aws.request_id', requestId);
+      const requestId = requestIdOf(error);
+      if (requestId) span.setAttribute('aws.request_id', requestId);
       throw error;
     }),
   );
+}
+
+/** The AWS request id of a failed call: on the client's error ($metadata), or on the one a coded error wraps (cause). */
+function requestIdOf(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current instanceof Error && depth < 3; current = current.cause, depth++) {
+    const metadata: unknown = Reflect.get(current, '$metadata');
+    const requestId: unknown = typeof metadata === 'object' && metadata !== null ? Reflect.get(metadata, 'requestId') : undefined;
+    if (typeof requestId === 'string') return requestId;
+  }
+  return undefined;
 }

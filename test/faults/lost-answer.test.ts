@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import type { DocumentDb } from '../../src/adapters/aws.ts';
+import type { DynamoDb, Item } from '../../src/adapters/dynamodb.ts';
 import { IdempotencyStore } from '../../src/idempotency/idempotency-store.ts';
 
 // A write whose answer was lost: the conditional put committed, the answer
@@ -15,25 +14,33 @@ class ConditionalCheckFailedException extends Error {
   override name = 'ConditionalCheckFailedException';
 }
 
-/** A one-table DynamoDB whose first conditional put commits and then "times out"; its retry then fails its condition. */
-function losingFirstAnswer(): DocumentDb & { items: Map<string, Record<string, unknown>> } {
-  const items = new Map<string, Record<string, unknown>>();
+/**
+ * A one-table DynamoDB (the store's port) whose first conditional put
+ * commits and then "times out"; its retry then fails its condition. Only
+ * what the idempotency claim calls is there.
+ */
+function losingFirstAnswer(): DynamoDb & { items: Map<string, Item> } {
+  const items = new Map<string, Item>();
   let puts = 0;
-  const send = async (command: { input: Record<string, any> }) => {
-    const input = command.input;
-    if (command instanceof PutCommand) {
+  return {
+    items,
+    async putItem({ Item }) {
       puts += 1;
-      const item = input.Item as Record<string, unknown>;
-      if (puts === 1) {
-        items.set(item.pk as string, item); // committed...
-        // ...and the client retried after its timeout: the retry meets its own item.
-      }
+      if (puts === 1) items.set(String(Item.pk), Item); // committed...
+      // ...and the client retried after its timeout: the retry meets its own item.
       throw new ConditionalCheckFailedException('The conditional request failed');
-    }
-    if ('Key' in input) return { Item: items.get(input.Key.pk) };
-    throw new Error(`unexpected command ${command.constructor.name}`);
+    },
+    async getItem({ Key }) {
+      const Item = items.get(String(Key.pk));
+      return Item ? { Item } : {};
+    },
+    async updateItem() {
+      throw new Error('not called by a claim');
+    },
+    async query() {
+      throw new Error('not called by a claim');
+    },
   };
-  return { send: send as unknown as DocumentDb['send'], items };
 }
 
 describe('a conditional write whose answer was lost, retried by the client', () => {

@@ -139,12 +139,13 @@ describe('one trace from POST /orders to "order applied", through the relay', ()
     expect(processed).toMatchObject({ service: 'docsvc-consumer' });
     expect(processed.parentSpanId).toBe(byRelay.spanId);
     expect(processed.attributes).toMatchObject({ 'messaging.system': 'aws_sqs', 'messaging.operation.type': 'process', 'order_events.outcome': 'applied' });
-    const consumerWrites = spans.filter((span) => span.service === 'docsvc-consumer' && span.name.startsWith('DynamoDB.'));
-    expect(consumerWrites.map((span) => span.name).sort()).toEqual(['DynamoDB.PutItem', 'DynamoDB.PutItem', 'DynamoDB.UpdateItem']);
-    for (const span of consumerWrites) {
-      expect(span.parentSpanId).toBe(processed.spanId);
-      expect(span.attributes['aws.dynamodb.table_names']).toEqual([s.config.CONSUMER_TABLE]);
-    }
+    const consumerCalls = spans.filter((span) => span.service === 'docsvc-consumer' && span.name.startsWith('DynamoDB.'));
+    for (const span of consumerCalls) expect(span.parentSpanId).toBe(processed.spanId);
+    // The order read first (the event must be the stored order's), then the consumer's own writes.
+    const tables = (table: string) => consumerCalls.filter((span) => (span.attributes['aws.dynamodb.table_names'] as string[])[0] === table);
+    expect(tables(s.config.ORDERS_TABLE).map((span) => span.name)).toEqual(['DynamoDB.GetItem']);
+    expect(tables(s.config.CONSUMER_TABLE).map((span) => span.name).sort()).toEqual(['DynamoDB.PutItem', 'DynamoDB.PutItem', 'DynamoDB.UpdateItem']);
+    expect(consumerCalls).toHaveLength(4);
   });
 
   it('links the relay\'s batch publish (its own trace) to the creation span it carried', () => {
