@@ -70,9 +70,16 @@ locals {
       service_account = "docsvc-consumer"
       statements = [
         {
-          sid       = "Tables"
-          actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
-          resources = ["${aws_dynamodb_table.this["order-consumer"].arn}"]
+          # Its own records, and the orders it checks each event against. The
+          # OrderStore it reads through also holds the intake's writes and the
+          # outbox queries, and is granted whole (iam.test.ts reaches classes whole).
+          sid     = "Tables"
+          actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+          resources = [
+            "${aws_dynamodb_table.this["order-consumer"].arn}",
+            "${aws_dynamodb_table.this["orders"].arn}",
+            "${aws_dynamodb_table.this["orders"].arn}/index/*",
+          ]
         },
         {
           sid       = "ConsumeOrderEvents"

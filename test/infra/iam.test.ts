@@ -1,16 +1,22 @@
 // Least privilege, derived from the code: each component's IAM policy
 // (terraform/iam.tf, local.components) allows exactly the AWS actions that the
-// code its entry point loads can call, on exactly the resources that code
-// names through its configuration. A new call fails this test until its
-// permission is granted; a permission nothing calls any more fails it too.
+// code its entry point reaches can call, on exactly the resources of those
+// services that code names through its configuration. A new call fails this
+// test until its permission is granted; a permission nothing calls any more
+// fails it too.
 //
-// What the code "can call" is read statically from every module the entry
-// point reaches at run time (import graph, `import type` excluded): each AWS
-// SDK command it constructs (`new GetObjectCommand(`), and each call of the
-// DynamoDB data-plane methods (`.putItem(`). That is per module, not per code
-// path: a module loaded for one call brings all of its calls.
+// What the code "reaches" is read statically, per top-level declaration:
+// from everything a module runs when it is loaded (the entry point's body,
+// any module-level statement of the modules it imports), every top-level
+// function, class or constant its code names, in its own module or through an
+// import, and so on. In what is reached: each AWS SDK command constructed
+// (`new GetObjectCommand(`), each call of the DynamoDB data-plane methods
+// (`.putItem(`), each configuration key read (`config.ORDERS_TABLE`). A class
+// is reached whole: a component that uses one method of a store is granted
+// what all its methods call. Names are matched as words, so a mention can
+// only add to what is reached, never hide a call.
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../../src/config.ts';
 import {
@@ -96,43 +102,115 @@ function resourceOfKey(key: string): string | undefined {
 }
 const resourceKeys = [...resourceNameKeys, 'REDIS_AUTH_SECRET_ID'];
 
-/** The imported names of a module, by package: `import { A, B as C, type D } from 'pkg'`. */
-function importsOf(source: string): { local: string; imported: string; from: string }[] {
-  const found: { local: string; imported: string; from: string }[] = [];
-  for (const match of source.matchAll(/^\s*import\s+(?!type\b)\{([^}]*)\}\s*from\s*['"]([^'"]+)['"]/gm)) {
-    for (const part of (match[1] ?? '').split(',')) {
+type Import = { local: string; imported: string; from: string };
+type Chunk = { file: string; names: string[]; text: string; effect: boolean };
+type Module = { file: string; imports: Import[]; chunks: Chunk[]; star: Set<string> };
+
+/** The value imports of a module: `import { A, B as C, type D } from 'x'`, `import * as N from 'x'`, `import E from 'x'`. */
+function importsOf(source: string, file: string): Import[] {
+  const resolve = (from: string) => (from.startsWith('.') ? join(dirname(file), from) : from);
+  const found: Import[] = [];
+  for (const match of source.matchAll(/^(?:import|export)\s+(?!type\b)([^'";]*?)\s+from\s*['"]([^'"]+)['"]/gm)) {
+    const clause = match[1] ?? '';
+    const from = resolve(match[2] ?? '');
+    const named = /\{([^}]*)\}/.exec(clause)?.[1];
+    for (const part of (named ?? '').split(',')) {
       const [imported = '', local = imported] = part.trim().split(/\s+as\s+/);
-      if (imported && !imported.startsWith('type ')) found.push({ imported, local, from: match[2] ?? '' });
+      if (imported && !imported.startsWith('type ')) found.push({ imported, local, from });
     }
+    const star = /\*\s+as\s+([\w$]+)/.exec(clause)?.[1];
+    if (star) found.push({ imported: '*', local: star, from });
+    const fallback = /^([\w$]+)\s*(?:,|$)/.exec(clause.trim())?.[1];
+    if (fallback) found.push({ imported: 'default', local: fallback, from });
   }
   return found;
+}
+
+/** A module cut into its top-level statements (each starts at column 0), with the names each declares. */
+function moduleOf(file: string): Module {
+  const source = readFileSync(join(root, file), 'utf8');
+  const chunks: Chunk[] = [];
+  for (const line of source.split('\n')) {
+    if (/^[A-Za-z_$@]/.test(line) || chunks.length === 0) chunks.push({ file, names: [], text: '', effect: false });
+    const chunk = chunks.at(-1)!;
+    chunk.text += `${line}\n`;
+  }
+  const star = new Set<string>();
+  for (const chunk of chunks) {
+    const head = chunk.text.trimStart();
+    const declared =
+      /^(?:export\s+)?(?:default\s+)?(?:abstract\s+)?class\s+([\w$]+)/.exec(head) ??
+      /^(?:export\s+)?(?:async\s+)?function\*?\s+([\w$]+)/.exec(head) ??
+      /^(?:export\s+)?(?:const|let|var)\s+([\w$]+)/.exec(head) ??
+      /^(?:export\s+)?(?:const\s+)?enum\s+([\w$]+)/.exec(head);
+    const destructured = /^(?:export\s+)?(?:const|let|var)\s+\{([^}]*)\}/.exec(head)?.[1];
+    if (declared?.[1]) chunk.names.push(declared[1]);
+    if (destructured) chunk.names.push(...destructured.split(',').map((n) => n.trim().split(/\s*:\s*/).at(-1) ?? '').filter(Boolean));
+    const exportAll = /^export\s+\*\s+from\s*['"]([^'"]+)['"]/.exec(head)?.[1];
+    if (exportAll) star.add(join(dirname(file), exportAll));
+    const typeOnly = /^(?:export\s+)?(?:declare\s+)?(?:type|interface)\s/.test(head) || /^import\s/.test(head) || /^export\s+(?:type\s+)?\{/.test(head);
+    chunk.effect = chunk.names.length === 0 && !typeOnly && !exportAll && head !== '';
+  }
+  return { file, imports: importsOf(source, join(root, file)).map((i) => ({ ...i, from: i.from.startsWith(root) ? i.from.slice(root.length + 1) : i.from })), chunks, star };
+}
+
+/** The code an entry point reaches: the top-level statements it runs, and the declarations they name, transitively. */
+function reachedChunks(entry: string): { chunk: Chunk; module: Module }[] {
+  const modules = new Map(runtimeGraph(entry).files.map((file) => [file, moduleOf(file)]));
+  const reached = new Map<Chunk, Module>();
+  const queue: Chunk[] = [];
+  const reach = (module: Module | undefined, name: string) => {
+    if (!module) return;
+    const targets = name === '*' ? module.chunks.filter((c) => c.names.length > 0) : module.chunks.filter((c) => c.names.includes(name));
+    for (const chunk of targets) if (!reached.has(chunk)) (reached.set(chunk, module), queue.push(chunk));
+    if (targets.length === 0 && name !== '*') {
+      for (const imported of module.imports.filter((i) => i.local === name)) reach(modules.get(imported.from), imported.imported);
+      for (const from of module.star) reach(modules.get(from), name);
+    }
+  };
+  for (const module of modules.values()) {
+    for (const chunk of module.chunks.filter((c) => c.effect)) (reached.set(chunk, module), queue.push(chunk));
+  }
+  while (queue.length > 0) {
+    const chunk = queue.pop()!;
+    const module = reached.get(chunk)!;
+    for (const word of new Set(chunk.text.match(/[A-Za-z_$][\w$]*/g) ?? [])) {
+      reach(module, word);
+      for (const imported of module.imports.filter((i) => i.local === word)) {
+        reach(modules.get(imported.from), imported.imported);
+      }
+    }
+  }
+  return [...reached].map(([chunk, module]) => ({ chunk, module }));
 }
 
 /** What a component's code calls and names: IAM actions, and the terraform resources of the keys it reads. */
 function derive(entry: string): { actions: Set<string>; resources: Set<string> } {
   const actions = new Set<string>();
-  const resources = new Set<string>();
-  for (const file of runtimeGraph(entry).files) {
-    const source = readFileSync(join(root, file), 'utf8');
-    for (const { imported, local, from } of importsOf(source)) {
-      if (!new RegExp(`\\bnew ${local}\\(`).test(source)) continue;
+  const keys = new Set<string>();
+  for (const { chunk, module } of reachedChunks(entry)) {
+    const source = chunk.text;
+    for (const { imported, local, from } of module.imports) {
+      if (!new RegExp(`\\bnew ${local.replace('$', '\\$')}\\(`).test(source)) continue;
       if (from === '@aws-sdk/lib-storage' && imported === 'Upload') upload.forEach((a) => actions.add(a));
       const service = sdkServices[from];
       if (!service || !imported.endsWith('Command')) continue;
       const operation = imported.replace(/Command$/, '');
       const named = from === '@aws-sdk/lib-dynamodb' ? documentCommands[operation] : operation;
-      if (!named) throw new Error(`${file}: no IAM action known for ${imported} of ${from}`);
+      if (!named) throw new Error(`${chunk.file}: no IAM action known for ${imported} of ${from}`);
       for (const action of renamed[`${service}:${named}`] ?? [`${service}:${named}`]) actions.add(action);
     }
     for (const method of dataPlaneMethods) {
       if (new RegExp(`\\.${method}\\(`).test(source)) actions.add(`dynamodb:${method[0]?.toUpperCase()}${method.slice(1)}`);
     }
     for (const match of source.matchAll(/\bconfig\.([A-Z][A-Z0-9_]*)\b/g)) {
-      const key = match[1] ?? '';
-      if (resourceKeys.includes(key)) resources.add(resourceOfKey(key) ?? key);
+      if (resourceKeys.includes(match[1] ?? '')) keys.add(match[1] ?? '');
     }
   }
-  return { actions, resources };
+  // A resource the code names but calls nothing of (a topic ARN it only compares with) needs no permission.
+  const services = new Set([...actions].map((action) => action.split(':')[0]));
+  const resources = [...keys].map((key) => resourceOfKey(key) ?? key).filter((r) => services.has(serviceOfResource[r.split('.')[0] ?? '']));
+  return { actions, resources: new Set(resources) };
 }
 
 /** The resource a policy's ARN belongs to: `${aws_x.y.arn}/index/*` -> aws_x.y. */
