@@ -1,4 +1,4 @@
-import { isConditionFailure, type DynamoDb } from '../adapters/dynamodb.ts';
+import { conditionalWrite, type DynamoDb } from '../adapters/dynamodb.ts';
 import type { DocumentMetadata } from './schemas.ts';
 
 /** Where a document's bytes are: in its item, or in an S3 object the item names. */
@@ -73,18 +73,19 @@ export class DocumentStore {
 
   async create(tenant: string, metadata: DocumentMetadata, place: ContentPlace): Promise<CreateResult> {
     const item: DocumentItem = { ...metadata, status: 'ACTIVE', pk: this.pk(tenant, metadata.id), ...place };
-    try {
-      await this.options.dynamo.putItem({ TableName: this.options.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' });
-      return { outcome: 'created', metadata };
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+    const put = this.options.dynamo.putItem({ TableName: this.options.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' });
+    if (await conditionalWrite(put)) return { outcome: 'created', metadata };
     const existing = await this.lookup(tenant, metadata.id);
     if (existing.state === 'absent') throw new Error(`document ${metadata.id} vanished after a failed conditional put`);
     if (existing.state === 'deleted') return { outcome: 'deleted' };
-    const stored = existing.record.metadata;
-    const same = stored.checksum === metadata.checksum && stored.contentType === metadata.contentType;
-    return { outcome: same ? 'identical' : 'conflict', metadata: stored };
+    const stored = existing.record;
+    // Our own put, committed by an attempt whose answer was lost and retried by the client:
+    // it names our staged object (or, inline, was made at our instant). Reporting it as
+    // someone else's would have the caller remove the object the document now points to.
+    const ours = 's3Key' in place ? stored.s3Key === place.s3Key : stored.metadata.createdAt === metadata.createdAt;
+    const same = stored.metadata.checksum === metadata.checksum && stored.metadata.contentType === metadata.contentType;
+    if (same && ours) return { outcome: 'created', metadata: stored.metadata };
+    return { outcome: same ? 'identical' : 'conflict', metadata: stored.metadata };
   }
 
   async lookup(tenant: string, id: string): Promise<Lookup> {
@@ -100,28 +101,30 @@ export class DocumentStore {
 
   /** Logical delete: the item becomes a tombstone with a TTL; its S3 object (if any) is the caller's to remove. */
   async delete(tenant: string, id: string, now = Date.now()): Promise<DeleteResult> {
-    try {
-      const { Attributes } = await this.options.dynamo.updateItem({
-        TableName: this.options.table,
-        Key: { pk: this.pk(tenant, id) },
-        UpdateExpression:
-          'SET #status = :deleted, deleteAt = :deleteAt, deletedAt = :deletedAt, tombstoneShard = :shard REMOVE content',
-        ConditionExpression: 'attribute_exists(pk) AND #status = :active',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: {
-          ':deleted': 'DELETED',
-          ':active': 'ACTIVE',
-          ':deleteAt': Math.floor(now / 1000) + this.options.tombstoneSeconds,
-          ':deletedAt': new Date(now).toISOString(),
-          ':shard': shardOf(id),
-        },
-        ReturnValues: 'ALL_NEW',
-      });
-      const s3Key = (Attributes as DocumentItem | undefined)?.s3Key;
-      return { outcome: 'deleted', ...(s3Key ? { s3Key } : {}) };
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+    let s3Key: string | undefined;
+    const tombstoned = await conditionalWrite(
+      this.options.dynamo
+        .updateItem({
+          TableName: this.options.table,
+          Key: { pk: this.pk(tenant, id) },
+          UpdateExpression:
+            'SET #status = :deleted, deleteAt = :deleteAt, deletedAt = :deletedAt, tombstoneShard = :shard REMOVE content',
+          ConditionExpression: 'attribute_exists(pk) AND #status = :active',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':deleted': 'DELETED',
+            ':active': 'ACTIVE',
+            ':deleteAt': Math.floor(now / 1000) + this.options.tombstoneSeconds,
+            ':deletedAt': new Date(now).toISOString(),
+            ':shard': shardOf(id),
+          },
+          ReturnValues: 'ALL_NEW',
+        })
+        .then(({ Attributes }) => {
+          s3Key = (Attributes as DocumentItem | undefined)?.s3Key;
+        }),
+    );
+    if (tombstoned) return { outcome: 'deleted', ...(s3Key ? { s3Key } : {}) };
     const existing = await this.lookup(tenant, id);
     if (existing.state === 'absent') return { outcome: 'absent' };
     // A repeated delete finishes a content removal that may have failed before.
@@ -152,34 +155,28 @@ export class DocumentStore {
    * worker sweep one at a time, so an orphan is removed and counted once.
    */
   async claimSweep(owner: string, now: number, leaseMs: number): Promise<boolean> {
-    try {
-      await this.options.dynamo.putItem({
+    return conditionalWrite(
+      this.options.dynamo.putItem({
         TableName: this.options.table,
         Item: { pk: SWEEP_LEASE_KEY, owner, leaseUntil: now + leaseMs },
         ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil < :now OR #owner = :owner',
         ExpressionAttributeNames: { '#owner': 'owner' },
         ExpressionAttributeValues: { ':now': now, ':owner': owner },
-      });
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      }),
+    );
   }
 
   /** Gives the lease back at once, so that another replica need not wait for it to run out. */
   async releaseSweep(owner: string): Promise<void> {
-    try {
-      await this.options.dynamo.updateItem({
+    await conditionalWrite(
+      this.options.dynamo.updateItem({
         TableName: this.options.table,
         Key: { pk: SWEEP_LEASE_KEY },
         UpdateExpression: 'SET leaseUntil = :expired',
         ConditionExpression: '#owner = :owner',
         ExpressionAttributeNames: { '#owner': 'owner' },
         ExpressionAttributeValues: { ':owner': owner, ':expired': 0 },
-      });
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+      }),
+    );
   }
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DynamoDb, Item } from '../../src/adapters/dynamodb.ts';
+import { DocumentStore } from '../../src/documents/document-store.ts';
 import { IdempotencyStore } from '../../src/idempotency/idempotency-store.ts';
 
 // A write whose answer was lost: the conditional put committed, the answer
@@ -57,5 +58,29 @@ describe('a conditional write whose answer was lost, retried by the client', () 
     const store = new IdempotencyStore({ dynamo, table: 'keys', ttlSeconds: 3600, lockSeconds: 30 });
     await store.claim('public#POST /documents#key-2', 'fingerprint', 'doc-2');
     expect(await store.claim('public#POST /documents#key-2', 'fingerprint', 'doc-3')).toEqual({ kind: 'in-flight' });
+  });
+});
+
+describe('a document put whose answer was lost, retried by the client', () => {
+  const metadata = { id: 'doc-1', status: 'ACTIVE' as const, contentType: 'application/pdf', size: 3, checksum: 'c'.repeat(64), createdAt: '2026-12-01T10:00:00.000Z' };
+
+  it('is our own create when the item names our staged object: the caller keeps it', async () => {
+    const store = new DocumentStore({ dynamo: losingFirstAnswer(), table: 'documents', tombstoneSeconds: 60 });
+    // Reported as "identical", the service removed the staged object the committed item names:
+    // an acknowledged PUT then read as 404 (seen in dynamodb-blackhole.test.ts).
+    expect(await store.create('public', metadata, { s3Key: 'public/doc-1/upload-a' })).toMatchObject({ outcome: 'created' });
+  });
+
+  it('is our own create inline when the item was made at our instant', async () => {
+    const store = new DocumentStore({ dynamo: losingFirstAnswer(), table: 'documents', tombstoneSeconds: 60 });
+    expect(await store.create('public', metadata, { content: Buffer.from('abc') })).toMatchObject({ outcome: 'created' });
+  });
+
+  it('is still another writer\'s identical document when the item names another object', async () => {
+    const dynamo = losingFirstAnswer();
+    // Another writer's put commits first (this table's one committing put)...
+    await dynamo.putItem({ TableName: 'documents', Item: { ...metadata, pk: 'public#doc-1', status: 'ACTIVE', s3Key: 'public/doc-1/upload-b' } }).catch(() => {});
+    const store = new DocumentStore({ dynamo, table: 'documents', tombstoneSeconds: 60 });
+    expect(await store.create('public', metadata, { s3Key: 'public/doc-1/upload-a' })).toMatchObject({ outcome: 'identical' });
   });
 });
