@@ -73,8 +73,8 @@ EXPOSE 3000 9464
 # (drain, then exit), and they spawn no children to reap.
 STOPSIGNAL SIGTERM
 # Liveness of the API on PORT (src/healthcheck.ts); compose overrides it for
-# the relay and the consumer, which serve their health routes on METRICS_PORT.
+# the background processes, which serve their health routes on METRICS_PORT.
 # Kubernetes ignores it and uses the Deployments' probes.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["node", "dist/healthcheck.js", "/health/live", "PORT"]
+    CMD node dist/healthcheck.js "${PORT:-3000}" /health/live
 CMD ["node", "dist/server.js"]

@@ -128,7 +128,7 @@ describe(`compose up of ${file}`, () => {
         );
         return healthy ? all : undefined;
       },
-      60_000,
+      120_000,
       'every service to be healthy',
     );
     expect(containers.map((c) => c.service).sort()).toEqual(services);
@@ -137,7 +137,7 @@ describe(`compose up of ${file}`, () => {
     expect(bootstraps[0]).toMatchObject({ state: 'exited', exitCode: 0 });
     const logs = await compose(['logs', '--no-color', 'bootstrap']);
     expect(logs.output.match(/resources ready/g)).toHaveLength(1);
-  });
+  }, 150_000);
 
   it('stores a document and takes an order through to the consumer', async () => {
     const created = await fetch(`${api()}/documents`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello, compose' });

@@ -49,10 +49,12 @@ describe.each(files)('%s', (file) => {
   it('health-checks every long-running service, the app on a route its process serves', () => {
     for (const name of [...appServices, ...backing]) expect(services[name].healthcheck?.test, name).toBeDefined();
     for (const name of appServices) {
-      const [kind, node, script, path, portVariable] = services[name].healthcheck.test;
+      const [kind, node, script, port, path] = services[name].healthcheck.test;
       expect([kind, node, script]).toEqual(['CMD', 'node', tools.healthcheck]);
       expect(name === 'api' ? routes.api : routes.worker).toContain(path);
-      expect(portVariable).toBe(name === 'api' ? 'PORT' : 'METRICS_PORT');
+      // The port the process listens on: PORT for the API, METRICS_PORT for the others.
+      const env = services[name].environment;
+      expect(port, name).toBe(String(name === 'api' ? env.PORT : env.METRICS_PORT));
       // No argument with a space: podman's Docker API splits a check's arguments at spaces.
       for (const arg of services[name].healthcheck.test) expect(arg, name).not.toMatch(/\s/);
     }
