@@ -1,6 +1,8 @@
 # One image for the API (default command), the outbox relay
 # (`node dist/worker.js`), the SQS consumer (`node dist/consumer.js`) and the
-# local bootstrap (`node dist/bootstrap.js`).
+# local bootstrap (`node dist/bootstrap.js`). `make image` builds it (with
+# docker or podman); the `emulators` target is the local stack for
+# docker-compose.emulators.yml, never deployed.
 #
 # Node 24, the major of development (the `node` devDependency); the exact
 # version is pinned so that a rebuild gets the same runtime. Bump both together.
@@ -24,10 +26,37 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm ci --ignore-scripts && rm -f node_modules/.bin/node
 COPY tsconfig.json ./
 COPY src ./src
-RUN npm run build
+# The local tools (make dev, the emulators) stay out of the service's dist/.
+RUN npm run build && mv dist/local /local
+
+# The versions package-lock.json pins for what dist/local/stack.js loads
+# (dynalite, fauxqs, typebox), in a file of their own: the emulators' npm
+# install below reruns only when they change, not with every lockfile change.
+FROM ${NODE_IMAGE} AS emulator-packages
+COPY package-lock.json /tmp/
+RUN node -p "['dynalite', 'fauxqs', 'typebox'].map((n) => n + '@' + require('/tmp/package-lock.json').packages['node_modules/' + n].version).join(' ')" > /packages
+
+# The project's own emulators, as `make dev` runs them (dynalite, fauxqs and a
+# real redis-server, src/local/emulators.ts), for docker compose on machines
+# that cannot pull LocalStack; never deployed.
+FROM ${NODE_IMAGE} AS emulators
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends redis-server \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /emulators
+COPY --from=emulator-packages /packages /tmp/packages
+RUN npm install --no-save --no-audit --no-fund --ignore-scripts $(cat /tmp/packages) && rm -rf /root/.npm /tmp/packages
+COPY package.json ./
+COPY --from=build /app/dist ./dist
+COPY --from=build /local ./dist/local
+USER node
+STOPSIGNAL SIGTERM
+CMD ["node", "dist/local/stack.js"]
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
+# src/runtime-flags.ts: the flags every process of the service runs with.
+ENV NODE_OPTIONS=--max-semi-space-size=4
 WORKDIR /app
 # npm is not needed at run time, and its bundled packages are the usual
 # findings of image scanners (ECR scans on push).
@@ -43,8 +72,9 @@ EXPOSE 3000 9464
 # Node is PID 1 with no init: the entry points handle SIGTERM themselves
 # (drain, then exit), and they spawn no children to reap.
 STOPSIGNAL SIGTERM
-# Liveness of the API on PORT; compose overrides it for the relay and the
-# consumer, which serve their health routes on METRICS_PORT.
+# Liveness of the API on PORT (src/healthcheck.ts); compose overrides it for
+# the background processes, which serve their health routes on METRICS_PORT.
+# Kubernetes ignores it and uses the Deployments' probes.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health/live').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+    CMD node dist/healthcheck.js "${PORT:-3000}" /health/live
 CMD ["node", "dist/server.js"]

@@ -72,19 +72,55 @@ capacity: $(DEPS)
 clean:
 	rm -rf dist node_modules tools/openapi-types/node_modules
 
-# ---- Containers and deployment (README: "Run with docker compose", "Deploy to AWS (EKS)")
-IMAGE     ?= docsvc:local
-IMAGE_TAG ?= $(shell git rev-parse --short HEAD)
-TF        := terraform -chdir=terraform
+# ---- Images (README: "Build and run the image")
+# docker when its engine answers, else podman (Debian's podman runs as root
+# without a daemon). Evaluated only by the recipes that use it.
+CONTAINER_RUNTIME ?= $(shell if docker info >/dev/null 2>&1; then echo docker; elif command -v podman >/dev/null 2>&1; then echo podman; fi)
+# podman here: runc (crun cannot run in hybrid cgroups), the Docker image
+# format (OCI drops HEALTHCHECK), explicit rlimits (its defaults fail with EPERM).
+PODMAN_FLAGS := --runtime runc --format docker --ulimit nofile=20000:20000 --ulimit nproc=10000:10000
+BUILD_FLAGS   = --network host $(if $(filter podman,$(CONTAINER_RUNTIME)),$(PODMAN_FLAGS))
+# The official base the Dockerfile names; scripts/base-image.sh falls back to a
+# local stand-in (never pushed) when it cannot be pulled.
+NODE_IMAGE := $(shell sed -n 's/^ARG NODE_IMAGE=//p' Dockerfile)
+# The one tag of this build, computed once: the commit, plus -dirty when the
+# tree differs from it. ecr-push pushes exactly this tag and writes it, with
+# the pushed digest, into k8s/image.env: what is deployed is what was pushed.
+IMAGE_TAG := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo untracked)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
+IMAGE     := docsvc:$(IMAGE_TAG)
+EMULATORS_IMAGE := docsvc-emulators:local
 
-.PHONY: docker-build compose-up compose-down tf-init tf-plan tf-apply kubeconfig \
-        ecr-push k8s-config k8s-secret k8s-apply test-infra
+.PHONY: image image-emulators test-image
 
-## docker-build: the service image
-docker-build:
-	docker build -t $(IMAGE) .
+## image: the service image, docsvc:<commit> (and docsvc:local for compose), with docker or podman
+image:
+	@test -n "$(CONTAINER_RUNTIME)" || { echo "make image needs docker or podman (apt-get install -y podman runc)" >&2; exit 1; }
+	@base=$$(scripts/base-image.sh $(CONTAINER_RUNTIME) $(NODE_IMAGE)) && \
+	  echo "building $(IMAGE) FROM $$base with $(CONTAINER_RUNTIME)" && \
+	  $(CONTAINER_RUNTIME) build $(BUILD_FLAGS) --build-arg NODE_IMAGE=$$base -t $(IMAGE) -t docsvc:local .
+	@echo "$(IMAGE): $$(( $$($(CONTAINER_RUNTIME) image inspect --format '{{.Size}}' $(IMAGE)) / 1000000 )) MB"
 
-## compose-up: the service with LocalStack and Redis on http://127.0.0.1:3000
+## image-emulators: dynalite, fauxqs and redis-server in one image, for docker-compose.emulators.yml
+image-emulators:
+	@test -n "$(CONTAINER_RUNTIME)" || { echo "make image-emulators needs docker or podman" >&2; exit 1; }
+	@base=$$(scripts/base-image.sh $(CONTAINER_RUNTIME) $(NODE_IMAGE)) && \
+	  $(CONTAINER_RUNTIME) build $(BUILD_FLAGS) --build-arg NODE_IMAGE=$$base --target emulators -t $(EMULATORS_IMAGE) .
+
+## test-image: build both images, then run them as Kubernetes would and check them from outside (test/image/)
+test-image: install image image-emulators
+	DOCSVC_IMAGE=$(IMAGE) DOCSVC_EMULATORS_IMAGE=$(EMULATORS_IMAGE) CONTAINER_RUNTIME=$(CONTAINER_RUNTIME) \
+	  vitest run --config test/image/vitest.config.ts
+
+# ---- Compose (README: "Run with docker compose")
+# docker compose (v2) when there, else docker-compose (v1, Debian's package).
+COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo docker compose; else echo docker-compose; fi)
+EMULATORS_COMPOSE = $(COMPOSE) -p docsvc-emulators -f docker-compose.emulators.yml
+TF := terraform -chdir=terraform
+
+.PHONY: compose-up compose-down compose-emulators-up compose-emulators-down \
+        tf-init tf-plan tf-apply kubeconfig ecr-push k8s-config k8s-secret k8s-apply k8s-delete test-infra
+
+## compose-up: the service with LocalStack and Redis from Docker Hub, on http://127.0.0.1:3100
 compose-up:
 	docker compose up --build
 
@@ -92,7 +128,17 @@ compose-up:
 compose-down:
 	docker compose down --volumes --remove-orphans
 
-## tf-init / tf-plan / tf-apply: the AWS infrastructure
+## compose-emulators-up: the service on the project's own emulators (nothing pulled), on http://127.0.0.1:3100
+compose-emulators-up: image image-emulators
+	$(EMULATORS_COMPOSE) up
+
+## compose-emulators-down: stop it; the emulators keep nothing
+compose-emulators-down:
+	$(EMULATORS_COMPOSE) down --remove-orphans
+
+# ---- Deployment (README: "Deploy to AWS (EKS)")
+
+## tf-init / tf-plan / tf-apply: the AWS infrastructure (terraform/terraform.tfvars holds your settings)
 tf-init:
 	$(TF) init
 tf-plan:
@@ -104,32 +150,46 @@ tf-apply:
 kubeconfig:
 	$$($(TF) output -raw configure_kubectl)
 
-## ecr-push: build for the nodes (linux/amd64) and push to ECR as $(IMAGE_TAG)
+## ecr-push: build for the nodes (linux/amd64) from the official base, push as $(IMAGE_TAG), record it in k8s/image.env
+# The tag is the commit (a dirty tree is refused: the tag must name the code),
+# the repository's tags are immutable, and k8s/image.env gets the tag and the
+# digest ECR reports for it: the Deployments run exactly the pushed image.
 ecr-push:
-	@repo=$$($(TF) output -raw ecr_repository_url) && \
-	aws ecr get-login-password --region $$($(TF) output -raw region) \
-	  | docker login --username AWS --password-stdin $${repo%%/*} && \
-	docker build --platform linux/amd64 -t $$repo:$(IMAGE_TAG) . && \
-	docker push $$repo:$(IMAGE_TAG)
+	@case "$(IMAGE_TAG)" in *-dirty|untracked*) \
+	  echo "ecr-push: refusing to push $(IMAGE_TAG): commit first, so that the tag names the code" >&2; exit 1;; esac
+	@test -n "$(CONTAINER_RUNTIME)" || { echo "ecr-push needs docker or podman" >&2; exit 1; }
+	@set -e; repo=$$($(TF) output -raw ecr_repository_url); region=$$($(TF) output -raw region); \
+	aws ecr get-login-password --region $$region | $(CONTAINER_RUNTIME) login --username AWS --password-stdin $${repo%%/*}; \
+	$(CONTAINER_RUNTIME) build $(BUILD_FLAGS) --platform linux/amd64 -t $$repo:$(IMAGE_TAG) .; \
+	if [ "$$($(CONTAINER_RUNTIME) image inspect --format '{{ index .Config.Labels "org.docsvc.local-stand-in" }}' $$repo:$(IMAGE_TAG))" = true ]; then \
+	  echo "ecr-push: $$repo:$(IMAGE_TAG) is built on the local stand-in base: never pushed" >&2; exit 1; fi; \
+	$(CONTAINER_RUNTIME) push $$repo:$(IMAGE_TAG); \
+	digest=$$(aws ecr describe-images --region $$region --repository-name $${repo#*/} \
+	  --image-ids imageTag=$(IMAGE_TAG) --query 'imageDetails[0].imageDigest' --output text); \
+	echo "IMAGE=$$repo:$(IMAGE_TAG)@$$digest" > k8s/image.env; \
+	echo "pushed $$repo:$(IMAGE_TAG)@$$digest; k8s/image.env names it"
 
-## k8s-config: write k8s/aws.env and k8s/image.env from the terraform outputs
+## k8s-config: write k8s/aws.env (resource names, Redis endpoint) from the terraform outputs
 k8s-config:
 	$(TF) output -raw k8s_env > k8s/aws.env
-	echo "IMAGE=$$($(TF) output -raw ecr_repository_url):$(IMAGE_TAG)" > k8s/image.env
 
-## k8s-secret: make k8s-secret API_KEYS=tenant:<sha256 hex of the key>
+## k8s-secret: the docsvc-secrets Secret from k8s/secret.env (API_KEYS=tenant:<sha256 hex of the key>,...)
+# Server-side apply: no last-applied-configuration annotation copies the data.
 k8s-secret:
-	@test -n "$(API_KEYS)" || { echo 'usage: make k8s-secret API_KEYS=tenant:<sha256 hex of the key>' >&2; exit 2; }
-	kubectl apply -f k8s/namespace.yaml
-	@kubectl -n docsvc create secret generic docsvc-secrets \
-	  --from-literal=API_KEYS='$(API_KEYS)' \
-	  --from-literal=REDIS_URL="$$($(TF) output -raw redis_url)" \
-	  --dry-run=client -o yaml | kubectl apply -f -
+	@test -f k8s/secret.env || { echo 'k8s-secret: write k8s/secret.env first (see k8s/secret.env.example)' >&2; exit 2; }
+	kubectl apply --server-side -f k8s/namespace.yaml
+	kubectl -n docsvc create secret generic docsvc-secrets --from-env-file=k8s/secret.env --dry-run=client -o yaml \
+	  | kubectl apply --server-side --field-manager=docsvc-secrets --force-conflicts -f -
 
 ## k8s-apply: kubectl apply -k k8s/ and wait for the rollouts
 k8s-apply:
-	kubectl apply -k k8s/
-	for d in api relay consumer; do kubectl -n docsvc rollout status deployment/docsvc-$$d --timeout=5m || exit 1; done
+	kubectl apply --server-side -k k8s/
+	for d in $$(kubectl -n docsvc get deployments -l app.kubernetes.io/name=docsvc -o name); do \
+	  kubectl -n docsvc rollout status $$d --timeout=5m || exit 1; done
+
+## k8s-delete: remove everything k8s/ created (before terraform destroy)
+k8s-delete:
+	kubectl delete -k k8s/ --ignore-not-found
 
 ## test-infra: offline checks of Dockerfile, compose, k8s and terraform
 test-infra: $(DEPS)

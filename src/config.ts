@@ -132,8 +132,16 @@ export const ConfigSchema = Type.Object({
   REDIS_URL: Type.String({
     pattern: '^rediss?://',
     default: 'redis://127.0.0.1:6379',
-    description: 'Redis for the cache, invalidations and rate limits (rediss:// with a password on ElastiCache)',
+    description: 'Redis for the cache, invalidations and rate limits (rediss:// on ElastiCache; its password comes from REDIS_AUTH_SECRET_ID)',
   }),
+  REDIS_AUTH_SECRET_ID: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 2048,
+      pattern: '^[A-Za-z0-9/_+=.@:-]+$',
+      description: 'Secrets Manager secret (ARN or name) whose value is the Redis password, read once at start; unset: none, or the one in REDIS_URL',
+    }),
+  ),
   REDIS_COMMAND_TIMEOUT_MS: Milliseconds(200, 'A Redis command slower than this counts as a failure'),
   REDIS_CONNECT_TIMEOUT_MS: Milliseconds(1000, 'Redis connection timeout'),
   REDIS_HEARTBEAT_MS: Milliseconds(
@@ -147,6 +155,7 @@ export const ConfigSchema = Type.Object({
   AWS_ENDPOINT_URL_S3: Url('Endpoint for S3 only'),
   AWS_ENDPOINT_URL_SNS: Url('Endpoint for SNS only'),
   AWS_ENDPOINT_URL_SQS: Url('Endpoint for SQS only'),
+  AWS_ENDPOINT_URL_SECRETS_MANAGER: Url('Endpoint for Secrets Manager only'),
   AWS_CONNECT_TIMEOUT_MS: Milliseconds(1000, 'TCP/TLS connect timeout of AWS calls'),
   AWS_REQUEST_TIMEOUT_MS: Milliseconds(
     1000,

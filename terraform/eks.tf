@@ -8,8 +8,11 @@ module "eks" {
   vpc_id     = module.vpc.vpc_id
   subnet_ids = module.vpc.private_subnets
 
-  # kubectl from the operator's machine; whoever runs terraform becomes admin.
-  endpoint_public_access                   = true
+  # kubectl only from the operator's CIDRs (a required variable), or from
+  # inside the VPC when there are none; the nodes always talk privately.
+  # Whoever runs terraform becomes admin.
+  endpoint_private_access                  = true
+  endpoint_public_access                   = length(var.admin_cidrs) > 0
   endpoint_public_access_cidrs             = var.admin_cidrs
   enable_cluster_creator_admin_permissions = true
 
@@ -18,8 +21,10 @@ module "eks" {
     kube-proxy = {}
     vpc-cni = {
       before_compute = true
+      # Without it, the NetworkPolicies of k8s/ are accepted and not enforced.
+      configuration_values = jsonencode({ enableNetworkPolicy = "true" })
     }
-    # Pod Identity hands the app's IAM role to its pods (see iam.tf).
+    # Pod Identity hands each component's IAM role to its pods (see iam.tf).
     eks-pod-identity-agent = {
       before_compute = true
     }
@@ -35,6 +40,27 @@ module "eks" {
       min_size     = var.node_count.min
       max_size     = var.node_count.max
       desired_size = var.node_count.desired
+
+      # Encrypted root volumes (the AWS managed EBS key), gone with the node.
+      block_device_mappings = {
+        xvda = {
+          device_name = "/dev/xvda"
+          ebs = {
+            volume_size           = var.node_volume_size
+            volume_type           = "gp3"
+            encrypted             = true
+            delete_on_termination = true
+          }
+        }
+      }
+
+      # IMDSv2 only, one hop: pods (which get their credentials from Pod
+      # Identity) cannot reach the node role through the metadata service.
+      metadata_options = {
+        http_endpoint               = "enabled"
+        http_tokens                 = "required"
+        http_put_response_hop_limit = 1
+      }
     }
   }
 }

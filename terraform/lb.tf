@@ -1,18 +1,34 @@
 # Internet-facing Application Load Balancer -> target group of the node group's
 # instances on the API's NodePort -> kube-proxy -> a ready API pod. No AWS Load
 # Balancer Controller needed; the NodePort is fixed on both sides.
+#
+# HTTPS only by default (var.certificate_arn is required). Port 80 exists only
+# if var.plain_http asks for it: a redirect to HTTPS, or plain HTTP from the
+# CIDRs of var.plain_http_cidrs.
+#
+# The load balancer forwards the public API only (local.public_paths) and
+# answers 404 to everything else: /metrics and the probe routes /health/live
+# and /health/ready stay inside the cluster. An allow-list rather than a rule
+# refusing /metrics, because the app's router decodes the path and a deny
+# rule matches it undecoded: GET /%6detrics is /metrics to Fastify, and no
+# "/metrics*" pattern. The load balancer's own health check goes straight to
+# the targets, past these rules, so /health/ready keeps working for it.
+locals {
+  public_paths = {
+    # The API of the contract, every method.
+    api = ["/documents", "/documents/*", "/orders", "/orders/*"]
+    # Status for uptime checks, and the API description for clients.
+    meta = ["/health", "/openapi.json"]
+  }
+  # Listeners that forward to the API (a plain-HTTP one only when asked for).
+  forwarding_listeners = var.plain_http == "forward" ? ["https", "http"] : ["https"]
+  not_found            = jsonencode({ type = "about:blank", title = "Not Found", status = 404 })
+}
+
 resource "aws_security_group" "alb" {
   name_prefix = "${local.name}-alb-"
-  description = "Public HTTP(S) in, the API NodePort out"
+  description = "HTTPS (and port 80 only if asked for) in, the API NodePort out"
   vpc_id      = module.vpc.vpc_id
-
-  ingress {
-    description = "HTTP from clients"
-    from_port   = 80
-    to_port     = 80
-    protocol    = "tcp"
-    cidr_blocks = var.allowed_cidrs
-  }
 
   ingress {
     description = "HTTPS from clients"
@@ -20,6 +36,17 @@ resource "aws_security_group" "alb" {
     to_port     = 443
     protocol    = "tcp"
     cidr_blocks = var.allowed_cidrs
+  }
+
+  dynamic "ingress" {
+    for_each = var.plain_http == "off" ? [] : [var.plain_http]
+    content {
+      description = ingress.value == "redirect" ? "HTTP from clients, redirected to HTTPS" : "Plain HTTP from the allowed test networks"
+      from_port   = 80
+      to_port     = 80
+      protocol    = "tcp"
+      cidr_blocks = ingress.value == "redirect" ? var.allowed_cidrs : var.plain_http_cidrs
+    }
   }
 
   egress {
@@ -54,6 +81,16 @@ resource "aws_lb" "api" {
 
   drop_invalid_header_fields = true
   idle_timeout               = 60
+
+  dynamic "access_logs" {
+    for_each = var.alb_access_logs ? [1] : []
+    content {
+      bucket  = aws_s3_bucket.alb_logs[0].id
+      enabled = true
+    }
+  }
+
+  depends_on = [aws_s3_bucket_policy.alb_logs]
 }
 
 resource "aws_lb_target_group" "api" {
@@ -85,38 +122,95 @@ resource "aws_autoscaling_attachment" "api" {
   lb_target_group_arn    = aws_lb_target_group.api.arn
 }
 
-resource "aws_lb_listener" "http" {
-  load_balancer_arn = aws_lb.api.arn
-  port              = 80
-  protocol          = "HTTP"
-
-  # Without a certificate, serve HTTP; with one, redirect to HTTPS.
-  default_action {
-    type             = var.certificate_arn == null ? "forward" : "redirect"
-    target_group_arn = var.certificate_arn == null ? aws_lb_target_group.api.arn : null
-
-    dynamic "redirect" {
-      for_each = var.certificate_arn == null ? [] : [1]
-      content {
-        port        = "443"
-        protocol    = "HTTPS"
-        status_code = "HTTP_301"
-      }
-    }
-  }
-}
-
 resource "aws_lb_listener" "https" {
-  count = var.certificate_arn == null ? 0 : 1
-
   load_balancer_arn = aws_lb.api.arn
   port              = 443
   protocol          = "HTTPS"
   ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
   certificate_arn   = var.certificate_arn
 
+  # What no rule below forwards.
   default_action {
+    type = "fixed-response"
+    fixed_response {
+      content_type = "application/json"
+      status_code  = "404"
+      message_body = local.not_found
+    }
+  }
+}
+
+resource "aws_lb_listener" "http" {
+  count = var.plain_http == "off" ? 0 : 1
+
+  load_balancer_arn = aws_lb.api.arn
+  port              = 80
+  protocol          = "HTTP"
+
+  default_action {
+    type = var.plain_http == "redirect" ? "redirect" : "fixed-response"
+
+    dynamic "redirect" {
+      for_each = var.plain_http == "redirect" ? [1] : []
+      content {
+        port        = "443"
+        protocol    = "HTTPS"
+        status_code = "HTTP_301"
+      }
+    }
+
+    dynamic "fixed_response" {
+      for_each = var.plain_http == "forward" ? [1] : []
+      content {
+        content_type = "application/json"
+        status_code  = "404"
+        message_body = local.not_found
+      }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.plain_http != "forward" || length(var.plain_http_cidrs) > 0
+      error_message = "plain_http = \"forward\" needs plain_http_cidrs: plain HTTP is never open to the internet."
+    }
+  }
+}
+
+# The public API, forwarded; one rule per group of paths (a rule takes at
+# most five), on every forwarding listener.
+resource "aws_lb_listener_rule" "public_api" {
+  for_each = toset(local.forwarding_listeners)
+
+  listener_arn = each.key == "https" ? aws_lb_listener.https.arn : aws_lb_listener.http[0].arn
+  priority     = 10
+
+  action {
     type             = "forward"
     target_group_arn = aws_lb_target_group.api.arn
+  }
+
+  condition {
+    path_pattern {
+      values = local.public_paths.api
+    }
+  }
+}
+
+resource "aws_lb_listener_rule" "public_meta" {
+  for_each = toset(local.forwarding_listeners)
+
+  listener_arn = each.key == "https" ? aws_lb_listener.https.arn : aws_lb_listener.http[0].arn
+  priority     = 20
+
+  action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.api.arn
+  }
+
+  condition {
+    path_pattern {
+      values = local.public_paths.meta
+    }
   }
 }

@@ -17,6 +17,14 @@ module "vpc" {
 
   enable_dns_hostnames = true
   enable_dns_support   = true
+
+  # Off by default (var.vpc_flow_logs): accepted and rejected connections,
+  # aggregated per minute, into a CloudWatch log group the module creates.
+  enable_flow_log                                 = var.vpc_flow_logs
+  create_flow_log_cloudwatch_log_group            = var.vpc_flow_logs
+  create_flow_log_cloudwatch_iam_role             = var.vpc_flow_logs
+  flow_log_max_aggregation_interval               = 60
+  flow_log_cloudwatch_log_group_retention_in_days = 30
 }
 
 # DynamoDB and S3 traffic stays on the AWS network and skips the NAT (and its

@@ -1,5 +1,10 @@
-# Shared cache and rate-limit counters. TLS and an auth token: the URL the
-# pods get (REDIS_URL, in the docsvc-secrets Secret) is rediss://:<token>@...
+# Shared cache and rate-limit counters, over TLS with an AUTH token. The token
+# lives in Secrets Manager only: the API reads it at start with its own role
+# (REDIS_AUTH_SECRET_ID); REDIS_URL in the ConfigMap holds no password, and no
+# Kubernetes object ever holds the token. Terraform sets the first token;
+# rotations happen outside it (README: "Rotate the Redis token"), hence the
+# ignore_changes below. The first token is in the terraform state: keep the
+# state private (an encrypted S3 backend for a shared deployment).
 resource "random_password" "redis_auth" {
   length  = 64
   special = false # ElastiCache forbids some symbols, and the token goes in a URL
@@ -14,6 +19,10 @@ resource "aws_secretsmanager_secret" "redis_auth" {
 resource "aws_secretsmanager_secret_version" "redis_auth" {
   secret_id     = aws_secretsmanager_secret.redis_auth.id
   secret_string = random_password.redis_auth.result
+
+  lifecycle {
+    ignore_changes = [secret_string] # rotated outside terraform
+  }
 }
 
 resource "aws_elasticache_subnet_group" "redis" {
@@ -64,4 +73,8 @@ resource "aws_elasticache_replication_group" "redis" {
   auth_token                 = aws_secretsmanager_secret_version.redis_auth.secret_string
 
   snapshot_retention_limit = 1
+
+  lifecycle {
+    ignore_changes = [auth_token] # rotated outside terraform
+  }
 }

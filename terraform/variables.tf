@@ -56,28 +56,75 @@ variable "k8s_namespace" {
   default     = "docsvc"
 }
 
-variable "k8s_service_account" {
-  description = "ServiceAccount of the service's pods (k8s/serviceaccount.yaml); Pod Identity binds to it."
-  type        = string
-  default     = "docsvc"
-}
-
 variable "allowed_cidrs" {
-  description = "Client CIDR blocks allowed to reach the load balancer."
+  description = "Client CIDR blocks allowed to reach the API over HTTPS (the load balancer's port 443)."
   type        = list(string)
   default     = ["0.0.0.0/0"]
 }
 
+# No default: who may run kubectl against the cluster is the operator's
+# decision. An empty list turns the public endpoint off (private access only:
+# kubectl from inside the VPC, a VPN or a bastion).
 variable "admin_cidrs" {
-  description = "CIDR blocks allowed to reach the EKS API endpoint (kubectl)."
+  description = "CIDR blocks allowed to reach the EKS API endpoint (kubectl), e.g. [\"203.0.113.7/32\"]; [] for a private endpoint only."
   type        = list(string)
-  default     = ["0.0.0.0/0"]
+
+  validation {
+    condition     = alltrue([for cidr in var.admin_cidrs : !contains(["0.0.0.0/0", "::/0"], cidr) && can(cidrhost(cidr, 0))])
+    error_message = "Valid CIDR blocks, and not the whole internet: the Kubernetes API is no public endpoint."
+  }
 }
 
+# No default: Bearer keys travel in every request, so the API is served over
+# TLS only (README: "A certificate").
 variable "certificate_arn" {
-  description = "ACM certificate for an HTTPS listener; null serves plain HTTP only (no domain needed, for a first test)."
+  description = "ACM certificate of the API's domain for the HTTPS listener (arn:aws:acm:<region>:<account>:certificate/<id>)."
   type        = string
-  default     = null
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/", var.certificate_arn))
+    error_message = "An ACM certificate ARN in the deployment's region."
+  }
+}
+
+variable "plain_http" {
+  description = "Port 80: \"off\" (nothing listens), \"redirect\" (every request answered 301 to HTTPS), or \"forward\" (plain HTTP served, only from plain_http_cidrs)."
+  type        = string
+  default     = "off"
+
+  validation {
+    condition     = contains(["off", "redirect", "forward"], var.plain_http)
+    error_message = "One of off, redirect, forward."
+  }
+}
+
+variable "plain_http_cidrs" {
+  description = "With plain_http = \"forward\": the only CIDR blocks that may send plain HTTP (a test network, never the internet)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for cidr in var.plain_http_cidrs : !contains(["0.0.0.0/0", "::/0"], cidr) && can(cidrhost(cidr, 0))])
+    error_message = "Valid CIDR blocks, and not the whole internet: plain HTTP carries the API keys in clear."
+  }
+}
+
+variable "alb_access_logs" {
+  description = "Write the load balancer's access logs to an S3 bucket of their own (kept 90 days)."
+  type        = bool
+  default     = false
+}
+
+variable "vpc_flow_logs" {
+  description = "Record the VPC's flow logs in CloudWatch Logs (kept 30 days)."
+  type        = bool
+  default     = false
+}
+
+variable "node_volume_size" {
+  description = "Size in GiB of each node's root volume (gp3, encrypted)."
+  type        = number
+  default     = 50
 }
 
 variable "consumer_max_receives" {

@@ -1,9 +1,11 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     root: new URL('..', import.meta.url).pathname,
     include: ['test/**/*.test.ts'],
+    // The image's tests need the built images and a container runtime: `make test-image` (test/image/vitest.config.ts).
+    exclude: [...configDefaults.exclude, 'test/image/**'],
     // One local stack (dynalite, fauxqs, redis-server) for the whole run.
     globalSetup: ['test/support/global-setup.ts'],
     env: {

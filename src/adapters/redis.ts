@@ -9,9 +9,11 @@ import { traceRedisCommands } from '../telemetry/redis-spans.ts';
  * of queueing while disconnected, each has a timeout, and reconnects back off
  * up to two seconds forever.
  */
-export function createRedis(config: Config, connectionName: string, log?: FastifyBaseLogger): Redis {
+export function createRedis(config: Config, connectionName: string, log?: FastifyBaseLogger, password?: string): Redis {
   const redis = new Redis(config.REDIS_URL, {
     connectionName,
+    // From Secrets Manager (REDIS_AUTH_SECRET_ID) when set; else whatever REDIS_URL says.
+    ...(password === undefined ? {} : { password }),
     // Subscriptions are renewed by their owner on 'ready', which also resets what they guard.
     autoResubscribe: false,
     lazyConnect: true,

@@ -1,14 +1,16 @@
 // Consistency across the artefacts, so they cannot drift apart: the config
-// schema, compose, the k8s manifests, terraform and the bootstrap agree on
-// variables, names, ports, routes and entry points.
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+// schema, both compose files, the k8s manifests, terraform and the bootstrap
+// agree on variables, names, ports, routes, identities and entry points.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tableDefinitions, topicNameOf } from '../../src/bootstrap/resources.ts';
 import { ConfigSchema, loadConfig } from '../../src/config.ts';
 import {
   awsSdkVariables,
   blockOf,
+  components,
+  composeFiles,
   configMapEnv,
   defaultOf,
   entryPoints,
@@ -16,15 +18,19 @@ import {
   exists,
   type Json,
   k8sManifests,
+  listTs,
   loadTerraform,
   parseEnvFile,
+  readCompose,
   readText,
-  readYaml,
   resourceNameKeys,
   resourceOf,
   root,
   routes,
+  runtimeGraph,
+  sourceOf,
   TerraformNames,
+  tools,
 } from './helpers.ts';
 
 const schemaKeys = new Set(Object.keys(ConfigSchema.properties));
@@ -33,12 +39,20 @@ const mandatory = (ConfigSchema.required as string[]).filter(
   (key) => !('default' in (ConfigSchema.properties as Record<string, object>)[key]!),
 );
 
-const compose = readYaml('docker-compose.yml');
-const composeEnv = (service: string): Record<string, string> =>
-  Object.fromEntries(Object.entries(compose.services[service].environment).map(([k, v]) => [k, String(v)]));
+/** The processes of the image in a compose file. */
+const appServices = ['api', 'relay', 'consumer', 'lifecycle', 'bootstrap'] as const;
+const composeEnv = (file: string, service: string): Record<string, string> =>
+  Object.fromEntries(Object.entries(readCompose(file).services[service].environment).map(([k, v]) => [k, String(v)]));
+/** Everything but the port the process listens on. */
+const sharedEnv = (file: string, service: string) => {
+  const { PORT: _port, METRICS_PORT: _metrics, ...rest } = composeEnv(file, service);
+  return rest;
+};
 
 const manifests = k8sManifests();
 const deployments = manifests.filter(({ doc }) => doc.kind === 'Deployment').map(({ doc }) => doc);
+const deploymentOf = (component: string): Json =>
+  deployments.find((d) => d.metadata.labels['app.kubernetes.io/component'] === component);
 const secretEnv = parseEnvFile(readText('k8s/secret.env.example'));
 const k8sEnv = (): Record<string, string> => {
   const explicit = deployments.flatMap((d) => d.spec.template.spec.containers.flatMap((c: Json) => c.env ?? []));
@@ -46,45 +60,74 @@ const k8sEnv = (): Record<string, string> => {
 };
 
 const tf = await loadTerraform();
-const tfNames = new TerraformNames(tf);
+const awsExample = parseEnvFile(readText('k8s/aws.env.example'));
+// What only AWS knows after apply stands in as the example shows it; its shape is checked below.
+const tfNames = new TerraformNames(tf, exampleAccountId, {
+  'aws_elasticache_replication_group.redis.primary_endpoint_address': new URL(awsExample.REDIS_URL ?? 'rediss://missing').hostname,
+  'aws_secretsmanager_secret.redis_auth.arn': awsExample.REDIS_AUTH_SECRET_ID ?? 'missing',
+});
 const prefix = String(tfNames.variable('name'));
+const region = String(tfNames.variable('region'));
 
-describe('environment variables', () => {
-  it('compose sets only config variables (plus the AWS SDK credentials LocalStack needs)', () => {
-    for (const service of ['api', 'relay', 'consumer', 'bootstrap']) {
-      for (const key of Object.keys(composeEnv(service))) {
+describe.each(composeFiles)('%s', (file) => {
+  it('sets only config variables on the app (plus the AWS SDK credentials the emulators need)', () => {
+    for (const service of appServices) {
+      for (const key of Object.keys(composeEnv(file, service))) {
         expect(schemaKeys.has(key) || awsSdkVariables.has(key), `${service}: ${key}`).toBe(true);
       }
     }
   });
 
-  it('compose gives every process of the image the same, valid configuration', () => {
-    const api = composeEnv('api');
-    for (const service of ['relay', 'consumer', 'bootstrap']) expect(composeEnv(service), service).toEqual(api);
+  it('gives every process of the image the same, valid configuration, but for the port it listens on', () => {
+    const api = sharedEnv(file, 'api');
+    for (const service of appServices) expect(sharedEnv(file, service), service).toEqual(api);
+    expect(composeEnv(file, 'api')).toHaveProperty('PORT');
+    for (const service of ['relay', 'consumer', 'lifecycle']) expect(composeEnv(file, service), service).toHaveProperty('METRICS_PORT');
     for (const key of mandatory) expect(api, key).toHaveProperty(key);
-    const config = loadConfig(api);
+    const config = loadConfig(composeEnv(file, 'api'));
     expect(config.AUTH_MODE).toBe('none');
     expect(config.S3_FORCE_PATH_STYLE).toBe(true);
+    expect(config.ORDER_EVENTS_TOPIC_ARN.split(':')[3]).toBe(config.AWS_REGION);
   });
 
-  it('compose reaches LocalStack and Redis by their service names', () => {
-    const env = composeEnv('api');
+  it('uses the config defaults for resource names, which the bootstrap creates', () => {
+    const env = composeEnv(file, 'bootstrap');
+    for (const key of resourceNameKeys) expect(env[key], key).toBe(defaultOf(key));
+    expect(env.CONSUMER_MAX_RECEIVES).toBe(defaultOf('CONSUMER_MAX_RECEIVES'));
+  });
+});
+
+describe('the compose files reach their emulators', () => {
+  it('docker-compose.yml: LocalStack and Redis by their service names', () => {
+    const compose = readCompose('docker-compose.yml');
+    const env = composeEnv('docker-compose.yml', 'api');
     const localstackPort = /:(\d+)$/.exec(compose.services.localstack.ports[0])?.[1];
     expect(env.AWS_ENDPOINT_URL).toBe(`http://localstack:${localstackPort}`);
     expect(new URL(env.REDIS_URL ?? '').hostname).toBe('redis');
-    expect(env.ORDER_EVENTS_TOPIC_ARN?.split(':')[3]).toBe(env.AWS_REGION);
   });
 
-  it('k8s sets only config variables, and no AWS credentials (Pod Identity provides them)', () => {
+  it('docker-compose.emulators.yml: on the loopback ports the emulators service listens on', () => {
+    const file = 'docker-compose.emulators.yml';
+    const emulators = composeEnv(file, 'emulators');
+    const env = composeEnv(file, 'api');
+    expect(env.HOST).toBe('127.0.0.1');
+    expect(env.AWS_ENDPOINT_URL).toBe(`http://127.0.0.1:${emulators.AWS_EMULATOR_PORT}`);
+    expect(env.AWS_ENDPOINT_URL_DYNAMODB).toBe(`http://127.0.0.1:${emulators.DYNAMODB_EMULATOR_PORT}`);
+    expect(env.REDIS_URL).toBe(`redis://127.0.0.1:${emulators.REDIS_PORT}`);
+  });
+});
+
+describe('k8s environment', () => {
+  it('sets only config variables, and no AWS credentials (Pod Identity provides them)', () => {
     const env = k8sEnv();
     for (const key of Object.keys(env)) expect(schemaKeys.has(key), key).toBe(true);
     for (const key of awsSdkVariables) expect(env).not.toHaveProperty(key);
     expect(env).not.toHaveProperty('AWS_ENDPOINT_URL');
   });
 
-  it('k8s gives a valid production configuration, with authentication on', () => {
+  it('is a valid production configuration, with authentication on and Redis over TLS', () => {
     const env = k8sEnv();
-    for (const key of [...mandatory, ...resourceNameKeys, 'AWS_REGION', 'NODE_ENV', 'AUTH_MODE']) {
+    for (const key of [...mandatory, ...resourceNameKeys, 'AWS_REGION', 'NODE_ENV', 'AUTH_MODE', 'REDIS_AUTH_SECRET_ID']) {
       expect(env, key).toHaveProperty(key);
     }
     const config = loadConfig(env);
@@ -93,35 +136,40 @@ describe('environment variables', () => {
     expect(config.REDIS_URL).toMatch(/^rediss:\/\//); // ElastiCache has in-transit encryption on
   });
 
-  it('k8s keeps the secrets out of the ConfigMap', () => {
+  it('holds no secret in the ConfigMap: the API keys are in a Secret, the Redis token in Secrets Manager only', () => {
     const configMap = configMapEnv();
-    for (const key of ['API_KEYS', 'REDIS_URL']) {
-      expect(configMap).not.toHaveProperty(key);
-      expect(secretEnv).toHaveProperty(key);
+    expect(Object.keys(secretEnv)).toEqual(['API_KEYS']);
+    expect(configMap).not.toHaveProperty('API_KEYS');
+    const redis = new URL(configMap.REDIS_URL ?? '');
+    expect(redis.password).toBe('');
+    expect(redis.username).toBe('');
+    expect(configMap.REDIS_AUTH_SECRET_ID).toMatch(
+      new RegExp(`^arn:aws:secretsmanager:${region}:${exampleAccountId}:secret:${prefix}-redis-auth-`),
+    );
+    expect(redis.hostname).toMatch(/\.cache\.amazonaws\.com$/);
+  });
+
+  it('gives the Secret to the API only', () => {
+    for (const d of deployments) {
+      const secretRefs = d.spec.template.spec.containers.flatMap((c: Json) => (c.envFrom ?? []).filter((e: Json) => e.secretRef));
+      const component = d.metadata.labels['app.kubernetes.io/component'];
+      expect(secretRefs.length, component).toBe(component === 'api' ? 1 : 0);
     }
-    expect(Object.keys(secretEnv).sort()).toEqual(['API_KEYS', 'REDIS_URL']);
   });
 });
 
 describe('resource names', () => {
-  it('compose uses the config defaults, which the bootstrap creates', () => {
-    const env = composeEnv('bootstrap');
-    for (const key of resourceNameKeys) expect(env[key], key).toBe(defaultOf(key));
-    expect(env.CONSUMER_MAX_RECEIVES).toBe(defaultOf('CONSUMER_MAX_RECEIVES'));
-  });
-
   it('k8s/aws.env.example is exactly what `terraform output k8s_env` prints with the defaults', () => {
     const printed = tfNames.template(tf.output.k8s_env.value);
     expect(typeof printed).toBe('string');
-    expect(parseEnvFile(printed as string)).toEqual(parseEnvFile(readText('k8s/aws.env.example')));
+    expect(parseEnvFile(printed as string)).toEqual(awsExample);
     expect(Object.keys(parseEnvFile(printed as string)).sort()).toEqual(
-      [...resourceNameKeys, 'AWS_REGION', 'CONSUMER_MAX_RECEIVES'].sort(),
+      [...resourceNameKeys, 'AWS_REGION', 'CONSUMER_MAX_RECEIVES', 'REDIS_URL', 'REDIS_AUTH_SECRET_ID'].sort(),
     );
   });
 
   it('AWS names are the local names with the terraform prefix', () => {
-    const aws = parseEnvFile(readText('k8s/aws.env.example'));
-    const region = String(tfNames.variable('region'));
+    const aws = awsExample;
     expect(aws.AWS_REGION).toBe(region);
     for (const key of ['DOCUMENTS_TABLE', 'IDEMPOTENCY_TABLE', 'ORDERS_TABLE', 'CONSUMER_TABLE', 'ORDER_EVENTS_QUEUE', 'ORDER_EVENTS_DLQ'] as const) {
       expect(aws[key], key).toBe(`${prefix}-${defaultOf(key)}`);
@@ -165,7 +213,7 @@ describe('resource names', () => {
 
   it('every artefact redrives after the same number of receives', () => {
     const receives = String(tfNames.variable('consumer_max_receives'));
-    expect(composeEnv('consumer').CONSUMER_MAX_RECEIVES).toBe(receives);
+    for (const file of composeFiles) expect(composeEnv(file, 'consumer').CONSUMER_MAX_RECEIVES, file).toBe(receives);
     expect(configMapEnv().CONSUMER_MAX_RECEIVES).toBe(receives);
     expect(defaultOf('CONSUMER_MAX_RECEIVES')).toBe(receives);
   });
@@ -179,18 +227,30 @@ describe('ports, identities, routes and entry points', () => {
     expect(tfNames.variable('node_port')).toBe(nodePort);
   });
 
-  it('Pod Identity binds the namespace and ServiceAccount the manifests use', () => {
-    const association = resourceOf(tf, 'aws_eks_pod_identity_association', 'app');
+  it('gives every component a ServiceAccount of its own, which Pod Identity binds to its own role', () => {
     const namespace = manifests.find(({ doc }) => doc.kind === 'Namespace')?.doc.metadata.name;
-    const account = manifests.find(({ doc }) => doc.kind === 'ServiceAccount')?.doc.metadata.name;
+    const accounts = manifests.filter(({ doc }) => doc.kind === 'ServiceAccount').map(({ doc }) => doc.metadata.name);
+    const identities: Record<string, Json> = tf.locals.components;
+    expect(Object.keys(identities).sort()).toEqual(components());
+    for (const component of components()) {
+      const account = deploymentOf(component).spec.template.spec.serviceAccountName;
+      expect(identities[component].service_account, component).toBe(account);
+      expect(accounts, component).toContain(account);
+    }
+    expect(new Set(accounts).size).toBe(components().length);
+    const association = resourceOf(tf, 'aws_eks_pod_identity_association', 'component');
+    expect(association.for_each).toBe('${local.components}');
+    expect(association.service_account).toBe('${each.value.service_account}');
+    expect(association.role_arn).toBe('${aws_iam_role.component[each.key].arn}');
     expect(tfNames.template(association.namespace)).toBe(namespace);
-    expect(tfNames.template(association.service_account)).toBe(account);
-    for (const d of deployments) expect(d.spec.template.spec.serviceAccountName).toBe(account);
   });
 
   it('every probed or health-checked path is a route that src/ defines', () => {
     const sources = listTs(join(root, 'src')).map((file) => readFileSync(file, 'utf8'));
     const defined = (path: string) => sources.some((source) => source.includes(`'${path}'`) || source.includes(`"${path}"`));
+    const composeChecks = composeFiles.flatMap((file) =>
+      Object.values(readCompose(file).services as Record<string, Json>).flatMap((s) => s.healthcheck?.test ?? []),
+    );
     const paths = new Set<string>([
       blockOf(resourceOf(tf, 'aws_lb_target_group', 'api'), 'health_check').path,
       ...deployments.flatMap((d) =>
@@ -198,6 +258,7 @@ describe('ports, identities, routes and entry points', () => {
           ['startupProbe', 'readinessProbe', 'livenessProbe'].map((probe) => c[probe].httpGet.path),
         ),
       ),
+      ...composeChecks.filter((arg: string) => arg.startsWith('/health')),
     ]);
     expect(paths.size).toBeGreaterThan(0);
     for (const path of paths) {
@@ -206,51 +267,28 @@ describe('ports, identities, routes and entry points', () => {
     }
   });
 
-  it('every command runs an entry point that src/ compiles, needing production dependencies only', () => {
+  it('every command runs an entry point that src/ compiles, the service needing production dependencies only', () => {
+    const services = composeFiles.flatMap((file) => Object.values(readCompose(file).services as Record<string, Json>));
     const commands = [
       ...deployments.map((d) => d.spec.template.spec.containers[0].command),
-      ...Object.values(compose.services as Record<string, Json>).flatMap((s) => (s.command ? [s.command] : [])),
+      ...services.flatMap((s) => (s.command ? [s.command] : [])),
+      ...services.flatMap((s) => (s.healthcheck?.test?.[1] === 'node' ? [s.healthcheck.test.slice(1)] : [])),
     ];
     const used = new Set(commands.map((command: string[]) => command[1]));
-    expect([...used].sort()).toEqual(Object.values(entryPoints).sort());
+    expect([...used].sort()).toEqual([...Object.values(entryPoints), ...Object.values(tools)].sort());
     const production = new Set(Object.keys(JSON.parse(readText('package.json')).dependencies));
-    for (const entry of used) {
-      const source = entry?.replace(/^dist\/(.*)\.js$/, 'src/$1.ts') ?? '';
+    for (const entry of [...Object.values(entryPoints), tools.healthcheck]) {
+      const source = sourceOf(entry);
       expect(exists(source), source).toBe(true);
       // The image has `npm ci --omit=dev`: a devDependency reached from here would crash it.
-      for (const pkg of packagesImportedFrom(join(root, source))) expect(production, `${source} → ${pkg}`).toContain(pkg);
+      for (const pkg of runtimeGraph(source).packages) expect(production, `${source} → ${pkg}`).toContain(pkg);
     }
+  });
+
+  it('the emulators image installs exactly the packages its stack loads', () => {
+    const installed = /\[((?:'[\w@/.-]+',?\s*)+)\]\.map\(\(n\) => n \+ '@'/.exec(readText('Dockerfile'))?.[1];
+    expect(installed).toBeDefined();
+    const names = [...(installed ?? '').matchAll(/'([^']+)'/g)].map((m) => m[1]).sort();
+    expect(names).toEqual([...runtimeGraph(sourceOf(tools.emulators)).packages].sort());
   });
 });
-
-/** Packages that a module and everything it imports at run time (not `import type`) load. */
-function packagesImportedFrom(entry: string): Set<string> {
-  const packages = new Set<string>();
-  const seen = new Set<string>();
-  const visit = (file: string) => {
-    if (seen.has(file)) return;
-    seen.add(file);
-    const source = readFileSync(file, 'utf8');
-    const specifiers = source.matchAll(
-      /^\s*(?:import|export)\s+(?!type\b)(?:[^'";]*?\s+from\s+)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm,
-    );
-    for (const match of specifiers) {
-      const specifier = match[1] ?? match[2] ?? '';
-      if (specifier.startsWith('.')) visit(join(dirname(file), specifier));
-      else if (!specifier.startsWith('node:')) {
-        const parts = specifier.split('/');
-        packages.add(specifier.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] ?? specifier));
-      }
-    }
-  };
-  visit(entry);
-  return packages;
-}
-
-function listTs(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) return listTs(path);
-    return entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') ? [path] : [];
-  });
-}

@@ -2,7 +2,8 @@
 // deployments expect (Node 24, production dependencies, non-root, health check).
 import { validate } from 'dockerfile-utils';
 import { describe, expect, it } from 'vitest';
-import { defaultOf, entryPoints, exists, readText, routes } from './helpers.ts';
+import { RUNTIME_FLAGS } from '../../src/runtime-flags.ts';
+import { defaultOf, entryPoints, exists, readText, routes, tools } from './helpers.ts';
 
 type Instruction = { keyword: string; args: string };
 type Stage = { name: string | undefined; image: string; instructions: Instruction[] };
@@ -77,20 +78,38 @@ describe('Dockerfile', () => {
     expect(inFinal('ENV').map((i) => i.args)).toContain('NODE_ENV=production');
   });
 
+  it('runs every process with the Node flags of src/runtime-flags.ts', () => {
+    expect(inFinal('ENV').map((i) => i.args)).toContain(`NODE_OPTIONS=${RUNTIME_FLAGS.join(' ')}`);
+    expect(RUNTIME_FLAGS.every((flag) => !/\s/.test(flag))).toBe(true); // NODE_OPTIONS splits at spaces
+  });
+
   it('runs as a non-root user', () => {
     const user = inFinal('USER').at(-1)?.args;
     expect(user).toBeDefined();
     expect(user).not.toMatch(/^(root|0)(:|$)/);
   });
 
-  it('starts the API by default, with a HEALTHCHECK on its liveness route', () => {
+  it('starts the API by default, with a HEALTHCHECK on its liveness route and port', () => {
     expect(jsonArgs(inFinal('CMD').at(-1))).toEqual(['node', entryPoints.api]);
     expect(inFinal('ENTRYPOINT')).toHaveLength(0); // the command alone picks the process
     const [healthcheck, ...more] = inFinal('HEALTHCHECK');
     expect(more).toHaveLength(0);
-    const path = /\/health[\w/]*/.exec(healthcheck?.args ?? '')?.[0];
-    expect(routes.api).toContain(path);
-    expect(healthcheck?.args).toContain('process.env.PORT');
+    // Shell form, so that the check follows the PORT the container is given.
+    const command = /\bCMD (.*)$/.exec(healthcheck?.args ?? '')?.[1];
+    expect(command).toBe(`node ${tools.healthcheck} "\${PORT:-${defaultOf('PORT')}}" /health/live`);
+    expect(routes.api).toContain('/health/live');
+  });
+
+  it('keeps the local tools (make dev, the emulators) out of the service image, in an emulators target of their own', () => {
+    const build = built.find((s) => s.instructions.some((i) => /npm run build/.test(i.args)));
+    expect(build?.instructions.find((i) => /npm run build/.test(i.args))?.args).toMatch(/&& mv dist\/local \/local$/);
+    const emulators = built.find((s) => s.name === 'emulators');
+    expect(emulators?.image).toBe(built[0]?.image); // the same base as the service
+    expect(emulators?.instructions.filter((i) => i.keyword === 'COPY').map((i) => i.args)).toContain(`--from=${build?.name} /local ./dist/local`);
+    expect(jsonArgs(emulators?.instructions.filter((i) => i.keyword === 'CMD').at(-1))).toEqual(['node', tools.emulators]);
+    expect(emulators?.instructions.some((i) => i.keyword === 'USER' && i.args === 'node')).toBe(true);
+    // The default target (the last stage) is the service.
+    expect(final?.name).toBe('runtime');
   });
 
   it('exposes the API port and the workers metrics port', () => {

@@ -2,7 +2,7 @@
 // the files exactly as docker, kubectl (kustomize) and terraform would, so the
 // tests assert on what would really be deployed.
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { parse as parseHcl } from '@cdktf/hcl2json';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { ConfigSchema } from '../../src/config.ts';
@@ -37,8 +37,18 @@ export const entryPoints = {
   api: 'dist/server.js',
   relay: 'dist/worker.js',
   consumer: 'dist/consumer.js',
+  lifecycle: 'dist/lifecycle-worker.js',
   bootstrap: 'dist/bootstrap.js',
 } as const;
+
+/** Scripts the images run besides the processes: the HEALTHCHECK, and the emulators' stack. */
+export const tools = {
+  healthcheck: 'dist/healthcheck.js',
+  emulators: 'dist/local/stack.js',
+} as const;
+
+/** The source file a `dist/….js` command runs. */
+export const sourceOf = (entry: string): string => entry.replace(/^dist\/(.*)\.js$/, 'src/$1.ts');
 
 /** The AWS SDK's own variables: allowed in compose (LocalStack), not config keys. */
 export const awsSdkVariables = new Set([
@@ -59,6 +69,45 @@ export const resourceNameKeys = [
   'ORDER_EVENTS_QUEUE',
   'ORDER_EVENTS_DLQ',
 ] as const;
+
+// ---------------------------------------------------------------- source
+
+/**
+ * What an entry point loads at run time: every module of src/ it reaches
+ * through imports that are not `import type` (relative to the root), and the
+ * packages they import.
+ */
+export function runtimeGraph(entrySource: string): { files: string[]; packages: Set<string> } {
+  const packages = new Set<string>();
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const source = readFileSync(file, 'utf8');
+    const specifiers = source.matchAll(
+      /^\s*(?:import|export)\s+(?!type\b)(?:[^'";]*?\s+from\s+)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm,
+    );
+    for (const match of specifiers) {
+      const specifier = match[1] ?? match[2] ?? '';
+      if (specifier.startsWith('.')) visit(join(dirname(file), specifier));
+      else if (!specifier.startsWith('node:')) {
+        const parts = specifier.split('/');
+        packages.add(specifier.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] ?? specifier));
+      }
+    }
+  };
+  visit(join(root, entrySource));
+  return { files: [...seen].map((file) => relative(root, file)).sort(), packages };
+}
+
+/** Every module of a directory of src/, tests excluded. */
+export function listTs(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return listTs(path);
+    return entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') ? [path] : [];
+  });
+}
 
 // ---------------------------------------------------------------- env files
 
@@ -81,7 +130,30 @@ export function parseEnvFile(text: string): Record<string, string> {
 
 export const readYaml = (relativePath: string): Json => parseYaml(readText(relativePath), { merge: true });
 
+/** Both compose files: LocalStack from Docker Hub, and the project's own emulators. */
+export const composeFiles = ['docker-compose.yml', 'docker-compose.emulators.yml'] as const;
+
+/** A compose file as compose reads it with no variable set: `${VAR:-default}` is its default. */
+export const readCompose = (relativePath: string): Json =>
+  parseYaml(interpolateDefaults(readText(relativePath)), { merge: true });
+
+export function interpolateDefaults(text: string): string {
+  return text.replace(/\$\{([A-Z0-9_]+):-([^}]*)\}/g, (_match, _name: string, fallback: string) => fallback);
+}
+
 /** Every document of a multi-document YAML file, failing on syntax errors. */
+/**
+ * The components of the service: one per Deployment of k8s/, named by its
+ * app.kubernetes.io/component label. Adding a Deployment adds a component
+ * everywhere the tests iterate over them (ServiceAccounts, IAM, policies).
+ */
+export function components(): string[] {
+  return k8sManifests()
+    .filter(({ doc }) => doc.kind === 'Deployment')
+    .map(({ doc }) => doc.metadata.labels['app.kubernetes.io/component'] as string)
+    .sort();
+}
+
 export function readYamlDocuments(relativePath: string): Json[] {
   return parseAllDocuments(readText(relativePath)).map((doc) => {
     if (doc.errors.length > 0) throw new Error(`${relativePath}: ${doc.errors[0]?.message}`);
@@ -208,10 +280,13 @@ export const exampleAccountId = '123456789012';
 export class TerraformNames {
   private readonly tf: Terraform;
   private readonly accountId: string;
+  private readonly computed: Record<string, string>;
 
-  constructor(tf: Terraform, accountId = exampleAccountId) {
+  /** `computed`: stand-ins for attributes only AWS knows, by reference (e.g. "aws_x.y.arn"). */
+  constructor(tf: Terraform, accountId = exampleAccountId, computed: Record<string, string> = {}) {
     this.tf = tf;
     this.accountId = accountId;
+    this.computed = computed;
   }
 
   /** A string that may hold ${...} interpolations; "${x}" alone keeps x's type. */
@@ -245,6 +320,11 @@ export class TerraformNames {
     if (expr === 'data.aws_caller_identity.current.account_id') {
       dataOf(this.tf, 'aws_caller_identity', 'current');
       return this.accountId;
+    }
+    if (expr in this.computed) {
+      const [type = '', name = ''] = expr.split('.');
+      resourceOf(this.tf, type, name);
+      return this.computed[expr];
     }
     if ((match = /^(aws_[a-z0-9_]+)\.([a-z0-9_]+)(?:\["([^"]+)"\])?\.([a-z_]+)$/.exec(expr))) {
       const [, type = '', name = '', key, attribute = ''] = match;

@@ -1,15 +1,17 @@
 // k8s/: every manifest validates against the Kubernetes schemas, the
-// kustomization covers every file, and the workloads are hardened and probed
-// the way issue 4 asks.
+// kustomization covers every file, the workloads are hardened and probed, each
+// component has its own identity, and NetworkPolicies let in only what each needs.
 import { describe, expect, it } from 'vitest';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import {
+  components,
   configMapEnv,
   entryPoints,
   envFileOrExample,
@@ -31,6 +33,7 @@ const models: Record<string, new (data: Json) => { validate(): void }> = {
   'apps/v1/Deployment': Deployment,
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
 };
 
 const manifests = k8sManifests();
@@ -49,6 +52,14 @@ const appContainer = (d: Json): Json => {
 };
 const matches = (selector: Record<string, string>, labels: Record<string, string>): boolean =>
   Object.entries(selector).every(([key, value]) => labels[key] === value);
+/** A label selector with matchLabels and In / NotIn expressions, as the API server evaluates it. */
+const selects = (selector: Json, labels: Record<string, string>): boolean =>
+  matches(selector.matchLabels ?? {}, labels) &&
+  (selector.matchExpressions ?? []).every((e: Json) => {
+    if (e.operator === 'In') return e.values.includes(labels[e.key]);
+    if (e.operator === 'NotIn') return !e.values.includes(labels[e.key]);
+    throw new Error(`operator ${e.operator} not evaluated here`);
+  });
 
 describe('kustomization', () => {
   it('lists every manifest file of k8s/, and only those', () => {
@@ -105,26 +116,28 @@ describe('manifests', () => {
     expect(() => new ConfigMap({ metadata: { name: 'docsvc-config' }, data: configMapEnv() }).validate()).not.toThrow();
   });
 
-  it('include one Deployment per process, a ServiceAccount, an HPA and PDBs', () => {
-    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(['docsvc-api', 'docsvc-consumer', 'docsvc-relay']);
-    expect(ofKind('ServiceAccount').map((sa) => sa.metadata.name)).toEqual(['docsvc']);
-    // The ServiceAccount gets AWS permissions through Pod Identity, none in the cluster.
+  it("include one Deployment, one ServiceAccount and one PDB per component, and the API's HPA", () => {
+    expect(components()).toEqual(expect.arrayContaining(['api', 'consumer', 'relay']));
+    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(components().map((c) => `docsvc-${c}`));
+    expect(ofKind('ServiceAccount').map((sa) => sa.metadata.name).sort()).toEqual(components().map((c) => `docsvc-${c}`));
+    // The ServiceAccounts get AWS permissions through Pod Identity, none in the cluster.
     expect(manifests.filter(({ doc }) => /Role(Binding)?$/.test(doc.kind))).toEqual([]);
     expect(ofKind('HorizontalPodAutoscaler')).toHaveLength(1);
-    expect(ofKind('PodDisruptionBudget')).toHaveLength(3);
+    expect(ofKind('PodDisruptionBudget')).toHaveLength(components().length);
   });
 });
 
-describe.each(['api', 'relay', 'consumer'] as const)('the %s Deployment', (component) => {
+describe.each(components())('the %s Deployment', (component) => {
   const d = deployment(component);
   const pod = d.spec.template.spec;
   const container = appContainer(d);
   const routesServed = component === 'api' ? routes.api : routes.worker;
 
-  it('selects its own pods and runs its entry point as the ServiceAccount', () => {
+  it('selects its own pods and runs its entry point as its own ServiceAccount', () => {
     expect(matches(d.spec.selector.matchLabels, d.spec.template.metadata.labels)).toBe(true);
-    expect(container.command).toEqual(['node', entryPoints[component]]);
-    expect(pod.serviceAccountName).toBe(ofKind('ServiceAccount')[0].metadata.name);
+    expect(container.command).toEqual(['node', entryPoints[component as keyof typeof entryPoints]]);
+    const account = ofKind('ServiceAccount').find((sa) => sa.metadata.name === pod.serviceAccountName);
+    expect(account?.metadata.labels['app.kubernetes.io/component']).toBe(component);
   });
 
   it('meets the Pod Security "restricted" profile, with a read-only root and an emptyDir /tmp', () => {
@@ -165,11 +178,25 @@ describe.each(['api', 'relay', 'consumer'] as const)('the %s Deployment', (compo
     expect(String(port.containerPort)).toBe(component === 'api' ? env.PORT : env.METRICS_PORT);
   });
 
-  it('gets its settings from the generated ConfigMap and the secrets from a Secret', () => {
-    expect(container.envFrom).toEqual([
-      { configMapRef: { name: 'docsvc-config' } },
-      { secretRef: { name: 'docsvc-secrets' } },
-    ]);
+  it('gets its settings from the generated ConfigMap, and the API alone the Secret of API keys', () => {
+    const config = { configMapRef: { name: 'docsvc-config' } };
+    expect(container.envFrom).toEqual(component === 'api' ? [config, { secretRef: { name: 'docsvc-secrets' } }] : [config]);
+  });
+
+  it('is let in by exactly one NetworkPolicy besides the default deny, on the port it serves', () => {
+    const labels = d.spec.template.metadata.labels;
+    const allowing = ofKind('NetworkPolicy').filter((p) => selects(p.spec.podSelector, labels) && (p.spec.ingress ?? []).length > 0);
+    expect(allowing, component).toHaveLength(1);
+    const [rule, ...more] = allowing[0].spec.ingress;
+    expect(more).toHaveLength(0);
+    const portName = component === 'api' ? 'http' : 'metrics';
+    const served = container.ports.find((p: Json) => p.name === portName)?.containerPort;
+    expect(rule.ports).toEqual([{ port: served, protocol: 'TCP' }]);
+    if (component === 'api') {
+      expect(rule.from).toBeUndefined(); // the load balancer, through any node's NodePort
+    } else {
+      expect(rule.from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }]);
+    }
   });
 
   it('has a termination grace period longer than its preStop pause plus the app drain', () => {
@@ -194,6 +221,27 @@ describe.each(['api', 'relay', 'consumer'] as const)('the %s Deployment', (compo
     const minReplicas = component === 'api' ? ofKind('HorizontalPodAutoscaler')[0].spec.minReplicas : d.spec.replicas;
     expect(budgets[0].spec.minAvailable).toBeGreaterThanOrEqual(1);
     expect(budgets[0].spec.minAvailable).toBeLessThan(minReplicas);
+  });
+});
+
+describe('NetworkPolicies', () => {
+  it('deny every ingress in the namespace that no other policy allows', () => {
+    const denyAll = ofKind('NetworkPolicy').filter((p) => Object.keys(p.spec.podSelector).length === 0);
+    expect(denyAll).toHaveLength(1);
+    expect(denyAll[0].spec.policyTypes).toEqual(['Ingress']);
+    expect(denyAll[0].spec.ingress).toBeUndefined();
+  });
+
+  it('let only the API be reached from outside its namespace', () => {
+    for (const policy of ofKind('NetworkPolicy')) {
+      for (const rule of policy.spec.ingress ?? []) {
+        const open = rule.from === undefined;
+        if (open) expect(selects(policy.spec.podSelector, deployment('api').spec.template.metadata.labels)).toBe(true);
+        for (const c of components().filter((name) => name !== 'api')) {
+          if (open) expect(selects(policy.spec.podSelector, deployment(c).spec.template.metadata.labels), c).toBe(false);
+        }
+      }
+    }
   });
 });
 

@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { inject } from 'vitest';
 import { freePort } from '../../src/local/emulators.ts';
+import { slowPost } from '../support/slow-post.ts';
 
 // The built server as a real process: SIGTERM with requests in flight, a
 // request arriving while it drains, the deadline, and a bad configuration.
@@ -71,37 +71,6 @@ async function refusesConnections(port: number, timeoutMs: number): Promise<void
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   throw new Error(`port ${port} still accepts connections after ${timeoutMs} ms`);
-}
-
-/**
- * A POST whose body arrives in two halves, so it is in flight when we want it
- * to be. `Expect: 100-continue` makes the server say when it has the request
- * (headers parsed, handler started): `started` resolves then.
- */
-function slowPost(port: number, body: Buffer) {
-  const req = httpRequest({
-    host: '127.0.0.1',
-    port,
-    method: 'POST',
-    path: '/documents',
-    headers: { 'content-type': 'application/octet-stream', 'content-length': body.length, connection: 'close', expect: '100-continue' },
-  });
-  const started = new Promise<void>((resolve) =>
-    req.once('continue', () => {
-      req.write(body.subarray(0, body.length / 2));
-      resolve();
-    }),
-  );
-  const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
-    req.on('response', (res) => {
-      let text = '';
-      res.on('data', (chunk) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, body: text }));
-    });
-    req.on('error', reject);
-  });
-  req.flushHeaders();
-  return { started, finish: () => req.end(body.subarray(body.length / 2)), answer };
 }
 
 /**

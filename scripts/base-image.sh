@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Prints the base image `make image` builds FROM: the official Node image
+# when it is present or can be pulled, else a local stand-in built by
+# scripts/build-base-image.sh (cached: built once per machine).
+#
+#   scripts/base-image.sh RUNTIME NODE_IMAGE
+#
+# Messages go to stderr; stdout is only the image name.
+set -euo pipefail
+runtime=${1:?usage: base-image.sh RUNTIME NODE_IMAGE}
+official=${2:?usage: base-image.sh RUNTIME NODE_IMAGE}
+here=$(cd "$(dirname "$0")" && pwd)
+
+if "$runtime" image inspect "$official" >/dev/null 2>&1; then
+  echo "$official"
+  exit 0
+fi
+# A registry that is unreachable fails at once; one that hangs must not stall the build.
+if timeout 120 "$runtime" pull "docker.io/library/$official" >/dev/null 2>&1; then
+  echo "$official"
+  exit 0
+fi
+echo "base-image: cannot pull $official; using the local stand-in instead" >&2
+"$here/build-base-image.sh" "$runtime" "$official" >&2
+"$here/build-base-image.sh" --name "$official"

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# ============================================================================
+#  LOCAL STAND-IN FOR THE OFFICIAL NODE IMAGE: FOR TESTS ON THIS MACHINE ONLY.
+#  NEVER PUSH IT, NEVER DEPLOY AN IMAGE BUILT FROM IT.
+# ============================================================================
+# On machines that reach no image registry, `node:<version>-bookworm-slim`
+# cannot be pulled. This builds a look-alike from Debian and npm packages, so
+# that the project's own Dockerfile builds and runs unchanged:
+#
+#   - Debian bookworm, minbase variant (debootstrap);
+#   - the Node binary of the npm package `node-linux-<arch>` (what the npm
+#     package `node` installs) at /usr/local/bin/node, same version as the tag;
+#   - npm from the npm package `npm` under /usr/local/lib/node_modules/npm,
+#     with `npm` and `npx` in /usr/local/bin;
+#   - a `node` user and group with id 1000, as in the official image;
+#   - this machine's CA bundle with NODE_EXTRA_CA_CERTS pointing at it: TLS
+#     to the npm registry may be intercepted here. That certificate is why
+#     the stand-in must never leave the machine.
+#
+# It is labelled org.docsvc.local-stand-in=true; images built FROM it inherit
+# the label, and `make ecr-push` refuses any image that carries it.
+#
+#   scripts/build-base-image.sh RUNTIME OFFICIAL_IMAGE   # build once (cached)
+#   scripts/build-base-image.sh --name OFFICIAL_IMAGE    # print the stand-in's name
+set -euo pipefail
+
+# npm bundled with the Node release of the tag (the Node changelog says which).
+NPM_VERSION=${NPM_VERSION:-11.19.0}
+DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+standin_name() {
+  # node:24.21.0-bookworm-slim -> localhost/docsvc-node-standin:24.21.0-bookworm-slim.
+  # A name of its own: podman resolves short names against local images, and
+  # the stand-in must never answer for the official `node:…`.
+  echo "localhost/docsvc-node-standin:${1#*:}"
+}
+
+if [ "${1:-}" = --name ]; then
+  standin_name "${2:?usage: build-base-image.sh --name OFFICIAL_IMAGE}"
+  exit 0
+fi
+
+runtime=${1:?usage: build-base-image.sh RUNTIME OFFICIAL_IMAGE}
+official=${2:?usage: build-base-image.sh RUNTIME OFFICIAL_IMAGE}
+image=$(standin_name "$official")
+tag=${official#*:}
+node_version=${tag%%-*}
+suite=$(echo "$tag" | cut -d- -f2)
+
+if "$runtime" image inspect "$image" >/dev/null 2>&1; then
+  echo "stand-in $image is already built (remove it to rebuild: $runtime rmi $image)"
+  exit 0
+fi
+
+for tool in debootstrap npm tar; do
+  command -v "$tool" >/dev/null || { echo "build-base-image: $tool is missing (apt-get install -y debootstrap; npm comes with Node)" >&2; exit 1; }
+done
+[ "$(id -u)" = 0 ] || { echo "build-base-image: debootstrap needs root" >&2; exit 1; }
+case "$(uname -m)" in
+  x86_64) arch=x64 ;;
+  aarch64) arch=arm64 ;;
+  *) echo "build-base-image: unsupported machine $(uname -m)" >&2; exit 1 ;;
+esac
+
+cat >&2 <<EOF
+============================================================================
+ Building $image
+ a LOCAL STAND-IN for $official, for tests on this machine only.
+ It carries this machine's CA bundle. Never push it or anything built on it.
+============================================================================
+EOF
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+rootfs="$work/rootfs"
+
+started=$SECONDS
+debootstrap --variant=minbase "$suite" "$rootfs" "$DEBIAN_MIRROR" >"$work/debootstrap.log" 2>&1 ||
+  { tail -20 "$work/debootstrap.log" >&2; exit 1; }
+
+(cd "$work" && npm pack --silent "node-linux-$arch@$node_version" "npm@$NPM_VERSION" >/dev/null)
+mkdir -p "$work/node" "$rootfs/usr/local/lib/node_modules/npm"
+tar -xzf "$work/node-linux-$arch-$node_version.tgz" -C "$work/node"
+install -m 0755 "$work/node/package/bin/node" "$rootfs/usr/local/bin/node"
+tar -xzf "$work/npm-$NPM_VERSION.tgz" -C "$rootfs/usr/local/lib/node_modules/npm" --strip-components=1
+ln -s ../lib/node_modules/npm/bin/npm-cli.js "$rootfs/usr/local/bin/npm"
+ln -s ../lib/node_modules/npm/bin/npx-cli.js "$rootfs/usr/local/bin/npx"
+
+chroot "$rootfs" groupadd --gid 1000 node
+chroot "$rootfs" useradd --uid 1000 --gid node --shell /bin/bash --create-home node
+
+mkdir -p "$rootfs/usr/local/share/docsvc-standin"
+cp /etc/ssl/certs/ca-certificates.crt "$rootfs/usr/local/share/docsvc-standin/host-ca-certificates.crt"
+
+# What the slim image leaves out too.
+rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/usr/share/doc/* \
+  "$rootfs"/usr/share/man/* "$rootfs"/usr/share/locale/*
+
+actual=$(chroot "$rootfs" /usr/local/bin/node --version)
+[ "$actual" = "v$node_version" ] || { echo "build-base-image: node is $actual, expected v$node_version" >&2; exit 1; }
+
+tar -C "$rootfs" -c . | "$runtime" import \
+  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  --change "ENV NODE_VERSION=$node_version" \
+  --change 'ENV NODE_EXTRA_CA_CERTS=/usr/local/share/docsvc-standin/host-ca-certificates.crt' \
+  --change 'LABEL org.docsvc.local-stand-in=true' \
+  --change "LABEL org.docsvc.stand-in-for=$official" \
+  --change 'CMD ["node"]' \
+  - "$image" >/dev/null
+echo "stand-in $image built in $((SECONDS - started)) s (node $actual, npm $NPM_VERSION)" >&2

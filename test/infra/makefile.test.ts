@@ -1,0 +1,81 @@
+// The Makefile's image and deployment targets, checked by make itself (dry
+// runs print the recipes with every variable expanded) and by the one real
+// run that is safe offline: ecr-push refusing a dirty tree.
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { readText, root } from './helpers.ts';
+
+const make = (...args: string[]) => {
+  const run = spawnSync('make', ['--no-print-directory', ...args], { cwd: root, encoding: 'utf8' });
+  return { code: run.status, output: `${run.stdout}${run.stderr}` };
+};
+const makefile = readText('Makefile');
+const standInLabel = /LABEL (org\.docsvc\.local-stand-in)=true/.exec(readText('scripts/build-base-image.sh'))?.[1];
+
+describe('make image', () => {
+  it('computes the tag once, from the commit, and names the image by it', () => {
+    const assignments = makefile.match(/^IMAGE_TAG\s*[:?]?=.*$/gm) ?? [];
+    expect(assignments).toHaveLength(1);
+    expect(assignments[0]).toMatch(/^IMAGE_TAG := \$\(shell git rev-parse/);
+    expect(makefile).toMatch(/^IMAGE\s+:= docsvc:\$\(IMAGE_TAG\)$/m);
+  });
+
+  it('builds with what podman needs here, and nothing podman-specific for docker', () => {
+    const podman = make('-n', 'image', 'CONTAINER_RUNTIME=podman', 'IMAGE_TAG=0123456789ab').output;
+    expect(podman).toMatch(/podman build --network host --runtime runc --format docker --ulimit nofile=20000:20000 --ulimit nproc=10000:10000 --build-arg NODE_IMAGE=\$base -t docsvc:0123456789ab -t docsvc:local \./);
+    const docker = make('-n', 'image', 'CONTAINER_RUNTIME=docker', 'IMAGE_TAG=0123456789ab').output;
+    const build = docker.split('\n').find((line) => line.includes('docker build'));
+    expect(build).toMatch(/docker build --network host +--build-arg NODE_IMAGE=\$base -t docsvc:0123456789ab/);
+    expect(build).not.toMatch(/--runtime|--format|--ulimit/);
+  });
+
+  it('falls back to the local stand-in base only through scripts/base-image.sh', () => {
+    expect(make('-n', 'image', 'CONTAINER_RUNTIME=podman').output).toContain('scripts/base-image.sh podman node:24.21.0-bookworm-slim');
+    expect(readText('Dockerfile')).toMatch(/^ARG NODE_IMAGE=node:24\.21\.0-bookworm-slim$/m);
+  });
+});
+
+describe('make ecr-push', () => {
+  it('pushes the one tag, and writes that tag with the digest ECR reports into k8s/image.env', () => {
+    const { output } = make('-n', 'ecr-push', 'CONTAINER_RUNTIME=docker', 'IMAGE_TAG=0123456789ab');
+    expect(output).toContain('docker build --network host  --platform linux/amd64 -t $repo:0123456789ab .');
+    expect(output).toContain('docker push $repo:0123456789ab');
+    expect(output).toMatch(/--image-ids imageTag=0123456789ab --query 'imageDetails\[0\]\.imageDigest'/);
+    expect(output).toContain('echo "IMAGE=$repo:0123456789ab@$digest" > k8s/image.env');
+    // Built from the official base, and refused if it carries the stand-in's label.
+    expect(output).not.toContain('NODE_IMAGE=');
+    expect(standInLabel).toBeDefined();
+    expect(output).toContain(`index .Config.Labels "${standInLabel}"`);
+  });
+
+  it('refuses a tag that does not name a commit, before any call to AWS', () => {
+    const { code, output } = make('ecr-push', 'IMAGE_TAG=0123456789ab-dirty');
+    expect(code).not.toBe(0);
+    expect(output).toContain('refusing to push 0123456789ab-dirty');
+    expect(output).not.toMatch(/terraform|aws ecr/);
+  });
+
+  it('leaves k8s/image.env to ecr-push alone', () => {
+    expect(make('-n', 'k8s-config').output).not.toContain('image.env');
+  });
+});
+
+describe('make k8s-secret', () => {
+  it('takes the keys from a file and applies server-side: nothing on a command line, no last-applied annotation', () => {
+    const { output } = make('-n', 'k8s-secret');
+    expect(output).toContain('--from-env-file=k8s/secret.env');
+    expect(output).not.toContain('--from-literal');
+    for (const apply of output.match(/kubectl apply[^|\n]*/g) ?? []) expect(apply).toContain('--server-side');
+  });
+});
+
+describe('.ci/run', () => {
+  const ci = readText('.ci/run');
+
+  it('installs what the tests need when it is missing, then runs make test and make test-image', () => {
+    for (const tool of ['redis-server', 'podman', 'runc', 'debootstrap', 'docker-compose']) {
+      expect(ci, tool).toMatch(new RegExp(`command -v ${tool} >/dev/null 2>&1 \\|\\|[^\\n]*missing\\+=\\(${tool}\\)`));
+    }
+    expect(ci.trim().split('\n').slice(-2)).toEqual(['make test', 'make test-image']);
+  });
+});
