@@ -4,6 +4,7 @@ import { AppliedOrderStore } from './consumer/applied-orders.ts';
 import { registerDeadLetterGauge } from './consumer/dead-letter-gauge.ts';
 import { OrderEventConsumer } from './consumer/order-event-consumer.ts';
 import { runEntryPoint } from './lifecycle.ts';
+import { ordersConfig } from './regions.ts';
 import { runBackgroundLoop } from './ops-server.ts';
 
 // The downstream consumer process: long-polls the queue subscribed to the
@@ -13,7 +14,8 @@ import { runBackgroundLoop } from './ops-server.ts';
 // and exits 0.
 await runEntryPoint(async () => {
   const config = loadConfig();
-  const aws = createAwsClients(config);
+  // Orders live in the primary region, wherever this process runs.
+  const aws = createAwsClients(ordersConfig(config));
   await runBackgroundLoop(config, 'consumer', (ops) => {
     registerDeadLetterGauge(ops.registry, aws.sqs, config.ORDER_EVENTS_DLQ);
     const consumer = new OrderEventConsumer({

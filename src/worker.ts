@@ -1,6 +1,7 @@
 import { createAwsClients } from './adapters/aws.ts';
 import { loadConfig } from './config.ts';
 import { runEntryPoint } from './lifecycle.ts';
+import { ordersConfig } from './regions.ts';
 import { runBackgroundLoop } from './ops-server.ts';
 import { OrderEventPublisher } from './orders/order-events.ts';
 import { OrderStore } from './orders/order-store.ts';
@@ -13,7 +14,8 @@ import { OutboxRelay } from './outbox/outbox-relay.ts';
 // its clients and exits 0. Any number of replicas may run.
 await runEntryPoint(async () => {
   const config = loadConfig();
-  const aws = createAwsClients(config);
+  // Orders live in the primary region, wherever this process runs.
+  const aws = createAwsClients(ordersConfig(config));
   await runBackgroundLoop(config, 'relay', (ops) => {
     const store = new OrderStore({ dynamo: aws.dynamo, table: config.ORDERS_TABLE });
     registerOutboxGauges(ops.registry, store);

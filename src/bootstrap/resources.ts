@@ -9,6 +9,7 @@ import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { Config } from '../config.ts';
 import type { AwsClients } from '../adapters/aws.ts';
+import { Regions } from '../regions.ts';
 
 // Every table, bucket, topic and queue the service needs, created
 // idempotently. `make dev`, docker compose and the tests all call this; on AWS
@@ -172,7 +173,30 @@ export async function ensureResources(config: Config, aws: AwsClients, log: (mes
     }),
   );
   log(`topic ${TopicArn} → queue ${config.ORDER_EVENTS_QUEUE} (dead letters: ${config.ORDER_EVENTS_DLQ})`);
+  if (new Regions(config).multi) await ensureInvalidationResources(config, aws, log);
   return { topicArn: TopicArn, queueUrl, dlqUrl: dlq.QueueUrl! };
+}
+
+/**
+ * Of several regions: this region's document-events topic and its
+ * invalidations queue. Subscribing the queue to the other regions' topics
+ * crosses regions, which terraform does (and, locally, the test double).
+ */
+async function ensureInvalidationResources(config: Config, aws: AwsClients, log: (message: string) => void) {
+  const { TopicArn } = await aws.sns.send(new CreateTopicCommand({ Name: topicNameOf(config.DOCUMENT_EVENTS_TOPIC_ARN) }));
+  if (TopicArn !== config.DOCUMENT_EVENTS_TOPIC_ARN) {
+    throw new Error(`DOCUMENT_EVENTS_TOPIC_ARN is ${config.DOCUMENT_EVENTS_TOPIC_ARN} but the topic is ${TopicArn}`);
+  }
+  const dlq = await aws.sqs.send(new CreateQueueCommand({ QueueName: config.DOCUMENT_INVALIDATIONS_DLQ }));
+  await aws.sqs.send(
+    new CreateQueueCommand({
+      QueueName: config.DOCUMENT_INVALIDATIONS_QUEUE,
+      Attributes: {
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: await queueArn(aws, dlq.QueueUrl!), maxReceiveCount: config.CONSUMER_MAX_RECEIVES }),
+      },
+    }),
+  );
+  log(`topic ${TopicArn} (this region's deletes); queue ${config.DOCUMENT_INVALIDATIONS_QUEUE} (the other regions')`);
 }
 
 async function queueArn(aws: AwsClients, queueUrl: string): Promise<string> {
