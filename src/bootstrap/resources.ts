@@ -92,8 +92,13 @@ export function topicNameOf(arn: string): string {
   return arn.split(':').at(-1) ?? arn;
 }
 
-export async function ensureResources(config: Config, aws: AwsClients, log: (message: string) => void = () => {}) {
-  for (const table of tableDefinitions(config)) {
+/** The tables every region of the document path has (global tables on AWS); the others live in the primary only. */
+function isDocumentTable(config: Config, name: string): boolean {
+  return name === config.DOCUMENTS_TABLE || name === config.IDEMPOTENCY_TABLE;
+}
+
+async function ensureTables(tables: Table[], aws: AwsClients, log: (message: string) => void) {
+  for (const table of tables) {
     try {
       await aws.dynamoAdmin.send(new CreateTableCommand({ TableName: table.name, ...table.input }));
       log(`created table ${table.name}`);
@@ -112,7 +117,15 @@ export async function ensureResources(config: Config, aws: AwsClients, log: (mes
       // dynalite has no TTL; expiry is checked in conditions anyway, TTL only cleans up.
     }
   }
+}
 
+/**
+ * The document path of this region: its tables, its bucket and, of several
+ * regions, its document-events topic and invalidations queue. A region that
+ * is not the primary has nothing else (orders live in the primary).
+ */
+export async function ensureDocumentResources(config: Config, aws: AwsClients, log: (message: string) => void = () => {}) {
+  await ensureTables(tableDefinitions(config).filter((table) => isDocumentTable(config, table.name)), aws, log);
   try {
     await aws.s3.send(new CreateBucketCommand({ Bucket: config.DOCUMENTS_BUCKET }));
     log(`created bucket ${config.DOCUMENTS_BUCKET}`);
@@ -126,6 +139,12 @@ export async function ensureResources(config: Config, aws: AwsClients, log: (mes
       LifecycleConfiguration: { Rules: [ABORT_INCOMPLETE_UPLOADS] },
     }),
   );
+  if (new Regions(config).multi) await ensureInvalidationResources(config, aws, log);
+}
+
+export async function ensureResources(config: Config, aws: AwsClients, log: (message: string) => void = () => {}) {
+  await ensureDocumentResources(config, aws, log);
+  await ensureTables(tableDefinitions(config).filter((table) => !isDocumentTable(config, table.name)), aws, log);
 
   const { TopicArn } = await aws.sns.send(new CreateTopicCommand({ Name: topicNameOf(config.ORDER_EVENTS_TOPIC_ARN) }));
   if (TopicArn !== config.ORDER_EVENTS_TOPIC_ARN) {
@@ -173,7 +192,6 @@ export async function ensureResources(config: Config, aws: AwsClients, log: (mes
     }),
   );
   log(`topic ${TopicArn} → queue ${config.ORDER_EVENTS_QUEUE} (dead letters: ${config.ORDER_EVENTS_DLQ})`);
-  if (new Regions(config).multi) await ensureInvalidationResources(config, aws, log);
   return { topicArn: TopicArn, queueUrl, dlqUrl: dlq.QueueUrl! };
 }
 
