@@ -5,8 +5,10 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export AWS_EC2_METADATA_DISABLED := true
 
 DEPS := node_modules/.package-lock.json
+# openapi-typescript needs the TypeScript 5 compiler API; the project builds with TypeScript 7.
+OPENAPI_TOOLS := tools/openapi-types/node_modules/.package-lock.json
 
-.PHONY: dev test check build typecheck install redis bench capacity clean
+.PHONY: dev test check build typecheck install redis promtool openapi-types bench capacity clean
 
 ## dev: the local stack (DynamoDB, S3/SNS/SQS emulators, Redis) and the API, relay and consumer; Ctrl-C stops all
 dev: install
@@ -16,7 +18,7 @@ dev: install
 test: install typecheck build
 	vitest run --config test/vitest.config.ts
 
-install: $(DEPS) redis
+install: $(DEPS) $(OPENAPI_TOOLS) redis promtool
 
 $(DEPS): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -30,6 +32,25 @@ redis:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
 	  else \
 	    echo "redis-server is missing: run 'sudo apt-get install -y redis-server'" >&2; exit 1; \
+	  fi; \
+	fi
+
+$(OPENAPI_TOOLS): tools/openapi-types/package.json tools/openapi-types/package-lock.json
+	npm ci --prefix tools/openapi-types --no-audit --no-fund
+	@touch $@
+
+## openapi-types: rewrite test/openapi/api.ts (the generated client's types) from the served /openapi.json
+openapi-types: install
+	node test/openapi/document.ts
+
+# promtool (the alert rules' checks and unit tests) comes with Debian's prometheus package.
+promtool:
+	@if ! command -v promtool >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing promtool (Debian package prometheus)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  else \
+	    echo "promtool is missing: run 'sudo apt-get install -y prometheus'" >&2; exit 1; \
 	  fi; \
 	fi
 
@@ -49,7 +70,7 @@ capacity: $(DEPS)
 	node bench/capacity/capacity.ts
 
 clean:
-	rm -rf dist node_modules
+	rm -rf dist node_modules tools/openapi-types/node_modules
 
 # ---- Containers and deployment (README: "Run with docker compose", "Deploy to AWS (EKS)")
 IMAGE     ?= docsvc:local

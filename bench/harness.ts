@@ -16,6 +16,12 @@ export const measuresOf = (name: ScenarioReport['name']): string =>
     ? `${measuresOf('ceiling')}, again at the end of the run`
     : SCENARIOS.find((scenario) => scenario.name === name)!.measures;
 
+/** Another API process of the same build, with settings of its own (tracing on, ...). */
+export type ExtraApi = { origin: string; pid: number; stop(): Promise<void> };
+
+/** Where the large-transfer scenario finds the S3 emulator, and the service's multipart settings. */
+export type TransferSetup = { s3Endpoint: string; bucket: string; partSize: number; partsInFlight: number };
+
 export class Harness {
   readonly reports: ScenarioReport[] = [];
   /** Documents created and never read yet (post-documents-small): get-cold reads them first. */
@@ -29,10 +35,17 @@ export class Harness {
   readonly redisUrl: string;
   /** Per-run tag, so keys and payloads never collide with an earlier run against the same stack. */
   readonly runTag: string;
+  readonly transfers: TransferSetup;
   /** What every phase spec starts from. */
   readonly base: { connections: number; runTag: string };
   private readonly pids: { api: number; ceiling: number; redis: number | undefined };
   private ordersProbe: Promise<string | undefined> | undefined;
+  /** Scenarios measured against another process than the API: whose CPU they count. */
+  private readonly serverPids = new Map<string, number>();
+  /** Starts another API process with these variables on top of the run's. */
+  readonly startApi: (env: Record<string, string>) => Promise<ExtraApi>;
+  /** Starts a process that accepts OTLP/HTTP exports and discards them; its origin. */
+  readonly startOtlpSink: () => Promise<string>;
 
   constructor(run: {
     load: LoadGenerator;
@@ -41,6 +54,9 @@ export class Harness {
     ceilingOrigin: string;
     redisUrl: string;
     runTag: string;
+    transfers: TransferSetup;
+    startApi: (env: Record<string, string>) => Promise<ExtraApi>;
+    startOtlpSink: () => Promise<string>;
   }) {
     this.load = run.load;
     this.pids = run.pids;
@@ -48,11 +64,33 @@ export class Harness {
     this.ceilingOrigin = run.ceilingOrigin;
     this.redisUrl = run.redisUrl;
     this.runTag = run.runTag;
+    this.transfers = run.transfers;
     this.base = { connections: settings.connections, runTag: run.runTag };
+    this.startApi = run.startApi;
+    this.startOtlpSink = run.startOtlpSink;
+  }
+
+  /** The API process of the run (for CPU and memory read around work that is not an autocannon phase). */
+  get apiPid(): number {
+    return this.pids.api;
+  }
+
+  /** Runs `work` with the API's and the machine's CPU read around it. */
+  async withCpu<T>(work: () => Promise<T>): Promise<{ value: T; cpu: CpuDelta }> {
+    const processes = this.processes('transfer');
+    const before = snapshot(processes);
+    const value = await work();
+    return { value, cpu: cpuDelta(before, snapshot(processes)) };
+  }
+
+  /** The CPU of scenario `name` is that of process `pid` (an extra API). */
+  measureAgainst(name: string, pid: number) {
+    this.serverPids.set(name, pid);
   }
 
   private processes(name: string): Pids {
-    return { server: name.startsWith('ceiling') ? this.pids.ceiling : this.pids.api, redis: this.pids.redis, load: this.load.pid };
+    const server = this.serverPids.get(name) ?? (name.startsWith('ceiling') ? this.pids.ceiling : this.pids.api);
+    return { server, redis: this.pids.redis, load: this.load.pid };
   }
 
   skip(name: ScenarioName, reason: string) {

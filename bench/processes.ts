@@ -47,6 +47,9 @@ export function startNode(args: string[], env: NodeJS.ProcessEnv, output: 'pipe'
   return child;
 }
 
+/** SIGTERM, then SIGKILL after 3 s: a child the run no longer needs. */
+export const stopNode = (child: ChildProcess) => stopChild(child);
+
 async function stopChild(child: ChildProcess, graceMs = 3000) {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, 'exit');

@@ -35,8 +35,16 @@ export type ScenarioReport = {
   cache?: { hits: number; misses: number; missRatio: number | null };
   missLatencyMs?: Percentiles;
   warmup?: { seconds: number; requestsPerSecond: number; non2xx: number; errors: number };
+  /** transfer-64mb: MB/s through the API against the SDK alone, and memory with uploads at once. */
+  transfer?: {
+    upload: TransferFigures;
+    download: TransferFigures;
+    concurrent: { uploads: number; ok: number; peakRssMiB: number; MBps: number };
+  };
   notes: string[];
 };
+
+export type TransferFigures = { MBps: number; ceilingMBps: number; ratio: number; apiCpuMsPerMB: number };
 
 export const rps = (result: LoadResult) => Math.round((result.responses / Math.max(result.seconds, 0.001)) * 10) / 10;
 
@@ -137,6 +145,14 @@ export function checkTargets(reports: ScenarioReport[], burstRate: number): Targ
   add('orders-burst', `p95 ≤ 300 ms at ${burstRate} req/s`, burst && `${burst.latencyMs!.p95} ms at ${burst.requestsPerSecond} req/s`, burst && burst.latencyMs!.p95 <= 300 && burst.requestsPerSecond! >= (burst.targetRate ?? burstRate) * 0.97);
   add('orders-burst', 'zero non-2xx', burst && `${burst.errors} errors, ${burst.non2xx} non-2xx`, burst && burst.errors === 0 && burst.non2xx === 0);
 
+  const transfer = reports.find((report) => report.name === 'transfer-64mb' && report.transfer)?.transfer;
+  for (const direction of ['upload', 'download'] as const) {
+    const figures = transfer?.[direction];
+    add('transfer-64mb', `${direction} ≥ 0.8 × the SDK alone MB/s`, figures && `${figures.ratio} (${figures.MBps} of ${figures.ceilingMBps} MB/s)`, figures && figures.ratio >= 0.8);
+  }
+  const concurrent = transfer?.concurrent;
+  add('transfer-64mb', `API peak RSS < 256 MiB, ${concurrent?.uploads ?? 10} uploads at once`, concurrent && `${concurrent.peakRssMiB} MiB, ${concurrent.ok} of ${concurrent.uploads} stored`, concurrent && concurrent.peakRssMiB < 256 && concurrent.ok === concurrent.uploads);
+
   const documents = find('post-documents-small');
   add('post-documents-small', '≤ 2 ms API CPU per document', documents?.cpu?.serverMsPerOk != null ? `${documents.cpu.serverMsPerOk} ms` : undefined, (documents?.cpu?.serverMsPerOk ?? Infinity) <= 2);
   return targets;
@@ -146,7 +162,7 @@ export function checkTargets(reports: ScenarioReport[], burstRate: number): Targ
 
 export function printTable(ceiling: CeilingSummary, reports: ScenarioReport[], targets: Target[]) {
   const header = ['scenario', 'req/s', '× ceil', 'p50 ms', 'p95 ms', 'p99 ms', 'errors', 'non-2xx', 'CPU ms/req', 'cores', 'stack cores', 'other cores', 'notes'];
-  const rows = reports.map((report) => {
+  const rows = reports.filter((report) => !report.transfer).map((report) => {
     if (report.skipped) return [report.name, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', `skipped: ${report.skipped.slice(0, 80)}`];
     const notes = [...report.notes];
     if (report.cache) notes.unshift(`cache ${report.cache.hits} hit / ${report.cache.misses} miss`);
@@ -182,7 +198,19 @@ export function printTable(ceiling: CeilingSummary, reports: ScenarioReport[], t
   console.log(line(header));
   console.log(line(widths.map((width) => '-'.repeat(width))));
   for (const row of rows) console.log(line(row));
-  console.log('\ntargets (issue 5):');
+  for (const report of reports) {
+    const transfer = report.transfer;
+    if (!transfer) continue;
+    console.log(`\n${report.name}: MB/s through the API (× the SDK alone with the same emulator), API CPU ms per MB`);
+    for (const direction of ['upload', 'download'] as const) {
+      const figures = transfer[direction];
+      console.log(`  ${direction.padEnd(9)} ${String(figures.MBps).padStart(7)} MB/s  (${figures.ratio} × ${figures.ceilingMBps})  ${figures.apiCpuMsPerMB} ms/MB`);
+    }
+    const { uploads, ok, peakRssMiB, MBps } = transfer.concurrent;
+    console.log(`  ${uploads} uploads at once: ${ok} stored, ${MBps} MB/s in all, API peak RSS ${peakRssMiB} MiB`);
+    for (const note of report.notes) console.log(`  note: ${note}`);
+  }
+  console.log('\ntargets (issues 5 and 9):');
   for (const target of targets) {
     const verdict = target.met === null ? 'n/a ' : target.met ? 'MET ' : 'MISS';
     console.log(`  ${verdict}  ${target.scenario.padEnd(21)} ${target.target.padEnd(32)} ${target.measured}`);

@@ -17,6 +17,7 @@ import {
   ownStack,
   startNode,
   startReaper,
+  stopNode,
   waitForHttp,
   wasInterrupted,
   watchPid,
@@ -94,6 +95,27 @@ async function main(): Promise<boolean> {
     ceilingOrigin,
     redisUrl: stack.env.REDIS_URL!,
     runTag,
+    transfers: {
+      s3Endpoint: stack.env.AWS_ENDPOINT_URL!,
+      bucket: config.DOCUMENTS_BUCKET,
+      partSize: config.S3_PART_SIZE_BYTES,
+      partsInFlight: config.S3_PARTS_IN_FLIGHT,
+    },
+    startApi: async (env) => {
+      const port = await freePort();
+      const extra = startNode([...RUNTIME_FLAGS, ...settings.apiNodeArgs, settings.apiEntry], { ...serviceEnv, ...env, PORT: String(port) }, 'pipe');
+      collectLog(extra);
+      const origin = `http://127.0.0.1:${port}`;
+      await waitForHttp('an extra API', extra, `${origin}/health/live`, 20_000);
+      return { origin, pid: extra.pid!, stop: () => stopNode(extra) };
+    },
+    startOtlpSink: async () => {
+      const port = await freePort();
+      const sink = startNode([`${here}otlp-sink.ts`], { ...process.env, PORT: String(port) }, 'inherit');
+      const origin = `http://127.0.0.1:${port}`;
+      await waitForHttp('the OTLP sink', sink, `${origin}/`, 20_000);
+      return origin;
+    },
   });
   await runScenarios(bench, selected);
 

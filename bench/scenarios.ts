@@ -12,7 +12,14 @@ export type ScenarioName =
   | 'post-documents-small'
   | 'post-orders'
   | 'orders-burst'
-  | 'put-documents';
+  | 'put-documents'
+  | 'transfer-64mb'
+  | 'get-hot-untraced'
+  | 'get-hot-traced-1pct'
+  | 'get-hot-traced-all'
+  | 'post-orders-untraced'
+  | 'post-orders-traced-1pct'
+  | 'post-orders-traced-all';
 
 export type Scenario = {
   name: ScenarioName;
@@ -42,7 +49,19 @@ export const SCENARIOS: Scenario[] = [
   },
   { name: 'post-orders', measures: 'POST /orders, every payload unique (no dedup replay)', reported: true },
   { name: 'orders-burst', measures: 'POST /orders at a fixed rate, unique payloads, arrivals spread over each second', reported: true },
+  {
+    name: 'transfer-64mb',
+    measures: 'PUT and GET of a 64 MiB document (MB/s, API CPU per MB) against the SDK alone with the S3 emulator; 10 such uploads at once (API peak RSS)',
+    reported: true,
+  },
   { name: 'put-documents', measures: 'PUT /documents/{id} of new ids: fills the get-cold pool when needed', reported: false },
+  // The cost of tracing: three API processes of one build, measured in alternating slices.
+  { name: 'get-hot-untraced', measures: 'get-hot, tracing off (no OTLP endpoint: no SDK), interleaved with the two below', reported: true },
+  { name: 'get-hot-traced-1pct', measures: 'get-hot, tracing on, parentbased_traceidratio 0.01, spans to an OTLP sink', reported: true },
+  { name: 'get-hot-traced-all', measures: 'get-hot, tracing on, every request traced (ratio 1.0), spans to an OTLP sink', reported: true },
+  { name: 'post-orders-untraced', measures: 'post-orders, tracing off, interleaved with the two below', reported: true },
+  { name: 'post-orders-traced-1pct', measures: 'post-orders, tracing on, parentbased_traceidratio 0.01', reported: true },
+  { name: 'post-orders-traced-all', measures: 'post-orders, tracing on, every request traced (ratio 1.0)', reported: true },
 ];
 
 /** What run.ts asks the load process to do. */
@@ -211,5 +230,9 @@ export function requestsFor(spec: LoadSpec, state: PhaseState): Request[] {
           },
         },
       ];
+
+    default:
+      // The tracing rows are get-hot and post-orders sent to other API processes (suite.ts).
+      throw new Error(`${spec.scenario} is a row of results, not requests: send get-hot or post-orders`);
   }
 }

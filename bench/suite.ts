@@ -1,8 +1,11 @@
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import type { Harness } from './harness.ts';
+import { measuresOf, type Harness, type PhaseSpec } from './harness.ts';
 import { cacheFigures, rps, summarize } from './report.ts';
 import { SCENARIOS, type ScenarioName } from './scenarios.ts';
-import { log, settings } from './settings.ts';
+import { here, log, settings } from './settings.ts';
 
 // The scenarios in the order a run measures them, one function each. To add
 // one: its name and requests in scenarios.ts (what the load process sends),
@@ -220,6 +223,125 @@ async function ordersBurst(bench: Harness) {
   }
 }
 
+const TRACING_VARIANTS = [
+  { suffix: 'untraced', ratio: undefined },
+  { suffix: 'traced-1pct', ratio: '0.01' },
+  { suffix: 'traced-all', ratio: '1' },
+] as const;
+
+/**
+ * The cost of tracing: the hot GET and POST /orders against three API
+ * processes of one build, tracing off (the run's API: no endpoint, so no
+ * SDK), on at ratio 0.01 and on at 1.0 (parentbased_traceidratio; spans
+ * batched to a sink that discards them), in alternating slices so that the
+ * machine's noise weighs on the three alike. The rows' notes give each
+ * traced variant's CPU per request and req/s against the untraced one.
+ */
+async function tracingCost(bench: Harness, selected: ReadonlySet<ScenarioName>) {
+  const sink = await bench.startOtlpSink();
+  const started = await Promise.all(
+    TRACING_VARIANTS.map(async ({ suffix, ratio }) => {
+      if (ratio === undefined) return { suffix, origin: bench.apiOrigin, stop: async () => {} };
+      const api = await bench.startApi({ OTEL_EXPORTER_OTLP_ENDPOINT: sink, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: ratio });
+      for (const scenario of ['get-hot', 'post-orders']) bench.measureAgainst(`${scenario}-${suffix}`, api.pid);
+      return { suffix, ...api };
+    }),
+  );
+  try {
+    const compare = async (scenario: 'get-hot' | 'post-orders', extra: Partial<PhaseSpec>) => {
+      const entries = started
+        .map(({ suffix, origin }) => ({ name: `${scenario}-${suffix}` as ScenarioName, spec: { ...bench.base, scenario, origin, ...extra } }))
+        .filter((entry) => selected.has(entry.name));
+      if (entries.length === 0) return;
+      const measured = await bench.interleaved(entries, INTERLEAVED_SLICES, settings.seconds);
+      const untraced = measured.find((entry) => entry.report.name === `${scenario}-untraced`)?.report;
+      for (const { report, result, sliceRps } of measured) {
+        report.notes.unshift(`req/s per slice ${sliceRps.join(', ')}`);
+        if (scenario === 'get-hot') report.cache = cacheFigures(result);
+        if (!untraced || report === untraced) continue;
+        const cpu = (report.cpu?.serverMsPerOk ?? 0) / (untraced.cpu?.serverMsPerOk || 1);
+        const throughput = (report.requestsPerSecond ?? 0) / (untraced.requestsPerSecond || 1);
+        report.notes.push(`to untraced: CPU per request × ${cpu.toFixed(3)}, req/s × ${throughput.toFixed(3)}`);
+      }
+    };
+    if (TRACING_VARIANTS.some(({ suffix }) => selected.has(`get-hot-${suffix}` as ScenarioName))) {
+      const hotId = `hot-traced-${bench.runTag}`;
+      const body = Buffer.from(`{"hot":true,"pad":"${'x'.repeat(1024 - '{"hot":true,"pad":""}'.length)}"}`);
+      const put = await fetch(`${bench.apiOrigin}/documents/${hotId}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body });
+      if (put.status !== 201) throw new Error(`PUT of the hot document answered ${put.status}: ${await put.text()}`);
+      // Into each API's memory.
+      for (const { origin } of started) for (let i = 0; i < 2; i++) await (await fetch(`${origin}/documents/${hotId}`)).arrayBuffer();
+      await compare('get-hot', { hotId });
+    }
+    const missing = await bench.ordersUnavailable();
+    if (missing) for (const { suffix } of TRACING_VARIANTS) bench.skip(`post-orders-${suffix}`, missing);
+    else await compare('post-orders', {});
+  } finally {
+    await Promise.all(started.map((api) => api.stop()));
+  }
+}
+
+const execFileAsync = promisify(execFile);
+const MiB = 1024 * 1024;
+const TRANSFER_BYTES = 64 * MiB;
+const TRANSFER_ROUNDS = 3;
+const CONCURRENT_TRANSFERS = 10;
+
+/** Runs one job of bench/transfer.ts (its own process) and reads its answer. */
+async function move(job: Record<string, unknown>): Promise<{ ms: number; ok: number }> {
+  const { stdout } = await execFileAsync(process.execPath, [`${here}transfer.ts`, JSON.stringify(job)], { maxBuffer: 1024 * 1024 });
+  return JSON.parse(stdout) as { ms: number; ok: number };
+}
+
+/**
+ * A 64 MiB document up and down through the API, against the same bytes
+ * moved to and from the same S3 emulator by the SDK alone (the ceiling), in
+ * alternating rounds; then ten such uploads at once, for the API's peak
+ * resident memory (VmHWM, reset before).
+ */
+async function transfers(bench: Harness) {
+  const { s3Endpoint, bucket, partSize, partsInFlight } = bench.transfers;
+  const MB = TRANSFER_BYTES / 1e6;
+  const sums = { ceilingUpMs: 0, ceilingDownMs: 0, upMs: 0, downMs: 0, upCpuMs: 0, downCpuMs: 0, failed: 0 };
+  for (let round = 0; round < TRANSFER_ROUNDS; round++) {
+    log(`transfer-64mb: round ${round + 1} of ${TRANSFER_ROUNDS}`);
+    const key = `bench-ceiling/${bench.runTag}/${round}`;
+    const ceilingJob = { endpoint: s3Endpoint, bucket, key, size: TRANSFER_BYTES, partSize, partsInFlight };
+    sums.ceilingUpMs += (await move({ kind: 'ceiling-upload', ...ceilingJob })).ms;
+    sums.ceilingDownMs += (await move({ kind: 'ceiling-download', ...ceilingJob })).ms;
+    const job = { origin: bench.apiOrigin, ids: [`transfer-${bench.runTag}-${round}`], size: TRANSFER_BYTES };
+    const up = await bench.withCpu(() => move({ kind: 'upload', ...job }));
+    const down = await bench.withCpu(() => move({ kind: 'download', ...job }));
+    sums.upMs += up.value.ms;
+    sums.downMs += down.value.ms;
+    sums.upCpuMs += up.cpu.server;
+    sums.downCpuMs += down.cpu.server;
+    sums.failed += 2 - up.value.ok - down.value.ok;
+  }
+  const rate = (ms: number) => Math.round((MB * TRANSFER_ROUNDS) / (ms / 1000) * 10) / 10;
+  const perMB = (ms: number) => Math.round((ms / (MB * TRANSFER_ROUNDS)) * 1000) / 1000;
+
+  log(`transfer-64mb: ${CONCURRENT_TRANSFERS} uploads at once`);
+  writeFileSync(`/proc/${bench.apiPid}/clear_refs`, '5');
+  const ids = Array.from({ length: CONCURRENT_TRANSFERS }, (_, i) => `transfer-${bench.runTag}-concurrent-${i}`);
+  const concurrent = await move({ kind: 'upload', origin: bench.apiOrigin, ids, size: TRANSFER_BYTES });
+  const peakRssMiB = Math.round(Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${bench.apiPid}/status`, 'utf8'))?.[1]) / 1024);
+
+  const upload = { MBps: rate(sums.upMs), ceilingMBps: rate(sums.ceilingUpMs), apiCpuMsPerMB: perMB(sums.upCpuMs) };
+  const download = { MBps: rate(sums.downMs), ceilingMBps: rate(sums.ceilingDownMs), apiCpuMsPerMB: perMB(sums.downCpuMs) };
+  const ratio = (figures: { MBps: number; ceilingMBps: number }) => Math.round((figures.MBps / figures.ceilingMBps) * 1000) / 1000;
+  bench.reports.push({
+    name: 'transfer-64mb',
+    measures: measuresOf('transfer-64mb'),
+    transfer: {
+      upload: { ...upload, ratio: ratio(upload) },
+      download: { ...download, ratio: ratio(download) },
+      concurrent: { uploads: CONCURRENT_TRANSFERS, ok: concurrent.ok, peakRssMiB, MBps: Math.round(((MB * CONCURRENT_TRANSFERS) / (concurrent.ms / 1000)) * 10) / 10 },
+    },
+    notes: sums.failed > 0 ? [`${sums.failed} transfers failed`] : [],
+  });
+}
+
 /** The ceiling again, to see the machine's drift during the run. */
 async function ceilingEnd(bench: Harness) {
   await bench.measured('ceiling-end', { ...bench.base, scenario: 'ceiling', origin: bench.ceilingOrigin }, { warmup: { seconds: 1 } });
@@ -232,13 +354,19 @@ const RUN_ORDER: Step[] = [
   { covers: ['get-warm'], run: getWarm },
   { covers: ['post-orders'], run: postOrders },
   { covers: ['orders-burst'], run: ordersBurst },
+  { covers: ['transfer-64mb'], run: transfers },
+  {
+    covers: TRACING_VARIANTS.flatMap(({ suffix }) => [`get-hot-${suffix}`, `post-orders-${suffix}`] as ScenarioName[]),
+    run: tracingCost,
+  },
   { covers: ['ceiling'], run: ceilingEnd },
 ];
 
 /** Names that select several scenarios at once. */
 const GROUPS: Record<string, ScenarioName[]> = {
-  documents: ['get-hot', 'post-documents-small', 'get-cold', 'get-warm'],
+  documents: ['get-hot', 'post-documents-small', 'get-cold', 'get-warm', 'transfer-64mb'],
   orders: ['post-orders', 'orders-burst'],
+  tracing: TRACING_VARIANTS.flatMap(({ suffix }) => [`get-hot-${suffix}`, `post-orders-${suffix}`] as ScenarioName[]),
 };
 
 const reportedNames = SCENARIOS.filter((scenario) => scenario.reported).map((scenario) => scenario.name);

@@ -3,14 +3,14 @@ import type { Server } from 'node:http';
 import fp from 'fastify-plugin';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Redis } from 'ioredis';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { GetTopicAttributesCommand } from '@aws-sdk/client-sns';
 import type { Config } from './config.ts';
 import type { AwsClients } from './adapters/aws.ts';
 import { awsPlugin, redisPlugin } from './adapters/plugins.ts';
 import { MAX_PARAM_LENGTH, clientErrorHandler, frameworkErrorHandler, problemPlugin } from './http/problem.ts';
-import { metricsPlugin, type Metrics } from './http/metrics.ts';
+import { metricsPlugin } from './http/metrics.ts';
+import type { Metrics } from './metrics.ts';
 import { openapiPlugin } from './http/openapi.ts';
 import { loadSheddingPlugin } from './http/load-shedding.ts';
 import { authPlugin } from './http/auth.ts';
@@ -20,6 +20,8 @@ import { lazyRequestLogger } from './http/request-logger.ts';
 import { headTimeoutOf, requestDeadlinePlugin } from './http/request-deadline.ts';
 import { responseHeadersPlugin } from './http/security-headers.ts';
 import { HealthChecker } from './health/health-checker.ts';
+import { httpTracingPlugin } from './telemetry/http-spans.ts';
+import { tracingLoggerOptions } from './telemetry/tracing.ts';
 import { healthRoutes } from './health/routes.ts';
 import type { DocumentCache, DocumentCacheOptions } from './documents/document-cache.ts';
 import { documentsPlugin } from './documents/plugin.ts';
@@ -47,6 +49,7 @@ export function serverOptions(config: Config): FastifyHttpOptions<Server> {
     logger: {
       level: config.LOG_LEVEL,
       redact: ['req.headers.authorization'],
+      ...tracingLoggerOptions(),
     },
     genReqId: requestIdOf,
     childLoggerFactory: lazyRequestLogger,
@@ -84,14 +87,16 @@ export const appPlugin = fp<AppOptions>(
       app.draining = true;
     });
 
-    // Plumbing every request goes through, in this order.
+    // Plumbing every request goes through, in this order; the request span first, so it covers all.
+    await app.register(httpTracingPlugin);
     await app.register(problemPlugin);
     await app.register(responseHeadersPlugin);
     await app.register(requestDeadlinePlugin, {
       bodyTimeoutMs: config.REQUEST_TIMEOUT_MS - headTimeoutOf(config.REQUEST_TIMEOUT_MS),
     });
+    // Before any route, so that it documents them all (/metrics included).
+    await app.register(openapiPlugin, { maxDocumentBytes: config.MAX_DOCUMENT_BYTES });
     await app.register(metricsPlugin, { metrics: overrides.metrics });
-    await app.register(openapiPlugin);
     await app.register(loadSheddingPlugin, {
       maxEventLoopDelayMs: config.LOAD_SHED_EVENT_LOOP_DELAY_MS,
       maxEventLoopUtilization: config.LOAD_SHED_EVENT_LOOP_UTILIZATION,
@@ -117,7 +122,7 @@ export const appPlugin = fp<AppOptions>(
     const checker = new HealthChecker({
       storage: (abortSignal) =>
         Promise.all([
-          aws.dynamo.send(new GetCommand({ TableName: config.DOCUMENTS_TABLE, Key: { pk: '__health__' } }), { abortSignal }),
+          aws.dynamo.getItem({ TableName: config.DOCUMENTS_TABLE, Key: { pk: '__health__' } }, { abortSignal }),
           aws.s3.send(new HeadBucketCommand({ Bucket: config.DOCUMENTS_BUCKET }), { abortSignal }),
         ]),
       cache: () => redis.client.ping(),

@@ -230,6 +230,35 @@ export const ConfigSchema = Type.Object({
     description: 'Shed load above this event-loop utilisation (0 turns the check off)',
   }),
   SHUTDOWN_TIMEOUT_MS: Milliseconds(10_000, 'Hard limit of a graceful shutdown'),
+
+  // Tracing: the standard OpenTelemetry variables, read here like every other
+  // one and handed to the SDK explicitly (src/telemetry/tracing.ts). Without
+  // an endpoint no SDK starts.
+  OTEL_EXPORTER_OTLP_ENDPOINT: Url('OTLP/HTTP receiver (protobuf); traces go to <url>/v1/traces. Unset: tracing off'),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Url('Full OTLP/HTTP URL for traces; wins over OTEL_EXPORTER_OTLP_ENDPOINT'),
+  OTEL_EXPORTER_OTLP_HEADERS: Type.Optional(
+    Type.String({ pattern: '^[^=,]+=[^,]*(,[^=,]+=[^,]*)*$', description: 'Comma-separated key=value headers sent with every export (e.g. an API key)' }),
+  ),
+  OTEL_EXPORTER_OTLP_PROTOCOL: Type.Union([Type.Literal('http/protobuf')], {
+    default: 'http/protobuf',
+    description: 'OTLP transport; only http/protobuf is built in',
+  }),
+  OTEL_EXPORTER_OTLP_TIMEOUT: Milliseconds(10_000, 'Deadline of one export of spans'),
+  OTEL_SERVICE_NAME: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 255, description: 'service.name of the spans (default docsvc-api, docsvc-relay or docsvc-consumer)' }),
+  ),
+  OTEL_RESOURCE_ATTRIBUTES: Type.Optional(
+    Type.String({ pattern: '^[^=,]+=[^,]*(,[^=,]+=[^,]*)*$', description: 'Comma-separated key=value resource attributes (deployment.environment.name=prod, ...)' }),
+  ),
+  OTEL_TRACES_SAMPLER: Type.Union(
+    ['parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio', 'always_on', 'always_off', 'traceidratio'].map(
+      (sampler) => Type.Literal(sampler),
+    ),
+    { default: 'parentbased_always_on', description: 'Which traces are recorded; the parentbased ones follow the caller\'s decision' },
+  ),
+  OTEL_TRACES_SAMPLER_ARG: Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'Ratio of the traceidratio samplers' }),
+  OTEL_BSP_SCHEDULE_DELAY: Milliseconds(5000, 'Spans are exported in batches at least this often'),
+  OTEL_SDK_DISABLED: Type.Boolean({ default: false, description: 'true: no tracing even with an endpoint set' }),
 });
 
 export type Config = Static<typeof ConfigSchema>;

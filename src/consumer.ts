@@ -6,6 +6,8 @@ import { OrderEventConsumer } from './consumer/order-event-consumer.ts';
 import { runEntryPoint } from './lifecycle.ts';
 import { ordersConfig } from './regions.ts';
 import { runBackgroundLoop } from './ops-server.ts';
+import { OrderStore } from './orders/order-store.ts';
+import { startTracing } from './telemetry/tracing.ts';
 
 // The downstream consumer process: long-polls the queue subscribed to the
 // order-events topic and applies each event id at most once. Serves
@@ -14,9 +16,11 @@ import { runBackgroundLoop } from './ops-server.ts';
 // and exits 0.
 await runEntryPoint(async () => {
   const config = loadConfig();
+  const tracing = startTracing(config, 'docsvc-consumer');
   // Orders live in the primary region, wherever this process runs.
   const aws = createAwsClients(ordersConfig(config));
   await runBackgroundLoop(config, 'consumer', (ops) => {
+    if (tracing) ops.app.addHook('onClose', () => tracing.shutdown());
     registerDeadLetterGauge(ops.registry, aws.sqs, config.ORDER_EVENTS_DLQ);
     const consumer = new OrderEventConsumer({
       sqs: aws.sqs,
@@ -25,6 +29,8 @@ await runEntryPoint(async () => {
         table: config.CONSUMER_TABLE,
         dedupSeconds: config.CONSUMER_DEDUP_SECONDS,
       }),
+      orders: new OrderStore({ dynamo: aws.dynamo, table: config.ORDERS_TABLE }),
+      topicArn: config.ORDER_EVENTS_TOPIC_ARN,
       log: ops.log,
       queue: { name: config.ORDER_EVENTS_QUEUE },
       waitTimeSeconds: config.CONSUMER_WAIT_SECONDS,
@@ -34,7 +40,7 @@ await runEntryPoint(async () => {
     return {
       loop: consumer,
       close: () => aws.destroy(),
-      describe: { queue: config.ORDER_EVENTS_QUEUE, table: config.CONSUMER_TABLE },
+      describe: { queue: config.ORDER_EVENTS_QUEUE, table: config.CONSUMER_TABLE, orders: config.ORDERS_TABLE },
     };
   });
 });

@@ -36,6 +36,7 @@ const definitions = {
   UNAUTHENTICATED: { status: 401, message: 'A valid API key is required' },
   RATE_LIMITED: { status: 429, message: 'Too many requests; retry later', retryAfter: 1 },
   SERVICE_UNAVAILABLE: { status: 503, message: 'A dependency is unavailable; retry later', retryAfter: 1 },
+  DEPENDENCY_TIMEOUT: { status: 503, message: 'A dependency did not answer in time; retry later', retryAfter: 1 },
   OVERLOADED: { status: 503, message: 'The service is overloaded; retry later', retryAfter: 2 },
   SHUTTING_DOWN: { status: 503, message: 'The service is shutting down; retry on another instance', retryAfter: 1 },
   INTERNAL_ERROR: { status: 500, message: 'An unexpected error occurred' },
@@ -75,6 +76,7 @@ export const Errors = {
   Unauthenticated: define('UNAUTHENTICATED'),
   RateLimited: define('RATE_LIMITED'),
   ServiceUnavailable: define('SERVICE_UNAVAILABLE'),
+  DependencyTimeout: define('DEPENDENCY_TIMEOUT'),
   Overloaded: define('OVERLOADED'),
   ShuttingDown: define('SHUTTING_DOWN'),
   InternalError: define('INTERNAL_ERROR'),
@@ -91,6 +93,16 @@ export function errorDefinition(code: ErrorCode): Definition {
 /** A field-level validation failure, reported in `errors` of a 400. */
 export type FieldError = { path: string; message: string };
 
+/**
+ * A dependency down, throttling us or too slow, as adapters report it: a
+ * coded 503 whose message (logged, never sent) says what failed, with the
+ * original error as its cause.
+ */
+export function dependencyFailure(kind: 'unavailable' | 'timeout', what: string, cause: unknown) {
+  const error = kind === 'timeout' ? new Errors.DependencyTimeout({ cause }) : new Errors.ServiceUnavailable({ cause });
+  error.message = what;
+  return error;
+}
 
 /** Problem title: the code read as words ("DOCUMENT_NOT_FOUND" → "Document not found"). */
 export function titleOf(code: ErrorCode): string {

@@ -2,6 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from './config.ts';
 import { runUntilSignalled } from './lifecycle.ts';
+import { tracingLoggerOptions } from './telemetry/tracing.ts';
 
 export type OpsServer = { app: FastifyInstance; registry: Registry; log: FastifyBaseLogger };
 
@@ -13,7 +14,7 @@ export type OpsServer = { app: FastifyInstance; registry: Registry; log: Fastify
  */
 export function buildOpsServer(config: Config, component: string, ready: () => boolean): OpsServer {
   const app = Fastify({
-    logger: { level: config.LOG_LEVEL },
+    logger: { level: config.LOG_LEVEL, ...tracingLoggerOptions() },
     // Probes and scrapes every few seconds are not worth a log line each.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,

@@ -3,6 +3,7 @@ import { loadConfig } from './config.ts';
 import { runEntryPoint } from './lifecycle.ts';
 import { ordersConfig } from './regions.ts';
 import { runBackgroundLoop } from './ops-server.ts';
+import { startTracing } from './telemetry/tracing.ts';
 import { OrderEventPublisher } from './orders/order-events.ts';
 import { OrderStore } from './orders/order-store.ts';
 import { registerOutboxGauges } from './outbox/outbox-metrics.ts';
@@ -14,13 +15,15 @@ import { OutboxRelay } from './outbox/outbox-relay.ts';
 // its clients and exits 0. Any number of replicas may run.
 await runEntryPoint(async () => {
   const config = loadConfig();
+  const tracing = startTracing(config, 'docsvc-relay');
   // Orders live in the primary region, wherever this process runs.
   const aws = createAwsClients(ordersConfig(config));
   await runBackgroundLoop(config, 'relay', (ops) => {
-    const store = new OrderStore({ dynamo: aws.dynamo, table: config.ORDERS_TABLE });
-    registerOutboxGauges(ops.registry, store);
+    if (tracing) ops.app.addHook('onClose', () => tracing.shutdown());
+    const { outbox } = new OrderStore({ dynamo: aws.dynamo, table: config.ORDERS_TABLE });
+    registerOutboxGauges(ops.registry, outbox);
     const relay = new OutboxRelay({
-      store,
+      store: outbox,
       publisher: new OrderEventPublisher({ sns: aws.sns, topicArn: config.ORDER_EVENTS_TOPIC_ARN }),
       log: ops.log,
       batchSize: config.RELAY_BATCH_SIZE,

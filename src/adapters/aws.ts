@@ -1,20 +1,20 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { AwsCredentialIdentity, HandlerExecutionContext, InitializeHandler } from '@smithy/types';
 import type { Config } from '../config.ts';
+import { traceAwsCalls } from '../telemetry/aws-spans.ts';
+import { translateAwsError } from './aws-errors.ts';
+import type { DynamoDb } from './dynamodb.ts';
 import { LeanDynamoClient } from './dynamodb-lean.ts';
-
-/** What the stores need of DynamoDB: lib-dynamodb's commands, sent. */
-export type DocumentDb = { send: DynamoDBDocumentClient['send'] };
 
 export type AwsClients = {
   /** Data plane, on the lean client (see dynamodb-lean.ts for why). */
-  dynamo: DocumentDb;
+  dynamo: DynamoDb;
   /** Control plane (tables, waiters) for the bootstrap, on the SDK. */
   dynamoAdmin: DynamoDBClient;
   /** S3 for small content, on the request path: short deadlines, a stall fails fast. */
@@ -37,13 +37,14 @@ function endpointFor(config: Config, service: Service): string | undefined {
  * call: the SDK only logs a request timeout unless told to throw. Retries use
  * the SDK's standard strategy (exponential backoff, full jitter, retry quota).
  */
-function baseOptions(config: Config, service: Service, options: { socketTimeoutMs?: number; requestTimeoutMs?: number } = {}) {
+function baseOptions(config: Config, service: Service, options: ClientOptions & { socketTimeoutMs?: number; requestTimeoutMs?: number } = {}) {
   const agentOptions = { keepAlive: true, maxSockets: 128 };
   const endpoint = endpointFor(config, service);
   return {
     region: config.AWS_REGION,
     maxAttempts: config.AWS_MAX_ATTEMPTS,
     ...(endpoint ? { endpoint } : {}),
+    ...(options.credentials ? { credentials: options.credentials } : {}),
     requestHandler: new NodeHttpHandler({
       connectionTimeout: config.AWS_CONNECT_TIMEOUT_MS,
       requestTimeout: options.requestTimeoutMs ?? config.AWS_REQUEST_TIMEOUT_MS,
@@ -56,31 +57,62 @@ function baseOptions(config: Config, service: Service, options: { socketTimeoutM
   };
 }
 
-export function createAwsClients(config: Config): AwsClients {
+/** What a test may change: credentials that fail, for one. */
+export type ClientOptions = { credentials?: () => Promise<AwsCredentialIdentity> };
+
+/**
+ * The final error of every call of a data-plane SDK client leaves it as the
+ * service's coded error (aws-errors.ts). In the outermost step, so that the
+ * SDK's retries still see its own errors.
+ */
+function serviceErrors(service: string) {
+  return <Input extends object, Output extends object>(next: InitializeHandler<Input, Output>, context: HandlerExecutionContext) =>
+    async (args: Parameters<InitializeHandler<Input, Output>>[0]) => {
+      try {
+        return await next(args);
+      } catch (error) {
+        throw translateAwsError(error, `${service} ${context.commandName?.replace(/Command$/, '') ?? ''}`);
+      }
+    };
+}
+const SERVICE_ERRORS = { step: 'initialize', priority: 'high', name: 'serviceErrors' } as const;
+
+export function createAwsClients(config: Config, options: ClientOptions = {}): AwsClients {
   const lean = new LeanDynamoClient({
     region: config.AWS_REGION,
     endpoint: endpointFor(config, 'DYNAMODB'),
     connectTimeoutMs: config.AWS_CONNECT_TIMEOUT_MS,
     requestTimeoutMs: config.AWS_REQUEST_TIMEOUT_MS,
     maxAttempts: config.AWS_MAX_ATTEMPTS,
+    ...options,
   });
-  const dynamoAdmin = new DynamoDBClient(baseOptions(config, 'DYNAMODB'));
+  const dynamoAdmin = new DynamoDBClient(baseOptions(config, 'DYNAMODB', options));
   // Document content streams from S3; SQS long polls are idle on purpose, so only S3 gets the idle timeout.
   const s3 = new S3Client({
-    ...baseOptions(config, 'S3', { socketTimeoutMs: config.AWS_REQUEST_TIMEOUT_MS }),
+    ...baseOptions(config, 'S3', { ...options, socketTimeoutMs: config.AWS_REQUEST_TIMEOUT_MS }),
     forcePathStyle: config.S3_FORCE_PATH_STYLE,
   });
   // A 5 MiB part, or a download paced by a slow client, needs more than one hot-path deadline.
   const s3Transfer = new S3Client({
-    ...baseOptions(config, 'S3', { socketTimeoutMs: config.S3_TRANSFER_TIMEOUT_MS, requestTimeoutMs: config.S3_TRANSFER_TIMEOUT_MS }),
+    ...baseOptions(config, 'S3', { ...options, socketTimeoutMs: config.S3_TRANSFER_TIMEOUT_MS, requestTimeoutMs: config.S3_TRANSFER_TIMEOUT_MS }),
     forcePathStyle: config.S3_FORCE_PATH_STYLE,
   });
-  const sns = new SNSClient(baseOptions(config, 'SNS'));
+  const sns = new SNSClient(baseOptions(config, 'SNS', options));
   // Queue URLs of emulators name hosts that do not resolve; the SDK's own
   // endpoint for the region is right everywhere.
-  const sqs = new SQSClient({ ...baseOptions(config, 'SQS'), useQueueUrlAsEndpoint: false });
+  const sqs = new SQSClient({ ...baseOptions(config, 'SQS', options), useQueueUrlAsEndpoint: false });
+  s3.middlewareStack.add(serviceErrors('S3'), SERVICE_ERRORS);
+  s3Transfer.middlewareStack.add(serviceErrors('S3'), SERVICE_ERRORS);
+  sns.middlewareStack.add(serviceErrors('SNS'), SERVICE_ERRORS);
+  sqs.middlewareStack.add(serviceErrors('SQS'), SERVICE_ERRORS);
+  // A span per call when tracing is on (src/telemetry); nothing otherwise.
+  traceAwsCalls(dynamoAdmin, 'DynamoDB');
+  traceAwsCalls(s3, 'S3');
+  traceAwsCalls(s3Transfer, 'S3');
+  traceAwsCalls(sns, 'SNS');
+  traceAwsCalls(sqs, 'SQS');
   return {
-    dynamo: lean as unknown as DocumentDb,
+    dynamo: lean,
     dynamoAdmin,
     s3,
     s3Transfer,
@@ -95,19 +127,4 @@ export function createAwsClients(config: Config): AwsClients {
       sqs.destroy();
     },
   };
-}
-
-/** Whether an error means "a dependency failed" (retry later) rather than "our bug". */
-export function isDependencyFailure(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return false;
-  const e = error as { name?: string; code?: string; $fault?: string; $retryable?: unknown; $metadata?: unknown };
-  if (e.$fault === 'server' || e.$retryable) return true;
-  if (e.name && ['TimeoutError', 'RequestTimeout', 'AbortError', 'ThrottlingException',
-    'ProvisionedThroughputExceededException', 'RequestLimitExceeded', 'InternalServerError',
-    'ServiceUnavailable', 'SlowDown'].includes(e.name)) return true;
-  return typeof e.code === 'string' && /^(ECONN|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|ENETUNREACH|ERR_SOCKET|UND_ERR)/.test(e.code);
-}
-
-export function isConditionFailure(error: unknown): boolean {
-  return (error as { name?: string } | null)?.name === 'ConditionalCheckFailedException';
 }

@@ -2,7 +2,7 @@ import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
 import { createAwsClients, type AwsClients } from './aws.ts';
-import { createRedis, RedisCircuit } from './redis.ts';
+import { createRedis, RedisCircuit, registerCircuitGauge } from './redis.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -33,11 +33,13 @@ export const redisPlugin = fp(
     if (!client) redis.connect().catch(() => {});
     const subscriber = config.MEMORY_CACHE_MAX_BYTES > 0 ? createRedis(config, 'api-invalidations', app.log) : undefined;
     subscriber?.connect().catch(() => {});
-    app.decorate('redis', { client: redis, circuit: new RedisCircuit(redis), subscriber });
+    const circuit = new RedisCircuit(redis, { log: app.log });
+    registerCircuitGauge(app.metrics.registry, circuit);
+    app.decorate('redis', { client: redis, circuit, subscriber });
     app.addHook('onClose', async () => {
       if (!client) redis.disconnect();
       subscriber?.disconnect();
     });
   },
-  { name: 'redis', fastify: '5.x' },
+  { name: 'redis', fastify: '5.x', dependencies: ['metrics'] },
 );

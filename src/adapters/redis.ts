@@ -1,6 +1,8 @@
 import { Redis } from 'ioredis';
 import type { FastifyBaseLogger } from 'fastify';
+import { Gauge, type Registry } from 'prom-client';
 import type { Config } from '../config.ts';
+import { traceRedisCommands } from '../telemetry/redis-spans.ts';
 
 /**
  * Redis is a cache here, never a source of truth: commands fail fast instead
@@ -32,6 +34,7 @@ export function createRedis(config: Config, connectionName: string, log?: Fastif
     up = false;
   });
   heartbeat(redis, config.REDIS_HEARTBEAT_MS, () => log?.warn({ connectionName }, 'redis connection hung; reconnecting'));
+  traceRedisCommands(redis);
   return redis;
 }
 
@@ -71,23 +74,40 @@ function heartbeat(redis: Redis, intervalMs: number, onHung: () => void): void {
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false };
 
+export type RedisCircuitOptions = {
+  threshold?: number;
+  openMs?: number;
+  /** Where transitions are logged: one line when the circuit opens, one when it closes. */
+  log?: Pick<FastifyBaseLogger, 'info' | 'warn'>;
+};
+
+export const CIRCUIT_GAUGE = 'redis_circuit_open';
+
 /**
  * A circuit around Redis, so that a dead or blackholed cache costs nothing per
  * request: after `threshold` consecutive failures calls are skipped for
- * `openMs`, then one call at a time probes it again.
+ * `openMs`, then one call at a time probes it again. A connection that is not
+ * ready counts as open too: nothing is sent on it.
  */
 export class RedisCircuit {
   private failures = 0;
   private openUntil = 0;
   private probing = false;
+  /** The state last logged; starts closed so that a normal start logs nothing. */
+  private reported = false;
   private readonly redis: Redis;
   private readonly threshold: number;
   private readonly openMs: number;
+  private readonly log: RedisCircuitOptions['log'];
 
-  constructor(redis: Redis, options: { threshold?: number; openMs?: number } = {}) {
+  constructor(redis: Redis, options: RedisCircuitOptions = {}) {
     this.redis = redis;
     this.threshold = options.threshold ?? 3;
     this.openMs = options.openMs ?? 1000;
+    this.log = options.log;
+    // Connection state changes open or close it without any call being made. Looked at once
+    // ioredis has settled what follows a 'close': 'reconnecting', or 'end' when closed on purpose.
+    for (const event of ['ready', 'close']) redis.on(event, () => queueMicrotask(() => this.report()));
   }
 
   /** Healthy enough to try: connected and the circuit closed (or due a probe). */
@@ -108,14 +128,42 @@ export class RedisCircuit {
     if (probe) this.probing = true;
     try {
       const value = await command(this.redis);
-      this.failures = 0;
+      if (this.failures > 0) {
+        this.failures = 0;
+        this.report();
+      }
       return { ok: true, value };
     } catch {
       this.failures += 1;
-      if (this.failures >= this.threshold) this.openUntil = Date.now() + this.openMs;
+      if (this.failures >= this.threshold) {
+        this.openUntil = Date.now() + this.openMs;
+        this.report();
+      }
       return { ok: false };
     } finally {
       if (probe) this.probing = false;
     }
   }
+
+  private report(): void {
+    const open = this.isOpen;
+    // 'end' is a connection closed on purpose (shutdown): the retry strategy never gives up.
+    if (open === this.reported || (open && this.redis.status === 'end')) return;
+    this.reported = open;
+    if (!open) return this.log?.info('redis circuit closed: using Redis again');
+    const reason = this.redis.status === 'ready' ? `${this.failures} failures in a row` : `connection ${this.redis.status}`;
+    this.log?.warn({ reason, retryInMs: this.openMs }, 'redis circuit open: skipping Redis');
+  }
+}
+
+/** The circuit's state for Prometheus: 1 while Redis is skipped, 0 while it is used. */
+export function registerCircuitGauge(registry: Registry, circuit: RedisCircuit): void {
+  new Gauge({
+    name: CIRCUIT_GAUGE,
+    help: 'Whether the Redis circuit is open (1: Redis is skipped, reads go to the stores) or closed (0)',
+    registers: [registry],
+    collect() {
+      this.set(circuit.isOpen ? 1 : 0);
+    },
+  });
 }

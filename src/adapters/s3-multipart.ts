@@ -12,7 +12,6 @@ export type StreamUploadOptions = {
   client: S3Client;
   bucket: string;
   key: string;
-  contentType: string;
   /** Bytes per part (S3: 5 MiB at least, except the last). */
   partSize: number;
   /** Parts sent at once; one more is filled meanwhile. */
@@ -89,7 +88,7 @@ export async function uploadStream(body: AsyncIterable<Buffer>, options: StreamU
         if (filled === partSize) {
           if (uploadId === undefined) {
             const created = await client.send(
-              new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: options.contentType, ChecksumAlgorithm: 'CRC32' }),
+              new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'CRC32' }),
             );
             uploadId = created.UploadId;
           }
@@ -105,7 +104,7 @@ export async function uploadStream(body: AsyncIterable<Buffer>, options: StreamU
     }
     if (uploadId === undefined) {
       await client.send(
-        new PutObjectCommand({ Bucket: bucket, Key: key, ContentType: options.contentType, Body: buffer.subarray(0, filled) }),
+        new PutObjectCommand({ Bucket: bucket, Key: key, Body: buffer.subarray(0, filled) }),
       );
       return;
     }

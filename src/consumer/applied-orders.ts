@@ -1,16 +1,15 @@
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { DocumentDb } from '../adapters/aws.ts';
-import { isConditionFailure } from '../adapters/aws.ts';
+import { conditionalWrite, type DynamoDb } from '../adapters/dynamodb.ts';
 import type { OrderAcceptedEvent } from '../orders/schemas.ts';
 
 /**
- * The consumer's own table:
+ * The consumer's own table, every key scoped by tenant (an event of one
+ * tenant never meets another tenant's records):
  *
- * - `EVENT#<event id>`: the dedup marker, APPLYING (with a lease) then
- *   APPLIED, remembered until `expiresAt` (epoch seconds, checked in the
- *   condition; TTL only cleans up).
- * - `ORDER#<orderId>`: the side effect, a record of the accepted order,
- *   written with attribute_not_exists so that redoing it is harmless.
+ * - `EVENT#<tenant>#<event id>`: the dedup marker, APPLYING (with a lease)
+ *   then APPLIED, remembered until `expiresAt` (epoch seconds, checked in
+ *   the condition; TTL only cleans up).
+ * - `ORDER#<tenant>#<orderId>`: the side effect, a record of the accepted
+ *   order, written with attribute_not_exists so that redoing it is harmless.
  *
  * The marker is claimed first and completed last; a consumer that dies in
  * between leaves an APPLYING marker whose lease runs out with the message's
@@ -32,12 +31,23 @@ export type AppliedOrder = {
 
 type Marker = { pk: string; status: 'APPLYING' | 'APPLIED'; leaseUntil: number; expiresAt: number; claimedAt: string };
 
+/** What identifies an event here: its tenant and its id. */
+export type EventKey = Pick<OrderAcceptedEvent, 'tenant' | 'id'>;
+
 export type AppliedOrderStoreOptions = {
-  dynamo: DocumentDb;
+  dynamo: DynamoDb;
   table: string;
   /** How long an applied event id is remembered. */
   dedupSeconds: number;
 };
+
+function markerKey(event: EventKey) {
+  return `EVENT#${event.tenant}#${event.id}`;
+}
+
+function recordKey(tenant: string, orderId: string) {
+  return `ORDER#${tenant}#${orderId}`;
+}
 
 export class AppliedOrderStore {
   private readonly options: AppliedOrderStoreOptions;
@@ -46,48 +56,33 @@ export class AppliedOrderStore {
     this.options = options;
   }
 
-  private markerKey(eventId: string) {
-    return `EVENT#${eventId}`;
-  }
-
-  recordKey(orderId: string) {
-    return `ORDER#${orderId}`;
-  }
-
-  /** Claims an event id for `leaseMs`; 'applied' when it was already applied, 'busy' while another consumer holds it. */
-  async claim(eventId: string, now: number, leaseMs: number): Promise<Claim> {
+  /** Claims an event for `leaseMs`; 'applied' when it was already applied, 'busy' while another consumer holds it. */
+  async claim(event: EventKey, now: number, leaseMs: number): Promise<Claim> {
     const marker: Marker = {
-      pk: this.markerKey(eventId),
+      pk: markerKey(event),
       status: 'APPLYING',
       leaseUntil: now + leaseMs,
       expiresAt: Math.floor(now / 1000) + this.options.dedupSeconds,
       claimedAt: new Date(now).toISOString(),
     };
-    try {
-      await this.options.dynamo.send(
-        new PutCommand({
-          TableName: this.options.table,
-          Item: marker,
-          ConditionExpression:
-            'attribute_not_exists(pk) OR expiresAt < :nowSeconds OR (#status = :applying AND leaseUntil < :now)',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':nowSeconds': Math.floor(now / 1000), ':now': now, ':applying': 'APPLYING' },
-        }),
-      );
-      return 'claimed';
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
-    const { Item } = await this.options.dynamo.send(
-      new GetCommand({ TableName: this.options.table, Key: { pk: this.markerKey(eventId) }, ConsistentRead: true }),
+    const claimed = await conditionalWrite(
+      this.options.dynamo.putItem({
+        TableName: this.options.table,
+        Item: marker,
+        ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :nowSeconds OR (#status = :applying AND leaseUntil < :now)',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':nowSeconds': Math.floor(now / 1000), ':now': now, ':applying': 'APPLYING' },
+      }),
     );
-    return (Item as Marker | undefined)?.status === 'APPLIED' ? 'applied' : 'busy';
+    if (claimed) return 'claimed';
+    const { Item } = await this.options.dynamo.getItem({ TableName: this.options.table, Key: { pk: markerKey(event) }, ConsistentRead: true });
+    return Item?.status === 'APPLIED' ? 'applied' : 'busy';
   }
 
   /** The side effect; false when an earlier delivery already did it. */
-  async record(event: OrderAcceptedEvent, now: number): Promise<boolean> {
+  record(event: OrderAcceptedEvent, now: number): Promise<boolean> {
     const record: AppliedOrder & { pk: string } = {
-      pk: this.recordKey(event.data.orderId),
+      pk: recordKey(event.tenant, event.data.orderId),
       orderId: event.data.orderId,
       tenant: event.tenant,
       customerId: event.data.customerId,
@@ -96,39 +91,27 @@ export class AppliedOrderStore {
       eventId: event.id,
       appliedAt: new Date(now).toISOString(),
     };
-    try {
-      await this.options.dynamo.send(
-        new PutCommand({ TableName: this.options.table, Item: record, ConditionExpression: 'attribute_not_exists(pk)' }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
-  }
-
-  async complete(eventId: string, now: number): Promise<void> {
-    try {
-      await this.options.dynamo.send(
-        new UpdateCommand({
-          TableName: this.options.table,
-          Key: { pk: this.markerKey(eventId) },
-          UpdateExpression: 'SET #status = :applied, appliedAt = :at REMOVE leaseUntil',
-          // Never creates a marker (one without expiresAt would stay forever).
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':applied': 'APPLIED', ':at': new Date(now).toISOString() },
-        }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
-  }
-
-  async read(orderId: string): Promise<AppliedOrder | undefined> {
-    const { Item } = await this.options.dynamo.send(
-      new GetCommand({ TableName: this.options.table, Key: { pk: this.recordKey(orderId) }, ConsistentRead: true }),
+    return conditionalWrite(
+      this.options.dynamo.putItem({ TableName: this.options.table, Item: record, ConditionExpression: 'attribute_not_exists(pk)' }),
     );
+  }
+
+  async complete(event: EventKey, now: number): Promise<void> {
+    await conditionalWrite(
+      this.options.dynamo.updateItem({
+        TableName: this.options.table,
+        Key: { pk: markerKey(event) },
+        UpdateExpression: 'SET #status = :applied, appliedAt = :at REMOVE leaseUntil',
+        // Never creates a marker (one without expiresAt would stay forever).
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':applied': 'APPLIED', ':at': new Date(now).toISOString() },
+      }),
+    );
+  }
+
+  async read(tenant: string, orderId: string): Promise<AppliedOrder | undefined> {
+    const { Item } = await this.options.dynamo.getItem({ TableName: this.options.table, Key: { pk: recordKey(tenant, orderId) }, ConsistentRead: true });
     if (!Item) return undefined;
     const { pk: _pk, ...record } = Item as AppliedOrder & { pk: string };
     return record;

@@ -1,5 +1,6 @@
 import { GetQueueAttributesCommand, GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { Gauge, type Registry } from 'prom-client';
+import { cachedFor } from '../cached.ts';
 
 export const DEAD_LETTERS_GAUGE = 'order_events_dead_letters';
 
@@ -14,9 +15,7 @@ export function registerDeadLetterGauge(
   queueName: string,
   options: { cacheMs?: number; timeoutMs?: number } = {},
 ): void {
-  const cacheMs = options.cacheMs ?? 5000;
   let queueUrl: string | undefined;
-  let last: { at: number; depth: Promise<number | undefined> } | undefined;
 
   const read = async (): Promise<number | undefined> => {
     const abortSignal = AbortSignal.timeout(options.timeoutMs ?? 2000);
@@ -32,15 +31,15 @@ export function registerDeadLetterGauge(
     const depth = Number(Attributes?.ApproximateNumberOfMessages) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
     return Number.isFinite(depth) ? depth : undefined;
   };
+  const depth = cachedFor(options.cacheMs ?? 5000, () => read().catch(() => undefined));
 
   new Gauge({
     name: DEAD_LETTERS_GAUGE,
     help: 'Messages in the dead-letter queue of the order events consumer',
     registers: [registry],
     async collect() {
-      if (!last || Date.now() - last.at >= cacheMs) last = { at: Date.now(), depth: read().catch(() => undefined) };
-      const depth = await last.depth;
-      if (depth !== undefined) this.set(depth);
+      const value = await depth();
+      if (value !== undefined) this.set(value);
     },
   });
 }

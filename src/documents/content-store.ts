@@ -6,6 +6,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { v7 as uuidv7 } from 'uuid';
+import { translateAwsError } from '../adapters/aws-errors.ts';
 import { uploadStream } from '../adapters/s3-multipart.ts';
 
 export type ContentStoreOptions = {
@@ -32,7 +33,9 @@ export type ObjectKeyParts = { tenant: string; id: string };
  * and becomes the document's content only when the metadata item that names
  * it is committed. Two racing writers of one id therefore never overwrite
  * each other's bytes; the loser's object is removed by the loser, or, if it
- * died first, by the lifecycle worker.
+ * died first, by the lifecycle worker. Objects are opaque bytes: a
+ * document's Content-Type lives in its metadata item, which is what reads
+ * serve (and the local S3 emulator mis-parses form-encoded objects).
  */
 export class ContentStore {
   private readonly options: ContentStoreOptions;
@@ -58,12 +61,11 @@ export class ContentStore {
    * digest, the client gone), the multipart upload is aborted before this
    * rejects, so no parts stay behind.
    */
-  async upload(key: string, body: Readable, contentType: string): Promise<void> {
+  async upload(key: string, body: Readable): Promise<void> {
     await uploadStream(body, {
       client: this.options.s3Transfer,
       bucket: this.options.bucket,
       key,
-      contentType,
       partSize: this.options.partSize,
       partsInFlight: this.options.partsInFlight,
     });
@@ -76,7 +78,8 @@ export class ContentStore {
       return Buffer.from(await Body!.transformToByteArray());
     } catch (error) {
       if (isNoSuchKey(error)) return undefined;
-      throw error;
+      // A body cut off mid-way fails after the SDK call returned: translated here, as the call's own errors are.
+      throw translateAwsError(error, 'S3 GetObject');
     }
   }
 

@@ -3,7 +3,7 @@ import { pipeline, type Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import { v7 as uuidv7 } from 'uuid';
 import { Errors } from '../errors.ts';
-import type { Metrics } from '../http/metrics.ts';
+import type { Metrics } from '../metrics.ts';
 import { fingerprint } from '../idempotency/idempotency-key.ts';
 import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
 import type { DeclaredDigest } from './content-digest.ts';
@@ -206,7 +206,7 @@ export class DocumentService {
     commit: (received: Received) => Promise<CreateAnswer & { committed: boolean }>,
   ): Promise<CreateAnswer> {
     const s3Key = this.options.content.newKey(tenant, id);
-    await this.options.content.upload(s3Key, body.rest(), contentType);
+    await this.options.content.upload(s3Key, body.rest());
     let committed = false;
     try {
       const answer = await commit({

@@ -1,6 +1,4 @@
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { DocumentDb } from '../adapters/aws.ts';
-import { isConditionFailure } from '../adapters/aws.ts';
+import { conditionalWrite, type DynamoDb } from '../adapters/dynamodb.ts';
 import type { DocumentMetadata } from './schemas.ts';
 
 /** Where a document's bytes are: in its item, or in an S3 object the item names. */
@@ -37,7 +35,7 @@ export const TOMBSTONE_SHARDS = ['0', '1', '2', '3'] as const;
 /** The item of the lifecycle worker's lease; no document key has this shape (they hold a '#'). */
 const SWEEP_LEASE_KEY = '__lifecycle__';
 
-export type DocumentStoreOptions = { dynamo: DocumentDb; table: string; tombstoneSeconds: number };
+export type DocumentStoreOptions = { dynamo: DynamoDb; table: string; tombstoneSeconds: number };
 
 function metadataOf(item: DocumentItem): DocumentMetadata {
   return {
@@ -76,26 +74,23 @@ export class DocumentStore {
 
   async create(tenant: string, metadata: DocumentMetadata, place: ContentPlace): Promise<CreateResult> {
     const item: DocumentItem = { ...metadata, status: 'ACTIVE', pk: this.pk(tenant, metadata.id), ...place };
-    try {
-      await this.options.dynamo.send(
-        new PutCommand({ TableName: this.options.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
-      );
-      return { outcome: 'created', metadata };
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+    const put = this.options.dynamo.putItem({ TableName: this.options.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' });
+    if (await conditionalWrite(put)) return { outcome: 'created', metadata };
     const existing = await this.lookup(tenant, metadata.id);
     if (existing.state === 'absent') throw new Error(`document ${metadata.id} vanished after a failed conditional put`);
     if (existing.state === 'deleted') return { outcome: 'deleted' };
-    const stored = existing.record.metadata;
-    const same = stored.checksum === metadata.checksum && stored.contentType === metadata.contentType;
-    return { outcome: same ? 'identical' : 'conflict', metadata: stored };
+    const stored = existing.record;
+    // Our own put, committed by an attempt whose answer was lost and retried by the client:
+    // it names our staged object (or, inline, was made at our instant). Reporting it as
+    // someone else's would have the caller remove the object the document now points to.
+    const ours = 's3Key' in place ? stored.s3Key === place.s3Key : stored.metadata.createdAt === metadata.createdAt;
+    const same = stored.metadata.checksum === metadata.checksum && stored.metadata.contentType === metadata.contentType;
+    if (same && ours) return { outcome: 'created', metadata: stored.metadata };
+    return { outcome: same ? 'identical' : 'conflict', metadata: stored.metadata };
   }
 
   async lookup(tenant: string, id: string): Promise<Lookup> {
-    const { Item } = await this.options.dynamo.send(
-      new GetCommand({ TableName: this.options.table, Key: { pk: this.pk(tenant, id) }, ConsistentRead: true }),
-    );
+    const { Item } = await this.options.dynamo.getItem({ TableName: this.options.table, Key: { pk: this.pk(tenant, id) }, ConsistentRead: true });
     const item = Item as DocumentItem | undefined;
     if (!item) return { state: 'absent' };
     if (item.status === 'DELETED') {
@@ -110,9 +105,10 @@ export class DocumentStore {
   /** Logical delete: the item becomes a tombstone with a TTL; its S3 object (if any) is the caller's to remove. */
   async delete(tenant: string, id: string, now = Date.now()): Promise<DeleteResult> {
     const deletedAt = new Date(now).toISOString();
-    try {
-      const { Attributes } = await this.options.dynamo.send(
-        new UpdateCommand({
+    let s3Key: string | undefined;
+    const tombstoned = await conditionalWrite(
+      this.options.dynamo
+        .updateItem({
           TableName: this.options.table,
           Key: { pk: this.pk(tenant, id) },
           UpdateExpression:
@@ -127,37 +123,33 @@ export class DocumentStore {
             ':shard': shardOf(id),
           },
           ReturnValues: 'ALL_NEW',
+        })
+        .then(({ Attributes }) => {
+          s3Key = (Attributes as DocumentItem | undefined)?.s3Key;
         }),
-      );
-      const s3Key = (Attributes as DocumentItem | undefined)?.s3Key;
-      return { outcome: 'deleted', deletedAt, ...(s3Key ? { s3Key } : {}) };
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+    );
+    if (tombstoned) return { outcome: 'deleted', deletedAt, ...(s3Key ? { s3Key } : {}) };
     const existing = await this.lookup(tenant, id);
     if (existing.state === 'absent') return { outcome: 'absent' };
     // A repeated delete finishes a content removal (and an announcement) that may have failed before.
     if (existing.state !== 'deleted') return { outcome: 'already-deleted' };
-    const { s3Key, deletedAt: committedAt } = existing;
-    return { outcome: 'already-deleted', ...(s3Key ? { s3Key } : {}), ...(committedAt ? { deletedAt: committedAt } : {}) };
+    const { s3Key: left, deletedAt: committedAt } = existing;
+    return { outcome: 'already-deleted', ...(left ? { s3Key: left } : {}), ...(committedAt ? { deletedAt: committedAt } : {}) };
   }
 
   /** The earliest `deleteAt` of any tombstone still in the table (epoch seconds). */
   async oldestTombstoneDeleteAt(abortSignal?: AbortSignal): Promise<number | undefined> {
     const oldest = await Promise.all(
       TOMBSTONE_SHARDS.map(async (shard) => {
-        const { Items } = await this.options.dynamo.send(
-          new QueryCommand({
-            TableName: this.options.table,
-            IndexName: TOMBSTONES_INDEX,
-            KeyConditionExpression: 'tombstoneShard = :shard',
-            ExpressionAttributeValues: { ':shard': shard },
-            ScanIndexForward: true,
-            Limit: 1,
-          }),
-          { abortSignal },
-        );
-        return (Items?.[0] as { deleteAt?: number } | undefined)?.deleteAt;
+        const { Items } = await this.options.dynamo.query({
+          TableName: this.options.table,
+          IndexName: TOMBSTONES_INDEX,
+          KeyConditionExpression: 'tombstoneShard = :shard',
+          ExpressionAttributeValues: { ':shard': shard },
+          ScanIndexForward: true,
+          Limit: 1,
+        }, { abortSignal });
+        return (Items[0] as { deleteAt?: number } | undefined)?.deleteAt;
       }),
     );
     const found = oldest.filter((deleteAt) => deleteAt !== undefined);
@@ -169,38 +161,28 @@ export class DocumentStore {
    * worker sweep one at a time, so an orphan is removed and counted once.
    */
   async claimSweep(owner: string, now: number, leaseMs: number): Promise<boolean> {
-    try {
-      await this.options.dynamo.send(
-        new PutCommand({
-          TableName: this.options.table,
-          Item: { pk: SWEEP_LEASE_KEY, owner, leaseUntil: now + leaseMs },
-          ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil < :now OR #owner = :owner',
-          ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: { ':now': now, ':owner': owner },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return conditionalWrite(
+      this.options.dynamo.putItem({
+        TableName: this.options.table,
+        Item: { pk: SWEEP_LEASE_KEY, owner, leaseUntil: now + leaseMs },
+        ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil < :now OR #owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':now': now, ':owner': owner },
+      }),
+    );
   }
 
   /** Gives the lease back at once, so that another replica need not wait for it to run out. */
   async releaseSweep(owner: string): Promise<void> {
-    try {
-      await this.options.dynamo.send(
-        new UpdateCommand({
-          TableName: this.options.table,
-          Key: { pk: SWEEP_LEASE_KEY },
-          UpdateExpression: 'SET leaseUntil = :expired',
-          ConditionExpression: '#owner = :owner',
-          ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: { ':owner': owner, ':expired': 0 },
-        }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+    await conditionalWrite(
+      this.options.dynamo.updateItem({
+        TableName: this.options.table,
+        Key: { pk: SWEEP_LEASE_KEY },
+        UpdateExpression: 'SET leaseUntil = :expired',
+        ConditionExpression: '#owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':owner': owner, ':expired': 0 },
+      }),
+    );
   }
 }

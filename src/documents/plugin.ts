@@ -7,6 +7,7 @@ import { DocumentService } from './document-service.ts';
 import { MemoryCache } from './memory-cache.ts';
 import { multiRegionDocuments } from './multi-region.ts';
 import { documentRoutes } from './routes.ts';
+import { DocumentMetadata } from './schemas.ts';
 import { documentStores } from './stores.ts';
 
 export type DocumentsOptions = {
@@ -52,6 +53,7 @@ export const documentsPlugin = fp(
         maxConcurrentUploads: config.MAX_CONCURRENT_UPLOADS,
       },
     });
+    app.addSchema(DocumentMetadata);
     await app.register(documentRoutes, {
       service,
       maxBytes: config.MAX_DOCUMENT_BYTES,

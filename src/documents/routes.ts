@@ -103,6 +103,8 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
   const uploadConfig = { bodyBytesPerSecond: uploadMinBytesPerSecond };
+  const created = ['Location', 'ETag', 'Idempotent-Replayed'] as const;
+  const read = ['ETag', 'Accept-Ranges', 'Repr-Digest', 'Cache-Status'] as const;
   // A declared length over the limit is refused before anything else, before a byte is read.
   const refuseOversized = (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void) => {
     const length = request.headers['content-length'];
@@ -112,10 +114,15 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
   app.post(
     '/documents',
     {
-      config: uploadConfig,
+      config: { ...uploadConfig, openapi: { binaryBody: true, responseHeaders: { 201: [...created] } } },
       onRequest: refuseOversized,
       schema: {
+        operationId: 'createDocument',
         summary: 'Create a document with a server-made UUIDv7 id',
+        description:
+          'Stores the body byte for byte with its Content-Type, streamed (up to MAX_DOCUMENT_BYTES). With an Idempotency-Key, ' +
+          'a retry with the same body answers the original 201 (Idempotent-Replayed); another body with it is 422. ' +
+          'Content-Digest or Repr-Digest (sha-256), when sent, must match the body.',
         tags: ['documents'],
         headers: DocumentWriteHeaders,
         response: { 201: DocumentMetadataRef, ...problems(400, 401, 408, 409, 413, 415, 422, 429, 503) },
@@ -130,11 +137,14 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
   app.put(
     '/documents/:id',
     {
-      config: uploadConfig,
+      config: { ...uploadConfig, openapi: { binaryBody: true, responseHeaders: { 200: ['Location', 'ETag'], 201: ['Location', 'ETag'] } } },
       onRequest: refuseOversized,
       schemaErrorFormatter: invalidId,
       schema: {
+        operationId: 'putDocument',
         summary: 'Create a document with a client-chosen id (a retry with the same content is safe)',
+        description:
+          '201 when created, 200 when the same content is already there (a retry), 409 for other content or a deleted id: documents never change.',
         tags: ['documents'],
         params: DocumentParams,
         headers: DocumentWriteHeaders,
@@ -148,8 +158,13 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
     method: ['GET', 'HEAD'],
     url: '/documents/:id',
     schemaErrorFormatter: invalidId,
+    config: { openapi: { responseHeaders: { 200: [...read], 206: [...read, 'Content-Range'], 304: [...read], 416: ['Content-Range'] } } },
     schema: {
+      operationId: 'getDocument',
       summary: 'Read a document: its exact bytes, Content-Type and ETag; a Range of it',
+      description:
+        'The exact bytes with the stored Content-Type. If-None-Match with the ETag: 304. One Range (bytes=a-b, a-, -n): 206 with ' +
+        'Content-Range, or 416 past the end; If-Range limits the Range to the ETag. Cache-Status says which layer answered.',
       tags: ['documents'],
       params: DocumentParams,
       headers: DocumentReadHeaders,
@@ -167,8 +182,11 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
     '/documents/:id/metadata',
     {
       schemaErrorFormatter: invalidId,
+      config: { openapi: { responseHeaders: { 200: ['ETag'] } } },
       schema: {
+        operationId: 'getDocumentMetadata',
         summary: 'Read the metadata of a document',
+        description: 'id, status, Content-Type, size, SHA-256 and creation time, without the content.',
         tags: ['documents'],
         params: DocumentParams,
         response: { 200: DocumentMetadata, ...problems(400, 401, 404, 429, 503) },
@@ -186,7 +204,10 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
     {
       schemaErrorFormatter: invalidId,
       schema: {
+        operationId: 'deleteDocument',
         summary: 'Delete a document (idempotent; a deleted document is never served again)',
+        description:
+          '204 once the deletion is in DynamoDB and in Redis (else 503: retry, it finishes the job); again 204 for a deleted one; then every GET is 404.',
         tags: ['documents'],
         params: DocumentParams,
         response: { 204: Type.Null(), ...problems(400, 401, 404, 429, 503) },

@@ -10,10 +10,11 @@ export const DocumentMetadata = Type.Object(
   {
     id: DocumentId,
     status: Type.Literal('ACTIVE'),
-    contentType: Type.String(),
-    size: Type.Integer({ minimum: 1 }),
+    // As sent: a media type with any parameters, bounded by Node's 16 KiB of request headers.
+    contentType: Type.String({ pattern: '^[A-Za-z0-9!#$&^_.+-]{1,127}/[A-Za-z0-9!#$&^_.+-]{1,127}', maxLength: 16_384 }),
+    size: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, format: 'int64', description: 'Bytes' }),
     checksum: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the content, hex' }),
-    createdAt: Type.String({ format: 'date-time' }),
+    createdAt: Type.String({ format: 'date-time', maxLength: 32 }),
   },
   { $id: 'DocumentMetadata' },
 );

@@ -1,3 +1,5 @@
+import { cachedFor } from '../cached.ts';
+
 export type DependencyState = 'ok' | 'down';
 export type HealthReport = {
   status: 'healthy' | 'degraded' | 'unhealthy';
@@ -19,21 +21,13 @@ export type HealthChecks = {
 export class HealthChecker {
   private readonly checks: HealthChecks;
   private readonly timeoutMs: number;
-  private readonly cacheMs: number;
-  private last: { at: number; report: Promise<HealthReport> } | undefined;
+  /** The last report, reused for `cacheMs`. */
+  readonly report: () => Promise<HealthReport>;
 
   constructor(checks: HealthChecks, options: { timeoutMs?: number; cacheMs?: number } = {}) {
     this.checks = checks;
     this.timeoutMs = options.timeoutMs ?? 1000;
-    this.cacheMs = options.cacheMs ?? 1000;
-  }
-
-  report(): Promise<HealthReport> {
-    const now = Date.now();
-    if (this.last && now - this.last.at < this.cacheMs) return this.last.report;
-    const report = this.probe();
-    this.last = { at: now, report };
-    return report;
+    this.report = cachedFor(options.cacheMs ?? 1000, () => this.probe());
   }
 
   private async probe(): Promise<HealthReport> {

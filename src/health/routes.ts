@@ -9,7 +9,9 @@ const HealthReport = Type.Object({
   cache: State,
   events: State,
 });
-const Probe = Type.Object({ status: Type.String() });
+const Probe = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('ready'), Type.Literal('shutting down'), Type.Literal('storage down')]),
+});
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -23,7 +25,16 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ checker: HealthChecker }>
 
   app.get(
     '/health',
-    { config, schema: { tags: ['operations'], summary: 'Dependencies at a glance', response: { 200: HealthReport, 503: HealthReport } } },
+    {
+      config,
+      schema: {
+        operationId: 'getHealth',
+        tags: ['operations'],
+        summary: 'Dependencies at a glance',
+        description: 'storage (DynamoDB and S3), cache (Redis) and events (SNS): degraded while only the cache or events are down, 503 while storage is.',
+        response: { 200: HealthReport, 503: HealthReport },
+      },
+    },
     async (_request, reply) => {
       const report = await checker.report();
       if (report.storage === 'down') reply.code(503).header('retry-after', '5');
@@ -33,27 +44,42 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ checker: HealthChecker }>
 
   app.get(
     '/health/live',
-    { config, schema: { tags: ['operations'], summary: 'The process can serve', response: { 200: Probe } } },
-    async () => ({ status: 'ok' }),
+    {
+      config,
+      schema: {
+        operationId: 'getLiveness',
+        tags: ['operations'],
+        summary: 'The process can serve',
+        description: 'Liveness: 200 while the event loop turns; asks no dependency.',
+        response: { 200: Probe },
+      },
+    },
+    async () => ({ status: 'ok' }) as const,
   );
 
   app.get(
     '/health/ready',
     {
       config,
-      schema: { tags: ['operations'], summary: 'Storage answers and the process is not shutting down', response: { 200: Probe, 503: Probe } },
+      schema: {
+        operationId: 'getReadiness',
+        tags: ['operations'],
+        summary: 'Storage answers and the process is not shutting down',
+        description: 'Readiness: 503 from the first shutdown signal on, and while storage is down, so that traffic goes elsewhere.',
+        response: { 200: Probe, 503: Probe },
+      },
     },
     async (_request, reply) => {
       if (app.draining) {
         reply.code(503).header('retry-after', '1');
-        return { status: 'shutting down' };
+        return { status: 'shutting down' } as const;
       }
       const report = await checker.report();
       if (report.storage === 'down') {
         reply.code(503).header('retry-after', '5');
-        return { status: 'storage down' };
+        return { status: 'storage down' } as const;
       }
-      return { status: 'ready' };
+      return { status: 'ready' } as const;
     },
   );
 };

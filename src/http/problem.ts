@@ -13,7 +13,6 @@ import {
   type ErrorCode,
   type FieldError,
 } from '../errors.ts';
-import { isDependencyFailure } from '../adapters/aws.ts';
 import type { Problem } from './schemas.ts';
 
 type AnyError = FastifyError & { retryAfter?: number };
@@ -35,7 +34,6 @@ export function classify(error: AnyError): ErrorCode {
   }
   // JSON.parse and secure-json-parse (prototype poisoning) throw SyntaxErrors with a 400.
   if (error instanceof SyntaxError && error.statusCode === 400) return 'MALFORMED_JSON';
-  if (isDependencyFailure(error)) return 'SERVICE_UNAVAILABLE';
   const status = error.statusCode ?? 500;
   if (status === 413) return 'PAYLOAD_TOO_LARGE';
   if (status === 415) return 'UNSUPPORTED_MEDIA_TYPE';

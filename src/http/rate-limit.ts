@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin';
 import rateLimit from '@fastify/rate-limit';
+import type { onSendHookHandler } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { RedisCircuit } from '../adapters/redis.ts';
 import { Errors } from '../errors.ts';
@@ -33,6 +34,26 @@ function circuitStore(redis: Redis, circuit: RedisCircuit) {
   };
 }
 
+/**
+ * The IETF fields (draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy`
+ * and `RateLimit`, structured fields) in place of the X-RateLimit-* trio
+ * @fastify/rate-limit writes, from the same counter: the tenant's quota per
+ * 60 s window, what is left of it and the seconds until the window resets.
+ * An answer the limit did not count (public routes, Redis down) has neither.
+ */
+export function rateLimitFields(perMinute: number): onSendHookHandler {
+  const policy = `"tenant";q=${perMinute};w=60`;
+  return (_request, reply, payload, done) => {
+    const remaining = reply.getHeader('x-ratelimit-remaining');
+    const reset = reply.getHeader('x-ratelimit-reset');
+    if (remaining !== undefined && reset !== undefined) {
+      reply.header('ratelimit-policy', policy).header('ratelimit', `"tenant";r=${remaining};t=${reset}`);
+      reply.removeHeader('x-ratelimit-limit').removeHeader('x-ratelimit-remaining').removeHeader('x-ratelimit-reset');
+    }
+    done(null, payload);
+  };
+}
+
 export const rateLimitPlugin = fp(
   async (app, options: { perMinute: number; redis: Redis; circuit: RedisCircuit }) => {
     await app.register(rateLimit, {
@@ -47,6 +68,7 @@ export const rateLimitPlugin = fp(
       errorResponseBuilder: (_request, context) =>
         Object.assign(new Errors.RateLimited(), { retryAfter: Math.max(1, Math.ceil(context.ttl / 1000)) }),
     });
+    app.addHook('onSend', rateLimitFields(options.perMinute));
   },
   { name: 'rate-limit', fastify: '5.x', dependencies: ['auth'] },
 );

@@ -34,10 +34,19 @@ class BodyDeadline extends Transform {
     this.baseMs = baseMs;
     this.bytesPerSecond = bytesPerSecond;
     this.timer = setTimeout(() => this.check(source), baseMs);
+    // A body nobody reads any more (the request was answered first) fails quietly:
+    // an 'error' without a listener would end the process.
+    this.on('error', () => {});
     source.pipe(this);
     finished(source, (error) => {
-      if (error) this.destroy(error);
+      clearTimeout(this.timer);
+      if (error && !this.destroyed) this.destroy(error);
     });
+  }
+
+  /** The request was answered: its body's deadline no longer matters. */
+  stop() {
+    clearTimeout(this.timer);
   }
 
   private deadline(): number {
@@ -80,9 +89,11 @@ class BodyDeadline extends Transform {
  */
 export const requestDeadlinePlugin = fp(
   async (app, options: { bodyTimeoutMs: number }) => {
-    app.addHook('preParsing', (request, _reply, payload, done) => {
+    app.addHook('preParsing', (request, reply, payload, done) => {
       if (!hasBody(request)) return done(null, payload);
-      done(null, new BodyDeadline(payload, options.bodyTimeoutMs, request.routeOptions.config.bodyBytesPerSecond));
+      const deadline = new BodyDeadline(payload, options.bodyTimeoutMs, request.routeOptions.config.bodyBytesPerSecond);
+      reply.raw.once('close', () => deadline.stop());
+      done(null, deadline);
     });
     app.addHook('onSend', (request, reply, payload, done) => {
       if (!request.raw.complete && hasBody(request)) reply.header('connection', 'close');

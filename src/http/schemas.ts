@@ -2,15 +2,22 @@ import { Type, type Static } from 'typebox';
 
 // Shapes shared by every route. Domain schemas live next to their routes.
 
+// Bounds are what the service sends: a detail names at most a request target,
+// which Node bounds with the headers (16 KiB); a body of N bytes fails in at most N fields.
 export const Problem = Type.Object(
   {
-    type: Type.String(),
-    title: Type.String(),
-    status: Type.Integer(),
-    detail: Type.String(),
-    code: Type.String({ pattern: '^[A-Z][A-Z0-9_]*$' }),
-    requestId: Type.String(),
-    errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
+    type: Type.String({ pattern: '^urn:problem-type:[a-z0-9-]+$', maxLength: 64, description: 'urn:problem-type:<code in kebab case>' }),
+    title: Type.String({ pattern: '^[A-Z][a-z0-9 ]*$', maxLength: 64, description: 'The code read as words' }),
+    status: Type.Integer({ minimum: 400, maximum: 599, format: 'int32' }),
+    detail: Type.String({ maxLength: 16_384 }),
+    code: Type.String({ pattern: '^[A-Z][A-Z0-9_]*$', maxLength: 64, description: 'Stable; what clients branch on' }),
+    requestId: Type.String({ pattern: '^[A-Za-z0-9._-]{1,128}$', maxLength: 128 }),
+    errors: Type.Optional(
+      Type.Array(Type.Object({ path: Type.String({ maxLength: 16_384 }), message: Type.String({ maxLength: 1024 }) }), {
+        maxItems: 16_384,
+        description: 'VALIDATION_FAILED: every failing field',
+      }),
+    ),
   },
   { $id: 'Problem', description: 'RFC 9457 problem details' },
 );

@@ -1,5 +1,16 @@
 import { createHash } from 'node:crypto';
+import { Type } from 'typebox';
 import { Errors } from '../errors.ts';
+
+/**
+ * The header as the routes declare it: only a string, so that a malformed
+ * key is this module's 400 INVALID_IDEMPOTENCY_KEY, not a schema failure.
+ */
+export const IdempotencyKeyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({ description: '1-255 printable ASCII, bare or as an RFC 8941 string; identifies the request for 24 h' }),
+  ),
+});
 
 /**
  * Reads an Idempotency-Key sent bare (`abc`) or as an RFC 8941 string

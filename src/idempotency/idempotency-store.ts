@@ -1,6 +1,4 @@
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { DocumentDb } from '../adapters/aws.ts';
-import { isConditionFailure } from '../adapters/aws.ts';
+import { conditionalWrite, type DynamoDb } from '../adapters/dynamodb.ts';
 
 export type StoredResponse = { statusCode: number; headers: Record<string, string>; body: unknown };
 
@@ -22,7 +20,7 @@ type IdempotencyRecord = {
 };
 
 export type IdempotencyOptions = {
-  dynamo: DocumentDb;
+  dynamo: DynamoDb;
   table: string;
   ttlSeconds: number;
   lockSeconds: number;
@@ -57,19 +55,15 @@ export class IdempotencyStore {
         lockExpiresAt: now + this.options.lockSeconds * 1000,
         expiresAt: Math.floor(now / 1000) + this.options.ttlSeconds,
       };
-      try {
-        await this.options.dynamo.send(
-          new PutCommand({
-            TableName: this.options.table,
-            Item: record,
-            ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
-            ExpressionAttributeValues: { ':now': Math.floor(now / 1000) },
-          }),
-        );
-        return { kind: 'started', resourceId, token };
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
-      }
+      const started = await conditionalWrite(
+        this.options.dynamo.putItem({
+          TableName: this.options.table,
+          Item: record,
+          ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
+          ExpressionAttributeValues: { ':now': Math.floor(now / 1000) },
+        }),
+      );
+      if (started) return { kind: 'started', resourceId, token };
 
       const existing = await this.read(pk);
       if (!existing || existing.expiresAt < Math.floor(this.now() / 1000)) continue;
@@ -88,45 +82,36 @@ export class IdempotencyStore {
   private async takeOver(existing: IdempotencyRecord): Promise<string | undefined> {
     const now = this.now();
     const token = `${now}-${Math.random().toString(36).slice(2)}`;
-    try {
-      await this.options.dynamo.send(
-        new UpdateCommand({
-          TableName: this.options.table,
-          Key: { pk: existing.pk },
-          UpdateExpression: 'SET lockExpiresAt = :lock, #token = :token',
-          ConditionExpression: '#status = :inProgress AND #token = :seen',
-          ExpressionAttributeNames: { '#status': 'status', '#token': 'token' },
-          ExpressionAttributeValues: {
-            ':lock': now + this.options.lockSeconds * 1000,
-            ':token': token,
-            ':inProgress': 'IN_PROGRESS',
-            ':seen': existing.token,
-          },
-        }),
-      );
-      return token;
-    } catch (error) {
-      if (isConditionFailure(error)) return undefined;
-      throw error;
-    }
+    const taken = await conditionalWrite(
+      this.options.dynamo.updateItem({
+        TableName: this.options.table,
+        Key: { pk: existing.pk },
+        UpdateExpression: 'SET lockExpiresAt = :lock, #token = :token',
+        ConditionExpression: '#status = :inProgress AND #token = :seen',
+        ExpressionAttributeNames: { '#status': 'status', '#token': 'token' },
+        ExpressionAttributeValues: {
+          ':lock': now + this.options.lockSeconds * 1000,
+          ':token': token,
+          ':inProgress': 'IN_PROGRESS',
+          ':seen': existing.token,
+        },
+      }),
+    );
+    return taken ? token : undefined;
   }
 
   async complete(pk: string, token: string, response: StoredResponse): Promise<void> {
-    try {
-      await this.options.dynamo.send(
-        new UpdateCommand({
-          TableName: this.options.table,
-          Key: { pk },
-          UpdateExpression: 'SET #status = :completed, #response = :response REMOVE lockExpiresAt',
-          ConditionExpression: '#token = :token',
-          ExpressionAttributeNames: { '#status': 'status', '#response': 'response', '#token': 'token' },
-          ExpressionAttributeValues: { ':completed': 'COMPLETED', ':response': response, ':token': token },
-        }),
-      );
-    } catch (error) {
-      // Someone took the record over: it finishes the same resource, so its answer is ours.
-      if (!isConditionFailure(error)) throw error;
-    }
+    // A failed condition: someone took the record over; it finishes the same resource, so its answer is ours.
+    await conditionalWrite(
+      this.options.dynamo.updateItem({
+        TableName: this.options.table,
+        Key: { pk },
+        UpdateExpression: 'SET #status = :completed, #response = :response REMOVE lockExpiresAt',
+        ConditionExpression: '#token = :token',
+        ExpressionAttributeNames: { '#status': 'status', '#response': 'response', '#token': 'token' },
+        ExpressionAttributeValues: { ':completed': 'COMPLETED', ':response': response, ':token': token },
+      }),
+    );
   }
 
   /**
@@ -135,20 +120,16 @@ export class IdempotencyStore {
    * have committed (a timeout does not say) and the retry must finish that.
    */
   async release(pk: string, token: string): Promise<void> {
-    try {
-      await this.options.dynamo.send(
-        new UpdateCommand({
-          TableName: this.options.table,
-          Key: { pk },
-          UpdateExpression: 'SET lockExpiresAt = :expired',
-          ConditionExpression: '#token = :token AND #status = :inProgress',
-          ExpressionAttributeNames: { '#token': 'token', '#status': 'status' },
-          ExpressionAttributeValues: { ':token': token, ':inProgress': 'IN_PROGRESS', ':expired': 0 },
-        }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+    await conditionalWrite(
+      this.options.dynamo.updateItem({
+        TableName: this.options.table,
+        Key: { pk },
+        UpdateExpression: 'SET lockExpiresAt = :expired',
+        ConditionExpression: '#token = :token AND #status = :inProgress',
+        ExpressionAttributeNames: { '#token': 'token', '#status': 'status' },
+        ExpressionAttributeValues: { ':token': token, ':inProgress': 'IN_PROGRESS', ':expired': 0 },
+      }),
+    );
   }
 
   /** The resource a live record names, without claiming it. */
@@ -159,9 +140,7 @@ export class IdempotencyStore {
   }
 
   private async read(pk: string): Promise<IdempotencyRecord | undefined> {
-    const { Item } = await this.options.dynamo.send(
-      new GetCommand({ TableName: this.options.table, Key: { pk }, ConsistentRead: true }),
-    );
+    const { Item } = await this.options.dynamo.getItem({ TableName: this.options.table, Key: { pk }, ConsistentRead: true });
     return Item as IdempotencyRecord | undefined;
   }
 }

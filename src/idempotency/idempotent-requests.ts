@@ -1,5 +1,5 @@
 import { Errors } from '../errors.ts';
-import type { Metrics } from '../http/metrics.ts';
+import type { Metrics } from '../metrics.ts';
 import type { IdempotencyRecords } from './homed-idempotency-store.ts';
 
 export type Outcome<T> = { statusCode: number; body: T; replayed?: boolean };

@@ -36,7 +36,8 @@ log(`DynamoDB emulator on :${stack.ports.dynamodb}, S3/SNS/SQS emulator on :${st
 
 // Dummy credentials and endpoints, for this process's SDK and the children's.
 Object.assign(process.env, stack.env);
-const env = { ...process.env, PORT: String(ports.PORT), NODE_ENV: 'development' };
+// Loopback unless HOST says otherwise: nothing of make dev is reachable from the network.
+const env = { ...process.env, HOST: process.env.HOST ?? '127.0.0.1', PORT: String(ports.PORT), NODE_ENV: 'development' };
 try {
   const config = loadConfig(env);
   const aws = createAwsClients(config);

@@ -1,4 +1,6 @@
 import { PublishBatchCommand, type SNSClient } from '@aws-sdk/client-sns';
+import type { EventPublisher, Outgoing, PublishResult } from '../outbox/outbox-relay.ts';
+import { messageAttributesOf, messageCreation } from '../telemetry/message-spans.ts';
 import { ORDER_ACCEPTED, type Order, type OrderAcceptedEvent } from './schemas.ts';
 
 /**
@@ -19,15 +21,17 @@ export function orderAcceptedEvent(tenant: string, order: Order): OrderAcceptedE
   };
 }
 
-/** Event ids by outcome, and the first error behind a failure (for the caller's log). */
-export type PublishResult = { published: string[]; failed: string[]; error?: unknown };
+/** An order event to publish, with the trace context of the request that accepted its order. */
+export type OutgoingEvent = Outgoing<OrderAcceptedEvent>;
 
 const BATCH = 10; // the SNS PublishBatch maximum
 
 export type OrderEventPublisherOptions = { sns: SNSClient; topicArn: string };
 
+const destinationOf = (topicArn: string) => topicArn.split(':').at(-1) ?? topicArn;
+
 /** Publishes events to the SNS topic, ten per call, and says which went out. */
-export class OrderEventPublisher {
+export class OrderEventPublisher implements EventPublisher<OrderAcceptedEvent> {
   private readonly options: OrderEventPublisherOptions;
 
   constructor(options: OrderEventPublisherOptions) {
@@ -38,9 +42,9 @@ export class OrderEventPublisher {
    * Never throws: a failed call fails its whole batch, a refused entry only
    * itself. Whatever failed stays pending for the relay.
    */
-  async publish(events: readonly OrderAcceptedEvent[], timeoutMs: number): Promise<PublishResult> {
+  async publish(events: readonly OutgoingEvent[], timeoutMs: number): Promise<PublishResult> {
     const result: PublishResult = { published: [], failed: [] };
-    const batches: OrderAcceptedEvent[][] = [];
+    const batches: OutgoingEvent[][] = [];
     for (let i = 0; i < events.length; i += BATCH) batches.push(events.slice(i, i + BATCH));
     await Promise.all(
       batches.map(async (batch) => {
@@ -53,14 +57,20 @@ export class OrderEventPublisher {
     return result;
   }
 
-  private async publishBatch(batch: OrderAcceptedEvent[], timeoutMs: number): Promise<PublishResult> {
+  private async publishBatch(outgoing: OutgoingEvent[], timeoutMs: number): Promise<PublishResult> {
+    const batch = outgoing.map(({ event }) => event);
+    const destination = destinationOf(this.options.topicArn);
     // Entry ids only need to be unique within the call; positions are.
-    const entries = batch.map((event, index) => ({
+    const entries = outgoing.map(({ event, origin }, index) => ({
       Id: `e${index}`,
       Message: JSON.stringify(event),
       MessageAttributes: {
         type: { DataType: 'String', StringValue: event.type },
         tenant: { DataType: 'String', StringValue: event.tenant },
+        // W3C trace context (traceparent, tracestate) when traced: the consumer continues it.
+        ...messageAttributesOf(
+          messageCreation(destination, { 'messaging.system': 'aws.sns', 'messaging.destination.name': destination, 'messaging.message.id': event.id }, origin),
+        ),
       },
     }));
     try {

@@ -1,11 +1,12 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { FastifyBaseLogger } from 'fastify';
 import { Errors } from '../errors.ts';
-import type { Metrics } from '../http/metrics.ts';
+import type { Metrics } from '../metrics.ts';
 import { canonicalHash } from './canonical.ts';
 import { orderAcceptedEvent, type OrderEventPublisher } from './order-events.ts';
 import type { Acceptance, OrderStore } from './order-store.ts';
 import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
+import { currentTraceContext, type TraceCarrier } from '../telemetry/message-spans.ts';
 import { ORDER_ID_PATTERN, type NewOrder, type Order, type OrderView } from './schemas.ts';
 
 export type AcceptAnswer = { order: Order; replayed: boolean };
@@ -59,34 +60,35 @@ export class OrderIntake {
   }
 
   /**
-   * 1. claim the payload's dedup record, naming a fresh order id;
-   * 2. write the order (event PENDING);
-   * 3. try to publish, and mark PUBLISHED if that worked.
-   * A duplicate finds the record and answers its order, writing it first if
-   * the request that claimed the record died before step 2: every step can be
-   * redone by the next identical request, with the same id and the same body.
-   */
-  /**
    * With an Idempotency-Key, the key is the identity of the request on top of
    * the payload dedup: the same key and payload answer the same order even
    * after the dedup window, and the key with another payload is a 422.
    */
   async acceptOnce(tenant: string, input: NewOrder, idempotencyKey: string | undefined): Promise<AcceptAnswer> {
+    const hash = canonicalHash(input);
     const requests = this.options.requests;
-    if (idempotencyKey === undefined || !requests) return this.accept(tenant, input);
+    if (idempotencyKey === undefined || !requests) return this.accept(tenant, input, hash);
     const answer = await requests.run(
       ROUTE,
-      { tenant, key: idempotencyKey, fingerprint: canonicalHash(input), resourceId: uuidv7({ msecs: this.now() }) },
+      { tenant, key: idempotencyKey, fingerprint: hash, resourceId: uuidv7({ msecs: this.now() }) },
       async (orderId) => {
-        const accepted = await this.accept(tenant, input, orderId);
+        const accepted = await this.accept(tenant, input, hash, orderId);
         return { statusCode: 201, body: accepted.order, replayed: accepted.replayed };
       },
     );
     return { order: answer.body, replayed: answer.replayed };
   }
 
-  async accept(tenant: string, input: NewOrder, preferredOrderId?: string): Promise<AcceptAnswer> {
-    const hash = canonicalHash(input);
+  /**
+   * 1. claim the payload's dedup record, naming a fresh order id;
+   * 2. write the order (event PENDING);
+   * 3. try to publish, and mark PUBLISHED if that worked.
+   * A duplicate finds the record and answers its order, writing it first if
+   * the request that claimed the record died before step 2: every step can be
+   * redone by the next identical request, with the same id and the same body.
+   * `hash` is the payload's canonical hash (RFC 8785), computed once per request.
+   */
+  private async accept(tenant: string, input: NewOrder, hash: string, preferredOrderId?: string): Promise<AcceptAnswer> {
     const windowMs = this.options.dedupWindowSeconds * 1000;
     // More than one round only when a record expires between our write and our read.
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -111,26 +113,27 @@ export class OrderIntake {
   }
 
   private async complete(tenant: string, order: Order): Promise<Order> {
-    const written = await this.options.store.insert(tenant, order, this.now());
+    const origin = currentTraceContext();
+    const written = await this.options.store.insert(tenant, order, this.now(), origin);
     // Already there: written by the request this one finishes; its stored form is the answer.
     if (written === 'exists') return (await this.options.store.get(tenant, order.orderId))?.order ?? order;
     // Whoever wrote the order makes the first attempt; a concurrent duplicate that lost the write does not.
     await this.options.afterWrite?.(order);
-    await this.publish(tenant, order);
+    await this.publish(tenant, order, origin);
     return order;
   }
 
   /** Best effort by design: any failure leaves the event pending, and the order stands. */
-  private async publish(tenant: string, order: Order): Promise<void> {
+  private async publish(tenant: string, order: Order, origin: TraceCarrier): Promise<void> {
     if (this.now() < this.publishPausedUntil) return;
-    const result = await this.options.publisher.publish([orderAcceptedEvent(tenant, order)], this.options.publishTimeoutMs);
+    const result = await this.options.publisher.publish([{ event: orderAcceptedEvent(tenant, order), origin }], this.options.publishTimeoutMs);
     if (result.published.length === 0) {
       this.publishPausedUntil = this.now() + (this.options.publishPauseMs ?? 5000);
       this.options.log.warn({ err: result.error, orderId: order.orderId }, 'order event not published: left to the relay');
       return;
     }
     try {
-      await this.options.store.markPublished(this.options.store.orderKey(tenant, order.orderId), this.now());
+      await this.options.store.markPublished(tenant, order.orderId, this.now());
     } catch (err) {
       // Still PENDING: the relay will publish it again, and consumers deduplicate by event id.
       this.options.log.warn({ err, orderId: order.orderId }, 'order event published but not marked');

@@ -38,7 +38,7 @@ export const OrderId = Type.String({ pattern: ORDER_ID_PATTERN, description: 'UU
 export const Order = Type.Object({
   orderId: OrderId,
   status: Type.Literal('ACCEPTED'),
-  acceptedAt: Type.String({ format: 'date-time' }),
+  acceptedAt: Type.String({ format: 'date-time', maxLength: 32 }),
   customerId: CustomerId,
   items: OrderLines,
 });

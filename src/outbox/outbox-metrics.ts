@@ -1,5 +1,6 @@
 import { Gauge, type Registry } from 'prom-client';
-import type { Backlog, OrderStore } from '../orders/order-store.ts';
+import { cachedFor } from '../cached.ts';
+import type { Backlog, OutboxStore } from './outbox-store.ts';
 
 export const PENDING_GAUGE = 'outbox_pending_events';
 export const OLDEST_AGE_GAUGE = 'outbox_oldest_pending_age_seconds';
@@ -12,23 +13,18 @@ export const OLDEST_AGE_GAUGE = 'outbox_oldest_pending_age_seconds';
  */
 export function registerOutboxGauges(
   registry: Registry,
-  store: OrderStore,
+  store: Pick<OutboxStore<unknown>, 'backlog'>,
   options: { cacheMs?: number; timeoutMs?: number; now?: () => number } = {},
 ): void {
   if (registry.getSingleMetric(PENDING_GAUGE)) return;
-  const cacheMs = options.cacheMs ?? 5000;
   const now = options.now ?? Date.now;
-  let last: { at: number; backlog: Promise<Backlog | undefined> } | undefined;
-
-  const read = (): Promise<Backlog | undefined> => {
-    if (last && now() - last.at < cacheMs) return last.backlog;
-    // An unreadable index keeps the last values rather than failing the scrape or faking a zero.
-    const backlog = store
-      .backlog({ abortSignal: AbortSignal.timeout(options.timeoutMs ?? 2000) })
-      .catch(() => undefined);
-    last = { at: now(), backlog };
-    return backlog;
-  };
+  // An unreadable index keeps the last values rather than failing the scrape or faking a zero.
+  const read = cachedFor(
+    options.cacheMs ?? 5000,
+    (): Promise<Backlog | undefined> =>
+      store.backlog({ abortSignal: AbortSignal.timeout(options.timeoutMs ?? 2000) }).catch(() => undefined),
+    now,
+  );
 
   new Gauge({
     name: PENDING_GAUGE,

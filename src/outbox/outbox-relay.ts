@@ -2,14 +2,27 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
 import { BackgroundLoop } from '../background-loop.ts';
-import { orderAcceptedEvent, type OrderEventPublisher } from '../orders/order-events.ts';
-import { OUTBOX_SHARDS, type OrderStore, type StoredOrder } from '../orders/order-store.ts';
+import { inSpan, type TraceCarrier } from '../telemetry/message-spans.ts';
+import type { OutboxEntry, OutboxStore } from './outbox-store.ts';
 
 export type SweepResult = { claimed: number; published: number; failed: number };
 
-export type OutboxRelayOptions = {
-  store: OrderStore;
-  publisher: OrderEventPublisher;
+/** Event ids by outcome, and the first error behind a failure (for the caller's log). */
+export type PublishResult = { published: string[]; failed: string[]; error?: unknown };
+
+/**
+ * An event to publish, with the trace context of the request that made it
+ * (empty when that request was not traced): each message's creation span is
+ * that request's child, whoever publishes it and when.
+ */
+export type Outgoing<E> = { event: E; origin?: TraceCarrier };
+
+/** Sends events to the bus; never throws: whatever failed stays pending. */
+export type EventPublisher<E> = { publish(events: readonly Outgoing<E>[], timeoutMs: number): Promise<PublishResult> };
+
+export type OutboxRelayOptions<E extends { id: string }> = {
+  store: OutboxStore<E>;
+  publisher: EventPublisher<E>;
   log: Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
   /** Events one sweep claims at most. */
   batchSize: number;
@@ -34,14 +47,14 @@ export type OutboxRelayOptions = {
  * until the leases run out. Delivery is at least once: consumers deduplicate
  * on the event id.
  */
-export class OutboxRelay {
-  private readonly options: OutboxRelayOptions;
+export class OutboxRelay<E extends { id: string }> {
+  private readonly options: OutboxRelayOptions<E>;
   private readonly now: () => number;
   readonly owner: string;
   private readonly outcomes: Counter<'result'> | undefined;
   private readonly loop: BackgroundLoop;
 
-  constructor(options: OutboxRelayOptions) {
+  constructor(options: OutboxRelayOptions<E>) {
     this.options = options;
     this.now = options.now ?? Date.now;
     this.owner = options.owner ?? `relay-${randomUUID()}`;
@@ -68,22 +81,31 @@ export class OutboxRelay {
 
   /** One pass: claim up to a batch of the oldest pending events, publish, mark. */
   async sweep(): Promise<SweepResult> {
-    const { store, batchSize, graceMs, leaseMs } = this.options;
+    const { store, batchSize, graceMs } = this.options;
+    const startedAt = Date.now();
     const now = this.now();
-    const perShard = await Promise.all(OUTBOX_SHARDS.map((shard) => store.pending(shard, now - graceMs, now, batchSize)));
-    const candidates = perShard
-      .flat()
-      .sort((a, b) => (a.outboxSince ?? 0) - (b.outboxSince ?? 0))
-      .slice(0, batchSize);
+    const candidates = await store.pending(now - graceMs, now, batchSize);
+    if (candidates.length === 0) return { claimed: 0, published: 0, failed: 0 };
+    // A sweep that found work is a trace of its own (empty ones, every second, are not);
+    // each event's creation span still belongs to the trace of the request that made it.
+    return inSpan('outbox relay', { startTime: startedAt, attributes: { 'outbox.candidates': candidates.length } }, async (span) => {
+      const result = await this.publishCandidates(candidates, now);
+      span?.setAttributes({ 'outbox.claimed': result.claimed, 'outbox.published': result.published, 'outbox.failed': result.failed });
+      return result;
+    });
+  }
+
+  private async publishCandidates(candidates: OutboxEntry<E>[], now: number): Promise<SweepResult> {
+    const { store, leaseMs } = this.options;
     const claims = await Promise.all(
       candidates.map(async (candidate) => ((await store.claim(candidate.key, this.owner, now, now + leaseMs)) ? candidate : undefined)),
     );
-    const claimed = claims.filter((candidate): candidate is StoredOrder => candidate !== undefined);
+    const claimed = claims.filter((candidate): candidate is OutboxEntry<E> => candidate !== undefined);
     if (claimed.length === 0) return { claimed: 0, published: 0, failed: 0 };
 
-    const byId = new Map(claimed.map((candidate) => [candidate.order.orderId, candidate]));
+    const byId = new Map(claimed.map((candidate) => [candidate.event.id, candidate]));
     const result = await this.options.publisher.publish(
-      claimed.map((candidate) => orderAcceptedEvent(candidate.tenant, candidate.order)),
+      claimed.map(({ event, origin }) => ({ event, ...(origin ? { origin } : {}) })),
       this.options.publishTimeoutMs ?? 5000,
     );
     await Promise.all([

@@ -168,6 +168,17 @@ describe('GET and HEAD headers of every kind of document', () => {
     expect(notModified.headers['content-type']).toBeUndefined();
     expect(notModified.headers['content-length']).toBeUndefined();
   });
+
+  it('any content type is kept and served back, form-encoded included, whatever the store', async () => {
+    for (const size of [300, 30_000, 200_000]) {
+      const content = randomBytes(size);
+      const id = uniqueId('headers');
+      expect((await put(id, content, { 'content-type': 'application/x-www-form-urlencoded' })).statusCode).toBe(201);
+      const read = await get(id);
+      expect(read.headers['content-type']).toBe('application/x-www-form-urlencoded');
+      expect(read.rawPayload.equals(content)).toBe(true);
+    }
+  });
 });
 
 describe('Content-Digest and Repr-Digest on creates', () => {

@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomInt } from 'node:crypto';
 import { freePort } from '../../src/local/emulators.ts';
 import type { NewOrder, Order } from '../../src/orders/schemas.ts';
-import type { OutboxRelay } from '../../src/outbox/outbox-relay.ts';
 import { isolatedStack, scanAll, waitFor, type IsolatedStack } from '../orders/support.ts';
 import { assertBuilt, kill, report, sleep, startServer, stats, type ServerProcess } from './support.ts';
 
@@ -23,7 +22,7 @@ let s: IsolatedStack;
 let port: number;
 let env: Record<string, string>;
 let server: ServerProcess | undefined;
-let relay: OutboxRelay;
+let relay: ReturnType<IsolatedStack['relay']>;
 let consumer: ReturnType<IsolatedStack['consumer']>;
 
 beforeAll(async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import type { DocumentDb } from '../../src/adapters/aws.ts';
+import type { DynamoDb, Item } from '../../src/adapters/dynamodb.ts';
+import { DocumentStore } from '../../src/documents/document-store.ts';
 import { IdempotencyStore } from '../../src/idempotency/idempotency-store.ts';
 
 // A write whose answer was lost: the conditional put committed, the answer
@@ -15,25 +15,33 @@ class ConditionalCheckFailedException extends Error {
   override name = 'ConditionalCheckFailedException';
 }
 
-/** A one-table DynamoDB whose first conditional put commits and then "times out"; its retry then fails its condition. */
-function losingFirstAnswer(): DocumentDb & { items: Map<string, Record<string, unknown>> } {
-  const items = new Map<string, Record<string, unknown>>();
+/**
+ * A one-table DynamoDB (the store's port) whose first conditional put
+ * commits and then "times out"; its retry then fails its condition. Only
+ * what the idempotency claim calls is there.
+ */
+function losingFirstAnswer(): DynamoDb & { items: Map<string, Item> } {
+  const items = new Map<string, Item>();
   let puts = 0;
-  const send = async (command: { input: Record<string, any> }) => {
-    const input = command.input;
-    if (command instanceof PutCommand) {
+  return {
+    items,
+    async putItem({ Item }) {
       puts += 1;
-      const item = input.Item as Record<string, unknown>;
-      if (puts === 1) {
-        items.set(item.pk as string, item); // committed...
-        // ...and the client retried after its timeout: the retry meets its own item.
-      }
+      if (puts === 1) items.set(String(Item.pk), Item); // committed...
+      // ...and the client retried after its timeout: the retry meets its own item.
       throw new ConditionalCheckFailedException('The conditional request failed');
-    }
-    if ('Key' in input) return { Item: items.get(input.Key.pk) };
-    throw new Error(`unexpected command ${command.constructor.name}`);
+    },
+    async getItem({ Key }) {
+      const Item = items.get(String(Key.pk));
+      return Item ? { Item } : {};
+    },
+    async updateItem() {
+      throw new Error('not called by a claim');
+    },
+    async query() {
+      throw new Error('not called by a claim');
+    },
   };
-  return { send: send as unknown as DocumentDb['send'], items };
 }
 
 describe('a conditional write whose answer was lost, retried by the client', () => {
@@ -50,5 +58,29 @@ describe('a conditional write whose answer was lost, retried by the client', () 
     const store = new IdempotencyStore({ dynamo, table: 'keys', ttlSeconds: 3600, lockSeconds: 30 });
     await store.claim('public#POST /documents#key-2', 'fingerprint', 'doc-2');
     expect(await store.claim('public#POST /documents#key-2', 'fingerprint', 'doc-3')).toEqual({ kind: 'in-flight' });
+  });
+});
+
+describe('a document put whose answer was lost, retried by the client', () => {
+  const metadata = { id: 'doc-1', status: 'ACTIVE' as const, contentType: 'application/pdf', size: 3, checksum: 'c'.repeat(64), createdAt: '2026-12-01T10:00:00.000Z' };
+
+  it('is our own create when the item names our staged object: the caller keeps it', async () => {
+    const store = new DocumentStore({ dynamo: losingFirstAnswer(), table: 'documents', tombstoneSeconds: 60 });
+    // Reported as "identical", the service removed the staged object the committed item names:
+    // an acknowledged PUT then read as 404 (seen in dynamodb-blackhole.test.ts).
+    expect(await store.create('public', metadata, { s3Key: 'public/doc-1/upload-a' })).toMatchObject({ outcome: 'created' });
+  });
+
+  it('is our own create inline when the item was made at our instant', async () => {
+    const store = new DocumentStore({ dynamo: losingFirstAnswer(), table: 'documents', tombstoneSeconds: 60 });
+    expect(await store.create('public', metadata, { content: Buffer.from('abc') })).toMatchObject({ outcome: 'created' });
+  });
+
+  it('is still another writer\'s identical document when the item names another object', async () => {
+    const dynamo = losingFirstAnswer();
+    // Another writer's put commits first (this table's one committing put)...
+    await dynamo.putItem({ TableName: 'documents', Item: { ...metadata, pk: 'public#doc-1', status: 'ACTIVE', s3Key: 'public/doc-1/upload-b' } }).catch(() => {});
+    const store = new DocumentStore({ dynamo, table: 'documents', tombstoneSeconds: 60 });
+    expect(await store.create('public', metadata, { s3Key: 'public/doc-1/upload-a' })).toMatchObject({ outcome: 'identical' });
   });
 });

@@ -3,7 +3,6 @@ import type { FastifyInstance } from 'fastify';
 import { FaultProxy } from '../support/fault-proxy.ts';
 import { testApp } from '../support/app.ts';
 import { isolatedStack, json, newOrder, waitFor, type IsolatedStack } from '../orders/support.ts';
-import type { OutboxRelay } from '../../src/outbox/outbox-relay.ts';
 import type { Order } from '../../src/orders/schemas.ts';
 import { report, sleep, stats, watchUnhandled } from './support.ts';
 
@@ -18,7 +17,7 @@ import { report, sleep, stats, watchUnhandled } from './support.ts';
 let proxy: FaultProxy;
 let s: IsolatedStack;
 let app: FastifyInstance;
-let relay: OutboxRelay;
+let relay: ReturnType<IsolatedStack['relay']>;
 let consumer: ReturnType<IsolatedStack['consumer']>;
 
 beforeAll(async () => {

@@ -10,11 +10,11 @@ const getItems: string[] = [];
 
 beforeAll(async () => {
   aws = createAwsClients(testConfig());
-  const send = aws.dynamo.send.bind(aws.dynamo);
-  aws.dynamo.send = ((command: { constructor: { name: string }; input: { Key?: unknown } }, ...rest: unknown[]) => {
-    if (command.constructor.name === 'GetCommand') getItems.push(JSON.stringify(command.input.Key));
-    return (send as (...args: unknown[]) => unknown)(command, ...rest);
-  }) as typeof aws.dynamo.send;
+  const getItem = aws.dynamo.getItem.bind(aws.dynamo);
+  aws.dynamo.getItem = (input, options) => {
+    getItems.push(JSON.stringify(input.Key));
+    return getItem(input, options);
+  };
   app = await testApp({ overrides: { aws } });
 });
 afterAll(async () => {

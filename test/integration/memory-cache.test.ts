@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
-import { createMetrics } from '../../src/http/metrics.ts';
-import { MemoryCache } from '../../src/documents/memory-cache.ts';
+import { createMetrics } from '../../src/metrics.ts';
+import { MemoryCache, SECOND_CHANCES } from '../../src/documents/memory-cache.ts';
 import { testApp, uniqueId } from '../support/app.ts';
 
 // Two instances of the service on one Redis and one DynamoDB, as two pods.
@@ -57,7 +57,7 @@ describe('MemoryCache', () => {
     content: Buffer.alloc(size),
   });
 
-  it('stays within its byte budget, evicting the least recently used first', () => {
+  it('stays within its byte budget, giving recently used entries a second chance (CLOCK)', () => {
     const cache = new MemoryCache(8 * 1256);
     for (let i = 0; i < 8; i++) cache.set(`k${i}`, doc(1000));
     expect(cache.size.entries).toBe(8);
@@ -66,6 +66,20 @@ describe('MemoryCache', () => {
     expect(cache.size.bytes).toBeLessThanOrEqual(8 * 1256);
     expect(cache.get('k0')).toBeDefined();
     expect(cache.get('k1')).toBeUndefined();
+  });
+
+  it('bounds the work of one insert when every entry is hot: a few second chances, then the oldest goes', () => {
+    const entries = 1000;
+    const cache = new MemoryCache(entries * 1256);
+    for (let i = 0; i < entries; i++) cache.set(`k${i}`, doc(1000));
+    for (let i = 0; i < entries; i++) cache.get(`k${i}`);
+    cache.set('new', doc(1000));
+    // The first SECOND_CHANCES oldest were moved to the back; the next oldest was evicted,
+    // flag or not, instead of all 1000 being rotated to find an unflagged one.
+    expect(cache.get(`k${SECOND_CHANCES}`)).toBeUndefined();
+    for (let i = 0; i < SECOND_CHANCES; i++) expect(cache.get(`k${i}`), `k${i}`).toBeDefined();
+    expect(cache.get('new')).toBeDefined();
+    expect(cache.size.entries).toBe(entries);
   });
 
   it('does not let one large document displace the hot set', () => {

@@ -18,15 +18,16 @@ const N = 40;
 const config = testConfig();
 let aws: AwsClients;
 let app: FastifyInstance;
-let relay: OutboxRelay;
+let relay: OutboxRelay<OrderAcceptedEvent>;
 let consumer: OrderEventConsumer;
 const applied: OrderAcceptedEvent[] = [];
 
 beforeAll(async () => {
   aws = createAwsClients(config);
   app = await testApp();
+  const orders = new OrderStore({ dynamo: aws.dynamo, table: config.ORDERS_TABLE });
   relay = new OutboxRelay({
-    store: new OrderStore({ dynamo: aws.dynamo, table: config.ORDERS_TABLE }),
+    store: orders.outbox,
     publisher: new OrderEventPublisher({ sns: aws.sns, topicArn: config.ORDER_EVENTS_TOPIC_ARN }),
     log: silentLog,
     batchSize: config.RELAY_BATCH_SIZE,
@@ -37,6 +38,8 @@ beforeAll(async () => {
   consumer = new OrderEventConsumer({
     sqs: aws.sqs,
     store: new AppliedOrderStore({ dynamo: aws.dynamo, table: config.CONSUMER_TABLE, dedupSeconds: config.CONSUMER_DEDUP_SECONDS }),
+    orders,
+    topicArn: config.ORDER_EVENTS_TOPIC_ARN,
     log: silentLog,
     queue: { name: config.ORDER_EVENTS_QUEUE },
     waitTimeSeconds: 1,
@@ -63,7 +66,7 @@ describe('end to end: HTTP → DynamoDB → SNS → SQS → consumer', () => {
 
     const store = new AppliedOrderStore({ dynamo: aws.dynamo, table: config.CONSUMER_TABLE, dedupSeconds: 60 });
     await waitFor(
-      async () => (await Promise.all(orders.map((order) => store.read(order.orderId)))).every(Boolean),
+      async () => (await Promise.all(orders.map((order) => store.read('public', order.orderId)))).every(Boolean),
       20_000,
       'every order applied',
     );
@@ -75,7 +78,7 @@ describe('end to end: HTTP → DynamoDB → SNS → SQS → consumer', () => {
     expect(new Set(ours.map((event) => event.id)).size).toBe(N);
     for (const order of orders) {
       expect(ours.find((event) => event.id === order.orderId)?.data).toEqual(order);
-      const record = await store.read(order.orderId);
+      const record = await store.read('public', order.orderId);
       expect(record).toMatchObject({ orderId: order.orderId, customerId: order.customerId, items: order.items, eventId: order.orderId });
       const read = await app.inject({ method: 'GET', url: `/orders/${order.orderId}` });
       expect(read.json().event.status).toBe('PUBLISHED');

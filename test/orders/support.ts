@@ -56,7 +56,7 @@ export type IsolatedStack = {
   orders: OrderStore;
   applied: AppliedOrderStore;
   publisher: OrderEventPublisher;
-  relay(options?: Partial<OutboxRelayOptions>): OutboxRelay;
+  relay(options?: Partial<OutboxRelayOptions<OrderAcceptedEvent>>): OutboxRelay<OrderAcceptedEvent>;
   consumer(options?: Partial<OrderEventConsumerOptions>): OrderEventConsumer & { appliedEvents: OrderAcceptedEvent[] };
   /** Every consumer record in this stack's consumer table. */
   appliedRecords(): Promise<Record<string, unknown>[]>;
@@ -90,7 +90,7 @@ export async function isolatedStack(overrides: ConfigOverrides = {}): Promise<Is
     publisher,
     relay: (options = {}) =>
       new OutboxRelay({
-        store: orders,
+        store: orders.outbox,
         publisher,
         log: silentLog,
         batchSize: 25,
@@ -104,6 +104,8 @@ export async function isolatedStack(overrides: ConfigOverrides = {}): Promise<Is
       const consumer = new OrderEventConsumer({
         sqs: aws.sqs,
         store: applied,
+        orders,
+        topicArn: config.ORDER_EVENTS_TOPIC_ARN,
         log: silentLog,
         queue: { url: queueUrl },
         waitTimeSeconds: 1,

@@ -4,6 +4,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { hashApiKey } from '../../src/http/auth.ts';
 import { testApp } from '../support/app.ts';
+import { sleep, watchUnhandled } from '../faults/support.ts';
 
 // A whole request within REQUEST_TIMEOUT_MS (3 s here, for speed: the head
 // within a third of it, the body within the rest), whatever the client does;
@@ -118,6 +119,25 @@ describe('slow requests', () => {
     const result = await trickle([head, ...Array.from({ length: pieces }, () => piece)], 200);
     expect(result.status, result.text).toBe(201);
     expect(result.answeredAfterMs).toBeGreaterThan(REQUEST_TIMEOUT_MS);
+  });
+
+  it('a request answered before its body was read fails nothing when its body deadline passes later', async () => {
+    const unhandled = watchUnhandled();
+    try {
+      // 415 before the parser runs: nobody reads these 100 KB, which fill the deadline's buffer.
+      const refused = await app.inject({
+        method: 'POST',
+        url: '/orders',
+        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'text/plain' },
+        payload: Buffer.alloc(100_000, 0x61),
+      });
+      expect(refused.statusCode).toBe(415);
+      await sleep(REQUEST_TIMEOUT_MS);
+      expect(unhandled.errors).toEqual([]);
+      expect((await app.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
+    } finally {
+      unhandled.stop();
+    }
   });
 
   it('a request refused before its body is read (401) is answered at once and its connection closed', async () => {

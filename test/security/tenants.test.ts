@@ -274,7 +274,7 @@ describe('rate limit: 429 RATE_LIMITED with Retry-After past the per-tenant limi
         await postOrder(limited.key, newOrder(), two),
       ];
       expect(within.map((response) => response.statusCode)).toEqual([404, 404, 404, 201]);
-      expect(within[0]!.headers['x-ratelimit-limit']).toBe('4');
+      expect(within[0]!.headers['ratelimit-policy']).toBe('"tenant";q=4;w=60');
 
       // The fifth, on either instance, is refused; so is a write, and the write does not happen.
       const refusedOrder = newOrder();

@@ -1,12 +1,17 @@
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { AwsClients } from '../../src/adapters/aws.ts';
 
-/** Every item of a table whose key starts with `prefix` (test tables are small). */
+/**
+ * Every item of a table whose key starts with `prefix` (test tables are
+ * small). Through the SDK on the control-plane client: the stores' port has
+ * no Scan, since no store needs one.
+ */
 export async function scanAll(aws: AwsClients, table: string, prefix: string): Promise<Record<string, unknown>[]> {
+  const documents = DynamoDBDocumentClient.from(aws.dynamoAdmin);
   const items: Record<string, unknown>[] = [];
   let startKey: Record<string, unknown> | undefined;
   do {
-    const page = await aws.dynamo.send(
+    const page = await documents.send(
       new ScanCommand({
         TableName: table,
         FilterExpression: 'begins_with(pk, :prefix)',

@@ -1,0 +1,66 @@
+/**
+ * What the stores need of DynamoDB, and nothing more: four data-plane
+ * operations on plain JavaScript values (marshalled by the client). Input
+ * and output fields are DynamoDB's own names. A failed condition rejects
+ * with a ConditionalCheckFailedException (see `conditionalWrite`); DynamoDB
+ * unreachable, slow or throttling rejects with the service's coded errors
+ * (SERVICE_UNAVAILABLE, DEPENDENCY_TIMEOUT); anything else is a bug.
+ */
+export interface DynamoDb {
+  getItem(input: GetItemInput, options?: CallOptions): Promise<{ Item?: Item }>;
+  putItem(input: PutItemInput, options?: CallOptions): Promise<void>;
+  updateItem(input: UpdateItemInput, options?: CallOptions): Promise<{ Attributes?: Item }>;
+  query(input: QueryInput, options?: CallOptions): Promise<QueryOutput>;
+}
+
+/** An item as plain values (strings, numbers, booleans, bytes, lists, maps, sets); read ones are the store's to check. */
+export type Item = Record<string, unknown>;
+export type CallOptions = { abortSignal?: AbortSignal };
+
+type Names = { ExpressionAttributeNames?: Record<string, string> };
+type Expressions = Names & { ExpressionAttributeValues?: Item };
+
+export type GetItemInput = Names & { TableName: string; Key: Item; ConsistentRead?: boolean; ProjectionExpression?: string };
+
+export type PutItemInput = Expressions & { TableName: string; Item: Item; ConditionExpression?: string };
+
+export type UpdateItemInput = Expressions & {
+  TableName: string;
+  Key: Item;
+  UpdateExpression: string;
+  ConditionExpression?: string;
+  ReturnValues?: 'NONE' | 'ALL_OLD' | 'UPDATED_OLD' | 'ALL_NEW' | 'UPDATED_NEW';
+};
+
+export type QueryInput = Expressions & {
+  TableName: string;
+  IndexName?: string;
+  KeyConditionExpression: string;
+  FilterExpression?: string;
+  ProjectionExpression?: string;
+  Select?: 'ALL_ATTRIBUTES' | 'ALL_PROJECTED_ATTRIBUTES' | 'SPECIFIC_ATTRIBUTES' | 'COUNT';
+  Limit?: number;
+  ExclusiveStartKey?: Item;
+  ScanIndexForward?: boolean;
+  ConsistentRead?: boolean;
+};
+
+export type QueryOutput = { Items: Item[]; Count: number; LastEvaluatedKey?: Item };
+
+export function isConditionFailure(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
+}
+
+/**
+ * A conditional write: true when it was made, false when its condition
+ * failed; any other failure rejects.
+ */
+export async function conditionalWrite(write: Promise<unknown>): Promise<boolean> {
+  try {
+    await write;
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}

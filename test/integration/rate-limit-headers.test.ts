@@ -1,0 +1,57 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { hashApiKey } from '../../src/http/auth.ts';
+import { testApp, uniqueId } from '../support/app.ts';
+
+// The IETF rate-limit fields on the rate-limited routes (draft-ietf-httpapi-ratelimit-headers):
+// RateLimit-Policy names the quota and window, RateLimit what is left and when it resets.
+const tenant = `rl-headers-${randomUUID().slice(0, 8)}`; // counters live in the shared Redis: a tenant of this file only
+const key = `key-${randomUUID()}`;
+const headers = { authorization: `Bearer ${key}` };
+const LIMIT = 3;
+let app: FastifyInstance;
+
+beforeAll(async () => {
+  app = await testApp({ config: { AUTH_MODE: 'api-key', API_KEYS: `${tenant}:${hashApiKey(key)}`, RATE_LIMIT_PER_MINUTE: LIMIT } });
+});
+afterAll(async () => {
+  await app.close();
+});
+
+const FIELD = /^"tenant";r=(\d+);t=(\d+)$/;
+
+describe('rate-limit header fields', () => {
+  it('say the quota and what is left of it, count down, and stay on the 429 with Retry-After', async () => {
+    const remaining: number[] = [];
+    for (let i = 0; i < LIMIT; i++) {
+      const response = await app.inject({ method: 'GET', url: `/documents/${uniqueId()}`, headers });
+      expect(response.statusCode).toBe(404);
+      expect(response.headers['ratelimit-policy']).toBe(`"tenant";q=${LIMIT};w=60`);
+      const [, left, reset] = FIELD.exec(String(response.headers.ratelimit)) ?? [];
+      expect(Number(reset)).toBeGreaterThanOrEqual(1);
+      expect(Number(reset)).toBeLessThanOrEqual(60);
+      remaining.push(Number(left));
+      // The library's X-RateLimit-* trio is replaced, not doubled.
+      expect(Object.keys(response.headers).filter((name) => name.startsWith('x-ratelimit'))).toEqual([]);
+    }
+    expect(remaining).toEqual([2, 1, 0]);
+
+    const refused = await app.inject({ method: 'GET', url: `/documents/${uniqueId()}`, headers });
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json().code).toBe('RATE_LIMITED');
+    const [, left, reset] = FIELD.exec(String(refused.headers.ratelimit)) ?? [];
+    expect(left).toBe('0');
+    expect(refused.headers['retry-after']).toBe(reset);
+    expect(refused.headers['ratelimit-policy']).toBe(`"tenant";q=${LIMIT};w=60`);
+  });
+
+  it('are absent where nothing is counted: probes, metrics, the API description', async () => {
+    for (const url of ['/health/live', '/metrics', '/openapi.json']) {
+      const response = await app.inject({ method: 'GET', url, headers });
+      expect(response.statusCode, url).toBe(200);
+      expect(response.headers.ratelimit, url).toBeUndefined();
+      expect(response.headers['ratelimit-policy'], url).toBeUndefined();
+    }
+  });
+});
