@@ -34,7 +34,7 @@ export class SqsQueue {
   }
 
   /** Up to 10 messages, waiting up to `waitTimeSeconds` for the first; cut short by abort(). */
-  async receive(waitTimeSeconds: number, visibilityTimeoutSeconds: number): Promise<Message[]> {
+  async receive(waitTimeSeconds: number, visibilityTimeoutSeconds: number, messageAttributeNames: readonly string[] = []): Promise<Message[]> {
     const queueUrl = await this.resolveUrl();
     const controller = new AbortController();
     this.receiving = controller;
@@ -46,6 +46,7 @@ export class SqsQueue {
           WaitTimeSeconds: waitTimeSeconds,
           VisibilityTimeout: visibilityTimeoutSeconds,
           MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+          ...(messageAttributeNames.length > 0 ? { MessageAttributeNames: [...messageAttributeNames] } : {}),
         }),
         // A long poll outlasts the clients' usual request timeout on purpose.
         { abortSignal: controller.signal, requestTimeout: (waitTimeSeconds + 5) * 1000 },
