@@ -6,8 +6,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { topicNameOf } from '../../src/bootstrap/resources.ts';
 import { ConfigSchema, loadConfig } from '../../src/config.ts';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { Unknown } from './hcl-eval.ts';
-import { configMapEnv, defaultOf, exampleAccountId, type Json, parseEnvFile, routes, terraformDir } from './helpers.ts';
+import { configMapEnv, defaultOf, exampleAccountId, exists, readYaml, readYamlDocuments, type Json, parseEnvFile, routes, terraformDir } from './helpers.ts';
 import { Plan, loadBlocks } from './plan.ts';
 
 const root = await loadBlocks(terraformDir);
@@ -222,3 +224,35 @@ describe('two regions', () => {
     expect(rule.repository_filter[0]).toEqual({ filter: prefix, filter_type: 'PREFIX_MATCH' });
   });
 });
+
+describe('k8s/multi-region: a region of several', () => {
+  const overlay = readYaml('k8s/multi-region/kustomization.yaml');
+  const [worker, budget] = readYamlDocuments('k8s/multi-region/invalidations.yaml');
+  const base = readYamlDocuments('k8s/consumer.yaml')[0];
+
+  it('is everything of k8s/ plus the invalidation worker, with the same image', () => {
+    expect(overlay).toMatchObject({ kind: 'Kustomization', namespace: 'docsvc', resources: ['../', 'invalidations.yaml'] });
+    expect(overlay.replacements[0]).toMatchObject({
+      source: { kind: 'ConfigMap', name: 'docsvc-image', fieldPath: 'data.IMAGE' },
+      targets: [{ select: { kind: 'Deployment', name: worker.metadata.name }, fieldPaths: ['spec.template.spec.containers.[name=app].image'] }],
+    });
+  });
+
+  it('runs the invalidation worker as the other workers run: valid, hardened, probed, configured the same way', () => {
+    expect(() => new Deployment(worker).validate()).not.toThrow();
+    expect(() => new PodDisruptionBudget(budget).validate()).not.toThrow();
+    const [container] = worker.spec.template.spec.containers;
+    expect(container.command).toEqual(['node', 'dist/invalidation-worker.js']);
+    expect(exists('src/invalidation-worker.ts')).toBe(true);
+    // What the consumer's Deployment has, this one has too (but its name, command and resources).
+    const same = (deployment: Json) => {
+      const { command: _command, resources: _resources, ...rest } = deployment.spec.template.spec.containers[0];
+      return { pod: { ...deployment.spec.template.spec, containers: undefined, topologySpreadConstraints: undefined }, container: rest };
+    };
+    expect(same(worker)).toEqual(same(base));
+    for (const probe of [container.startupProbe, container.livenessProbe, container.readinessProbe]) expect(routes.worker).toContain(probe.httpGet.path);
+    expect(budget.spec.selector.matchLabels).toEqual(worker.spec.selector.matchLabels);
+    expect(worker.spec.replicas).toBeGreaterThan(budget.spec.minAvailable);
+  });
+});
+
