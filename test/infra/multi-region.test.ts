@@ -225,14 +225,14 @@ describe('two regions', () => {
   });
 });
 
-describe('k8s/multi-region: a region of several', () => {
-  const overlay = readYaml('k8s/multi-region/kustomization.yaml');
-  const [worker, budget] = readYamlDocuments('k8s/multi-region/invalidations.yaml');
+describe('k8s/components/multi-region: a region of several', () => {
+  const component = readYaml('k8s/components/multi-region/kustomization.yaml');
+  const [worker, budget] = readYamlDocuments('k8s/components/multi-region/invalidations.yaml');
   const base = readYamlDocuments('k8s/consumer.yaml')[0];
 
-  it('is everything of k8s/ plus the invalidation worker, with the same image', () => {
-    expect(overlay).toMatchObject({ kind: 'Kustomization', namespace: 'docsvc', resources: ['../', 'invalidations.yaml'] });
-    expect(overlay.replacements[0]).toMatchObject({
+  it('adds the invalidation worker to k8s/, with the image of the other Deployments', () => {
+    expect(component).toMatchObject({ kind: 'Component', resources: ['invalidations.yaml'] });
+    expect(component.replacements[0]).toMatchObject({
       source: { kind: 'ConfigMap', name: 'docsvc-image', fieldPath: 'data.IMAGE' },
       targets: [{ select: { kind: 'Deployment', name: worker.metadata.name }, fieldPaths: ['spec.template.spec.containers.[name=app].image'] }],
     });
