@@ -35,7 +35,7 @@ export function deploymentRows(d: Deployment, hits: HitRatios): string[][] {
       `${n(t.rcu)} RCU/s, ${n(t.wcu)} WCU/s, **${n(t.partitions)}** partitions`,
       t.quotaNeeded ? `over the 40,000 on-demand table quota: ask for ${n(Math.max(t.rcu, t.wcu) * 1.5)}; pre-warm` : 'within the default quota',
     ]),
-    ['S3', `${n(d.s3.s3Gets)} GET/s, ${n(d.s3.s3Puts)} PUT/s`, `keys are tenant/id/digest: one prefix per document; hottest uncacheable document ${n(d.s3.hottestUncacheableRps)} GET/s`],
+    ['S3', `${n(d.s3.s3Gets)} GET/s, ${n(d.s3.s3Puts)} PUT/s`, `keys are tenant/id/upload: one prefix per document; hottest uncacheable document ${n(d.s3.hottestUncacheableRps)} GET/s`],
     ['SNS, SQS', `${n(d.messaging.snsPublishes)} publishes/s, ${n(d.messaging.sqsRequests)} SQS requests/s`, `SNS quota ${n(MESSAGING.snsPublishQuotaUsEast1)}/s in us-east-1, ${n(MESSAGING.snsPublishQuotaEuWest1)}/s in eu-west-1`],
     ['Load balancer', `**${n(d.lb.lcus)}** LCU`, `${n(d.lb.processedGbPerHour)} GB/h processed, ${n(d.lb.newConnections)} new connections/s`],
     ['Internet egress', `${gbps(d.transfer.responseBytesPerSecond)}`, `${n(d.transfer.internetGbPerMonth / 1e6, 1)} PB/month`],

@@ -62,6 +62,15 @@ const get = (id: string, headers: Record<string, string> = {}) => call({ method:
 const chunked = (data: Buffer) => Readable.from([data.subarray(0, 1000), data.subarray(1000)]);
 const objectsOf = (id: string) => bucketContents(aws, config, `${own.tenant}/${id}/`);
 const objectsOfTenant = async () => (await bucketContents(aws, config, `${own.tenant}/`)).objects;
+/** Of the tenant's objects not there `before`, once the removals settle, exactly one is left: document `id`'s. */
+async function expectOnlyNewObjectOf(id: string, before: string[]) {
+  const added = await eventually(
+    async () => (await objectsOfTenant()).filter((object) => !before.includes(object)),
+    (objects) => objects.length === 1,
+  );
+  expect(added).toHaveLength(1);
+  expect(added[0]!.startsWith(`${own.tenant}/${id}/`)).toBe(true);
+}
 
 describe('Range requests', () => {
   const kinds = [
@@ -231,12 +240,7 @@ describe('idempotency and immutability with bodies in S3', () => {
     expectProblem(await post(content, { 'idempotency-key': key, 'content-type': 'image/png' }), 422, 'IDEMPOTENCY_KEY_REUSED');
     expect((await get(id)).rawPayload.equals(content)).toBe(true);
     // One object is the document's; the replay's and the refused bodies were removed.
-    const added = await eventually(
-      async () => (await objectsOfTenant()).filter((object) => !before.includes(object)),
-      (objects) => objects.length === 1,
-    );
-    expect(added).toHaveLength(1);
-    expect(added[0]!.startsWith(`${own.tenant}/${id}/`)).toBe(true);
+    await expectOnlyNewObjectOf(id, before);
   });
 
   it('20 concurrent uploads with one key make one document', async () => {
@@ -255,12 +259,7 @@ describe('idempotency and immutability with bodies in S3', () => {
     const id = created[0]!.json().id as string;
     expect((await get(id)).rawPayload.equals(content)).toBe(true);
     // The 19 other uploads staged objects of their own, and removed them again.
-    const added = await eventually(
-      async () => (await objectsOfTenant()).filter((object) => !before.includes(object)),
-      (objects) => objects.length === 1,
-    );
-    expect(added).toHaveLength(1);
-    expect(added[0]!.startsWith(`${own.tenant}/${id}/`)).toBe(true);
+    await expectOnlyNewObjectOf(id, before);
   });
 
   it('PUT over an existing id: identical bytes 200 without a new object, other bytes 409, deleted 409 DOCUMENT_DELETED', async () => {
@@ -304,7 +303,9 @@ describe('idempotency and immutability with bodies in S3', () => {
 
 describe('limits', () => {
   it('a chunked body that passes MAX_DOCUMENT_BYTES is 413 naming the limit, and leaves nothing', async () => {
-    const small = await testApp({ config: { ...own.config, MAX_DOCUMENT_BYTES: 6 * 1024 * 1024, INLINE_CONTENT_MAX_BYTES: INLINE } });
+    const small = await testApp({
+      config: { ...own.config, MAX_DOCUMENT_BYTES: 6 * 1024 * 1024, INLINE_CONTENT_MAX_BYTES: INLINE, LOAD_SHED_EVENT_LOOP_DELAY_MS: 0 },
+    });
     try {
       const id = uniqueId('limit');
       const response = await small.inject({
