@@ -38,7 +38,7 @@ await runEntryPoint(async () => {
       registry: ops.registry,
     });
     return {
-      loop: consumer,
+      loop: consumer.loop,
       close: () => {
         aws.destroy();
         redis.disconnect();

@@ -38,7 +38,8 @@ export class InvalidationConsumer {
   private readonly now: () => number;
   private readonly outcomes: Counter<'result'> | undefined;
   private readonly lag: Histogram | undefined;
-  private readonly loop: BackgroundLoop;
+  /** The poll loop: start(), stop() (the long poll ends at once, the messages in hand finish), healthy. */
+  readonly loop: BackgroundLoop;
   private readonly queue: SqsQueue;
 
   constructor(options: InvalidationConsumerOptions) {
@@ -105,17 +106,5 @@ export class InvalidationConsumer {
     const unsettled = await this.queue.settle(done, poison);
     if (unsettled.length > 0) this.options.log.warn({ unsettled }, 'acknowledging invalidations failed: they come back');
     return result;
-  }
-
-  start(): void {
-    this.loop.start();
-  }
-
-  stop(): Promise<void> {
-    return this.loop.stop();
-  }
-
-  get healthy(): boolean {
-    return this.loop.healthy;
   }
 }
