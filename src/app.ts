@@ -25,10 +25,12 @@ import { tracingLoggerOptions } from './telemetry/tracing.ts';
 import { healthRoutes } from './health/routes.ts';
 import type { DocumentCache, DocumentCacheOptions } from './documents/document-cache.ts';
 import { documentsPlugin } from './documents/plugin.ts';
+import { HomedIdempotencyStore } from './idempotency/homed-idempotency-store.ts';
 import { IdempotencyStore } from './idempotency/idempotency-store.ts';
 import { IdempotentRequests } from './idempotency/idempotent-requests.ts';
 import type { OrderIntakeOptions } from './orders/order-intake.ts';
 import { ordersPlugin } from './orders/plugin.ts';
+import { Regions } from './regions.ts';
 
 /** What tests may swap for their own: clients pointing elsewhere, a slowed cache. */
 export type AppOverrides = {
@@ -110,6 +112,12 @@ export const appPlugin = fp<AppOptions>(
     }
 
     const { aws, redis } = app;
+    // Of several regions (DOCUMENT_REGIONS): clients of the others too; orders stay in the primary.
+    const regions = new Regions(config);
+    const clients = regions.connect(aws);
+    app.addHook('onClose', async () => clients.destroy());
+    const ordersAws = clients.of(regions.primary);
+
     const checker = new HealthChecker({
       storage: (abortSignal) =>
         Promise.all([
@@ -118,22 +126,26 @@ export const appPlugin = fp<AppOptions>(
         ]),
       cache: () => redis.client.ping(),
       events: (abortSignal) =>
-        aws.sns.send(new GetTopicAttributesCommand({ TopicArn: config.ORDER_EVENTS_TOPIC_ARN }), { abortSignal }),
+        ordersAws.sns.send(new GetTopicAttributesCommand({ TopicArn: config.ORDER_EVENTS_TOPIC_ARN }), { abortSignal }),
     });
     await app.register(healthRoutes, { checker });
 
     // Domains. Idempotency-Key records are shared: one table, keys scoped by tenant and route.
-    const requests = new IdempotentRequests({
-      store: new IdempotencyStore({
-        dynamo: aws.dynamo,
+    const records = (region: string) =>
+      new IdempotencyStore({
+        dynamo: clients.of(region).dynamo,
         table: config.IDEMPOTENCY_TABLE,
         ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS,
         lockSeconds: config.IDEMPOTENCY_LOCK_SECONDS,
-      }),
+      });
+    const requests = new IdempotentRequests({
+      store: regions.multi
+        ? new HomedIdempotencyStore(regions, new Map(regions.names.map((region) => [region, records(region)])))
+        : records(regions.local),
       metrics: app.metrics,
     });
-    await app.register(documentsPlugin, { config, requests, cache: overrides.documentCache });
-    await app.register(ordersPlugin, { config, requests, intake: overrides.orderIntake });
+    await app.register(documentsPlugin, { config, requests, cache: overrides.documentCache, regional: { regions, clients } });
+    await app.register(ordersPlugin, { config, requests, aws: ordersAws, intake: overrides.orderIntake });
   },
   { name: 'app', fastify: '5.x' },
 );

@@ -12,6 +12,11 @@ const Name = (defaultValue: string, description: string) =>
   Type.String({ minLength: 1, maxLength: 255, pattern: '^[A-Za-z0-9._:/-]+$', default: defaultValue, description });
 const Url = (description: string) => Type.Optional(Type.String({ pattern: '^https?://', description }));
 
+const REGION = '[a-z]{2}(-[a-z]+)+-[0-9]+';
+const BUCKET = '[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]';
+const RegionUrls = (description: string) =>
+  Type.String({ default: '', pattern: `^$|^${REGION}=https?://[^,=\\s]+(,${REGION}=https?://[^,=\\s]+)*$`, description });
+
 export const ConfigSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
     default: 'development',
@@ -149,7 +154,7 @@ export const ConfigSchema = Type.Object({
     'Every Redis connection pings this often; two missed pings in a row (a hung connection) drop and reconnect it',
   ),
 
-  AWS_REGION: Type.String({ pattern: '^[a-z]{2}(-[a-z]+)+-[0-9]+$', default: 'us-east-1', description: 'AWS region of every resource' }),
+  AWS_REGION: Type.String({ pattern: `^${REGION}$`, default: 'us-east-1', description: 'AWS region of every resource' }),
   AWS_ENDPOINT_URL: Url('Endpoint for every AWS service (emulators)'),
   AWS_ENDPOINT_URL_DYNAMODB: Url('Endpoint for DynamoDB only'),
   AWS_ENDPOINT_URL_S3: Url('Endpoint for S3 only'),
@@ -198,6 +203,24 @@ export const ConfigSchema = Type.Object({
     default: 5000,
     description: "The relay leaves events younger than this to the API's own publish attempt",
   }),
+  DOCUMENT_REGIONS: Type.String({
+    default: '',
+    pattern: `^$|^${REGION}=${BUCKET}(,${REGION}=${BUCKET})*$`,
+    description:
+      'Regions that serve documents, as region=bucket pairs, the primary (orders) first; empty: AWS_REGION alone (see Multi-region documents)',
+  }),
+  REGION_ENDPOINT_URLS: RegionUrls('Endpoint of every AWS service of another region, as region=url pairs (emulators)'),
+  REGION_ENDPOINT_URLS_DYNAMODB: RegionUrls('Endpoint of DynamoDB of another region, as region=url pairs (emulators)'),
+  REGION_ENDPOINT_URLS_S3: RegionUrls('Endpoint of S3 of another region, as region=url pairs (emulators)'),
+  DOCUMENT_EVENTS_TOPIC_ARN: Name(
+    'arn:aws:sns:us-east-1:000000000000:document-events',
+    "SNS topic this region announces its deletes on, for the other regions' caches (multi-region only)",
+  ),
+  DOCUMENT_INVALIDATIONS_QUEUE: Name(
+    'document-invalidations',
+    "SQS queue of this region, subscribed to the other regions' document-events topics (multi-region only)",
+  ),
+  DOCUMENT_INVALIDATIONS_DLQ: Name('document-invalidations-dlq', 'Dead-letter queue of the invalidations queue (multi-region only)'),
   LIFECYCLE_INTERVAL_SECONDS: Seconds(300, 'Pause between two sweeps of the lifecycle worker'),
   LIFECYCLE_ORPHAN_GRACE_SECONDS: Seconds(
     24 * 3600,
@@ -294,6 +317,13 @@ function relationProblems(config: Config): string[] {
   if (config.MAX_DOCUMENT_BYTES > config.S3_PART_SIZE_BYTES * S3_MAX_PARTS) {
     problems.push(`MAX_DOCUMENT_BYTES: at most S3_PART_SIZE_BYTES × ${S3_MAX_PARTS} (an S3 multipart upload has ${S3_MAX_PARTS} parts at most)`);
   }
+  const regions = [...regionPairs(config.DOCUMENT_REGIONS)];
+  if (regions.length > 0) {
+    if (regions.length < config.DOCUMENT_REGIONS.split(',').length) problems.push('DOCUMENT_REGIONS: a region is listed twice');
+    const own = regions.find(([region]) => region === config.AWS_REGION);
+    if (!own) problems.push(`DOCUMENT_REGIONS: must list AWS_REGION (${config.AWS_REGION})`);
+    else if (own[1] !== config.DOCUMENTS_BUCKET) problems.push(`DOCUMENT_REGIONS: the bucket of ${own[0]} must be DOCUMENTS_BUCKET (${config.DOCUMENTS_BUCKET})`);
+  }
   if (config.LIFECYCLE_ORPHAN_GRACE_SECONDS <= longest) {
     problems.push(
       `LIFECYCLE_ORPHAN_GRACE_SECONDS: must exceed the longest upload, ${longest} s (REQUEST_TIMEOUT_MS + MAX_DOCUMENT_BYTES / DOCUMENT_UPLOAD_MIN_BYTES_PER_SECOND)`,
@@ -318,6 +348,16 @@ function isTrustable(entry: string): boolean {
 /** Fastify's trustProxy from TRUST_PROXY: nobody, or a list. */
 export function trustProxyOf(value: string): false | string {
   return value === '' ? false : value;
+}
+
+/** `a=x,b=y` (DOCUMENT_REGIONS, REGION_ENDPOINT_URLS*) as a map, in the order given. */
+export function regionPairs(text: string): Map<string, string> {
+  const pairs = new Map<string, string>();
+  for (const pair of text.split(',')) {
+    const at = pair.indexOf('=');
+    if (at > 0) pairs.set(pair.slice(0, at).trim(), pair.slice(at + 1).trim());
+  }
+  return pairs;
 }
 
 /** Reads the variables a schema declares from an environment, with defaults and conversion. */

@@ -4,6 +4,7 @@ import { AppliedOrderStore } from './consumer/applied-orders.ts';
 import { registerDeadLetterGauge } from './consumer/dead-letter-gauge.ts';
 import { OrderEventConsumer } from './consumer/order-event-consumer.ts';
 import { runEntryPoint } from './lifecycle.ts';
+import { ordersConfig } from './regions.ts';
 import { runBackgroundLoop } from './ops-server.ts';
 import { OrderStore } from './orders/order-store.ts';
 import { startTracing } from './telemetry/tracing.ts';
@@ -16,7 +17,8 @@ import { startTracing } from './telemetry/tracing.ts';
 await runEntryPoint(async () => {
   const config = loadConfig();
   const tracing = startTracing(config, 'docsvc-consumer');
-  const aws = createAwsClients(config);
+  // Orders live in the primary region, wherever this process runs.
+  const aws = createAwsClients(ordersConfig(config));
   await runBackgroundLoop(config, 'consumer', (ops) => {
     if (tracing) ops.app.addHook('onClose', () => tracing.shutdown());
     registerDeadLetterGauge(ops.registry, aws.sqs, config.ORDER_EVENTS_DLQ);

@@ -1,6 +1,7 @@
 import { createAwsClients } from './adapters/aws.ts';
 import { loadConfig } from './config.ts';
 import { runEntryPoint } from './lifecycle.ts';
+import { ordersConfig } from './regions.ts';
 import { runBackgroundLoop } from './ops-server.ts';
 import { startTracing } from './telemetry/tracing.ts';
 import { OrderEventPublisher } from './orders/order-events.ts';
@@ -15,7 +16,8 @@ import { OutboxRelay } from './outbox/outbox-relay.ts';
 await runEntryPoint(async () => {
   const config = loadConfig();
   const tracing = startTracing(config, 'docsvc-relay');
-  const aws = createAwsClients(config);
+  // Orders live in the primary region, wherever this process runs.
+  const aws = createAwsClients(ordersConfig(config));
   await runBackgroundLoop(config, 'relay', (ops) => {
     if (tracing) ops.app.addHook('onClose', () => tracing.shutdown());
     const { outbox } = new OrderStore({ dynamo: aws.dynamo, table: config.ORDERS_TABLE });

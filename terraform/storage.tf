@@ -66,6 +66,20 @@ resource "aws_dynamodb_table" "this" {
     enabled        = true
   }
 
+  # Of several regions (multi-region.tf), the document tables are global
+  # tables: a replica in every other region, fed by the table's stream.
+  stream_enabled   = local.multi_region && contains(local.global_tables, each.key)
+  stream_view_type = local.multi_region && contains(local.global_tables, each.key) ? "NEW_AND_OLD_IMAGES" : null
+
+  dynamic "replica" {
+    for_each = contains(local.global_tables, each.key) ? local.secondary_regions : []
+    content {
+      region_name            = replica.value
+      point_in_time_recovery = true
+      propagate_tags         = true
+    }
+  }
+
   point_in_time_recovery {
     enabled = true
   }

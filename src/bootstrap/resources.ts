@@ -9,6 +9,7 @@ import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { Config } from '../config.ts';
 import type { AwsClients } from '../adapters/aws.ts';
+import { Regions } from '../regions.ts';
 
 // Every table, bucket, topic and queue the service needs, created
 // idempotently. `make dev`, docker compose and the tests all call this; on AWS
@@ -91,8 +92,13 @@ export function topicNameOf(arn: string): string {
   return arn.split(':').at(-1) ?? arn;
 }
 
-export async function ensureResources(config: Config, aws: AwsClients, log: (message: string) => void = () => {}) {
-  for (const table of tableDefinitions(config)) {
+/** The tables every region of the document path has (global tables on AWS); the others live in the primary only. */
+function isDocumentTable(config: Config, name: string): boolean {
+  return name === config.DOCUMENTS_TABLE || name === config.IDEMPOTENCY_TABLE;
+}
+
+async function ensureTables(tables: Table[], aws: AwsClients, log: (message: string) => void) {
+  for (const table of tables) {
     try {
       await aws.dynamoAdmin.send(new CreateTableCommand({ TableName: table.name, ...table.input }));
       log(`created table ${table.name}`);
@@ -111,7 +117,15 @@ export async function ensureResources(config: Config, aws: AwsClients, log: (mes
       // dynalite has no TTL; expiry is checked in conditions anyway, TTL only cleans up.
     }
   }
+}
 
+/**
+ * The document path of this region: its tables, its bucket and, of several
+ * regions, its document-events topic and invalidations queue. A region that
+ * is not the primary has nothing else (orders live in the primary).
+ */
+export async function ensureDocumentResources(config: Config, aws: AwsClients, log: (message: string) => void = () => {}) {
+  await ensureTables(tableDefinitions(config).filter((table) => isDocumentTable(config, table.name)), aws, log);
   try {
     await aws.s3.send(new CreateBucketCommand({ Bucket: config.DOCUMENTS_BUCKET }));
     log(`created bucket ${config.DOCUMENTS_BUCKET}`);
@@ -125,6 +139,12 @@ export async function ensureResources(config: Config, aws: AwsClients, log: (mes
       LifecycleConfiguration: { Rules: [ABORT_INCOMPLETE_UPLOADS] },
     }),
   );
+  if (new Regions(config).multi) await ensureInvalidationResources(config, aws, log);
+}
+
+export async function ensureResources(config: Config, aws: AwsClients, log: (message: string) => void = () => {}) {
+  await ensureDocumentResources(config, aws, log);
+  await ensureTables(tableDefinitions(config).filter((table) => !isDocumentTable(config, table.name)), aws, log);
 
   const { TopicArn } = await aws.sns.send(new CreateTopicCommand({ Name: topicNameOf(config.ORDER_EVENTS_TOPIC_ARN) }));
   if (TopicArn !== config.ORDER_EVENTS_TOPIC_ARN) {
@@ -173,6 +193,28 @@ export async function ensureResources(config: Config, aws: AwsClients, log: (mes
   );
   log(`topic ${TopicArn} → queue ${config.ORDER_EVENTS_QUEUE} (dead letters: ${config.ORDER_EVENTS_DLQ})`);
   return { topicArn: TopicArn, queueUrl, dlqUrl: dlq.QueueUrl! };
+}
+
+/**
+ * Of several regions: this region's document-events topic and its
+ * invalidations queue. Subscribing the queue to the other regions' topics
+ * crosses regions, which terraform does (and, locally, the test double).
+ */
+async function ensureInvalidationResources(config: Config, aws: AwsClients, log: (message: string) => void) {
+  const { TopicArn } = await aws.sns.send(new CreateTopicCommand({ Name: topicNameOf(config.DOCUMENT_EVENTS_TOPIC_ARN) }));
+  if (TopicArn !== config.DOCUMENT_EVENTS_TOPIC_ARN) {
+    throw new Error(`DOCUMENT_EVENTS_TOPIC_ARN is ${config.DOCUMENT_EVENTS_TOPIC_ARN} but the topic is ${TopicArn}`);
+  }
+  const dlq = await aws.sqs.send(new CreateQueueCommand({ QueueName: config.DOCUMENT_INVALIDATIONS_DLQ }));
+  await aws.sqs.send(
+    new CreateQueueCommand({
+      QueueName: config.DOCUMENT_INVALIDATIONS_QUEUE,
+      Attributes: {
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: await queueArn(aws, dlq.QueueUrl!), maxReceiveCount: config.CONSUMER_MAX_RECEIVES }),
+      },
+    }),
+  );
+  log(`topic ${TopicArn} (this region's deletes); queue ${config.DOCUMENT_INVALIDATIONS_QUEUE} (the other regions')`);
 }
 
 async function queueArn(aws: AwsClients, queueUrl: string): Promise<string> {

@@ -1,14 +1,8 @@
-import {
-  ChangeMessageVisibilityBatchCommand,
-  DeleteMessageBatchCommand,
-  GetQueueUrlCommand,
-  ReceiveMessageCommand,
-  type Message,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
 import { Compile } from 'typebox/compile';
+import { SqsQueue } from '../adapters/sqs-queue.ts';
 import { BackgroundLoop } from '../background-loop.ts';
 import { canonicalHash } from '../orders/canonical.ts';
 import { orderAcceptedEvent } from '../orders/order-events.ts';
@@ -143,14 +137,13 @@ export class OrderEventConsumer {
   private readonly options: OrderEventConsumerOptions;
   private readonly now: () => number;
   private readonly outcomes: Counter<'result'> | undefined;
-  private queueUrl: string | undefined;
+  private readonly queue: SqsQueue;
   private readonly loop: BackgroundLoop;
-  private receiving: AbortController | undefined;
 
   constructor(options: OrderEventConsumerOptions) {
     this.options = options;
     this.now = options.now ?? Date.now;
-    if ('url' in options.queue) this.queueUrl = options.queue.url;
+    this.queue = new SqsQueue(options.sqs, options.queue);
     this.outcomes = options.registry
       ? new Counter({
           name: 'order_events_consumed_total',
@@ -167,7 +160,7 @@ export class OrderEventConsumer {
       {
         backoffMs: (failures) => Math.min(250 * 2 ** failures, 10_000),
         onError: (err) => options.log.error({ err }, 'receiving order events failed'),
-        onStop: () => this.receiving?.abort(),
+        onStop: () => this.queue.abort(),
       },
     );
   }
@@ -217,9 +210,13 @@ export class OrderEventConsumer {
 
   /** One receive (long poll) and its messages handled; resolves with what happened to them. */
   async pollOnce(): Promise<PollResult> {
-    const queueUrl = await this.resolveQueueUrl();
+    const queueUrl = await this.queue.resolveUrl();
     const receivedAt = Date.now();
-    const messages = await this.receive(queueUrl);
+    // The tenant and type the body must agree with, and the W3C trace context the publisher
+    // put on the message (raw delivery keeps SNS attributes).
+    const messages = this.loop.stopped
+      ? []
+      : await this.queue.receive(this.options.waitTimeSeconds, this.options.visibilityTimeoutSeconds, [...ATTRIBUTES, 'traceparent', 'tracestate']);
     if (messages.length === 0) return noOutcomes();
     // Traced only once something arrived (an idle long poll is not worth a trace): a receive
     // span linked to each message's creation, and per message a process span that continues
@@ -235,7 +232,7 @@ export class OrderEventConsumer {
         links: linksTo(contexts),
         attributes: { ...messagingAttributes(queue), 'messaging.operation.type': 'receive', 'messaging.batch.message_count': messages.length },
       },
-      () => this.handleAll(queueUrl, queue, parsed, contexts),
+      () => this.handleAll(queue, parsed, contexts),
     );
   }
 
@@ -248,7 +245,6 @@ export class OrderEventConsumer {
   }
 
   private async handleAll(
-    queueUrl: string,
     queue: string,
     received: { message: Message; parsed: ParsedMessage }[],
     contexts: (TraceCarrier | undefined)[],
@@ -289,32 +285,9 @@ export class OrderEventConsumer {
         );
       }
     }
-    const entries = (list: Message[]) => list.map((message, index) => ({ Id: `m${index}`, ReceiptHandle: message.ReceiptHandle! }));
-    const calls: Promise<unknown>[] = [];
-    if (done.length > 0) {
-      calls.push(this.options.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries(done) })));
-    }
-    if (poison.length > 0) {
-      // Retrying cannot fix it: make it visible again at once, so that the
-      // redrive policy moves it to the dead-letter queue after the configured
-      // receives, without waiting a visibility timeout for each.
-      calls.push(
-        this.options.sqs.send(
-          new ChangeMessageVisibilityBatchCommand({
-            QueueUrl: queueUrl,
-            Entries: entries(poison).map((entry) => ({ ...entry, VisibilityTimeout: 0 })),
-          }),
-        ),
-      );
-    }
     // A lost delete only means a redelivery, which the dedup marker absorbs.
-    const settled = await Promise.allSettled(calls);
-    for (const outcome of settled) {
-      const failed = outcome.status === 'fulfilled' ? (outcome.value as { Failed?: unknown[] }).Failed : undefined;
-      if (outcome.status === 'rejected' || failed?.length) {
-        this.options.log.warn({ err: outcome.status === 'rejected' ? outcome.reason : undefined, failed }, 'acknowledging messages failed');
-      }
-    }
+    const unsettled = await this.queue.settle(done, poison);
+    if (unsettled.length > 0) this.options.log.warn({ unsettled }, 'acknowledging messages failed');
     return result;
   }
 
@@ -330,40 +303,5 @@ export class OrderEventConsumer {
 
   get healthy(): boolean {
     return this.loop.healthy;
-  }
-
-  private async resolveQueueUrl(): Promise<string> {
-    if (this.queueUrl) return this.queueUrl;
-    const name = (this.options.queue as { name: string }).name;
-    const { QueueUrl } = await this.options.sqs.send(new GetQueueUrlCommand({ QueueName: name }));
-    if (!QueueUrl) throw new Error(`queue ${name} has no URL`);
-    this.queueUrl = QueueUrl;
-    return QueueUrl;
-  }
-
-  private async receive(queueUrl: string): Promise<Message[]> {
-    if (this.loop.stopped) return [];
-    const controller = new AbortController();
-    this.receiving = controller;
-    try {
-      const { waitTimeSeconds, visibilityTimeoutSeconds } = this.options;
-      const { Messages } = await this.options.sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: queueUrl,
-          MaxNumberOfMessages: 10,
-          WaitTimeSeconds: waitTimeSeconds,
-          VisibilityTimeout: visibilityTimeoutSeconds,
-          MessageSystemAttributeNames: ['ApproximateReceiveCount'],
-          // The tenant and type the body must agree with, and the W3C trace context the publisher
-          // put on the message (raw delivery keeps SNS attributes).
-          MessageAttributeNames: [...ATTRIBUTES, 'traceparent', 'tracestate'],
-        }),
-        // A long poll outlasts the clients' usual request timeout on purpose.
-        { abortSignal: controller.signal, requestTimeout: (waitTimeSeconds + 5) * 1000 },
-      );
-      return Messages ?? [];
-    } finally {
-      this.receiving = undefined;
-    }
   }
 }

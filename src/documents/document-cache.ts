@@ -1,7 +1,7 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { RedisCircuit } from '../adapters/redis.ts';
 import type { DocumentMetadata, WholeDocument } from './schemas.ts';
-import { InvalidationBus } from './invalidations.ts';
+import { InvalidationBus, type RemoteDelete } from './invalidations.ts';
 import type { MemoryCache } from './memory-cache.ts';
 
 export type CacheLookup =
@@ -34,6 +34,8 @@ export type DocumentCacheOptions = {
   ttlSeconds: number;
   /** The in-process layer, the connection that hears about deletes on other instances, and its lease. */
   memory?: { cache: MemoryCache; subscriber: Redis; leaseMs: number };
+  /** Told of every delete made in another region as this instance drops it (stale-read counting). */
+  onRemoteDelete?: (tenant: string, id: string, remote: RemoteDelete) => void;
 };
 
 /**
@@ -67,9 +69,11 @@ export class DocumentCache {
           subscriber: options.memory.subscriber,
           circuit: options.circuit,
           leaseMs: options.memory.leaseMs,
-          onInvalidate: (key) => {
+          onInvalidate: (key, remote) => {
             this.epoch++;
             this.memory?.delete(key);
+            const [, tenant, id] = key.split(':');
+            if (remote && tenant && id) options.onRemoteDelete?.(tenant, id, remote);
           },
           onReset: () => this.forget(),
         })
@@ -122,14 +126,15 @@ export class DocumentCache {
   /**
    * Records a deletion the store already confirmed, and tells every instance
    * to drop its copy; false if Redis could not take it. Returns once the
-   * deletion is final on every instance (see InvalidationBus).
+   * deletion is final on every instance (see InvalidationBus). `remote`: a
+   * delete made in another region, relayed here.
    */
-  async tombstone(tenant: string, id: string): Promise<boolean> {
+  async tombstone(tenant: string, id: string, remote?: RemoteDelete): Promise<boolean> {
     const key = this.key(tenant, id);
     this.epoch++;
     this.memory?.delete(key);
     const write = (multi: ChainableCommander) => multi.set(key, TOMBSTONE, 'EX', this.ttlSeconds);
-    if (this.bus) return this.bus.announce(key, write);
+    if (this.bus) return this.bus.announce(key, write, remote);
     const outcome = await this.circuit.call((redis: Redis) => write(redis.multi()).exec(), true);
     return outcome.ok && outcome.value !== null && outcome.value.every(([error]) => error === null);
   }

@@ -9,9 +9,12 @@ import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
 import type { DeclaredDigest } from './content-digest.ts';
 import type { ContentStore } from './content-store.ts';
 import type { DocumentCache } from './document-cache.ts';
-import type { ContentPlace, CreateResult, DocumentStore } from './document-store.ts';
+import type { ContentPlace, CreateResult } from './document-store.ts';
+import type { DeletionAnnouncer } from './deletion-events.ts';
+import type { DocumentRecords } from './homed-document-store.ts';
 import { IncomingBody, type BodyHead } from './incoming-body.ts';
 import type { DocumentMetadata, WholeDocument } from './schemas.ts';
+import type { StaleReads } from './stale-reads.ts';
 import { ContentIntegrityError, VerifiedContent } from './verified-content.ts';
 
 /** A create as it arrives: the body still unread. */
@@ -47,7 +50,7 @@ export type DocumentLimits = {
 };
 
 export type DocumentServiceOptions = {
-  store: DocumentStore;
+  store: DocumentRecords;
   content: ContentStore;
   cache: DocumentCache;
   requests: IdempotentRequests;
@@ -55,6 +58,8 @@ export type DocumentServiceOptions = {
   log: Pick<FastifyBaseLogger, 'warn' | 'error'>;
   limits: DocumentLimits;
   now?: () => Date;
+  /** Of several regions: ids of POST homed here, deletes announced to the other regions, stale reads counted. */
+  regions?: { newId(tenant: string): string; deletions: DeletionAnnouncer; staleReads: StaleReads };
 };
 
 /** The body of a create once read: inline content, or the S3 object it was staged in. */
@@ -116,19 +121,19 @@ export class DocumentService {
   async post(tenant: string, input: NewDocument, idempotencyKey: string | undefined): Promise<CreateAnswer> {
     return this.receive(input, async (body, head, contentType) => {
       if (idempotencyKey === undefined) {
-        const id = uuidv7();
+        const id = this.newId(tenant);
         if (head.complete) return this.answerPost(await this.commit(tenant, this.inline(id, contentType, head.content)));
         return this.staged(tenant, id, contentType, body, async (received) => this.answerPost(await this.commit(tenant, received)));
       }
       const scope = { tenant, key: idempotencyKey };
       if (head.complete) {
-        const received = this.inline(uuidv7(), contentType, head.content);
+        const received = this.inline(this.newId(tenant), contentType, head.content);
         return this.once(scope, received, (id) => this.commit(tenant, { ...received, metadata: { ...received.metadata, id } }));
       }
       // Staged content is named by the document id: use the one a live record
       // of the key already names, so that a retry taking over a crashed
       // request commits under that id.
-      const id = (await this.options.requests.resourceOf(POST_ROUTE, scope)) ?? uuidv7();
+      const id = (await this.options.requests.resourceOf(POST_ROUTE, scope)) ?? this.newId(tenant);
       return this.staged(tenant, id, contentType, body, (received) =>
         this.once(scope, received, (resourceId) => {
           // Another request claimed the key for another id while this body arrived.
@@ -283,11 +288,20 @@ export class DocumentService {
   /** A hit in process memory, answered synchronously; undefined sends the caller to read(). */
   readHot(tenant: string, id: string): WholeDocument | undefined {
     const document = this.options.cache.fromMemory(tenant, id);
-    if (document) this.memoryHits.inc();
+    if (document) {
+      this.memoryHits.inc();
+      this.options.regions?.staleReads.served(tenant, id);
+    }
     return document;
   }
 
   async read(tenant: string, id: string): Promise<Found> {
+    const found = await this.find(tenant, id);
+    this.options.regions?.staleReads.served(tenant, id);
+    return found;
+  }
+
+  private async find(tenant: string, id: string): Promise<Found> {
     const cached = await this.options.cache.lookup(tenant, id);
     this.countLookup(cached.result === 'hit' ? cached.layer : 'redis', cached.result);
     if (cached.result === 'hit') return { kind: 'whole', document: cached.document, cacheStatus: 'hit' };
@@ -359,11 +373,15 @@ export class DocumentService {
 
   async metadata(tenant: string, id: string): Promise<DocumentMetadata> {
     const cached = await this.options.cache.lookup(tenant, id);
-    if (cached.result === 'hit') return cached.document.metadata;
     if (cached.result === 'tombstone') throw new Errors.DocumentNotFound(id);
-    const found = await this.options.store.lookup(tenant, id);
-    if (found.state !== 'active') throw new Errors.DocumentNotFound(id);
-    return found.record.metadata;
+    let metadata = cached.result === 'hit' ? cached.document.metadata : undefined;
+    if (!metadata) {
+      const found = await this.options.store.lookup(tenant, id);
+      if (found.state !== 'active') throw new Errors.DocumentNotFound(id);
+      metadata = found.record.metadata;
+    }
+    this.options.regions?.staleReads.served(tenant, id);
+    return metadata;
   }
 
   /**
@@ -371,13 +389,29 @@ export class DocumentService {
    * take it, a stale cached copy could outlive the delete, so the client gets
    * a 503 and its retry (deletes are idempotent) finishes the job. The
    * content goes after the tombstone; what a failure leaves, the lifecycle
-   * worker removes.
+   * worker removes. Of several regions, the delete is also announced to the
+   * others' caches before the 204 (a 503 if SNS did not take it, for the
+   * same reason).
    */
   async delete(tenant: string, id: string): Promise<void> {
-    const result = await this.options.store.delete(tenant, id);
+    const result = await this.options.store.delete(tenant, id, this.now().getTime());
     if (result.outcome === 'absent') throw new Errors.DocumentNotFound(id);
     if (result.s3Key) this.removeContent(result.s3Key);
     if (!(await this.options.cache.tombstone(tenant, id))) throw new Errors.ServiceUnavailable();
+    const { regions } = this.options;
+    if (!regions) return;
+    // A tombstone written before deletedAt was recorded: announced with the time of this delete.
+    const deletedAt = result.deletedAt ?? this.now().toISOString();
+    try {
+      await regions.deletions.announce(tenant, id, deletedAt);
+    } catch (err) {
+      this.options.log.warn({ err, documentId: id }, 'delete not announced to the other regions: 503, the retry announces it');
+      throw new Errors.ServiceUnavailable();
+    }
+  }
+
+  private newId(tenant: string): string {
+    return this.options.regions?.newId(tenant) ?? uuidv7();
   }
 }
 

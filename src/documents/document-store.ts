@@ -7,7 +7,7 @@ export type ContentPlace = { content: Buffer } | { s3Key: string };
 /** A committed document as the table holds it. */
 export type DocumentRecord = { metadata: DocumentMetadata } & Partial<{ content: Buffer; s3Key: string }>;
 
-export type Lookup = { state: 'active'; record: DocumentRecord } | { state: 'deleted'; s3Key?: string } | { state: 'absent' };
+export type Lookup = { state: 'active'; record: DocumentRecord } | { state: 'deleted'; s3Key?: string; deletedAt?: string } | { state: 'absent' };
 
 export type CreateResult =
   | { outcome: 'created'; metadata: DocumentMetadata }
@@ -15,7 +15,8 @@ export type CreateResult =
   | { outcome: 'conflict'; metadata: DocumentMetadata }
   | { outcome: 'deleted' };
 
-export type DeleteResult = { outcome: 'deleted' | 'already-deleted'; s3Key?: string } | { outcome: 'absent' };
+/** `deletedAt`: when the tombstone was committed (ISO-8601), known for every tombstone this service wrote. */
+export type DeleteResult = { outcome: 'deleted' | 'already-deleted'; s3Key?: string; deletedAt?: string } | { outcome: 'absent' };
 
 type DocumentItem = Omit<DocumentMetadata, 'status'> & {
   pk: string;
@@ -92,7 +93,9 @@ export class DocumentStore {
     const { Item } = await this.options.dynamo.getItem({ TableName: this.options.table, Key: { pk: this.pk(tenant, id) }, ConsistentRead: true });
     const item = Item as DocumentItem | undefined;
     if (!item) return { state: 'absent' };
-    if (item.status === 'DELETED') return { state: 'deleted', ...(item.s3Key ? { s3Key: item.s3Key } : {}) };
+    if (item.status === 'DELETED') {
+      return { state: 'deleted', ...(item.s3Key ? { s3Key: item.s3Key } : {}), ...(item.deletedAt ? { deletedAt: item.deletedAt } : {}) };
+    }
     const record: DocumentRecord = { metadata: metadataOf(item) };
     if (item.content) record.content = Buffer.from(item.content);
     if (item.s3Key) record.s3Key = item.s3Key;
@@ -101,6 +104,7 @@ export class DocumentStore {
 
   /** Logical delete: the item becomes a tombstone with a TTL; its S3 object (if any) is the caller's to remove. */
   async delete(tenant: string, id: string, now = Date.now()): Promise<DeleteResult> {
+    const deletedAt = new Date(now).toISOString();
     let s3Key: string | undefined;
     const tombstoned = await conditionalWrite(
       this.options.dynamo
@@ -115,7 +119,7 @@ export class DocumentStore {
             ':deleted': 'DELETED',
             ':active': 'ACTIVE',
             ':deleteAt': Math.floor(now / 1000) + this.options.tombstoneSeconds,
-            ':deletedAt': new Date(now).toISOString(),
+            ':deletedAt': deletedAt,
             ':shard': shardOf(id),
           },
           ReturnValues: 'ALL_NEW',
@@ -124,11 +128,13 @@ export class DocumentStore {
           s3Key = (Attributes as DocumentItem | undefined)?.s3Key;
         }),
     );
-    if (tombstoned) return { outcome: 'deleted', ...(s3Key ? { s3Key } : {}) };
+    if (tombstoned) return { outcome: 'deleted', deletedAt, ...(s3Key ? { s3Key } : {}) };
     const existing = await this.lookup(tenant, id);
     if (existing.state === 'absent') return { outcome: 'absent' };
-    // A repeated delete finishes a content removal that may have failed before.
-    return { outcome: 'already-deleted', ...(existing.state === 'deleted' && existing.s3Key ? { s3Key: existing.s3Key } : {}) };
+    // A repeated delete finishes a content removal (and an announcement) that may have failed before.
+    if (existing.state !== 'deleted') return { outcome: 'already-deleted' };
+    const { s3Key: left, deletedAt: committedAt } = existing;
+    return { outcome: 'already-deleted', ...(left ? { s3Key: left } : {}), ...(committedAt ? { deletedAt: committedAt } : {}) };
   }
 
   /** The earliest `deleteAt` of any tombstone still in the table (epoch seconds). */

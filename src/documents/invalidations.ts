@@ -4,6 +4,9 @@ import type { RedisCircuit } from '../adapters/redis.ts';
 
 export const INVALIDATION_CHANNEL = 'documents:invalidated';
 
+/** A delete committed in another region, relayed here (InvalidationConsumer): where, and when. */
+export type RemoteDelete = { origin: string; deletedAtMs: number };
+
 export type InvalidationBusOptions = {
   /** The connection that only subscribes. */
   subscriber: Redis;
@@ -11,8 +14,8 @@ export type InvalidationBusOptions = {
   circuit: RedisCircuit;
   /** How long a heartbeat heard back lets this instance serve from memory; also a delete's longest wait. */
   leaseMs: number;
-  /** A key to drop from memory: a delete announced by any instance, this one included. */
-  onInvalidate(key: string): void;
+  /** A key to drop from memory: a delete announced by any instance, this one included; `remote` for a delete made in another region. */
+  onInvalidate(key: string, remote?: RemoteDelete): void;
   /** Everything in memory is suspect: the subscription dropped, so announcements may have been missed. */
   onReset(): void;
 };
@@ -99,11 +102,12 @@ export class InvalidationBus {
     });
   }
 
-  /** `<key> <acknowledgement channel> <nonce>`; keys hold no spaces. */
+  /** `<key> <acknowledgement channel> <nonce>[ <origin region> <deletedAt ms>]`; keys hold no spaces. */
   private invalidated(message: string) {
-    const [key, replyTo, nonce] = message.split(' ');
+    const [key, replyTo, nonce, origin, deletedAt] = message.split(' ');
     if (!key) return;
-    this.options.onInvalidate(key);
+    const deletedAtMs = Number(deletedAt);
+    this.options.onInvalidate(key, origin && Number.isFinite(deletedAtMs) ? { origin, deletedAtMs } : undefined);
     if (replyTo && nonce) void this.options.circuit.call((redis) => redis.publish(replyTo, nonce), true);
   }
 
@@ -120,7 +124,7 @@ export class InvalidationBus {
    * Tried even with the circuit open: a lost tombstone matters more than a
    * slow delete.
    */
-  async announce(key: string, write: (multi: ChainableCommander) => ChainableCommander): Promise<boolean> {
+  async announce(key: string, write: (multi: ChainableCommander) => ChainableCommander, remote?: RemoteDelete): Promise<boolean> {
     const nonce = randomUUID();
     let acknowledged = 0;
     let expected = Number.POSITIVE_INFINITY;
@@ -132,7 +136,7 @@ export class InvalidationBus {
     });
     try {
       const outcome = await this.options.circuit.call(
-        (redis) => write(redis.multi()).publish(INVALIDATION_CHANNEL, `${key} ${this.acksChannel} ${nonce}`).exec(),
+        (redis) => write(redis.multi()).publish(INVALIDATION_CHANNEL, `${key} ${this.acksChannel} ${nonce}${remote ? ` ${remote.origin} ${remote.deletedAtMs}` : ''}`).exec(),
         true,
       );
       if (!outcome.ok || outcome.value === null || outcome.value.some(([error]) => error !== null)) return false;

@@ -1,12 +1,12 @@
 import { Errors } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import type { IdempotencyStore } from './idempotency-store.ts';
+import type { IdempotencyRecords } from './homed-idempotency-store.ts';
 
 export type Outcome<T> = { statusCode: number; body: T; replayed?: boolean };
 export type IdempotentAnswer<T> = { statusCode: number; body: T; replayed: boolean };
 
 export type IdempotentRequestsOptions = {
-  store: IdempotencyStore;
+  store: IdempotencyRecords;
   metrics: Pick<Metrics, 'idempotentReplays'>;
   /** How long a request with a key in flight waits for the first one before answering 409. */
   inFlightWaitMs?: number;

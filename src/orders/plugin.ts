@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin';
+import type { AwsClients } from '../adapters/aws.ts';
 import type { Config } from '../config.ts';
 import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
 import { registerOutboxGauges } from '../outbox/outbox-metrics.ts';
@@ -10,17 +11,19 @@ import { orderRoutes } from './routes.ts';
 export type OrdersOptions = {
   config: Config;
   requests: IdempotentRequests;
+  /** Clients of the region orders live in (the primary), when it is not this one's. */
+  aws?: AwsClients;
   /** Test seams of the intake (an injected crash between write and publish). */
   intake?: Pick<OrderIntakeOptions, 'afterWrite'>;
 };
 
 /** The orders domain: intake, store with its outbox, the backlog gauges, routes. */
 export const ordersPlugin = fp(
-  async (app, { config, requests, intake }: OrdersOptions) => {
-    const store = new OrderStore({ dynamo: app.aws.dynamo, table: config.ORDERS_TABLE });
+  async (app, { config, requests, intake, aws = app.aws }: OrdersOptions) => {
+    const store = new OrderStore({ dynamo: aws.dynamo, table: config.ORDERS_TABLE });
     const orders = new OrderIntake({
       store,
-      publisher: new OrderEventPublisher({ sns: app.aws.sns, topicArn: config.ORDER_EVENTS_TOPIC_ARN }),
+      publisher: new OrderEventPublisher({ sns: aws.sns, topicArn: config.ORDER_EVENTS_TOPIC_ARN }),
       log: app.log,
       metrics: app.metrics,
       dedupWindowSeconds: config.ORDER_DEDUP_WINDOW_SECONDS,
