@@ -1,11 +1,11 @@
 output "load_balancer_dns_name" {
   description = "DNS name of the load balancer: point the certificate's domain at it (a CNAME or an alias record)."
-  value       = aws_lb.api.dns_name
+  value       = module.region["primary"].load_balancer.dns_name
 }
 
 output "api_url" {
   description = "Base URL of the API through the load balancer (its certificate names your domain, not this host: curl --connect-to, or use the domain once its DNS points here)."
-  value       = "https://${aws_lb.api.dns_name}"
+  value       = "https://${module.region["primary"].load_balancer.dns_name}"
 }
 
 output "region" {
@@ -15,12 +15,12 @@ output "region" {
 
 output "cluster_name" {
   description = "Name of the EKS cluster."
-  value       = module.eks.cluster_name
+  value       = module.region["primary"].cluster_name
 }
 
 output "configure_kubectl" {
   description = "Command that points kubectl at the cluster."
-  value       = "aws eks update-kubeconfig --region ${var.region} --name ${module.eks.cluster_name}"
+  value       = "aws eks update-kubeconfig --region ${var.region} --name ${module.region["primary"].cluster_name}"
 }
 
 output "ecr_repository_url" {
@@ -29,39 +29,52 @@ output "ecr_repository_url" {
 }
 
 output "component_role_arns" {
-  description = "IAM role of each component (api, relay, consumer), which its pods get through EKS Pod Identity."
-  value       = { for key, role in aws_iam_role.component : key => role.arn }
+  description = "IAM role of each component (api, relay, consumer, lifecycle), which its pods get through EKS Pod Identity."
+  value       = module.region["primary"].component_role_arns
 }
 
 output "redis_auth_secret_arn" {
   description = "Secrets Manager secret holding the Redis AUTH token (the API reads it at start)."
-  value       = aws_secretsmanager_secret.redis_auth.arn
+  value       = module.region["primary"].redis.auth_secret_arn
 }
 
 output "redis_replication_group_id" {
   description = "ElastiCache replication group, for rotating its AUTH token."
-  value       = aws_elasticache_replication_group.redis.id
+  value       = module.region["primary"].redis.replication_group_id
 }
 
 # The account-specific part of the service's configuration, as the env file
-# that k8s/kustomization.yaml turns into the ConfigMap:
+# that k8s/kustomization.yaml turns into the ConfigMap, per region (one
+# region: the primary alone; multi-region.tf prints every region's):
 #   terraform output -raw k8s_env > ../k8s/aws.env
 # k8s/aws.env.example is what it prints with the variable defaults;
-# test/infra evaluates this template to check that they agree.
+# test/infra evaluates this to check that they agree. No secret: the pods
+# read the Redis token from REDIS_AUTH_SECRET_ID with their own role.
+locals {
+  k8s_env = {
+    for region, deployed in local.deployed : region => join("", concat([
+      "AWS_REGION=${region}\n",
+      "DOCUMENTS_TABLE=${aws_dynamodb_table.this["documents"].name}\n",
+      "IDEMPOTENCY_TABLE=${aws_dynamodb_table.this["idempotency-keys"].name}\n",
+      "ORDERS_TABLE=${aws_dynamodb_table.this["orders"].name}\n",
+      "CONSUMER_TABLE=${aws_dynamodb_table.this["order-consumer"].name}\n",
+      "DOCUMENTS_BUCKET=${local.bucket_names[region]}\n",
+      "ORDER_EVENTS_TOPIC_ARN=${aws_sns_topic.order_events.arn}\n",
+      "ORDER_EVENTS_QUEUE=${aws_sqs_queue.order_events.name}\n",
+      "ORDER_EVENTS_DLQ=${aws_sqs_queue.order_events_dlq.name}\n",
+      "CONSUMER_MAX_RECEIVES=${var.consumer_max_receives}\n",
+      "REDIS_URL=${deployed.redis.url}\n",
+      "REDIS_AUTH_SECRET_ID=${deployed.redis.auth_secret_arn}\n",
+      ], local.multi_region ? [
+      "DOCUMENT_REGIONS=${join(",", [for other in local.regions : "${other}=${local.bucket_names[other]}"])}\n",
+      "DOCUMENT_EVENTS_TOPIC_ARN=${local.document_events_topics[region]}\n",
+      "DOCUMENT_INVALIDATIONS_QUEUE=${local.name}-document-invalidations\n",
+      "DOCUMENT_INVALIDATIONS_DLQ=${local.name}-document-invalidations-dlq\n",
+    ] : []))
+  }
+}
+
 output "k8s_env" {
   description = "Contents of k8s/aws.env: region, resource names and the Redis endpoint (no secret) for the ConfigMap."
-  value       = <<-EOT
-    AWS_REGION=${var.region}
-    DOCUMENTS_TABLE=${aws_dynamodb_table.this["documents"].name}
-    IDEMPOTENCY_TABLE=${aws_dynamodb_table.this["idempotency-keys"].name}
-    ORDERS_TABLE=${aws_dynamodb_table.this["orders"].name}
-    CONSUMER_TABLE=${aws_dynamodb_table.this["order-consumer"].name}
-    DOCUMENTS_BUCKET=${aws_s3_bucket.documents.bucket}
-    ORDER_EVENTS_TOPIC_ARN=${aws_sns_topic.order_events.arn}
-    ORDER_EVENTS_QUEUE=${aws_sqs_queue.order_events.name}
-    ORDER_EVENTS_DLQ=${aws_sqs_queue.order_events_dlq.name}
-    CONSUMER_MAX_RECEIVES=${var.consumer_max_receives}
-    REDIS_URL=rediss://${aws_elasticache_replication_group.redis.primary_endpoint_address}:6379
-    REDIS_AUTH_SECRET_ID=${aws_secretsmanager_secret.redis_auth.arn}
-  EOT
+  value       = local.k8s_env[var.region]
 }

@@ -144,3 +144,34 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+# ---------------------------------------------------------------- several regions (multi-region.tf)
+
+variable "regions" {
+  description = "Regions of the service, the primary first (it must be region: orders live there); [] or one region: region alone."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(var.regions) == length(distinct(var.regions)) && alltrue([for region in var.regions : can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]+$", region))])
+    error_message = "Region names (like eu-west-1), each once."
+  }
+}
+
+variable "dns" {
+  description = "With several regions: the API's DNS name and the Route 53 hosted zone it is in (latency records and health checks)."
+  type        = object({ zone_id = string, name = string })
+  default     = null
+}
+
+# ACM certificates are regional: each region's load balancer needs one of its own for the API's name.
+variable "certificate_arns" {
+  description = "With several regions: the ACM certificate of the API's name in each further region, by region (the primary's is certificate_arn)."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for region, arn in var.certificate_arns : can(regex("^arn:aws[a-z-]*:acm:${region}:[0-9]{12}:certificate/", arn))])
+    error_message = "Each an ACM certificate ARN in the region it is listed under."
+  }
+}

@@ -28,16 +28,7 @@ provider "aws" {
 
 data "aws_caller_identity" "current" {}
 
-data "aws_availability_zones" "available" {
-  # Local and Wavelength zones cannot host the node group or ElastiCache.
-  filter {
-    name   = "opt-in-status"
-    values = ["opt-in-not-required"]
-  }
-}
-
 locals {
   name       = var.name
   account_id = data.aws_caller_identity.current.account_id
-  azs        = slice(data.aws_availability_zones.available.names, 0, 3)
 }

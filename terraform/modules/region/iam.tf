@@ -1,10 +1,169 @@
-# The pods' role in this region, given by EKS Pod Identity to the service's
-# ServiceAccount in this region's cluster only. What it may call: the global
-# tables in every region (writes go to each key's home), this region's bucket
-# and the others' for reading (content not replicated yet), its own topic and
-# queue, and the primary's orders resources.
-data "aws_iam_policy_document" "app_trust" {
+# One AWS identity per process, in every region: each Deployment runs as a
+# ServiceAccount of its own (k8s/serviceaccounts.yaml), which EKS Pod
+# Identity binds to a role of its own in this region's cluster, allowed only
+# the calls that process's code makes, on this region's resources (and the
+# primary's orders, which every region's pods use). test/infra/iam.test.ts
+# derives every list below from the code each entry point loads
+# (src/server.ts, src/worker.ts, src/consumer.ts, src/lifecycle-worker.ts,
+# and with several regions src/invalidation-worker.ts) and fails on any
+# difference, in the primary and in a further region, so a new call needs
+# its permission here, and a permission nothing calls any more goes. No
+# Create*/Delete* of tables, buckets, topics or queues: terraform owns those.
+locals {
+  # Of several regions, the API writes each key at its home, which may be
+  # any region's replica, and reads content not replicated yet from the
+  # bucket that has it (README, "Multi-region documents"); of one region,
+  # both lists are this region's alone.
+  document_tables = flatten([
+    for region in var.regions : [
+      var.global_table_arns["documents"][region],
+      "${var.global_table_arns["documents"][region]}/index/*",
+      var.global_table_arns["idempotency-keys"][region],
+    ]
+  ])
+  bucket_arns = [for region in var.regions : region == var.region ? aws_s3_bucket.documents.arn : "arn:aws:s3:::${var.bucket_names[region]}"]
+
+  components = merge({
+    api = {
+      service_account = "docsvc-api"
+      statements = concat([
+        {
+          sid       = "Tables"
+          actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+          resources = concat(local.document_tables, [var.orders.table_arn, "${var.orders.table_arn}/index/*"])
+        },
+        {
+          # PutObject covers the parts of a multipart upload; a failed one is aborted.
+          sid       = "DocumentObjects"
+          actions   = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+          resources = ["${aws_s3_bucket.documents.arn}/*"]
+        },
+        {
+          # HeadBucket (readiness) is authorised as ListBucket; it also makes a missing key 404, not 403.
+          sid       = "DocumentBucket"
+          actions   = ["s3:ListBucket"]
+          resources = local.bucket_arns
+        },
+        {
+          sid       = "PublishOrderEvents"
+          actions   = ["sns:GetTopicAttributes", "sns:Publish"]
+          resources = [var.orders.topic_arn]
+        },
+        {
+          # Read once at start (REDIS_AUTH_SECRET_ID): the token never sits in Kubernetes.
+          sid       = "RedisAuthToken"
+          actions   = ["secretsmanager:GetSecretValue"]
+          resources = [aws_secretsmanager_secret.redis_auth.arn]
+        },
+        ], local.multi_region ? [
+        {
+          # Content that has not replicated here yet, read from the region that has it.
+          sid       = "OtherRegionsObjects"
+          actions   = ["s3:GetObject"]
+          resources = [for region in local.other_regions : "arn:aws:s3:::${var.bucket_names[region]}/*"]
+        },
+        {
+          # This region's deletes, for the other regions' caches.
+          sid       = "AnnounceDeletes"
+          actions   = ["sns:Publish"]
+          resources = [aws_sns_topic.document_events[0].arn]
+        },
+      ] : [])
+    }
+    relay = {
+      service_account = "docsvc-relay"
+      statements = [
+        {
+          sid       = "Tables"
+          actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+          resources = [var.orders.table_arn, "${var.orders.table_arn}/index/*"]
+        },
+        {
+          sid       = "PublishOrderEvents"
+          actions   = ["sns:Publish"]
+          resources = [var.orders.topic_arn]
+        },
+      ]
+    }
+    consumer = {
+      service_account = "docsvc-consumer"
+      statements = [
+        {
+          # Its own records, and the orders it checks each event against. The
+          # OrderStore it reads through also holds the intake's writes and the
+          # outbox queries, and is granted whole (iam.test.ts reaches classes whole).
+          sid       = "Tables"
+          actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+          resources = [var.orders.consumer_table_arn, var.orders.table_arn, "${var.orders.table_arn}/index/*"]
+        },
+        {
+          sid       = "ConsumeOrderEvents"
+          actions   = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"]
+          resources = [var.orders.queue_arn]
+        },
+        {
+          # Read-only: the depth of the dead-letter queue is worth a metric.
+          sid       = "InspectDeadLetters"
+          actions   = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+          resources = [var.orders.dead_letter_queue_arn]
+        },
+      ]
+    }
+    lifecycle = {
+      service_account = "docsvc-lifecycle"
+      statements = [
+        {
+          # The documents, their tombstones index, and the sweep's lease item.
+          sid     = "Tables"
+          actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+          resources = [
+            var.global_table_arns["documents"][var.region],
+            "${var.global_table_arns["documents"][var.region]}/index/*",
+          ]
+        },
+        {
+          sid       = "DocumentObjects"
+          actions   = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+          resources = ["${aws_s3_bucket.documents.arn}/*"]
+        },
+        {
+          # Listing the bucket is the sweep.
+          sid       = "DocumentBucket"
+          actions   = ["s3:ListBucket"]
+          resources = [aws_s3_bucket.documents.arn]
+        },
+      ]
+    }
+    }, local.multi_region ? {
+    # The other regions' deletes, made final in this region's Redis
+    # (k8s/components/multi-region).
+    invalidations = {
+      service_account = "docsvc-invalidations"
+      statements = [
+        {
+          sid       = "ConsumeInvalidations"
+          actions   = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"]
+          resources = [aws_sqs_queue.document_invalidations[0].arn]
+        },
+        {
+          sid       = "RedisAuthToken"
+          actions   = ["secretsmanager:GetSecretValue"]
+          resources = [aws_secretsmanager_secret.redis_auth.arn]
+        },
+      ]
+    }
+  } : {})
+}
+
+# Pod Identity assumes the role with session tags naming the cluster, the
+# namespace and the ServiceAccount; the trust policy accepts exactly this
+# component's, as the EKS user guide documents (aws:SourceArn is not among
+# the keys it documents for Pod Identity).
+data "aws_iam_policy_document" "pod_identity_trust" {
+  for_each = local.components
+
   statement {
+    sid     = "EksPodIdentity"
     actions = ["sts:AssumeRole", "sts:TagSession"]
 
     principals {
@@ -14,94 +173,57 @@ data "aws_iam_policy_document" "app_trust" {
 
     condition {
       test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [var.account_id]
-    }
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
+      variable = "aws:RequestTag/eks-cluster-arn"
       values   = [module.eks.cluster_arn]
     }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/kubernetes-namespace"
+      values   = [var.k8s_namespace]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/kubernetes-service-account"
+      values   = [each.value.service_account]
+    }
   }
 }
 
-resource "aws_iam_role" "app" {
-  name               = "${var.name}-app-${var.region}"
-  assume_role_policy = data.aws_iam_policy_document.app_trust.json
+resource "aws_iam_role" "component" {
+  for_each = local.components
+
+  name               = "${var.name}-${each.key}${local.global_suffix}"
+  assume_role_policy = data.aws_iam_policy_document.pod_identity_trust[each.key].json
 }
 
-locals {
-  table_arns = flatten([
-    for region in var.regions : [
-      for table in values(var.table_names) : ["arn:aws:dynamodb:${region}:${var.account_id}:table/${table}", "arn:aws:dynamodb:${region}:${var.account_id}:table/${table}/index/*"]
-    ]
-  ])
-  other_bucket_arns = [for region in local.other_regions : "arn:aws:s3:::${var.bucket_names[region]}"]
-}
+data "aws_iam_policy_document" "component" {
+  for_each = local.components
 
-data "aws_iam_policy_document" "app" {
-  statement {
-    sid = "Tables"
-    actions = [
-      "dynamodb:ConditionCheckItem",
-      "dynamodb:DeleteItem",
-      "dynamodb:DescribeTable",
-      "dynamodb:GetItem",
-      "dynamodb:PutItem",
-      "dynamodb:Query",
-      "dynamodb:UpdateItem",
-    ]
-    resources = concat(local.table_arns, var.orders.table_arns, [for arn in var.orders.table_arns : "${arn}/index/*"])
-  }
-
-  statement {
-    sid       = "DocumentObjects"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
-    resources = ["${aws_s3_bucket.documents.arn}/*"]
-  }
-
-  statement {
-    # Without ListBucket a missing key is 403, not 404: the fallback must tell "not here yet" from "refused".
-    sid       = "DocumentBuckets"
-    actions   = ["s3:ListBucket"]
-    resources = concat([aws_s3_bucket.documents.arn], local.other_bucket_arns)
-  }
-
-  statement {
-    sid       = "OtherRegionsObjects"
-    actions   = ["s3:GetObject"]
-    resources = [for arn in local.other_bucket_arns : "${arn}/*"]
-  }
-
-  statement {
-    sid       = "Publish"
-    actions   = ["sns:Publish", "sns:GetTopicAttributes"]
-    resources = [aws_sns_topic.document_events.arn, var.orders.topic_arn]
-  }
-
-  statement {
-    sid = "Consume"
-    actions = [
-      "sqs:ChangeMessageVisibility",
-      "sqs:DeleteMessage",
-      "sqs:GetQueueAttributes",
-      "sqs:GetQueueUrl",
-      "sqs:ReceiveMessage",
-    ]
-    resources = concat([aws_sqs_queue.document_invalidations.arn], var.orders.queue_arns)
+  dynamic "statement" {
+    for_each = each.value.statements
+    content {
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = statement.value.resources
+    }
   }
 }
 
-resource "aws_iam_role_policy" "app" {
-  name   = "${var.name}-app-${var.region}"
-  role   = aws_iam_role.app.id
-  policy = data.aws_iam_policy_document.app.json
+resource "aws_iam_role_policy" "component" {
+  for_each = local.components
+
+  name   = "${var.name}-${each.key}${local.global_suffix}"
+  role   = aws_iam_role.component[each.key].id
+  policy = data.aws_iam_policy_document.component[each.key].json
 }
 
-resource "aws_eks_pod_identity_association" "app" {
-  region          = var.region
+resource "aws_eks_pod_identity_association" "component" {
+  for_each = local.components
+
+  region = var.region
+
   cluster_name    = module.eks.cluster_name
   namespace       = var.k8s_namespace
-  service_account = var.k8s_service_account
-  role_arn        = aws_iam_role.app.arn
+  service_account = each.value.service_account
+  role_arn        = aws_iam_role.component[each.key].arn
 }

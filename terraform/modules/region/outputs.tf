@@ -1,3 +1,7 @@
+# What the root module needs of a region: where to route clients, how to
+# reach the cluster, and the configuration of its pods. No output carries a
+# secret: the Redis token stays in this region's Secrets Manager.
+
 output "load_balancer" {
   description = "The region's load balancer, for its Route 53 latency record and health check."
   value       = { dns_name = aws_lb.api.dns_name, zone_id = aws_lb.api.zone_id }
@@ -8,23 +12,16 @@ output "cluster_name" {
   value       = module.eks.cluster_name
 }
 
-output "bucket" {
-  description = "The region's documents bucket (its name and ARN), for S3 Replication."
-  value       = { id = aws_s3_bucket.documents.id, arn = aws_s3_bucket.documents.arn }
+output "component_role_arns" {
+  description = "IAM role of each component in this region, which its pods get through EKS Pod Identity."
+  value       = { for key, role in aws_iam_role.component : key => role.arn }
 }
 
-output "document_events_topic_arn" {
-  description = "The topic this region's deletes are published on."
-  value       = aws_sns_topic.document_events.arn
-}
-
-output "document_invalidations_queue_arn" {
-  description = "The queue the other regions' deletes reach this region by."
-  value       = aws_sqs_queue.document_invalidations.arn
-}
-
-output "redis_url" {
-  description = "REDIS_URL of this region's pods (TLS, with the AUTH token)."
-  value       = "rediss://:${random_password.redis_auth.result}@${aws_elasticache_replication_group.redis.primary_endpoint_address}:6379"
-  sensitive   = true
+output "redis" {
+  description = "The region's Redis: REDIS_URL (no password), the Secrets Manager secret of its AUTH token (REDIS_AUTH_SECRET_ID), and its replication group (for rotating the token)."
+  value = {
+    url                  = "rediss://${aws_elasticache_replication_group.redis.primary_endpoint_address}:6379"
+    auth_secret_arn      = aws_secretsmanager_secret.redis_auth.arn
+    replication_group_id = aws_elasticache_replication_group.redis.id
+  }
 }

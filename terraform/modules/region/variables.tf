@@ -1,5 +1,6 @@
-# Inputs of one secondary region of the document path. The root module
-# passes its own settings down, so every region is built the same way.
+# Inputs of one region. The root module passes its own settings down
+# unchanged, so every region is built with the same defaults; what differs
+# per region is the region, its certificate, and the names the root makes.
 
 variable "region" {
   description = "The region this instance of the module deploys to."
@@ -7,7 +8,7 @@ variable "region" {
 }
 
 variable "regions" {
-  description = "Every region of the document path, the primary first (the homes of writes, the buckets read back from)."
+  description = "Every region of the deployment, the primary first (one region: this one alone)."
   type        = list(string)
 }
 
@@ -26,19 +27,35 @@ variable "bucket_names" {
   type        = map(string)
 }
 
-variable "table_names" {
-  description = "The global tables (documents, idempotency-keys), by the service's name for them."
-  type        = map(string)
+variable "global_table_arns" {
+  description = "The documents and idempotency-keys tables, by table, then by region: each region's replica of the global table (one region: the table)."
+  type        = map(map(string))
 }
 
 variable "orders" {
-  description = "The primary's orders resources, which this region's pods call: table ARNs, topic ARN, queue ARNs."
-  type        = object({ table_arns = list(string), topic_arn = string, queue_arns = list(string) })
+  description = "The primary's orders resources, which every region's pods use: ARNs of the orders and consumer tables, the topic, the queue and its dead-letter queue."
+  type = object({
+    table_arn             = string
+    consumer_table_arn    = string
+    topic_arn             = string
+    queue_arn             = string
+    dead_letter_queue_arn = string
+  })
 }
 
-variable "dns" {
-  description = "The API's DNS name and its Route 53 hosted zone: this region's certificate is issued for it."
-  type        = object({ zone_id = string, name = string })
+variable "document_events_topic_arns" {
+  description = "With several regions: every region's document-events topic, by region (the others' deliver their deletes to this region's queue)."
+  type        = map(string)
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate of the API's domain in this region (ACM certificates are regional) for the HTTPS listener."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/", var.certificate_arn))
+    error_message = "An ACM certificate ARN (certificate_arn for the primary, certificate_arns for each further region)."
+  }
 }
 
 variable "vpc_cidr" {
@@ -61,6 +78,11 @@ variable "node_count" {
   type        = object({ min = number, desired = number, max = number })
 }
 
+variable "node_volume_size" {
+  description = "Size in GiB of each node's root volume (gp3, encrypted)."
+  type        = number
+}
+
 variable "node_port" {
   description = "NodePort of the API Service; the load balancer forwards to it on every node."
   type        = number
@@ -71,19 +93,34 @@ variable "k8s_namespace" {
   type        = string
 }
 
-variable "k8s_service_account" {
-  description = "ServiceAccount of the service's pods; Pod Identity binds to it."
-  type        = string
-}
-
 variable "allowed_cidrs" {
-  description = "Client CIDR blocks allowed to reach the load balancer."
+  description = "Client CIDR blocks allowed to reach the API over HTTPS."
   type        = list(string)
 }
 
 variable "admin_cidrs" {
-  description = "CIDR blocks allowed to reach the EKS API endpoint."
+  description = "CIDR blocks allowed to reach the EKS API endpoint; [] for a private endpoint only."
   type        = list(string)
+}
+
+variable "plain_http" {
+  description = "Port 80: off, redirect, or forward (from plain_http_cidrs only)."
+  type        = string
+}
+
+variable "plain_http_cidrs" {
+  description = "With plain_http = \"forward\": the only CIDR blocks that may send plain HTTP."
+  type        = list(string)
+}
+
+variable "alb_access_logs" {
+  description = "Write the load balancer's access logs to an S3 bucket of this region."
+  type        = bool
+}
+
+variable "vpc_flow_logs" {
+  description = "Record the VPC's flow logs in CloudWatch Logs."
+  type        = bool
 }
 
 variable "redis_node_type" {
@@ -97,6 +134,6 @@ variable "consumer_max_receives" {
 }
 
 variable "deletion_protection" {
-  description = "Protects the bucket from destroy."
+  description = "Protects the buckets from destroy."
   type        = bool
 }

@@ -11,12 +11,16 @@ resource "random_password" "redis_auth" {
 }
 
 resource "aws_secretsmanager_secret" "redis_auth" {
-  name_prefix             = "${local.name}-redis-auth-"
-  description             = "AUTH token of the ${local.name} ElastiCache replication group"
+  region = var.region
+
+  name_prefix             = "${var.name}-redis-auth-"
+  description             = "AUTH token of the ${var.name} ElastiCache replication group"
   recovery_window_in_days = 7
 }
 
 resource "aws_secretsmanager_secret_version" "redis_auth" {
+  region = var.region
+
   secret_id     = aws_secretsmanager_secret.redis_auth.id
   secret_string = random_password.redis_auth.result
 
@@ -26,14 +30,18 @@ resource "aws_secretsmanager_secret_version" "redis_auth" {
 }
 
 resource "aws_elasticache_subnet_group" "redis" {
-  name       = "${local.name}-redis"
+  region = var.region
+
+  name       = "${var.name}-redis"
   subnet_ids = module.vpc.private_subnets
 }
 
 # Reachable from the nodes (and so the pods, which share the node security
 # group under the VPC CNI) and from nothing else; no egress at all.
 resource "aws_security_group" "redis" {
-  name_prefix = "${local.name}-redis-"
+  region = var.region
+
+  name_prefix = "${var.name}-redis-"
   description = "Redis, from the EKS nodes only"
   vpc_id      = module.vpc.vpc_id
 
@@ -51,8 +59,10 @@ resource "aws_security_group" "redis" {
 }
 
 resource "aws_elasticache_replication_group" "redis" {
-  replication_group_id = "${local.name}-redis"
-  description          = "${local.name} cache and rate limits"
+  region = var.region
+
+  replication_group_id = "${var.name}-redis"
+  description          = "${var.name} cache and rate limits"
 
   engine               = "redis"
   engine_version       = "7.1"

@@ -7,17 +7,23 @@
 # principal. The policy names both, so it works in either.
 data "aws_elb_service_account" "this" {
   count = var.alb_access_logs ? 1 : 0
+
+  region = var.region
 }
 
 resource "aws_s3_bucket" "alb_logs" {
   count = var.alb_access_logs ? 1 : 0
 
-  bucket        = "${local.name}-alb-logs-${local.account_id}"
+  region = var.region
+
+  bucket        = "${var.name}-alb-logs-${var.account_id}${local.global_suffix}"
   force_destroy = !var.deletion_protection
 }
 
 resource "aws_s3_bucket_public_access_block" "alb_logs" {
   count = var.alb_access_logs ? 1 : 0
+
+  region = var.region
 
   bucket                  = aws_s3_bucket.alb_logs[0].id
   block_public_acls       = true
@@ -29,6 +35,8 @@ resource "aws_s3_bucket_public_access_block" "alb_logs" {
 resource "aws_s3_bucket_ownership_controls" "alb_logs" {
   count = var.alb_access_logs ? 1 : 0
 
+  region = var.region
+
   bucket = aws_s3_bucket.alb_logs[0].id
   rule {
     object_ownership = "BucketOwnerEnforced"
@@ -38,6 +46,8 @@ resource "aws_s3_bucket_ownership_controls" "alb_logs" {
 # SSE-S3: the only encryption load balancer access logs support.
 resource "aws_s3_bucket_server_side_encryption_configuration" "alb_logs" {
   count = var.alb_access_logs ? 1 : 0
+
+  region = var.region
 
   bucket = aws_s3_bucket.alb_logs[0].id
   rule {
@@ -49,6 +59,8 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "alb_logs" {
 
 resource "aws_s3_bucket_lifecycle_configuration" "alb_logs" {
   count = var.alb_access_logs ? 1 : 0
+
+  region = var.region
 
   bucket = aws_s3_bucket.alb_logs[0].id
   rule {
@@ -67,7 +79,7 @@ data "aws_iam_policy_document" "alb_logs" {
   statement {
     sid       = "LoadBalancerWritesLogs"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.alb_logs[0].arn}/AWSLogs/${local.account_id}/*"]
+    resources = ["${aws_s3_bucket.alb_logs[0].arn}/AWSLogs/${var.account_id}/*"]
 
     principals {
       type        = "AWS"
@@ -78,7 +90,7 @@ data "aws_iam_policy_document" "alb_logs" {
   statement {
     sid       = "LogDeliveryWritesLogs"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.alb_logs[0].arn}/AWSLogs/${local.account_id}/*"]
+    resources = ["${aws_s3_bucket.alb_logs[0].arn}/AWSLogs/${var.account_id}/*"]
 
     principals {
       type        = "Service"
@@ -107,6 +119,8 @@ data "aws_iam_policy_document" "alb_logs" {
 
 resource "aws_s3_bucket_policy" "alb_logs" {
   count = var.alb_access_logs ? 1 : 0
+
+  region = var.region
 
   bucket = aws_s3_bucket.alb_logs[0].id
   policy = data.aws_iam_policy_document.alb_logs[0].json

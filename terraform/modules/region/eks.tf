@@ -2,7 +2,8 @@ module "eks" {
   source  = "terraform-aws-modules/eks/aws"
   version = "~> 21.0"
 
-  name               = local.name
+  region             = var.region
+  name               = var.name
   kubernetes_version = var.kubernetes_version
 
   vpc_id     = module.vpc.vpc_id
@@ -62,21 +63,5 @@ module "eks" {
         http_put_response_hop_limit = 1
       }
     }
-  }
-}
-
-# The image registry the pods pull from (the node role can read ECR).
-resource "aws_ecr_repository" "app" {
-  name = local.name
-  # A tag always means the same image: what runs is what was reviewed.
-  image_tag_mutability = "IMMUTABLE"
-  force_delete         = !var.deletion_protection
-
-  image_scanning_configuration {
-    scan_on_push = true
-  }
-
-  encryption_configuration {
-    encryption_type = "AES256"
   }
 }

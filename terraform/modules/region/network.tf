@@ -2,9 +2,10 @@ module "vpc" {
   source  = "terraform-aws-modules/vpc/aws"
   version = "~> 6.0"
 
-  name = local.name
-  cidr = var.vpc_cidr
-  azs  = local.azs
+  region = var.region
+  name   = var.name
+  cidr   = var.vpc_cidr
+  azs    = local.azs
 
   # Nodes and Redis live in the private subnets; only the load balancer is public.
   private_subnets = [for i, az in local.azs : cidrsubnet(var.vpc_cidr, 4, i)]
@@ -32,6 +33,7 @@ module "vpc" {
 resource "aws_vpc_endpoint" "gateway" {
   for_each = toset(["dynamodb", "s3"])
 
+  region            = var.region
   vpc_id            = module.vpc.vpc_id
   service_name      = "com.amazonaws.${var.region}.${each.key}"
   vpc_endpoint_type = "Gateway"
