@@ -246,6 +246,16 @@ function entriesOf(collection: unknown): [unknown, unknown][] {
   throw new Error(`cannot iterate over ${String(collection)}`);
 }
 
+/** An IPv4 CIDR block as [address as a number, prefix length]. */
+function ipv4(cidr: string): [number, number] {
+  const match = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
+  const octets = match?.slice(1, 5).map(Number) ?? [];
+  const prefix = Number(match?.[5]);
+  if (!match || octets.some((octet) => octet > 255) || prefix > 32) throw new Error(`not an IPv4 CIDR block: ${cidr}`);
+  return [octets.reduce((address, octet) => address * 256 + octet, 0), prefix];
+}
+const dotted = (address: number) => [24, 16, 8, 0].map((shift) => Math.floor(address / 2 ** shift) % 256).join('.');
+
 const FUNCTIONS: Record<string, (...args: any[]) => unknown> = {
   length: (value) => (Array.isArray(value) ? value.length : typeof value === 'string' ? value.length : Object.keys(value).length),
   slice: (list: unknown[], start: number, end: number) => list.slice(start, end),
@@ -267,6 +277,18 @@ const FUNCTIONS: Record<string, (...args: any[]) => unknown> = {
     return match[0];
   },
   jsonencode: (value: unknown) => JSON.stringify(value),
+  split: (separator: string, text: string) => text.split(separator),
+  lookup: (map: Record<string, unknown>, key: string, fallback: unknown) => (key in map ? map[key] : fallback),
+  cidrhost: (cidr: string, host: number) => {
+    const [address, prefix] = ipv4(cidr);
+    if (host >= 2 ** (32 - prefix)) throw new Error(`host ${host} is outside ${cidr}`);
+    return dotted(address - (address % 2 ** (32 - prefix)) + host);
+  },
+  cidrsubnet: (cidr: string, bits: number, netnum: number) => {
+    const [address, prefix] = ipv4(cidr);
+    if (prefix + bits > 32 || netnum >= 2 ** bits) throw new Error(`no subnet ${netnum} of ${bits} more bits in ${cidr}`);
+    return `${dotted(address - (address % 2 ** (32 - prefix)) + netnum * 2 ** (32 - prefix - bits))}/${prefix + bits}`;
+  },
 };
 
 export function evaluateNode(node: Node, scope: Scope): unknown {
@@ -314,7 +336,11 @@ export function evaluateNode(node: Node, scope: Scope): unknown {
       }
       const fn = FUNCTIONS[node.name];
       if (!fn) throw new Error(`function ${node.name} is not supported offline`);
-      return fn(...node.args.map(evaluate));
+      const args = node.args.map(evaluate);
+      // Of something only apply knows (an availability zone list), the result is known after apply too.
+      const unknown = args.find((arg) => arg instanceof Unknown);
+      if (unknown) return new Unknown(`${node.name}(${unknown.address})`);
+      return fn(...args);
     }
     case 'tuple':
       return node.items.map(evaluate);

@@ -1,7 +1,8 @@
 // What terraform would create, expanded offline for given variables: every
 // resource, data source and module instance with its key, and its arguments
-// evaluated (hcl-eval.ts). Enough to check a configuration with two regions
-// without terraform or an AWS account.
+// evaluated (hcl-eval.ts); the outputs of this repository's modules, the
+// preconditions and the variable validations. Enough to check a
+// configuration with two regions without terraform or an AWS account.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseHcl } from '@cdktf/hcl2json';
@@ -10,24 +11,29 @@ import { exampleAccountId, type Json } from './helpers.ts';
 
 export type Instance = { address: string; key: string | number | undefined; config: Json };
 
-type Blocks = {
+export type Blocks = {
   variable: Record<string, Json>;
   locals: Record<string, Json>;
   resource: Record<string, Record<string, Json>>;
   data: Record<string, Record<string, Json>>;
   module: Record<string, Json>;
   output: Record<string, Json>;
+  /** `moved` blocks, their addresses as written (`from`, `to`). */
+  moved: { from: string; to: string }[];
 };
 
 /** Every .tf file of a directory, merged like terraform does (one block per address). */
 export async function loadBlocks(dir: string): Promise<Blocks> {
-  const blocks: Blocks = { variable: {}, locals: {}, resource: {}, data: {}, module: {}, output: {} };
+  const blocks: Blocks = { variable: {}, locals: {}, resource: {}, data: {}, module: {}, output: {}, moved: [] };
   for (const name of readdirSync(dir).filter((file) => file.endsWith('.tf')).sort()) {
     const parsed = await parseHcl(name, readFileSync(join(dir, name), 'utf8'));
     for (const kind of ['variable', 'module', 'output'] as const) {
       for (const [key, [block]] of Object.entries((parsed[kind] ?? {}) as Record<string, Json[]>)) blocks[kind][key] = block;
     }
     for (const local of parsed.locals ?? []) Object.assign(blocks.locals, local);
+    // hcl2json gives an address as an interpolation: "${module.x.aws_y.z}".
+    const address = (text: string) => /^\$\{(.*)\}$/.exec(text)?.[1] ?? text;
+    for (const { from, to } of (parsed.moved ?? []) as { from: string; to: string }[]) blocks.moved.push({ from: address(from), to: address(to) });
     for (const kind of ['resource', 'data'] as const) {
       for (const [type, byName] of Object.entries((parsed[kind] ?? {}) as Record<string, Record<string, Json[]>>)) {
         blocks[kind][type] ??= {};
@@ -56,11 +62,27 @@ function lazy(names: string[], get: (name: string) => unknown, fallback?: (name:
   );
 }
 
+/**
+ * The ARN AWS gives a resource of these types follows from its name and
+ * region (the formats of the AWS Service Authorization Reference); any
+ * other attribute only apply knows stays Unknown.
+ */
+const arnOf: Record<string, (name: (attribute: string) => unknown, region: string) => string> = {
+  aws_dynamodb_table: (name, region) => `arn:aws:dynamodb:${region}:${exampleAccountId}:table/${String(name('name'))}`,
+  aws_s3_bucket: (name) => `arn:aws:s3:::${String(name('bucket'))}`,
+  aws_sns_topic: (name, region) => `arn:aws:sns:${region}:${exampleAccountId}:${String(name('name'))}`,
+  aws_sqs_queue: (name, region) => `arn:aws:sqs:${region}:${exampleAccountId}:${String(name('name'))}`,
+};
+
 export class Plan {
   readonly blocks: Blocks;
   private readonly vars: Record<string, unknown>;
-  private readonly prefix: string;
+  /** The module path of this configuration's objects (`module.region["primary"].`; the root: empty). */
+  readonly prefix: string;
   private readonly modules: Record<string, Blocks>;
+  /** The region of the provider configuration: where a resource without a `region` argument is. */
+  private readonly providerRegion: string;
+  private readonly children = new Map<string, { key: string | number | undefined; plan: Plan }[]>();
   readonly local: Record<string, unknown>;
 
   /**
@@ -68,7 +90,7 @@ export class Plan {
    * @param values variables set (the others take their defaults)
    * @param modules the configuration of each local module, by its source
    */
-  constructor(blocks: Blocks, values: Record<string, unknown>, modules: Record<string, Blocks> = {}, prefix = '') {
+  constructor(blocks: Blocks, values: Record<string, unknown>, modules: Record<string, Blocks> = {}, prefix = '', providerRegion?: string) {
     this.blocks = blocks;
     this.modules = modules;
     this.prefix = prefix;
@@ -79,6 +101,7 @@ export class Plan {
         return [name, variable.default];
       }),
     );
+    this.providerRegion = providerRegion ?? String(this.vars.region);
     this.local = lazy(Object.keys(blocks.locals), (name) => evaluate(blocks.locals[name], this.scope()));
   }
 
@@ -113,6 +136,10 @@ export class Plan {
     return typeof key === 'number' ? { count: { index: key } } : key === undefined ? {} : { each: { key, value } };
   }
 
+  private static suffix(key: string | number | undefined): string {
+    return key === undefined ? '' : `[${JSON.stringify(key)}]`;
+  }
+
   /** `type.name` of a resource or data source: its instances, attributes evaluated when read. */
   private references(kind: 'resource' | 'data', type: string): Record<string, unknown> {
     const byName = this.blocks[kind][type] ?? {};
@@ -120,28 +147,35 @@ export class Plan {
       const block = byName[name];
       const { keys, values } = this.keysOf(block);
       const address = `${this.prefix}${kind === 'data' ? 'data.' : ''}${type}.${name}`;
-      const instance = (key: string | number | undefined) =>
-        lazy(
+      const instance = (key: string | number | undefined) => {
+        const attributes: Record<string, unknown> = lazy(
           // Arguments, not nested blocks (which hcl2json gives as lists of objects).
           Object.keys(block).filter((attribute) => !(Array.isArray(block[attribute]) && block[attribute].every((item: unknown) => typeof item === 'object'))),
           (attribute) => evaluate(block[attribute], this.scope(this.instanceScope(key, values.get(key)))),
-          (attribute) =>
-            type === 'aws_caller_identity' && attribute === 'account_id'
-              ? exampleAccountId
-              : new Unknown(`${address}${key === undefined ? '' : `[${JSON.stringify(key)}]`}.${attribute}`),
+          (attribute) => {
+            if (type === 'aws_caller_identity' && attribute === 'account_id') return exampleAccountId;
+            const arn = kind === 'resource' && attribute === 'arn' ? arnOf[type] : undefined;
+            if (arn) return arn((name) => attributes[name], 'region' in block ? String(attributes.region) : this.providerRegion);
+            return new Unknown(`${address}${Plan.suffix(key)}.${attribute}`);
+          },
         );
+        return attributes;
+      };
       if (block.count !== undefined) return keys.map(instance);
       if (block.for_each !== undefined) return Object.fromEntries(keys.map((key) => [key, instance(key)]));
       return instance(undefined);
     });
   }
 
+  /** A module's outputs: evaluated in its plan for a module of this repository, Unknown for a registry module. */
   private moduleReference(name: string): unknown {
     const block = this.blocks.module[name];
     if (!String(block.source).startsWith('./')) return new Unknown(`${this.prefix}module.${name}`);
-    const { keys } = this.keysOf(block);
-    const instance = (key: string | number | undefined) => new Unknown(`${this.prefix}module.${name}${key === undefined ? '' : `[${JSON.stringify(key)}]`}`);
-    return block.for_each !== undefined ? Object.fromEntries(keys.map((key) => [key, instance(key)])) : instance(undefined);
+    const outputsOf = (plan: Plan) => lazy(Object.keys(plan.blocks.output), (output) => plan.output(output));
+    const instances = this.moduleInstances(name);
+    if (block.for_each === undefined && block.count === undefined) return outputsOf(instances[0]!.plan);
+    const made = instances.map(({ key, plan }) => [key, outputsOf(plan)] as const);
+    return block.count === undefined ? Object.fromEntries(made) : made.map(([, outputs]) => outputs);
   }
 
   /** Every instance of a resource (or data source) type, its arguments evaluated. */
@@ -149,7 +183,7 @@ export class Plan {
     return Object.entries(this.blocks[kind][type] ?? {}).flatMap(([name, block]) => {
       const { keys, values } = this.keysOf(block);
       return keys.map((key) => ({
-        address: `${this.prefix}${kind === 'data' ? 'data.' : ''}${type}.${name}${key === undefined ? '' : `[${JSON.stringify(key)}]`}`,
+        address: `${this.prefix}${kind === 'data' ? 'data.' : ''}${type}.${name}${Plan.suffix(key)}`,
         key,
         config: evaluate(
           Object.fromEntries(Object.entries(block).filter(([attribute]) => attribute !== 'for_each' && attribute !== 'count' && attribute !== 'lifecycle')),
@@ -159,28 +193,66 @@ export class Plan {
     });
   }
 
+  /** Every managed resource instance of this configuration (not of its modules), by address. */
+  resources(): Instance[] {
+    return Object.keys(this.blocks.resource).flatMap((type) => this.instances(type));
+  }
+
   /** One instance, by type, name and key. */
   instance(type: string, name: string, key?: string | number, kind: 'resource' | 'data' = 'resource'): Json {
-    const address = `${this.prefix}${kind === 'data' ? 'data.' : ''}${type}.${name}${key === undefined ? '' : `[${JSON.stringify(key)}]`}`;
+    const address = `${this.prefix}${kind === 'data' ? 'data.' : ''}${type}.${name}${Plan.suffix(key)}`;
     const found = this.instances(type, kind).find((instance) => instance.address === address);
     if (!found) throw new Error(`${address} would not be created`);
     return found.config;
   }
 
-  /** The plan of each instance of a local module, with the arguments this configuration passes it. */
-  moduleInstances(name: string): { key: string | number | undefined; plan: Plan }[] {
+  /** The error messages of the preconditions an instance fails (none: it would be planned). */
+  failedPreconditions(type: string, name: string, key?: string | number): string[] {
+    const block = this.blocks.resource[type]?.[name];
+    if (!block) throw new Error(`${type}.${name} is not declared`);
+    const { values } = this.keysOf(block);
+    const scope = this.scope(this.instanceScope(key, values.get(key)));
+    const checks: Json[] = (block.lifecycle ?? []).flatMap((lifecycle: Json) => lifecycle.precondition ?? []);
+    return checks.filter((check) => evaluate(check.condition, scope) !== true).map((check) => String(evaluate(check.error_message, scope)));
+  }
+
+  /** The error messages of the variable validations that refuse the values given. */
+  failedValidations(): string[] {
+    return Object.entries(this.blocks.variable).flatMap(([name, variable]) =>
+      ((variable.validation ?? []) as Json[])
+        .filter((validation) => evaluate(validation.condition, this.scope()) !== true)
+        .map((validation) => `var.${name}: ${String(validation.error_message)}`),
+    );
+  }
+
+  /** The arguments this configuration passes to each instance of a module call (of the registry, or of this repository). */
+  moduleArguments(name: string): { key: string | number | undefined; args: Record<string, unknown> }[] {
     const block = this.blocks.module[name];
-    const blocks = this.modules[block.source];
-    if (!blocks) throw new Error(`module ${name}: no configuration loaded for ${block.source}`);
+    if (!block) throw new Error(`module ${name} is not declared`);
     const { keys, values } = this.keysOf(block);
-    return keys.map((key) => {
-      const args = Object.fromEntries(
+    return keys.map((key) => ({
+      key,
+      args: Object.fromEntries(
         Object.entries(block)
           .filter(([argument]) => !['source', 'version', 'for_each', 'count', 'depends_on', 'providers'].includes(argument))
           .map(([argument, value]) => [argument, evaluate(value, this.scope(this.instanceScope(key, values.get(key))))]),
-      );
-      return { key, plan: new Plan(blocks, args, this.modules, `module.${name}[${JSON.stringify(key)}].`) };
-    });
+      ),
+    }));
+  }
+
+  /** The plan of each instance of a local module, with the arguments this configuration passes it. */
+  moduleInstances(name: string): { key: string | number | undefined; plan: Plan }[] {
+    const cached = this.children.get(name);
+    if (cached) return cached;
+    const block = this.blocks.module[name];
+    const blocks = this.modules[block.source];
+    if (!blocks) throw new Error(`module ${name}: no configuration loaded for ${block.source}`);
+    const made = this.moduleArguments(name).map(({ key, args }) => ({
+      key,
+      plan: new Plan(blocks, args, this.modules, `${this.prefix}module.${name}${Plan.suffix(key)}.`, this.providerRegion),
+    }));
+    this.children.set(name, made);
+    return made;
   }
 
   output(name: string): unknown {
