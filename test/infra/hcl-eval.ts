@@ -406,11 +406,9 @@ export function evaluate(value: unknown, scope: Scope): unknown {
   if (Array.isArray(value)) return value.map((item) => evaluate(item, scope));
   if (!isRecord(value)) return value;
   const result: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) if (key !== 'dynamic') result[key] = evaluate(item, scope);
   for (const [key, item] of Object.entries(value)) {
-    if (key !== 'dynamic') {
-      result[key] = evaluate(item, scope);
-      continue;
-    }
+    if (key !== 'dynamic') continue;
     for (const [name, [block]] of Object.entries(item as Record<string, [{ for_each: unknown; content: [unknown] }]>)) {
       const made = entriesOf(evaluate(block.for_each, scope)).map(([each, element]) =>
         evaluate(block.content[0], (ref) => (ref === name ? { key: each, value: element } : scope(ref))),

@@ -207,14 +207,16 @@ export type Terraform = {
   terraform: Json[];
 };
 
-let terraformCache: Promise<Terraform> | undefined;
+const terraformCache = new Map<string, Promise<Terraform>>();
 
-/** All of terraform/*.tf, parsed with hcl2json and merged like terraform does. */
-export function loadTerraform(): Promise<Terraform> {
-  terraformCache ??= (async () => {
-    const names = readdirSync(terraformDir).filter((name) => name.endsWith('.tf')).sort();
+/** All of terraform/*.tf (or of a module's folder under terraform/), parsed with hcl2json and merged like terraform does. */
+export function loadTerraform(folder = 'terraform'): Promise<Terraform> {
+  const cached = terraformCache.get(folder);
+  if (cached) return cached;
+  const loading = (async () => {
+    const names = readdirSync(join(root, folder)).filter((name) => name.endsWith('.tf')).sort();
     const files: Record<string, Json> = {};
-    for (const name of names) files[name] = await parseHcl(name, readText(`terraform/${name}`));
+    for (const name of names) files[name] = await parseHcl(name, readText(`${folder}/${name}`));
     const tf: Terraform = { files, variable: {}, locals: {}, output: {}, module: {}, resource: {}, data: {}, terraform: [] };
     const single = (kind: string, name: string, blocks: Json[]): Json => {
       if (blocks.length !== 1) throw new Error(`${kind} "${name}" is declared ${blocks.length} times`);
@@ -246,8 +248,12 @@ export function loadTerraform(): Promise<Terraform> {
     }
     return tf;
   })();
-  return terraformCache;
+  terraformCache.set(folder, loading);
+  return loading;
 }
+
+/** The module every region of the service is an instance of (terraform/regions.tf). */
+export const regionModule = 'terraform/modules/region';
 
 export function resourceOf(tf: Terraform, type: string, name: string): Json {
   const block = tf.resource[type]?.[name];

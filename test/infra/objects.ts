@@ -2,11 +2,13 @@
 // evaluated (plan.ts): the managed resources and data sources of the root
 // and of each instance of this repository's modules, and the arguments
 // given to each registry module call (what the objects inside it follow
-// from). moved.test.ts compares the default single-region deployment with
+// from). moved.test.ts compares the single-region deployments with
 // test/infra/fixtures/single-region-objects.json, what the configuration
-// created before its regional resources moved into modules/region, made by:
+// created before its regional resources moved into modules/region (commit
+// cd70ff0), made by this file (again if it changes how it renders objects):
 //
-//   node test/infra/objects.ts <a checkout>/terraform > test/infra/fixtures/single-region-objects.json
+//   git worktree add /tmp/before cd70ff0
+//   node test/infra/objects.ts /tmp/before/terraform > test/infra/fixtures/single-region-objects.json
 import { join } from 'node:path';
 import { Unknown } from './hcl-eval.ts';
 import { exampleAccountId, type Json } from './helpers.ts';

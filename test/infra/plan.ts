@@ -105,6 +105,22 @@ export class Plan {
     this.local = lazy(Object.keys(blocks.locals), (name) => evaluate(blocks.locals[name], this.scope()));
   }
 
+  /** The same configuration with some variables set otherwise. */
+  with(values: Record<string, unknown>): Plan {
+    return new Plan(this.blocks, { ...this.vars, ...values }, this.modules, this.prefix, this.providerRegion);
+  }
+
+  /** The value a variable has in this plan (given, or its default). */
+  variable(name: string): unknown {
+    if (!(name in this.vars)) throw new Error(`var.${name} is not declared`);
+    return this.vars[name];
+  }
+
+  /** An expression of this configuration (as hcl2json gives it), evaluated here. */
+  evaluate(expression: unknown): unknown {
+    return evaluate(expression, this.scope());
+  }
+
   scope(extra: Record<string, unknown> = {}): Scope {
     return (name) => {
       if (name in extra) return extra[name];
