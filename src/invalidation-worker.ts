@@ -1,5 +1,6 @@
 import { createAwsClients } from './adapters/aws.ts';
 import { RedisCircuit, createRedis } from './adapters/redis.ts';
+import { readRedisPassword } from './adapters/secrets.ts';
 import { loadConfig } from './config.ts';
 import { DocumentCache } from './documents/document-cache.ts';
 import { InvalidationConsumer } from './documents/invalidation-consumer.ts';
@@ -15,9 +16,11 @@ import { runBackgroundLoop } from './ops-server.ts';
 // long poll, finishes the messages in hand, closes its clients and exits 0.
 await runEntryPoint(async () => {
   const config = loadConfig();
+  // The AUTH token, read once at start with this worker's own role, as the API does; a secret that cannot be read stops the start.
+  const password = await readRedisPassword(config);
   const aws = createAwsClients(config);
-  const redis = createRedis(config, 'invalidations');
-  const subscriber = createRedis(config, 'invalidations-acks');
+  const redis = createRedis(config, 'invalidations', undefined, password);
+  const subscriber = createRedis(config, 'invalidations-acks', undefined, password);
   // In the background, as in the API: the worker starts without Redis and uses it once it answers.
   for (const connection of [redis, subscriber]) connection.connect().catch(() => {});
   await runBackgroundLoop(config, 'invalidations', (ops) => {

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
 import { createAwsClients, type AwsClients } from './aws.ts';
 import { createRedis, RedisCircuit, registerCircuitGauge } from './redis.ts';
-import { readSecretString } from './secrets.ts';
+import { readRedisPassword } from './secrets.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -31,7 +31,7 @@ export const awsPlugin = fp(
 export const redisPlugin = fp(
   async (app, { config, client }: { config: Config; client?: Redis }) => {
     // The AUTH token, read once at start with the process's own role; a secret that cannot be read stops the start.
-    const password = config.REDIS_AUTH_SECRET_ID ? await readSecretString(config, config.REDIS_AUTH_SECRET_ID) : undefined;
+    const password = await readRedisPassword(config);
     const redis = client ?? createRedis(config, 'api', app.log, password);
     if (!client) redis.connect().catch(() => {});
     const subscriber =

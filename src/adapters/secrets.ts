@@ -29,3 +29,8 @@ export async function readSecretString(config: Config, secretId: string): Promis
     client.destroy();
   }
 }
+
+/** The Redis AUTH token, from REDIS_AUTH_SECRET_ID at start; none when unset (REDIS_URL then says it all). */
+export async function readRedisPassword(config: Config): Promise<string | undefined> {
+  return config.REDIS_AUTH_SECRET_ID ? readSecretString(config, config.REDIS_AUTH_SECRET_ID) : undefined;
+}

@@ -1,9 +1,11 @@
-// Least privilege, derived from the code: each component's IAM policy
-// (terraform/iam.tf, local.components) allows exactly the AWS actions that the
-// code its entry point reaches can call, on exactly the resources of those
-// services that code names through its configuration. A new call fails this
-// test until its permission is granted; a permission nothing calls any more
-// fails it too.
+// Least privilege, derived from the code, in every region: each component's
+// IAM policy (terraform/modules/region/iam.tf, local.components) allows
+// exactly the AWS actions that the code its entry point reaches can call, on
+// exactly the resources of those services that code names through its
+// configuration, as that region's pods are configured (the k8s/aws.env
+// terraform prints for the region). Checked for the primary of one region
+// and both regions of two (deployments.ts). A new call fails this test until
+// its permission is granted; a permission nothing calls any more fails it too.
 //
 // What the code "reaches" is read statically, per top-level declaration:
 // from everything a module runs when it is loaded (the entry point's body,
@@ -18,24 +20,30 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigSchema } from '../../src/config.ts';
+import { regionPairs } from '../../src/config.ts';
+import { Unknown } from './hcl-eval.ts';
 import {
   blockOf,
   components,
   dataOf,
-  defaultOf,
+  exampleAccountId,
   type Json,
   k8sManifests,
   loadTerraform,
+  parseEnvFile,
+  readYamlDocuments,
+  regionModule,
   resourceNameKeys,
   resourceOf,
   root,
   runtimeGraph,
   sourceOf,
 } from './helpers.ts';
+import { PRIMARY, SECONDARY, one, regionsOf, two } from './deployments.ts';
+import type { Plan } from './plan.ts';
 
-const tf = await loadTerraform();
-const identities: Record<string, Json> = tf.locals.components;
+const mod = await loadTerraform(regionModule);
+const tables: Record<string, Json> = (await loadTerraform()).locals.tables;
 
 /** The IAM service of each AWS SDK package the code may use. */
 const sdkServices: Record<string, string> = {
@@ -87,20 +95,14 @@ const upload = ['s3:PutObject', 's3:AbortMultipartUpload'];
 /** The DynamoDB data-plane methods the stores call on their client, by operation. */
 const dataPlaneMethods = ['getItem', 'putItem', 'updateItem', 'deleteItem', 'query', 'scan', 'batchGetItem', 'batchWriteItem'];
 
-/** The resource a configuration key names, as terraform refers to it. */
-function resourceOfKey(key: string): string | undefined {
-  if (key.endsWith('_TABLE')) return `aws_dynamodb_table.this["${defaultOf(key as keyof typeof ConfigSchema.properties)}"]`;
-  return (
-    {
-      DOCUMENTS_BUCKET: 'aws_s3_bucket.documents',
-      ORDER_EVENTS_TOPIC_ARN: 'aws_sns_topic.order_events',
-      ORDER_EVENTS_QUEUE: 'aws_sqs_queue.order_events',
-      ORDER_EVENTS_DLQ: 'aws_sqs_queue.order_events_dlq',
-      REDIS_AUTH_SECRET_ID: 'aws_secretsmanager_secret.redis_auth',
-    } as Record<string, string>
-  )[key];
-}
-const resourceKeys = [...resourceNameKeys, 'REDIS_AUTH_SECRET_ID'];
+/** The configuration keys that name an AWS resource. */
+const resourceKeys = [
+  ...resourceNameKeys,
+  'REDIS_AUTH_SECRET_ID',
+  'DOCUMENT_EVENTS_TOPIC_ARN',
+  'DOCUMENT_INVALIDATIONS_QUEUE',
+  'DOCUMENT_INVALIDATIONS_DLQ',
+];
 
 type Import = { local: string; imported: string; from: string };
 type Chunk = { file: string; names: string[]; text: string; effect: boolean };
@@ -184,12 +186,19 @@ function reachedChunks(entry: string): { chunk: Chunk; module: Module }[] {
   return [...reached].map(([chunk, module]) => ({ chunk, module }));
 }
 
-/** What a component's code calls and names: IAM actions, and the terraform resources of the keys it reads. */
-function derive(entry: string): { actions: Set<string>; resources: Set<string> } {
+/**
+ * What a component's code calls, and the configuration keys it reads that
+ * name resources. DOCUMENT_REGIONS stands for "the other regions too" when
+ * the code reaches the Regions class (src/regions.ts), which makes the
+ * clients of every region listed there; every process reads the key itself
+ * to check its configuration, which reaches no region.
+ */
+function derive(entry: string): { actions: Set<string>; keys: Set<string> } {
   const actions = new Set<string>();
   const keys = new Set<string>();
   for (const { chunk, module } of reachedChunks(entry)) {
     const source = chunk.text;
+    if (chunk.file === 'src/regions.ts' && chunk.names.includes('Regions')) keys.add('DOCUMENT_REGIONS');
     for (const { imported, local, from } of module.imports) {
       if (!new RegExp(`\\bnew ${local.replace('$', '\\$')}\\(`).test(source)) continue;
       if (from === '@aws-sdk/lib-storage' && imported === 'Upload') upload.forEach((a) => actions.add(a));
@@ -207,14 +216,14 @@ function derive(entry: string): { actions: Set<string>; resources: Set<string> }
       if (resourceKeys.includes(match[1] ?? '')) keys.add(match[1] ?? '');
     }
   }
-  // A resource the code names but calls nothing of (a topic ARN it only compares with) needs no permission.
-  const services = new Set([...actions].map((action) => action.split(':')[0]));
-  const resources = [...keys].map((key) => resourceOfKey(key) ?? key).filter((r) => services.has(serviceOfResource[r.split('.')[0] ?? '']));
-  return { actions, resources: new Set(resources) };
+  return { actions, keys };
 }
 
-/** The resource a policy's ARN belongs to: `${aws_x.y.arn}/index/*` -> aws_x.y. */
-const resourceOfArn = (arn: string): string => /^\$\{(.+)\.arn\}/.exec(arn)?.[1] ?? arn;
+/** The IAM service of an ARN, or of what only apply knows (`<...aws_secretsmanager_secret...>`). */
+function serviceOf(arn: string): string | undefined {
+  const type = /\.(aws_[a-z0-9_]+?)\.[a-z_]+(\[[^\]]*\])?\.arn>$/.exec(arn)?.[1];
+  return type ? serviceOfResource[type] : /^arn:aws:([a-z0-9-]+):/.exec(arn)?.[1];
+}
 const serviceOfResource: Record<string, string> = {
   aws_dynamodb_table: 'dynamodb',
   aws_s3_bucket: 's3',
@@ -222,19 +231,64 @@ const serviceOfResource: Record<string, string> = {
   aws_sqs_queue: 'sqs',
   aws_secretsmanager_secret: 'secretsmanager',
 };
+
+/**
+ * The resources a component's configuration names in one region, as its
+ * pods are configured there: each key's resource, in the region the code
+ * reaches it in. Orders live in the primary, the first of DOCUMENT_REGIONS
+ * (src/regions.ts, ordersConfig); a document key names the same resource in
+ * every region DOCUMENT_REGIONS lists when the code reads it (Regions.configOf:
+ * a key's home, content not replicated yet). A key the region's configuration
+ * does not set names nothing there (a feature off). Only resources of the
+ * services the code calls need a permission.
+ */
+function namedResources(keys: Set<string>, env: Record<string, string>, services: Set<string>): Set<string> {
+  const region = env.AWS_REGION ?? '';
+  const listed = [...regionPairs(keys.has('DOCUMENT_REGIONS') ? (env.DOCUMENT_REGIONS ?? '') : '')];
+  const primary = regionPairs(env.DOCUMENT_REGIONS ?? '').keys().next().value ?? region;
+  const everywhere = listed.length > 0 ? listed : [[region, env.DOCUMENTS_BUCKET ?? '']];
+  const table = (where: string, name: string) => `arn:aws:dynamodb:${where}:${exampleAccountId}:table/${name}`;
+  const queue = (where: string, name: string) => `arn:aws:sqs:${where}:${exampleAccountId}:${name}`;
+  const arns = [...keys].flatMap((key) => {
+    const value = env[key];
+    if (value === undefined || key === 'DOCUMENT_REGIONS') return [];
+    if (key === 'DOCUMENTS_TABLE' || key === 'IDEMPOTENCY_TABLE') return everywhere.map(([where]) => table(where!, value));
+    if (key === 'ORDERS_TABLE' || key === 'CONSUMER_TABLE') return [table(primary, value)];
+    if (key === 'DOCUMENTS_BUCKET') return everywhere.map(([, bucket]) => `arn:aws:s3:::${bucket}`);
+    if (key === 'ORDER_EVENTS_QUEUE' || key === 'ORDER_EVENTS_DLQ') return [queue(primary, value)];
+    if (key === 'DOCUMENT_INVALIDATIONS_QUEUE' || key === 'DOCUMENT_INVALIDATIONS_DLQ') return [queue(region, value)];
+    return [value]; // the topics' and the secret's ARNs
+  });
+  return new Set(arns.filter((arn) => services.has(serviceOf(arn) ?? '')));
+}
+
+/** The resource a policy's resource belongs to: `<arn>/index/*` and `<arn>/*` are the table's, the bucket's. */
+const resourceOfArn = (arn: string): string => arn.replace(/\/(index\/)?\*$/, '');
 /** S3 actions on objects (bucket/*); every other S3 action here is on the bucket. */
 const objectActions = new Set(['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload']);
 
-const deploymentOf = (component: string): Json =>
-  k8sManifests().find(({ doc }) => doc.kind === 'Deployment' && doc.metadata.labels['app.kubernetes.io/component'] === component)?.doc;
+/** The Deployments of k8s/, and with several regions those of k8s/components/multi-region too. */
+const multiRegionDeployments = readYamlDocuments('k8s/components/multi-region/invalidations.yaml').filter((doc) => doc.kind === 'Deployment');
+const deploymentsOf = (multi: boolean): Json[] => [
+  ...k8sManifests().filter(({ doc }) => doc.kind === 'Deployment').map(({ doc }) => doc),
+  ...(multi ? multiRegionDeployments : []),
+];
+const componentOf = (deployment: Json): string => deployment.metadata.labels['app.kubernetes.io/component'];
+
+/** Every region of both deployments, with its pods' configuration as terraform prints it. */
+const regions: [string, Plan, Record<string, string>, Json[]][] = [
+  [`one region (${PRIMARY})`, regionsOf(one)[PRIMARY]!, parseEnvFile(String(one.output('k8s_env'))), deploymentsOf(false)],
+  ...[PRIMARY, SECONDARY].map((region): [string, Plan, Record<string, string>, Json[]] => [
+    `two regions: ${region === PRIMARY ? 'the primary' : 'the second'} (${region})`,
+    regionsOf(two)[region]!,
+    parseEnvFile((two.output('region_k8s_env') as Record<string, string>)[region]!),
+    deploymentsOf(true),
+  ]),
+];
 
 describe('IAM, one role per component', () => {
-  it('has an identity for every component, and none for anything else', () => {
-    expect(Object.keys(identities).sort()).toEqual(components());
-  });
-
-  it('lets only EKS Pod Identity assume each role, for its own ServiceAccount on this cluster', () => {
-    const trust = dataOf(tf, 'aws_iam_policy_document', 'pod_identity_trust');
+  it('lets only EKS Pod Identity assume each role, for its own ServiceAccount on its region\'s cluster', () => {
+    const trust = dataOf(mod, 'aws_iam_policy_document', 'pod_identity_trust');
     expect(trust.for_each).toBe('${local.components}');
     const [statement, ...others] = trust.statement;
     expect(others).toHaveLength(0);
@@ -246,17 +300,17 @@ describe('IAM, one role per component', () => {
       { test: 'StringEquals', variable: 'aws:RequestTag/kubernetes-namespace', values: ['${var.k8s_namespace}'] },
       { test: 'StringEquals', variable: 'aws:RequestTag/kubernetes-service-account', values: ['${each.value.service_account}'] },
     ]);
-    expect(readFileSync(join(root, 'terraform/iam.tf'), 'utf8')).not.toMatch(/variable\s*=\s*"aws:SourceArn"/);
+    expect(readFileSync(join(root, regionModule, 'iam.tf'), 'utf8')).not.toMatch(/variable\s*=\s*"aws:SourceArn"/);
 
-    const role = resourceOf(tf, 'aws_iam_role', 'component');
+    const role = resourceOf(mod, 'aws_iam_role', 'component');
     expect(role.for_each).toBe('${local.components}');
     expect(role.assume_role_policy).toBe('${data.aws_iam_policy_document.pod_identity_trust[each.key].json}');
-    expect(resourceOf(tf, 'aws_iam_role_policy', 'component')).toMatchObject({
+    expect(resourceOf(mod, 'aws_iam_role_policy', 'component')).toMatchObject({
       for_each: '${local.components}',
       role: '${aws_iam_role.component[each.key].id}',
       policy: '${data.aws_iam_policy_document.component[each.key].json}',
     });
-    const policy = blockOf(dataOf(tf, 'aws_iam_policy_document', 'component').dynamic, 'statement');
+    const policy = blockOf(dataOf(mod, 'aws_iam_policy_document', 'component').dynamic, 'statement');
     expect(policy.for_each).toBe('${each.value.statements}');
     expect(blockOf(policy, 'content')).toEqual({
       sid: '${statement.value.sid}',
@@ -265,29 +319,64 @@ describe('IAM, one role per component', () => {
     });
   });
 
-  describe.each(components())('the %s role', (component) => {
-    const entry = sourceOf(deploymentOf(component).spec.template.spec.containers[0].command[1]);
+  it('names every role once in the account: the primary\'s as before, a further region\'s with its region', () => {
+    const names = [one, two].flatMap((plan) => Object.values(regionsOf(plan)).map((region) => region.instances('aws_iam_role').map((r) => r.config.name)));
+    expect(names[0]).toEqual(['docsvc-api', 'docsvc-relay', 'docsvc-consumer', 'docsvc-lifecycle']);
+    expect(names[1]).toEqual([...names[0]!, 'docsvc-invalidations']);
+    expect(names[2]).toEqual(names[1]!.map((name) => `${name}-${SECONDARY}`));
+  });
+});
+
+describe.each(regions)('IAM in %s', (_name, region, env, deployments) => {
+  const identities = region.local.components as Record<string, Json>;
+
+  it('has an identity for every component deployed there, and none for anything else', () => {
+    expect(Object.keys(identities).sort()).toEqual(deployments.map(componentOf).sort());
+  });
+
+  describe.each(deployments.map((deployment) => [componentOf(deployment), deployment] as const))('the %s role', (component, deployment) => {
+    const entry = sourceOf(deployment.spec.template.spec.containers[0].command[1]);
     const derived = derive(entry);
     const statements: Json[] = identities[component]?.statements ?? [];
     const granted = statements.flatMap((s) => s.actions as string[]);
+    const resourcesOf = (statement: Json) => (statement.resources as unknown[]).map(String);
+
+    it('is assumed by its ServiceAccount only, on this region\'s cluster', () => {
+      const [statement] = region.instance('aws_iam_policy_document', 'pod_identity_trust', component, 'data').statement;
+      expect(statement.condition.map((c: Json) => [c.variable, c.values.map(String)])).toEqual([
+        ['aws:RequestTag/eks-cluster-arn', [`<${region.prefix}module.eks.cluster_arn>`]],
+        ['aws:RequestTag/kubernetes-namespace', [deployment.metadata.namespace ?? 'docsvc']],
+        ['aws:RequestTag/kubernetes-service-account', [deployment.spec.template.spec.serviceAccountName]],
+      ]);
+      expect(region.instance('aws_eks_pod_identity_association', 'component', component)).toMatchObject({
+        region: region.variable('region'),
+        cluster_name: new Unknown(`${region.prefix}module.eks.cluster_name`),
+        namespace: 'docsvc',
+        service_account: deployment.spec.template.spec.serviceAccountName,
+        role_arn: new Unknown(`${region.prefix}aws_iam_role.component["${component}"].arn`),
+      });
+    });
 
     it(`allows exactly the AWS actions ${entry} can call`, () => {
       expect(derived.actions.size).toBeGreaterThan(0);
       expect([...new Set(granted)].sort()).toEqual([...derived.actions].sort());
-      const pairs = statements.flatMap((s) => (s.actions as string[]).flatMap((a) => (s.resources as string[]).map((r) => `${a} ${r}`)));
+      const pairs = statements.flatMap((s) => (s.actions as string[]).flatMap((a) => resourcesOf(s).map((r) => `${a} ${r}`)));
       expect(pairs.length, 'an action granted twice on one resource').toBe(new Set(pairs).size);
     });
 
-    it('on exactly the resources its configuration names, each action on its own kind of resource', () => {
-      const arns = statements.flatMap((s) => s.resources as string[]);
-      expect([...new Set(arns.map(resourceOfArn))].sort()).toEqual([...derived.resources].sort());
+    it("on exactly the resources its configuration names in this region, each action on its own kind of resource", () => {
+      const services = new Set([...derived.actions].map((action) => action.split(':')[0] ?? ''));
+      const expected = namedResources(derived.keys, env, services);
+      expect(expected.size).toBeGreaterThan(0);
+      const arns = statements.flatMap(resourcesOf);
+      expect([...new Set(arns.map(resourceOfArn))].sort()).toEqual([...expected].sort());
       for (const statement of statements) {
         expect(statement.effect ?? 'Allow', statement.sid).toBe('Allow');
         for (const action of statement.actions as string[]) {
           const service = action.split(':')[0];
           expect(action, statement.sid).not.toMatch(/\*/);
-          for (const arn of statement.resources as string[]) {
-            expect(serviceOfResource[resourceOfArn(arn).split('.')[0] ?? ''], `${action} on ${arn}`).toBe(service);
+          for (const arn of resourcesOf(statement)) {
+            expect(serviceOf(arn), `${action} on ${arn}`).toBe(service);
             if (service === 's3') expect(arn.endsWith('/*'), `${action} on ${arn}`).toBe(objectActions.has(action));
           }
         }
@@ -296,19 +385,16 @@ describe('IAM, one role per component', () => {
 
     it("reaches a table's indexes only where it queries, and never deletes or reconfigures what terraform owns", () => {
       for (const statement of statements) {
-        const indexes = (statement.resources as string[]).filter((arn) => arn.endsWith('/index/*'));
+        const indexes = resourcesOf(statement).filter((arn) => arn.endsWith('/index/*'));
         if (indexes.length > 0) expect(statement.actions, statement.sid).toContain('dynamodb:Query');
         for (const action of statement.actions as string[]) {
           expect(action).not.toMatch(/:(Create|Delete(Table|Bucket|Topic|Queue|Secret)|Put\w*Policy|Set|Subscribe|Purge|Update(Table|Secret))/);
         }
       }
-      const tables: Record<string, Json> = tf.locals.tables;
       for (const statement of statements.filter((s) => (s.actions as string[]).includes('dynamodb:Query'))) {
-        for (const arn of statement.resources as string[]) {
-          const table = /this\["([^"]+)"\]/.exec(arn)?.[1] ?? '';
-          if (!arn.endsWith('/index/*') && tables[table]?.indexes.length) {
-            expect(statement.resources, `${table}'s index`).toContain(`${arn}/index/*`);
-          }
+        for (const arn of resourcesOf(statement)) {
+          const table = /:table\/docsvc-([^/]+)$/.exec(arn)?.[1] ?? '';
+          if (tables[table]?.indexes.length) expect(resourcesOf(statement), `${table}'s index`).toContain(`${arn}/index/*`);
         }
       }
     });
