@@ -8,7 +8,6 @@ import { tableDefinitions, topicNameOf } from '../../src/bootstrap/resources.ts'
 import { ConfigSchema, loadConfig } from '../../src/config.ts';
 import {
   awsSdkVariables,
-  blockOf,
   components,
   composeFiles,
   configMapEnv,
@@ -29,9 +28,10 @@ import {
   routes,
   runtimeGraph,
   sourceOf,
-  TerraformNames,
   tools,
 } from './helpers.ts';
+import { Unknown } from './hcl-eval.ts';
+import { one, regionsOf } from './deployments.ts';
 
 const schemaKeys = new Set(Object.keys(ConfigSchema.properties));
 /** Variables the service cannot start without: required by the schema and without a default. */
@@ -61,13 +61,15 @@ const k8sEnv = (): Record<string, string> => {
 
 const tf = await loadTerraform();
 const awsExample = parseEnvFile(readText('k8s/aws.env.example'));
+const primary = Object.values(regionsOf(one))[0]!;
 // What only AWS knows after apply stands in as the example shows it; its shape is checked below.
-const tfNames = new TerraformNames(tf, exampleAccountId, {
-  'aws_elasticache_replication_group.redis.primary_endpoint_address': new URL(awsExample.REDIS_URL ?? 'rediss://missing').hostname,
-  'aws_secretsmanager_secret.redis_auth.arn': awsExample.REDIS_AUTH_SECRET_ID ?? 'missing',
-});
-const prefix = String(tfNames.variable('name'));
-const region = String(tfNames.variable('region'));
+const afterApply: Record<string, string> = {
+  [`${primary.prefix}aws_elasticache_replication_group.redis.primary_endpoint_address`]: new URL(awsExample.REDIS_URL ?? 'rediss://missing').hostname,
+  [`${primary.prefix}aws_secretsmanager_secret.redis_auth.arn`]: awsExample.REDIS_AUTH_SECRET_ID ?? 'missing',
+};
+const known = (text: string) => text.replace(/<([^>]+)>/g, (unknown, address: string) => afterApply[address] ?? unknown);
+const prefix = String(one.variable('name'));
+const region = String(one.variable('region'));
 
 describe.each(composeFiles)('%s', (file) => {
   it('sets only config variables on the app (plus the AWS SDK credentials the emulators need)', () => {
@@ -160,10 +162,10 @@ describe('k8s environment', () => {
 
 describe('resource names', () => {
   it('k8s/aws.env.example is exactly what `terraform output k8s_env` prints with the defaults', () => {
-    const printed = tfNames.template(tf.output.k8s_env.value);
-    expect(typeof printed).toBe('string');
-    expect(parseEnvFile(printed as string)).toEqual(awsExample);
-    expect(Object.keys(parseEnvFile(printed as string)).sort()).toEqual(
+    const printed = known(String(one.output('k8s_env')));
+    expect(printed).not.toMatch(/[<>]/);
+    expect(parseEnvFile(printed)).toEqual(awsExample);
+    expect(Object.keys(parseEnvFile(printed)).sort()).toEqual(
       [...resourceNameKeys, 'AWS_REGION', 'CONSUMER_MAX_RECEIVES', 'REDIS_URL', 'REDIS_AUTH_SECRET_ID'].sort(),
     );
   });
@@ -212,7 +214,7 @@ describe('resource names', () => {
   });
 
   it('every artefact redrives after the same number of receives', () => {
-    const receives = String(tfNames.variable('consumer_max_receives'));
+    const receives = String(one.variable('consumer_max_receives'));
     for (const file of composeFiles) expect(composeEnv(file, 'consumer').CONSUMER_MAX_RECEIVES, file).toBe(receives);
     expect(configMapEnv().CONSUMER_MAX_RECEIVES).toBe(receives);
     expect(defaultOf('CONSUMER_MAX_RECEIVES')).toBe(receives);
@@ -223,26 +225,26 @@ describe('ports, identities, routes and entry points', () => {
   it('the Service nodePort is the port the load balancer target group forwards to', () => {
     const service = manifests.find(({ doc }) => doc.kind === 'Service')?.doc;
     const nodePort = service.spec.ports[0].nodePort;
-    expect(tfNames.template(resourceOf(tf, 'aws_lb_target_group', 'api').port)).toBe(nodePort);
-    expect(tfNames.variable('node_port')).toBe(nodePort);
+    expect(primary.instance('aws_lb_target_group', 'api').port).toBe(nodePort);
+    expect(one.variable('node_port')).toBe(nodePort);
   });
 
   it('gives every component a ServiceAccount of its own, which Pod Identity binds to its own role', () => {
     const namespace = manifests.find(({ doc }) => doc.kind === 'Namespace')?.doc.metadata.name;
     const accounts = manifests.filter(({ doc }) => doc.kind === 'ServiceAccount').map(({ doc }) => doc.metadata.name);
-    const identities: Record<string, Json> = tf.locals.components;
+    const identities = primary.local.components as Record<string, Json>;
     expect(Object.keys(identities).sort()).toEqual(components());
     for (const component of components()) {
       const account = deploymentOf(component).spec.template.spec.serviceAccountName;
       expect(identities[component].service_account, component).toBe(account);
       expect(accounts, component).toContain(account);
+      expect(primary.instance('aws_eks_pod_identity_association', 'component', component)).toMatchObject({
+        namespace,
+        service_account: account,
+        role_arn: new Unknown(`${primary.prefix}aws_iam_role.component["${component}"].arn`),
+      });
     }
     expect(new Set(accounts).size).toBe(components().length);
-    const association = resourceOf(tf, 'aws_eks_pod_identity_association', 'component');
-    expect(association.for_each).toBe('${local.components}');
-    expect(association.service_account).toBe('${each.value.service_account}');
-    expect(association.role_arn).toBe('${aws_iam_role.component[each.key].arn}');
-    expect(tfNames.template(association.namespace)).toBe(namespace);
   });
 
   it('every probed or health-checked path is a route that src/ defines', () => {
@@ -252,7 +254,7 @@ describe('ports, identities, routes and entry points', () => {
       Object.values(readCompose(file).services as Record<string, Json>).flatMap((s) => s.healthcheck?.test ?? []),
     );
     const paths = new Set<string>([
-      blockOf(resourceOf(tf, 'aws_lb_target_group', 'api'), 'health_check').path,
+      primary.instance('aws_lb_target_group', 'api').health_check[0].path,
       ...deployments.flatMap((d) =>
         d.spec.template.spec.containers.flatMap((c: Json) =>
           ['startupProbe', 'readinessProbe', 'livenessProbe'].map((probe) => c[probe].httpGet.path),

@@ -114,8 +114,8 @@ describe('one region (the default)', () => {
 
 describe.each(everyRegion)('%s', (_name, { plan: region, region: where, variant: withValues }) => {
   const variant = (_where: string, values: Record<string, unknown>) => withValues(values);
-  const eks = region.moduleArguments('eks')[0]!.args;
-  const vpc = region.moduleArguments('vpc')[0]!.args;
+  const eks: Json = region.moduleArguments('eks')[0]!.args;
+  const vpc: Json = region.moduleArguments('vpc')[0]!.args;
 
   describe('network and cluster', () => {
     it('spans at least two AZs with public and private subnets, and NAT for the private ones', () => {
