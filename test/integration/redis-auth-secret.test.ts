@@ -4,13 +4,17 @@ import { createServer, type Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.ts';
 import { freePort, RedisServer } from '../../src/local/emulators.ts';
+import { RUNTIME_FLAGS } from '../../src/runtime-flags.ts';
+import { SERVER_ENTRY, assertBuilt, sleep } from '../faults/support.ts';
 import { testApp, testConfig } from '../support/app.ts';
 
-// On EKS the Redis AUTH token lives in Secrets Manager only, and the API reads
-// it at start with its own role (REDIS_AUTH_SECRET_ID). Here: a real
+// On EKS the Redis AUTH token lives in Secrets Manager only, and the API (and,
+// of several regions, the invalidation worker) reads it at start with its own
+// role (REDIS_AUTH_SECRET_ID). Here: a real
 // redis-server that requires a password, and a stand-in for Secrets Manager,
 // which no local emulator offers. The stand-in answers GetSecretValue for one
 // secret and ResourceNotFoundException for any other; the real service also
@@ -25,6 +29,31 @@ let secrets: Server;
 let secretsUrl: string;
 const calls: { target: string | undefined; secretId: string; signed: boolean }[] = [];
 const apps: FastifyInstance[] = [];
+const workers: ChildProcess[] = [];
+
+/** The built invalidation worker, its queue out of reach (its loop retries): only its start and its Redis matter here. */
+async function startWorker(secretId: string): Promise<{ child: ChildProcess; exited: Promise<number | null>; output: () => string }> {
+  assertBuilt();
+  const child = spawn(process.execPath, [...RUNTIME_FLAGS, SERVER_ENTRY.replace(/server\.js$/, 'invalidation-worker.js')], {
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'warn',
+      HOST: '127.0.0.1',
+      METRICS_PORT: String(await freePort()),
+      AWS_REGION: 'us-east-1',
+      AWS_ENDPOINT_URL: `http://127.0.0.1:${await freePort()}`,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsUrl,
+      REDIS_URL: redisUrl,
+      REDIS_AUTH_SECRET_ID: secretId,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  workers.push(child);
+  let text = '';
+  child.stdout!.on('data', (chunk: Buffer) => (text += chunk));
+  child.stderr!.on('data', (chunk: Buffer) => (text += chunk));
+  return { child, exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))), output: () => text };
+}
 
 beforeAll(async () => {
   const port = await freePort();
@@ -59,6 +88,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(apps.map((app) => app.close()));
+  await Promise.all(
+    workers.map(async (worker) => {
+      if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
+      if (worker.exitCode === null && worker.signalCode === null) await once(worker, 'exit');
+    }),
+  );
   redis?.kill('SIGKILL');
   secrets?.close();
 });
@@ -88,5 +123,30 @@ describe('the Redis AUTH token from Secrets Manager', () => {
         config: testConfig({ REDIS_URL: redisUrl, REDIS_AUTH_SECRET_ID: 'no-such-secret', AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsUrl }),
       }),
     ).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+  });
+
+  it('is read the same way by the invalidation worker, whose connections then authenticate', async () => {
+    calls.length = 0;
+    const worker = await startWorker(secretArn);
+    const admin = new Redis(redisUrl, { password: token, lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await admin.connect();
+      // Redis names a connection only once AUTH let it in: both of the worker's, the commands' and the acknowledgements'.
+      const names = async () => [...String(await admin.client('LIST')).matchAll(/ name=(\S+)/g)].map((match) => match[1]).sort();
+      for (const deadline = Date.now() + 15_000; !(await names()).includes('invalidations-acks') || !(await names()).includes('invalidations'); ) {
+        if (worker.child.exitCode !== null) throw new Error(`the worker exited:\n${worker.output()}`);
+        if (Date.now() > deadline) throw new Error(`no authenticated connection of the worker after 15 s (${(await names()).join(', ')}):\n${worker.output()}`);
+        await sleep(50);
+      }
+      expect(calls).toEqual([{ target: 'secretsmanager.GetSecretValue', secretId: secretArn, signed: true }]);
+    } finally {
+      admin.disconnect();
+    }
+  });
+
+  it('stops the invalidation worker at start, naming the reason, when the secret cannot be read', async () => {
+    const worker = await startWorker('no-such-secret');
+    expect(await worker.exited).not.toBe(0);
+    expect(worker.output()).toMatch(/ResourceNotFoundException/);
   });
 });
