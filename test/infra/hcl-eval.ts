@@ -246,7 +246,7 @@ function entriesOf(collection: unknown): [unknown, unknown][] {
   throw new Error(`cannot iterate over ${String(collection)}`);
 }
 
-/** An IPv4 CIDR block as [address as a number, prefix length]. */
+/** An IPv4 CIDR block as [address as a number, prefix length] (IPv6, which terraform also takes, is refused here). */
 function ipv4(cidr: string): [number, number] {
   const match = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
   const octets = match?.slice(1, 5).map(Number) ?? [];
@@ -283,11 +283,6 @@ const FUNCTIONS: Record<string, (...args: any[]) => unknown> = {
     const [address, prefix] = ipv4(cidr);
     if (host >= 2 ** (32 - prefix)) throw new Error(`host ${host} is outside ${cidr}`);
     return dotted(address - (address % 2 ** (32 - prefix)) + host);
-  },
-  cidrsubnet: (cidr: string, bits: number, netnum: number) => {
-    const [address, prefix] = ipv4(cidr);
-    if (prefix + bits > 32 || netnum >= 2 ** bits) throw new Error(`no subnet ${netnum} of ${bits} more bits in ${cidr}`);
-    return `${dotted(address - (address % 2 ** (32 - prefix)) + netnum * 2 ** (32 - prefix - bits))}/${prefix + bits}`;
   },
 };
 

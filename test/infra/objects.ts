@@ -36,7 +36,7 @@ function plain(value: unknown): Json {
   return value;
 }
 
-export function objectsOf(plan: Plan): Record<string, Json> {
+function objectsOf(plan: Plan): Record<string, Json> {
   const objects: Record<string, Json> = {};
   for (const kind of ['resource', 'data'] as const) {
     for (const type of Object.keys(plan.blocks[kind])) {

@@ -116,11 +116,6 @@ export class Plan {
     return this.vars[name];
   }
 
-  /** An expression of this configuration (as hcl2json gives it), evaluated here. */
-  evaluate(expression: unknown): unknown {
-    return evaluate(expression, this.scope());
-  }
-
   scope(extra: Record<string, unknown> = {}): Scope {
     return (name) => {
       if (name in extra) return extra[name];
