@@ -13,7 +13,7 @@ import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { topicNameOf } from '../../src/bootstrap/resources.ts';
 import { ConfigSchema, loadConfig } from '../../src/config.ts';
 import { Unknown } from './hcl-eval.ts';
-import { configMapEnv, defaultOf, exampleAccountId, exists, type Json, parseEnvFile, readYaml, readYamlDocuments, routes, terraformDir } from './helpers.ts';
+import { configMapEnv, defaultOf, exampleAccountId, exists, type Json, k8sManifests, parseEnvFile, readYaml, readYamlDocuments, routes, terraformDir } from './helpers.ts';
 import { DNS, PRIMARY, SECONDARY, certificate, deploy, one, regionsOf, two, twoRegionValues } from './deployments.ts';
 import type { Plan } from './plan.ts';
 
@@ -286,5 +286,20 @@ describe('k8s/components/multi-region: a region of several', () => {
     for (const probe of [container.startupProbe, container.livenessProbe, container.readinessProbe]) expect(routes.worker).toContain(probe.httpGet.path);
     expect(budget.spec.selector.matchLabels).toEqual(worker.spec.selector.matchLabels);
     expect(worker.spec.replicas).toBeGreaterThan(budget.spec.minAvailable);
+  });
+
+  it("is let in by the workers' NetworkPolicy of k8s/ alone: scrapes of its metrics port, from the monitoring namespace", () => {
+    const labels: Record<string, string> = worker.spec.template.metadata.labels;
+    const selects = (selector: Json) =>
+      Object.entries(selector.matchLabels ?? {}).every(([key, value]) => labels[key] === value) &&
+      (selector.matchExpressions ?? []).every((e: Json) => (e.operator === 'NotIn' ? !e.values.includes(labels[e.key]) : e.values.includes(labels[e.key])));
+    const allowing = k8sManifests()
+      .map(({ doc }) => doc)
+      .filter((doc) => doc.kind === 'NetworkPolicy' && selects(doc.spec.podSelector) && (doc.spec.ingress ?? []).length > 0);
+    expect(allowing.map((policy) => policy.metadata.name)).toEqual(['docsvc-workers-scrape-only']);
+    const metrics = worker.spec.template.spec.containers[0].ports.find((p: Json) => p.name === 'metrics').containerPort;
+    expect(allowing[0].spec.ingress).toEqual([
+      { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ port: metrics, protocol: 'TCP' }] },
+    ]);
   });
 });
