@@ -70,11 +70,6 @@ export class Harness {
     this.startOtlpSink = run.startOtlpSink;
   }
 
-  /** The API process of the run (for CPU and memory read around work that is not an autocannon phase). */
-  get apiPid(): number {
-    return this.pids.api;
-  }
-
   /** Runs `work` with the API's and the machine's CPU read around it. */
   async withCpu<T>(work: () => Promise<T>): Promise<{ value: T; cpu: CpuDelta }> {
     const processes = this.processes('transfer');

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { measuresOf, type Harness, type PhaseSpec } from './harness.ts';
+import { measuresOf, type ExtraApi, type Harness, type PhaseSpec } from './harness.ts';
 import { cacheFigures, rps, summarize } from './report.ts';
 import { SCENARIOS, type ScenarioName } from './scenarios.ts';
 import { here, log, settings } from './settings.ts';
@@ -297,10 +297,21 @@ async function move(job: Record<string, unknown>): Promise<{ ms: number; ok: num
  * A 64 MiB document up and down through the API, against the same bytes
  * moved to and from the same S3 emulator by the SDK alone (the ceiling), in
  * alternating rounds; then ten such uploads at once, for the API's peak
- * resident memory (VmHWM, reset before).
+ * resident memory (VmHWM, reset before). Against a fresh API process.
  */
 async function transfers(bench: Harness) {
   const { s3Endpoint, bucket, partSize, partsInFlight } = bench.transfers;
+  // An API process of its own: its memory is the transfers', not what earlier scenarios left.
+  const api = await bench.startApi({});
+  bench.measureAgainst('transfer', api.pid);
+  try {
+    await measureTransfers(bench, api, { s3Endpoint, bucket, partSize, partsInFlight });
+  } finally {
+    await api.stop();
+  }
+}
+
+async function measureTransfers(bench: Harness, api: ExtraApi, { s3Endpoint, bucket, partSize, partsInFlight }: Harness['transfers']) {
   const MB = TRANSFER_BYTES / 1e6;
   const sums = { ceilingUpMs: 0, ceilingDownMs: 0, upMs: 0, downMs: 0, upCpuMs: 0, downCpuMs: 0, failed: 0 };
   for (let round = 0; round < TRANSFER_ROUNDS; round++) {
@@ -309,7 +320,7 @@ async function transfers(bench: Harness) {
     const ceilingJob = { endpoint: s3Endpoint, bucket, key, size: TRANSFER_BYTES, partSize, partsInFlight };
     sums.ceilingUpMs += (await move({ kind: 'ceiling-upload', ...ceilingJob })).ms;
     sums.ceilingDownMs += (await move({ kind: 'ceiling-download', ...ceilingJob })).ms;
-    const job = { origin: bench.apiOrigin, ids: [`transfer-${bench.runTag}-${round}`], size: TRANSFER_BYTES };
+    const job = { origin: api.origin, ids: [`transfer-${bench.runTag}-${round}`], size: TRANSFER_BYTES };
     const up = await bench.withCpu(() => move({ kind: 'upload', ...job }));
     const down = await bench.withCpu(() => move({ kind: 'download', ...job }));
     sums.upMs += up.value.ms;
@@ -322,10 +333,10 @@ async function transfers(bench: Harness) {
   const perMB = (ms: number) => Math.round((ms / (MB * TRANSFER_ROUNDS)) * 1000) / 1000;
 
   log(`transfer-64mb: ${CONCURRENT_TRANSFERS} uploads at once`);
-  writeFileSync(`/proc/${bench.apiPid}/clear_refs`, '5');
+  writeFileSync(`/proc/${api.pid}/clear_refs`, '5');
   const ids = Array.from({ length: CONCURRENT_TRANSFERS }, (_, i) => `transfer-${bench.runTag}-concurrent-${i}`);
-  const concurrent = await move({ kind: 'upload', origin: bench.apiOrigin, ids, size: TRANSFER_BYTES });
-  const peakRssMiB = Math.round(Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${bench.apiPid}/status`, 'utf8'))?.[1]) / 1024);
+  const concurrent = await move({ kind: 'upload', origin: api.origin, ids, size: TRANSFER_BYTES });
+  const peakRssMiB = Math.round(Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${api.pid}/status`, 'utf8'))?.[1]) / 1024);
 
   const upload = { MBps: rate(sums.upMs), ceilingMBps: rate(sums.ceilingUpMs), apiCpuMsPerMB: perMB(sums.upCpuMs) };
   const download = { MBps: rate(sums.downMs), ceilingMBps: rate(sums.ceilingDownMs), apiCpuMsPerMB: perMB(sums.downCpuMs) };
