@@ -146,7 +146,7 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
 
   add('## Hot keys');
   add(
-    `**One document at ${n(p.hotKeys.documentReadsPerSecond)} reads/s** (${bytes(p.hotKeys.documentBytes)}; the model's most read document takes ${n(base.s3.hottestRps)}/s already). Spread over ${n(hotPods)} pods that is ${n(p.hotKeys.documentReadsPerSecond / hotPods)}/s per pod, each answered from process memory: it is the most recently used entry of every pod, so CLOCK never evicts it. ` +
+    `**One document at ${n(p.hotKeys.documentReadsPerSecond)} reads/s** (${bytes(p.hotKeys.documentBytes)}; the model's most read document takes ${n(base.s3.hottestRps)}/s already). Spread over ${n(hotPods)} pods that is ${n(p.hotKeys.documentReadsPerSecond / hotPods)}/s per pod, each answered from process memory: it is the most recently used entry of every pod, so the LRU never evicts it. ` +
       `CPU: ${n((p.hotKeys.documentReadsPerSecond * bench.hotMsPerRead) / 1000, 1)} cores over the fleet. Egress: ${gbps(p.hotKeys.documentReadsPerSecond * hotBytes)}. ` +
       `What still reaches Redis: one GET per pod when its memory starts empty (a new pod, a reconnect of its invalidation subscription, which empties it on purpose): at most ${n(hotPods)} GETs of one key on one shard at a rollout, nothing in between. ` +
       `DynamoDB: nothing while Redis holds it; after the key's TTL (${n(p.redis.ttlSeconds)} s) the pods keep serving from memory, and only pods that start while the key is absent read the item, one read per pod (concurrent misses in a pod share one read): ≤ ${n(hotPods)} strongly consistent reads of one item, below its partition's ${n(DYNAMODB.partitionRcu)} RCU/s. ` +

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { createMetrics } from '../../src/metrics.ts';
-import { MemoryCache, SECOND_CHANCES } from '../../src/documents/memory-cache.ts';
+import { MemoryCache } from '../../src/documents/memory-cache.ts';
 import { testApp, uniqueId } from '../support/app.ts';
 
 // Two instances of the service on one Redis and one DynamoDB, as two pods.
@@ -57,10 +57,10 @@ describe('MemoryCache', () => {
     content: Buffer.alloc(size),
   });
 
-  it('stays within its byte budget, giving recently used entries a second chance (CLOCK)', () => {
+  it('stays within its byte budget, evicting the least recently used entry', () => {
     const cache = new MemoryCache(8 * 1256);
     for (let i = 0; i < 8; i++) cache.set(`k${i}`, doc(1000));
-    expect(cache.size.entries).toBe(8);
+    expect(cache.size).toEqual({ entries: 8, bytes: 8 * 1256 });
     cache.get('k0'); // k0 is now the most recent
     cache.set('k8', doc(1000));
     expect(cache.size.bytes).toBeLessThanOrEqual(8 * 1256);
@@ -68,18 +68,36 @@ describe('MemoryCache', () => {
     expect(cache.get('k1')).toBeUndefined();
   });
 
-  it('bounds the work of one insert when every entry is hot: a few second chances, then the oldest goes', () => {
+  it('evicts only what one insert needs when every entry is hot', () => {
     const entries = 1000;
     const cache = new MemoryCache(entries * 1256);
     for (let i = 0; i < entries; i++) cache.set(`k${i}`, doc(1000));
     for (let i = 0; i < entries; i++) cache.get(`k${i}`);
     cache.set('new', doc(1000));
-    // The first SECOND_CHANCES oldest were moved to the back; the next oldest was evicted,
-    // flag or not, instead of all 1000 being rotated to find an unflagged one.
-    expect(cache.get(`k${SECOND_CHANCES}`)).toBeUndefined();
-    for (let i = 0; i < SECOND_CHANCES; i++) expect(cache.get(`k${i}`), `k${i}`).toBeDefined();
+    // The least recently read goes, and nothing else.
+    expect(cache.get('k0')).toBeUndefined();
+    for (let i = 1; i < entries; i++) expect(cache.get(`k${i}`), `k${i}`).toBeDefined();
     expect(cache.get('new')).toBeDefined();
     expect(cache.size.entries).toBe(entries);
+  });
+
+  it('holds nothing with a budget of 0 (MEMORY_CACHE_MAX_BYTES=0)', () => {
+    const cache = new MemoryCache(0);
+    cache.set('k', doc(10));
+    expect(cache.get('k')).toBeUndefined();
+    expect(cache.size).toEqual({ entries: 0, bytes: 0 });
+  });
+
+  it('forgets a deleted entry, and everything on clear', () => {
+    const cache = new MemoryCache(10_000);
+    cache.set('a', doc(10));
+    cache.set('b', doc(10));
+    cache.delete('a');
+    expect(cache.get('a')).toBeUndefined();
+    expect(cache.size).toEqual({ entries: 1, bytes: 266 });
+    cache.clear();
+    expect(cache.get('b')).toBeUndefined();
+    expect(cache.size).toEqual({ entries: 0, bytes: 0 });
   });
 
   it('does not let one large document displace the hot set', () => {
