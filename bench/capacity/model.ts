@@ -15,6 +15,7 @@ import {
   TRANSFER,
 } from './aws.ts';
 import { Catalog, ratioOf, simulateMemory, simulateRedis, type MemoryRun, type RedisRun, type SizeClass } from './simulate.ts';
+import { OUTBOX_SHARDS } from '../../src/outbox/outbox-store.ts';
 
 // From the per-pod figures `make bench` measured and the parameters, the
 // deployment for the targets: every tier's demand, its sizing and its cost.
@@ -37,7 +38,7 @@ export type Parameters = {
     metadataBytes: number;
     writesWithIdempotencyKey: number;
   };
-  orders: { itemBytes: number; withIdempotencyKey: number; outboxShards: number };
+  orders: { itemBytes: number; withIdempotencyKey: number };
   api: {
     vcpuPerPod: number;
     targetCpuUtilization: number;
@@ -286,7 +287,7 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
   const orderWcu = orders * (1 + 2 * writeUnits(orderParameters.itemBytes));
   const orderRcu = orderReads;
   const outboxGsiWcu = orders * 2;
-  const outboxPerShardWcu = outboxGsiWcu / orderParameters.outboxShards;
+  const outboxPerShardWcu = outboxGsiWcu / OUTBOX_SHARDS.length;
   const consumerWcu = orders * 3;
   const tables = [
     { name: 'documents', rcu: documentRcu, wcu: documentWcu, storageGb: (documents.count * sizes.reduce((total, size) => total + size.share * itemBytes(size.bytes), 0)) / 1e9 },
@@ -354,11 +355,11 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
   // ---- limits: demand against what one thing can take
   const limits: Limit[] = [
     {
-      what: `outbox GSI: writes per shard key (${orderParameters.outboxShards} shards, sort key rising with time)`,
+      what: `outbox GSI: writes per shard key (${OUTBOX_SHARDS.length} shards, sort key rising with time)`,
       demand: outboxPerShardWcu,
       limit: DYNAMODB.partitionWcu,
       unit: 'WCU/s',
-      fix: `OUTBOX_SHARDS ≥ ${ceil(outboxGsiWcu / (DYNAMODB.partitionWcu * parameters.dynamodb.planningUtilization))} (src/orders/order-store.ts), or publish without the index (DynamoDB Streams)`,
+      fix: `OUTBOX_SHARDS ≥ ${ceil(outboxGsiWcu / (DYNAMODB.partitionWcu * parameters.dynamodb.planningUtilization))} (src/outbox/outbox-store.ts), or publish without the index (DynamoDB Streams)`,
     },
     {
       what: 'rate limit: the largest tenant\'s counter, one Redis key on one shard',

@@ -14,8 +14,14 @@ import type { TraceCarrier } from '../telemetry/message-spans.ts';
  */
 
 export const OUTBOX_INDEX = 'outbox';
-/** Pending events are spread over a few index partitions so no single one is hot; readers query them all. */
-const SHARDS = ['0', '1', '2', '3'] as const;
+/**
+ * Pending events are spread over index partitions so that no single one is
+ * hot; readers query them all. Sixteen, one per last hex digit of the id:
+ * the index takes two writes per order (in, then out), so 5000 orders/s is
+ * 625 WCU/s per shard, inside a partition's 1000 (docs/capacity.md). Items
+ * written under fewer shards ('0'-'3') are still found.
+ */
+export const OUTBOX_SHARDS: readonly string[] = Array.from({ length: 16 }, (_, digit) => digit.toString(16));
 
 export type EventStatus = 'PENDING' | 'PUBLISHED';
 
@@ -31,7 +37,7 @@ export function pendingEvent(
   traceContext: TraceCarrier = {},
 ): { eventStatus: 'PENDING'; outboxShard: string; outboxSince: number; traceContext?: TraceCarrier } {
   // The last hex digit of a UUIDv7 is random.
-  const shard = SHARDS[Number.parseInt(id.slice(-1), 16) % SHARDS.length] ?? SHARDS[0];
+  const shard = OUTBOX_SHARDS[Number.parseInt(id.slice(-1), 16) % OUTBOX_SHARDS.length] ?? '0';
   return { eventStatus: 'PENDING', outboxShard: shard, outboxSince: now, ...(traceContext.traceparent ? { traceContext } : {}) };
 }
 
@@ -59,7 +65,7 @@ export class OutboxStore<E> {
    * consistent: `claim` re-checks on the item itself.
    */
   async pending(before: number, now: number, limit: number): Promise<OutboxEntry<E>[]> {
-    const perShard = await Promise.all(SHARDS.map((shard) => this.pendingIn(shard, before, now, limit)));
+    const perShard = await Promise.all(OUTBOX_SHARDS.map((shard) => this.pendingIn(shard, before, now, limit)));
     return perShard
       .flat()
       .sort((a, b) => a.since - b.since)
@@ -150,7 +156,7 @@ export class OutboxStore<E> {
       ExpressionAttributeValues: { ':shard': shard },
     });
     const perShard = await Promise.all(
-      SHARDS.map(async (shard) => {
+      OUTBOX_SHARDS.map(async (shard) => {
         const oldest = await this.options.dynamo.query({ ...shardQuery(shard), ProjectionExpression: 'outboxSince', Limit: 1 }, call);
         const since = oldest.Items[0]?.outboxSince;
         if (typeof since !== 'number') return { count: 0, oldestSince: undefined };
