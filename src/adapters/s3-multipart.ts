@@ -26,8 +26,9 @@ export type StreamUploadOptions = {
  * fresh buffer, and that garbage (outside the V8 heap, collected late) made
  * the API's resident memory grow by 83-90 MiB for one 100 MB upload, with 1 or
  * 2 parts in flight, against 8-20 MiB for reading the same body without
- * storing it (bench/README.md, "Large documents"). With reused buffers the
- * memory of an upload is its buffers, whatever the document's size.
+ * storing it (bench/README.md, "Large documents: why our own multipart
+ * uploader"). With reused buffers the memory of an upload is its buffers,
+ * whatever the document's size.
  *
  * A body that fits in one part is one PutObject. A failure of the body or of
  * S3 aborts the multipart upload before this rejects, so no parts stay
