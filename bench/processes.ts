@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
-import type { LocalStack } from '../src/local/emulators.ts';
+import { stopChild, type LocalStack } from '../src/local/emulators.ts';
 import type { LoadAnswer, LoadResult } from './load.ts';
 import type { LoadSpec } from './scenarios.ts';
 import { here, log, root } from './settings.ts';
@@ -48,20 +48,11 @@ export function startNode(args: string[], env: NodeJS.ProcessEnv, output: 'pipe'
 }
 
 /** SIGTERM, then SIGKILL after 3 s: a child the run no longer needs. */
-export const stopNode = (child: ChildProcess) => stopChild(child);
-
-async function stopChild(child: ChildProcess, graceMs = 3000) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
-}
+export const stopNode = (child: ChildProcess) => stopChild(child, 3000);
 
 export function cleanup(): Promise<void> {
   cleaning ??= (async () => {
-    await Promise.allSettled([...children].map((child) => stopChild(child)));
+    await Promise.allSettled([...children].map((child) => stopNode(child)));
     await stack?.stop();
     tellReaper({ clear: true });
     reaper?.disconnect();

@@ -23,6 +23,21 @@ export class BackgroundLoop {
     this.options = options;
   }
 
+  /**
+   * A loop of long polls (the consumers'): the poll is the pause, failures
+   * back off from 250 ms up to 10 s, and stop() cuts the poll in progress
+   * short through `abort`.
+   */
+  static ofLongPolls(poll: () => Promise<unknown>, options: { abort(): void; onError(err: unknown): void }): BackgroundLoop {
+    return new BackgroundLoop(
+      async () => {
+        await poll();
+        return 0;
+      },
+      { backoffMs: (failures) => Math.min(250 * 2 ** failures, 10_000), onError: options.onError, onStop: options.abort },
+    );
+  }
+
   get stopped(): boolean {
     return this.stopping;
   }

@@ -152,17 +152,10 @@ export class OrderEventConsumer {
           registers: [options.registry],
         })
       : undefined;
-    this.loop = new BackgroundLoop(
-      async () => {
-        await this.pollOnce();
-        return 0; // the long poll is the pause
-      },
-      {
-        backoffMs: (failures) => Math.min(250 * 2 ** failures, 10_000),
-        onError: (err) => options.log.error({ err }, 'receiving order events failed'),
-        onStop: () => this.queue.abort(),
-      },
-    );
+    this.loop = BackgroundLoop.ofLongPolls(() => this.pollOnce(), {
+      abort: () => this.queue.abort(),
+      onError: (err) => options.log.error({ err }, 'receiving order events failed'),
+    });
   }
 
   /** One message: parse, check, apply once. Never throws. */

@@ -61,17 +61,10 @@ export class InvalidationConsumer {
         registers,
       });
     }
-    this.loop = new BackgroundLoop(
-      async () => {
-        await this.pollOnce();
-        return 0; // the long poll is the pause
-      },
-      {
-        backoffMs: (failures) => Math.min(250 * 2 ** failures, 10_000),
-        onError: (err) => options.log.error({ err }, 'receiving document invalidations failed'),
-        onStop: () => this.queue.abort(),
-      },
-    );
+    this.loop = BackgroundLoop.ofLongPolls(() => this.pollOnce(), {
+      abort: () => this.queue.abort(),
+      onError: (err) => options.log.error({ err }, 'receiving document invalidations failed'),
+    });
   }
 
   private async handle(message: Message): Promise<InvalidationOutcome> {

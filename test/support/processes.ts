@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { inject } from 'vitest';
-import { freePort } from '../../src/local/emulators.ts';
+import { freePort, stopChild } from '../../src/local/emulators.ts';
 
 /**
  * One of the service's processes as `make dev` starts it (`node src/<entry>`),
@@ -45,14 +44,7 @@ export async function startProcess(entry: Entry, env: Record<string, string> = {
           return [];
         }
       }),
-    stop: async (graceMs = 5000) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: (graceMs = 5000) => stopChild(child, graceMs),
   };
 }
 
