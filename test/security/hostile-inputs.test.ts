@@ -171,7 +171,9 @@ function track(request: Request, response: LightMyRequestResponse) {
       const metadata = response.json() as { id: string };
       answeredIds.add(metadata.id);
       if (!model.has(metadata.id)) {
-        model.set(metadata.id, { state: 'active', body: String(request.payload ?? ''), etag: response.headers.etag as string });
+        // The body as it went over the wire: a string is sent as UTF-8, where a lone surrogate becomes U+FFFD.
+        const body = Buffer.from(request.payload ?? '').toString('utf8');
+        model.set(metadata.id, { state: 'active', body, etag: response.headers.etag as string });
       }
       const key = request.headers['idempotency-key'];
       if (request.method === 'POST' && key !== undefined) answeredKeys.add(`POST /documents#${parseIdempotencyKey(key)!}`);
