@@ -1,6 +1,7 @@
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import { ConfigError } from './config.ts';
+import { applyStreamingV8Flags } from './runtime-flags.ts';
 
 /**
  * Graceful shutdown shared by every entry point (close-with-grace): on the
@@ -27,8 +28,12 @@ export function runUntilSignalled(app: FastifyInstance, timeoutMs: number): void
   );
 }
 
-/** Runs an entry point; a bad configuration ends it with its message and EX_CONFIG (78), not a stack trace. */
+/**
+ * Runs an entry point, with the V8 settings of runtime-flags.ts; a bad
+ * configuration ends it with its message and EX_CONFIG (78), not a stack trace.
+ */
 export async function runEntryPoint(main: () => Promise<void>): Promise<void> {
+  applyStreamingV8Flags();
   try {
     await main();
   } catch (error) {

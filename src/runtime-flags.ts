@@ -1,14 +1,36 @@
+import { setFlagsFromString } from 'node:v8';
+
+// Both settings are about the bytes of large documents. Every 64 KiB a
+// socket reads is a new buffer outside the V8 heap (two, with the HTTP
+// parser's copy), garbage as soon as it has been passed on, yet freed only
+// when V8 collects the object that holds it (bench/README.md, "Large
+// documents: what the garbage collector costs a stream").
+
 /**
- * Node flags every process of the service runs with: the image sets them in
- * NODE_OPTIONS, and `make dev`, the tests and the benchmarks start the entry
- * points with them (a test keeps the Dockerfile in step).
+ * Node flags every process of the service starts with: the image sets them
+ * in NODE_OPTIONS, and `make dev`, the tests and the benchmarks start the
+ * entry points with them (a test keeps the Dockerfile in step).
  *
- * A small young generation (semi-space): a large body arrives as thousands
- * of 64 KiB socket reads that are garbage as soon as they are copied on, and
- * their memory, outside the V8 heap, is returned only when the young
- * generation is collected. With V8's default (up to 32 MiB, grown under
- * allocation) that happens rarely, and the API's resident memory grew by
- * 83 MiB during one 100 MB upload; with 4 MiB, by 38-41 MiB (bench/README.md,
- * "Large documents", where the cost on the hot paths is measured too).
+ * A small young generation (4 MiB semi-spaces; V8's default grows to
+ * 32 MiB): with the default, one 100 MB upload grew the API's resident
+ * memory by 83 MiB, with 4 MiB by 38-41 MiB. With 1 MiB the hot GET lost
+ * 16 % of its throughput.
  */
 export const RUNTIME_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
+
+/**
+ * A young collection once about 8 MiB of such buffers wait
+ * (`--scavenger-max-new-space-capacity-mb` sets that threshold; with the
+ * semi-space size given, nothing else). Streaming allocates almost no
+ * JavaScript objects, so without it no young collection came during a
+ * download: the buffers piled up until V8's external-memory limit started
+ * a full mark-compact, two to five per 64 MiB, and the API spent 6-8 ms of
+ * CPU per MB downloaded instead of 2.5-3.5. NODE_OPTIONS refuses this flag,
+ * so every entry point sets it as it starts (runEntryPoint); V8 reads it
+ * when it allocates, so it holds from then on (a test checks it does).
+ */
+export const STREAMING_V8_FLAGS: readonly string[] = ['--scavenger-max-new-space-capacity-mb=4'];
+
+export function applyStreamingV8Flags(): void {
+  for (const flag of STREAMING_V8_FLAGS) setFlagsFromString(flag);
+}
