@@ -4,8 +4,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { HttpRequest } from '@smithy/core/transport';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import type { AwsCredentialIdentity, HandlerExecutionContext, InitializeHandler } from '@smithy/types';
+import type { AwsCredentialIdentity, BuildHandler, HandlerExecutionContext, InitializeHandler } from '@smithy/types';
 import type { Config } from '../config.ts';
 import { traceAwsCalls } from '../telemetry/aws-spans.ts';
 import { translateAwsError } from './aws-errors.ts';
@@ -77,6 +78,25 @@ function serviceErrors(service: string) {
 }
 const SERVICE_ERRORS = { step: 'initialize', priority: 'high', name: 'serviceErrors' } as const;
 
+/**
+ * Uploads of content are signed without a SHA-256 of their body
+ * (UNSIGNED-PAYLOAD, which S3 accepts for PutObject and UploadPart): the SDK
+ * would otherwise hash every part it sends, a second SHA-256 of every byte
+ * uploaded next to the content checksum the service computes anyway. Their
+ * integrity in transit is the CRC32 checksum each of them carries
+ * (s3-multipart.ts), which S3 checks before it stores the bytes, and TLS.
+ */
+const UNSIGNED_COMMANDS = new Set(['PutObjectCommand', 'UploadPartCommand']);
+function unsignedContentUploads<Input extends object, Output extends object>(next: BuildHandler<Input, Output>, context: HandlerExecutionContext) {
+  return (args: Parameters<BuildHandler<Input, Output>>[0]) => {
+    const { request } = args;
+    if (UNSIGNED_COMMANDS.has(context.commandName ?? '') && HttpRequest.isInstance(request)) {
+      request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+    }
+    return next(args);
+  };
+}
+
 export function createAwsClients(config: Config, options: ClientOptions = {}): AwsClients {
   const lean = new LeanDynamoClient({
     region: config.AWS_REGION,
@@ -103,6 +123,7 @@ export function createAwsClients(config: Config, options: ClientOptions = {}): A
   const sqs = new SQSClient({ ...baseOptions(config, 'SQS', options), useQueueUrlAsEndpoint: false });
   s3.middlewareStack.add(serviceErrors('S3'), SERVICE_ERRORS);
   s3Transfer.middlewareStack.add(serviceErrors('S3'), SERVICE_ERRORS);
+  s3Transfer.middlewareStack.add(unsignedContentUploads, { step: 'build', name: 'unsignedContentUploads' });
   sns.middlewareStack.add(serviceErrors('SNS'), SERVICE_ERRORS);
   sqs.middlewareStack.add(serviceErrors('SQS'), SERVICE_ERRORS);
   // A span per call when tracing is on (src/telemetry); nothing otherwise.
