@@ -8,19 +8,48 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 
+/**
+ * The part buffers of a process's uploads, handed from one upload to the
+ * next. A part buffer lives as long as its upload, long enough for V8 to
+ * move it to the old generation, where only a full collection frees it: a
+ * new pair per upload left tens of MiB of dead buffers resident between
+ * collections (bench/README.md, "Large documents"). Reused, an upload makes
+ * no such garbage. At most `maxIdle` buffers are kept between uploads; past
+ * that, they are left to the collector.
+ */
+export class PartBuffers {
+  /** Bytes per part (S3: 5 MiB at least, except the last). */
+  readonly size: number;
+  private readonly maxIdle: number;
+  private readonly idle: Buffer[] = [];
+
+  constructor(size: number, maxIdle: number) {
+    this.size = size;
+    this.maxIdle = maxIdle;
+  }
+
+  take(): Buffer {
+    return this.idle.pop() ?? Buffer.allocUnsafeSlow(this.size);
+  }
+
+  /** Buffers no request refers to any more. */
+  give(buffers: readonly Buffer[]) {
+    for (const buffer of buffers) if (this.idle.length < this.maxIdle) this.idle.push(buffer);
+  }
+}
+
 export type StreamUploadOptions = {
   client: S3Client;
   bucket: string;
   key: string;
-  /** Bytes per part (S3: 5 MiB at least, except the last). */
-  partSize: number;
+  buffers: PartBuffers;
   /** Parts sent at once; one more is filled meanwhile. */
   partsInFlight: number;
 };
 
 /**
  * Streams a body into one S3 object with at most `partsInFlight + 1` part
- * buffers, allocated once per upload and reused part after part.
+ * buffers, taken from `buffers` and reused part after part.
  *
  * Why not `@aws-sdk/lib-storage`'s Upload: it concatenates each part into a
  * fresh buffer, and that garbage (outside the V8 heap, collected late) made
@@ -36,10 +65,17 @@ export type StreamUploadOptions = {
  * for a process that dies mid-upload).
  */
 export async function uploadStream(body: AsyncIterable<Buffer>, options: StreamUploadOptions): Promise<void> {
-  const { client, bucket, key, partSize } = options;
+  const { client, bucket, key, buffers } = options;
+  const partSize = buffers.size;
   const free: Buffer[] = [];
-  let allocated = 0;
-  const take = () => free.pop() ?? (allocated++, Buffer.allocUnsafeSlow(partSize));
+  const taken: Buffer[] = [];
+  const take = () => {
+    const reused = free.pop();
+    if (reused) return reused;
+    const buffer = buffers.take();
+    taken.push(buffer);
+    return buffer;
+  };
 
   let uploadId: string | undefined;
   const parts: (CompletedPart & { PartNumber: number })[] = [];
@@ -74,7 +110,7 @@ export async function uploadStream(body: AsyncIterable<Buffer>, options: StreamU
 
   /** Waits for a part buffer to come back once all of them are taken. */
   const room = async () => {
-    while (free.length === 0 && allocated > options.partsInFlight && inFlight.size > 0 && failure === undefined) {
+    while (free.length === 0 && taken.length > options.partsInFlight && inFlight.size > 0 && failure === undefined) {
       await Promise.race(inFlight.values());
     }
     if (failure !== undefined) throw failure;
@@ -105,7 +141,7 @@ export async function uploadStream(body: AsyncIterable<Buffer>, options: StreamU
     }
     if (uploadId === undefined) {
       await client.send(
-        new PutObjectCommand({ Bucket: bucket, Key: key, Body: buffer.subarray(0, filled) }),
+        new PutObjectCommand({ Bucket: bucket, Key: key, Body: buffer.subarray(0, filled), ChecksumAlgorithm: 'CRC32' }),
       );
       return;
     }
@@ -126,5 +162,8 @@ export async function uploadStream(body: AsyncIterable<Buffer>, options: StreamU
         });
     }
     throw error;
+  } finally {
+    // Every part has settled by now (completed, or awaited before the abort): no request still reads these.
+    buffers.give(taken);
   }
 }

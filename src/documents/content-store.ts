@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { v7 as uuidv7 } from 'uuid';
 import { translateAwsError } from '../adapters/aws-errors.ts';
-import { uploadStream } from '../adapters/s3-multipart.ts';
+import { uploadStream, type PartBuffers } from '../adapters/s3-multipart.ts';
 
 export type ContentStoreOptions = {
   /** Short deadlines: whole reads of small content on the request path. */
@@ -15,7 +15,8 @@ export type ContentStoreOptions = {
   /** Deadlines per part: multipart uploads and streamed downloads. */
   s3Transfer: S3Client;
   bucket: string;
-  partSize: number;
+  /** The process's part buffers: their size is the part size. */
+  partBuffers: PartBuffers;
   partsInFlight: number;
 };
 
@@ -66,7 +67,7 @@ export class ContentStore {
       client: this.options.s3Transfer,
       bucket: this.options.bucket,
       key,
-      partSize: this.options.partSize,
+      buffers: this.options.partBuffers,
       partsInFlight: this.options.partsInFlight,
     });
   }

@@ -9,7 +9,7 @@ import type { DocumentCacheOptions } from './document-cache.ts';
 import { HomedDocumentStore } from './homed-document-store.ts';
 import { ReplicatedContentStore } from './replicated-content.ts';
 import { StaleReads } from './stale-reads.ts';
-import { documentStores } from './stores.ts';
+import { documentStores, partBuffersFor } from './stores.ts';
 
 /**
  * The document path of one region of several (README, "Multi-region
@@ -26,9 +26,9 @@ export function multiRegionDocuments(
 ): Pick<DocumentServiceOptions, 'store' | 'content' | 'regions'> & Pick<DocumentCacheOptions, 'onRemoteDelete'> {
   const stores = new Map(regions.names.map((region) => [region, documentStores(regions.configOf(region), clients.of(region)).store]));
   const buckets = (region: string) => {
-    const { DOCUMENTS_BUCKET, S3_PART_SIZE_BYTES, S3_PARTS_IN_FLIGHT } = regions.configOf(region);
+    const regional = regions.configOf(region);
     const { s3, s3Transfer } = clients.of(region);
-    return { s3, s3Transfer, bucket: DOCUMENTS_BUCKET, partSize: S3_PART_SIZE_BYTES, partsInFlight: S3_PARTS_IN_FLIGHT };
+    return { s3, s3Transfer, bucket: regional.DOCUMENTS_BUCKET, partBuffers: partBuffersFor(regional), partsInFlight: regional.S3_PARTS_IN_FLIGHT };
   };
   const remoteReads = new Counter({
     name: 'document_content_remote_reads_total',

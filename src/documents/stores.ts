@@ -1,4 +1,5 @@
 import type { AwsClients } from '../adapters/aws.ts';
+import { PartBuffers } from '../adapters/s3-multipart.ts';
 import type { Config } from '../config.ts';
 import { ContentStore } from './content-store.ts';
 import { DocumentStore } from './document-store.ts';
@@ -11,8 +12,17 @@ export function documentStores(config: Config, aws: AwsClients): { store: Docume
       s3: aws.s3,
       s3Transfer: aws.s3Transfer,
       bucket: config.DOCUMENTS_BUCKET,
-      partSize: config.S3_PART_SIZE_BYTES,
+      partBuffers: partBuffersFor(config),
       partsInFlight: config.S3_PARTS_IN_FLIGHT,
     }),
   };
+}
+
+/**
+ * Part buffers for the uploads of one bucket. Between uploads it keeps as
+ * many as MAX_CONCURRENT_UPLOADS can hold at once: memory the pod's limit
+ * already provides for (config.ts), and no buffer then needs a collection.
+ */
+export function partBuffersFor(config: Config): PartBuffers {
+  return new PartBuffers(config.S3_PART_SIZE_BYTES, config.MAX_CONCURRENT_UPLOADS * (config.S3_PARTS_IN_FLIGHT + 1));
 }
