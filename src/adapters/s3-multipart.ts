@@ -13,7 +13,7 @@ import {
  * next. A part buffer lives as long as its upload, long enough for V8 to
  * move it to the old generation, where only a full collection frees it: a
  * new pair per upload left tens of MiB of dead buffers resident between
- * collections (bench/README.md, "Large documents"). Reused, an upload makes
+ * collections (bench/README.md, "Gaps"). Reused, an upload makes
  * no such garbage. At most `maxIdle` buffers are kept between uploads; past
  * that, they are left to the collector.
  */
