@@ -313,31 +313,28 @@ async function transfers(bench: Harness) {
 
 async function measureTransfers(bench: Harness, api: ExtraApi, { s3Endpoint, bucket, partSize, partsInFlight }: Harness['transfers']) {
   const MB = TRANSFER_BYTES / 1e6;
-  const sums = { ceilingUpMs: 0, ceilingDownMs: 0, upMs: 0, downMs: 0, upCpuMs: 0, downCpuMs: 0, failed: 0 };
-  const ceilingJob = (round: number | 'warm-up') => ({ endpoint: s3Endpoint, bucket, key: `bench-ceiling/${bench.runTag}/${round}`, size: TRANSFER_BYTES, partSize, partsInFlight });
+  const ceilingJob = (round: number) => ({ endpoint: s3Endpoint, bucket, key: `bench-ceiling/${bench.runTag}/${round}`, size: TRANSFER_BYTES, partSize, partsInFlight });
   const apiJob = (round: number | 'warm-up') => ({ origin: api.origin, ids: [`transfer-${bench.runTag}-${round}`], size: TRANSFER_BYTES });
+  let failed = 0;
   // Uploads first, then downloads, each direction after one transfer through
   // the API that is not counted: what is measured is a warm process moving
   // bytes in one direction, not its JIT warming up or the collection of the
   // other direction's garbage (the ceiling's processes start fresh each time).
-  log(`transfer-64mb: uploads, ${TRANSFER_ROUNDS} rounds after a warm-up`);
-  sums.failed += 1 - (await move({ kind: 'upload', ...apiJob('warm-up') })).ok;
-  for (let round = 0; round < TRANSFER_ROUNDS; round++) {
-    sums.ceilingUpMs += (await move({ kind: 'ceiling-upload', ...ceilingJob(round) })).ms;
-    const up = await bench.withCpu(() => move({ kind: 'upload', ...apiJob(round) }));
-    sums.upMs += up.value.ms;
-    sums.upCpuMs += up.cpu.server;
-    sums.failed += 1 - up.value.ok;
-  }
-  log(`transfer-64mb: downloads, ${TRANSFER_ROUNDS} rounds after a warm-up`);
-  sums.failed += 1 - (await move({ kind: 'download', ...apiJob('warm-up') })).ok;
-  for (let round = 0; round < TRANSFER_ROUNDS; round++) {
-    sums.ceilingDownMs += (await move({ kind: 'ceiling-download', ...ceilingJob(round) })).ms;
-    const down = await bench.withCpu(() => move({ kind: 'download', ...apiJob(round) }));
-    sums.downMs += down.value.ms;
-    sums.downCpuMs += down.cpu.server;
-    sums.failed += 1 - down.value.ok;
-  }
+  const direction = async (kind: 'upload' | 'download') => {
+    log(`transfer-64mb: ${kind}s, ${TRANSFER_ROUNDS} rounds after a warm-up`);
+    const sums = { ceilingMs: 0, ms: 0, cpuMs: 0 };
+    failed += 1 - (await move({ kind, ...apiJob('warm-up') })).ok;
+    for (let round = 0; round < TRANSFER_ROUNDS; round++) {
+      sums.ceilingMs += (await move({ kind: `ceiling-${kind}`, ...ceilingJob(round) })).ms;
+      const moved = await bench.withCpu(() => move({ kind, ...apiJob(round) }));
+      sums.ms += moved.value.ms;
+      sums.cpuMs += moved.cpu.server;
+      failed += 1 - moved.value.ok;
+    }
+    return sums;
+  };
+  const up = await direction('upload');
+  const down = await direction('download');
   const rate = (ms: number) => Math.round((MB * TRANSFER_ROUNDS) / (ms / 1000) * 10) / 10;
   const perMB = (ms: number) => Math.round((ms / (MB * TRANSFER_ROUNDS)) * 1000) / 1000;
 
@@ -347,8 +344,9 @@ async function measureTransfers(bench: Harness, api: ExtraApi, { s3Endpoint, buc
   const concurrent = await move({ kind: 'upload', origin: api.origin, ids, size: TRANSFER_BYTES });
   const peakRssMiB = Math.round(Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${api.pid}/status`, 'utf8'))?.[1]) / 1024);
 
-  const upload = { MBps: rate(sums.upMs), ceilingMBps: rate(sums.ceilingUpMs), apiCpuMsPerMB: perMB(sums.upCpuMs) };
-  const download = { MBps: rate(sums.downMs), ceilingMBps: rate(sums.ceilingDownMs), apiCpuMsPerMB: perMB(sums.downCpuMs) };
+  const figures = (sums: { ceilingMs: number; ms: number; cpuMs: number }) => ({ MBps: rate(sums.ms), ceilingMBps: rate(sums.ceilingMs), apiCpuMsPerMB: perMB(sums.cpuMs) });
+  const upload = figures(up);
+  const download = figures(down);
   const ratio = (figures: { MBps: number; ceilingMBps: number }) => Math.round((figures.MBps / figures.ceilingMBps) * 1000) / 1000;
   bench.reports.push({
     name: 'transfer-64mb',
@@ -358,7 +356,7 @@ async function measureTransfers(bench: Harness, api: ExtraApi, { s3Endpoint, buc
       download: { ...download, ratio: ratio(download) },
       concurrent: { uploads: CONCURRENT_TRANSFERS, ok: concurrent.ok, peakRssMiB, MBps: Math.round(((MB * CONCURRENT_TRANSFERS) / (concurrent.ms / 1000)) * 10) / 10 },
     },
-    notes: sums.failed > 0 ? [`${sums.failed} transfers failed`] : [],
+    notes: failed > 0 ? [`${failed} transfers failed`] : [],
   });
 }
 
