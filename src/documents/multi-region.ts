@@ -9,7 +9,7 @@ import type { DocumentCacheOptions } from './document-cache.ts';
 import { HomedDocumentStore } from './homed-document-store.ts';
 import { ReplicatedContentStore } from './replicated-content.ts';
 import { StaleReads } from './stale-reads.ts';
-import { documentStores, partBuffersFor } from './stores.ts';
+import { contentStoreOptions, documentStores } from './stores.ts';
 
 /**
  * The document path of one region of several (README, "Multi-region
@@ -25,11 +25,8 @@ export function multiRegionDocuments(
   registry: Registry,
 ): Pick<DocumentServiceOptions, 'store' | 'content' | 'regions'> & Pick<DocumentCacheOptions, 'onRemoteDelete'> {
   const stores = new Map(regions.names.map((region) => [region, documentStores(regions.configOf(region), clients.of(region)).store]));
-  const buckets = (region: string) => {
-    const regional = regions.configOf(region);
-    const { s3, s3Transfer } = clients.of(region);
-    return { s3, s3Transfer, bucket: regional.DOCUMENTS_BUCKET, partBuffers: partBuffersFor(regional), partsInFlight: regional.S3_PARTS_IN_FLIGHT };
-  };
+  const buckets = (region: string) => contentStoreOptions(regions.configOf(region), clients.of(region));
+
   const remoteReads = new Counter({
     name: 'document_content_remote_reads_total',
     help: "Document content read from another region's bucket because it had not replicated here yet",

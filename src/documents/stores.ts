@@ -1,28 +1,29 @@
 import type { AwsClients } from '../adapters/aws.ts';
 import { PartBuffers } from '../adapters/s3-multipart.ts';
 import type { Config } from '../config.ts';
-import { ContentStore } from './content-store.ts';
+import { ContentStore, type ContentStoreOptions } from './content-store.ts';
 import { DocumentStore } from './document-store.ts';
 
 /** The metadata table and the content bucket, as the API and the lifecycle worker both use them. */
 export function documentStores(config: Config, aws: AwsClients): { store: DocumentStore; content: ContentStore } {
   return {
     store: new DocumentStore({ dynamo: aws.dynamo, table: config.DOCUMENTS_TABLE, tombstoneSeconds: config.DOCUMENT_TOMBSTONE_SECONDS }),
-    content: new ContentStore({
-      s3: aws.s3,
-      s3Transfer: aws.s3Transfer,
-      bucket: config.DOCUMENTS_BUCKET,
-      partBuffers: partBuffersFor(config),
-      partsInFlight: config.S3_PARTS_IN_FLIGHT,
-    }),
+    content: new ContentStore(contentStoreOptions(config, aws)),
   };
 }
 
 /**
- * Part buffers for the uploads of one bucket. Between uploads it keeps as
- * many as MAX_CONCURRENT_UPLOADS can hold at once: memory the pod's limit
- * already provides for (config.ts), and no buffer then needs a collection.
+ * One bucket's content store, as configured. Its part buffers keep, between
+ * uploads, as many as MAX_CONCURRENT_UPLOADS can hold at once: memory the
+ * pod's limit already provides for (config.ts), and no buffer then needs a
+ * collection.
  */
-export function partBuffersFor(config: Config): PartBuffers {
-  return new PartBuffers(config.S3_PART_SIZE_BYTES, config.MAX_CONCURRENT_UPLOADS * (config.S3_PARTS_IN_FLIGHT + 1));
+export function contentStoreOptions(config: Config, aws: AwsClients): ContentStoreOptions {
+  return {
+    s3: aws.s3,
+    s3Transfer: aws.s3Transfer,
+    bucket: config.DOCUMENTS_BUCKET,
+    partBuffers: new PartBuffers(config.S3_PART_SIZE_BYTES, config.MAX_CONCURRENT_UPLOADS * (config.S3_PARTS_IN_FLIGHT + 1)),
+    partsInFlight: config.S3_PARTS_IN_FLIGHT,
+  };
 }
