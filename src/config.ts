@@ -85,7 +85,7 @@ export const ConfigSchema = Type.Object({
     maximum: 10_000,
     default: 16,
     description:
-      'Uploads above INLINE_CONTENT_MAX_BYTES in progress at once per process; past this, 503 with Retry-After. Each holds S3_PART_SIZE_BYTES × (S3_PARTS_IN_FLIGHT + 1) of memory at most',
+      'Uploads above INLINE_CONTENT_MAX_BYTES in progress at once per process; past this, 503 with Retry-After. Each holds one part buffer of S3_PART_SIZE_BYTES, and shares S3_SPARE_PART_BUFFERS more with the others',
   }),
   S3_PART_SIZE_BYTES: Type.Integer({
     minimum: 5 * 1024 * 1024,
@@ -97,7 +97,14 @@ export const ConfigSchema = Type.Object({
     minimum: 1,
     maximum: 16,
     default: 1,
-    description: 'Parts of one upload sent to S3 at once, while the next one fills (more: faster uploads, more memory)',
+    description: 'Parts of one upload sent to S3 at once while the next one fills, each in a spare part buffer (more: faster uploads, more memory)',
+  }),
+  S3_SPARE_PART_BUFFERS: Type.Integer({
+    minimum: 0,
+    maximum: 1024,
+    default: 4,
+    description:
+      'Part buffers the uploads of a process share, beyond the one each fills: what lets an upload send a part while it fills the next. Uploads hold S3_PART_SIZE_BYTES × (MAX_CONCURRENT_UPLOADS + this) at most',
   }),
   S3_TRANSFER_TIMEOUT_MS: Milliseconds(
     15_000,

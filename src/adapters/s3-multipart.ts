@@ -14,27 +14,64 @@ import {
  * move it to the old generation, where only a full collection frees it: a
  * new pair per upload left tens of MiB of dead buffers resident between
  * collections (bench/README.md, "Gaps"). Reused, an upload makes
- * no such garbage. At most `maxIdle` buffers are kept between uploads; past
- * that, they are left to the collector.
+ * no such garbage.
+ *
+ * Each upload fills a buffer of its own; sending a part while the next one
+ * fills takes a second, a spare, and the process has `spares` of those for
+ * all its uploads. One upload alone gets the speed of two buffers; many at
+ * once share the spares, and their memory is `size` × (uploads + `spares`),
+ * not twice the uploads: at ten uploads at once the emulator, not the
+ * buffers, bounds the throughput (bench/README.md, "Part buffers").
  */
 export class PartBuffers {
   /** Bytes per part (S3: 5 MiB at least, except the last). */
   readonly size: number;
+  private readonly spares: number;
+  private sparesLent = 0;
   private readonly maxIdle: number;
   private readonly idle: Buffer[] = [];
 
-  constructor(size: number, maxIdle: number) {
+  /** `maxUploads`: uploads at once (their own buffers are kept between uploads, with the spares). */
+  constructor(size: number, options: { spares: number; maxUploads: number }) {
     this.size = size;
-    this.maxIdle = maxIdle;
+    this.spares = options.spares;
+    this.maxIdle = options.maxUploads + options.spares;
   }
 
-  take(): Buffer {
+  /** The buffer an upload fills: always given (MAX_CONCURRENT_UPLOADS bounds how many are out). */
+  own(): Buffer {
+    return this.reused();
+  }
+
+  /** A second buffer to fill while a part is sent; undefined while all the spares are lent. */
+  spare(): Buffer | undefined {
+    if (this.sparesLent >= this.spares) return undefined;
+    this.sparesLent++;
+    return this.reused();
+  }
+
+  /** An upload's own buffer, once no request refers to it any more. */
+  giveOwn(buffer: Buffer) {
+    this.keep(buffer);
+  }
+
+  /** A spare, once no request refers to it any more. */
+  giveSpare(buffer: Buffer) {
+    this.sparesLent--;
+    this.keep(buffer);
+  }
+
+  private reused(): Buffer {
     return this.idle.pop() ?? Buffer.allocUnsafeSlow(this.size);
   }
 
-  /** Buffers no request refers to any more. */
-  give(buffers: readonly Buffer[]) {
-    for (const buffer of buffers) if (this.idle.length < this.maxIdle) this.idle.push(buffer);
+  private keep(buffer: Buffer) {
+    if (this.idle.length < this.maxIdle) this.idle.push(buffer);
+  }
+
+  /** Spares lent now. */
+  get sparesOut(): number {
+    return this.sparesLent;
   }
 }
 
@@ -43,13 +80,14 @@ export type StreamUploadOptions = {
   bucket: string;
   key: string;
   buffers: PartBuffers;
-  /** Parts sent at once; one more is filled meanwhile. */
+  /** Parts sent at once while the next one fills, as spares allow. */
   partsInFlight: number;
 };
 
 /**
- * Streams a body into one S3 object with at most `partsInFlight + 1` part
- * buffers, taken from `buffers` and reused part after part.
+ * Streams a body into one S3 object with its own part buffer and at most
+ * `partsInFlight` spares, taken from `buffers` and reused part after part;
+ * with no spare to be had, the body waits for the part in flight.
  *
  * Why not `@aws-sdk/lib-storage`'s Upload: it concatenates each part into a
  * fresh buffer, and that garbage (outside the V8 heap, collected late) made
@@ -67,15 +105,11 @@ export type StreamUploadOptions = {
 export async function uploadStream(body: AsyncIterable<Buffer>, options: StreamUploadOptions): Promise<void> {
   const { client, bucket, key, buffers } = options;
   const partSize = buffers.size;
+  const own = buffers.own();
+  /** Spares this upload holds: a spare goes back to the process as soon as its part is stored. */
+  const spares = new Set<Buffer>();
+  /** Buffers of this upload whose part is stored: ready to fill. */
   const free: Buffer[] = [];
-  const taken: Buffer[] = [];
-  const take = () => {
-    const reused = free.pop();
-    if (reused) return reused;
-    const buffer = buffers.take();
-    taken.push(buffer);
-    return buffer;
-  };
 
   let uploadId: string | undefined;
   const parts: (CompletedPart & { PartNumber: number })[] = [];
@@ -98,7 +132,8 @@ export async function uploadStream(body: AsyncIterable<Buffer>, options: StreamU
       .then(
         (answer) => {
           parts.push({ PartNumber: partNumber, ETag: answer.ETag, ChecksumCRC32: answer.ChecksumCRC32 });
-          free.push(buffer);
+          if (spares.delete(buffer)) buffers.giveSpare(buffer);
+          else free.push(buffer);
         },
         (error: unknown) => {
           failure ??= error;
@@ -108,15 +143,26 @@ export async function uploadStream(body: AsyncIterable<Buffer>, options: StreamU
     inFlight.set(partNumber, sent);
   };
 
-  /** Waits for a part buffer to come back once all of them are taken. */
-  const room = async () => {
-    while (free.length === 0 && taken.length > options.partsInFlight && inFlight.size > 0 && failure === undefined) {
+  /**
+   * The buffer to fill next: this upload's own once its part is stored, or a
+   * spare meanwhile; with neither, it waits for a part in flight (there is
+   * one: every buffer not free is in flight).
+   */
+  const next = async (): Promise<Buffer> => {
+    for (;;) {
+      if (failure !== undefined) throw failure;
+      const ready = free.pop();
+      if (ready) return ready;
+      const spare = spares.size < options.partsInFlight ? buffers.spare() : undefined;
+      if (spare) {
+        spares.add(spare);
+        return spare;
+      }
       await Promise.race(inFlight.values());
     }
-    if (failure !== undefined) throw failure;
   };
 
-  let buffer = take();
+  let buffer = own;
   let filled = 0;
   let partNumber = 0;
   try {
@@ -130,8 +176,7 @@ export async function uploadStream(body: AsyncIterable<Buffer>, options: StreamU
             uploadId = created.UploadId;
           }
           sendPart(++partNumber, buffer, filled);
-          await room();
-          buffer = take();
+          buffer = await next();
           filled = 0;
         }
         const copied = chunk.copy(buffer, filled, offset, Math.min(chunk.length, offset + partSize - filled));
@@ -164,6 +209,7 @@ export async function uploadStream(body: AsyncIterable<Buffer>, options: StreamU
     throw error;
   } finally {
     // Every part has settled by now (completed, or awaited before the abort): no request still reads these.
-    buffers.give(taken);
+    buffers.giveOwn(own);
+    for (const spare of spares) buffers.giveSpare(spare);
   }
 }

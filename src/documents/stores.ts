@@ -14,16 +14,15 @@ export function documentStores(config: Config, aws: AwsClients): { store: Docume
 
 /**
  * One bucket's content store, as configured. Its part buffers keep, between
- * uploads, as many as MAX_CONCURRENT_UPLOADS can hold at once: memory the
- * pod's limit already provides for (config.ts), and no buffer then needs a
- * collection.
+ * uploads, as many as the uploads can hold at once: memory the pod's limit
+ * already provides for (config.ts), and no buffer then needs a collection.
  */
 export function contentStoreOptions(config: Config, aws: AwsClients): ContentStoreOptions {
   return {
     s3: aws.s3,
     s3Transfer: aws.s3Transfer,
     bucket: config.DOCUMENTS_BUCKET,
-    partBuffers: new PartBuffers(config.S3_PART_SIZE_BYTES, config.MAX_CONCURRENT_UPLOADS * (config.S3_PARTS_IN_FLIGHT + 1)),
+    partBuffers: new PartBuffers(config.S3_PART_SIZE_BYTES, { maxUploads: config.MAX_CONCURRENT_UPLOADS, spares: config.S3_SPARE_PART_BUFFERS }),
     partsInFlight: config.S3_PARTS_IN_FLIGHT,
   };
 }
