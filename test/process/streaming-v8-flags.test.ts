@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { RUNTIME_FLAGS } from '../../src/runtime-flags.ts';
 
-// What src/runtime-flags.ts says of the flag it sets at run time, checked in
+// What src/runtime-flags.ts says of the flags it sets at run time, checked in
 // a process of its own: streaming allocates buffers outside the V8 heap and
 // almost no JavaScript objects. Without the flag no young collection comes
 // and only full mark-compacts free them; set at run time, young collections
@@ -31,7 +31,32 @@ async function collectionsWhileStreaming(mode: 'apply' | 'default'): Promise<{ m
   return JSON.parse(stdout) as { minor: number; major: number };
 }
 
-describe('the V8 flag every entry point sets as it starts', () => {
+// After each full collection V8 prints the factor it lets the old generation
+// grow by before the next (--trace-gc-verbose): set at run time, it is the
+// doubling asked for, whatever V8 would have picked.
+const growingChild = `
+  const { applyStreamingV8Flags } = await import(${JSON.stringify(new URL('../../src/runtime-flags.ts', import.meta.url).href)});
+  applyStreamingV8Flags();
+  const kept = [];
+  for (let i = 0; i < 20; i++) {
+    kept.push(new Array(50_000).fill(i));
+    if (kept.length > 5) kept.shift();
+    globalThis.gc();
+  }
+`;
+
+describe('the V8 flags every entry point sets as it starts', () => {
+  it('let the old generation double between full collections, when set at run time', async () => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [...RUNTIME_FLAGS, '--expose-gc', '--trace-gc-verbose', '--input-type=module', '-e', growingChild],
+      { timeout: 30_000, maxBuffer: 16 * 1024 * 1024 },
+    );
+    const factors = [...stdout.matchAll(/\[HeapController\] factor ([\d.]+)/g)].map((match) => Number(match[1]));
+    expect(factors.length).toBeGreaterThanOrEqual(10);
+    expect(new Set(factors)).toEqual(new Set([2]));
+  });
+
   it('takes effect when set at run time: streamed buffers bring young collections', async () => {
     const applied = await collectionsWhileStreaming('apply');
     expect(applied.minor).toBeGreaterThanOrEqual(5);
