@@ -14,7 +14,7 @@ export const clockTicks = (() => {
 })();
 
 /** utime + stime of a process (all its threads), in ms. */
-function cpuMs(pid: number | 'self'): number {
+export function cpuMs(pid: number | 'self'): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after "(comm)": state is field 3, utime 14, stime 15.

@@ -45,6 +45,14 @@ export const RUNTIME_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
  */
 export const STREAMING_V8_FLAGS: readonly string[] = ['--scavenger-max-new-space-capacity-mb=4', '--heap-growing-percent=100'];
 
+/** STREAMING_V8_FLAGS but those given on the command line (`node --heap-growing-percent=0 …`): those win, for comparisons (bench/streaming-gc.ts). */
+export function streamingV8FlagsFor(execArgv: readonly string[]): string[] {
+  return STREAMING_V8_FLAGS.filter((flag) => {
+    const name = flag.slice(0, flag.indexOf('='));
+    return !execArgv.some((arg) => arg === name || arg.startsWith(`${name}=`));
+  });
+}
+
 export function applyStreamingV8Flags(): void {
-  for (const flag of STREAMING_V8_FLAGS) setFlagsFromString(flag);
+  for (const flag of streamingV8FlagsFor(process.execArgv)) setFlagsFromString(flag);
 }
