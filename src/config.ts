@@ -102,7 +102,7 @@ export const ConfigSchema = Type.Object({
   S3_SPARE_PART_BUFFERS: Type.Integer({
     minimum: 0,
     maximum: 1024,
-    default: 4,
+    default: 2,
     description:
       'Part buffers the uploads of a process share, beyond the one each fills: what lets an upload send a part while it fills the next. Uploads hold S3_PART_SIZE_BYTES × (MAX_CONCURRENT_UPLOADS + this) at most',
   }),

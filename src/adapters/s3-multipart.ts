@@ -20,8 +20,9 @@ import {
  * fills takes a second, a spare, and the process has `spares` of those for
  * all its uploads. One upload alone gets the speed of two buffers; many at
  * once share the spares, and their memory is `size` × (uploads + `spares`),
- * not twice the uploads: at ten uploads at once the emulator, not the
- * buffers, bounds the throughput (bench/README.md, "Part buffers").
+ * not twice the uploads: ten uploads at once are bound by CPU, not by
+ * buffers (bench/README.md, "Large documents: part buffers shared by
+ * uploads").
  */
 export class PartBuffers {
   /** Bytes per part (S3: 5 MiB at least, except the last). */

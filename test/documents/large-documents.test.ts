@@ -17,7 +17,7 @@ import { bucketContents, eventually, overwriteObject } from './support.ts';
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
 const PARTS_IN_FLIGHT = 1;
-const SPARE_PART_BUFFERS = 4;
+const SPARE_PART_BUFFERS = 2;
 /**
  * Allowance for garbage not yet collected (socket reads, part requests) and
  * the heap's own growth: the issue's 64 MiB. Measured growth for one 100 MB
