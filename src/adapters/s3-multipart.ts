@@ -109,8 +109,8 @@ export async function uploadStream(body: AsyncIterable<Buffer>, options: StreamU
   const own = buffers.own();
   /** Spares this upload holds: a spare goes back to the process as soon as its part is stored. */
   const spares = new Set<Buffer>();
-  /** Buffers of this upload whose part is stored: ready to fill. */
-  const free: Buffer[] = [];
+  /** Whether this upload's own buffer is free to fill again (its part stored): spares never come back here. */
+  let ownFree = false;
 
   let uploadId: string | undefined;
   const parts: (CompletedPart & { PartNumber: number })[] = [];
@@ -134,7 +134,7 @@ export async function uploadStream(body: AsyncIterable<Buffer>, options: StreamU
         (answer) => {
           parts.push({ PartNumber: partNumber, ETag: answer.ETag, ChecksumCRC32: answer.ChecksumCRC32 });
           if (spares.delete(buffer)) buffers.giveSpare(buffer);
-          else free.push(buffer);
+          else ownFree = true;
         },
         (error: unknown) => {
           failure ??= error;
@@ -147,13 +147,15 @@ export async function uploadStream(body: AsyncIterable<Buffer>, options: StreamU
   /**
    * The buffer to fill next: this upload's own once its part is stored, or a
    * spare meanwhile; with neither, it waits for a part in flight (there is
-   * one: every buffer not free is in flight).
+   * one: its own buffer is).
    */
   const next = async (): Promise<Buffer> => {
     for (;;) {
       if (failure !== undefined) throw failure;
-      const ready = free.pop();
-      if (ready) return ready;
+      if (ownFree) {
+        ownFree = false;
+        return own;
+      }
       const spare = spares.size < options.partsInFlight ? buffers.spare() : undefined;
       if (spare) {
         spares.add(spare);
