@@ -3,6 +3,7 @@ import type { LoadResult } from './load.ts';
 import type { LoadGenerator } from './processes.ts';
 import { reportOf, type ScenarioReport } from './report.ts';
 import { SCENARIOS, type LoadSpec, type ScenarioName } from './scenarios.ts';
+import type { ExtraApi } from './service.ts';
 import { log, settings } from './settings.ts';
 
 // What every scenario function (bench/suite.ts) measures with: the running
@@ -15,9 +16,6 @@ export const measuresOf = (name: ScenarioReport['name']): string =>
   name === 'ceiling-end'
     ? `${measuresOf('ceiling')}, again at the end of the run`
     : SCENARIOS.find((scenario) => scenario.name === name)!.measures;
-
-/** Another API process of the same build, with settings of its own (tracing on, ...). */
-export type ExtraApi = { origin: string; pid: number; stop(): Promise<void> };
 
 /** Where the large-transfer scenario finds the S3 emulator, and the service's multipart settings. */
 export type TransferSetup = { s3Endpoint: string; bucket: string; partSize: number; partsInFlight: number };

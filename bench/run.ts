@@ -1,28 +1,12 @@
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { freePort, startLocalStack } from '../src/local/emulators.ts';
-import { ensureResources } from '../src/bootstrap/resources.ts';
-import { createAwsClients } from '../src/adapters/aws.ts';
-import { loadConfig } from '../src/config.ts';
+import { freePort } from '../src/local/emulators.ts';
 import { RUNTIME_FLAGS } from '../src/runtime-flags.ts';
 import { Harness } from './harness.ts';
-import {
-  childPidsNamed,
-  cleanup,
-  collectLog,
-  installStopHandlers,
-  isCleaningUp,
-  LoadGenerator,
-  ownStack,
-  startNode,
-  startReaper,
-  stopNode,
-  waitForHttp,
-  wasInterrupted,
-  watchPid,
-} from './processes.ts';
+import { cleanup, collectLog, installStopHandlers, isCleaningUp, LoadGenerator, startNode, waitForHttp, wasInterrupted } from './processes.ts';
 import { applyCeilingRatios, checkTargets, printApiLog, printTable, writeResults } from './report.ts';
+import { startApiProcess, startService } from './service.ts';
 import { here, log, root, settings } from './settings.ts';
 import { runScenarios, selectScenarios } from './suite.ts';
 
@@ -39,30 +23,8 @@ async function main(): Promise<boolean> {
 
   if (!existsSync(`${root}${settings.apiEntry}`)) throw new Error(`${settings.apiEntry} is missing: run \`make build\` (or \`make bench\`, which builds)`);
 
-  await startReaper();
-  log('starting the local stack (dynalite and fauxqs in this process, redis-server)');
-  const stack = await startLocalStack();
-  ownStack(stack);
-  // redis-server is started by the stack, not by startNode(): found by name among our children.
-  const redisPid = childPidsNamed('redis-server')[0];
-  if (redisPid) watchPid(redisPid);
-  Object.assign(process.env, stack.env);
-  const config = loadConfig(process.env);
-  const aws = createAwsClients(config);
-  await ensureResources(config, aws);
-  aws.destroy();
-
+  const { config, serviceEnv, redisPid } = await startService();
   const [apiPort, ceilingPort] = [await freePort(), await freePort()];
-  const serviceEnv = {
-    ...process.env,
-    ...stack.env,
-    NODE_ENV: 'production',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-    AUTH_MODE: 'none',
-    // Per-tenant rate limiting would turn a load test into a test of the limiter.
-    RATE_LIMIT_PER_MINUTE: '1000000000',
-  };
   const api = startNode([...RUNTIME_FLAGS, ...settings.apiNodeArgs, settings.apiEntry], { ...serviceEnv, PORT: String(apiPort) }, 'pipe');
   const apiLog = collectLog(api);
   const ceiling = startNode([`${here}ceiling.ts`], { ...serviceEnv, PORT: String(ceilingPort) }, 'inherit');
@@ -93,22 +55,15 @@ async function main(): Promise<boolean> {
     pids: { api: api.pid!, ceiling: ceiling.pid!, redis: redisPid },
     apiOrigin,
     ceilingOrigin,
-    redisUrl: stack.env.REDIS_URL!,
+    redisUrl: serviceEnv.REDIS_URL!,
     runTag,
     transfers: {
-      s3Endpoint: stack.env.AWS_ENDPOINT_URL!,
+      s3Endpoint: serviceEnv.AWS_ENDPOINT_URL!,
       bucket: config.DOCUMENTS_BUCKET,
       partSize: config.S3_PART_SIZE_BYTES,
       partsInFlight: config.S3_PARTS_IN_FLIGHT,
     },
-    startApi: async (env) => {
-      const port = await freePort();
-      const extra = startNode([...RUNTIME_FLAGS, ...settings.apiNodeArgs, settings.apiEntry], { ...serviceEnv, ...env, PORT: String(port) }, 'pipe');
-      collectLog(extra);
-      const origin = `http://127.0.0.1:${port}`;
-      await waitForHttp('an extra API', extra, `${origin}/health/live`, 20_000);
-      return { origin, pid: extra.pid!, stop: () => stopNode(extra) };
-    },
+    startApi: (env) => startApiProcess(serviceEnv, settings.apiNodeArgs, env),
     startOtlpSink: async () => {
       const port = await freePort();
       const sink = startNode([`${here}otlp-sink.ts`], { ...process.env, PORT: String(port) }, 'inherit');

@@ -1,15 +1,9 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { promisify } from 'node:util';
-import { ensureResources } from '../src/bootstrap/resources.ts';
-import { createAwsClients } from '../src/adapters/aws.ts';
-import { loadConfig } from '../src/config.ts';
-import { freePort, startLocalStack } from '../src/local/emulators.ts';
-import { RUNTIME_FLAGS } from '../src/runtime-flags.ts';
 import { cpuMs } from './cpu.ts';
-import { cleanup, collectLog, ownStack, startNode, startReaper, stopNode, waitForHttp } from './processes.ts';
-import { here, log, root, settings } from './settings.ts';
+import { cleanup } from './processes.ts';
+import { move, startApiProcess, startService } from './service.ts';
+import { log, root, settings } from './settings.ts';
 
 // What the V8 flags of src/runtime-flags.ts are worth to a download
 // (bench/README.md, "Large documents: what the garbage collector costs a
@@ -33,9 +27,6 @@ const IDLE_MS = 1500;
 const SIZE = 64 * 1024 * 1024;
 const MB = SIZE / 1e6;
 
-const move = async (job: Record<string, unknown>) =>
-  JSON.parse((await promisify(execFile)(process.execPath, [`${here}transfer.ts`, JSON.stringify(job)])).stdout) as { ms: number; ok: number };
-
 async function majorCollections(origin: string): Promise<number> {
   const metrics = await (await fetch(`${origin}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
   return Number(/^nodejs_gc_duration_seconds_count\{kind="major"\} (\d+)/m.exec(metrics)?.[1] ?? Number.NaN);
@@ -43,13 +34,10 @@ async function majorCollections(origin: string): Promise<number> {
 
 type Download = { cpuMsPerMB: number; majors: number };
 
-async function oneProcess(env: NodeJS.ProcessEnv, flags: string[]): Promise<Download[]> {
-  const port = await freePort();
-  const api = startNode([...RUNTIME_FLAGS, ...flags, settings.apiEntry], { ...env, PORT: String(port) }, 'pipe');
-  collectLog(api);
-  const origin = `http://127.0.0.1:${port}`;
+async function oneProcess(serviceEnv: NodeJS.ProcessEnv, flags: string[]): Promise<Download[]> {
+  const api = await startApiProcess(serviceEnv, flags);
+  const { origin } = api;
   try {
-    await waitForHttp('the API', api, `${origin}/health/live`, 20_000);
     const id = `streaming-gc-${randomBytes(4).toString('hex')}`;
     if ((await move({ kind: 'upload', origin, ids: [id], size: SIZE })).ok !== 1) throw new Error('the upload failed');
     const downloads: Download[] = [];
@@ -57,14 +45,14 @@ async function oneProcess(env: NodeJS.ProcessEnv, flags: string[]): Promise<Down
       // Idle in between, as a server is between requests (and the API in `make bench` while the SDK
       // alone moves its bytes): V8 then schedules collections of its own, and sizes the heap anew.
       await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
-      const [cpuBefore, majorsBefore] = [cpuMs(api.pid!), await majorCollections(origin)];
+      const [cpuBefore, majorsBefore] = [cpuMs(api.pid), await majorCollections(origin)];
       if ((await move({ kind: 'download', origin, ids: [id], size: SIZE })).ok !== 1) throw new Error('a download failed');
-      const cpu = cpuMs(api.pid!) - cpuBefore;
+      const cpu = cpuMs(api.pid) - cpuBefore;
       downloads.push({ cpuMsPerMB: Math.round((cpu / MB) * 10) / 10, majors: (await majorCollections(origin)) - majorsBefore });
     }
     return downloads;
   } finally {
-    await stopNode(api);
+    await api.stop();
   }
 }
 
@@ -72,21 +60,13 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 
 async function main() {
   if (!existsSync(`${root}${settings.apiEntry}`)) throw new Error(`${settings.apiEntry} is missing: run \`make build\``);
-  await startReaper();
-  const stack = await startLocalStack();
-  ownStack(stack);
-  Object.assign(process.env, stack.env);
-  const config = loadConfig(process.env);
-  const aws = createAwsClients(config);
-  await ensureResources(config, aws);
-  aws.destroy();
-  const env = { ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', LOG_LEVEL: 'warn', AUTH_MODE: 'none', RATE_LIMIT_PER_MINUTE: '1000000000' };
+  const { serviceEnv } = await startService();
 
   const results: Record<string, Download[][]> = Object.fromEntries(Object.keys(VARIANTS).map((name) => [name, []]));
   // The variants in turn, process after process, so that the machine's drift falls on all of them.
   for (let i = 0; i < PROCESSES; i++) {
     for (const [name, flags] of Object.entries(VARIANTS)) {
-      const downloads = await oneProcess(env, flags);
+      const downloads = await oneProcess(serviceEnv, flags);
       results[name]!.push(downloads);
       log(`${name}, process ${i + 1}: ${downloads.map((d) => `${d.cpuMsPerMB} ms/MB, ${d.majors} full`).join(' | ')}`);
     }

@@ -1,11 +1,10 @@
-import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { measuresOf, type ExtraApi, type Harness, type PhaseSpec } from './harness.ts';
+import { measuresOf, type Harness, type PhaseSpec } from './harness.ts';
 import { cacheFigures, rps, summarize } from './report.ts';
 import { SCENARIOS, type ScenarioName } from './scenarios.ts';
-import { here, log, settings } from './settings.ts';
+import { move, type ExtraApi } from './service.ts';
+import { log, settings } from './settings.ts';
 
 // The scenarios in the order a run measures them, one function each. To add
 // one: its name and requests in scenarios.ts (what the load process sends),
@@ -281,17 +280,10 @@ async function tracingCost(bench: Harness, selected: ReadonlySet<ScenarioName>) 
   }
 }
 
-const execFileAsync = promisify(execFile);
 const MiB = 1024 * 1024;
 const TRANSFER_BYTES = 64 * MiB;
 const TRANSFER_ROUNDS = 3;
 const CONCURRENT_TRANSFERS = 10;
-
-/** Runs one job of bench/transfer.ts (its own process) and reads its answer. */
-async function move(job: Record<string, unknown>): Promise<{ ms: number; ok: number }> {
-  const { stdout } = await execFileAsync(process.execPath, [`${here}transfer.ts`, JSON.stringify(job)], { maxBuffer: 1024 * 1024 });
-  return JSON.parse(stdout) as { ms: number; ok: number };
-}
 
 /**
  * A 64 MiB document up and down through the API, against the same bytes

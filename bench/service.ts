@@ -1,0 +1,63 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { ensureResources } from '../src/bootstrap/resources.ts';
+import { createAwsClients } from '../src/adapters/aws.ts';
+import { loadConfig, type Config } from '../src/config.ts';
+import { freePort, startLocalStack } from '../src/local/emulators.ts';
+import { RUNTIME_FLAGS } from '../src/runtime-flags.ts';
+import { childPidsNamed, collectLog, ownStack, startNode, startReaper, stopNode, waitForHttp, watchPid } from './processes.ts';
+import { here, log, settings } from './settings.ts';
+
+// The service as the measurements run it: the local stack with the
+// service's resources, API processes of the build, and the mover of large
+// transfers (transfer.ts). Shared by `make bench` (run.ts) and the
+// measurements of their own (streaming-gc.ts).
+
+/** Another API process of the same build, with settings of its own (tracing on, a fresh heap, ...). */
+export type ExtraApi = { origin: string; pid: number; stop(): Promise<void> };
+
+/**
+ * The reaper, then the local stack with the service's tables, bucket and
+ * queues; its endpoints are added to this process's environment. Returns
+ * the environment an API process runs with.
+ */
+export async function startService(): Promise<{ config: Config; serviceEnv: NodeJS.ProcessEnv; redisPid: number | undefined }> {
+  await startReaper();
+  log('starting the local stack (dynalite and fauxqs in this process, redis-server)');
+  const stack = await startLocalStack();
+  ownStack(stack);
+  // redis-server is started by the stack, not by startNode(): found by name among our children.
+  const redisPid = childPidsNamed('redis-server')[0];
+  if (redisPid) watchPid(redisPid);
+  Object.assign(process.env, stack.env);
+  const config = loadConfig(process.env);
+  const aws = createAwsClients(config);
+  await ensureResources(config, aws);
+  aws.destroy();
+  const serviceEnv = {
+    ...process.env,
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    AUTH_MODE: 'none',
+    // Per-tenant rate limiting would turn a load test into a test of the limiter.
+    RATE_LIMIT_PER_MINUTE: '1000000000',
+  };
+  return { config, serviceEnv, redisPid };
+}
+
+/** An API process of the build on a free port, once it answers; `nodeArgs` come after the service's runtime flags. */
+export async function startApiProcess(serviceEnv: NodeJS.ProcessEnv, nodeArgs: readonly string[], env: Record<string, string> = {}): Promise<ExtraApi> {
+  const port = await freePort();
+  const api = startNode([...RUNTIME_FLAGS, ...nodeArgs, settings.apiEntry], { ...serviceEnv, ...env, PORT: String(port) }, 'pipe');
+  collectLog(api);
+  const origin = `http://127.0.0.1:${port}`;
+  await waitForHttp('an API', api, `${origin}/health/live`, 20_000);
+  return { origin, pid: api.pid!, stop: () => stopNode(api) };
+}
+
+/** Runs one job of transfer.ts (its own process) and reads its answer. */
+export async function move(job: Record<string, unknown>): Promise<{ ms: number; ok: number }> {
+  const { stdout } = await promisify(execFile)(process.execPath, [`${here}transfer.ts`, JSON.stringify(job)], { maxBuffer: 1024 * 1024 });
+  return JSON.parse(stdout) as { ms: number; ok: number };
+}
