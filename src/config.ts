@@ -87,6 +87,26 @@ export const ConfigSchema = Type.Object({
     description:
       'Uploads above INLINE_CONTENT_MAX_BYTES in progress at once per process; past this, 503 with Retry-After. Each holds one part buffer of S3_PART_SIZE_BYTES, and shares S3_SPARE_PART_BUFFERS more with the others',
   }),
+  MAX_CONCURRENT_UPLOADS_PER_TENANT: Type.Integer({
+    minimum: 1,
+    maximum: 10_000,
+    default: 8,
+    description:
+      'Of MAX_CONCURRENT_UPLOADS, how many one tenant may hold at once in a process (one-request uploads and resumable appends alike); past this, 503 with Retry-After for that tenant while the others still upload',
+  }),
+  UPLOAD_EXPIRY_SECONDS: Type.Integer({
+    minimum: 60,
+    maximum: 172_799,
+    default: 24 * 3600,
+    description:
+      'A resumable upload not completed within this of its creation expires (Upload-Expires): the lifecycle worker aborts it and removes its parts. Under the 2-day AbortIncompleteMultipartUpload rule of the bucket',
+  }),
+  UPLOAD_CREATIONS_PER_MINUTE: Type.Integer({
+    minimum: 1,
+    maximum: 1_000_000,
+    default: 600,
+    description: 'Resumable uploads one tenant may create per minute, across all instances (counted in Redis; not enforced while Redis is down); past it, 429',
+  }),
   S3_PART_SIZE_BYTES: Type.Integer({
     minimum: 5 * 1024 * 1024,
     maximum: 5 * 1024 ** 3,
@@ -335,6 +355,9 @@ function relationProblems(config: Config): string[] {
     problems.push(
       `LIFECYCLE_ORPHAN_GRACE_SECONDS: must exceed the longest upload, ${longest} s (REQUEST_TIMEOUT_MS + MAX_DOCUMENT_BYTES / DOCUMENT_UPLOAD_MIN_BYTES_PER_SECOND)`,
     );
+  }
+  if (config.MAX_CONCURRENT_UPLOADS_PER_TENANT > config.MAX_CONCURRENT_UPLOADS) {
+    problems.push('MAX_CONCURRENT_UPLOADS_PER_TENANT: at most MAX_CONCURRENT_UPLOADS');
   }
   const untrustable = config.TRUST_PROXY.split(',').find((entry) => entry !== '' && !isTrustable(entry));
   if (untrustable !== undefined) {

@@ -3,7 +3,11 @@ import createError from '@fastify/error';
 // Every condition a client can see has one stable code, one HTTP status and,
 // where a retry makes sense, a Retry-After. Expected conditions skip the stack
 // trace: they are answers, not bugs.
-type Definition = { status: number; message: string; retryAfter?: number };
+// `type` names a problem type another specification registered (the resumable-upload
+// draft's, at IANA); the others are `urn:problem-type:<code>`.
+type Definition = { status: number; message: string; retryAfter?: number; type?: string };
+
+const IANA_PROBLEM_TYPES = 'https://iana.org/assignments/http-problem-types#';
 
 const definitions = {
   ROUTE_NOT_FOUND: { status: 404, message: 'No route %s %s' },
@@ -42,6 +46,22 @@ const definitions = {
   OVERLOADED: { status: 503, message: 'The service is overloaded; retry later', retryAfter: 2 },
   SHUTTING_DOWN: { status: 503, message: 'The service is shutting down; retry on another instance', retryAfter: 1 },
   INTERNAL_ERROR: { status: 500, message: 'An unexpected error occurred' },
+  UPLOAD_NOT_FOUND: { status: 404, message: 'Upload %s does not exist' },
+  UPLOAD_EXPIRED: { status: 410, message: 'Upload %s expired; its bytes are gone' },
+  UPLOAD_STATE_LOST: { status: 410, message: 'Upload %s cannot be continued (its stored state is gone); start a new one' },
+  UPLOAD_OFFSET_MISMATCH: {
+    status: 409,
+    message: 'Upload-Offset %s is not the offset of the upload, %s',
+    type: `${IANA_PROBLEM_TYPES}mismatching-upload-offset`,
+  },
+  UPLOAD_COMPLETED: { status: 400, message: 'Upload %s is complete; nothing can be appended', type: `${IANA_PROBLEM_TYPES}completed-upload` },
+  UPLOAD_LENGTH_MISMATCH: { status: 400, message: '%s', type: `${IANA_PROBLEM_TYPES}inconsistent-upload-length` },
+  UPLOAD_SUPERSEDED: { status: 409, message: 'Another request took over upload %s; ask its offset with HEAD', retryAfter: 1 },
+  INVALID_UPLOAD_REQUEST: { status: 400, message: '%s' },
+  INVALID_UPLOAD_METADATA: { status: 400, message: 'Upload-Metadata is comma-separated "key base64value" pairs, each key once: %s' },
+  UNSUPPORTED_UPLOAD_VERSION: { status: 412, message: 'This server speaks tus 1.0.0 and resumable-upload interop versions %s' },
+  UNSUPPORTED_CHECKSUM_ALGORITHM: { status: 400, message: 'Upload-Checksum takes sha256 only' },
+  CHECKSUM_MISMATCH: { status: 460, message: 'The body does not match its %s; nothing of it was stored' },
 } as const satisfies Record<string, Definition>;
 
 export type ErrorCode = keyof typeof definitions;
@@ -84,6 +104,18 @@ export const Errors = {
   Overloaded: define('OVERLOADED'),
   ShuttingDown: define('SHUTTING_DOWN'),
   InternalError: define('INTERNAL_ERROR'),
+  UploadNotFound: define('UPLOAD_NOT_FOUND'),
+  UploadExpired: define('UPLOAD_EXPIRED'),
+  UploadStateLost: define('UPLOAD_STATE_LOST'),
+  UploadOffsetMismatch: define('UPLOAD_OFFSET_MISMATCH'),
+  UploadCompleted: define('UPLOAD_COMPLETED'),
+  UploadLengthMismatch: define('UPLOAD_LENGTH_MISMATCH'),
+  UploadSuperseded: define('UPLOAD_SUPERSEDED'),
+  InvalidUploadRequest: define('INVALID_UPLOAD_REQUEST'),
+  InvalidUploadMetadata: define('INVALID_UPLOAD_METADATA'),
+  UnsupportedUploadVersion: define('UNSUPPORTED_UPLOAD_VERSION'),
+  UnsupportedChecksumAlgorithm: define('UNSUPPORTED_CHECKSUM_ALGORITHM'),
+  ChecksumMismatch: define('CHECKSUM_MISMATCH'),
 };
 
 export function isErrorCode(code: unknown): code is ErrorCode {
@@ -115,5 +147,6 @@ export function titleOf(code: ErrorCode): string {
 }
 
 export function problemTypeOf(code: ErrorCode): string {
-  return `urn:problem-type:${code.toLowerCase().replaceAll('_', '-')}`;
+  const definition: Definition = definitions[code];
+  return definition.type ?? `urn:problem-type:${code.toLowerCase().replaceAll('_', '-')}`;
 }

@@ -6,10 +6,15 @@ locals {
     documents = {
       hash_key   = "pk"
       ttl        = "deleteAt" # tombstones of deleted documents
-      attributes = { pk = "S", tombstoneShard = "S", deleteAt = "N" }
+      attributes = { pk = "S", tombstoneShard = "S", deleteAt = "N", uploadShard = "S", expiresAt = "N" }
       # Sparse: only tombstones carry tombstoneShard; the lifecycle worker
       # reads the oldest deleteAt of each shard (keys are all it needs).
-      indexes = [{ name = "tombstones", hash_key = "tombstoneShard", range_key = "deleteAt", projection = "KEYS_ONLY" }]
+      # Sparse too: only resumable uploads that may still hold bytes in S3
+      # carry uploadShard; the lifecycle worker ends those past their expiry.
+      indexes = [
+        { name = "tombstones", hash_key = "tombstoneShard", range_key = "deleteAt", projection = "KEYS_ONLY" },
+        { name = "uploads", hash_key = "uploadShard", range_key = "expiresAt", projection = "KEYS_ONLY" },
+      ]
     }
     idempotency-keys = {
       hash_key   = "pk"

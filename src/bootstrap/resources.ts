@@ -34,6 +34,8 @@ export function tableDefinitions(config: Config): Table[] {
           ...byPk.AttributeDefinitions,
           { AttributeName: 'tombstoneShard', AttributeType: 'S' },
           { AttributeName: 'deleteAt', AttributeType: 'N' },
+          { AttributeName: 'uploadShard', AttributeType: 'S' },
+          { AttributeName: 'expiresAt', AttributeType: 'N' },
         ],
         // Sparse: only tombstones carry tombstoneShard; the lifecycle worker reads the oldest.
         GlobalSecondaryIndexes: [
@@ -42,6 +44,16 @@ export function tableDefinitions(config: Config): Table[] {
             KeySchema: [
               { AttributeName: 'tombstoneShard', KeyType: 'HASH' },
               { AttributeName: 'deleteAt', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'KEYS_ONLY' },
+          },
+          // Sparse too: only resumable uploads that may hold bytes in S3 carry uploadShard;
+          // the lifecycle worker reads those past their expiry.
+          {
+            IndexName: 'uploads',
+            KeySchema: [
+              { AttributeName: 'uploadShard', KeyType: 'HASH' },
+              { AttributeName: 'expiresAt', KeyType: 'RANGE' },
             ],
             Projection: { ProjectionType: 'KEYS_ONLY' },
           },
@@ -76,12 +88,17 @@ export function tableDefinitions(config: Config): Table[] {
   ];
 }
 
-/** The same rule as terraform/storage.tf puts on the bucket. */
+/**
+ * The same rule as terraform/modules/region/storage.tf puts on the bucket: the
+ * backstop for multipart uploads nobody aborted (a process killed mid-upload,
+ * a resumable upload the lifecycle worker could not end). Longer than the
+ * longest life of a resumable upload (UPLOAD_EXPIRY_SECONDS, under 2 days).
+ */
 export const ABORT_INCOMPLETE_UPLOADS = {
   ID: 'abort-incomplete-multipart-uploads',
   Status: 'Enabled' as const,
   Filter: { Prefix: '' },
-  AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+  AbortIncompleteMultipartUpload: { DaysAfterInitiation: 2 },
 };
 
 function alreadyThere(error: unknown, ...names: string[]): boolean {

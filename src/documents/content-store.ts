@@ -45,6 +45,11 @@ export class ContentStore {
     this.options = options;
   }
 
+  /** The part buffers of the process's uploads into this bucket (resumable ones share them). */
+  get partBuffers(): PartBuffers {
+    return this.options.partBuffers;
+  }
+
   newKey(tenant: string, id: string): string {
     return `${tenant}/${id}/${uuidv7()}`;
   }

@@ -15,6 +15,7 @@ import type { DocumentRecords } from './homed-document-store.ts';
 import { IncomingBody, type BodyHead } from './incoming-body.ts';
 import type { DocumentMetadata, WholeDocument } from './schemas.ts';
 import type { StaleReads } from './stale-reads.ts';
+import type { UploadSlots } from './upload-slots.ts';
 import { ContentIntegrityError, VerifiedContent } from './verified-content.ts';
 
 /** A create as it arrives: the body still unread. */
@@ -45,8 +46,6 @@ export type DocumentLimits = {
   inlineMaxBytes: number;
   /** Up to this, content is read whole and cached; above it, always streamed from S3. */
   cacheMaxBytes: number;
-  /** Uploads bound for S3 at once in this process. */
-  maxConcurrentUploads: number;
 };
 
 export type DocumentServiceOptions = {
@@ -57,6 +56,8 @@ export type DocumentServiceOptions = {
   metrics: Metrics;
   log: Pick<FastifyBaseLogger, 'warn' | 'error'>;
   limits: DocumentLimits;
+  /** Uploads bound for S3 at once in this process, in all and per tenant. */
+  slots: UploadSlots;
   now?: () => Date;
   /** Of several regions: ids of POST homed here, deletes announced to the other regions, stale reads counted. */
   regions?: { newId(tenant: string): string; deletions: DeletionAnnouncer; staleReads: StaleReads };
@@ -84,7 +85,6 @@ export class DocumentService {
   private readonly now: () => Date;
   /** Concurrent misses of one document in this process share one store read. */
   private readonly pendingReads = new Map<string, Promise<Found | undefined>>();
-  private uploads = 0;
   private readonly memoryHits: { inc(): void };
   private readonly lookupCounters = new Map<string, { inc(): void }>();
 
@@ -96,7 +96,7 @@ export class DocumentService {
 
   /** PUT: 201 new, 200 identical retry, 409 when the id holds other content or was deleted. */
   async put(tenant: string, id: string, input: NewDocument): Promise<CreateAnswer> {
-    return this.receive(input, async (body, head, contentType) => {
+    return this.receive(tenant, input, async (body, head, contentType) => {
       if (head.complete) return this.answerPut(id, await this.commit(tenant, this.inline(id, contentType, head.content)));
 
       // The id may already be taken: then the answer only depends on whether
@@ -119,7 +119,7 @@ export class DocumentService {
 
   /** POST: a new UUIDv7 document; with a key, exactly one document per key. */
   async post(tenant: string, input: NewDocument, idempotencyKey: string | undefined): Promise<CreateAnswer> {
-    return this.receive(input, async (body, head, contentType) => {
+    return this.receive(tenant, input, async (body, head, contentType) => {
       if (idempotencyKey === undefined) {
         const id = this.newId(tenant);
         if (head.complete) return this.answerPost(await this.commit(tenant, this.inline(id, contentType, head.content)));
@@ -151,36 +151,24 @@ export class DocumentService {
    * unknown length once it outgrows the inline size.
    */
   private async receive(
+    tenant: string,
     input: NewDocument,
     create: (body: IncomingBody, head: BodyHead, contentType: string) => Promise<CreateAnswer>,
   ): Promise<CreateAnswer> {
     const { maxBytes, inlineMaxBytes } = this.options.limits;
     if (!input.body || input.declaredLength === 0) throw new Errors.EmptyDocument();
-    const contentType = input.contentType?.trim() || DEFAULT_CONTENT_TYPE;
-    if (!MEDIA_TYPE.test(contentType)) throw new Errors.UnsupportedMediaType(JSON.stringify(contentType.slice(0, 64)));
+    const contentType = contentTypeOf(input.contentType);
 
-    let slot = input.declaredLength !== undefined && input.declaredLength > inlineMaxBytes ? this.takeUploadSlot() : undefined;
+    const { slots } = this.options;
+    let slot = input.declaredLength !== undefined && input.declaredLength > inlineMaxBytes ? slots.take(tenant) : undefined;
     try {
       const body = new IncomingBody(input.body, { maxBytes, declared: input.digests });
       const head = await body.readHead(inlineMaxBytes);
-      if (!head.complete) slot ??= this.takeUploadSlot();
+      if (!head.complete) slot ??= slots.take(tenant);
       return await create(body, head, contentType);
     } finally {
       slot?.();
     }
-  }
-
-  private takeUploadSlot(): () => void {
-    if (this.uploads >= this.options.limits.maxConcurrentUploads) throw new Errors.Overloaded();
-    this.uploads += 1;
-    this.options.metrics.uploadsInFlight.set(this.uploads);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.uploads -= 1;
-      this.options.metrics.uploadsInFlight.set(this.uploads);
-    };
   }
 
   private inline(id: string, contentType: string, content: Buffer): Received {
@@ -218,6 +206,44 @@ export class DocumentService {
     } finally {
       if (!committed) this.removeContent(s3Key);
     }
+  }
+
+  /**
+   * Whether a client-chosen id may still become this document: 409 when it
+   * was deleted, or holds a document of another type or size (one of the
+   * same type and size may be these very bytes: a retry, decided at the
+   * commit). What a resumable upload to that id checks before its bytes.
+   */
+  async checkTarget(tenant: string, id: string, contentType: string, size: number | undefined): Promise<void> {
+    const existing = await this.options.store.lookup(tenant, id);
+    if (existing.state === 'deleted') throw new Errors.DocumentDeleted(id);
+    if (existing.state !== 'active') return;
+    const stored = existing.record.metadata;
+    if (stored.contentType !== contentType || (size !== undefined && size !== stored.size)) throw new Errors.DocumentExists(id);
+  }
+
+  /**
+   * Commits content that is whole in S3 (a resumable upload's) exactly as a
+   * one-request create commits its staged object: one conditional put, with
+   * the answers of PUT (the id was the client's) or POST; the object is
+   * removed unless it became the document's content.
+   */
+  async commitStaged(tenant: string, route: 'POST' | 'PUT', document: Omit<DocumentMetadata, 'status' | 'createdAt'>, s3Key: string): Promise<CreateAnswer> {
+    let committed = false;
+    try {
+      const received = { metadata: this.newMetadata(document.id, document.contentType, document.size, document.checksum), place: { s3Key } };
+      const result = await this.commit(tenant, received);
+      const answer = route === 'PUT' ? this.answerPut(document.id, result) : this.answerPost(result);
+      committed = answer.committed;
+      return { statusCode: answer.statusCode, metadata: answer.metadata, replayed: false };
+    } finally {
+      if (!committed) this.removeContent(s3Key);
+    }
+  }
+
+  /** The id a POST gives a new document. */
+  newDocumentId(tenant: string): string {
+    return this.newId(tenant);
   }
 
   private commit(tenant: string, received: Received): Promise<CreateResult> {
@@ -413,6 +439,13 @@ export class DocumentService {
   private newId(tenant: string): string {
     return this.options.regions?.newId(tenant) ?? uuidv7();
   }
+}
+
+/** The media type a create stores: the one sent, or application/octet-stream; 415 for one that is not a media type. */
+export function contentTypeOf(sent: string | undefined): string {
+  const contentType = sent?.trim() || DEFAULT_CONTENT_TYPE;
+  if (!MEDIA_TYPE.test(contentType)) throw new Errors.UnsupportedMediaType(JSON.stringify(contentType.slice(0, 64)));
+  return contentType;
 }
 
 function sha256Of(content: Uint8Array): string {

@@ -1,7 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import fp from 'fastify-plugin';
+import { S3Parts } from '../adapters/s3-parts.ts';
 import type { Config } from '../config.ts';
+import { windowCounter } from '../http/window-counter.ts';
 import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
-import type { RegionalClients, Regions } from '../regions.ts';
+import { Regions, type RegionalClients } from '../regions.ts';
 import { DocumentCache, type DocumentCacheOptions } from './document-cache.ts';
 import { DocumentService } from './document-service.ts';
 import { MemoryCache } from './memory-cache.ts';
@@ -9,6 +12,11 @@ import { multiRegionDocuments } from './multi-region.ts';
 import { documentRoutes } from './routes.ts';
 import { DocumentMetadata } from './schemas.ts';
 import { documentStores } from './stores.ts';
+import { UploadSlots } from './upload-slots.ts';
+import type { UploadHome } from './uploads/upload-cleaner.ts';
+import { uploadPk, UploadRecords } from './uploads/upload-records.ts';
+import { ResumableUploads, type UploadHomes } from './uploads/resumable-uploads.ts';
+import { uploadRoutes } from './uploads/routes.ts';
 
 export type DocumentsOptions = {
   config: Config;
@@ -19,16 +27,56 @@ export type DocumentsOptions = {
   regional?: { regions: Regions; clients: RegionalClients };
 };
 
-/** The documents domain: metadata and content stores, two-layer cache, service and routes. */
+/**
+ * Where each resumable upload lives: the region that created it (its id is
+ * chosen so that the region is its home), whose table holds its item and
+ * whose bucket its bytes, whichever region continues it.
+ */
+function uploadHomes(config: Config, regions: Regions, clients: RegionalClients): UploadHomes {
+  const homes = new Map<string, UploadHome>(
+    regions.names.map((region) => {
+      const aws = clients.of(region);
+      const regional = regions.configOf(region);
+      return [
+        region,
+        {
+          region,
+          records: new UploadRecords({ dynamo: aws.dynamo, table: regional.DOCUMENTS_TABLE }),
+          parts: new S3Parts({ client: aws.s3Transfer, bucket: regional.DOCUMENTS_BUCKET, maxAttempts: config.AWS_MAX_ATTEMPTS }),
+        },
+      ];
+    }),
+  );
+  const local = homes.get(regions.local)!;
+  return {
+    local,
+    of: (tenant, uploadId) => homes.get(regions.homeOf(uploadPk(tenant, uploadId))) ?? local,
+    newUploadId(tenant) {
+      for (;;) {
+        const id = randomUUID();
+        if (regions.homeOf(uploadPk(tenant, id)) === regions.local) return id;
+      }
+    },
+  };
+}
+
+/** The documents domain: metadata and content stores, two-layer cache, service, resumable uploads and routes. */
 export const documentsPlugin = fp(
   async (app, { config, requests, cache, regional }: DocumentsOptions) => {
     const { aws, redis } = app;
-    const { onRemoteDelete, ...multi } = regional?.regions.multi
-      ? multiRegionDocuments(config, regional.regions, regional.clients, app.metrics.registry)
+    const regions = regional?.regions ?? new Regions(config);
+    const clients = regional?.clients ?? regions.connect(aws);
+    const { onRemoteDelete, ...multi } = regions.multi
+      ? multiRegionDocuments(config, regions, clients, app.metrics.registry)
       : { onRemoteDelete: undefined };
+    const stores = { ...documentStores(config, aws), ...multi };
+    const slots = new UploadSlots({
+      max: config.MAX_CONCURRENT_UPLOADS,
+      perTenant: config.MAX_CONCURRENT_UPLOADS_PER_TENANT,
+      gauge: app.metrics.uploadsInFlight,
+    });
     const service = new DocumentService({
-      ...documentStores(config, aws),
-      ...multi,
+      ...stores,
       cache: (cache ?? ((options) => new DocumentCache(options)))({
         ...(onRemoteDelete ? { onRemoteDelete } : {}),
         circuit: redis.circuit,
@@ -46,19 +94,35 @@ export const documentsPlugin = fp(
       requests,
       metrics: app.metrics,
       log: app.log,
+      slots,
       limits: {
         maxBytes: config.MAX_DOCUMENT_BYTES,
         inlineMaxBytes: config.INLINE_CONTENT_MAX_BYTES,
         cacheMaxBytes: config.DOCUMENT_CACHE_MAX_BYTES,
-        maxConcurrentUploads: config.MAX_CONCURRENT_UPLOADS,
       },
     });
-    app.addSchema(DocumentMetadata);
-    await app.register(documentRoutes, {
-      service,
+    const count = windowCounter(redis.client, redis.circuit);
+    const uploads = new ResumableUploads({
+      homes: uploadHomes(config, regions, clients),
+      documents: service,
+      requests,
+      slots,
+      buffers: stores.content.partBuffers,
+      partsInFlight: config.S3_PARTS_IN_FLIGHT,
+      async countCreation(tenant) {
+        const counted = await count(`upload-creations:${tenant}`, 60_000);
+        return counted && counted.current > config.UPLOAD_CREATIONS_PER_MINUTE ? Math.max(1, Math.ceil(counted.ttl / 1000)) : undefined;
+      },
       maxBytes: config.MAX_DOCUMENT_BYTES,
-      uploadMinBytesPerSecond: config.DOCUMENT_UPLOAD_MIN_BYTES_PER_SECOND,
+      expirySeconds: config.UPLOAD_EXPIRY_SECONDS,
+      log: app.log,
     });
+    // A drain: appends in progress store what arrived and end, so that their clients resume on another instance.
+    app.addHook('preClose', async () => uploads.stopAll());
+    app.addSchema(DocumentMetadata);
+    const uploadMinBytesPerSecond = config.DOCUMENT_UPLOAD_MIN_BYTES_PER_SECOND;
+    await app.register(documentRoutes, { service, uploads, maxBytes: config.MAX_DOCUMENT_BYTES, uploadMinBytesPerSecond });
+    await app.register(uploadRoutes, { uploads, uploadMinBytesPerSecond });
   },
   { name: 'documents', fastify: '5.x', dependencies: ['aws', 'redis', 'metrics'] },
 );

@@ -9,6 +9,9 @@ import { declaredDigests } from './content-digest.ts';
 import type { CreateAnswer, DocumentService, Found, NewDocument } from './document-service.ts';
 import { describeBytes } from './incoming-body.ts';
 import { planRead, representationOf, type ReadPlan } from './representation.ts';
+import { protocolOf } from './uploads/protocols.ts';
+import type { ResumableUploads } from './uploads/resumable-uploads.ts';
+import { createUpload } from './uploads/routes.ts';
 import {
   BinaryContent,
   DocumentMetadata,
@@ -92,11 +95,11 @@ async function sendFound(service: DocumentService, request: FastifyRequest, repl
   return reply.send(stream);
 }
 
-export type DocumentRoutesOptions = { service: DocumentService; maxBytes: number; uploadMinBytesPerSecond: number };
+export type DocumentRoutesOptions = { service: DocumentService; uploads: ResumableUploads; maxBytes: number; uploadMinBytesPerSecond: number };
 
 export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = async (
   app,
-  { service, maxBytes, uploadMinBytesPerSecond },
+  { service, uploads, maxBytes, uploadMinBytesPerSecond },
 ) => {
   // Documents are opaque bytes of any type: the body is handed to the
   // service as the stream it is, and read there as it arrives.
@@ -129,6 +132,9 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
       },
     },
     async (request, reply) => {
+      // Tus-Resumable or Upload-Draft-Interop-Version: a resumable upload (uploads/routes.ts).
+      const protocol = protocolOf(request.headers);
+      if (protocol) return createUpload(uploads, request, reply, protocol);
       const idempotencyKey = parseIdempotencyKey(request.headers['idempotency-key']);
       return sendCreated(reply, await service.post(request.tenant, newDocument(request), idempotencyKey));
     },
@@ -151,7 +157,11 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
         response: { 200: DocumentMetadataRef, 201: DocumentMetadataRef, ...problems(400, 401, 408, 409, 413, 415, 429, 503) },
       },
     },
-    async (request, reply) => sendCreated(reply, await service.put(request.tenant, request.params.id, newDocument(request))),
+    async (request, reply) => {
+      const protocol = protocolOf(request.headers);
+      if (protocol) return createUpload(uploads, request, reply, protocol, request.params.id);
+      return sendCreated(reply, await service.put(request.tenant, request.params.id, newDocument(request)));
+    },
   );
 
   app.route({

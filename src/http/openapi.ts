@@ -44,7 +44,7 @@ const RESPONSE_HEADERS = {
   'WWW-Authenticate': { description: 'The scheme to authenticate with.', schema: { type: 'string', enum: ['Bearer'] } },
   Location: {
     description: 'Where the created resource is read.',
-    schema: { type: 'string', pattern: '^/(documents|orders)/[A-Za-z0-9_-]{1,128}$', maxLength: 139 },
+    schema: { type: 'string', pattern: '^/(documents|orders|uploads)/[A-Za-z0-9_-]{1,128}$', maxLength: 139 },
   },
   ETag: { description: 'Strong validator: the SHA-256 of the content, quoted.', schema: { type: 'string', pattern: `^${ETAG}$`, maxLength: 66 } },
   'Idempotent-Replayed': {
@@ -64,6 +64,31 @@ const RESPONSE_HEADERS = {
     description: 'The range sent (206), or the size when none could be (416).',
     schema: { type: 'string', pattern: '^bytes ([0-9]+-[0-9]+|\\*)/[0-9]+$', maxLength: 64 },
   },
+  'Content-Location': {
+    description: 'Resumable uploads: the document the upload makes (it exists once the upload completed).',
+    schema: { type: 'string', pattern: '^/documents/[A-Za-z0-9_-]{1,128}$', maxLength: 139 },
+  },
+  'Upload-Offset': {
+    description: 'Resumable uploads: the bytes of the upload stored durably (resume from here), on every answer about it, errors included.',
+    schema: { type: 'integer', format: 'int64', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+  },
+  'Upload-Length': {
+    description: 'Resumable uploads: the length of the document, once known.',
+    schema: { type: 'integer', format: 'int64', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+  },
+  'Upload-Complete': {
+    description: 'Resumable uploads (IETF): ?1 once the upload is complete and its document committed.',
+    schema: { type: 'string', enum: ['?0', '?1'] },
+  },
+  'Upload-Expires': {
+    description: 'Resumable uploads (tus): when the upload expires, its bytes removed, unless completed.',
+    schema: { type: 'string', maxLength: 29, pattern: '^[A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT$' },
+  },
+  'Upload-Limit': {
+    description: 'Resumable uploads (IETF): max-size (MAX_DOCUMENT_BYTES), and max-age (expires in draft -05): the seconds the upload has left.',
+    schema: { type: 'string', maxLength: 96, pattern: '^max-size=[0-9]+(, max-age=[0-9]+, expires=[0-9]+)?$' },
+  },
+  'Tus-Resumable': { description: 'tus: the protocol version of the answer.', schema: { type: 'string', enum: ['1.0.0'] } },
   'X-Content-Type-Options': { description: 'Content types are never sniffed.', schema: { type: 'string', enum: ['nosniff'] } },
   'Content-Security-Policy': {
     description: 'A stored HTML document runs nothing and cannot be framed.',
@@ -308,6 +333,11 @@ export const openapiPlugin = fp(
         },
         tags: [
           { name: 'documents', description: 'Immutable documents: create, read (whole, by range, conditionally), delete' },
+          {
+            name: 'uploads',
+            description:
+              'Resumable uploads (tus 1.0 and the IETF draft): created on POST /documents or PUT /documents/{id}, continued on any instance from the bytes stored',
+          },
           { name: 'orders', description: 'Order intake: accepted once, published to the order-events topic' },
           { name: 'operations', description: 'Probes for load balancers and orchestrators; no key needed' },
         ],

@@ -16,7 +16,12 @@ import {
 import type { Problem } from './schemas.ts';
 import { SECURITY_HEADERS } from './security-headers.ts';
 
-type AnyError = FastifyError & { retryAfter?: number };
+/**
+ * What a thrown error may carry beyond its code: a Retry-After, headers the
+ * answer must have whatever it is (a resumable upload's Upload-Offset), and
+ * members a problem type defines (expected-offset).
+ */
+type AnyError = FastifyError & { retryAfter?: number; headers?: Record<string, string>; members?: Record<string, number> };
 
 type AjvError = { instancePath: string; message?: string; keyword: string; params: Record<string, unknown> };
 
@@ -67,6 +72,11 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, code: 
   };
   if (code === 'VALIDATION_FAILED') {
     body.errors = fieldErrors((error?.validation ?? []) as AjvError[]);
+  }
+  // Only errors of ours: another library's error may have fields of these names.
+  if (error && isErrorCode(error.code)) {
+    if (error.members && status < 500) Object.assign(body, error.members);
+    if (error.headers) reply.headers(error.headers);
   }
   const retryAfter = error?.retryAfter ?? definition.retryAfter;
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));

@@ -6,7 +6,11 @@ import { Type, type Static } from 'typebox';
 // which Node bounds with the headers (16 KiB); a body of N bytes fails in at most N fields.
 export const Problem = Type.Object(
   {
-    type: Type.String({ pattern: '^urn:problem-type:[a-z0-9-]+$', maxLength: 64, description: 'urn:problem-type:<code in kebab case>' }),
+    type: Type.String({
+      pattern: '^(urn:problem-type:[a-z0-9-]+|https://iana\\.org/assignments/http-problem-types#[a-z0-9-]+)$',
+      maxLength: 96,
+      description: 'urn:problem-type:<code in kebab case>, or the IANA problem type a specification registered (resumable uploads)',
+    }),
     title: Type.String({ pattern: '^[A-Z][a-z0-9 ]*$', maxLength: 64, description: 'The code read as words' }),
     status: Type.Integer({ minimum: 400, maximum: 599, format: 'int32' }),
     detail: Type.String({ maxLength: 16_384 }),
@@ -17,6 +21,12 @@ export const Problem = Type.Object(
         maxItems: 16_384,
         description: 'VALIDATION_FAILED: every failing field',
       }),
+    ),
+    'expected-offset': Type.Optional(
+      Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, format: 'int64', description: 'UPLOAD_OFFSET_MISMATCH: the offset of the upload' }),
+    ),
+    'provided-offset': Type.Optional(
+      Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, format: 'int64', description: 'UPLOAD_OFFSET_MISMATCH: the Upload-Offset sent' }),
     ),
   },
   { $id: 'Problem', description: 'RFC 9457 problem details' },

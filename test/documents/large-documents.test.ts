@@ -40,6 +40,8 @@ beforeAll(async () => {
     {
       ...inject('stackEnv'),
       MAX_CONCURRENT_UPLOADS: String(MAX_CONCURRENT_UPLOADS),
+      // One tenant (AUTH_MODE=none) makes them all: its share is the whole process's here.
+      MAX_CONCURRENT_UPLOADS_PER_TENANT: String(MAX_CONCURRENT_UPLOADS),
       S3_PARTS_IN_FLIGHT: String(PARTS_IN_FLIGHT),
       S3_SPARE_PART_BUFFERS: String(SPARE_PART_BUFFERS),
       // About memory and streams, not shedding: an unsampled event loop on a loaded machine sheds.

@@ -32,6 +32,8 @@ beforeAll(async () => {
     DOCUMENT_CACHE_MAX_BYTES: CACHEABLE,
     MAX_DOCUMENT_BYTES: 64 * 1024 * 1024,
     MAX_CONCURRENT_UPLOADS: 32,
+    // Twenty uploads of one tenant at once below: its share is the whole process's here.
+    MAX_CONCURRENT_UPLOADS_PER_TENANT: 32,
     // These tests are about documents, not shedding: on a loaded machine the event loop can go
     // unsampled for a moment, which under-pressure takes for overload.
     LOAD_SHED_EVENT_LOOP_DELAY_MS: 0,

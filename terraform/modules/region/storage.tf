@@ -65,8 +65,10 @@ resource "aws_s3_bucket_lifecycle_configuration" "documents" {
     expiration {
       expired_object_delete_marker = true
     }
+    # The backstop for multipart uploads nobody aborted: longer than a
+    # resumable upload lives (UPLOAD_EXPIRY_SECONDS, under 2 days).
     abort_incomplete_multipart_upload {
-      days_after_initiation = 1
+      days_after_initiation = 2
     }
   }
 
