@@ -4,14 +4,20 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { BackgroundLoop } from '../background-loop.ts';
 import { ContentStore, type StoredObject } from './content-store.ts';
 import type { DocumentStore } from './document-store.ts';
+import { sweepUploads, uploadObjectOf, type CleanedState, type UploadHome } from './uploads/upload-home.ts';
 
-export type OrphanKind = 'deleted' | 'unreferenced';
+/** deleted: content of a tombstone; unreferenced: past the grace period; upload: a tail of an upload that ended. */
+export type OrphanKind = 'deleted' | 'unreferenced' | 'upload';
 
-export type SweepResult = { checked: number; found: Record<OrphanKind, number>; removed: Record<OrphanKind, number> } | 'not-leader';
+export type SweepResult =
+  | { checked: number; found: Record<OrphanKind, number>; removed: Record<OrphanKind, number>; uploadsEnded: number }
+  | 'not-leader';
 
 export type ContentLifecycleOptions = {
   store: DocumentStore;
   content: ContentStore;
+  /** This region's resumable uploads: those past their expiry are ended, and their bytes removed. */
+  uploads: UploadHome;
   log: Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
   /** An object no committed document names is removed once older than this. */
   graceMs: number;
@@ -44,6 +50,7 @@ export class ContentLifecycle {
   private readonly loop: BackgroundLoop;
   private readonly found: Counter<'kind'> | undefined;
   private readonly removed: Counter<'kind'> | undefined;
+  private readonly uploadsCleaned: Counter<'state'> | undefined;
 
   constructor(options: ContentLifecycleOptions) {
     this.options = options;
@@ -58,6 +65,12 @@ export class ContentLifecycle {
         registers,
       });
       this.removed = new Counter({ name: 'orphans_removed_total', help: 'Orphaned S3 objects removed, by kind', labelNames: ['kind'], registers });
+      this.uploadsCleaned = new Counter({
+        name: 'resumable_uploads_cleaned_total',
+        help: 'Resumable uploads whose multipart upload was aborted and tail removed by the sweep, by state (EXPIRED: past UPLOAD_EXPIRY_SECONDS; CANCELLED, FAILED: their own cleanup failed)',
+        labelNames: ['state'],
+        registers,
+      });
       const store = options.store;
       const now = this.now;
       new Gauge({
@@ -82,12 +95,19 @@ export class ContentLifecycle {
     );
   }
 
-  /** One pass over the bucket, if this replica holds (or takes) the lease. */
+  /**
+   * One pass, if this replica holds (or takes) the lease: resumable uploads
+   * past their expiry are ended and their bytes removed, then the bucket is
+   * checked object by object.
+   */
   async sweep(): Promise<SweepResult> {
     const { store, leaseMs } = this.options;
     if (!(await store.claimSweep(this.owner, this.now(), leaseMs))) return 'not-leader';
-    const result = { checked: 0, found: { deleted: 0, unreferenced: 0 }, removed: { deleted: 0, unreferenced: 0 } };
+    const none = { deleted: 0, unreferenced: 0, upload: 0 };
+    const result = { checked: 0, found: { ...none }, removed: { ...none }, uploadsEnded: 0 };
     try {
+      result.uploadsEnded = await sweepUploads(this.options.uploads, this.now(), (state: CleanedState) => this.uploadsCleaned?.inc({ state }));
+      if (!(await store.claimSweep(this.owner, this.now(), leaseMs))) return result;
       for await (const page of this.options.content.list()) {
         await this.checkAll(page, result);
         // Renewed per page: a sweep of a large bucket outlives one lease.
@@ -96,7 +116,7 @@ export class ContentLifecycle {
     } finally {
       await store.releaseSweep(this.owner).catch(() => {});
     }
-    if (result.found.deleted + result.found.unreferenced > 0) this.options.log.info(result, 'lifecycle sweep removed orphans');
+    if (Object.values(result.found).some((count) => count > 0) || result.uploadsEnded > 0) this.options.log.info(result, 'lifecycle sweep removed orphans');
     return result;
   }
 
@@ -129,7 +149,19 @@ export class ContentLifecycle {
     const found = await this.options.store.lookup(tenant, id);
     if (found.state === 'active' && found.record.s3Key === object.key) return undefined;
     if (found.state === 'deleted' && found.s3Key === object.key) return 'deleted';
-    return this.now() - object.lastModified.getTime() > this.options.graceMs ? 'unreferenced' : undefined;
+    const old = this.now() - object.lastModified.getTime() > this.options.graceMs;
+    const upload = uploadObjectOf(object.key);
+    if (!upload) return old ? 'unreferenced' : undefined;
+    // An object of a resumable upload: the upload's item says whether it is still of use.
+    const item = await this.options.uploads.records.get(tenant, upload.uploadId);
+    if (item && item.region !== this.options.uploads.region) return undefined;
+    const live = item !== undefined && (item.state === 'OPEN' || item.state === 'COMPLETING') && item.expiresAt > this.now();
+    if (upload.tail) {
+      // A tail not recorded yet is being written: it is another's only past the grace period.
+      if (live) return item.tail?.key === object.key || !old ? undefined : 'unreferenced';
+      return 'upload';
+    }
+    return live || !old ? undefined : 'unreferenced';
   }
 
   start(): void {

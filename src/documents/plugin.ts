@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import fp from 'fastify-plugin';
-import { S3Parts } from '../adapters/s3-parts.ts';
 import type { Config } from '../config.ts';
 import { windowCounter } from '../http/window-counter.ts';
 import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
@@ -13,8 +12,8 @@ import { documentRoutes } from './routes.ts';
 import { DocumentMetadata } from './schemas.ts';
 import { documentStores } from './stores.ts';
 import { UploadSlots } from './upload-slots.ts';
-import type { UploadHome } from './uploads/upload-cleaner.ts';
-import { uploadPk, UploadRecords } from './uploads/upload-records.ts';
+import { uploadHome, type UploadHome } from './uploads/upload-home.ts';
+import { uploadPk } from './uploads/upload-records.ts';
 import { ResumableUploads, type UploadHomes } from './uploads/resumable-uploads.ts';
 import { uploadRoutes } from './uploads/routes.ts';
 
@@ -32,21 +31,8 @@ export type DocumentsOptions = {
  * chosen so that the region is its home), whose table holds its item and
  * whose bucket its bytes, whichever region continues it.
  */
-function uploadHomes(config: Config, regions: Regions, clients: RegionalClients): UploadHomes {
-  const homes = new Map<string, UploadHome>(
-    regions.names.map((region) => {
-      const aws = clients.of(region);
-      const regional = regions.configOf(region);
-      return [
-        region,
-        {
-          region,
-          records: new UploadRecords({ dynamo: aws.dynamo, table: regional.DOCUMENTS_TABLE }),
-          parts: new S3Parts({ client: aws.s3Transfer, bucket: regional.DOCUMENTS_BUCKET, maxAttempts: config.AWS_MAX_ATTEMPTS }),
-        },
-      ];
-    }),
-  );
+function uploadHomes(regions: Regions, clients: RegionalClients): UploadHomes {
+  const homes = new Map<string, UploadHome>(regions.names.map((region) => [region, uploadHome(regions.configOf(region), clients.of(region))]));
   const local = homes.get(regions.local)!;
   return {
     local,
@@ -103,7 +89,7 @@ export const documentsPlugin = fp(
     });
     const count = windowCounter(redis.client, redis.circuit);
     const uploads = new ResumableUploads({
-      homes: uploadHomes(config, regions, clients),
+      homes: uploadHomes(regions, clients),
       documents: service,
       requests,
       slots,

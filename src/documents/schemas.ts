@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { CreationHeaders } from './uploads/schemas.ts';
 
 export const DOCUMENT_ID_PATTERN = '^[A-Za-z0-9_-]{1,128}$';
 
@@ -23,6 +24,8 @@ export type DocumentMetadata = Static<typeof DocumentMetadata>;
 export const DocumentMetadataRef = Type.Ref('DocumentMetadata');
 
 export const DocumentWriteHeaders = Type.Object({
+  // A resumable creation (uploads/): these headers make the create an upload.
+  ...CreationHeaders,
   'content-type': Type.Optional(Type.String({ description: 'Stored and served back; default application/octet-stream' })),
   'idempotency-key': Type.Optional(
     Type.String({ description: 'POST only: 1-255 printable ASCII, bare or an RFC 8941 string' }),

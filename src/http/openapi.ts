@@ -113,6 +113,14 @@ const REQUEST_HEADER_SCHEMAS: Record<string, Record<string, unknown>> = {
   'if-none-match': { type: 'string', maxLength: HEADER_BYTES, pattern: '^(\\*|(W/)?"[\\x21\\x23-\\x7e]*"(\\s*,\\s*(W/)?"[\\x21\\x23-\\x7e]*")*)$' },
   range: { type: 'string', maxLength: HEADER_BYTES, pattern: '^bytes=' },
   'if-range': { type: 'string', maxLength: 68, pattern: `^${ETAG}$` },
+  'tus-resumable': { type: 'string', maxLength: 16, pattern: '^[0-9.]+$' },
+  'upload-draft-interop-version': { type: 'string', maxLength: 4, pattern: '^[0-9]+$' },
+  'upload-length': { type: 'string', maxLength: 16, pattern: '^[0-9]+$' },
+  'upload-offset': { type: 'string', maxLength: 16, pattern: '^[0-9]+$' },
+  'upload-defer-length': { type: 'string', enum: ['1'] },
+  'upload-complete': { type: 'string', enum: ['?0', '?1'] },
+  'upload-metadata': { type: 'string', maxLength: 4096, pattern: '^[\\x20-\\x7e]+$' },
+  'upload-checksum': { type: 'string', maxLength: 64, pattern: '^sha256 [A-Za-z0-9+/]{43}=$' },
 };
 
 /** Request headers every route reads. */

@@ -10,6 +10,7 @@ import type { Config } from '../../src/config.ts';
 import { ContentLifecycle } from '../../src/documents/content-lifecycle.ts';
 import { DocumentStore } from '../../src/documents/document-store.ts';
 import { documentStores } from '../../src/documents/stores.ts';
+import { uploadHome } from '../../src/documents/uploads/upload-home.ts';
 import { testApp, testConfig } from '../support/app.ts';
 import { bucketContents, overwriteObject } from './support.ts';
 
@@ -42,6 +43,7 @@ afterAll(async () => {
 function worker(registry: Registry, now = () => Date.now() + GRACE_MS + 1000) {
   return new ContentLifecycle({
     ...documentStores(config, aws),
+    uploads: uploadHome(config, aws),
     log: silent,
     graceMs: GRACE_MS,
     leaseMs: 30_000,
@@ -53,7 +55,7 @@ function worker(registry: Registry, now = () => Date.now() + GRACE_MS + 1000) {
 
 async function counter(registry: Registry, name: string): Promise<Record<string, number>> {
   const metric = await registry.getSingleMetric(name)!.get();
-  return Object.fromEntries(metric.values.map((value) => [String(value.labels.kind), value.value]));
+  return Object.fromEntries(metric.values.map((value) => [String(value.labels.kind ?? value.labels.state), value.value]));
 }
 
 const create = async (id: string, content: Buffer) =>
@@ -119,5 +121,81 @@ describe('the lifecycle worker', () => {
     const overdue = await gauge();
     expect(overdue).toBeGreaterThan(10 * 24 * 3600 - 60);
     expect(overdue).toBeLessThan(10 * 24 * 3600 + 60);
+  });
+
+  describe('resumable uploads', () => {
+    const MiB = 1024 * 1024;
+    const tus = { 'tus-resumable': '1.0.0' };
+    const home = () => uploadHome(config, aws);
+
+    /** An upload with a part (5 MiB) and a tail (1 MiB) stored: what an abandoned one leaves. */
+    async function abandoned(): Promise<string> {
+      const created = await app.inject({ method: 'POST', url: '/documents', headers: { ...tus, 'upload-length': String(20 * MiB) } });
+      expect(created.statusCode).toBe(201);
+      const uploadId = created.headers.location!.replace('/uploads/', '');
+      for (const [offset, size] of [[0, 5 * MiB], [5 * MiB, MiB]] as const) {
+        const patched = await app.inject({
+          method: 'PATCH',
+          url: `/uploads/${uploadId}`,
+          headers: { ...tus, 'upload-offset': String(offset), 'content-type': 'application/offset+octet-stream' },
+          payload: randomBytes(size),
+        });
+        expect(patched.headers['upload-offset']).toBe(String(offset + size));
+      }
+      return uploadId;
+    }
+
+    /** Whether S3 still has the upload's multipart upload (the emulator lists none: a part sent to it tells). */
+    async function multipartAlive(s3Key: string, s3UploadId: string): Promise<boolean> {
+      return home()
+        .parts.put(s3Key, s3UploadId, 9999, [Buffer.from('x')])
+        .then(() => true, (error: Error) => (error.name === 'NoSuchUpload' ? false : Promise.reject(error)));
+    }
+
+    it('ends an upload past its expiry: its parts aborted, its tail removed, counted once; the upload is 410 after', async () => {
+      const uploadId = await abandoned();
+      const before = (await home().records.get('public', uploadId))!;
+      expect(before.tail).toBeDefined();
+      const afterExpiry = () => before.expiresAt + 1000;
+
+      const registry = new Registry();
+      const result = await worker(registry, afterExpiry).sweep();
+      expect(result).toMatchObject({ uploadsEnded: 1 });
+      expect(await counter(registry, 'resumable_uploads_cleaned_total')).toEqual({ EXPIRED: 1 });
+      expect(await multipartAlive(before.s3Key, before.s3UploadId)).toBe(false);
+      const left = (await bucketContents(aws, config, `public/${before.documentId}/`)).objects;
+      expect(left).toEqual([]);
+      expect((await home().records.get('public', uploadId))!.state).toBe('EXPIRED');
+      const head = await app.inject({ method: 'HEAD', url: `/uploads/${uploadId}`, headers: tus });
+      expect(head.statusCode).toBe(410);
+
+      // Out of the index: the next sweep has nothing more to end.
+      expect(await worker(new Registry(), afterExpiry).sweep()).toMatchObject({ uploadsEnded: 0 });
+    });
+
+    it('keeps what a live upload still needs, and removes the tails nothing needs', async () => {
+      const uploadId = await abandoned();
+      const upload = (await home().records.get('public', uploadId))!;
+      const stale = `${upload.s3Key}.tail.${randomUUID()}`;
+      await overwriteObject(aws, config, stale, randomBytes(100));
+      // Young: maybe the tail of an append about to record it.
+      await worker(new Registry(), Date.now).sweep();
+      expect((await bucketContents(aws, config, `public/${upload.documentId}/`)).objects).toEqual([stale, upload.tail!.key].sort());
+      // Past the grace period (but before the upload expires): another's for good.
+      const registry = new Registry();
+      await worker(registry, () => Date.now() + GRACE_MS + 1000).sweep();
+      expect((await bucketContents(aws, config, `public/${upload.documentId}/`)).objects).toEqual([upload.tail!.key]);
+      expect(await multipartAlive(upload.s3Key, upload.s3UploadId)).toBe(true);
+
+      // Cancelled (its own cleanup done): a tail written late by an append that had not heard of it goes at once.
+      const cancelled = await app.inject({ method: 'DELETE', url: `/uploads/${uploadId}`, headers: tus });
+      expect(cancelled.statusCode).toBe(204);
+      const late = `${upload.s3Key}.tail.${randomUUID()}`;
+      await overwriteObject(aws, config, late, randomBytes(100));
+      const after = new Registry();
+      await worker(after, Date.now).sweep();
+      expect((await counter(after, 'orphans_removed_total')).upload).toBe(1);
+      expect((await bucketContents(aws, config, `public/${upload.documentId}/`)).objects).toEqual([]);
+    });
   });
 });

@@ -252,7 +252,11 @@ export interface paths {
          */
         delete: operations["cancelUpload"];
         options?: never;
-        head?: never;
+        /**
+         * The offset of a resumable upload: the bytes stored, on any instance
+         * @description Upload-Offset is what S3 holds for the upload, whichever instance took the bytes: resume from it. tus answers 200, the IETF draft 204. A completed upload answers offset = length with the Content-Location of its document until it expires; one that failed, its problem.
+         */
+        head: operations["headUpload"];
         /**
          * Append bytes to a resumable upload at its offset
          * @description tus: Content-Type application/offset+octet-stream; the upload completes when its Upload-Length is reached. IETF: application/partial-upload with Upload-Complete. Upload-Offset must be the upload's (else 409 with the right one). Each part stored is durable at once: a cut connection or a lost instance costs the bytes after it. The append that completes the upload commits the document: tus 204 with Content-Location and ETag, IETF the document's 201 (200 for a PUT of identical content). Upload-Checksum (tus, sha256) or Content-Digest (sha-256): the bytes must match (460 / 400), or nothing of them is stored.
@@ -376,6 +380,18 @@ export interface operations {
                 traceparent?: string;
                 /** @description W3C trace context, vendor part; passed on with traceparent. */
                 tracestate?: string;
+                /** @description tus: 1.0.0 (any other version: 412 with Tus-Version) */
+                "tus-resumable"?: string;
+                /** @description IETF: ?1 when the body is the whole document, ?0 when more follows */
+                "upload-complete"?: "?0" | "?1";
+                /** @description tus: 1, the length comes with a later PATCH */
+                "upload-defer-length"?: "1";
+                /** @description IETF draft "Resumable Uploads for HTTP": interop version 6, 7 or 8 (drafts -05 to -12) */
+                "upload-draft-interop-version"?: string;
+                /** @description The length of the document, when known (tus: this or Upload-Defer-Length is required) */
+                "upload-length"?: string;
+                /** @description tus: key base64value pairs; filetype or contentType: the content type; documentId: a client id (rules of PUT) */
+                "upload-metadata"?: string;
                 /** @description Your id for this request (1-128 of A-Z a-z 0-9 . _ -), echoed back; anything else is replaced. */
                 "x-request-id"?: string;
             };
@@ -787,6 +803,18 @@ export interface operations {
                 traceparent?: string;
                 /** @description W3C trace context, vendor part; passed on with traceparent. */
                 tracestate?: string;
+                /** @description tus: 1.0.0 (any other version: 412 with Tus-Version) */
+                "tus-resumable"?: string;
+                /** @description IETF: ?1 when the body is the whole document, ?0 when more follows */
+                "upload-complete"?: "?0" | "?1";
+                /** @description tus: 1, the length comes with a later PATCH */
+                "upload-defer-length"?: "1";
+                /** @description IETF draft "Resumable Uploads for HTTP": interop version 6, 7 or 8 (drafts -05 to -12) */
+                "upload-draft-interop-version"?: string;
+                /** @description The length of the document, when known (tus: this or Upload-Defer-Length is required) */
+                "upload-length"?: string;
+                /** @description tus: key base64value pairs; filetype or contentType: the content type; documentId: a client id (rules of PUT) */
+                "upload-metadata"?: string;
                 /** @description Your id for this request (1-128 of A-Z a-z 0-9 . _ -), echoed back; anything else is replaced. */
                 "x-request-id"?: string;
             };
@@ -2060,6 +2088,10 @@ export interface operations {
                 traceparent?: string;
                 /** @description W3C trace context, vendor part; passed on with traceparent. */
                 tracestate?: string;
+                /** @description tus: 1.0.0 (any other version: 412 with Tus-Version) */
+                "tus-resumable"?: string;
+                /** @description IETF draft "Resumable Uploads for HTTP": interop version 6, 7 or 8 (drafts -05 to -12) */
+                "upload-draft-interop-version"?: string;
                 /** @description Your id for this request (1-128 of A-Z a-z 0-9 . _ -), echoed back; anything else is replaced. */
                 "x-request-id"?: string;
             };
@@ -2195,7 +2227,7 @@ export interface operations {
             };
         };
     };
-    appendUpload: {
+    headUpload: {
         parameters: {
             query?: never;
             header?: {
@@ -2203,6 +2235,191 @@ export interface operations {
                 traceparent?: string;
                 /** @description W3C trace context, vendor part; passed on with traceparent. */
                 tracestate?: string;
+                /** @description tus: 1.0.0 (any other version: 412 with Tus-Version) */
+                "tus-resumable"?: string;
+                /** @description IETF draft "Resumable Uploads for HTTP": interop version 6, 7 or 8 (drafts -05 to -12) */
+                "upload-draft-interop-version"?: string;
+                /** @description Your id for this request (1-128 of A-Z a-z 0-9 . _ -), echoed back; anything else is replaced. */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @description The id in the Location of the creation */
+                uploadId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "Content-Location": components["headers"]["Content-Location"];
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "Upload-Complete": components["headers"]["Upload-Complete"];
+                    "Upload-Expires": components["headers"]["Upload-Expires"];
+                    "Upload-Length": components["headers"]["Upload-Length"];
+                    "Upload-Limit": components["headers"]["Upload-Limit"];
+                    "Upload-Offset": components["headers"]["Upload-Offset"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No Content */
+            204: {
+                headers: {
+                    "Content-Location": components["headers"]["Content-Location"];
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "Upload-Complete": components["headers"]["Upload-Complete"];
+                    "Upload-Expires": components["headers"]["Upload-Expires"];
+                    "Upload-Length": components["headers"]["Upload-Length"];
+                    "Upload-Limit": components["headers"]["Upload-Limit"];
+                    "Upload-Offset": components["headers"]["Upload-Offset"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description RFC 9457 problem details */
+            400: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description RFC 9457 problem details */
+            401: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description RFC 9457 problem details */
+            404: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description RFC 9457 problem details */
+            409: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description RFC 9457 problem details */
+            410: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description RFC 9457 problem details */
+            412: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description RFC 9457 problem details */
+            429: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A bug (INTERNAL_ERROR); the body says nothing more */
+            500: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description RFC 9457 problem details */
+            503: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    appendUpload: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description RFC 9530 sha-256 of this body; the bytes must match, else 400 and nothing of them is stored */
+                "content-digest"?: string;
+                /** @description tus: application/offset+octet-stream; IETF: application/partial-upload */
+                "content-type"?: string;
+                /** @description W3C trace context: the request joins your trace when tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT). */
+                traceparent?: string;
+                /** @description W3C trace context, vendor part; passed on with traceparent. */
+                tracestate?: string;
+                /** @description tus: 1.0.0 (any other version: 412 with Tus-Version) */
+                "tus-resumable"?: string;
+                /** @description tus: sha256 <base64>; the bytes must match, else 460 and nothing of them is stored */
+                "upload-checksum"?: string;
+                /** @description IETF: ?1 when this body ends the document */
+                "upload-complete"?: "?0" | "?1";
+                /** @description IETF draft "Resumable Uploads for HTTP": interop version 6, 7 or 8 (drafts -05 to -12) */
+                "upload-draft-interop-version"?: string;
+                /** @description The length of the document (tus: once, when the creation deferred it) */
+                "upload-length"?: string;
+                /** @description The offset of the upload, as HEAD gives it */
+                "upload-offset": string;
                 /** @description Your id for this request (1-128 of A-Z a-z 0-9 . _ -), echoed back; anything else is replaced. */
                 "x-request-id"?: string;
             };

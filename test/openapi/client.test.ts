@@ -33,6 +33,11 @@ const covered: Record<keyof operations, true> = {
   getReadiness: true,
   getMetrics: true,
   getOpenApi: true,
+  discoverUploads: true,
+  discoverDocumentUploads: true,
+  headUpload: true,
+  appendUpload: true,
+  cancelUpload: true,
 };
 
 /** Document bodies are bytes, sent as they are (openapi-fetch would JSON-encode a string). */
@@ -53,7 +58,7 @@ afterAll(async () => {
 describe('the generated types', () => {
   it(`are what openapi-typescript makes of the served document (else: make openapi-types)`, async () => {
     expect(readFileSync(`${root}${TYPES_FILE}`, 'utf8')).toBe(await generatedTypes(await servedDocument()));
-    expect(Object.keys(covered).length).toBe(13);
+    expect(Object.keys(covered).length).toBe(18);
   });
 });
 
@@ -110,6 +115,37 @@ describe('the README flows, through the generated client alone', () => {
     expect(gone.response.status).toBe(404);
     const missing = await client.GET('/documents/{id}/metadata', { params: { path: { id } } });
     expect(missing.error?.code).toBe('DOCUMENT_NOT_FOUND');
+  });
+
+  it('resumable uploads (tus): discover, create, append in two pieces, HEAD, read; cancel another', async () => {
+    const tus = { 'tus-resumable': '1.0.0' };
+    for (const url of ['/uploads', '/documents'] as const) {
+      const discovered = await client.OPTIONS(url);
+      expect(discovered.response.status).toBe(204);
+      expect(discovered.response.headers.get('tus-extension')).toContain('creation-with-upload');
+    }
+    const metadata = `filetype ${Buffer.from('text/plain').toString('base64')}`;
+    const created = await client.POST('/documents', { body: '', headers: { ...tus, 'upload-length': '11', 'upload-metadata': metadata }, ...asBytes });
+    expect(created.response.status, JSON.stringify(created.error)).toBe(201);
+    const uploadId = created.response.headers.get('location')!.replace('/uploads/', '');
+    const path = { uploadId };
+    const header = (offset: number) => ({ ...tus, 'upload-offset': String(offset), 'content-type': 'application/offset+octet-stream' });
+    const first = await client.PATCH('/uploads/{uploadId}', { params: { path, header: header(0) }, body: 'hello', ...asBytes });
+    expect(first.response.status).toBe(204);
+    expect(first.response.headers.get('upload-offset')).toBe('5');
+    const head = await client.HEAD('/uploads/{uploadId}', { params: { path, header: tus } });
+    expect(head.response.headers.get('upload-offset')).toBe('5');
+    const last = await client.PATCH('/uploads/{uploadId}', { params: { path, header: header(5) }, body: ' world', ...asBytes });
+    expect(last.response.status).toBe(204);
+    const document = last.response.headers.get('content-location')!;
+    const read = await client.GET('/documents/{id}', { params: { path: { id: document.replace('/documents/', '') } }, parseAs: 'text' });
+    expect(read.data).toBe('hello world');
+    expect(read.response.headers.get('content-type')).toBe('text/plain');
+
+    const other = await client.POST('/documents', { body: '', headers: { ...tus, 'upload-length': '5' }, ...asBytes });
+    const otherPath = { uploadId: other.response.headers.get('location')!.replace('/uploads/', '') };
+    expect((await client.DELETE('/uploads/{uploadId}', { params: { path: otherPath, header: tus } })).response.status).toBe(204);
+    expect((await client.HEAD('/uploads/{uploadId}', { params: { path: otherPath, header: tus } })).response.status).toBe(404);
   });
 
   it('orders: place, replay, read; and a problem answer typed as one', async () => {

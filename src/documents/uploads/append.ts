@@ -258,7 +258,8 @@ export class Append {
 
   /**
    * Stores what the body left that is in no part yet: with a full buffer
-   * held back, the two as one part; else what was filled as a tail object.
+   * held back, the two as one part; a full buffer as a part; else what was
+   * filled as a tail object (less than a part).
    */
   private async storeRest(end: number): Promise<void> {
     // Nothing arrived: the tail the request started from stays as it is.
@@ -267,6 +268,9 @@ export class Append {
     if (this.held) {
       this.send([this.held, this.current], this.filled);
       this.held = undefined;
+    } else if (this.filled === this.size) {
+      // The body ended on a part boundary: a part, not a tail.
+      this.send([this.current], this.size);
     } else if (this.filled > 0) {
       const key = this.deps.tailKey();
       tail = this.deps.parts.putObject(key, [this.current.subarray(0, this.filled)]).then(({ size, crc32 }) => ({ key, size, crc32 }));

@@ -9,7 +9,7 @@ import { contentTypeOf, type CreateAnswer, type DocumentService } from '../docum
 import { describeBytes } from '../incoming-body.ts';
 import type { UploadSlots } from '../upload-slots.ts';
 import { Append, type BodyDigest } from './append.ts';
-import { discardUpload, type UploadHome } from './upload-cleaner.ts';
+import { discardUpload, type UploadHome } from './upload-home.ts';
 import { HASH_FORMAT, UploadHash } from './upload-hash.ts';
 import type { Upload } from './upload-records.ts';
 

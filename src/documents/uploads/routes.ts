@@ -19,6 +19,7 @@ import {
 } from './protocols.ts';
 import type { Protocol, ResumableUploads } from './resumable-uploads.ts';
 import type { Upload } from './upload-records.ts';
+import { AppendHeaders, UploadRequestHeaders } from './schemas.ts';
 
 /** Upload ids are random UUIDs. */
 const UploadParams = Type.Object({
@@ -116,7 +117,8 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
   const { maxBytes } = uploads;
 
   app.route({
-    method: 'HEAD',
+    // A list, not 'HEAD': @fastify/swagger leaves a route of method 'HEAD' (Fastify's own for every GET) out of the document.
+    method: ['HEAD'],
     url: '/uploads/:uploadId',
     schemaErrorFormatter: unknownUpload,
     config: { openapi: { responseHeaders: { 200: [...STATE_HEADERS], 204: [...STATE_HEADERS] } } },
@@ -128,6 +130,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         'A completed upload answers offset = length with the Content-Location of its document until it expires; one that failed, its problem.',
       tags: ['uploads'],
       params: UploadParams,
+      headers: UploadRequestHeaders,
       response: { 200: Type.Null(), 204: Type.Null(), ...problems(400, 401, 404, 409, 410, 412, 429, 503) },
     },
     handler: async (request, reply) => {
@@ -160,6 +163,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
           'Content-Digest (sha-256): the bytes must match (460 / 400), or nothing of them is stored.',
         tags: ['uploads'],
         params: UploadParams,
+        headers: AppendHeaders,
         response: {
           200: DocumentMetadataRef,
           201: DocumentMetadataRef,
@@ -197,6 +201,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         description: '204, then 404 for it. A completed upload is left as it is (its document stays; DELETE /documents/{id} deletes that).',
         tags: ['uploads'],
         params: UploadParams,
+        headers: UploadRequestHeaders,
         response: { 204: Type.Null(), ...problems(400, 401, 404, 410, 412, 429, 503) },
       },
     },

@@ -1,10 +1,35 @@
-import type { S3Parts } from '../../adapters/s3-parts.ts';
-import type { Upload, UploadRecords } from './upload-records.ts';
+import type { AwsClients } from '../../adapters/aws.ts';
+import { S3Parts } from '../../adapters/s3-parts.ts';
+import type { Config } from '../../config.ts';
+import { UploadRecords, type Upload } from './upload-records.ts';
 
-/** Where an upload lives: its region's item and bucket. */
+/** Where an upload lives: its region's item (in the documents table) and bucket. */
 export type UploadHome = { region: string; records: UploadRecords; parts: S3Parts };
 
+/** The uploads of one region, as the API and the lifecycle worker reach them. */
+export function uploadHome(config: Config, aws: AwsClients): UploadHome {
+  return {
+    region: config.AWS_REGION,
+    records: new UploadRecords({ dynamo: aws.dynamo, table: config.DOCUMENTS_TABLE }),
+    parts: new S3Parts({ client: aws.s3Transfer, bucket: config.DOCUMENTS_BUCKET, maxAttempts: config.AWS_MAX_ATTEMPTS }),
+  };
+}
+
 export type CleanedState = 'EXPIRED' | 'CANCELLED' | 'FAILED';
+
+const UPLOAD_OBJECT = /^([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})(\.tail\.[0-9a-f-]{36})?$/;
+
+/**
+ * Which upload an object key of the bucket belongs to, if any: an upload's
+ * object is `<tenant>/<document>/<upload id>` (what its multipart upload
+ * completes into), its tails `<tenant>/<document>/<upload id>.tail.<uuid>`.
+ * A one-request create's staged object is named by a UUIDv7, which this
+ * does not match.
+ */
+export function uploadObjectOf(key: string): { uploadId: string; tail: boolean } | undefined {
+  const match = UPLOAD_OBJECT.exec(key.split('/')[2] ?? '');
+  return match ? { uploadId: match[1]!, tail: match[2] !== undefined } : undefined;
+}
 
 /**
  * Removes what an upload that will never commit left in S3: its multipart
