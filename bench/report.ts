@@ -41,6 +41,16 @@ export type ScenarioReport = {
     download: TransferFigures;
     concurrent: { uploads: number; ok: number; peakRssMiB: number; MBps: number };
   };
+  /** resumable-64mb: a resumable upload against a one-request one, and what completing one costs by its size. */
+  resumable?: {
+    oneRequest: { MBps: number; apiCpuMsPerMB: number };
+    resumable: { MBps: number; apiCpuMsPerMB: number };
+    /** Resumable MB/s ÷ one-request MB/s. */
+    ratio: number;
+    /** One-request CPU per MB ÷ resumable CPU per MB: below 1, the resumable upload costs more CPU. */
+    cpuRatio: number;
+    completion: { small: { bytes: number; cpuMs: number }; large: { bytes: number; cpuMs: number }; ratio: number };
+  };
   notes: string[];
 };
 
@@ -153,6 +163,22 @@ export function checkTargets(reports: ScenarioReport[], burstRate: number): Targ
   const concurrent = transfer?.concurrent;
   add('transfer-64mb', `API peak RSS < 256 MiB, ${concurrent?.uploads ?? 10} uploads at once`, concurrent && `${concurrent.peakRssMiB} MiB, ${concurrent.ok} of ${concurrent.uploads} stored`, concurrent && concurrent.peakRssMiB < 256 && concurrent.ok === concurrent.uploads);
 
+  const resumable = reports.find((report) => report.name === 'resumable-64mb' && report.resumable)?.resumable;
+  add('resumable-64mb', 'resumable ≥ 0.9 × one-request MB/s', resumable && `${resumable.ratio} (${resumable.resumable.MBps} of ${resumable.oneRequest.MBps} MB/s)`, resumable && resumable.ratio >= 0.9);
+  add(
+    'resumable-64mb',
+    'resumable ≥ 0.9 × one-request in API CPU per MB',
+    resumable && `${resumable.cpuRatio} (${resumable.resumable.apiCpuMsPerMB} against ${resumable.oneRequest.apiCpuMsPerMB} ms/MB)`,
+    resumable && resumable.cpuRatio >= 0.9,
+  );
+  // "The same CPU": within a quarter, or one clock tick of the measurement, whichever is more.
+  add(
+    'resumable-64mb',
+    'completing 1026 MiB costs what completing 1 MiB does',
+    resumable && `${resumable.completion.large.cpuMs} against ${resumable.completion.small.cpuMs} ms`,
+    resumable && resumable.completion.large.cpuMs <= Math.max(resumable.completion.small.cpuMs * 1.25, resumable.completion.small.cpuMs + 10),
+  );
+
   const documents = find('post-documents-small');
   add('post-documents-small', '≤ 2 ms API CPU per document', documents?.cpu?.serverMsPerOk != null ? `${documents.cpu.serverMsPerOk} ms` : undefined, (documents?.cpu?.serverMsPerOk ?? Infinity) <= 2);
   return targets;
@@ -162,7 +188,7 @@ export function checkTargets(reports: ScenarioReport[], burstRate: number): Targ
 
 export function printTable(ceiling: CeilingSummary, reports: ScenarioReport[], targets: Target[]) {
   const header = ['scenario', 'req/s', '× ceil', 'p50 ms', 'p95 ms', 'p99 ms', 'errors', 'non-2xx', 'CPU ms/req', 'cores', 'stack cores', 'other cores', 'notes'];
-  const rows = reports.filter((report) => !report.transfer).map((report) => {
+  const rows = reports.filter((report) => !report.transfer && !report.resumable).map((report) => {
     if (report.skipped) return [report.name, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', `skipped: ${report.skipped.slice(0, 80)}`];
     const notes = [...report.notes];
     if (report.cache) notes.unshift(`cache ${report.cache.hits} hit / ${report.cache.misses} miss`);
@@ -208,6 +234,16 @@ export function printTable(ceiling: CeilingSummary, reports: ScenarioReport[], t
     }
     const { uploads, ok, peakRssMiB, MBps } = transfer.concurrent;
     console.log(`  ${uploads} uploads at once: ${ok} stored, ${MBps} MB/s in all, API peak RSS ${peakRssMiB} MiB`);
+    for (const note of report.notes) console.log(`  note: ${note}`);
+  }
+  for (const report of reports) {
+    const resumable = report.resumable;
+    if (!resumable) continue;
+    console.log(`\n${report.name}: MB/s and API CPU ms per MB of a 64 MiB document`);
+    console.log(`  one PUT     ${String(resumable.oneRequest.MBps).padStart(7)} MB/s  ${resumable.oneRequest.apiCpuMsPerMB} ms/MB`);
+    console.log(`  resumable   ${String(resumable.resumable.MBps).padStart(7)} MB/s  ${resumable.resumable.apiCpuMsPerMB} ms/MB  (${resumable.ratio} × the MB/s, ${resumable.cpuRatio} × the CPU efficiency)`);
+    const { small, large } = resumable.completion;
+    console.log(`  completing: ${small.cpuMs} ms of API CPU at ${small.bytes} bytes, ${large.cpuMs} ms at ${large.bytes} bytes`);
     for (const note of report.notes) console.log(`  note: ${note}`);
   }
   console.log('\ntargets (issues 5 and 9):');

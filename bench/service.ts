@@ -56,8 +56,8 @@ export async function startApiProcess(serviceEnv: NodeJS.ProcessEnv, nodeArgs: r
   return { origin, pid: api.pid!, stop: () => stopNode(api) };
 }
 
-/** Runs one job of transfer.ts (its own process) and reads its answer. */
-export async function move(job: Record<string, unknown>): Promise<{ ms: number; ok: number }> {
+/** Runs one job of transfer.ts (its own process) and reads its answer (a resumable-prepare's says where its upload is). */
+export async function move(job: Record<string, unknown>): Promise<{ ms: number; ok: number; location?: string; offset?: number }> {
   const { stdout } = await promisify(execFile)(process.execPath, [`${here}transfer.ts`, JSON.stringify(job)], { maxBuffer: 1024 * 1024 });
-  return JSON.parse(stdout) as { ms: number; ok: number };
+  return JSON.parse(stdout) as { ms: number; ok: number; location?: string; offset?: number };
 }

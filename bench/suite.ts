@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { measuresOf, type Harness, type PhaseSpec } from './harness.ts';
+import { cpuMs } from './cpu.ts';
 import { cacheFigures, rps, summarize } from './report.ts';
 import { SCENARIOS, type ScenarioName } from './scenarios.ts';
 import { move, type ExtraApi } from './service.ts';
@@ -352,6 +353,91 @@ async function measureTransfers(bench: Harness, api: ExtraApi, { s3Endpoint, buc
   });
 }
 
+const RESUMABLE_PATCH_BYTES = 8 * MiB;
+const COMPLETION_ROUNDS = 3;
+/** The completions compared: the same last append (64 KiB after a tail of 960 KiB), after no part, or after 205 of them. */
+const COMPLETION_TAIL = 960 * 1024;
+const COMPLETION_LAST = 64 * 1024;
+
+/**
+ * Resumable uploads against one-request ones, through a fresh API process:
+ * the same 64 MiB as a tus upload in 8 MiB appends and as one PUT, in
+ * alternating rounds (MB/s, API CPU per MB); then the CPU of the append that
+ * completes an upload, for a small upload and a large one whose appends
+ * before it left the same tail, so that only their size differs.
+ */
+async function resumableUploads(bench: Harness) {
+  const api = await bench.startApi({});
+  bench.measureAgainst('transfer', api.pid);
+  try {
+    await measureResumable(bench, api);
+  } finally {
+    await api.stop();
+  }
+}
+
+/** Waits until a process has been idle (under 5 ms of CPU in 300 ms) for a moment, 10 s at most. */
+async function quiet(pid: number) {
+  for (let tries = 0; tries < 33; tries++) {
+    const before = cpuMs(pid);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    if (cpuMs(pid) - before < 5) return;
+  }
+}
+
+async function measureResumable(bench: Harness, api: ExtraApi) {
+  const MB = TRANSFER_BYTES / 1e6;
+  const oneRequest = (round: number | 'warm-up') => ({ kind: 'upload', origin: api.origin, ids: [`resumable-${bench.runTag}-put-${round}`], size: TRANSFER_BYTES });
+  const resumable = { kind: 'resumable', origin: api.origin, size: TRANSFER_BYTES, patchSize: RESUMABLE_PATCH_BYTES };
+  let failed = 1 - (await move(oneRequest('warm-up'))).ok + 1 - (await move(resumable)).ok;
+  log(`resumable-64mb: ${TRANSFER_ROUNDS} rounds of one PUT and one resumable upload in ${RESUMABLE_PATCH_BYTES / MiB} MiB appends`);
+  const sums = { put: { ms: 0, cpuMs: 0 }, resumable: { ms: 0, cpuMs: 0 } };
+  for (let round = 0; round < TRANSFER_ROUNDS; round++) {
+    for (const [name, job] of [['put', oneRequest(round)], ['resumable', resumable]] as const) {
+      const moved = await bench.withCpu(() => move(job));
+      sums[name].ms += moved.value.ms;
+      sums[name].cpuMs += moved.cpu.server;
+      failed += 1 - moved.value.ok;
+    }
+  }
+  const figures = ({ ms, cpuMs }: { ms: number; cpuMs: number }) => ({
+    MBps: Math.round(((MB * TRANSFER_ROUNDS) / (ms / 1000)) * 10) / 10,
+    apiCpuMsPerMB: Math.round((cpuMs / (MB * TRANSFER_ROUNDS)) * 1000) / 1000,
+  });
+  const put = figures(sums.put);
+  const upload = figures(sums.resumable);
+
+  log(`resumable-64mb: the append that completes an upload, ${COMPLETION_ROUNDS} rounds of 1 MiB and of 1026 MiB`);
+  const completion = async (parts: number) => {
+    const size = parts * bench.transfers.partSize + COMPLETION_TAIL + COMPLETION_LAST;
+    let cpuMs = 0;
+    for (let round = 0; round < COMPLETION_ROUNDS; round++) {
+      const pieces = [...(parts > 0 ? [parts * bench.transfers.partSize] : []), COMPLETION_TAIL];
+      const prepared = await move({ kind: 'resumable-prepare', origin: api.origin, size, pieces });
+      // What the appends before left to collect is theirs, not the completion's.
+      await quiet(api.pid);
+      const finished = await bench.withCpu(() => move({ kind: 'resumable-finish', origin: api.origin, location: prepared.location, offset: prepared.offset, size }));
+      cpuMs += finished.cpu.server;
+      failed += 2 - prepared.ok - finished.value.ok;
+    }
+    return { bytes: size, cpuMs: Math.round((cpuMs / COMPLETION_ROUNDS) * 10) / 10 };
+  };
+  const small = await completion(0);
+  const large = await completion(205);
+  bench.reports.push({
+    name: 'resumable-64mb',
+    measures: measuresOf('resumable-64mb'),
+    resumable: {
+      oneRequest: put,
+      resumable: upload,
+      ratio: Math.round((upload.MBps / put.MBps) * 1000) / 1000,
+      cpuRatio: Math.round((put.apiCpuMsPerMB / upload.apiCpuMsPerMB) * 1000) / 1000,
+      completion: { small, large, ratio: Math.round((large.cpuMs / Math.max(small.cpuMs, 0.1)) * 100) / 100 },
+    },
+    notes: failed > 0 ? [`${failed} transfers failed`] : [],
+  });
+}
+
 /** The ceiling again, to see the machine's drift during the run. */
 async function ceilingEnd(bench: Harness) {
   await bench.measured('ceiling-end', { ...bench.base, scenario: 'ceiling', origin: bench.ceilingOrigin }, { warmup: { seconds: 1 } });
@@ -365,6 +451,7 @@ const RUN_ORDER: Step[] = [
   { covers: ['post-orders'], run: postOrders },
   { covers: ['orders-burst'], run: ordersBurst },
   { covers: ['transfer-64mb'], run: transfers },
+  { covers: ['resumable-64mb'], run: resumableUploads },
   {
     covers: TRACING_VARIANTS.flatMap(({ suffix }) => [`get-hot-${suffix}`, `post-orders-${suffix}`] as ScenarioName[]),
     run: tracingCost,
@@ -374,7 +461,7 @@ const RUN_ORDER: Step[] = [
 
 /** Names that select several scenarios at once. */
 const GROUPS: Record<string, ScenarioName[]> = {
-  documents: ['get-hot', 'post-documents-small', 'get-cold', 'get-warm', 'transfer-64mb'],
+  documents: ['get-hot', 'post-documents-small', 'get-cold', 'get-warm', 'transfer-64mb', 'resumable-64mb'],
   orders: ['post-orders', 'orders-burst'],
   tracing: TRACING_VARIANTS.flatMap(({ suffix }) => [`get-hot-${suffix}`, `post-orders-${suffix}`] as ScenarioName[]),
 };

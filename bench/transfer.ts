@@ -16,13 +16,21 @@ import {
 //   emulator with the AWS SDK alone, in parts of the service's size with as
 //   many in flight as the service sends: what the emulator takes at best.
 // - upload / download: through the API, over HTTP, `concurrency` at once.
+// - resumable: a tus upload through the API, created then appended in
+//   `patchSize` pieces, one after the other on one keep-alive connection.
+// - resumable-prepare / resumable-finish: a tus upload of `size` bytes all
+//   but whose last `finalBytes` are appended (`pieces`, in order), then, in
+//   another job, the one append that completes it: its cost alone.
 //
 // Bytes are made on the fly from one reused block: the mover holds no
 // document either.
 
 type Job =
   | { kind: 'ceiling-upload' | 'ceiling-download'; endpoint: string; bucket: string; key: string; size: number; partSize: number; partsInFlight: number }
-  | { kind: 'upload' | 'download'; origin: string; ids: string[]; size: number };
+  | { kind: 'upload' | 'download'; origin: string; ids: string[]; size: number }
+  | { kind: 'resumable'; origin: string; size: number; patchSize: number }
+  | { kind: 'resumable-prepare'; origin: string; size: number; pieces: number[] }
+  | { kind: 'resumable-finish'; origin: string; location: string; offset: number; size: number };
 
 const job = JSON.parse(process.argv[2]!) as Job;
 const BLOCK = Buffer.alloc(1024 * 1024, 0x5a);
@@ -35,19 +43,56 @@ function body(size: number): Readable {
   );
 }
 
-function http(method: string, url: string, payload?: Readable, size?: number): Promise<{ status: number; bytes: number }> {
+type Answer = { status: number; bytes: number; headers: Record<string, string | string[] | undefined> };
+
+function http(method: string, url: string, payload?: Readable, size?: number, headers: Record<string, string> = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers: size === undefined ? {} : { 'content-length': size, 'content-type': 'application/octet-stream' } });
+    const sent = size === undefined ? headers : { 'content-length': String(size), 'content-type': 'application/octet-stream', ...headers };
+    // Node's global agent keeps connections alive: the appends of an upload go one after the other on one.
+    const req = request(url, { method, headers: sent });
     req.on('error', reject);
     req.on('response', (response) => {
       let bytes = 0;
       response.on('data', (chunk: Buffer) => (bytes += chunk.length));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, bytes }));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, bytes, headers: response.headers }));
       response.on('error', reject);
     });
     if (payload) payload.pipe(req);
     else req.end();
   });
+}
+
+const TUS = { 'tus-resumable': '1.0.0' };
+
+async function createUpload(origin: string, size: number): Promise<string> {
+  const created = await http('POST', `${origin}/documents`, undefined, undefined, { ...TUS, 'upload-length': String(size) });
+  if (created.status !== 201) throw new Error(`resumable creation: ${created.status}`);
+  return String(created.headers.location);
+}
+
+async function append(origin: string, location: string, offset: number, length: number): Promise<Answer> {
+  const answer = await http('PATCH', `${origin}${location}`, body(length), length, {
+    ...TUS,
+    'upload-offset': String(offset),
+    'content-type': 'application/offset+octet-stream',
+  });
+  if (answer.status !== 204 || Number(answer.headers['upload-offset']) !== offset + length) throw new Error(`append at ${offset}: ${answer.status}`);
+  return answer;
+}
+
+async function resumable(job: Extract<Job, { kind: 'resumable' | 'resumable-prepare' | 'resumable-finish' }>): Promise<{ ok: number; location?: string; offset?: number }> {
+  if (job.kind === 'resumable-finish') {
+    await append(job.origin, job.location, job.offset, job.size - job.offset);
+    return { ok: 1 };
+  }
+  const location = await createUpload(job.origin, job.size);
+  const pieces = job.kind === 'resumable' ? Array.from({ length: Math.ceil(job.size / job.patchSize) }, (_, i) => Math.min(job.patchSize, job.size - i * job.patchSize)) : job.pieces;
+  let offset = 0;
+  for (const piece of pieces) {
+    await append(job.origin, location, offset, piece);
+    offset += piece;
+  }
+  return { ok: 1, location, offset };
 }
 
 async function ceilingUpload(s3: S3Client, key: string, bucket: string, size: number, partSize: number, partsInFlight: number) {
@@ -92,7 +137,7 @@ async function ceiling(job: Extract<Job, { endpoint: string }>): Promise<number>
   }
 }
 
-async function throughApi(job: Extract<Job, { origin: string }>): Promise<number> {
+async function throughApi(job: Extract<Job, { kind: 'upload' | 'download' }>): Promise<number> {
   const answers = await Promise.all(
     job.ids.map((id) =>
       job.kind === 'upload' ? http('PUT', `${job.origin}/documents/${id}`, body(job.size), job.size) : http('GET', `${job.origin}/documents/${id}`),
@@ -104,6 +149,19 @@ async function throughApi(job: Extract<Job, { origin: string }>): Promise<number
 }
 
 const started = performance.now();
-const ok = 'endpoint' in job ? await ceiling(job) : await throughApi(job);
-const moved: Moved = { ms: performance.now() - started, ok };
+async function run(job: Job): Promise<{ ok: number; location?: string; offset?: number }> {
+  switch (job.kind) {
+    case 'ceiling-upload':
+    case 'ceiling-download':
+      return { ok: await ceiling(job) };
+    case 'upload':
+    case 'download':
+      return { ok: await throughApi(job) };
+    default:
+      return resumable(job);
+  }
+}
+
+const done = await run(job);
+const moved: Moved & Record<string, unknown> = { ...done, ms: performance.now() - started };
 process.stdout.write(JSON.stringify(moved));

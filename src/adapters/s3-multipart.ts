@@ -62,8 +62,9 @@ export class PartBuffers {
     this.keep(buffer);
   }
 
+  /** Shared memory: the thread that hashes resumable uploads reads the bytes where they are (uploads/upload-hash.ts). */
   private reused(): Buffer {
-    return this.idle.pop() ?? Buffer.allocUnsafeSlow(this.size);
+    return this.idle.pop() ?? Buffer.from(new SharedArrayBuffer(this.size));
   }
 
   private keep(buffer: Buffer) {

@@ -99,6 +99,23 @@ export class S3Parts {
     return { number, size, etag: ETag, crc32: checksum };
   }
 
+  /**
+   * A part whose bytes are still arriving: sent as they come, in `size`
+   * bytes exactly, with its CRC32 computed by the SDK on the way and sent
+   * after the bytes (an aws-chunked trailer). Sent once: a stream cannot be
+   * sent again; the caller, which holds the bytes, sends them with put().
+   * A body that will not be whole is given up through `abortSignal` (a
+   * stream that ends early leaves the request waiting for its length).
+   */
+  async putStream(key: string, uploadId: string, number: number, body: Readable, size: number, abortSignal: AbortSignal): Promise<StoredPart> {
+    const { ETag, ChecksumCRC32 } = await this.client.send(
+      new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: number, Body: body, ContentLength: size, ChecksumAlgorithm: 'CRC32' }),
+      { abortSignal },
+    );
+    if (!ETag || !ChecksumCRC32) throw new Error('S3 UploadPart answered without an ETag and a CRC32');
+    return { number, size, etag: ETag, crc32: ChecksumCRC32 };
+  }
+
   /** 'gone': no such multipart upload (completed or aborted before). */
   async complete(key: string, uploadId: string, parts: readonly StoredPart[]): Promise<'completed' | 'gone'> {
     try {
@@ -135,6 +152,16 @@ export class S3Parts {
       ),
     );
     return { size, crc32: checksum };
+  }
+
+  /** A small object whose bytes are still arriving, in `size` bytes exactly (see putStream). */
+  async putObjectStream(key: string, body: Readable, size: number, abortSignal: AbortSignal): Promise<{ size: number; crc32: string }> {
+    const { ChecksumCRC32 } = await this.client.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size, ChecksumAlgorithm: 'CRC32' }),
+      { abortSignal },
+    );
+    if (!ChecksumCRC32) throw new Error('S3 PutObject answered without a CRC32');
+    return { size, crc32: ChecksumCRC32 };
   }
 
   /**

@@ -16,6 +16,7 @@ import { uploadHome, type UploadHome } from './uploads/upload-home.ts';
 import { uploadPk } from './uploads/upload-records.ts';
 import { ResumableUploads, type UploadHomes } from './uploads/resumable-uploads.ts';
 import { uploadRoutes } from './uploads/routes.ts';
+import { HashThread } from './uploads/upload-hash.ts';
 
 export type DocumentsOptions = {
   config: Config;
@@ -88,7 +89,10 @@ export const documentsPlugin = fp(
       },
     });
     const count = windowCounter(redis.client, redis.circuit);
+    const hashing = new HashThread();
+    app.addHook('onClose', async () => hashing.close());
     const uploads = new ResumableUploads({
+      hashing,
       homes: uploadHomes(regions, clients),
       documents: service,
       requests,

@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { once } from 'node:events';
+import { PassThrough, type Readable } from 'node:stream';
 import type { PartBuffers } from '../../adapters/s3-multipart.ts';
 import type { S3Parts, StoredPart } from '../../adapters/s3-parts.ts';
 import { Errors } from '../../errors.ts';
@@ -9,6 +10,11 @@ import type { Progress, Tail, Upload } from './upload-records.ts';
 
 /** S3's largest part number. */
 const MAX_PART_NUMBER = 10_000;
+/**
+ * Bytes handed on at once, to the hash thread and to a streamed piece: a
+ * message or a write per network chunk (64 KiB) costs more than it needs to.
+ */
+const BATCH = 1024 * 1024;
 
 /** A digest the request declared for its own body (tus Upload-Checksum, Content-Digest): checked before anything of it is recorded. */
 export type BodyDigest = { expectedSha256: Buffer; field: 'Upload-Checksum' | 'Content-Digest' };
@@ -25,7 +31,9 @@ export type AppendRequest = {
   digest?: BodyDigest;
 };
 
-export type AppendResult = { kind: 'stored'; offset: number } | { kind: 'completing'; offset: number; checksum: string; parts: StoredPart[] };
+export type AppendResult =
+  | { kind: 'stored'; offset: number; released: boolean }
+  | { kind: 'completing'; offset: number; checksum: string; parts: StoredPart[] };
 
 export type AppendDeps = {
   parts: S3Parts;
@@ -46,21 +54,44 @@ function keepsWhatArrived(error: unknown): boolean {
 }
 
 /**
+ * The last piece of a body of known length, sent to S3 while its bytes
+ * still arrive: a part (at least a part's size, or the last of the upload)
+ * or a tail object. Its bytes are in `buffers` and the buffer being filled,
+ * should it have to be sent again.
+ */
+type Streamed = {
+  kind: 'part' | 'tail';
+  number: number;
+  key: string;
+  body: PassThrough;
+  /** Gives the request up: a body that will not be whole. */
+  abort: AbortController;
+  stored: Promise<StoredPart | Tail>;
+  length: number;
+  written: number;
+  /** Full buffers of the piece before the one being filled. */
+  buffers: Buffer[];
+};
+
+/**
  * Appends one request's body to an upload. The bytes go into part buffers
- * and from there, a part at a time, into the upload's S3 multipart upload;
- * each part stored is recorded (offset, part, hash state) after the one
- * before it, so that the offset the item holds is always bytes S3 holds, and
- * an instance that dies mid-body costs the client only what it had not
- * stored yet. What a body that does not complete the upload leaves (less
- * than a part) goes into a tail object, read back into the first buffer by
- * the next request, so that the offset is exact; a body cut short (the
- * client gone, the deadline, a drain) stores what arrived the same way.
+ * and from there into the upload's S3 multipart upload; each part stored is
+ * recorded (offset, part, hash state) after the one before it, so that the
+ * offset the item holds is always bytes S3 holds, and an instance that dies
+ * mid-body costs the client only what it had not stored yet. What a body
+ * that does not complete the upload leaves (less than a part) goes into a
+ * tail object, read back into the first buffer by the next request, so that
+ * the offset is exact; a body cut short (the client gone, the deadline, a
+ * drain) stores what arrived the same way.
  *
- * When the body's length is declared, its last full buffer, if fewer than a
- * part's bytes follow, is held back and sent with them as one part (a part
- * may be of any size from the minimum up): a client appending in pieces of
- * a part or more then leaves no tail. A body with a digest of its own is
- * recorded only once it matched, in one write.
+ * When the body's length is declared, the piece it ends with is known in
+ * advance: once fewer than two parts' worth are left, the rest is one part
+ * (a part may be of any size from the minimum up, the last of an upload of
+ * any size) or one tail, and it is streamed to S3 as it arrives, so that
+ * storing it does not wait for the end of the body, and a client appending
+ * in pieces of a part or more leaves no tail. Should that stream fail or
+ * the body end short, the bytes, all in the buffers, are sent again. A body
+ * with a digest of its own is recorded only once it matched, in one write.
  */
 export class Append {
   private readonly upload: Upload;
@@ -76,12 +107,15 @@ export class Append {
   private chain: Promise<void> = Promise.resolve();
   private failure: unknown;
   private nextPart: number;
-  /** The document offset of the first byte of the buffer being filled. */
+  /** The document offset of the first byte of the buffer being filled (or of the piece being streamed). */
   private bufferStart: number;
   private current: Buffer;
   private filled = 0;
-  /** A full buffer held back, to go with the rest of the body in one part. */
-  private held: Buffer | undefined;
+  /** Bytes of the current buffer given to the hash so far (a tail read back was hashed before). */
+  private hashed = 0;
+  /** Bytes of the current buffer written to the streamed piece so far. */
+  private streamedTo = 0;
+  private streamed: Streamed | undefined;
   /** The upload's tail when the request started, until a record drops or replaces it. */
   private oldTail: Tail | undefined;
   /** With a digest of its own: the parts, recorded together at the end. */
@@ -89,6 +123,8 @@ export class Append {
   private bodyHash: Hash | undefined;
   private body: Readable | undefined;
   private readonly recorded: StoredPart[] = [];
+  private released = false;
+  private plan: { declared: number; completes: boolean } | undefined;
   /** The offset of the last record this request made: what a client learns after a failure. */
   offset: number;
 
@@ -114,7 +150,11 @@ export class Append {
     try {
       return await this.append(request);
     } finally {
+      this.abandonStream();
       await Promise.allSettled([...this.inFlight]);
+      // The hash thread may still read the buffers: they go back once it answered for everything given.
+      await this.hash.settled();
+      this.hash.close();
       this.deps.buffers.giveOwn(this.own);
       for (const spare of this.spares) this.deps.buffers.giveSpare(spare);
     }
@@ -124,6 +164,11 @@ export class Append {
     this.body = request.body;
     if (request.digest) this.bodyHash = createHash('sha256');
     if (this.oldTail) await this.loadTail(this.oldTail);
+    if (request.declaredLength !== undefined) {
+      this.plan = { declared: request.declaredLength, completes: request.completesAt(this.upload.offset + request.declaredLength) };
+      // An empty body that does not complete the upload changes nothing: no piece to stream.
+      if (request.declaredLength > 0 || this.plan.completes) this.planStream(request.declaredLength);
+    }
     let received = 0;
     try {
       for await (const chunk of (request.body ?? []) as AsyncIterable<Buffer>) {
@@ -140,58 +185,143 @@ export class Append {
     if (request.digest) this.checkDigest(request.digest);
     if (request.completesAt(end)) return this.complete(end);
     await this.storeRest(end);
-    return { kind: 'stored', offset: end };
+    return { kind: 'stored', offset: end, released: this.released };
   }
 
   private async loadTail(tail: Tail): Promise<void> {
     const read = await this.deps.parts.readInto(tail.key, this.own, tail.size);
     if (read !== tail.size) throw new Errors.UploadStateLost(this.upload.uploadId);
     this.filled = tail.size;
+    this.hashed = tail.size;
   }
 
-  /** Copies a chunk into the buffers, hashing each piece as it lands, and sends every buffer that fills. */
+  /** Gives the hash what the current buffer received since. */
+  private feed(): void {
+    this.hash.update(this.current, this.hashed, this.filled);
+    this.hashed = this.filled;
+  }
+
+  private fillNext(buffer: Buffer): void {
+    this.current = buffer;
+    this.filled = 0;
+    this.hashed = 0;
+    this.streamedTo = 0;
+  }
+
+  /**
+   * With `remaining` bytes of the body to come and what the buffer holds
+   * (a tail read back), fewer than two parts' worth left: the rest is one
+   * piece, streamed from now. Spanning two buffers needs the second to be
+   * one that cannot be another upload's: the request's own (back once its
+   * part is stored), or a spare had now; without one, no stream (the buffer
+   * is sent when full, and the rest planned then).
+   */
+  private planStream(remaining: number): void {
+    const rest = this.filled + remaining;
+    if (!this.plan || rest === 0 || rest >= 2 * this.size || this.streamed) return;
+    const last = this.plan.completes;
+    if (rest > this.size && this.current === this.own) {
+      const spare = this.bufferNow();
+      if (!spare) return;
+      // Kept for the second half of the piece.
+      this.reserved = spare;
+    }
+    const kind = rest >= this.size || last ? 'part' : 'tail';
+    const number = kind === 'part' ? this.partNumber() : 0;
+    const key = kind === 'part' ? this.upload.s3Key : this.deps.tailKey();
+    const body = new PassThrough();
+    const abort = new AbortController();
+    const { parts } = this.deps;
+    const stored: Promise<StoredPart | Tail> =
+      kind === 'part'
+        ? parts.putStream(key, this.upload.s3UploadId, number, body, rest, abort.signal)
+        : parts.putObjectStream(key, body, rest, abort.signal).then(({ crc32 }) => ({ key, size: rest, crc32 }));
+    const settled = stored.then(
+      () => {},
+      () => {},
+    );
+    this.inFlight.add(settled);
+    void settled.finally(() => this.inFlight.delete(settled));
+    this.streamed = { kind, number, key, body, abort, stored, length: rest, written: 0, buffers: [] };
+    this.streamedTo = 0;
+    this.streamOn();
+  }
+
+  /** A spare set aside for the second buffer of a streamed piece. */
+  private reserved: Buffer | undefined;
+
+  /** Copies a chunk into the buffers, streams it on when the piece is being streamed, and sends every buffer that fills. */
   private async take(chunk: Buffer, remainingAfterChunk: number | undefined): Promise<void> {
     for (let offset = 0; offset < chunk.length; ) {
       if (this.failure !== undefined) throw this.failure;
       if (this.filled === this.size) await this.full(remainingAfterChunk === undefined ? undefined : remainingAfterChunk + chunk.length - offset);
       const copied = chunk.copy(this.current, this.filled, offset, Math.min(chunk.length, offset + this.size - this.filled));
-      this.hash.update(chunk.subarray(offset, offset + copied));
       this.filled += copied;
       offset += copied;
+      const full = this.filled === this.size;
+      if (full || this.filled - this.hashed >= BATCH) this.feed();
+      if (this.streamed && (full || this.filled - this.streamedTo >= BATCH)) {
+        const streamed = this.streamed;
+        if (!this.streamOn()) await Promise.race([once(streamed.body, 'drain'), streamed.stored.catch(() => {})]);
+      }
     }
+  }
+
+  /** Gives up the piece being streamed (the request to S3 ends at once). */
+  private abandonStream(streamed = this.streamed): void {
+    if (!streamed) return;
+    streamed.abort.abort();
+    streamed.body.destroy();
+  }
+
+  /** Writes what the current buffer received since on to the streamed piece; false: wait for it to drain. */
+  private streamOn(): boolean {
+    const streamed = this.streamed!;
+    if (this.filled === this.streamedTo) return true;
+    streamed.written += this.filled - this.streamedTo;
+    const more = streamed.body.write(this.current.subarray(this.streamedTo, this.filled));
+    this.streamedTo = this.filled;
+    return more;
   }
 
   /**
-   * The buffer is full and more bytes follow: it is sent as a part, or held
-   * back when fewer than a part's worth follow. Holding needs one more
-   * buffer, which must not depend on another upload: the request's own
-   * (free, or back once its part is stored), or a spare to be had at once.
+   * The buffer is full and more bytes follow: the streamed piece goes on in
+   * the next buffer; otherwise the buffer is sent as a part, and what is
+   * left of the body planned anew.
    */
   private async full(remaining: number | undefined): Promise<void> {
-    if (remaining !== undefined && remaining < this.size && this.held === undefined) {
-      const next = this.current === this.own ? this.bufferNow() : await this.nextBuffer();
-      if (next) {
-        this.held = this.current;
-        this.current = next;
-        this.filled = 0;
-        return;
-      }
+    if (this.streamed) {
+      this.streamed.buffers.push(this.current);
+      const next = this.reserved ?? (await this.nextBuffer());
+      this.reserved = undefined;
+      this.fillNext(next);
+      return;
     }
     this.send([this.current], this.size);
-    this.current = await this.nextBuffer();
-    this.filled = 0;
+    this.fillNext(await this.nextBuffer());
+    if (remaining !== undefined) this.planStream(remaining);
   }
 
-  /** Sends buffers (the last one up to `lastLength`) as the next part; its record follows the previous part's. */
-  private send(buffers: Buffer[], lastLength: number): void {
+  private partNumber(): number {
     const number = this.nextPart++;
     if (number > MAX_PART_NUMBER) throw new Error(`upload ${this.upload.uploadId} ran out of S3 part numbers`);
+    return number;
+  }
+
+  /**
+   * Sends buffers (the last one up to `lastLength`) as a part, the next one
+   * unless its number was taken for it before (or it was stored already);
+   * its record follows the previous part's. Its buffers are free again once
+   * S3 stored them and the hash read them.
+   */
+  private send(buffers: Buffer[], lastLength: number, options: { number?: number; stored?: Promise<StoredPart>; release?: boolean } = {}): void {
+    const number = options.number ?? this.partNumber();
     const segments = buffers.map((buffer, i) => (i === buffers.length - 1 ? buffer.subarray(0, lastLength) : buffer));
     const end = this.bufferStart + (buffers.length - 1) * this.size + lastLength;
     this.bufferStart = end;
     const hashState = this.hash.save();
-    const stored = this.deps.parts.put(this.upload.s3Key, this.upload.s3UploadId, number, segments);
-    const settled = stored.then(
+    const stored = options.stored ?? this.deps.parts.put(this.upload.s3Key, this.upload.s3UploadId, number, segments);
+    const settled = Promise.all([stored, hashState]).then(
       () => buffers.forEach((buffer) => this.giveBack(buffer)),
       (error: unknown) => {
         this.failure ??= error;
@@ -204,8 +334,9 @@ export class Append {
       return;
     }
     this.chain = this.chain.then(async () => {
-      const part = await stored.catch(() => undefined);
-      if (part && this.failure === undefined) await this.recordOrStop({ offset: end, hashState, parts: [part], nextPart: number + 1 });
+      const [part, state] = await Promise.all([stored, hashState]).catch(() => [undefined, undefined]);
+      if (!part || !state || this.failure !== undefined) return;
+      await this.recordOrStop({ offset: end, hashState: state, parts: [part], nextPart: Math.max(number + 1, this.nextPart), release: options.release === true });
     });
   }
 
@@ -250,6 +381,7 @@ export class Append {
     }
     this.offset = step.offset;
     this.recorded.push(...step.parts);
+    if (step.release) this.released = true;
     if (oldTail && step.tail !== undefined) {
       this.oldTail = undefined;
       this.deps.discard(oldTail.key);
@@ -257,39 +389,81 @@ export class Append {
   }
 
   /**
-   * Stores what the body left that is in no part yet: with a full buffer
-   * held back, the two as one part; a full buffer as a part; else what was
-   * filled as a tail object (less than a part).
+   * The streamed piece, once the body ended: stored, if every byte of it
+   * arrived and S3 took them; else its bytes are sent again from the
+   * buffers, as what they make (a body cut short makes less).
+   */
+  private async finishStream(): Promise<{ part?: StoredPart; tail?: Tail; buffers: Buffer[] } | undefined> {
+    const streamed = this.streamed;
+    if (!streamed) return undefined;
+    this.streamOn();
+    this.streamed = undefined;
+    const buffers = [...streamed.buffers, this.current];
+    if (streamed.written === streamed.length) {
+      streamed.body.end();
+      const stored = await streamed.stored.catch(() => undefined);
+      if (stored) return streamed.kind === 'part' ? { part: stored as StoredPart, buffers } : { tail: stored as Tail, buffers };
+    } else this.abandonStream(streamed);
+    await streamed.stored.catch(() => {});
+    if (streamed.kind === 'tail') this.deps.discard(streamed.key);
+    // Sent again from the buffers: a part takes its number again (no part was numbered after it).
+    else this.nextPart = streamed.number;
+    return { buffers };
+  }
+
+  /**
+   * Stores what the body left that is in no part yet, the request's last
+   * record releasing the upload: the streamed piece; else, after a body cut
+   * short or of unknown length, a full buffer (or what a streamed piece
+   * made) as a part, or what was filled as a tail (less than a part).
    */
   private async storeRest(end: number): Promise<void> {
-    // Nothing arrived: the tail the request started from stays as it is.
-    if (end === this.upload.offset) return this.settle();
-    let tail: Promise<Tail> | undefined;
-    if (this.held) {
-      this.send([this.held, this.current], this.filled);
-      this.held = undefined;
-    } else if (this.filled === this.size) {
-      // The body ended on a part boundary: a part, not a tail.
-      this.send([this.current], this.size);
-    } else if (this.filled > 0) {
-      const key = this.deps.tailKey();
-      tail = this.deps.parts.putObject(key, [this.current.subarray(0, this.filled)]).then(({ size, crc32 }) => ({ key, size, crc32 }));
-      // Failed or superseded: nothing refers to it.
-      tail.then(() => this.failure !== undefined && this.deps.discard(key), () => {});
+    this.feed();
+    const finished = await this.finishStream();
+    if (finished?.tail) return this.storeTail(end, finished.tail, finished.buffers);
+    if (finished?.part) {
+      this.send(finished.buffers, this.filled, { number: finished.part.number, stored: Promise.resolve(finished.part), release: true });
+    } else {
+      const buffers = finished?.buffers ?? [this.current];
+      const bytes = (buffers.length - 1) * this.size + this.filled;
+      // Nothing arrived: the tail the request started from stays as it is.
+      if (end === this.upload.offset || bytes === 0) return this.settle();
+      if (bytes >= this.size) this.send(buffers, this.filled, { release: true });
+      else {
+        const key = this.deps.tailKey();
+        const tail = await this.deps.parts
+          .putObject(key, [this.current.subarray(0, this.filled)])
+          .then(({ size, crc32 }) => ({ key, size, crc32 }))
+          .catch((error: unknown) => {
+            this.failure ??= error;
+            return undefined;
+          });
+        if (tail) return this.storeTail(end, tail, buffers);
+      }
     }
-    this.filled = 0;
-    const hashState = this.hash.save();
     await this.settle();
-    const newTail = tail ? await tail : undefined;
-    if (this.bodyHash) {
-      await this.recordOrStop({ offset: end, hashState, parts: await Promise.all(this.deferred), nextPart: this.nextPart, ...(newTail ? { tail: newTail } : {}) });
-    } else if (newTail) {
-      await this.recordOrStop({ offset: end, hashState, parts: [], nextPart: this.nextPart, tail: newTail });
-    }
+    if (this.bodyHash) await this.recordDeferred(end);
+  }
+
+  /** A tail stored: recorded after the parts before it (with them, for a body with a digest), releasing the upload. */
+  private async storeTail(end: number, tail: Tail, buffers: Buffer[]): Promise<void> {
+    const hashState = await this.hash.save();
+    await this.settle();
+    if (this.bodyHash) await this.recordDeferred(end, { tail });
+    else await this.recordOrStop({ offset: end, hashState, parts: [], nextPart: this.nextPart, tail, release: true });
+    buffers.forEach((buffer) => this.giveBack(buffer));
     if (this.failure !== undefined) {
-      if (newTail) this.deps.discard(newTail.key);
+      this.deps.discard(tail.key);
       throw this.failure;
     }
+  }
+
+  /** A body with a digest of its own, once it matched: every part it stored, and its tail, recorded in one write. */
+  private async recordDeferred(end: number, extra: { tail?: Tail; hashState?: Uint8Array } = {}, completing?: { checksum: string }): Promise<void> {
+    const parts = await Promise.all(this.deferred);
+    const { hashState = await this.hash.save(), tail } = extra;
+    await this.recordOrStop({ offset: end, hashState, parts, nextPart: this.nextPart, ...(tail ? { tail } : {}), release: !completing }, completing);
+    if (this.failure !== undefined) throw this.failure;
   }
 
   /** Waits for every part and record so far; the first failure is the request's. */
@@ -310,15 +484,18 @@ export class Append {
   /** The last part (of any size), then the record that makes the upload COMPLETING, with the SHA-256 of every byte. */
   private async complete(end: number): Promise<AppendResult> {
     if (end === 0) throw new Errors.EmptyDocument();
-    if (this.held) this.send([this.held, this.current], this.filled);
-    else if (this.filled > 0) this.send([this.current], this.filled);
-    this.held = undefined;
-    this.filled = 0;
-    const hashState = this.hash.save();
-    const checksum = this.hash.hex();
+    this.feed();
+    const finished = await this.finishStream();
+    if (finished?.tail) throw new Error('a streamed tail cannot end an upload');
+    const buffers = finished?.buffers ?? [this.current];
+    const bytes = (buffers.length - 1) * this.size + this.filled;
+    if (finished?.part) this.send(buffers, this.filled, { number: finished.part.number, stored: Promise.resolve(finished.part) });
+    else if (bytes > 0) this.send(buffers, this.filled);
+    const hashState = await this.hash.save();
+    const checksum = await this.hash.hex();
     await this.settle();
-    const parts = this.bodyHash ? await Promise.all(this.deferred) : [];
-    await this.recordOrStop({ offset: end, hashState, parts, nextPart: this.nextPart }, { checksum });
+    if (this.bodyHash) await this.recordDeferred(end, { hashState }, { checksum });
+    else await this.recordOrStop({ offset: end, hashState, parts: [], nextPart: this.nextPart }, { checksum });
     if (this.failure !== undefined) throw this.failure;
     return { kind: 'completing', offset: end, checksum, parts: [...this.upload.parts, ...this.recorded] };
   }

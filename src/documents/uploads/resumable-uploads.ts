@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { PartBuffers } from '../../adapters/s3-multipart.ts';
-import { Errors } from '../../errors.ts';
+import { Errors, isErrorCode } from '../../errors.ts';
 import { fingerprint } from '../../idempotency/idempotency-key.ts';
 import type { IdempotentRequests } from '../../idempotency/idempotent-requests.ts';
 import { contentTypeOf, type CreateAnswer, type DocumentService } from '../document-service.ts';
@@ -10,7 +10,7 @@ import { describeBytes } from '../incoming-body.ts';
 import type { UploadSlots } from '../upload-slots.ts';
 import { Append, type BodyDigest } from './append.ts';
 import { discardUpload, type UploadHome } from './upload-home.ts';
-import { HASH_FORMAT, UploadHash } from './upload-hash.ts';
+import { HASH_FORMAT, initialHashState, type HashThread } from './upload-hash.ts';
 import type { Upload } from './upload-records.ts';
 
 export type Protocol = 'tus' | 'ietf';
@@ -52,6 +52,8 @@ export type ResumableUploadsOptions = {
   slots: UploadSlots;
   buffers: PartBuffers;
   partsInFlight: number;
+  /** Where the SHA-256 of appends is computed. */
+  hashing: HashThread;
   /** Counts a creation of the tenant's; the seconds to wait when it is over its limit. */
   countCreation(tenant: string): Promise<number | undefined>;
   maxBytes: number;
@@ -150,7 +152,7 @@ export class ResumableUploads {
       parts: [],
       nextPart: 1,
       hashFormat: HASH_FORMAT,
-      hashState: Buffer.from((await UploadHash.start()).save()),
+      hashState: Buffer.from(await initialHashState()),
       createdAt: new Date(now).toISOString(),
       expiresAt: now + this.options.expirySeconds * 1000,
     };
@@ -192,17 +194,22 @@ export class ResumableUploads {
    * of the create.
    */
   async append(tenant: string, uploadId: string, input: AppendInput): Promise<Upload> {
-    const { home, upload } = await this.load(tenant, uploadId);
-    this.check(upload, input);
-    const release = this.slot(tenant, upload);
+    const home = this.options.homes.of(tenant, uploadId);
+    const release = await this.slot(tenant, uploadId);
     try {
+      // Claimed at once, the item read only when the claim fails (to say why): one write, not a read and a write.
       const owner = randomUUID();
       const claimed = await home.records.claim(tenant, uploadId, input.offset, owner);
       if (!claimed) {
-        // Changed between the read and the claim: say how it is now.
-        const now = await this.load(tenant, uploadId);
-        this.check(now.upload, input);
-        throw withOffset(new Errors.UploadSuperseded(uploadId), now.upload.offset);
+        const { upload } = await this.load(tenant, uploadId);
+        this.check(upload, input);
+        throw withOffset(new Errors.UploadSuperseded(uploadId), upload.offset);
+      }
+      try {
+        this.check(claimed, input);
+      } catch (error) {
+        await home.records.release(tenant, uploadId, owner).catch(() => {});
+        throw error;
       }
       return await this.appendOwned(home, claimed, owner, input);
     } finally {
@@ -233,10 +240,12 @@ export class ResumableUploads {
     }
   }
 
-  private slot(tenant: string, upload: Upload): () => void {
+  /** An upload slot of the tenant's; without one, 503 with the upload's offset (read then, as the client resumes from it). */
+  private async slot(tenant: string, uploadId: string): Promise<() => void> {
     try {
       return this.options.slots.take(tenant);
     } catch (error) {
+      const { upload } = await this.load(tenant, uploadId);
       throw withOffset(error as Error, upload.offset);
     }
   }
@@ -248,7 +257,7 @@ export class ResumableUploads {
       if (!(await home.records.setLength(tenant, uploadId, owner, input.length))) throw withOffset(new Errors.UploadSuperseded(uploadId), upload.offset);
       upload = { ...upload, length: input.length };
     }
-    const hash = await UploadHash.resume(upload.hashFormat, upload.hashState);
+    const hash = await this.options.hashing.resume(upload.hashFormat, upload.hashState);
     if (!hash) {
       await home.records.end(tenant, uploadId, 'FAILED', 'UPLOAD_STATE_LOST');
       throw new Errors.UploadStateLost(uploadId);
@@ -280,15 +289,22 @@ export class ResumableUploads {
         completesAt: (offset) => (complete === undefined ? offset === length : complete && (length === undefined || offset === length)),
         ...(input.digest ? { digest: input.digest } : {}),
       });
-    } catch (error) {
+    } catch (caught) {
+      let error = caught as Error;
+      // Another request took the upload over (or ended it) meanwhile: what failed since, such as a part sent
+      // to the multipart upload that request completed (NoSuchUpload), is that, not a fault of the service.
+      if (!isErrorCode((caught as { code?: unknown } | null)?.code) && !(await home.records.stillOwns(tenant, uploadId, owner).catch(() => true))) {
+        error = new Errors.UploadSuperseded(uploadId);
+      }
       if (!isCoded(error, 'UPLOAD_SUPERSEDED')) await home.records.release(tenant, uploadId, owner).catch(() => {});
-      throw withOffset(error as Error, append.offset);
+      throw withOffset(error, append.offset);
     } finally {
       clearInterval(watch);
       this.active.delete(append);
     }
     if (result.kind === 'stored') {
-      await home.records.release(tenant, uploadId, owner).catch(() => {});
+      // Its last record let go of the upload, unless it recorded nothing.
+      if (!result.released) await home.records.release(tenant, uploadId, owner).catch(() => {});
       if (complete) throw withOffset(new Errors.UploadLengthMismatch(`the upload ended at ${result.offset} bytes, not at its length, ${length}`), result.offset);
       return { ...upload, offset: result.offset };
     }

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import { Type } from 'typebox';
 import { Errors } from '../../errors.ts';
 import { problems } from '../../http/schemas.ts';
@@ -30,6 +30,20 @@ const UploadParams = Type.Object({
 });
 /** Any other id is an upload that does not exist: 404, as for an unknown or another tenant's. */
 const unknownUpload = () => new Errors.UploadNotFound('of that id');
+
+/**
+ * A request the route schema refuses: a path that is no upload id is an
+ * unknown upload (404); a header (Upload-Offset missing) is a malformed
+ * request (400), as protocols.ts answers it.
+ */
+const schemaError = (errors: FastifySchemaValidationError[], dataVar: string): Error => {
+  if (dataVar === 'params') return unknownUpload();
+  const [first] = errors;
+  const missing = first?.params.missingProperty;
+  return new Errors.InvalidUploadRequest(
+    missing === 'upload-offset' ? 'an append needs Upload-Offset' : `${String(missing ?? first?.instancePath.slice(1) ?? 'a header')} is missing or malformed`,
+  );
+};
 
 function bodyOf(request: FastifyRequest): Readable | undefined {
   return request.body instanceof Readable ? request.body : undefined;
@@ -114,13 +128,18 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
   // An append is bytes: handed over as the stream they are; its content type is checked by protocol.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+  // tus: every answer names the version, those refused before a handler runs too (an id that is none, a header missing).
+  app.addHook('onRequest', async (request, reply) => {
+    const tus = request.headers['tus-resumable'];
+    if (typeof tus === 'string' && tus.trim() === TUS_VERSION) announce(reply, 'tus');
+  });
   const { maxBytes } = uploads;
 
   app.route({
     // A list, not 'HEAD': @fastify/swagger leaves a route of method 'HEAD' (Fastify's own for every GET) out of the document.
     method: ['HEAD'],
     url: '/uploads/:uploadId',
-    schemaErrorFormatter: unknownUpload,
+    schemaErrorFormatter: schemaError,
     config: { openapi: { responseHeaders: { 200: [...STATE_HEADERS], 204: [...STATE_HEADERS] } } },
     schema: {
       operationId: 'headUpload',
@@ -147,7 +166,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
   app.patch(
     '/uploads/:uploadId',
     {
-      schemaErrorFormatter: unknownUpload,
+      schemaErrorFormatter: schemaError,
       config: {
         bodyBytesPerSecond: uploadMinBytesPerSecond,
         openapi: { binaryBody: true, responseHeaders: { 200: ['Location', 'ETag', ...STATE_HEADERS], 201: ['Location', 'ETag', ...STATE_HEADERS], 204: [...STATE_HEADERS, 'ETag'] } },
@@ -193,7 +212,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
   app.delete(
     '/uploads/:uploadId',
     {
-      schemaErrorFormatter: unknownUpload,
+      schemaErrorFormatter: schemaError,
       config: { openapi: { responseHeaders: { 204: ['Tus-Resumable'] } } },
       schema: {
         operationId: 'cancelUpload',
