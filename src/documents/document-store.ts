@@ -130,9 +130,11 @@ export class DocumentStore {
     );
     if (tombstoned) return { outcome: 'deleted', deletedAt, ...(s3Key ? { s3Key } : {}) };
     const existing = await this.lookup(tenant, id);
-    if (existing.state === 'absent') return { outcome: 'absent' };
+    // Active now, so absent when the condition was checked: a create of this id committed after
+    // the delete found nothing. The delete came first: it deleted nothing (404), and the document
+    // created after it stays.
+    if (existing.state === 'absent' || existing.state === 'active') return { outcome: 'absent' };
     // A repeated delete finishes a content removal (and an announcement) that may have failed before.
-    if (existing.state !== 'deleted') return { outcome: 'already-deleted' };
     const { s3Key: left, deletedAt: committedAt } = existing;
     return { outcome: 'already-deleted', ...(left ? { s3Key: left } : {}), ...(committedAt ? { deletedAt: committedAt } : {}) };
   }

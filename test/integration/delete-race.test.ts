@@ -70,3 +70,42 @@ describe('the delete race of cache-aside', () => {
     expect((await redis.getBuffer(`doc:public:${id}`))?.toString()).toBe('D');
   });
 });
+
+describe('a DELETE that races a create of the same id', () => {
+  it('finds nothing to delete when the create commits between its tombstone and its lookup: 404, and the document stays', async () => {
+    const { DocumentStore } = await import('../../src/documents/document-store.ts');
+    const { createAwsClients } = await import('../../src/adapters/aws.ts');
+    const config = testConfig();
+    const aws = createAwsClients(config);
+    const id = uniqueId('race-create');
+    const { createHash } = await import('node:crypto');
+    const checksum = createHash('sha256').update('born').digest('hex');
+    const metadata = { id, status: 'ACTIVE' as const, contentType: 'text/plain', size: 4, checksum, createdAt: new Date().toISOString() };
+    const real = new DocumentStore({ dynamo: aws.dynamo, table: config.DOCUMENTS_TABLE, tombstoneSeconds: 60 });
+    // The interleaving, forced: the tombstone's condition fails on an absent item, then the create commits.
+    const dynamo = {
+      ...aws.dynamo,
+      getItem: aws.dynamo.getItem.bind(aws.dynamo),
+      putItem: aws.dynamo.putItem.bind(aws.dynamo),
+      query: aws.dynamo.query.bind(aws.dynamo),
+      async updateItem(input: Parameters<typeof aws.dynamo.updateItem>[0]) {
+        try {
+          return await aws.dynamo.updateItem(input);
+        } finally {
+          expect(await real.create('public', metadata, { content: Buffer.from('born') })).toMatchObject({ outcome: 'created' });
+        }
+      },
+    };
+    const racing = new DocumentStore({ dynamo, table: config.DOCUMENTS_TABLE, tombstoneSeconds: 60 });
+    try {
+      expect(await racing.delete('public', id)).toEqual({ outcome: 'absent' });
+      const after = await real.lookup('public', id);
+      expect(after.state).toBe('active');
+      const read = await app.inject({ method: 'GET', url: `/documents/${id}` });
+      expect(read.statusCode).toBe(200);
+      expect(read.body).toBe('born');
+    } finally {
+      aws.destroy();
+    }
+  });
+});
