@@ -124,6 +124,8 @@ export class Append {
   private body: Readable | undefined;
   private readonly recorded: StoredPart[] = [];
   private released = false;
+  /** The error of a stop that keeps what arrived. */
+  private keeping: Error | undefined;
   private plan: { declared: number; completes: boolean } | undefined;
   /** The offset of the last record this request made: what a client learns after a failure. */
   offset: number;
@@ -141,8 +143,13 @@ export class Append {
     this.bufferStart = upload.offset - (upload.tail?.size ?? 0);
   }
 
-  /** Stops reading the body (a drain): what arrived is stored, then the append fails with `error`. */
-  stop(error: Error): void {
+  /**
+   * Stops reading the body: the append fails with `error`, once it stored
+   * what arrived if `keepWhatArrived` (a HEAD of the upload; a drain's
+   * SHUTTING_DOWN always keeps it).
+   */
+  stop(error: Error, keepWhatArrived = false): void {
+    if (keepWhatArrived) this.keeping ??= error;
     this.body?.destroy(error);
   }
 
@@ -178,7 +185,7 @@ export class Append {
         await this.take(chunk, request.declaredLength === undefined ? undefined : request.declaredLength - received);
       }
     } catch (error) {
-      if (this.failure === undefined && keepsWhatArrived(error) && !request.digest) await this.storeRest(this.upload.offset + received);
+      if (this.failure === undefined && (keepsWhatArrived(error) || error === this.keeping) && !request.digest) await this.storeRest(this.upload.offset + received);
       throw this.failure ?? error;
     }
     const end = this.upload.offset + received;

@@ -88,8 +88,8 @@ function isCoded(error: unknown, ...codes: string[]): boolean {
 export class ResumableUploads {
   private readonly options: ResumableUploadsOptions;
   private readonly now: () => number;
-  /** Appends in progress here, stopped by a drain. */
-  private readonly active = new Set<Append>();
+  /** Appends in progress here (stopped by a drain), with their upload and when they end (a HEAD of that upload waits for it). */
+  private readonly active = new Map<Append, { upload: string; ended: Promise<void> }>();
 
   constructor(options: ResumableUploadsOptions) {
     this.options = options;
@@ -179,10 +179,29 @@ export class ResumableUploads {
 
   /** What HEAD answers: OPEN with its offset, or COMPLETED (an upload left COMPLETING is finished first); a failed one is its error. */
   async status(tenant: string, uploadId: string): Promise<Upload> {
+    await this.endAppendsHere(tenant, uploadId);
     const { home, upload } = await this.load(tenant, uploadId);
     if (upload.state === 'FAILED') throw this.failureOf(upload);
     if (upload.state === 'COMPLETING') return this.finish(home, upload);
     return upload;
+  }
+
+  /**
+   * An append of the upload still in progress on this instance when its
+   * offset is asked for is one its client gave up on (a client asks after a
+   * request failed, never during one): it stops, stores what arrived, and
+   * ends before the offset is read. Else it would move the offset after the
+   * answer (storing the part it had in flight, then what arrived), and the
+   * append the client sends next, at the offset answered, would be refused
+   * 409: an offset answered must be one the next append can use (the IETF
+   * draft's "Concurrency"). An append on another instance is not reached:
+   * one that is still alive can make that 409 happen.
+   */
+  private async endAppendsHere(tenant: string, uploadId: string): Promise<void> {
+    const key = `${tenant}/${uploadId}`;
+    const here = [...this.active].filter(([, running]) => running.upload === key);
+    for (const [append] of here) append.stop(new Errors.UploadSuperseded(uploadId), true);
+    await Promise.all(here.map(([, running]) => running.ended));
   }
 
   /**
@@ -278,7 +297,8 @@ export class ResumableUploads {
         () => {},
       );
     }, this.options.ownerCheckMs ?? 2000);
-    this.active.add(append);
+    let ended!: () => void;
+    this.active.set(append, { upload: `${tenant}/${uploadId}`, ended: new Promise<void>((resolve) => (ended = resolve)) });
     let result;
     try {
       result = await append.run({
@@ -301,6 +321,7 @@ export class ResumableUploads {
     } finally {
       clearInterval(watch);
       this.active.delete(append);
+      ended();
     }
     if (result.kind === 'stored') {
       // Its last record let go of the upload, unless it recorded nothing.
@@ -387,7 +408,7 @@ export class ResumableUploads {
 
   /** A drain: every append in progress stores what arrived and ends, so that its client resumes elsewhere. */
   stopAll(): void {
-    for (const append of this.active) append.stop(new Errors.ShuttingDown());
+    for (const append of this.active.keys()) append.stop(new Errors.ShuttingDown());
   }
 
   /** Appends in progress (a drain waits for them to store what they have). */
