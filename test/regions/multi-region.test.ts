@@ -311,4 +311,30 @@ describe('two regions joined by MREC-style replication', () => {
     expect(read.status).toBe(200);
     expect(((await read.json()) as { orderId: string }).orderId).toBe(orderId);
   });
+
+  it('a resumable upload created in one region is continued in the other from the bytes stored, and makes one document', async () => {
+    const tus = { 'tus-resumable': '1.0.0' };
+    const body = 'x'.repeat(3000) + randomUUID();
+    const created = await call(a.url, 'POST', '/documents', undefined, { ...tus, 'upload-length': String(body.length), 'upload-metadata': `filetype ${Buffer.from('text/plain').toString('base64')}` });
+    expect(created.status).toBe(201);
+    const upload = created.headers.get('location')!;
+    const append = (url: string, offset: number, piece: string) =>
+      call(url, 'PATCH', upload, piece, { ...tus, 'upload-offset': String(offset), 'content-type': 'application/offset+octet-stream' });
+    expect((await append(a.url, 0, body.slice(0, 1000))).headers.get('upload-offset')).toBe('1000');
+    // The upload is homed where it was created: the other region reads its offset there, at once.
+    const head = await call(b.url, 'HEAD', upload, undefined, tus);
+    expect(head.status).toBe(200);
+    expect(head.headers.get('upload-offset')).toBe('1000');
+    const done = await append(b.url, 1000, body.slice(1000));
+    expect(done.status).toBe(204);
+    expect(done.headers.get('etag')).toBe(`"${sha256(body)}"`);
+    const document = done.headers.get('content-location')!;
+    for (const region of [b, a]) {
+      const read = await waitFor(`${document} in ${region.name}`, async () => {
+        const answer = await call(region.url, 'GET', document);
+        return answer.status === 200 ? answer : undefined;
+      });
+      expect(read.body).toBe(body);
+    }
+  });
 });

@@ -57,9 +57,10 @@ locals {
         },
         ], local.multi_region ? [
         {
-          # Content that has not replicated here yet, read from the region that has it.
+          # Content that has not replicated here yet, read from the region that has it;
+          # the parts and tails of a resumable upload homed there, which an instance here continues.
           sid       = "OtherRegionsObjects"
-          actions   = ["s3:GetObject"]
+          actions   = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
           resources = [for region in local.other_regions : "arn:aws:s3:::${var.bucket_names[region]}/*"]
         },
         {

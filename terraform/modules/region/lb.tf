@@ -18,9 +18,10 @@ locals {
   public_paths = {
     # The API of the contract, every method.
     api = ["/documents", "/documents/*", "/orders", "/orders/*"]
-    # Status for uptime checks (Route 53's, with several regions), and the
-    # API description for clients.
-    meta = ["/health", "/openapi.json"]
+    # Status for uptime checks (Route 53's, with several regions), the API
+    # description for clients, and the resumable uploads' resources (with
+    # these rather than a rule of their own: a rule takes five paths).
+    meta = ["/health", "/openapi.json", "/uploads", "/uploads/*"]
   }
   # Listeners that forward to the API (a plain-HTTP one only when asked for).
   forwarding_listeners = var.plain_http == "forward" ? ["https", "http"] : ["https"]
