@@ -45,11 +45,19 @@ export type ScenarioReport = {
   resumable?: {
     oneRequest: { MBps: number; apiCpuMsPerMB: number };
     resumable: { MBps: number; apiCpuMsPerMB: number };
+    /** The same document in a single append (tus-js-client's default), and its MB/s ÷ one-request MB/s. */
+    oneAppend: { MBps: number; apiCpuMsPerMB: number; ratio: number };
     /** Resumable MB/s ÷ one-request MB/s. */
     ratio: number;
     /** One-request CPU per MB ÷ resumable CPU per MB: below 1, the resumable upload costs more CPU. */
     cpuRatio: number;
-    completion: { small: { bytes: number; cpuMs: number }; large: { bytes: number; cpuMs: number }; ratio: number };
+    /** The API's CPU of the append that completes an upload, net of what the idle API spends meanwhile (raw: with it). */
+    completion: {
+      small: { bytes: number; cpuMs: number; rawCpuMs: number; idleCpuMs: number };
+      large: { bytes: number; cpuMs: number; rawCpuMs: number; idleCpuMs: number };
+      idleMsPerSecond: number;
+      ratio: number;
+    };
   };
   notes: string[];
 };
@@ -241,9 +249,13 @@ export function printTable(ceiling: CeilingSummary, reports: ScenarioReport[], t
     if (!resumable) continue;
     console.log(`\n${report.name}: MB/s and API CPU ms per MB of a 64 MiB document`);
     console.log(`  one PUT     ${String(resumable.oneRequest.MBps).padStart(7)} MB/s  ${resumable.oneRequest.apiCpuMsPerMB} ms/MB`);
-    console.log(`  resumable   ${String(resumable.resumable.MBps).padStart(7)} MB/s  ${resumable.resumable.apiCpuMsPerMB} ms/MB  (${resumable.ratio} × the MB/s, ${resumable.cpuRatio} × the CPU efficiency)`);
+    console.log(`  resumable   ${String(resumable.resumable.MBps).padStart(7)} MB/s  ${resumable.resumable.apiCpuMsPerMB} ms/MB  (${resumable.ratio} × the MB/s, ${resumable.cpuRatio} × the CPU efficiency), in 8 MiB appends`);
+    console.log(`  one append  ${String(resumable.oneAppend.MBps).padStart(7)} MB/s  ${resumable.oneAppend.apiCpuMsPerMB} ms/MB  (${resumable.oneAppend.ratio} × the MB/s), the whole document in one append`);
     const { small, large } = resumable.completion;
-    console.log(`  completing: ${small.cpuMs} ms of API CPU at ${small.bytes} bytes, ${large.cpuMs} ms at ${large.bytes} bytes`);
+    console.log(
+      `  completing: ${small.cpuMs} ms of API CPU at ${small.bytes} bytes, ${large.cpuMs} ms at ${large.bytes} bytes ` +
+        `(net of the idle API's ${resumable.completion.idleMsPerSecond} ms/s: ${small.idleCpuMs} and ${large.idleCpuMs} ms)`,
+    );
     for (const note of report.notes) console.log(`  note: ${note}`);
   }
   console.log('\ntargets (issues 5 and 9):');
