@@ -41,8 +41,8 @@ export const ConfigSchema = Type.Object({
   }),
   API_KEYS: Type.String({
     default: '',
-    pattern: '^$|^[a-z0-9][a-z0-9-]{0,62}:[0-9a-f]{64}(,[a-z0-9][a-z0-9-]{0,62}:[0-9a-f]{64})*$',
-    description: 'Comma-separated tenant:<sha256 hex of the key> pairs',
+    pattern: '^$|^[a-z0-9][a-z0-9-]{0,62}:[0-9a-f]{64}(:legal-hold)?(,[a-z0-9][a-z0-9-]{0,62}:[0-9a-f]{64}(:legal-hold)?)*$',
+    description: 'Comma-separated tenant:<sha256 hex of the key> entries; :legal-hold after one lets that key place and lift legal holds',
   }),
   RATE_LIMIT_PER_MINUTE: Type.Integer({
     minimum: 1,
@@ -145,6 +145,26 @@ export const ConfigSchema = Type.Object({
   }),
   DOCUMENT_CACHE_TTL_SECONDS: Seconds(3600, 'Lifetime of a document in Redis'),
   DOCUMENT_TOMBSTONE_SECONDS: Seconds(30 * 24 * 3600, 'How long a deleted document is remembered'),
+  RETENTION_DEFAULTS: Type.String({
+    default: '',
+    pattern: '^$|^([a-z0-9][a-z0-9-]{0,62}|\\*)=[0-9]{1,5}(,([a-z0-9][a-z0-9-]{0,62}|\\*)=[0-9]{1,5})*$',
+    description:
+      'Days a tenant\'s documents are retained at least (DELETE refused before), as tenant=days pairs; * is every other tenant. A Retain-Until on a create can only lengthen it',
+  }),
+  S3_OBJECT_LOCK_MODE: Type.Union([Type.Literal('off'), Type.Literal('GOVERNANCE'), Type.Literal('COMPLIANCE')], {
+    default: 'off',
+    description:
+      'With the bucket made with Object Lock (terraform object_lock): each document\'s retention and legal hold are set on its object too, in this mode; off: in the metadata only',
+  }),
+  DOCUMENTS_KMS_KEY_ID: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 2048, pattern: '^[A-Za-z0-9/_:+=.@-]+$', description: 'KMS key every document object is encrypted with (SSE-KMS, with an S3 Bucket Key); unset: the bucket\'s default encryption' }),
+  ),
+  TENANT_KMS_KEYS: Type.String({
+    default: '',
+    pattern: '^$|^[a-z0-9][a-z0-9-]{0,62}=[A-Za-z0-9/_:+=.@-]+(,[a-z0-9][a-z0-9-]{0,62}=[A-Za-z0-9/_:+=.@-]+)*$',
+    description:
+      'tenant=KMS key pairs: that tenant\'s objects are encrypted with its own key (crypto-shredding: disabling the key makes them unreadable), and none of its content sits inline in DynamoDB',
+  }),
   MEMORY_CACHE_MAX_BYTES: Type.Integer({
     minimum: 0,
     default: 64 * 1024 * 1024,
@@ -202,6 +222,10 @@ export const ConfigSchema = Type.Object({
   CONSUMER_TABLE: Name('order-consumer', 'DynamoDB table of the downstream consumer'),
   DOCUMENTS_BUCKET: Name('documents', 'S3 bucket of document content'),
   ORDER_EVENTS_TOPIC_ARN: Name('arn:aws:sns:us-east-1:000000000000:order-events', 'SNS topic of order events'),
+  DOCUMENT_CHANGES_TOPIC_ARN: Name(
+    'arn:aws:sns:us-east-1:000000000000:document-changes',
+    'SNS topic of document.created and document.deleted events, for other systems (message attributes type and tenant)',
+  ),
   ORDER_EVENTS_QUEUE: Name('order-events-consumer', 'SQS queue the consumer reads'),
   ORDER_EVENTS_DLQ: Name('order-events-consumer-dlq', 'Dead-letter queue of the consumer queue'),
   CONSUMER_MAX_RECEIVES: Type.Integer({
@@ -220,7 +244,7 @@ export const ConfigSchema = Type.Object({
   CONSUMER_VISIBILITY_TIMEOUT_SECONDS: Seconds(30, 'A received event is hidden from other consumers this long; a failed one comes back after it'),
   CONSUMER_DEDUP_SECONDS: Seconds(7 * 24 * 3600, 'How long the consumer remembers an applied event id'),
 
-  ORDER_PUBLISH_TIMEOUT_MS: Milliseconds(1000, 'Deadline of the publish attempt POST /orders makes; the relay retries what it leaves pending'),
+  ORDER_PUBLISH_TIMEOUT_MS: Milliseconds(1000, 'Deadline of the publish attempt a write makes (an order, a document created or deleted); the relay publishes what it leaves pending'),
   RELAY_INTERVAL_MS: Milliseconds(1000, 'Pause between relay sweeps when nothing is pending'),
   RELAY_LEASE_SECONDS: Seconds(30, 'How long a relay replica owns the events it claimed'),
   RELAY_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 500, default: 100, description: 'Events one relay sweep claims at most' }),

@@ -11,6 +11,7 @@ export type Metrics = {
   idempotentReplays: Counter<'route'>;
   integrityFailures: Counter;
   uploadsInFlight: Gauge;
+  legalHoldChanges: Counter<'status'>;
 };
 
 /** A registry per app (tests build many apps in one process), never the global one. */
@@ -39,6 +40,12 @@ export function createMetrics(): Metrics {
     uploadsInFlight: new Gauge({
       name: 'document_uploads_in_flight',
       help: 'Document uploads above the inline size in progress (bounded by MAX_CONCURRENT_UPLOADS)',
+      registers: [registry],
+    }),
+    legalHoldChanges: new Counter({
+      name: 'document_legal_hold_changes_total',
+      help: 'Legal holds placed (status ON) or lifted (OFF); each is logged with the key that asked',
+      labelNames: ['status'],
       registers: [registry],
     }),
   };

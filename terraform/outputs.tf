@@ -62,6 +62,7 @@ locals {
       "ORDER_EVENTS_TOPIC_ARN=${aws_sns_topic.order_events.arn}\n",
       "ORDER_EVENTS_QUEUE=${aws_sqs_queue.order_events.name}\n",
       "ORDER_EVENTS_DLQ=${aws_sqs_queue.order_events_dlq.name}\n",
+      "DOCUMENT_CHANGES_TOPIC_ARN=${deployed.document_changes_topic_arn}\n",
       "CONSUMER_MAX_RECEIVES=${var.consumer_max_receives}\n",
       "REDIS_URL=${deployed.redis.url}\n",
       "REDIS_AUTH_SECRET_ID=${deployed.redis.auth_secret_arn}\n",

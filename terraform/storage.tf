@@ -6,14 +6,23 @@ locals {
     documents = {
       hash_key   = "pk"
       ttl        = "deleteAt" # tombstones of deleted documents
-      attributes = { pk = "S", tombstoneShard = "S", deleteAt = "N", uploadShard = "S", expiresAt = "N" }
+      attributes = { pk = "S", tombstoneShard = "S", deleteAt = "N", uploadShard = "S", expiresAt = "N", listPk = "S", listSk = "S", outboxShard = "S", outboxSince = "N" }
       # Sparse: only tombstones carry tombstoneShard; the lifecycle worker
       # reads the oldest deleteAt of each shard (keys are all it needs).
       # Sparse too: only resumable uploads that may still hold bytes in S3
       # carry uploadShard; the lifecycle worker ends those past their expiry.
+      # listing: active documents by tenant, newest first (GET /documents);
+      # outbox: items whose document event is pending, with what the relay
+      # publishes and never the content (docs/capacity.md has their cost).
       indexes = [
         { name = "tombstones", hash_key = "tombstoneShard", range_key = "deleteAt", projection = "KEYS_ONLY" },
         { name = "uploads", hash_key = "uploadShard", range_key = "expiresAt", projection = "KEYS_ONLY" },
+        { name = "listing", hash_key = "listPk", range_key = "listSk", projection = "KEYS_ONLY" },
+        {
+          name = "outbox", hash_key = "outboxShard", range_key = "outboxSince", projection = "INCLUDE",
+          # DOCUMENT_EVENT_ATTRIBUTES in src/documents/document-events.ts
+          non_key_attributes = ["eventStatus", "leaseUntil", "eventRegion", "traceContext", "kind", "tenant", "id", "contentType", "size", "checksum", "createdAt", "retainUntil", "deletedAt"]
+        },
       ]
     }
     idempotency-keys = {
@@ -59,10 +68,11 @@ resource "aws_dynamodb_table" "this" {
   dynamic "global_secondary_index" {
     for_each = each.value.indexes
     content {
-      name            = global_secondary_index.value.name
-      hash_key        = global_secondary_index.value.hash_key
-      range_key       = global_secondary_index.value.range_key
-      projection_type = global_secondary_index.value.projection
+      name               = global_secondary_index.value.name
+      hash_key           = global_secondary_index.value.hash_key
+      range_key          = global_secondary_index.value.range_key
+      projection_type    = global_secondary_index.value.projection
+      non_key_attributes = try(global_secondary_index.value.non_key_attributes, null)
     }
   }
 

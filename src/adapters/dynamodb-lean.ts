@@ -10,7 +10,22 @@ import type { AwsCredentialIdentity } from '@smithy/types';
 import { dependencyFailure } from '../errors.ts';
 import { traceDynamoCall } from '../telemetry/dynamodb-spans.ts';
 import { retryErrorType, translateAwsError } from './aws-errors.ts';
-import type { CallOptions, DynamoDb, GetItemInput, Item, PutItemInput, QueryInput, QueryOutput, UpdateItemInput } from './dynamodb.ts';
+import type {
+  BatchGetItemInput,
+  CallOptions,
+  DynamoDb,
+  GetItemInput,
+  Item,
+  PutItemInput,
+  QueryInput,
+  QueryOutput,
+  UpdateItemInput,
+} from './dynamodb.ts';
+
+/** BatchGetItem's most keys in one call. */
+const BATCH_GET_KEYS = 100;
+/** Rounds for the keys a BatchGetItem leaves unprocessed (throttled): each waits a little longer. */
+const BATCH_GET_ROUNDS = 5;
 
 // The AWS SDK v3 spends ~0.9 ms of CPU per DynamoDB call in its middleware
 // stack; a signed JSON POST costs ~0.3 ms (bench/README.md has the numbers).
@@ -20,7 +35,7 @@ import type { CallOptions, DynamoDb, GetItemInput, Item, PutItemInput, QueryInpu
 // its error classification, clock-skew correction from the Date header, the
 // AWS request id on every error, and timeouts that throw.
 
-export type Operation = 'GetItem' | 'PutItem' | 'UpdateItem' | 'Query';
+export type Operation = 'GetItem' | 'PutItem' | 'UpdateItem' | 'Query' | 'BatchGetItem';
 
 export type LeanDynamoOptions = {
   region: string;
@@ -34,7 +49,15 @@ export type LeanDynamoOptions = {
 };
 
 type WireItem = Record<string, AttributeValue>;
-type WireOutput = { Item?: WireItem; Attributes?: WireItem; Items?: WireItem[]; Count?: number; LastEvaluatedKey?: WireItem };
+type WireOutput = {
+  Item?: WireItem;
+  Attributes?: WireItem;
+  Items?: WireItem[];
+  Count?: number;
+  LastEvaluatedKey?: WireItem;
+  Responses?: Record<string, WireItem[]>;
+  UnprocessedKeys?: Record<string, { Keys?: WireItem[] }>;
+};
 
 /** One failed attempt, shaped as the SDK's service exceptions are, so that its classifiers read it. */
 export class DynamoCallError extends Error {
@@ -132,6 +155,22 @@ export class LeanDynamoClient implements DynamoDb {
     return { Items: Items.map(fromWire), Count, ...(LastEvaluatedKey ? { LastEvaluatedKey: fromWire(LastEvaluatedKey) } : {}) };
   }
 
+  async batchGetItem(input: BatchGetItemInput, options?: CallOptions): Promise<{ Items: Item[] }> {
+    const { TableName, Keys, ...request } = input;
+    const items: Item[] = [];
+    for (let start = 0; start < Keys.length; start += BATCH_GET_KEYS) {
+      let keys: WireItem[] = Keys.slice(start, start + BATCH_GET_KEYS).map((key) => marshall(key) as WireItem);
+      for (let round = 0; keys.length > 0; round++) {
+        if (round === BATCH_GET_ROUNDS) throw dependencyFailure('unavailable', `DynamoDB BatchGetItem: ${keys.length} keys still unprocessed`, undefined);
+        if (round > 0) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** round));
+        const output = await this.call('BatchGetItem', { RequestItems: { [TableName]: { ...request, Keys: keys } } }, options, TableName);
+        items.push(...(output.Responses?.[TableName] ?? []).map(fromWire));
+        keys = output.UnprocessedKeys?.[TableName]?.Keys ?? [];
+      }
+    }
+    return { Items: items };
+  }
+
   destroy(): void {
     this.agent.destroy();
   }
@@ -141,8 +180,8 @@ export class LeanDynamoClient implements DynamoDb {
    * then the attempts, retries and the final error translated into the
    * service's codes.
    */
-  call(operation: Operation, input: Marshalled & { TableName: string }, options: CallOptions = {}): Promise<WireOutput> {
-    return traceDynamoCall(operation, input, this.options.region, () => this.attempts(operation, input, options));
+  call(operation: Operation, input: Marshalled & { TableName?: string; RequestItems?: unknown }, options: CallOptions = {}, table = input.TableName ?? ''): Promise<WireOutput> {
+    return traceDynamoCall(operation, { TableName: table }, this.options.region, () => this.attempts(operation, input, options));
   }
 
   private async attempts(operation: Operation, input: Marshalled, options: CallOptions): Promise<WireOutput> {

@@ -1,5 +1,5 @@
 /**
- * What the stores need of DynamoDB, and nothing more: four data-plane
+ * What the stores need of DynamoDB, and nothing more: five data-plane
  * operations on plain JavaScript values (marshalled by the client). Input
  * and output fields are DynamoDB's own names. A failed condition rejects
  * with a ConditionalCheckFailedException (see `conditionalWrite`); DynamoDB
@@ -11,6 +11,8 @@ export interface DynamoDb {
   putItem(input: PutItemInput, options?: CallOptions): Promise<void>;
   updateItem(input: UpdateItemInput, options?: CallOptions): Promise<{ Attributes?: Item }>;
   query(input: QueryInput, options?: CallOptions): Promise<QueryOutput>;
+  /** Items by key, in no particular order; those that do not exist are absent. Any number of keys (sent 100 a call). */
+  batchGetItem(input: BatchGetItemInput, options?: CallOptions): Promise<{ Items: Item[] }>;
 }
 
 /** An item as plain values (strings, numbers, booleans, bytes, lists, maps, sets); read ones are the store's to check. */
@@ -21,6 +23,8 @@ type Names = { ExpressionAttributeNames?: Record<string, string> };
 type Expressions = Names & { ExpressionAttributeValues?: Item };
 
 export type GetItemInput = Names & { TableName: string; Key: Item; ConsistentRead?: boolean; ProjectionExpression?: string };
+
+export type BatchGetItemInput = Names & { TableName: string; Keys: Item[]; ConsistentRead?: boolean; ProjectionExpression?: string };
 
 export type PutItemInput = Expressions & { TableName: string; Item: Item; ConditionExpression?: string };
 

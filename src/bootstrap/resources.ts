@@ -9,6 +9,7 @@ import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { Config } from '../config.ts';
 import type { AwsClients } from '../adapters/aws.ts';
+import { DOCUMENT_EVENT_ATTRIBUTES } from '../documents/document-events.ts';
 import { Regions } from '../regions.ts';
 
 // Every table, bucket, topic and queue the service needs, created
@@ -36,6 +37,10 @@ export function tableDefinitions(config: Config): Table[] {
           { AttributeName: 'deleteAt', AttributeType: 'N' },
           { AttributeName: 'uploadShard', AttributeType: 'S' },
           { AttributeName: 'expiresAt', AttributeType: 'N' },
+          { AttributeName: 'listPk', AttributeType: 'S' },
+          { AttributeName: 'listSk', AttributeType: 'S' },
+          { AttributeName: 'outboxShard', AttributeType: 'S' },
+          { AttributeName: 'outboxSince', AttributeType: 'N' },
         ],
         // Sparse: only tombstones carry tombstoneShard; the lifecycle worker reads the oldest.
         GlobalSecondaryIndexes: [
@@ -56,6 +61,25 @@ export function tableDefinitions(config: Config): Table[] {
               { AttributeName: 'expiresAt', KeyType: 'RANGE' },
             ],
             Projection: { ProjectionType: 'KEYS_ONLY' },
+          },
+          // Sparse: active documents carry listPk (their tenant) and listSk (createdAt#id); the
+          // listing reads keys here, newest first, and the items from the table.
+          {
+            IndexName: 'listing',
+            KeySchema: [
+              { AttributeName: 'listPk', KeyType: 'HASH' },
+              { AttributeName: 'listSk', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'KEYS_ONLY' },
+          },
+          // Sparse: items whose document event is pending; what the relay needs to publish it, and no content.
+          {
+            IndexName: 'outbox',
+            KeySchema: [
+              { AttributeName: 'outboxShard', KeyType: 'HASH' },
+              { AttributeName: 'outboxSince', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...DOCUMENT_EVENT_ATTRIBUTES] },
           },
         ],
       },
@@ -156,7 +180,51 @@ export async function ensureDocumentResources(config: Config, aws: AwsClients, l
       LifecycleConfiguration: { Rules: [ABORT_INCOMPLETE_UPLOADS] },
     }),
   );
+  await ensureDocumentChanges(config, aws, log);
   if (new Regions(config).multi) await ensureInvalidationResources(config, aws, log);
+}
+
+/** The queue `make watch-events` reads: subscribed to the document-changes topic, for people, not for a consumer. */
+export const DOCUMENT_CHANGES_WATCH_QUEUE = 'document-changes-watch';
+
+/**
+ * The topic of document.created and document.deleted; locally also a queue
+ * subscribed to it, to watch them (make watch-events). On AWS, subscribers
+ * bring their own queues (terraform lets them subscribe).
+ */
+async function ensureDocumentChanges(config: Config, aws: AwsClients, log: (message: string) => void) {
+  const { TopicArn } = await aws.sns.send(new CreateTopicCommand({ Name: topicNameOf(config.DOCUMENT_CHANGES_TOPIC_ARN) }));
+  if (TopicArn !== config.DOCUMENT_CHANGES_TOPIC_ARN) {
+    throw new Error(`DOCUMENT_CHANGES_TOPIC_ARN is ${config.DOCUMENT_CHANGES_TOPIC_ARN} but the topic is ${TopicArn}`);
+  }
+  const queue = await aws.sqs.send(new CreateQueueCommand({ QueueName: DOCUMENT_CHANGES_WATCH_QUEUE }));
+  await subscribeQueue(aws, TopicArn, queue.QueueUrl!);
+  log(`topic ${TopicArn} → queue ${DOCUMENT_CHANGES_WATCH_QUEUE} (make watch-events)`);
+}
+
+/** A queue subscribed to a topic (raw delivery), with the policy that lets the topic send to it. */
+async function subscribeQueue(aws: AwsClients, topicArn: string, queueUrl: string): Promise<void> {
+  const arn = await queueArn(aws, queueUrl);
+  await aws.sqs.send(
+    new SetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      Attributes: {
+        Policy: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Principal: { Service: 'sns.amazonaws.com' },
+              Action: 'sqs:SendMessage',
+              Resource: arn,
+              Condition: { ArnEquals: { 'aws:SourceArn': topicArn } },
+            },
+          ],
+        }),
+      },
+    }),
+  );
+  await aws.sns.send(new SubscribeCommand({ TopicArn: topicArn, Protocol: 'sqs', Endpoint: arn, Attributes: { RawMessageDelivery: 'true' } }));
 }
 
 export async function ensureResources(config: Config, aws: AwsClients, log: (message: string) => void = () => {}) {
@@ -180,34 +248,7 @@ export async function ensureResources(config: Config, aws: AwsClients, log: (mes
     }),
   );
   const queueUrl = queue.QueueUrl!;
-  const arn = await queueArn(aws, queueUrl);
-  await aws.sqs.send(
-    new SetQueueAttributesCommand({
-      QueueUrl: queueUrl,
-      Attributes: {
-        Policy: JSON.stringify({
-          Version: '2012-10-17',
-          Statement: [
-            {
-              Effect: 'Allow',
-              Principal: { Service: 'sns.amazonaws.com' },
-              Action: 'sqs:SendMessage',
-              Resource: arn,
-              Condition: { ArnEquals: { 'aws:SourceArn': TopicArn } },
-            },
-          ],
-        }),
-      },
-    }),
-  );
-  await aws.sns.send(
-    new SubscribeCommand({
-      TopicArn,
-      Protocol: 'sqs',
-      Endpoint: arn,
-      Attributes: { RawMessageDelivery: 'true' },
-    }),
-  );
+  await subscribeQueue(aws, TopicArn, queueUrl);
   log(`topic ${TopicArn} → queue ${config.ORDER_EVENTS_QUEUE} (dead letters: ${config.ORDER_EVENTS_DLQ})`);
   return { topicArn: TopicArn, queueUrl, dlqUrl: dlq.QueueUrl! };
 }

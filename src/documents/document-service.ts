@@ -9,10 +9,12 @@ import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
 import type { DeclaredDigest } from './content-digest.ts';
 import type { ContentStore } from './content-store.ts';
 import type { DocumentCache } from './document-cache.ts';
-import type { ContentPlace, CreateResult } from './document-store.ts';
+import { createdEvent, deletedEvent, type DocumentEvents } from './document-events.ts';
+import { deletionEventKey, type ContentPlace, type CreateResult, type ListingPosition } from './document-store.ts';
 import type { DeletionAnnouncer } from './deletion-events.ts';
 import type { DocumentRecords } from './homed-document-store.ts';
 import { IncomingBody, type BodyHead } from './incoming-body.ts';
+import { parseRetainUntil } from './retention.ts';
 import type { DocumentMetadata, WholeDocument } from './schemas.ts';
 import type { StaleReads } from './stale-reads.ts';
 import type { UploadSlots } from './upload-slots.ts';
@@ -26,7 +28,12 @@ export type NewDocument = {
   /** Content-Length, when the client declared one. */
   declaredLength: number | undefined;
   digests: readonly DeclaredDigest[];
+  /** Retain-Until as sent. */
+  retainUntil?: string | undefined;
 };
+
+/** What a create commits beyond its bytes: the document's retention, as the client asked it. */
+export type Commitment = { retainUntil?: string };
 
 export type CreateAnswer = { statusCode: 200 | 201; metadata: DocumentMetadata; replayed: boolean };
 
@@ -61,10 +68,32 @@ export type DocumentServiceOptions = {
   now?: () => Date;
   /** Of several regions: ids of POST homed here, deletes announced to the other regions, stale reads counted. */
   regions?: { newId(tenant: string): string; deletions: DeletionAnnouncer; staleReads: StaleReads };
+  /** Days each tenant's documents are retained at least (RETENTION_DEFAULTS); undefined: none. */
+  retentionDays?: (tenant: string) => number | undefined;
+  /** The API's own attempt to publish document events (the relay publishes what it leaves). */
+  events?: DocumentEvents;
 };
 
-/** The body of a create once read: inline content, or the S3 object it was staged in. */
-type Received = { metadata: DocumentMetadata; place: ContentPlace };
+/** A position in the listing, as a client holds it: opaque, and only its tenant's. */
+function cursorOf(tenant: string, position: ListingPosition): string {
+  return Buffer.from(JSON.stringify({ t: tenant, p: position.pk, s: position.listSk })).toString('base64url');
+}
+
+function positionOf(tenant: string, cursor: string): ListingPosition {
+  try {
+    const { t, p, s } = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as { t?: unknown; p?: unknown; s?: unknown };
+    if (t === tenant && typeof p === 'string' && p.startsWith(`${tenant}#`) && typeof s === 'string') return { pk: p, listSk: s };
+  } catch {
+    // Not JSON: not a cursor of ours.
+  }
+  throw new Errors.InvalidCursor();
+}
+
+/** The body of a create once read: inline content, or the S3 object it was staged in; and the retention asked. */
+type Received = { metadata: DocumentMetadata; place: ContentPlace; retainUntil?: string | undefined };
+
+/** Who creates, and the retention asked. */
+type Creation = { tenant: string; retainUntil?: string | undefined };
 
 /**
  * The document use cases: creates streamed to their store (idempotent, never
@@ -96,8 +125,9 @@ export class DocumentService {
 
   /** PUT: 201 new, 200 identical retry, 409 when the id holds other content or was deleted. */
   async put(tenant: string, id: string, input: NewDocument): Promise<CreateAnswer> {
-    return this.receive(tenant, input, async (body, head, contentType) => {
-      if (head.complete) return this.answerPut(id, await this.commit(tenant, this.inline(id, contentType, head.content)));
+    return this.receive(tenant, input, async (body, head, contentType, retainUntil) => {
+      const creation = { tenant, retainUntil };
+      if (head.complete) return this.answerPut(id, await this.commit(tenant, this.inline(creation, id, contentType, head.content)));
 
       // The id may already be taken: then the answer only depends on whether
       // these bytes are the stored ones, and nothing needs uploading.
@@ -113,28 +143,29 @@ export class DocumentService {
         if (body.sha256Hex !== stored.checksum || body.bytes !== stored.size) throw new Errors.DocumentExists(id);
         return { statusCode: 200, metadata: stored, replayed: false };
       }
-      return this.staged(tenant, id, contentType, body, async (received) => this.answerPut(id, await this.commit(tenant, received)));
+      return this.staged(creation, id, contentType, body, async (received) => this.answerPut(id, await this.commit(tenant, received)));
     });
   }
 
   /** POST: a new UUIDv7 document; with a key, exactly one document per key. */
   async post(tenant: string, input: NewDocument, idempotencyKey: string | undefined): Promise<CreateAnswer> {
-    return this.receive(tenant, input, async (body, head, contentType) => {
+    return this.receive(tenant, input, async (body, head, contentType, retainUntil) => {
+      const creation = { tenant, retainUntil };
       if (idempotencyKey === undefined) {
         const id = this.newId(tenant);
-        if (head.complete) return this.answerPost(await this.commit(tenant, this.inline(id, contentType, head.content)));
-        return this.staged(tenant, id, contentType, body, async (received) => this.answerPost(await this.commit(tenant, received)));
+        if (head.complete) return this.answerPost(await this.commit(tenant, this.inline(creation, id, contentType, head.content)));
+        return this.staged(creation, id, contentType, body, async (received) => this.answerPost(await this.commit(tenant, received)));
       }
       const scope = { tenant, key: idempotencyKey };
       if (head.complete) {
-        const received = this.inline(this.newId(tenant), contentType, head.content);
+        const received = this.inline(creation, this.newId(tenant), contentType, head.content);
         return this.once(scope, received, (id) => this.commit(tenant, { ...received, metadata: { ...received.metadata, id } }));
       }
       // Staged content is named by the document id: use the one a live record
       // of the key already names, so that a retry taking over a crashed
       // request commits under that id.
       const id = (await this.options.requests.resourceOf(POST_ROUTE, scope)) ?? this.newId(tenant);
-      return this.staged(tenant, id, contentType, body, (received) =>
+      return this.staged(creation, id, contentType, body, (received) =>
         this.once(scope, received, (resourceId) => {
           // Another request claimed the key for another id while this body arrived.
           if (resourceId !== id) throw new Errors.IdempotencyKeyInUse();
@@ -153,11 +184,12 @@ export class DocumentService {
   private async receive(
     tenant: string,
     input: NewDocument,
-    create: (body: IncomingBody, head: BodyHead, contentType: string) => Promise<CreateAnswer>,
+    create: (body: IncomingBody, head: BodyHead, contentType: string, retainUntil: string | undefined) => Promise<CreateAnswer>,
   ): Promise<CreateAnswer> {
     const { maxBytes, inlineMaxBytes } = this.options.limits;
     if (!input.body || input.declaredLength === 0) throw new Errors.EmptyDocument();
     const contentType = contentTypeOf(input.contentType);
+    const retainUntil = this.retention(input.retainUntil);
 
     const { slots } = this.options;
     let slot = input.declaredLength !== undefined && input.declaredLength > inlineMaxBytes ? slots.take(tenant) : undefined;
@@ -165,20 +197,28 @@ export class DocumentService {
       const body = new IncomingBody(input.body, { maxBytes, declared: input.digests });
       const head = await body.readHead(inlineMaxBytes);
       if (!head.complete) slot ??= slots.take(tenant);
-      return await create(body, head, contentType);
+      return await create(body, head, contentType, retainUntil);
     } finally {
       slot?.();
     }
   }
 
-  private inline(id: string, contentType: string, content: Buffer): Received {
+  private inline(creation: Creation, id: string, contentType: string, content: Buffer): Received {
     if (content.length === 0) throw new Errors.EmptyDocument();
-    const metadata = this.newMetadata(id, contentType, content.length, sha256Of(content));
-    return { metadata, place: { content } };
+    const metadata = this.newMetadata(creation, id, contentType, content.length, sha256Of(content));
+    return { metadata, place: { content }, retainUntil: creation.retainUntil };
   }
 
-  private newMetadata(id: string, contentType: string, size: number, checksum: string): DocumentMetadata {
-    return { id, status: 'ACTIVE', contentType, size, checksum, createdAt: this.now().toISOString() };
+  /**
+   * A new document's metadata: created now, retained until the later of the
+   * Retain-Until asked and the tenant's default retention, if either.
+   */
+  private newMetadata(creation: Creation, id: string, contentType: string, size: number, checksum: string): DocumentMetadata {
+    const createdAt = this.now();
+    const days = this.options.retentionDays?.(creation.tenant);
+    const candidates = [creation.retainUntil, days === undefined ? undefined : new Date(createdAt.getTime() + days * 86_400_000).toISOString()];
+    const retainUntil = candidates.filter((until) => until !== undefined).sort().at(-1);
+    return { id, status: 'ACTIVE', contentType, size, checksum, createdAt: createdAt.toISOString(), ...(retainUntil ? { retainUntil } : {}), legalHold: 'OFF' };
   }
 
   /**
@@ -187,19 +227,20 @@ export class DocumentService {
    * document's content.
    */
   private async staged(
-    tenant: string,
+    creation: Creation,
     id: string,
     contentType: string,
     body: IncomingBody,
     commit: (received: Received) => Promise<CreateAnswer & { committed: boolean }>,
   ): Promise<CreateAnswer> {
-    const s3Key = this.options.content.newKey(tenant, id);
+    const s3Key = this.options.content.newKey(creation.tenant, id);
     await this.options.content.upload(s3Key, body.rest());
     let committed = false;
     try {
       const answer = await commit({
-        metadata: this.newMetadata(id, contentType, body.bytes, body.sha256Hex),
+        metadata: this.newMetadata(creation, id, contentType, body.bytes, body.sha256Hex),
         place: { s3Key },
+        retainUntil: creation.retainUntil,
       });
       committed = answer.committed;
       return { statusCode: answer.statusCode, metadata: answer.metadata, replayed: answer.replayed };
@@ -228,10 +269,16 @@ export class DocumentService {
    * the answers of PUT (the id was the client's) or POST; the object is
    * removed unless it became the document's content.
    */
-  async commitStaged(tenant: string, route: 'POST' | 'PUT', document: Omit<DocumentMetadata, 'status' | 'createdAt'>, s3Key: string): Promise<CreateAnswer> {
+  async commitStaged(
+    tenant: string,
+    route: 'POST' | 'PUT',
+    document: Pick<DocumentMetadata, 'id' | 'contentType' | 'size' | 'checksum'> & Commitment,
+    s3Key: string,
+  ): Promise<CreateAnswer> {
     let committed = false;
     try {
-      const received = { metadata: this.newMetadata(document.id, document.contentType, document.size, document.checksum), place: { s3Key } };
+      const creation = { tenant, retainUntil: document.retainUntil };
+      const received = { metadata: this.newMetadata(creation, document.id, document.contentType, document.size, document.checksum), place: { s3Key } };
       const result = await this.commit(tenant, received);
       const answer = route === 'PUT' ? this.answerPut(document.id, result) : this.answerPost(result);
       committed = answer.committed;
@@ -241,13 +288,23 @@ export class DocumentService {
     }
   }
 
+  /** A Retain-Until as sent, checked (400 if it is not a time to come) and normalised; undefined: none asked. */
+  retention(sent: string | undefined): string | undefined {
+    return sent === undefined ? undefined : parseRetainUntil(sent, this.now());
+  }
+
   /** The id a POST gives a new document. */
   newDocumentId(tenant: string): string {
     return this.newId(tenant);
   }
 
-  private commit(tenant: string, received: Received): Promise<CreateResult> {
-    return this.options.store.create(tenant, received.metadata, received.place);
+  /** The one conditional put; a document created has its document.created event pending, and sent at once. */
+  private async commit(tenant: string, received: Received): Promise<CreateResult> {
+    const { events } = this.options;
+    const origin = events?.origin() ?? {};
+    const result = await this.options.store.create(tenant, received.metadata, received.place, { now: this.now().getTime(), traceContext: origin });
+    if (result.outcome === 'created') events?.send(`${tenant}#${result.metadata.id}`, createdEvent(tenant, result.metadata), origin);
+    return result;
   }
 
   private answerPut(id: string, result: CreateResult): CreateAnswer & { committed: boolean } {
@@ -282,7 +339,7 @@ export class DocumentService {
       POST_ROUTE,
       {
         ...scope,
-        fingerprint: fingerprint([POST_ROUTE, received.metadata.contentType, received.metadata.checksum]),
+        fingerprint: fingerprint([POST_ROUTE, received.metadata.contentType, received.metadata.checksum, ...(received.retainUntil ? [received.retainUntil] : [])]),
         resourceId: received.metadata.id,
       },
       async (resourceId) => {
@@ -397,17 +454,35 @@ export class DocumentService {
     this.options.log.error({ documentId: metadata.id, s3Key }, 'stored content does not match its checksum: not delivered');
   }
 
+  /**
+   * Read from the table, not the caches: the legal hold is the one thing of
+   * a document that changes, and the metadata must show it as it is. A
+   * tombstone in the cache still answers 404 without a read.
+   */
   async metadata(tenant: string, id: string): Promise<DocumentMetadata> {
-    const cached = await this.options.cache.lookup(tenant, id);
-    if (cached.result === 'tombstone') throw new Errors.DocumentNotFound(id);
-    let metadata = cached.result === 'hit' ? cached.document.metadata : undefined;
-    if (!metadata) {
-      const found = await this.options.store.lookup(tenant, id);
-      if (found.state !== 'active') throw new Errors.DocumentNotFound(id);
-      metadata = found.record.metadata;
+    if (this.options.cache.fromMemory(tenant, id) === undefined && (await this.options.cache.lookup(tenant, id)).result === 'tombstone') {
+      throw new Errors.DocumentNotFound(id);
     }
+    const found = await this.options.store.lookup(tenant, id);
+    if (found.state !== 'active') throw new Errors.DocumentNotFound(id);
     this.options.regions?.staleReads.served(tenant, id);
+    return found.record.metadata;
+  }
+
+  /**
+   * Places or lifts a legal hold (idempotent); 404 for a document that is
+   * not active, a delete that came first included.
+   */
+  async setLegalHold(tenant: string, id: string, on: boolean): Promise<DocumentMetadata> {
+    const metadata = await this.options.store.setLegalHold(tenant, id, on);
+    if (!metadata) throw new Errors.DocumentNotFound(id);
     return metadata;
+  }
+
+  /** A page of the tenant's active documents, newest first; `cursor`: the `next` of the page before. */
+  async list(tenant: string, limit: number, cursor: string | undefined): Promise<{ items: DocumentMetadata[]; next?: string }> {
+    const page = await this.options.store.list(tenant, limit, cursor === undefined ? undefined : positionOf(tenant, cursor));
+    return { items: page.items, ...(page.next ? { next: cursorOf(tenant, page.next) } : {}) };
   }
 
   /**
@@ -420,14 +495,26 @@ export class DocumentService {
    * same reason).
    */
   async delete(tenant: string, id: string): Promise<void> {
-    const result = await this.options.store.delete(tenant, id, this.now().getTime());
-    if (result.outcome === 'absent') throw new Errors.DocumentNotFound(id);
+    const now = this.now().getTime();
+    const result = await this.options.store.delete(tenant, id, now);
+    switch (result.outcome) {
+      case 'absent':
+        throw new Errors.DocumentNotFound(id);
+      case 'retained':
+        throw new Errors.DocumentRetained(id, result.retainUntil);
+      case 'held':
+        throw new Errors.DocumentOnLegalHold(id);
+    }
     if (result.s3Key) this.removeContent(result.s3Key);
+    // A tombstone written before deletedAt was recorded: announced with the time of this delete.
+    const deletedAt = result.deletedAt ?? new Date(now).toISOString();
+    const { events } = this.options;
+    const origin = events?.origin() ?? {};
+    await this.options.store.recordDeletion(tenant, id, deletedAt, { now, traceContext: origin });
+    events?.send(deletionEventKey(tenant, id), deletedEvent(tenant, id, deletedAt), origin);
     if (!(await this.options.cache.tombstone(tenant, id))) throw new Errors.ServiceUnavailable();
     const { regions } = this.options;
     if (!regions) return;
-    // A tombstone written before deletedAt was recorded: announced with the time of this delete.
-    const deletedAt = result.deletedAt ?? this.now().toISOString();
     try {
       await regions.deletions.announce(tenant, id, deletedAt);
     } catch (err) {

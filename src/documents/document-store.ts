@@ -1,4 +1,9 @@
-import { conditionalWrite, type DynamoDb } from '../adapters/dynamodb.ts';
+import { Type, type Static } from 'typebox';
+import { Compile } from 'typebox/compile';
+import { conditionalWrite, type DynamoDb, type Item } from '../adapters/dynamodb.ts';
+import { pendingEvent, type OutboxStore } from '../outbox/outbox-store.ts';
+import { documentOutbox, type DocumentEvent } from './document-events.ts';
+import type { TraceCarrier } from '../telemetry/message-spans.ts';
 import type { DocumentMetadata } from './schemas.ts';
 
 /** Where a document's bytes are: in its item, or in an S3 object the item names. */
@@ -15,18 +20,52 @@ export type CreateResult =
   | { outcome: 'conflict'; metadata: DocumentMetadata }
   | { outcome: 'deleted' };
 
-/** `deletedAt`: when the tombstone was committed (ISO-8601), known for every tombstone this service wrote. */
-export type DeleteResult = { outcome: 'deleted' | 'already-deleted'; s3Key?: string; deletedAt?: string } | { outcome: 'absent' };
+/**
+ * `deletedAt`: when the tombstone was committed (ISO-8601), known for every
+ * tombstone this service wrote. `retained` and `held`: the document stays,
+ * as its retention or its legal hold says.
+ */
+export type DeleteResult =
+  | { outcome: 'deleted' | 'already-deleted'; s3Key?: string; deletedAt?: string }
+  | { outcome: 'absent' }
+  | { outcome: 'retained'; retainUntil: string }
+  | { outcome: 'held' };
 
-type DocumentItem = Omit<DocumentMetadata, 'status'> & {
-  pk: string;
-  status: 'ACTIVE' | 'DELETED';
-  content?: Uint8Array;
-  s3Key?: string;
-  deleteAt?: number;
-  deletedAt?: string;
-  tombstoneShard?: string;
-};
+const Bytes = Type.Unsafe<Uint8Array>(Type.Refine(Type.Unknown(), (value) => value instanceof Uint8Array));
+
+/** A document's item as read; checked at the boundary (the table may hold what an older version wrote). */
+const DocumentItem = Type.Object({
+  pk: Type.String(),
+  id: Type.String(),
+  status: Type.Union([Type.Literal('ACTIVE'), Type.Literal('DELETED')]),
+  contentType: Type.String(),
+  size: Type.Integer({ minimum: 0 }),
+  checksum: Type.String(),
+  createdAt: Type.String(),
+  retainUntil: Type.Optional(Type.String()),
+  legalHold: Type.Optional(Type.Literal('ON')),
+  content: Type.Optional(Bytes),
+  s3Key: Type.Optional(Type.String()),
+  deletedAt: Type.Optional(Type.String()),
+});
+type DocumentItem = Static<typeof DocumentItem>;
+const documentItem = Compile(DocumentItem);
+
+function parseItem(item: Item): DocumentItem {
+  if (!documentItem.Check(item)) {
+    const [first] = documentItem.Errors(item);
+    throw new Error(`document item ${String(item.pk)} is malformed: ${first?.instancePath} ${first?.message}`);
+  }
+  return item;
+}
+
+export const LISTING_INDEX = 'listing';
+
+/** A position in a tenant's listing: the last item of a page, as the index keys it. */
+export type ListingPosition = { pk: string; listSk: string };
+
+/** When a create or delete made its event pending, and the trace context of its request. */
+export type EventOrigin = { now: number; traceContext?: TraceCarrier };
 
 export const TOMBSTONES_INDEX = 'tombstones';
 /** Tombstones are spread over a few index partitions so that no single one is hot. */
@@ -35,9 +74,10 @@ export const TOMBSTONE_SHARDS = ['0', '1', '2', '3'] as const;
 /** The item of the lifecycle worker's lease; no document key has this shape (they hold a '#'). */
 const SWEEP_LEASE_KEY = '__lifecycle__';
 
-export type DocumentStoreOptions = { dynamo: DynamoDb; table: string; tombstoneSeconds: number };
+/** `region`: the region of the table, whose relay publishes the events written to it. */
+export type DocumentStoreOptions = { dynamo: DynamoDb; table: string; tombstoneSeconds: number; region: string };
 
-function metadataOf(item: DocumentItem): DocumentMetadata {
+export function metadataOf(item: DocumentItem): DocumentMetadata {
   return {
     id: item.id,
     status: 'ACTIVE',
@@ -45,7 +85,24 @@ function metadataOf(item: DocumentItem): DocumentMetadata {
     size: item.size,
     checksum: item.checksum,
     createdAt: item.createdAt,
+    ...(item.retainUntil ? { retainUntil: item.retainUntil } : {}),
+    legalHold: item.legalHold ?? 'OFF',
   };
+}
+
+/** The key of the item that holds a deleted document's event until it is published. */
+export function deletionEventKey(tenant: string, id: string): string {
+  return `${tenant}#${id}#deleted`;
+}
+
+function lookupOf(item: DocumentItem): Lookup {
+  if (item.status === 'DELETED') {
+    return { state: 'deleted', ...(item.s3Key ? { s3Key: item.s3Key } : {}), ...(item.deletedAt ? { deletedAt: item.deletedAt } : {}) };
+  }
+  const record: DocumentRecord = { metadata: metadataOf(item) };
+  if (item.content) record.content = Buffer.from(item.content);
+  if (item.s3Key) record.s3Key = item.s3Key;
+  return { state: 'active', record };
 }
 
 function shardOf(id: string): string {
@@ -63,17 +120,40 @@ function shardOf(id: string): string {
  */
 export class DocumentStore {
   private readonly options: DocumentStoreOptions;
+  /** The document events still to publish, on the items of this table (this region's). */
+  readonly outbox: OutboxStore<DocumentEvent>;
 
   constructor(options: DocumentStoreOptions) {
     this.options = options;
+    this.outbox = documentOutbox(options.dynamo, options.table, options.region);
+  }
+
+  /** An event of this table is on the topic: out of the outbox. */
+  async eventPublished(key: string, now: number): Promise<void> {
+    await this.outbox.markPublished(key, now);
   }
 
   private pk(tenant: string, id: string) {
     return `${tenant}#${id}`;
   }
 
-  async create(tenant: string, metadata: DocumentMetadata, place: ContentPlace): Promise<CreateResult> {
-    const item: DocumentItem = { ...metadata, status: 'ACTIVE', pk: this.pk(tenant, metadata.id), ...place };
+  /**
+   * The commit of a create: the item, in the tenant's listing (`listPk`,
+   * `listSk`: the sparse `listing` index, newest first) and with its
+   * document.created event pending in the outbox, in one conditional put.
+   */
+  async create(tenant: string, metadata: DocumentMetadata, place: ContentPlace, origin?: EventOrigin): Promise<CreateResult> {
+    const { legalHold: _hold, ...fields } = metadata;
+    const item = {
+      ...fields,
+      status: 'ACTIVE',
+      pk: this.pk(tenant, metadata.id),
+      ...place,
+      tenant,
+      listPk: tenant,
+      listSk: `${metadata.createdAt}#${metadata.id}`,
+      ...(origin ? { ...pendingEvent(metadata.id, origin.now, origin.traceContext), eventRegion: this.options.region } : {}),
+    };
     const put = this.options.dynamo.putItem({ TableName: this.options.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' });
     if (await conditionalWrite(put)) return { outcome: 'created', metadata };
     const existing = await this.lookup(tenant, metadata.id);
@@ -91,15 +171,15 @@ export class DocumentStore {
 
   async lookup(tenant: string, id: string): Promise<Lookup> {
     const { Item } = await this.options.dynamo.getItem({ TableName: this.options.table, Key: { pk: this.pk(tenant, id) }, ConsistentRead: true });
-    const item = Item as DocumentItem | undefined;
-    if (!item) return { state: 'absent' };
-    if (item.status === 'DELETED') {
-      return { state: 'deleted', ...(item.s3Key ? { s3Key: item.s3Key } : {}), ...(item.deletedAt ? { deletedAt: item.deletedAt } : {}) };
-    }
-    const record: DocumentRecord = { metadata: metadataOf(item) };
-    if (item.content) record.content = Buffer.from(item.content);
-    if (item.s3Key) record.s3Key = item.s3Key;
-    return { state: 'active', record };
+    if (!Item) return { state: 'absent' };
+    return lookupOf(parseItem(Item));
+  }
+
+  /** Its retention and legal hold, as read now (they are not cached: a hold changes). */
+  private static stays(item: DocumentItem, nowIso: string): DeleteResult | undefined {
+    if (item.legalHold === 'ON') return { outcome: 'held' };
+    if (item.retainUntil && item.retainUntil > nowIso) return { outcome: 'retained', retainUntil: item.retainUntil };
+    return undefined;
   }
 
   /** Logical delete: the item becomes a tombstone with a TTL; its S3 object (if any) is the caller's to remove. */
@@ -112,8 +192,11 @@ export class DocumentStore {
           TableName: this.options.table,
           Key: { pk: this.pk(tenant, id) },
           UpdateExpression:
-            'SET #status = :deleted, deleteAt = :deleteAt, deletedAt = :deletedAt, tombstoneShard = :shard REMOVE content',
-          ConditionExpression: 'attribute_exists(pk) AND #status = :active',
+            'SET #status = :deleted, deleteAt = :deleteAt, deletedAt = :deletedAt, tombstoneShard = :shard REMOVE content, listPk, listSk',
+          // Neither retained nor held: both are checked by the write itself, so that a hold placed
+          // at the same moment either comes first (and the delete is refused) or finds a tombstone.
+          ConditionExpression:
+            'attribute_exists(pk) AND #status = :active AND (attribute_not_exists(retainUntil) OR retainUntil <= :deletedAt) AND attribute_not_exists(legalHold)',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':deleted': 'DELETED',
@@ -125,18 +208,101 @@ export class DocumentStore {
           ReturnValues: 'ALL_NEW',
         })
         .then(({ Attributes }) => {
-          s3Key = (Attributes as DocumentItem | undefined)?.s3Key;
+          s3Key = typeof Attributes?.s3Key === 'string' ? Attributes.s3Key : undefined;
         }),
     );
     if (tombstoned) return { outcome: 'deleted', deletedAt, ...(s3Key ? { s3Key } : {}) };
-    const existing = await this.lookup(tenant, id);
-    // Active now, so absent when the condition was checked: a create of this id committed after
-    // the delete found nothing. The delete came first: it deleted nothing (404), and the document
-    // created after it stays.
-    if (existing.state === 'absent' || existing.state === 'active') return { outcome: 'absent' };
+    const { Item } = await this.options.dynamo.getItem({ TableName: this.options.table, Key: { pk: this.pk(tenant, id) }, ConsistentRead: true });
+    if (!Item) return { outcome: 'absent' };
+    const item = parseItem(Item);
+    if (item.status === 'ACTIVE') {
+      // Active and neither retained nor held: absent when the condition was checked (a create of
+      // this id committed after the delete found nothing). The delete came first: it deleted
+      // nothing (404), and the document created after it stays.
+      return DocumentStore.stays(item, deletedAt) ?? { outcome: 'absent' };
+    }
     // A repeated delete finishes a content removal (and an announcement) that may have failed before.
-    const { s3Key: left, deletedAt: committedAt } = existing;
-    return { outcome: 'already-deleted', ...(left ? { s3Key: left } : {}), ...(committedAt ? { deletedAt: committedAt } : {}) };
+    return { outcome: 'already-deleted', ...(item.s3Key ? { s3Key: item.s3Key } : {}), ...(item.deletedAt ? { deletedAt: item.deletedAt } : {}) };
+  }
+
+  /**
+   * The document.deleted event of a delete, pending in the outbox on an item
+   * of its own (the tombstone may still carry the document.created event),
+   * written before the delete answers: once, whatever the retries (a repeated
+   * delete finds it there), gone with the tombstone's TTL.
+   */
+  async recordDeletion(tenant: string, id: string, deletedAt: string, origin: EventOrigin): Promise<void> {
+    await conditionalWrite(
+      this.options.dynamo.putItem({
+        TableName: this.options.table,
+        Item: {
+          pk: deletionEventKey(tenant, id),
+          kind: 'event',
+          type: 'document.deleted',
+          tenant,
+          id,
+          deletedAt,
+          deleteAt: Math.floor(origin.now / 1000) + this.options.tombstoneSeconds,
+          ...pendingEvent(id, origin.now, origin.traceContext),
+          eventRegion: this.options.region,
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  }
+
+  /**
+   * Places (ON) or lifts (OFF) a document's legal hold, conditional on the
+   * document being active: a delete racing it either comes first (and this
+   * finds a tombstone: undefined) or finds the hold. The metadata as it now is.
+   */
+  async setLegalHold(tenant: string, id: string, on: boolean): Promise<DocumentMetadata | undefined> {
+    let metadata: DocumentMetadata | undefined;
+    await conditionalWrite(
+      this.options.dynamo
+        .updateItem({
+          TableName: this.options.table,
+          Key: { pk: this.pk(tenant, id) },
+          UpdateExpression: on ? 'SET legalHold = :on' : 'REMOVE legalHold',
+          ConditionExpression: 'attribute_exists(pk) AND #status = :active',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':active': 'ACTIVE', ...(on ? { ':on': 'ON' } : {}) },
+          ReturnValues: 'ALL_NEW',
+        })
+        .then(({ Attributes }) => {
+          if (Attributes) metadata = metadataOf(parseItem(Attributes));
+        }),
+    );
+    return metadata;
+  }
+
+  /**
+   * A page of the tenant's active documents, newest first, after `after`.
+   * The index is eventually consistent; the page's items are read again from
+   * the table (consistently), so that a document whose DELETE answered is
+   * never listed. Fewer than `limit` items with a `next`: some the index
+   * still listed were deleted.
+   */
+  async list(tenant: string, limit: number, after?: ListingPosition): Promise<{ items: DocumentMetadata[]; next?: ListingPosition }> {
+    const page = await this.options.dynamo.query({
+      TableName: this.options.table,
+      IndexName: LISTING_INDEX,
+      KeyConditionExpression: 'listPk = :tenant',
+      ExpressionAttributeValues: { ':tenant': tenant },
+      ScanIndexForward: false,
+      Limit: limit,
+      ...(after ? { ExclusiveStartKey: { pk: after.pk, listPk: tenant, listSk: after.listSk } } : {}),
+    });
+    const keys = page.Items.flatMap((key) => (typeof key.pk === 'string' ? [{ pk: key.pk }] : []));
+    const { Items } = keys.length > 0 ? await this.options.dynamo.batchGetItem({ TableName: this.options.table, Keys: keys, ConsistentRead: true }) : { Items: [] };
+    const active = new Map(Items.map(parseItem).filter((item) => item.status === 'ACTIVE').map((item) => [item.pk, item]));
+    const items = keys.flatMap(({ pk }) => {
+      const item = active.get(pk);
+      return item ? [metadataOf(item)] : [];
+    });
+    const last = page.LastEvaluatedKey;
+    const next = last && typeof last.pk === 'string' && typeof last.listSk === 'string' ? { pk: last.pk, listSk: last.listSk } : undefined;
+    return { items, ...(next ? { next } : {}) };
   }
 
   /** The earliest `deleteAt` of any tombstone still in the table (epoch seconds). */

@@ -2,7 +2,7 @@ import type { Regions } from '../regions.ts';
 import type { DocumentStore, Lookup } from './document-store.ts';
 
 /** What the document service needs of the metadata table. */
-export type DocumentRecords = Pick<DocumentStore, 'create' | 'lookup' | 'delete'>;
+export type DocumentRecords = Pick<DocumentStore, 'create' | 'lookup' | 'delete' | 'recordDeletion' | 'setLegalHold' | 'list' | 'eventPublished'>;
 
 /**
  * The metadata table of a multi-region deployment: creates and deletes of an
@@ -36,6 +36,25 @@ export class HomedDocumentStore implements DocumentRecords {
 
   delete(...args: Parameters<DocumentStore['delete']>): ReturnType<DocumentStore['delete']> {
     return this.home(args[0], args[1]).delete(...args);
+  }
+
+  recordDeletion(...args: Parameters<DocumentStore['recordDeletion']>): ReturnType<DocumentStore['recordDeletion']> {
+    return this.home(args[0], args[1]).recordDeletion(...args);
+  }
+
+  setLegalHold(...args: Parameters<DocumentStore['setLegalHold']>): ReturnType<DocumentStore['setLegalHold']> {
+    return this.home(args[0], args[1]).setLegalHold(...args);
+  }
+
+  /** The local replica's listing: of another region's writes, what replication has brought. */
+  list(...args: Parameters<DocumentStore['list']>): ReturnType<DocumentStore['list']> {
+    return this.local.list(...args);
+  }
+
+  /** Marks an event published at the home of the item that holds it (the document's, by its key). */
+  eventPublished(key: string, now: number): Promise<void> {
+    const [tenant = '', id = ''] = key.split('#');
+    return this.home(tenant, id).eventPublished(key, now);
   }
 
   async lookup(tenant: string, id: string): Promise<Lookup> {

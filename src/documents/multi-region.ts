@@ -9,7 +9,7 @@ import type { DocumentCacheOptions } from './document-cache.ts';
 import { HomedDocumentStore } from './homed-document-store.ts';
 import { ReplicatedContentStore } from './replicated-content.ts';
 import { StaleReads } from './stale-reads.ts';
-import { contentStoreOptions, documentStores } from './stores.ts';
+import { contentStoreOptions, documentStore } from './stores.ts';
 
 /**
  * The document path of one region of several (README, "Multi-region
@@ -24,7 +24,7 @@ export function multiRegionDocuments(
   clients: RegionalClients,
   registry: Registry,
 ): Pick<DocumentServiceOptions, 'store' | 'content' | 'regions'> & Pick<DocumentCacheOptions, 'onRemoteDelete'> {
-  const stores = new Map(regions.names.map((region) => [region, documentStores(regions.configOf(region), clients.of(region)).store]));
+  const stores = new Map(regions.names.map((region) => [region, documentStore(regions.configOf(region), clients.of(region))]));
   const buckets = (region: string) => contentStoreOptions(regions.configOf(region), clients.of(region));
 
   const remoteReads = new Counter({

@@ -5,7 +5,11 @@ import { windowCounter } from '../http/window-counter.ts';
 import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
 import { Regions, type RegionalClients } from '../regions.ts';
 import { DocumentCache, type DocumentCacheOptions } from './document-cache.ts';
+import { DocumentEventPublisher, DocumentEvents } from './document-events.ts';
 import { DocumentService } from './document-service.ts';
+import { governanceRoutes } from './governance-routes.ts';
+import { retentionDefaults } from './retention.ts';
+import { registerOutboxGauges } from '../outbox/outbox-metrics.ts';
 import { MemoryCache } from './memory-cache.ts';
 import { multiRegionDocuments } from './multi-region.ts';
 import { documentRoutes } from './routes.ts';
@@ -56,7 +60,15 @@ export const documentsPlugin = fp(
     const { onRemoteDelete, ...multi } = regions.multi
       ? multiRegionDocuments(config, regions, clients, app.metrics.registry)
       : { onRemoteDelete: undefined };
-    const stores = { ...documentStores(config, aws), ...multi };
+    const local = documentStores(config, aws);
+    const stores = { ...local, ...multi };
+    registerOutboxGauges(app.metrics.registry, 'documents', local.store.outbox);
+    const events = new DocumentEvents({
+      publisher: new DocumentEventPublisher({ sns: aws.sns, topicArn: config.DOCUMENT_CHANGES_TOPIC_ARN }),
+      published: (key, now) => stores.store.eventPublished(key, now),
+      publishTimeoutMs: config.ORDER_PUBLISH_TIMEOUT_MS,
+      log: app.log,
+    });
     const slots = new UploadSlots({
       max: config.MAX_CONCURRENT_UPLOADS,
       perTenant: config.MAX_CONCURRENT_UPLOADS_PER_TENANT,
@@ -82,6 +94,8 @@ export const documentsPlugin = fp(
       metrics: app.metrics,
       log: app.log,
       slots,
+      retentionDays: retentionDefaults(config.RETENTION_DEFAULTS),
+      events,
       limits: {
         maxBytes: config.MAX_DOCUMENT_BYTES,
         inlineMaxBytes: config.INLINE_CONTENT_MAX_BYTES,
@@ -113,6 +127,7 @@ export const documentsPlugin = fp(
     const uploadMinBytesPerSecond = config.DOCUMENT_UPLOAD_MIN_BYTES_PER_SECOND;
     await app.register(documentRoutes, { service, uploads, maxBytes: config.MAX_DOCUMENT_BYTES, uploadMinBytesPerSecond });
     await app.register(uploadRoutes, { uploads, uploadMinBytesPerSecond });
+    await app.register(governanceRoutes, { service, holdChanges: app.metrics.legalHoldChanges });
   },
   { name: 'documents', fastify: '5.x', dependencies: ['aws', 'redis', 'metrics'] },
 );

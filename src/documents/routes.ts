@@ -35,7 +35,14 @@ function newDocument(request: FastifyRequest): NewDocument {
     contentType: request.headers['content-type'],
     declaredLength: length === undefined ? undefined : Number(length),
     digests: declaredDigests(request.headers),
+    retainUntil: singleHeader(request.headers['retain-until']),
   };
+}
+
+/** A header that may be sent once; sent twice, it is no header of ours (400). */
+function singleHeader(value: string | string[] | undefined): string | undefined {
+  if (Array.isArray(value)) throw new Errors.InvalidRetainUntil('a single value');
+  return value;
 }
 
 function sendCreated(reply: FastifyReply, answer: CreateAnswer) {
@@ -95,7 +102,12 @@ async function sendFound(service: DocumentService, request: FastifyRequest, repl
   return reply.send(stream);
 }
 
-export type DocumentRoutesOptions = { service: DocumentService; uploads: ResumableUploads; maxBytes: number; uploadMinBytesPerSecond: number };
+export type DocumentRoutesOptions = {
+  service: DocumentService;
+  uploads: ResumableUploads;
+  maxBytes: number;
+  uploadMinBytesPerSecond: number;
+};
 
 export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = async (
   app,

@@ -16,6 +16,8 @@ export const DocumentMetadata = Type.Object(
     size: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, format: 'int64', description: 'Bytes' }),
     checksum: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the content, hex' }),
     createdAt: Type.String({ format: 'date-time', maxLength: 32 }),
+    retainUntil: Type.Optional(Type.String({ format: 'date-time', maxLength: 32, description: 'Until when the document cannot be deleted (Retain-Until, or the tenant\'s default)' })),
+    legalHold: Type.Optional(Type.Union([Type.Literal('ON'), Type.Literal('OFF')], { description: 'ON: the document cannot be deleted until the hold is lifted' })),
   },
   { $id: 'DocumentMetadata' },
 );
@@ -34,6 +36,26 @@ export const DocumentWriteHeaders = Type.Object({
     Type.String({ description: 'RFC 9530, e.g. sha-256=:<base64>:; the body must match its sha-256, else 400 DIGEST_MISMATCH' }),
   ),
   'repr-digest': Type.Optional(Type.String({ description: 'RFC 9530; checked like Content-Digest (bodies are stored as sent)' })),
+  'retain-until': Type.Optional(Type.String({ description: 'RFC 3339 time: the document cannot be deleted before (409 DOCUMENT_RETAINED)' })),
+});
+
+export const LegalHold = Type.Object(
+  { status: Type.Union([Type.Literal('ON'), Type.Literal('OFF')], { description: 'ON: deletes are refused until it is OFF again' }) },
+  { additionalProperties: false },
+);
+export type LegalHold = Static<typeof LegalHold>;
+
+export const ListingQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'Documents per page' })),
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, pattern: '^[A-Za-z0-9_-]+$', description: 'The next of the previous page' })),
+  },
+  { additionalProperties: false },
+);
+
+export const Listing = Type.Object({
+  items: Type.Array(DocumentMetadataRef, { maxItems: 1000, description: 'The tenant\'s active documents, newest first' }),
+  next: Type.Optional(Type.String({ maxLength: 1024, pattern: '^[A-Za-z0-9_-]+$', description: 'The cursor of the next page; absent on the last' })),
 });
 
 export const DocumentReadHeaders = Type.Object({

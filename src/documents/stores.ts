@@ -4,12 +4,14 @@ import type { Config } from '../config.ts';
 import { ContentStore, type ContentStoreOptions } from './content-store.ts';
 import { DocumentStore } from './document-store.ts';
 
+/** The metadata table of the configured region (the relay needs no more of documents: its outbox). */
+export function documentStore(config: Config, aws: AwsClients): DocumentStore {
+  return new DocumentStore({ dynamo: aws.dynamo, table: config.DOCUMENTS_TABLE, tombstoneSeconds: config.DOCUMENT_TOMBSTONE_SECONDS, region: config.AWS_REGION });
+}
+
 /** The metadata table and the content bucket, as the API and the lifecycle worker both use them. */
 export function documentStores(config: Config, aws: AwsClients): { store: DocumentStore; content: ContentStore } {
-  return {
-    store: new DocumentStore({ dynamo: aws.dynamo, table: config.DOCUMENTS_TABLE, tombstoneSeconds: config.DOCUMENT_TOMBSTONE_SECONDS }),
-    content: new ContentStore(contentStoreOptions(config, aws)),
-  };
+  return { store: documentStore(config, aws), content: new ContentStore(contentStoreOptions(config, aws)) };
 }
 
 /**

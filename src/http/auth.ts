@@ -7,6 +7,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The tenant the request acts for; every stored item is scoped by it. */
     tenant: string;
+    /** Who is asking: the key (its id, safe to log) and what it may do beyond its tenant's documents. */
+    principal: Principal;
   }
   interface FastifyContextConfig {
     /** true: reachable without credentials (health, metrics, OpenAPI). */
@@ -16,14 +18,23 @@ declare module 'fastify' {
 
 export const PUBLIC_TENANT = 'public';
 
-type KeyEntry = { tenant: string; hash: Buffer };
+/**
+ * `keyId`: the first 12 hex digits of the key's SHA-256 (as API_KEYS lists
+ * it), or `anonymous` without authentication. `legalHold`: may place and
+ * lift legal holds.
+ */
+export type Principal = { keyId: string; legalHold: boolean };
 
-/** API_KEYS holds `tenant:<sha256 hex of the key>` pairs, never plain keys. */
+const ANONYMOUS: Principal = { keyId: 'anonymous', legalHold: true };
+
+type KeyEntry = { tenant: string; hash: Buffer; principal: Principal };
+
+/** API_KEYS holds `tenant:<sha256 hex of the key>[:legal-hold]` entries, never plain keys. */
 export function parseApiKeys(value: string): KeyEntry[] {
   if (value === '') return [];
-  return value.split(',').map((pair) => {
-    const [tenant, hex] = pair.split(':') as [string, string];
-    return { tenant, hash: Buffer.from(hex, 'hex') };
+  return value.split(',').map((entry) => {
+    const [tenant, hex, scope] = entry.split(':') as [string, string, string | undefined];
+    return { tenant, hash: Buffer.from(hex, 'hex'), principal: { keyId: hex.slice(0, 12), legalHold: scope === 'legal-hold' } };
   });
 }
 
@@ -45,8 +56,8 @@ function matching(entries: KeyEntry[], presented: Buffer): KeyEntry | undefined 
   return found;
 }
 
-export function tenantOf(entries: KeyEntry[], key: string | undefined): string | undefined {
-  return key === undefined ? undefined : matching(entries, createHash('sha256').update(key).digest())?.tenant;
+export function entryOf(entries: KeyEntry[], key: string | undefined): KeyEntry | undefined {
+  return key === undefined ? undefined : matching(entries, createHash('sha256').update(key).digest());
 }
 
 /**
@@ -69,6 +80,15 @@ export const authPlugin = fp(
   async (app, options: AuthOptions) => {
     const entries = parseApiKeys(options.apiKeys);
     app.decorateRequest('tenant', PUBLIC_TENANT);
+    const principals = new WeakMap<object, Principal>();
+    app.decorateRequest('principal', {
+      getter(this: object) {
+        return principals.get(this) ?? ANONYMOUS;
+      },
+      setter(this: object, principal: Principal) {
+        principals.set(this, principal);
+      },
+    });
     if (options.mode === 'none') return;
     if (entries.length === 0) app.log.warn('AUTH_MODE=api-key and API_KEYS is empty: every request but probes, metrics and /openapi.json is refused with 401');
 
@@ -79,8 +99,8 @@ export const authPlugin = fp(
       const retryAfter = failures.retryAfter(request.ip);
       if (retryAfter !== undefined) throw Object.assign(new Errors.RateLimited(), { retryAfter });
       const key = bearerKey(request.headers.authorization);
-      const tenant = tenantOf(entries, key);
-      if (tenant === undefined) {
+      const entry = entryOf(entries, key);
+      if (entry === undefined) {
         failures.failed(request.ip);
         if (!warnedRawKey && isConfiguredHash(entries, key)) {
           warnedRawKey = true;
@@ -89,7 +109,8 @@ export const authPlugin = fp(
         reply.header('www-authenticate', 'Bearer');
         throw new Errors.Unauthenticated();
       }
-      request.tenant = tenant;
+      request.tenant = entry.tenant;
+      request.principal = entry.principal;
     });
   },
   { name: 'auth', fastify: '5.x' },

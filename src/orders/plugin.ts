@@ -31,7 +31,7 @@ export const ordersPlugin = fp(
       requests,
       ...intake,
     });
-    registerOutboxGauges(app.metrics.registry, store.outbox);
+    registerOutboxGauges(app.metrics.registry, 'orders', store.outbox);
     await app.register(orderRoutes, { intake: orders });
   },
   { name: 'orders', fastify: '5.x', dependencies: ['aws', 'metrics'] },

@@ -3,7 +3,10 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
 import { BackgroundLoop } from '../background-loop.ts';
 import { inSpan, type TraceCarrier } from '../telemetry/message-spans.ts';
+import type { OutboxName } from './outbox-metrics.ts';
 import type { OutboxEntry, OutboxStore } from './outbox-store.ts';
+
+const RELAY_COUNTER = 'outbox_relay_events_total';
 
 export type SweepResult = { claimed: number; published: number; failed: number };
 
@@ -21,6 +24,8 @@ export type Outgoing<E> = { event: E; origin?: TraceCarrier };
 export type EventPublisher<E> = { publish(events: readonly Outgoing<E>[], timeoutMs: number): Promise<PublishResult> };
 
 export type OutboxRelayOptions<E extends { id: string }> = {
+  /** Which outbox, in metrics and logs. */
+  name: OutboxName;
   store: OutboxStore<E>;
   publisher: EventPublisher<E>;
   log: Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
@@ -51,20 +56,22 @@ export class OutboxRelay<E extends { id: string }> {
   private readonly options: OutboxRelayOptions<E>;
   private readonly now: () => number;
   readonly owner: string;
-  private readonly outcomes: Counter<'result'> | undefined;
+  private readonly outcomes: Counter<'outbox' | 'result'> | undefined;
   private readonly loop: BackgroundLoop;
 
   constructor(options: OutboxRelayOptions<E>) {
     this.options = options;
     this.now = options.now ?? Date.now;
     this.owner = options.owner ?? `relay-${randomUUID()}`;
+    // One counter for the relays of a process, told apart by their outbox.
     this.outcomes = options.registry
-      ? new Counter({
-          name: 'outbox_relay_events_total',
-          help: 'Events handled by the relay, by result (published, failed)',
-          labelNames: ['result'],
+      ? ((options.registry.getSingleMetric(RELAY_COUNTER) as Counter<'outbox' | 'result'> | undefined) ??
+        new Counter({
+          name: RELAY_COUNTER,
+          help: 'Events handled by the relay, by outbox (orders, documents) and result (published, failed)',
+          labelNames: ['outbox', 'result'],
           registers: [options.registry],
-        })
+        }))
       : undefined;
     this.loop = new BackgroundLoop(
       async () => {
@@ -113,10 +120,10 @@ export class OutboxRelay<E extends { id: string }> {
       ...result.failed.map((id) => store.release(byId.get(id)!.key, this.owner)),
     ]);
     if (result.failed.length > 0) {
-      this.options.log.warn({ err: result.error, failed: result.failed.length }, 'order events not published: will retry');
+      this.options.log.warn({ err: result.error, outbox: this.options.name, failed: result.failed.length }, 'events not published: will retry');
     }
-    this.outcomes?.inc({ result: 'published' }, result.published.length);
-    this.outcomes?.inc({ result: 'failed' }, result.failed.length);
+    this.outcomes?.inc({ outbox: this.options.name, result: 'published' }, result.published.length);
+    this.outcomes?.inc({ outbox: this.options.name, result: 'failed' }, result.failed.length);
     return { claimed: claimed.length, published: result.published.length, failed: result.failed.length };
   }
 

@@ -50,7 +50,13 @@ function traceContextOf(item: Item): TraceCarrier | undefined {
   return carrier.traceparent ? carrier : undefined;
 }
 
-export type OutboxStoreOptions<E> = { dynamo: DynamoDb; table: string; eventOf: (item: Item) => E };
+export type OutboxStoreOptions<E> = {
+  dynamo: DynamoDb;
+  table: string;
+  eventOf: (item: Item) => E;
+  /** Only the events of items whose `attribute` is `value` (a region's, of a table every region replicates). */
+  only?: { attribute: string; value: string };
+};
 
 export class OutboxStore<E> {
   private readonly options: OutboxStoreOptions<E>;
@@ -77,12 +83,14 @@ export class OutboxStore<E> {
     let startKey: Item | undefined;
     // Leased items are filtered after the read; a few pages get past a run of them.
     for (let page = 0; page < 5 && found.length < limit; page++) {
+      const { only } = this.options;
       const answer = await this.options.dynamo.query({
         TableName: this.options.table,
         IndexName: OUTBOX_INDEX,
         KeyConditionExpression: 'outboxShard = :shard AND outboxSince < :before',
-        FilterExpression: 'attribute_not_exists(leaseUntil) OR leaseUntil < :now',
-        ExpressionAttributeValues: { ':shard': shard, ':before': before, ':now': now },
+        FilterExpression: `(attribute_not_exists(leaseUntil) OR leaseUntil < :now)${only ? ' AND #only = :only' : ''}`,
+        ...(only ? { ExpressionAttributeNames: { '#only': only.attribute } } : {}),
+        ExpressionAttributeValues: { ':shard': shard, ':before': before, ':now': now, ...(only ? { ':only': only.value } : {}) },
         Limit: limit,
         ExclusiveStartKey: startKey,
       });

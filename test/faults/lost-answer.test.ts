@@ -41,6 +41,9 @@ function losingFirstAnswer(): DynamoDb & { items: Map<string, Item> } {
     async query() {
       throw new Error('not called by a claim');
     },
+    async batchGetItem() {
+      throw new Error('not called by a claim');
+    },
   };
 }
 
@@ -65,14 +68,14 @@ describe('a document put whose answer was lost, retried by the client', () => {
   const metadata = { id: 'doc-1', status: 'ACTIVE' as const, contentType: 'application/pdf', size: 3, checksum: 'c'.repeat(64), createdAt: '2026-12-01T10:00:00.000Z' };
 
   it('is our own create when the item names our staged object: the caller keeps it', async () => {
-    const store = new DocumentStore({ dynamo: losingFirstAnswer(), table: 'documents', tombstoneSeconds: 60 });
+    const store = new DocumentStore({ dynamo: losingFirstAnswer(), table: 'documents', tombstoneSeconds: 60, region: 'us-east-1' });
     // Reported as "identical", the service removed the staged object the committed item names:
     // an acknowledged PUT then read as 404 (seen in dynamodb-blackhole.test.ts).
     expect(await store.create('public', metadata, { s3Key: 'public/doc-1/upload-a' })).toMatchObject({ outcome: 'created' });
   });
 
   it('is our own create inline when the item was made at our instant', async () => {
-    const store = new DocumentStore({ dynamo: losingFirstAnswer(), table: 'documents', tombstoneSeconds: 60 });
+    const store = new DocumentStore({ dynamo: losingFirstAnswer(), table: 'documents', tombstoneSeconds: 60, region: 'us-east-1' });
     expect(await store.create('public', metadata, { content: Buffer.from('abc') })).toMatchObject({ outcome: 'created' });
   });
 
@@ -80,7 +83,7 @@ describe('a document put whose answer was lost, retried by the client', () => {
     const dynamo = losingFirstAnswer();
     // Another writer's put commits first (this table's one committing put)...
     await dynamo.putItem({ TableName: 'documents', Item: { ...metadata, pk: 'public#doc-1', status: 'ACTIVE', s3Key: 'public/doc-1/upload-b' } }).catch(() => {});
-    const store = new DocumentStore({ dynamo, table: 'documents', tombstoneSeconds: 60 });
+    const store = new DocumentStore({ dynamo, table: 'documents', tombstoneSeconds: 60, region: 'us-east-1' });
     expect(await store.create('public', metadata, { s3Key: 'public/doc-1/upload-a' })).toMatchObject({ outcome: 'identical' });
   });
 });

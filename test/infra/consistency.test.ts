@@ -202,6 +202,7 @@ describe('resource names', () => {
         hash_key: index.KeySchema?.find((k) => k.KeyType === 'HASH')?.AttributeName,
         range_key: index.KeySchema?.find((k) => k.KeyType === 'RANGE')?.AttributeName,
         projection: index.Projection?.ProjectionType,
+        ...(index.Projection?.NonKeyAttributes ? { non_key_attributes: index.Projection.NonKeyAttributes } : {}),
       }));
       expect(spec.indexes, table.name).toEqual(indexes);
     }

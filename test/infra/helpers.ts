@@ -68,6 +68,7 @@ export const resourceNameKeys = [
   'ORDER_EVENTS_TOPIC_ARN',
   'ORDER_EVENTS_QUEUE',
   'ORDER_EVENTS_DLQ',
+  'DOCUMENT_CHANGES_TOPIC_ARN',
 ] as const;
 
 // ---------------------------------------------------------------- source

@@ -189,16 +189,18 @@ function reachedChunks(entry: string): { chunk: Chunk; module: Module }[] {
 /**
  * What a component's code calls, and the configuration keys it reads that
  * name resources. DOCUMENT_REGIONS stands for "the other regions too" when
- * the code reaches the Regions class (src/regions.ts), which makes the
- * clients of every region listed there; every process reads the key itself
- * to check its configuration, which reaches no region.
+ * the code makes a Regions (src/regions.ts), which makes the clients of
+ * every region listed there, other than for the primary's orders
+ * (ordersConfig); every process reads the key itself to check its
+ * configuration, which reaches no region.
  */
 function derive(entry: string): { actions: Set<string>; keys: Set<string> } {
   const actions = new Set<string>();
   const keys = new Set<string>();
   for (const { chunk, module } of reachedChunks(entry)) {
     const source = chunk.text;
-    if (chunk.file === 'src/regions.ts' && chunk.names.includes('Regions')) keys.add('DOCUMENT_REGIONS');
+    // ordersConfig makes Regions for the primary alone (orders, wherever the process runs).
+    if (!chunk.names.includes('ordersConfig') && /\bnew Regions\(/.test(source)) keys.add('DOCUMENT_REGIONS');
     for (const { imported, local, from } of module.imports) {
       if (!new RegExp(`\\bnew ${local.replace('$', '\\$')}\\(`).test(source)) continue;
       if (from === '@aws-sdk/lib-storage' && imported === 'Upload') upload.forEach((a) => actions.add(a));

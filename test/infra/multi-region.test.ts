@@ -39,7 +39,9 @@ describe('one region (the default)', () => {
       expect(table.config.stream_enabled, table.address).toBe(false);
       expect(table.config.replica ?? [], table.address).toEqual([]);
     }
-    for (const type of ['aws_sns_topic', 'aws_sqs_queue', 'aws_sqs_queue_policy']) expect(alone.instances(type), type).toEqual([]);
+    for (const type of ['aws_sqs_queue', 'aws_sqs_queue_policy']) expect(alone.instances(type), type).toEqual([]);
+    // Of topics, the region's document changes only (for subscribers, in every deployment).
+    expect(alone.instances('aws_sns_topic').map((topic) => topic.config.name)).toEqual([`${prefix}-document-changes`]);
     expect(Object.keys(alone.local.components as object)).not.toContain('invalidations');
     for (const output of ['region_clusters', 'region_k8s_env', 'region_redis']) expect(one.output(output), output).toEqual({});
   });
@@ -103,7 +105,7 @@ describe('two regions', () => {
     // No region has tables, or orders' topic and queues, of its own.
     for (const plan of Object.values(inRegion)) {
       expect(plan.instances('aws_dynamodb_table')).toEqual([]);
-      expect(plan.instances('aws_sns_topic').map((topic) => topic.config.name)).toEqual([`${prefix}-document-events`]);
+      expect(plan.instances('aws_sns_topic').map((topic) => topic.config.name).sort()).toEqual([`${prefix}-document-changes`, `${prefix}-document-events`]);
     }
   });
 
@@ -194,7 +196,7 @@ describe('two regions', () => {
           .map((arn) => `${s.sid} ${s.actions.join(',')} ${arn}`),
       );
       const table = (name: string) => `arn:aws:dynamodb:${other}:${exampleAccountId}:table/${prefix}-${name}`;
-      const tableActions = 'dynamodb:GetItem,dynamodb:PutItem,dynamodb:Query,dynamodb:UpdateItem';
+      const tableActions = 'dynamodb:BatchGetItem,dynamodb:GetItem,dynamodb:PutItem,dynamodb:Query,dynamodb:UpdateItem';
       const expected = [
         `Tables ${tableActions} ${table('documents')}`,
         `Tables ${tableActions} ${table('documents')}/index/*`,

@@ -81,7 +81,7 @@ describe('a DELETE that races a create of the same id', () => {
     const { createHash } = await import('node:crypto');
     const checksum = createHash('sha256').update('born').digest('hex');
     const metadata = { id, status: 'ACTIVE' as const, contentType: 'text/plain', size: 4, checksum, createdAt: new Date().toISOString() };
-    const real = new DocumentStore({ dynamo: aws.dynamo, table: config.DOCUMENTS_TABLE, tombstoneSeconds: 60 });
+    const real = new DocumentStore({ dynamo: aws.dynamo, table: config.DOCUMENTS_TABLE, tombstoneSeconds: 60, region: 'us-east-1' });
     // The interleaving, forced: the tombstone's condition fails on an absent item, then the create commits.
     const dynamo = {
       ...aws.dynamo,
@@ -96,7 +96,7 @@ describe('a DELETE that races a create of the same id', () => {
         }
       },
     };
-    const racing = new DocumentStore({ dynamo, table: config.DOCUMENTS_TABLE, tombstoneSeconds: 60 });
+    const racing = new DocumentStore({ dynamo, table: config.DOCUMENTS_TABLE, tombstoneSeconds: 60, region: 'us-east-1' });
     try {
       expect(await racing.delete('public', id)).toEqual({ outcome: 'absent' });
       const after = await real.lookup('public', id);

@@ -34,6 +34,7 @@ describe('POST /documents', () => {
       size: 11,
       checksum: sha256('hello world'),
       createdAt: expect.any(String),
+      legalHold: 'OFF',
     });
     expect(Date.parse(body.createdAt)).toBeGreaterThanOrEqual(before - 1000);
     expect(response.headers.location).toBe(`/documents/${body.id}`);

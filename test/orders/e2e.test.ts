@@ -27,6 +27,7 @@ beforeAll(async () => {
   app = await testApp();
   const orders = new OrderStore({ dynamo: aws.dynamo, table: config.ORDERS_TABLE });
   relay = new OutboxRelay({
+    name: 'orders',
     store: orders.outbox,
     publisher: new OrderEventPublisher({ sns: aws.sns, topicArn: config.ORDER_EVENTS_TOPIC_ARN }),
     log: silentLog,

@@ -82,8 +82,8 @@ describe('SNS unreachable during POST /orders', () => {
   it('shows the backlog in /metrics: pending count and oldest age', async () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     const text = (await down.inject({ method: 'GET', url: '/metrics' })).body;
-    expect(metric(text, 'outbox_pending_events')).toBe(accepted.length);
-    expect(metric(text, 'outbox_oldest_pending_age_seconds')).toBeGreaterThan(0);
+    expect(metric(text, 'outbox_pending_events{outbox="orders"}')).toBe(accepted.length);
+    expect(metric(text, 'outbox_oldest_pending_age_seconds{outbox="orders"}')).toBeGreaterThan(0);
   });
 
   it('once SNS is back, the relay delivers every event and the consumer applies each once', async () => {
@@ -103,10 +103,10 @@ describe('SNS unreachable during POST /orders', () => {
     expect(await s.appliedRecords()).toHaveLength(accepted.length);
 
     const registry = new Registry();
-    registerOutboxGauges(registry, s.orders.outbox, { cacheMs: 0 });
+    registerOutboxGauges(registry, 'orders', s.orders.outbox, { cacheMs: 0 });
     const text = await registry.metrics();
-    expect(metric(text, 'outbox_pending_events')).toBe(0);
-    expect(metric(text, 'outbox_oldest_pending_age_seconds')).toBe(0);
+    expect(metric(text, 'outbox_pending_events{outbox="orders"}')).toBe(0);
+    expect(metric(text, 'outbox_oldest_pending_age_seconds{outbox="orders"}')).toBe(0);
   });
 });
 

@@ -76,9 +76,11 @@ describe('the relay and consumer processes', () => {
     expect(await s.appliedRecords()).toHaveLength(5);
 
     const relayMetrics = await get(relay, '/metrics');
-    expect(relayMetrics.text).toMatch(/^outbox_relay_events_total\{result="published"\} 5$/m);
-    expect(relayMetrics.text).toMatch(/^outbox_pending_events \d+$/m);
-    expect(relayMetrics.text).toMatch(/^outbox_oldest_pending_age_seconds [\d.]+$/m);
+    expect(relayMetrics.text).toMatch(/^outbox_relay_events_total\{outbox="orders",result="published"\} 5$/m);
+    expect(relayMetrics.text).toMatch(/^outbox_pending_events\{outbox="orders"\} \d+$/m);
+    expect(relayMetrics.text).toMatch(/^outbox_oldest_pending_age_seconds\{outbox="orders"\} [\d.]+$/m);
+    // The relay publishes document events too, and reports their outbox.
+    expect(relayMetrics.text).toMatch(/^outbox_pending_events\{outbox="documents"\} \d+$/m);
     expect(relayMetrics.text).toMatch(/^process_cpu_seconds_total /m);
     const consumerMetrics = await get(consumer, '/metrics');
     expect(consumerMetrics.text).toMatch(/^order_events_consumed_total\{result="applied"\} 5$/m);

@@ -90,6 +90,7 @@ export async function isolatedStack(overrides: ConfigOverrides = {}): Promise<Is
     publisher,
     relay: (options = {}) =>
       new OutboxRelay({
+        name: 'orders',
         store: orders.outbox,
         publisher,
         log: silentLog,

@@ -77,6 +77,7 @@ export async function startTwoRegions(lag: Record<Channel, number>): Promise<Two
       DOCUMENTS_BUCKET: bucketOf(name),
       DOCUMENT_REGIONS: NAMES.map((region) => `${region}=${bucketOf(region)}`).join(','),
       DOCUMENT_EVENTS_TOPIC_ARN: topicOf(name),
+      DOCUMENT_CHANGES_TOPIC_ARN: `arn:aws:sns:${name}:000000000000:document-changes`,
       REGION_ENDPOINT_URLS: `${other}=${stacks.get(other)!.env.AWS_ENDPOINT_URL}`,
       REGION_ENDPOINT_URLS_DYNAMODB: `${other}=${replication.endpoints(other).dynamodb}`,
       REGION_ENDPOINT_URLS_S3: `${other}=${replication.endpoints(other).s3}`,

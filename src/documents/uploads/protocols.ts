@@ -111,6 +111,8 @@ export type Creation = {
   reprSha256: Buffer | undefined;
   /** A Content-Digest of the creation request's own body. */
   digest: BodyDigest | undefined;
+  /** Retain-Until as sent: the header, else `retainUntil` in Upload-Metadata (what a tus client can always set). */
+  retainUntil: string | undefined;
 };
 
 export function parseCreation(protocol: Protocol, headers: Headers): Creation {
@@ -151,6 +153,7 @@ export function parseCreation(protocol: Protocol, headers: Headers): Creation {
     complete,
     reprSha256: repr,
     digest: content ? { expectedSha256: content, field: 'Content-Digest' } : undefined,
+    retainUntil: single(headers, 'retain-until') ?? metadata.get('retainUntil'),
   };
 }
 

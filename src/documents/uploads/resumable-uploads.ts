@@ -27,6 +27,8 @@ export type NewUpload = {
   length?: number;
   reprSha256?: Buffer;
   idempotencyKey?: string;
+  /** Retain-Until as sent. */
+  retainUntil?: string;
 };
 
 /** One request's bytes for an upload. */
@@ -47,7 +49,7 @@ export type UploadHomes = { of(tenant: string, uploadId: string): UploadHome; lo
 
 export type ResumableUploadsOptions = {
   homes: UploadHomes;
-  documents: Pick<DocumentService, 'checkTarget' | 'commitStaged' | 'newDocumentId'>;
+  documents: Pick<DocumentService, 'checkTarget' | 'commitStaged' | 'newDocumentId' | 'retention'>;
   requests: IdempotentRequests;
   slots: UploadSlots;
   buffers: PartBuffers;
@@ -102,20 +104,21 @@ export class ResumableUploads {
 
   async create(tenant: string, input: NewUpload): Promise<{ upload: Upload; replayed: boolean }> {
     const contentType = contentTypeOf(input.contentType);
+    const retainUntil = this.options.documents.retention(input.retainUntil);
     if (input.length === 0) throw new Errors.EmptyDocument();
     if (input.length !== undefined && input.length > this.options.maxBytes) throw new Errors.PayloadTooLarge(describeBytes(this.options.maxBytes));
     if (input.documentId !== undefined) await this.options.documents.checkTarget(tenant, input.documentId, contentType, input.length);
     const retryAfter = await this.options.countCreation(tenant);
     if (retryAfter !== undefined) throw Object.assign(new Errors.RateLimited(), { retryAfter });
 
-    const spec = { ...input, contentType };
+    const spec = { ...input, contentType, ...(retainUntil !== undefined ? { retainUntil } : {}) };
     if (input.idempotencyKey === undefined) return { upload: await this.open(tenant, this.options.homes.newUploadId(tenant), spec), replayed: false };
     const answer = await this.options.requests.run(
       CREATE_ROUTE,
       {
         tenant,
         key: input.idempotencyKey,
-        fingerprint: fingerprint([CREATE_ROUTE, input.route, contentType, String(input.length ?? ''), input.documentId ?? '', input.reprSha256?.toString('hex') ?? '']),
+        fingerprint: fingerprint([CREATE_ROUTE, input.route, contentType, String(input.length ?? ''), input.documentId ?? '', input.reprSha256?.toString('hex') ?? '', ...(retainUntil ? [retainUntil] : [])]),
         resourceId: this.options.homes.newUploadId(tenant),
       },
       async (uploadId) => ({ statusCode: 201, body: { uploadId: (await this.open(tenant, uploadId, spec)).uploadId } }),
@@ -145,6 +148,7 @@ export class ResumableUploads {
       ...(input.metadata !== undefined ? { metadata: input.metadata } : {}),
       ...(input.length !== undefined ? { length: input.length } : {}),
       ...(input.reprSha256 ? { reprSha256: input.reprSha256 } : {}),
+      ...(input.retainUntil !== undefined ? { retainUntil: input.retainUntil } : {}),
       state: 'OPEN',
       offset: 0,
       s3Key,
@@ -352,7 +356,7 @@ export class ResumableUploads {
       answer = await this.options.documents.commitStaged(
         tenant,
         upload.route,
-        { id: upload.documentId, contentType: upload.contentType, size: upload.offset, checksum },
+        { id: upload.documentId, contentType: upload.contentType, size: upload.offset, checksum, ...(upload.retainUntil ? { retainUntil: upload.retainUntil } : {}) },
         upload.s3Key,
       );
     } catch (error) {

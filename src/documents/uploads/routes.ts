@@ -101,6 +101,7 @@ export async function createUpload(uploads: ResumableUploads, request: FastifyRe
     ...(creation.metadata !== undefined ? { metadata: creation.metadata } : {}),
     ...(creation.length !== undefined ? { length: creation.length } : {}),
     ...(creation.reprSha256 ? { reprSha256: creation.reprSha256 } : {}),
+    ...(creation.retainUntil !== undefined ? { retainUntil: creation.retainUntil } : {}),
     idempotencyKey: parseIdempotencyKey(request.headers['idempotency-key']),
   });
   // Set before the body is read: an answer that fails mid-body still says where to resume.

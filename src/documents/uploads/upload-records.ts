@@ -36,6 +36,7 @@ const UploadItem = Type.Object({
   metadata: Type.Optional(Type.String()),
   length: Type.Optional(Type.Integer({ minimum: 1 })),
   reprSha256: Type.Optional(Bytes),
+  retainUntil: Type.Optional(Type.String()),
   state: Type.Union([
     Type.Literal('OPEN'),
     Type.Literal('COMPLETING'),
@@ -82,6 +83,8 @@ export type Upload = {
   length?: number;
   /** The SHA-256 a Repr-Digest declared at creation. */
   reprSha256?: Buffer;
+  /** The Retain-Until asked at creation (ISO-8601), committed with the document. */
+  retainUntil?: string;
   state: UploadState;
   /** Bytes stored: the parts' and the tail's. */
   offset: number;

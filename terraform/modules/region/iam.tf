@@ -28,8 +28,9 @@ locals {
       service_account = "docsvc-api"
       statements = concat([
         {
+          # BatchGetItem: a listing page reads its documents at once.
           sid       = "Tables"
-          actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+          actions   = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
           resources = concat(local.document_tables, [var.orders.table_arn, "${var.orders.table_arn}/index/*"])
         },
         {
@@ -48,6 +49,11 @@ locals {
           sid       = "PublishOrderEvents"
           actions   = ["sns:GetTopicAttributes", "sns:Publish"]
           resources = [var.orders.topic_arn]
+        },
+        {
+          sid       = "PublishDocumentChanges"
+          actions   = ["sns:Publish"]
+          resources = [aws_sns_topic.document_changes.arn]
         },
         {
           # Read once at start (REDIS_AUTH_SECRET_ID): the token never sits in Kubernetes.
@@ -75,14 +81,25 @@ locals {
       service_account = "docsvc-relay"
       statements = [
         {
-          sid       = "Tables"
-          actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
-          resources = [var.orders.table_arn, "${var.orders.table_arn}/index/*"]
+          # The orders (in the primary) and this region's documents: both outboxes.
+          sid     = "Tables"
+          actions = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+          resources = [
+            var.orders.table_arn,
+            "${var.orders.table_arn}/index/*",
+            var.global_table_arns["documents"][var.region],
+            "${var.global_table_arns["documents"][var.region]}/index/*",
+          ]
         },
         {
           sid       = "PublishOrderEvents"
           actions   = ["sns:Publish"]
           resources = [var.orders.topic_arn]
+        },
+        {
+          sid       = "PublishDocumentChanges"
+          actions   = ["sns:Publish"]
+          resources = [aws_sns_topic.document_changes.arn]
         },
       ]
     }
@@ -116,7 +133,7 @@ locals {
         {
           # The documents, their tombstones index, and the sweep's lease item.
           sid     = "Tables"
-          actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+          actions = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
           resources = [
             var.global_table_arns["documents"][var.region],
             "${var.global_table_arns["documents"][var.region]}/index/*",

@@ -25,3 +25,8 @@ output "redis" {
     replication_group_id = aws_elasticache_replication_group.redis.id
   }
 }
+
+output "document_changes_topic_arn" {
+  description = "The region's topic of document.created and document.deleted events (DOCUMENT_CHANGES_TOPIC_ARN), for subscribers."
+  value       = aws_sns_topic.document_changes.arn
+}

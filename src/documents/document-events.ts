@@ -1,0 +1,155 @@
+import { Type, type Static } from 'typebox';
+import { Compile } from 'typebox/compile';
+import { v5 as uuidv5 } from 'uuid';
+import type { DynamoDb, Item } from '../adapters/dynamodb.ts';
+import type { FastifyBaseLogger } from 'fastify';
+import type { EventPublisher } from '../outbox/outbox-relay.ts';
+import { OutboxStore } from '../outbox/outbox-store.ts';
+import { SnsEventPublisher } from '../outbox/sns-event-publisher.ts';
+import { currentTraceContext, type TraceCarrier } from '../telemetry/message-spans.ts';
+import type { DocumentMetadata } from './schemas.ts';
+
+export const DOCUMENT_CREATED = 'document.created';
+export const DOCUMENT_DELETED = 'document.deleted';
+
+/**
+ * What other systems learn of documents, on the document-changes topic: a
+ * CloudEvents 1.0 structured JSON message, with the tenant as an extension
+ * (and, with the type, as a message attribute, for subscription filters).
+ * A created event carries the document's metadata as it was committed; a
+ * deleted one, its id and when. Its `id` is fixed per document and type, so
+ * that a republished event is recognised as the same.
+ */
+export type DocumentEvent = {
+  specversion: '1.0';
+  id: string;
+  type: typeof DOCUMENT_CREATED | typeof DOCUMENT_DELETED;
+  source: '/documents';
+  subject: string;
+  time: string;
+  datacontenttype: 'application/json';
+  tenant: string;
+  data: DocumentMetadata | { id: string; deletedAt: string };
+};
+
+/** A namespace of this service's own, for event ids derived from what they are about. */
+const EVENT_NAMESPACE = 'a6c8f1f2-93b4-4f7e-8d55-2f0e7f5b9c31';
+
+export function documentEventId(tenant: string, id: string, type: DocumentEvent['type']): string {
+  return uuidv5(`${tenant}#${id}#${type}`, EVENT_NAMESPACE);
+}
+
+const Created = Type.Object({
+  tenant: Type.String(),
+  id: Type.String(),
+  contentType: Type.String(),
+  size: Type.Integer(),
+  checksum: Type.String(),
+  createdAt: Type.String(),
+  retainUntil: Type.Optional(Type.String()),
+});
+const Deleted = Type.Object({ kind: Type.Literal('event'), tenant: Type.String(), id: Type.String(), deletedAt: Type.String() });
+const created = Compile(Created);
+const deleted = Compile(Deleted);
+
+/**
+ * What the `outbox` index projects of an item: what the relay reads to
+ * publish its event (never the content, which may sit in the item).
+ */
+export const DOCUMENT_EVENT_ATTRIBUTES = [
+  'eventStatus',
+  'leaseUntil',
+  'eventRegion',
+  'traceContext',
+  'kind',
+  'tenant',
+  'id',
+  'contentType',
+  'size',
+  'checksum',
+  'createdAt',
+  'retainUntil',
+  'deletedAt',
+] as const;
+
+/** The event an outbox item stands for: a document's item (created), or the item a delete wrote for it (deleted). */
+export function documentEventOf(item: Item): DocumentEvent {
+  if (item.kind === 'event') {
+    if (!deleted.Check(item)) throw new Error(`deletion event item ${String(item.pk)} is malformed`);
+    const event: Static<typeof Deleted> = item;
+    return deletedEvent(event.tenant, event.id, event.deletedAt);
+  }
+  if (!created.Check(item)) throw new Error(`document item ${String(item.pk)} is malformed for its event`);
+  const document: Static<typeof Created> = item;
+  return createdEvent(document.tenant, {
+    id: document.id,
+    status: 'ACTIVE',
+    contentType: document.contentType,
+    size: document.size,
+    checksum: document.checksum,
+    createdAt: document.createdAt,
+    ...(document.retainUntil ? { retainUntil: document.retainUntil } : {}),
+  });
+}
+
+export function createdEvent(tenant: string, metadata: DocumentMetadata): DocumentEvent {
+  const { legalHold: _hold, ...committed } = metadata;
+  return envelope(tenant, metadata.id, DOCUMENT_CREATED, metadata.createdAt, { ...committed, legalHold: 'OFF' });
+}
+
+export function deletedEvent(tenant: string, id: string, deletedAt: string): DocumentEvent {
+  return envelope(tenant, id, DOCUMENT_DELETED, deletedAt, { id, deletedAt });
+}
+
+function envelope(tenant: string, id: string, type: DocumentEvent['type'], time: string, data: DocumentEvent['data']): DocumentEvent {
+  return { specversion: '1.0', id: documentEventId(tenant, id, type), type, source: '/documents', subject: id, time, datacontenttype: 'application/json', tenant, data };
+}
+
+/**
+ * The document events still to publish, on the items of the documents table
+ * (the sparse `outbox` index): those of this region only, so that the relay
+ * of each region publishes what its region committed.
+ */
+export function documentOutbox(dynamo: DynamoDb, table: string, region: string): OutboxStore<DocumentEvent> {
+  return new OutboxStore({ dynamo, table, eventOf: documentEventOf, only: { attribute: 'eventRegion', value: region } });
+}
+
+/** Document events, to the document-changes topic. */
+export class DocumentEventPublisher extends SnsEventPublisher<DocumentEvent> {}
+
+export type DocumentEventsOptions = {
+  publisher: EventPublisher<DocumentEvent>;
+  /** Marks an event published, on the item its outbox entry is (at the item's home). */
+  published(key: string, now: number): Promise<void>;
+  publishTimeoutMs: number;
+  log: Pick<FastifyBaseLogger, 'warn'>;
+  now?: () => number;
+};
+
+/**
+ * The API's own attempt to publish a document event right after the write
+ * that made it pending: not awaited by the answer (the event is in the
+ * outbox already; the relay publishes whatever this does not).
+ */
+export class DocumentEvents {
+  private readonly options: DocumentEventsOptions;
+
+  constructor(options: DocumentEventsOptions) {
+    this.options = options;
+  }
+
+  /** The trace context of the request now, for the event and for whoever publishes it. */
+  origin(): TraceCarrier {
+    return currentTraceContext();
+  }
+
+  send(key: string, event: DocumentEvent, origin: TraceCarrier): void {
+    const { publisher, publishTimeoutMs } = this.options;
+    void publisher
+      .publish([{ event, origin }], publishTimeoutMs)
+      .then(async (result) => {
+        if (result.published.includes(event.id)) await this.options.published(key, (this.options.now ?? Date.now)());
+      })
+      .catch((err: unknown) => this.options.log.warn({ err, eventId: event.id }, 'document event left to the relay'));
+  }
+}
