@@ -185,7 +185,9 @@ export async function ensureDocumentResources(config: Config, aws: AwsClients, l
 }
 
 /** The queue `make watch-events` reads: subscribed to the document-changes topic, for people, not for a consumer. */
-export const DOCUMENT_CHANGES_WATCH_QUEUE = 'document-changes-watch';
+export function watchQueueOf(topicArn: string): string {
+  return `${topicNameOf(topicArn)}-watch`;
+}
 
 /**
  * The topic of document.created and document.deleted; locally also a queue
@@ -197,9 +199,11 @@ async function ensureDocumentChanges(config: Config, aws: AwsClients, log: (mess
   if (TopicArn !== config.DOCUMENT_CHANGES_TOPIC_ARN) {
     throw new Error(`DOCUMENT_CHANGES_TOPIC_ARN is ${config.DOCUMENT_CHANGES_TOPIC_ARN} but the topic is ${TopicArn}`);
   }
-  const queue = await aws.sqs.send(new CreateQueueCommand({ QueueName: DOCUMENT_CHANGES_WATCH_QUEUE }));
+  const watch = watchQueueOf(TopicArn);
+  // Messages kept an hour: a queue nobody may ever read does not grow without end.
+  const queue = await aws.sqs.send(new CreateQueueCommand({ QueueName: watch, Attributes: { MessageRetentionPeriod: '3600' } }));
   await subscribeQueue(aws, TopicArn, queue.QueueUrl!);
-  log(`topic ${TopicArn} → queue ${DOCUMENT_CHANGES_WATCH_QUEUE} (make watch-events)`);
+  log(`topic ${TopicArn} → queue ${watch} (make watch-events)`);
 }
 
 /** A queue subscribed to a topic (raw delivery), with the policy that lets the topic send to it. */

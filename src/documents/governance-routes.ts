@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Errors } from '../errors.ts';
+import { queryValidator } from '../http/query-validator.ts';
 import { problems } from '../http/schemas.ts';
 import type { DocumentService } from './document-service.ts';
 import { DocumentMetadataRef, DocumentParams, LegalHold, Listing, ListingQuery } from './schemas.ts';
@@ -18,6 +19,7 @@ export const governanceRoutes: FastifyPluginAsyncTypebox<GovernanceRoutesOptions
   app.get(
     '/documents',
     {
+      validatorCompiler: queryValidator,
       schema: {
         operationId: 'listDocuments',
         summary: "List the tenant's active documents, newest first",

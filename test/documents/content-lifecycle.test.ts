@@ -103,6 +103,30 @@ describe('the lifecycle worker', () => {
     expect(again).toMatchObject({ found: { deleted: 0, unreferenced: 0 } });
   });
 
+  it('never removes the content of a retained or held document, however late it sweeps', async () => {
+    const retained = randomBytes(4000);
+    const held = randomBytes(4000);
+    const until = new Date(Date.now() + 3600_000).toISOString();
+    expect((await app.inject({ method: 'PUT', url: '/documents/retained', headers: { 'retain-until': until }, payload: retained })).statusCode).toBe(201);
+    expect(await create('held', held)).toBe(201);
+    expect((await app.inject({ method: 'PUT', url: '/documents/held/legal-hold', payload: { status: 'ON' } })).statusCode).toBe(200);
+    const keys = [...(await bucketContents(aws, config, 'public/retained/')).objects, ...(await bucketContents(aws, config, 'public/held/')).objects];
+    expect(keys).toHaveLength(2);
+
+    // Ten years on: past the retention, past every grace period; the hold still on.
+    const decadeLater = () => Date.now() + 10 * 365 * 24 * 3600_000;
+    const result = await worker(new Registry(), decadeLater).sweep();
+    expect(result).not.toBe('not-leader');
+    const left = (await bucketContents(aws, config, '')).objects;
+    for (const key of keys) expect(left).toContain(key);
+    for (const [id, content] of [['retained', retained], ['held', held]] as const) {
+      const read = await app.inject({ method: 'GET', url: `/documents/${id}` });
+      expect(read.statusCode).toBe(200);
+      expect(read.rawPayload.equals(content)).toBe(true);
+      expect((await app.inject({ method: 'DELETE', url: `/documents/${id}` })).statusCode).toBe(409);
+    }
+  });
+
   it('leaves an object younger than the grace period: an upload still committing', async () => {
     await overwriteObject(aws, config, 'public/committing/01a2-young', randomBytes(3000));
     const result = await worker(new Registry(), Date.now).sweep();

@@ -109,3 +109,84 @@ describe('a DELETE that races a create of the same id', () => {
     }
   });
 });
+
+describe('a DELETE that races a legal hold', () => {
+  /**
+   * The app on a DynamoDB whose writes of one kind wait at a gate the test
+   * opens: the write is sent (and its condition checked) only then, so the
+   * test decides which of two requests reaches the table first.
+   */
+  async function gatedApp() {
+    const { createAwsClients } = await import('../../src/adapters/aws.ts');
+    const aws = createAwsClients(testConfig());
+    const gates = new Map<string, { reached: () => void; open: Promise<void> }>();
+    const gate = (expression: string) => {
+      let open!: () => void;
+      let reached!: () => void;
+      const reachedGate = new Promise<void>((resolve) => (reached = resolve));
+      gates.set(expression, { reached, open: new Promise<void>((resolve) => (open = resolve)) });
+      return { reached: reachedGate, open };
+    };
+    const dynamo: typeof aws.dynamo = {
+      getItem: (input, options) => aws.dynamo.getItem(input, options),
+      putItem: (input, options) => aws.dynamo.putItem(input, options),
+      query: (input, options) => aws.dynamo.query(input, options),
+      batchGetItem: (input, options) => aws.dynamo.batchGetItem(input, options),
+      async updateItem(input, options) {
+        const waiting = [...gates].find(([expression]) => input.UpdateExpression.startsWith(expression));
+        if (waiting) {
+          gates.delete(waiting[0]);
+          waiting[1].reached();
+          await waiting[1].open;
+        }
+        return aws.dynamo.updateItem(input, options);
+      },
+    };
+    const gated = await testApp({ overrides: { aws: { ...aws, dynamo } } });
+    return { app: gated, gate, close: async () => (await gated.close(), aws.destroy()) };
+  }
+  const TOMBSTONE = 'SET #status = :deleted';
+  const HOLD = 'SET legalHold = :on';
+
+  it('a hold placed while the DELETE is on its way to the table wins: the DELETE is refused, the document stays', async () => {
+    const { app: gated, gate, close } = await gatedApp();
+    try {
+      const id = uniqueId('race-hold');
+      expect((await gated.inject({ method: 'PUT', url: `/documents/${id}`, payload: 'evidence' })).statusCode).toBe(201);
+      const tombstone = gate(TOMBSTONE);
+      const deleting = gated.inject({ method: 'DELETE', url: `/documents/${id}` });
+      await tombstone.reached;
+      const held = await gated.inject({ method: 'PUT', url: `/documents/${id}/legal-hold`, payload: { status: 'ON' } });
+      expect(held.statusCode).toBe(200);
+      tombstone.open();
+      const deleted = await deleting;
+      expect(deleted.statusCode).toBe(409);
+      expect(deleted.json().code).toBe('DOCUMENT_ON_LEGAL_HOLD');
+      const read = await gated.inject({ method: 'GET', url: `/documents/${id}` });
+      expect(read.statusCode).toBe(200);
+      expect(read.body).toBe('evidence');
+      expect((await gated.inject({ method: 'GET', url: `/documents/${id}/metadata` })).json().legalHold).toBe('ON');
+    } finally {
+      await close();
+    }
+  });
+
+  it('a DELETE that reaches the table before the hold deletes: the hold answers 404, and the document is gone', async () => {
+    const { app: gated, gate, close } = await gatedApp();
+    try {
+      const id = uniqueId('race-hold');
+      expect((await gated.inject({ method: 'PUT', url: `/documents/${id}`, payload: 'shredded' })).statusCode).toBe(201);
+      const hold = gate(HOLD);
+      const holding = gated.inject({ method: 'PUT', url: `/documents/${id}/legal-hold`, payload: { status: 'ON' } });
+      await hold.reached;
+      expect((await gated.inject({ method: 'DELETE', url: `/documents/${id}` })).statusCode).toBe(204);
+      hold.open();
+      const held = await holding;
+      expect(held.statusCode).toBe(404);
+      expect(held.json().code).toBe('DOCUMENT_NOT_FOUND');
+      expect((await gated.inject({ method: 'GET', url: `/documents/${id}` })).statusCode).toBe(404);
+    } finally {
+      await close();
+    }
+  });
+});

@@ -337,4 +337,35 @@ describe('two regions joined by MREC-style replication', () => {
       expect(read.body).toBe(body);
     }
   });
+  it('retention and legal holds replicate with the metadata: a delete is refused in every region', async () => {
+    const until = new Date(Date.now() + 3600_000).toISOString();
+    // One id homed in each region, so that each rule is written at either home and read at both.
+    const ids = [PRIMARY, SECONDARY].flatMap((home) => {
+      for (;;) {
+        const id = `keep-${randomUUID()}`;
+        if (homeOfDocument(id) === home) return [id];
+      }
+    });
+    for (const [i, id] of ids.entries()) {
+      const writer = i === 0 ? b : a; // the region that is not the id's home
+      expect((await call(writer.url, 'PUT', `/documents/${id}`, `retained ${id}`, { 'retain-until': until })).status).toBe(201);
+      const held = await call(writer.url, 'PUT', `/documents/${id}-held`, `held ${id}`);
+      expect(held.status).toBe(201);
+      const hold = await call((i === 0 ? a : b).url, 'PUT', `/documents/${id}-held/legal-hold`, JSON.stringify({ status: 'ON' }), { 'content-type': 'application/json' });
+      expect(hold.status, hold.body).toBe(200);
+    }
+    await world.replication.settled('items');
+    for (const id of ids) {
+      for (const region of [a, b]) {
+        const retained = await call(region.url, 'GET', `/documents/${id}/metadata`);
+        expect(JSON.parse(retained.body).retainUntil, region.name).toBe(until);
+        const held = await call(region.url, 'GET', `/documents/${id}-held/metadata`);
+        expect(JSON.parse(held.body).legalHold, region.name).toBe('ON');
+        const refused = await call(region.url, 'DELETE', `/documents/${id}`);
+        expect([refused.status, JSON.parse(refused.body).code]).toEqual([409, 'DOCUMENT_RETAINED']);
+        const onHold = await call(region.url, 'DELETE', `/documents/${id}-held`);
+        expect([onHold.status, JSON.parse(onHold.body).code]).toEqual([409, 'DOCUMENT_ON_LEGAL_HOLD']);
+      }
+    }
+  });
 });

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { documentEventId } from '../../src/documents/document-events.ts';
 import { DEAD_ENDPOINT, isolatedStack, newOrder, type IsolatedStack } from '../orders/support.ts';
 import { OtlpReceiver, SpanKind, type ReceivedSpan } from '../support/otlp-receiver.ts';
 import { ready, startProcess, until, type RunningProcess } from '../support/processes.ts';
@@ -90,7 +91,9 @@ describe('one trace from POST /orders to "order applied", through the relay', ()
         // The API's request may end after the consumer is done: its own publish attempt retries
         // against the dead endpoint while the relay has already delivered.
         const found = receiver.trace(traceId);
+        // Each process exports on its own schedule: the relay's spans may come after the consumer's.
         return found.some((span) => span.service === 'docsvc-api' && span.kind === SpanKind.SERVER) &&
+          found.some((span) => span.service === 'docsvc-relay' && span.kind === SpanKind.PRODUCER) &&
           found.some((span) => span.service === 'docsvc-consumer' && span.name === 'DynamoDB.UpdateItem')
           ? found
           : undefined;
@@ -148,8 +151,14 @@ describe('one trace from POST /orders to "order applied", through the relay', ()
     expect(consumerCalls).toHaveLength(4);
   });
 
-  it('links the relay\'s batch publish (its own trace) to the creation span it carried', () => {
+  it('links the relay\'s batch publish (its own trace) to the creation span it carried', async () => {
     const byRelay = one(spans, (span) => span.kind === SpanKind.PRODUCER && span.service === 'docsvc-relay', "the relay's creation span");
+    // The sweep's spans end after the creation span, and may be exported in a later batch.
+    await until(
+      async () => receiver.spans.some((span) => span.service === 'docsvc-relay' && span.name === 'outbox relay' && receiver.spans.some((batch) => batch.parentSpanId === span.spanId && batch.links.some((link) => link.spanId === byRelay.spanId))) || undefined,
+      10_000,
+      () => describeSpans(receiver.spans.filter((span) => span.service === 'docsvc-relay')),
+    );
     const batch = one(
       receiver.spans,
       (span) => span.service === 'docsvc-relay' && span.name === 'SNS.PublishBatch' && span.links.some((link) => link.spanId === byRelay.spanId),
@@ -233,6 +242,36 @@ describe('reading a document', () => {
 
     const written = receiver.trace(writeTrace).filter((span) => span.kind === SpanKind.CLIENT).map((span) => span.name);
     expect(written).toEqual(expect.arrayContaining(['DynamoDB.PutItem', 'S3.PutObject']));
+  });
+
+  it("links a document's event to the request that created it, though the relay publishes it", async () => {
+    const id = `evented-${randomUUID()}`;
+    const created = await until(
+      async () => {
+        const attempt = newTraceId();
+        const response = await fetch(api.url(`/documents/${id}`), { method: 'PUT', headers: { 'content-type': 'text/plain', traceparent: traceparent(attempt) }, body: 'news' });
+        return response.status === 201 ? attempt : undefined;
+      },
+      15_000,
+      () => api.output(),
+    );
+    // The API cannot reach SNS here: the relay publishes the event, as a child of the request's handler.
+    const spans = await until(
+      async () => {
+        const found = receiver.trace(created);
+        return found.some((span) => span.kind === SpanKind.PRODUCER && span.service === 'docsvc-relay') && found.some((span) => span.kind === SpanKind.SERVER) ? found : undefined;
+      },
+      20_000,
+      () => `the create's spans:\n${describeSpans(receiver.trace(created))}\n${relay.output()}`,
+    );
+    const byRelay = one(spans, (span) => span.kind === SpanKind.PRODUCER && span.service === 'docsvc-relay', "the relay's creation span");
+    const handler = one(spans, (span) => span.service === 'docsvc-api' && span.name.startsWith('handler'), 'the handler span');
+    expect(byRelay.parentSpanId).toBe(handler.spanId);
+    expect(byRelay.attributes).toMatchObject({
+      'messaging.system': 'aws.sns',
+      'messaging.destination.name': 'document-changes',
+      'messaging.message.id': documentEventId('public', id, 'document.created'),
+    });
   });
 
   it('leaves probes and scrapes untraced', async () => {

@@ -247,6 +247,32 @@ describe('client ids', () => {
   });
 });
 
+describe('retention', () => {
+  it('Retain-Until on the creation (header, or retainUntil in Upload-Metadata) is the document\'s; DELETE before it is 409', async () => {
+    const until = '2031-03-01T10:00:00.000Z';
+    for (const [how, options] of [
+      ['header', { headers: { 'retain-until': until } }],
+      ['metadata', { meta: metadata({ retainUntil: '2031-03-01T11:00:00+01:00' }) }],
+    ] as const) {
+      const data = bytesOf(PART + 100, 71);
+      const upload = await created({ length: data.length, body: data, ...options });
+      const meta = await send(served.port, 'GET', `${upload.documentPath}/metadata`);
+      expect(JSON.parse(meta.body).retainUntil, how).toBe(until);
+      const refused = await send(served.port, 'DELETE', upload.documentPath);
+      expect(refused.statusCode, how).toBe(409);
+      expect(JSON.parse(refused.body).code).toBe('DOCUMENT_RETAINED');
+      expect((await readDocument(served, upload.documentPath)).bytes.equals(data)).toBe(true);
+    }
+  });
+
+  it('a Retain-Until that is no future time refuses the creation (400): no upload is made', async () => {
+    const answer = await tusCreate(served, { length: 10, headers: { 'retain-until': 'yesterday' } });
+    expectProblem(answer, 400, 'INVALID_RETAIN_UNTIL');
+    expectTus(answer);
+    expect(answer.header('location')).toBeUndefined();
+  });
+});
+
 describe('checksum', () => {
   it('Upload-Checksum sha256: a match is stored; a mismatch is 460 with nothing stored, and the right bytes then succeed', async () => {
     const data = bytesOf(PART + 10_000, 71);
