@@ -222,6 +222,11 @@ export const ConfigSchema = Type.Object({
   CONSUMER_TABLE: Name('order-consumer', 'DynamoDB table of the downstream consumer'),
   DOCUMENTS_BUCKET: Name('documents', 'S3 bucket of document content'),
   ORDER_EVENTS_TOPIC_ARN: Name('arn:aws:sns:us-east-1:000000000000:order-events', 'SNS topic of order events'),
+  DOCUMENT_EVENTS: Type.Union([Type.Literal('on'), Type.Literal('off')], {
+    default: 'on',
+    description:
+      'on: document.created and document.deleted are published (outbox, then DOCUMENT_CHANGES_TOPIC_ARN); off: none, and creates and deletes cost no event writes',
+  }),
   DOCUMENT_CHANGES_TOPIC_ARN: Name(
     'arn:aws:sns:us-east-1:000000000000:document-changes',
     'SNS topic of document.created and document.deleted events, for other systems (message attributes type and tenant)',

@@ -70,7 +70,7 @@ export type DocumentServiceOptions = {
   regions?: { newId(tenant: string): string; deletions: DeletionAnnouncer; staleReads: StaleReads };
   /** Days each tenant's documents are retained at least (RETENTION_DEFAULTS); undefined: none. */
   retentionDays?: (tenant: string) => number | undefined;
-  /** The API's own attempt to publish document events (the relay publishes what it leaves). */
+  /** Document events (DOCUMENT_EVENTS=on): made pending with each create and delete, and the API's own attempt to publish them. */
   events?: DocumentEvents;
 };
 
@@ -301,9 +301,10 @@ export class DocumentService {
   /** The one conditional put; a document created has its document.created event pending, and sent at once. */
   private async commit(tenant: string, received: Received): Promise<CreateResult> {
     const { events } = this.options;
-    const origin = events?.origin() ?? {};
+    if (!events) return this.options.store.create(tenant, received.metadata, received.place);
+    const origin = events.origin();
     const result = await this.options.store.create(tenant, received.metadata, received.place, { now: this.now().getTime(), traceContext: origin });
-    if (result.outcome === 'created') events?.send(`${tenant}#${result.metadata.id}`, createdEvent(tenant, result.metadata), origin);
+    if (result.outcome === 'created') events.send(`${tenant}#${result.metadata.id}`, createdEvent(tenant, result.metadata), origin);
     return result;
   }
 
@@ -509,9 +510,11 @@ export class DocumentService {
     // A tombstone written before deletedAt was recorded: announced with the time of this delete.
     const deletedAt = result.deletedAt ?? new Date(now).toISOString();
     const { events } = this.options;
-    const origin = events?.origin() ?? {};
-    await this.options.store.recordDeletion(tenant, id, deletedAt, { now, traceContext: origin });
-    events?.send(deletionEventKey(tenant, id), deletedEvent(tenant, id, deletedAt), origin);
+    if (events) {
+      const origin = events.origin();
+      await this.options.store.recordDeletion(tenant, id, deletedAt, { now, traceContext: origin });
+      events.send(deletionEventKey(tenant, id), deletedEvent(tenant, id, deletedAt), origin);
+    }
     if (!(await this.options.cache.tombstone(tenant, id))) throw new Errors.ServiceUnavailable();
     const { regions } = this.options;
     if (!regions) return;

@@ -63,7 +63,7 @@ export const documentsPlugin = fp(
     const local = documentStores(config, aws);
     const stores = { ...local, ...multi };
     registerOutboxGauges(app.metrics.registry, 'documents', local.store.outbox);
-    const events = new DocumentEvents({
+    const events = config.DOCUMENT_EVENTS === 'off' ? undefined : new DocumentEvents({
       publisher: new DocumentEventPublisher({ sns: aws.sns, topicArn: config.DOCUMENT_CHANGES_TOPIC_ARN }),
       published: (key, now) => stores.store.eventPublished(key, now),
       publishTimeoutMs: config.ORDER_PUBLISH_TIMEOUT_MS,
@@ -95,7 +95,7 @@ export const documentsPlugin = fp(
       log: app.log,
       slots,
       retentionDays: retentionDefaults(config.RETENTION_DEFAULTS),
-      events,
+      ...(events ? { events } : {}),
       limits: {
         maxBytes: config.MAX_DOCUMENT_BYTES,
         inlineMaxBytes: config.INLINE_CONTENT_MAX_BYTES,

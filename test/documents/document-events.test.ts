@@ -184,6 +184,15 @@ describe('document events', () => {
     await settled();
   });
 
+  it('with DOCUMENT_EVENTS=off publishes none and leaves nothing pending', async () => {
+    const quiet = await appWith({ DOCUMENT_EVENTS: 'off' });
+    const created = await quiet.inject({ method: 'POST', url: '/documents', payload: 'unannounced' });
+    expect(created.statusCode).toBe(201);
+    expect((await quiet.inject({ method: 'DELETE', url: `/documents/${created.json().id}` })).statusCode).toBe(204);
+    expect(await relay().drain()).toEqual({ claimed: 0, published: 0, failed: 0 });
+    expect(await receive(1, 1000)).toEqual([]);
+  });
+
   it("leaves a document homed in another region to that region's relay", async () => {
     const elsewhere = new DocumentStore({ dynamo: aws.dynamo, table: config.DOCUMENTS_TABLE, tombstoneSeconds: 60, region: 'eu-west-1' });
     const id = randomUUID();
