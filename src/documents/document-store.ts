@@ -61,6 +61,13 @@ function parseItem(item: Item): DocumentItem {
 
 export const LISTING_INDEX = 'listing';
 
+const METADATA_ATTRIBUTES = ['pk', 'id', 'status', 'contentType', 'size', 'checksum', 'createdAt', 'retainUntil', 'legalHold'];
+/** What a listing reads of each item (status and size are reserved words: every name goes through a placeholder). */
+const METADATA_PROJECTION = {
+  ProjectionExpression: METADATA_ATTRIBUTES.map((_, i) => `#m${i}`).join(', '),
+  ExpressionAttributeNames: Object.fromEntries(METADATA_ATTRIBUTES.map((name, i) => [`#m${i}`, name])),
+};
+
 /** A position in a tenant's listing: the last item of a page, as the index keys it. */
 export type ListingPosition = { pk: string; listSk: string };
 
@@ -294,7 +301,9 @@ export class DocumentStore {
       ...(after ? { ExclusiveStartKey: { pk: after.pk, listPk: tenant, listSk: after.listSk } } : {}),
     });
     const keys = page.Items.flatMap((key) => (typeof key.pk === 'string' ? [{ pk: key.pk }] : []));
-    const { Items } = keys.length > 0 ? await this.options.dynamo.batchGetItem({ TableName: this.options.table, Keys: keys, ConsistentRead: true }) : { Items: [] };
+    // The metadata only: a page of inline documents would otherwise carry all their content.
+    const read = { TableName: this.options.table, Keys: keys, ConsistentRead: true, ...METADATA_PROJECTION };
+    const { Items } = keys.length > 0 ? await this.options.dynamo.batchGetItem(read) : { Items: [] };
     const active = new Map(Items.map(parseItem).filter((item) => item.status === 'ACTIVE').map((item) => [item.pk, item]));
     const items = keys.flatMap(({ pk }) => {
       const item = active.get(pk);
