@@ -36,7 +36,10 @@ export const DocumentWriteHeaders = Type.Object({
     Type.String({ description: 'RFC 9530, e.g. sha-256=:<base64>:; the body must match its sha-256, else 400 DIGEST_MISMATCH' }),
   ),
   'repr-digest': Type.Optional(Type.String({ description: 'RFC 9530; checked like Content-Digest (bodies are stored as sent)' })),
-  'retain-until': Type.Optional(Type.String({ description: 'RFC 3339 time: the document cannot be deleted before (409 DOCUMENT_RETAINED)' })),
+  'retain-until': Type.Optional(
+    // Printable ASCII only here: the service parses the time itself, and says what is wrong with it (400 INVALID_RETAIN_UNTIL).
+    Type.String({ maxLength: 64, pattern: '^[\\x20-\\x7e]+$', description: 'RFC 3339 time, e.g. 2031-01-01T00:00:00Z: the document cannot be deleted before (409 DOCUMENT_RETAINED)' }),
+  ),
 });
 
 export const LegalHold = Type.Object(
@@ -47,7 +50,7 @@ export type LegalHold = Static<typeof LegalHold>;
 
 export const ListingQuery = Type.Object(
   {
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'Documents per page' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100, format: 'int32', description: 'Documents per page' })),
     cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, pattern: '^[A-Za-z0-9_-]+$', description: 'The next of the previous page' })),
   },
   { additionalProperties: false },

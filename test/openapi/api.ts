@@ -7,7 +7,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List the tenant's active documents, newest first
+         * @description Pages of at most `limit` (1-1000, default 100). `next` is the cursor of the next page, absent on the last; a cursor is opaque, and only its tenant can use it (another gets 400 INVALID_CURSOR). A document whose DELETE answered is never listed. A page may hold fewer than `limit` items and still have a `next`.
+         */
+        get: operations["listDocuments"];
         put?: never;
         /**
          * Create a document with a server-made UUIDv7 id
@@ -53,6 +57,26 @@ export interface paths {
          * @description The same status and headers as GET, without the body.
          */
         head: operations["headDocument"];
+        patch?: never;
+        trace?: never;
+    };
+    "/documents/{id}/legal-hold": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Place (ON) or lift (OFF) the legal hold of a document
+         * @description Idempotent. While ON, DELETE is 409 DOCUMENT_ON_LEGAL_HOLD. With AUTH_MODE=api-key only keys marked :legal-hold in API_KEYS may change a hold (others 403 FORBIDDEN); every change is logged with the key id. 404 for a deleted or unknown document.
+         */
+        put: operations["setLegalHold"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
         patch?: never;
         trace?: never;
     };
@@ -276,6 +300,13 @@ export interface components {
             createdAt: string;
             /** @description UUIDv7 from POST, or chosen by the client with PUT */
             id: string;
+            /** @description ON: the document cannot be deleted until the hold is lifted */
+            legalHold?: "ON" | "OFF";
+            /**
+             * Format: date-time
+             * @description Until when the document cannot be deleted (Retain-Until, or the tenant's default)
+             */
+            retainUntil?: string;
             /**
              * Format: int64
              * @description Bytes
@@ -364,6 +395,115 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    listDocuments: {
+        parameters: {
+            query?: {
+                /** @description The next of the previous page */
+                cursor?: string;
+                /** @description Documents per page */
+                limit?: number;
+            };
+            header?: {
+                /** @description W3C trace context: the request joins your trace when tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT). */
+                traceparent?: string;
+                /** @description W3C trace context, vendor part; passed on with traceparent. */
+                tracestate?: string;
+                /** @description Your id for this request (1-128 of A-Z a-z 0-9 . _ -), echoed back; anything else is replaced. */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The tenant's active documents, newest first */
+                        items: components["schemas"]["DocumentMetadata"][];
+                        /** @description The cursor of the next page; absent on the last */
+                        next?: string;
+                    };
+                };
+            };
+            /** @description RFC 9457 problem details */
+            400: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            401: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            429: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug (INTERNAL_ERROR); the body says nothing more */
+            500: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            503: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     createDocument: {
         parameters: {
             query?: never;
@@ -376,6 +516,8 @@ export interface operations {
                 "idempotency-key"?: string;
                 /** @description RFC 9530; checked like Content-Digest (bodies are stored as sent) */
                 "repr-digest"?: string;
+                /** @description RFC 3339 time, e.g. 2031-01-01T00:00:00Z: the document cannot be deleted before (409 DOCUMENT_RETAINED) */
+                "retain-until"?: string;
                 /** @description W3C trace context: the request joins your trace when tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT). */
                 traceparent?: string;
                 /** @description W3C trace context, vendor part; passed on with traceparent. */
@@ -799,6 +941,8 @@ export interface operations {
                 "idempotency-key"?: string;
                 /** @description RFC 9530; checked like Content-Digest (bodies are stored as sent) */
                 "repr-digest"?: string;
+                /** @description RFC 3339 time, e.g. 2031-01-01T00:00:00Z: the document cannot be deleted before (409 DOCUMENT_RETAINED) */
+                "retain-until"?: string;
                 /** @description W3C trace context: the request joins your trace when tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT). */
                 traceparent?: string;
                 /** @description W3C trace context, vendor part; passed on with traceparent. */
@@ -1257,6 +1401,157 @@ export interface operations {
             };
         };
     };
+    setLegalHold: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description W3C trace context: the request joins your trace when tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT). */
+                traceparent?: string;
+                /** @description W3C trace context, vendor part; passed on with traceparent. */
+                tracestate?: string;
+                /** @description Your id for this request (1-128 of A-Z a-z 0-9 . _ -), echoed back; anything else is replaced. */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @description UUIDv7 from POST, or chosen by the client with PUT */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description ON: deletes are refused until it is OFF again */
+                    status: "ON" | "OFF";
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentMetadata"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            400: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            401: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            403: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            404: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            415: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            429: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A bug (INTERNAL_ERROR); the body says nothing more */
+            500: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            503: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["Content-Security-Policy"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getDocumentMetadata: {
         parameters: {
             query?: never;
@@ -1296,6 +1591,13 @@ export interface operations {
                         createdAt: string;
                         /** @description UUIDv7 from POST, or chosen by the client with PUT */
                         id: string;
+                        /** @description ON: the document cannot be deleted until the hold is lifted */
+                        legalHold?: "ON" | "OFF";
+                        /**
+                         * Format: date-time
+                         * @description Until when the document cannot be deleted (Retain-Until, or the tenant's default)
+                         */
+                        retainUntil?: string;
                         /**
                          * Format: int64
                          * @description Bytes

@@ -38,6 +38,8 @@ const covered: Record<keyof operations, true> = {
   headUpload: true,
   appendUpload: true,
   cancelUpload: true,
+  listDocuments: true,
+  setLegalHold: true,
 };
 
 /** Document bodies are bytes, sent as they are (openapi-fetch would JSON-encode a string). */
@@ -45,7 +47,7 @@ const asBytes = { bodySerializer: (body: string) => body };
 
 beforeAll(async () => {
   // Not a test of load shedding: a test worker's event loop on a busy machine must not shed the flows.
-  app = await testApp({ config: { AUTH_MODE: 'api-key', API_KEYS: `client:${hashApiKey(key)}`, LOAD_SHED_EVENT_LOOP_DELAY_MS: 60_000 } });
+  app = await testApp({ config: { AUTH_MODE: 'api-key', API_KEYS: `client:${hashApiKey(key)}:legal-hold`, LOAD_SHED_EVENT_LOOP_DELAY_MS: 60_000 } });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as { port: number };
   baseUrl = `http://127.0.0.1:${port}`;
@@ -58,7 +60,7 @@ afterAll(async () => {
 describe('the generated types', () => {
   it(`are what openapi-typescript makes of the served document (else: make openapi-types)`, async () => {
     expect(readFileSync(`${root}${TYPES_FILE}`, 'utf8')).toBe(await generatedTypes(await servedDocument()));
-    expect(Object.keys(covered).length).toBe(18);
+    expect(Object.keys(covered).length).toBe(20);
   });
 });
 
@@ -115,6 +117,29 @@ describe('the README flows, through the generated client alone', () => {
     expect(gone.response.status).toBe(404);
     const missing = await client.GET('/documents/{id}/metadata', { params: { path: { id } } });
     expect(missing.error?.code).toBe('DOCUMENT_NOT_FOUND');
+  });
+
+  it('retention, legal hold and the listing: a retained and a held document stay, and are listed newest first', async () => {
+    const retainUntil = new Date(Date.now() + 3600_000).toISOString();
+    const retained = await client.POST('/documents', { body: 'kept', headers: { 'content-type': 'text/plain', 'retain-until': retainUntil }, ...asBytes });
+    expect(retained.data?.retainUntil).toBe(retainUntil);
+    const refused = await client.DELETE('/documents/{id}', { params: { path: { id: retained.data!.id } } });
+    expect(refused.error?.code).toBe('DOCUMENT_RETAINED');
+
+    const held = await client.POST('/documents', { body: 'evidence', headers: { 'content-type': 'text/plain' }, ...asBytes });
+    const id = held.data!.id;
+    const placed = await client.PUT('/documents/{id}/legal-hold', { params: { path: { id } }, body: { status: 'ON' } });
+    expect(placed.data?.legalHold).toBe('ON');
+    expect((await client.DELETE('/documents/{id}', { params: { path: { id } } })).error?.code).toBe('DOCUMENT_ON_LEGAL_HOLD');
+
+    const first = await client.GET('/documents', { params: { query: { limit: 1 } } });
+    expect(first.data?.items.map((item) => item.id)).toEqual([id]);
+    const second = await client.GET('/documents', { params: { query: { limit: 1, cursor: first.data!.next! } } });
+    expect(second.data?.items.map((item) => item.id)).toEqual([retained.data!.id]);
+
+    const lifted = await client.PUT('/documents/{id}/legal-hold', { params: { path: { id } }, body: { status: 'OFF' } });
+    expect(lifted.data?.legalHold).toBe('OFF');
+    expect((await client.DELETE('/documents/{id}', { params: { path: { id } } })).response.status).toBe(204);
   });
 
   it('resumable uploads (tus): discover, create, append in two pieces, HEAD, read; cancel another', async () => {
