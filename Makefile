@@ -1,7 +1,8 @@
 # Everything a newcomer runs. Node 24 comes from the npm package `node`
 # (node_modules/.bin/node), which is first on PATH for every recipe.
 SHELL := /bin/bash
-export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+# .tools/bin: tools fetched for this clone only (promtool), never installed system-wide.
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/.tools/bin:$(PATH)
 export AWS_EC2_METADATA_DISABLED := true
 
 DEPS := node_modules/.package-lock.json
@@ -10,18 +11,46 @@ OPENAPI_TOOLS := tools/openapi-types/node_modules/.package-lock.json
 
 .PHONY: dev test check build typecheck install redis promtool openapi-types bench capacity clean
 
-## dev: the local stack (DynamoDB, S3/SNS/SQS emulators, Redis) and the API, relay and consumer; Ctrl-C stops all
+## dev: the local stack (DynamoDB, S3/SNS/SQS emulators, Redis) and the API, relay, consumer and lifecycle worker; Ctrl-C stops all
 dev: install
-	node src/local/dev.ts
+	@node src/local/dev.ts
 
 ## test: typecheck, build, then every test against a real local stack
-test: install typecheck build
+test: install promtool typecheck build
 	vitest run --config test/vitest.config.ts
 
-install: $(DEPS) $(OPENAPI_TOOLS) redis promtool
+install: $(DEPS) $(OPENAPI_TOOLS) redis
 
-$(DEPS): package.json package-lock.json
-	npm ci --no-audit --no-fund
+# npm itself runs on the Node the service runs on (24), not on the machine's
+# (Debian's is 20): npm checks every package's `engines` against the Node it
+# runs on, and under Node 20 it warns about two dozen packages that need 22 or
+# 24, which is true of Node 20 and says nothing about this project. That Node
+# is the binary of the npm package node-linux-<arch>, the very one the `node`
+# devDependency installs into node_modules/.bin, unpacked once into .tools/.
+NODE_VERSION := $(shell sed -n '/"node_modules\/node": {/,/}/s/.*"version": "\(.*\)".*/\1/p' package-lock.json)
+NODE_ARCH := $(subst x86_64,x64,$(subst aarch64,arm64,$(shell uname -m)))
+NPM_NODE := .tools/node-v$(NODE_VERSION)/bin/node
+NPM := PATH=$(CURDIR)/.tools/node-v$(NODE_VERSION)/bin:$$PATH npm
+
+$(NPM_NODE):
+	@echo "fetching Node $(NODE_VERSION) for npm to run on (npm package node-linux-$(NODE_ARCH), into .tools/)"
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  (cd "$$tmp" && npm pack --silent "node-linux-$(NODE_ARCH)@$(NODE_VERSION)" >/dev/null); \
+	  mkdir -p "$$tmp/x" $(@D) && tar -xzf "$$tmp"/node-linux-*.tgz -C "$$tmp/x"; \
+	  install -m 0755 "$$tmp/x/package/bin/node" $@
+
+# What npm still prints, and why:
+# - "ERESOLVE overriding peer dependency" for @opentelemetry/api: @fastify/otel
+#   0.21 carries @opentelemetry/core 2.x, whose peer range stops below the
+#   @opentelemetry/api 1.10 the project uses. The 1.x API is backwards
+#   compatible, and test/telemetry/tracing.test.ts checks the traces it makes.
+# Install scripts: package.json's allowScripts lets `node` (the Node 24 binary)
+# and `classic-level` (dynalite's prebuilt store) run theirs, and denies the
+# rest, which nothing here needs: ssh2 and cpu-features (optional native
+# speed-ups for SSH to a Docker host, which the tests never use), protobufjs
+# 7 (a version-scheme notice) and @scarf/scarf (install-time analytics).
+$(DEPS): package.json package-lock.json $(NPM_NODE)
+	$(NPM) ci --no-audit --no-fund
 	@touch $@
 
 # redis-server is a Debian package; install it when we can, else say how.
@@ -35,23 +64,32 @@ redis:
 	  fi; \
 	fi
 
-$(OPENAPI_TOOLS): tools/openapi-types/package.json tools/openapi-types/package-lock.json
-	npm ci --prefix tools/openapi-types --no-audit --no-fund
+$(OPENAPI_TOOLS): tools/openapi-types/package.json tools/openapi-types/package-lock.json $(NPM_NODE)
+	$(NPM) ci --prefix tools/openapi-types --no-audit --no-fund
 	@touch $@
 
 ## openapi-types: rewrite test/openapi/api.ts (the generated client's types) from the served /openapi.json
 openapi-types: install
 	node test/openapi/document.ts
 
-# promtool (the alert rules' checks and unit tests) comes with Debian's prometheus package.
+# promtool (the alert rules' checks and unit tests, `make test` only) from
+# Debian's prometheus package, unpacked into .tools/ without installing it:
+# installed, the package would also start a Prometheus server listening on
+# every interface (port 9090) on a machine with systemd.
 promtool:
 	@if ! command -v promtool >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing promtool (Debian package prometheus)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
-	  else \
-	    echo "promtool is missing: run 'sudo apt-get install -y prometheus'" >&2; exit 1; \
+	  command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || \
+	    { echo "promtool is missing: put Prometheus's promtool on PATH (Debian: the prometheus package has it)" >&2; exit 1; }; \
+	  echo "fetching promtool (Debian package prometheus, unpacked into .tools/; no service installed)"; \
+	  set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  if [ "$$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then chown _apt "$$tmp"; fi; \
+	  if ! apt-cache show prometheus >/dev/null 2>&1; then \
+	    [ "$$(id -u)" = 0 ] || { echo "apt knows no prometheus package: run 'sudo apt-get update' first" >&2; exit 1; }; \
+	    apt-get update -qq; \
 	  fi; \
+	  (cd "$$tmp" && apt-get download -qq prometheus) && \
+	  dpkg-deb -x "$$tmp"/prometheus_*.deb "$$tmp/x" && \
+	  install -D -m 0755 "$$tmp/x/usr/bin/promtool" .tools/bin/promtool; \
 	fi
 
 typecheck: $(DEPS)
@@ -70,7 +108,7 @@ capacity: $(DEPS)
 	node bench/capacity/capacity.ts
 
 clean:
-	rm -rf dist node_modules tools/openapi-types/node_modules
+	rm -rf dist node_modules tools/openapi-types/node_modules .tools
 
 # ---- Images (README: "Build and run the image")
 # docker when its engine answers, else podman (Debian's podman runs as root

@@ -69,6 +69,28 @@ describe('make k8s-secret', () => {
   });
 });
 
+describe('make install, make dev and make test', () => {
+  it('run npm on the Node the service runs on, unpacked into .tools/ from the npm package', () => {
+    const recipe = make('-n', '-B', 'install').output;
+    expect(recipe).toContain('npm pack --silent "node-linux-');
+    expect(recipe).toMatch(/PATH=\S*\/\.tools\/node-v\d+\.\d+\.\d+\/bin:\$PATH npm ci --no-audit --no-fund/);
+    const locked = JSON.parse(readText('package-lock.json')).packages['node_modules/node'].version;
+    expect(recipe).toContain(`.tools/node-v${locked}/bin`);
+  });
+
+  it('fetch promtool for make test only, unpacked from the Debian package, never installing the Prometheus server', () => {
+    const dev = make('-n', 'dev').output;
+    expect(dev).toContain('node src/local/dev.ts');
+    expect(dev).not.toMatch(/promtool|prometheus/);
+    const test = make('-n', 'test').output;
+    expect(test).toContain('apt-get download -qq prometheus');
+    expect(test).toContain('dpkg-deb -x');
+    expect(test).toContain('.tools/bin/promtool');
+    expect(test).not.toMatch(/apt-get install[^\n]*prometheus/);
+    expect(readText('.ci/run')).not.toMatch(/missing\+=\(prometheus\)/);
+  });
+});
+
 describe('.ci/run', () => {
   const ci = readText('.ci/run');
 
