@@ -110,7 +110,7 @@ capacity: $(DEPS)
 clean:
 	rm -rf dist node_modules tools/openapi-types/node_modules .tools
 
-# ---- Images (README: "Build and run the image")
+# ---- Images (docs/operations.md: "Build the image")
 # docker when its engine answers, else podman (Debian's podman runs as root
 # without a daemon). Evaluated only by the recipes that use it.
 CONTAINER_RUNTIME ?= $(shell if docker info >/dev/null 2>&1; then echo docker; elif command -v podman >/dev/null 2>&1; then echo podman; fi)
@@ -149,7 +149,7 @@ test-image: install image image-emulators
 	DOCSVC_IMAGE=$(IMAGE) DOCSVC_EMULATORS_IMAGE=$(EMULATORS_IMAGE) CONTAINER_RUNTIME=$(CONTAINER_RUNTIME) \
 	  vitest run --config test/image/vitest.config.ts
 
-# ---- Compose (README: "Run with docker compose")
+# ---- Compose (docs/operations.md: "Run with compose")
 # docker compose (v2) when there, else docker-compose (v1, Debian's package).
 COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo docker compose; else echo docker-compose; fi)
 EMULATORS_COMPOSE = $(COMPOSE) -p docsvc-emulators -f docker-compose.emulators.yml
@@ -174,7 +174,7 @@ compose-emulators-up: image image-emulators
 compose-emulators-down:
 	$(EMULATORS_COMPOSE) down --remove-orphans
 
-# ---- Deployment (README: "Deploy to AWS (EKS)")
+# ---- Deployment (docs/deploy.md)
 
 ## tf-init / tf-plan / tf-apply: the AWS infrastructure (terraform/terraform.tfvars holds your settings)
 tf-init:
