@@ -113,7 +113,9 @@ clean:
 # ---- Images (docs/operations.md: "Build the image")
 # docker when its engine answers, else podman (Debian's podman runs as root
 # without a daemon). Evaluated only by the recipes that use it.
-CONTAINER_RUNTIME ?= $(shell if docker info >/dev/null 2>&1; then echo docker; elif command -v podman >/dev/null 2>&1; then echo podman; fi)
+# podman's own API behind DOCKER_HOST (as compose uses it) is still podman:
+# building through it would lose the podman flags below.
+CONTAINER_RUNTIME ?= $(shell if docker info >/dev/null 2>&1 && ! docker version 2>/dev/null | grep -qi podman; then echo docker; elif command -v podman >/dev/null 2>&1; then echo podman; fi)
 # podman here: runc (crun cannot run in hybrid cgroups), the Docker image
 # format (OCI drops HEALTHCHECK), explicit rlimits (its defaults fail with EPERM).
 PODMAN_FLAGS := --runtime runc --format docker --ulimit nofile=20000:20000 --ulimit nproc=10000:10000
@@ -157,29 +159,28 @@ test-image: install image image-emulators
 	  vitest run --config test/image/vitest.config.ts
 
 # ---- Compose (docs/operations.md: "Run with compose")
-# docker compose (v2) when there, else docker-compose (v1, Debian's package).
-COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo docker compose; else echo docker-compose; fi)
-EMULATORS_COMPOSE = $(COMPOSE) -p docsvc-emulators -f docker-compose.emulators.yml
+# scripts/compose.sh finds the compose the machine has (Compose v2, Debian's
+# docker-compose 1.29 against podman's API, podman-compose) and waits for the API.
 TF := terraform -chdir=terraform
 
-.PHONY: compose-up compose-down compose-emulators-up compose-emulators-down \
+.PHONY: compose-up compose-down compose-localstack-up compose-localstack-down \
         tf-init tf-plan tf-apply kubeconfig ecr-push k8s-config k8s-secret k8s-apply k8s-delete test-infra
 
-## compose-up: the service with LocalStack and Redis from Docker Hub, on http://127.0.0.1:3100
-compose-up:
-	docker compose up --build
+## compose-up: the service on the project's own emulators (nothing pulled), on http://127.0.0.1:3100; returns once it answers
+compose-up: image image-emulators
+	@scripts/compose.sh up docker-compose.emulators.yml
 
-## compose-down: stop compose and drop its data
+## compose-down: stop and remove it; the emulators keep nothing
 compose-down:
+	@scripts/compose.sh down docker-compose.emulators.yml
+
+## compose-localstack-up: the same on LocalStack and Redis from Docker Hub (Docker with Compose v2 and Docker Hub access)
+compose-localstack-up:
+	docker compose up --build -d
+
+## compose-localstack-down: stop it and drop its data
+compose-localstack-down:
 	docker compose down --volumes --remove-orphans
-
-## compose-emulators-up: the service on the project's own emulators (nothing pulled), on http://127.0.0.1:3100
-compose-emulators-up: image image-emulators
-	$(EMULATORS_COMPOSE) up
-
-## compose-emulators-down: stop it; the emulators keep nothing
-compose-emulators-down:
-	$(EMULATORS_COMPOSE) down --remove-orphans
 
 # ---- Deployment (docs/deploy.md)
 
