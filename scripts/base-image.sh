@@ -15,7 +15,16 @@ if "$runtime" image inspect "$official" >/dev/null 2>&1; then
   echo "$official"
   exit 0
 fi
+# A stand-in built before is used at once: no pull is tried again (a registry
+# that hangs would cost the full timeout on every build). Remove it to try.
+standin=$("$here/build-base-image.sh" --name "$official")
+if "$runtime" image inspect "$standin" >/dev/null 2>&1; then
+  echo "base-image: using the local stand-in $standin built earlier ($runtime rmi it to try pulling $official again)" >&2
+  echo "$standin"
+  exit 0
+fi
 # A registry that is unreachable fails at once; one that hangs must not stall the build.
+echo "base-image: $official is not here; trying to pull it (gives up after 120 s)" >&2
 if timeout 120 "$runtime" pull "docker.io/library/$official" >/dev/null 2>&1; then
   echo "$official"
   exit 0

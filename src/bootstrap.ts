@@ -4,10 +4,35 @@ import { loadConfig } from './config.ts';
 
 // One-shot: creates every table, bucket, topic and queue (docker compose runs
 // it before the service; on AWS, terraform owns them instead).
+//
+// It waits for the emulators itself, up to a minute: compose starts it once
+// the emulators' container has started, not once they answer, because
+// podman without systemd never runs the health checks a `service_healthy`
+// condition would wait for. Every step is idempotent, so a retry after a
+// half-done attempt is safe.
+const WAIT_MS = 60_000;
+const unreachable = (error: unknown): string | undefined => {
+  for (let cause = error as { code?: unknown; cause?: unknown } | undefined; cause; cause = cause.cause as typeof cause) {
+    if (typeof cause.code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(cause.code)) return cause.code;
+  }
+  return undefined;
+};
+
 const config = loadConfig();
 const aws = createAwsClients(config);
+const deadline = Date.now() + WAIT_MS;
 try {
-  await ensureResources(config, aws, (message) => console.log(message));
+  for (;;) {
+    try {
+      await ensureResources(config, aws, (message) => console.log(message));
+      break;
+    } catch (error) {
+      const code = unreachable(error);
+      if (!code || Date.now() > deadline) throw error;
+      console.log(`the emulators do not answer yet (${code}); trying again`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
   console.log('resources ready');
 } finally {
   aws.destroy();

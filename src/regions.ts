@@ -16,7 +16,7 @@ import { regionPairs, type Config } from './config.ts';
  *
  * The home is the region of highest rendezvous score for the key: stable,
  * spread evenly, and adding or removing a region moves only the keys that
- * region wins or held (README, "Multi-region documents").
+ * region wins or held (docs/design.md, "Multi-region documents").
  */
 export class Regions {
   /** Region → documents bucket, the primary first. */

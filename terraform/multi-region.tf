@@ -1,4 +1,4 @@
-# Multi-region documents (README, "Multi-region documents"): with more than
+# Multi-region documents (docs/design.md, "Multi-region documents"): with more than
 # one region in var.regions, every region is an instance of modules/region
 # (regions.tf), and this joins them: the documents and idempotency tables as
 # global tables (their replica blocks, storage.tf), S3 Replication between
@@ -135,7 +135,7 @@ resource "aws_ecr_replication_configuration" "images" {
 
 # Each region through its load balancer, from the internet: /health, the
 # public status route the load balancer forwards (/health/ready is internal
-# to each region, README "What is reachable"), which answers 503 while the
+# to each region, docs/deploy.md "What is reachable"), which answers 503 while the
 # region's storage is down. Three failures in a row (30 s) and Route 53
 # stops answering with that region. The record below also evaluates the
 # load balancer's own target health, which is /health/ready on the nodes:

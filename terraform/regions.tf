@@ -1,7 +1,7 @@
 # Every region of the service is one instance of modules/region, built the
 # same way: the primary (var.region, where orders live) under the key
 # "primary", and each further region of var.regions under its name
-# (README, "Multi-region documents"; multi-region.tf joins them). The
+# (docs/design.md, "Multi-region documents"; multi-region.tf joins them). The
 # primary's key is a constant so that moved.tf can name where the resources
 # of a single-region deployment went. What every region shares stays here:
 # the tables (storage.tf), orders (messaging.tf), the image repository.

@@ -63,11 +63,17 @@ variable "allowed_cidrs" {
 }
 
 # No default: who may run kubectl against the cluster is the operator's
-# decision. An empty list turns the public endpoint off (private access only:
-# kubectl from inside the VPC, a VPN or a bastion).
+# decision. Not empty: a private-only endpoint needs a way into the VPC (a VPN
+# or a bastion), which this configuration does not create, so an empty list
+# would make a cluster nobody can reach.
 variable "admin_cidrs" {
-  description = "CIDR blocks allowed to reach the EKS API endpoint (kubectl), e.g. [\"203.0.113.7/32\"]; [] for a private endpoint only."
+  description = "CIDR blocks allowed to reach the EKS API endpoint (kubectl), e.g. [\"203.0.113.7/32\"]; at least one."
   type        = list(string)
+
+  validation {
+    condition     = length(var.admin_cidrs) > 0
+    error_message = "At least one CIDR: nothing in this configuration reaches a private-only endpoint (no VPN, no bastion)."
+  }
 
   validation {
     condition     = alltrue([for cidr in var.admin_cidrs : !contains(["0.0.0.0/0", "::/0"], cidr) && can(cidrhost(cidr, 0))])
@@ -76,7 +82,7 @@ variable "admin_cidrs" {
 }
 
 # No default: Bearer keys travel in every request, so the API is served over
-# TLS only (README: "A certificate").
+# TLS only (docs/deploy.md: "1. A certificate").
 variable "certificate_arn" {
   description = "ACM certificate of the API's domain for the HTTPS listener (arn:aws:acm:<region>:<account>:certificate/<id>)."
   type        = string

@@ -12,7 +12,7 @@ import { StaleReads } from './stale-reads.ts';
 import { contentStoreOptions, documentStore } from './stores.ts';
 
 /**
- * The document path of one region of several (README, "Multi-region
+ * The document path of one region of several (docs/design.md, "Multi-region
  * documents"): creates and deletes at each id's home region, reads on the
  * local replica, content that has not replicated yet read from the bucket
  * that has it, deletes announced to the other regions, and the reads a late

@@ -104,7 +104,7 @@ export const authPlugin = fp(
         failures.failed(request.ip);
         if (!warnedRawKey && isConfiguredHash(entries, key)) {
           warnedRawKey = true;
-          app.log.warn('a client presented a key equal to a hash in API_KEYS: API_KEYS holds the key itself, not its SHA-256 (see the README, Authentication)');
+          app.log.warn('a client presented a key equal to a hash in API_KEYS: API_KEYS holds the key itself, not its SHA-256 (see docs/api.md, Authentication and tenants)');
         }
         reply.header('www-authenticate', 'Bearer');
         throw new Errors.Unauthenticated();

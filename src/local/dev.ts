@@ -1,32 +1,40 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { Type } from 'typebox';
 import PinoPretty from 'pino-pretty';
-import { freePort, startLocalStack } from './emulators.ts';
-import { EmulatorPorts } from './ports.ts';
+import { startLocalStack } from './emulators.ts';
+import { DevSettings } from './dev-settings.ts';
 import { ensureResources } from '../bootstrap/resources.ts';
 import { createAwsClients } from '../adapters/aws.ts';
 import { loadConfig, parseEnvironment } from '../config.ts';
 import { RUNTIME_FLAGS } from '../runtime-flags.ts';
 
 // `make dev`: the local stack and the processes of the service, in the
-// foreground; Ctrl-C or SIGTERM stops all of it.
+// foreground; Ctrl-C or SIGTERM stops all of it. The line "service on …"
+// comes once the API and every background process answer /health/ready.
 
-const OptionalPort = (description: string) => Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description }));
-const DevSettings = Type.Object({
-  // Loopback unless told otherwise: a laptop's dev stack is nobody else's business.
-  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
-  PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 3000 }),
-  ...EmulatorPorts.properties,
-  RELAY_METRICS_PORT: OptionalPort("The relay's /health and /metrics (a free port when unset)"),
-  CONSUMER_METRICS_PORT: OptionalPort("The consumer's /health and /metrics (a free port when unset)"),
-  LIFECYCLE_METRICS_PORT: OptionalPort("The lifecycle worker's /health and /metrics (a free port when unset)"),
-});
 const settings = parseEnvironment(DevSettings, process.env);
 
 const log = (message: string) => console.log(`[dev] ${message}`);
+
+/** Every port is checked before anything starts, so a taken one is named with the variable that moves it. */
+const portVariables = Object.keys(DevSettings.properties).filter((key) => key !== 'HOST') as (keyof typeof settings)[];
+const taken: string[] = [];
+for (const variable of portVariables) {
+  const port = Number(settings[variable]);
+  const free = await new Promise<boolean>((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host: settings.HOST, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+  if (!free) taken.push(`${variable}=${port}`);
+}
+if (taken.length > 0) {
+  console.error(`[dev] in use already: ${taken.join(', ')} (another make dev?). Set another port, e.g. ${taken[0]!.split('=')[0]}=${Number(taken[0]!.split('=')[1]) + 100} make dev`);
+  process.exit(1);
+}
 
 const stack = await startLocalStack({
   aws: settings.AWS_EMULATOR_PORT,
@@ -34,7 +42,7 @@ const stack = await startLocalStack({
   redis: settings.REDIS_PORT,
 }).catch((error: Error) => {
   console.error(`[dev] could not start the local stack: ${error.message}`);
-  console.error(`[dev] is something else using the ports? Set ${Object.keys(DevSettings.properties).filter((key) => key !== 'HOST').join(', ')}.`);
+  console.error(`[dev] is something else using the ports? Set ${portVariables.join(', ')}.`);
   process.exit(1);
 });
 log(`DynamoDB emulator on :${stack.ports.dynamodb}, S3/SNS/SQS emulator on :${stack.ports.aws}, Redis on :${stack.ports.redis}`);
@@ -60,15 +68,17 @@ const here = fileURLToPath(new URL('..', import.meta.url));
  */
 const processes: { name: string; entry: string; portVariable: 'PORT' | 'METRICS_PORT'; port: number }[] = [
   { name: 'api', entry: 'server.ts', portVariable: 'PORT', port: settings.PORT },
-  { name: 'relay', entry: 'worker.ts', portVariable: 'METRICS_PORT', port: settings.RELAY_METRICS_PORT ?? (await freePort()) },
-  { name: 'consumer', entry: 'consumer.ts', portVariable: 'METRICS_PORT', port: settings.CONSUMER_METRICS_PORT ?? (await freePort()) },
-  { name: 'lifecycle', entry: 'lifecycle-worker.ts', portVariable: 'METRICS_PORT', port: settings.LIFECYCLE_METRICS_PORT ?? (await freePort()) },
+  { name: 'relay', entry: 'worker.ts', portVariable: 'METRICS_PORT', port: settings.RELAY_METRICS_PORT },
+  { name: 'consumer', entry: 'consumer.ts', portVariable: 'METRICS_PORT', port: settings.CONSUMER_METRICS_PORT },
+  { name: 'lifecycle', entry: 'lifecycle-worker.ts', portVariable: 'METRICS_PORT', port: settings.LIFECYCLE_METRICS_PORT },
 ];
 
 const children: ChildProcess[] = [];
 let stopping = false;
 
-for (const { name, entry, portVariable, port } of processes) {
+const started: typeof processes = [];
+for (const proc of processes) {
+  const { name, entry, portVariable, port } = proc;
   if (!existsSync(`${here}${entry}`)) continue;
   const child = spawn(process.execPath, [...RUNTIME_FLAGS, `${here}${entry}`], {
     env: { ...env, [portVariable]: String(port) },
@@ -82,9 +92,26 @@ for (const { name, entry, portVariable, port } of processes) {
     }
   });
   children.push(child);
-  if (portVariable === 'METRICS_PORT') log(`${name}: /health/ready and /metrics on http://localhost:${port}`);
+  started.push(proc);
 }
-log(`service on http://localhost:${settings.PORT} (try: curl localhost:${settings.PORT}/health); Ctrl-C stops everything`);
+
+// Announced only when it is true: every process answers /health/ready. A
+// process that dies first stops everything (above), which ends this wait too.
+const probeHost = settings.HOST === '0.0.0.0' || settings.HOST === '::' ? '127.0.0.1' : settings.HOST;
+const ready = (port: number) =>
+  fetch(`http://${probeHost.includes(':') ? `[${probeHost}]` : probeHost}:${port}/health/ready`, { signal: AbortSignal.timeout(2000) }).then(
+    (response) => response.status === 200,
+    () => false,
+  );
+for (const { port } of started) {
+  while (!stopping && !(await ready(port))) await new Promise((resolve) => setTimeout(resolve, 100));
+}
+if (!stopping) {
+  for (const { name, portVariable, port } of started) {
+    if (portVariable === 'METRICS_PORT') log(`${name}: /health/ready and /metrics on http://localhost:${port}`);
+  }
+  log(`service on http://localhost:${settings.PORT} (try: curl localhost:${settings.PORT}/health); Ctrl-C stops everything`);
+}
 
 async function stop(code: number) {
   if (stopping) return;

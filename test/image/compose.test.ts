@@ -7,9 +7,12 @@ import { freePort } from '../../src/local/emulators.ts';
 import { readYaml, root } from '../infra/helpers.ts';
 import { newOrder, waitFor } from '../orders/support.ts';
 
-// `docker compose up` of docker-compose.emulators.yml, for real: docker-compose
-// (or `docker compose`) against the container API the global setup provides,
-// every host port set to a free one, the images `make test-image` built.
+// `make compose-up` of docker-compose.emulators.yml, for real, as the README
+// tells a newcomer: scripts/compose.sh picks the compose the machine has
+// (here Debian's docker-compose against the podman API the global setup
+// provides, through DOCKER_HOST), every host port set to a free one, the
+// images `make test-image` built (compose-up's own build finds them cached).
+// Then `make compose-down`.
 
 const file = 'docker-compose.emulators.yml';
 const project = `docsvc-test-${process.pid}`;
@@ -32,11 +35,10 @@ const composeCommand: string[] = process.env.COMPOSE
     ? ['docker-compose']
     : ['docker', 'compose'];
 
-function compose(args: string[], timeoutMs = 120_000): Promise<{ code: number | null; output: string }> {
-  const [command = 'docker-compose', ...prefix] = composeCommand;
-  const env = { ...process.env, ...Object.fromEntries(Object.entries(ports).map(([key, port]) => [key, String(port)])) };
+function run(command: string, args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
+  const env = { ...process.env, COMPOSE_PROJECT: project, ...Object.fromEntries(Object.entries(ports).map(([key, port]) => [key, String(port)])) };
   return new Promise((resolve) => {
-    const child = spawn(command, [...prefix, '-p', project, '-f', file, ...args], { cwd: root, env, timeout: timeoutMs });
+    const child = spawn(command, args, { cwd: root, env, timeout: timeoutMs });
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
@@ -44,11 +46,20 @@ function compose(args: string[], timeoutMs = 120_000): Promise<{ code: number | 
   });
 }
 
+/** The make targets a newcomer runs. */
+const make = (target: string, timeoutMs = 300_000) => run('make', ['--no-print-directory', target], timeoutMs);
+
+/** The compose tool itself, for what the make targets do not offer (logs). */
+function compose(args: string[], timeoutMs = 120_000) {
+  const [command = 'docker-compose', ...prefix] = composeCommand;
+  return run(command, [...prefix, '-p', project, '-f', file, ...args], timeoutMs);
+}
+
 /**
  * podman schedules HEALTHCHECKs with systemd timers; without systemd (as in
- * this machine's containers) none runs and `service_healthy` would wait
- * forever. Then this runs each running container's own check with `podman
- * healthcheck run`, every 2 s, as the timers would.
+ * this machine's containers) none runs, and nothing in the compose file waits
+ * for one. To check that each container's own check passes, this runs them
+ * with `podman healthcheck run`, every 2 s, as the timers would.
  */
 function scheduleHealthchecks(): () => void {
   const needed = process.env.CONTAINER_RUNTIME !== 'docker' && !existsSync('/run/systemd/system');
@@ -105,19 +116,28 @@ const accepts = (port: number) =>
 let stopHealthchecks: () => void = () => {};
 const api = () => `http://127.0.0.1:${ports.DOCSVC_API_PORT}`;
 
+let upOutput = '';
+
 beforeAll(async () => {
   ports = Object.fromEntries(await Promise.all(portVariables.map(async (key) => [key, await freePort()]))) as typeof ports;
   stopHealthchecks = scheduleHealthchecks();
-  const up = await compose(['up', '-d', '--no-build']);
+  const up = await make('compose-up');
+  upOutput = up.output;
   expect(up.code, up.output).toBe(0);
-}, 180_000);
+}, 320_000);
 
 afterAll(async () => {
-  if (!downed) await compose(['down', '--volumes', '--remove-orphans']);
+  if (!downed) await make('compose-down', 120_000);
   stopHealthchecks();
 });
 
-describe(`compose up of ${file}`, () => {
+describe(`make compose-up of ${file}`, () => {
+  it('returns once the API answers, saying which compose it used', async () => {
+    expect(upOutput).toMatch(/compose: (docker-compose|docker compose|podman-compose) with (docker|podman), project /);
+    expect(upOutput).toContain(`compose: service on http://127.0.0.1:${ports.DOCSVC_API_PORT}`);
+    expect((await fetch(`${api()}/health/ready`)).status).toBe(200);
+  });
+
   it('runs every long-lived service healthy, after one bootstrap that exited 0', async () => {
     const longLived = services.filter((service) => service !== 'bootstrap');
     const containers = await waitFor(
@@ -171,8 +191,8 @@ describe(`compose up of ${file}`, () => {
     expect(applied).toBe('1');
   });
 
-  it('leaves nothing behind after `compose down`: no container, no network, no listener', async () => {
-    const down = await compose(['down']);
+  it('leaves nothing behind after `make compose-down`: no container, no network, no listener', async () => {
+    const down = await make('compose-down', 120_000);
     downed = true;
     expect(down.code, down.output).toBe(0);
     expect(await projectContainers()).toEqual([]);

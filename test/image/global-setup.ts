@@ -33,7 +33,7 @@ async function startPodmanService(): Promise<{ stop(): Promise<void> }> {
   const socket = join(dir, 'podman.sock');
   let output = '';
   const service: ChildProcess = spawn('podman', ['system', 'service', '--time=0', `unix://${socket}`], {
-    env: { ...process.env, CONTAINERS_CONF: new URL('containers.conf', import.meta.url).pathname },
+    env: { ...process.env, CONTAINERS_CONF: new URL('../../scripts/podman/containers.conf', import.meta.url).pathname },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   service.stderr!.on('data', (chunk) => (output += chunk));

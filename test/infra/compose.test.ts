@@ -1,8 +1,8 @@
 // The compose files: valid against the compose schema (dclint ships it), lint
-// clean, and wired the way `compose up` needs: the emulators healthy, then the
+// clean, and wired the way `compose up` needs: the emulators, then the
 // one-shot bootstrap, then the API, relay and consumer, each as hardened as
-// on Kubernetes. docker-compose.emulators.yml also runs for real in
-// `make test-image` (test/image/compose.test.ts).
+// on Kubernetes. docker-compose.emulators.yml also runs for real, through
+// `make compose-up`, in `make test-image` (test/image/compose.test.ts).
 import { join } from 'node:path';
 import { DCLinter } from 'dclint';
 import { describe, expect, it } from 'vitest';
@@ -60,12 +60,23 @@ describe.each(files)('%s', (file) => {
     }
   });
 
-  it('starts the bootstrap once the emulators are healthy, and the app once the bootstrap has succeeded', () => {
-    const healthy = Object.fromEntries(backing.map((name) => [name, { condition: 'service_healthy' }]));
-    expect(services.bootstrap.depends_on).toEqual(file === 'docker-compose.yml' ? { localstack: healthy.localstack } : healthy);
+  it('starts the bootstrap after its backing services, and the app once the bootstrap has succeeded', () => {
+    // LocalStack's file is for Docker, whose health checks run: it waits for
+    // `healthy`. The emulators' file also runs on podman without systemd,
+    // where health checks never run and `service_healthy` would wait forever:
+    // it waits for nothing healthy, and the bootstrap waits for the emulators
+    // itself (src/bootstrap.ts).
+    const after = file === 'docker-compose.yml' ? 'service_healthy' : 'service_started';
+    const backingReady = Object.fromEntries(backing.map((name) => [name, { condition: after }]));
+    expect(services.bootstrap.depends_on).toEqual(file === 'docker-compose.yml' ? { localstack: backingReady.localstack } : backingReady);
     expect(services.bootstrap.restart).toBe('no');
     for (const name of appServices) {
-      expect(services[name].depends_on, name).toEqual({ bootstrap: { condition: 'service_completed_successfully' }, ...healthy });
+      expect(services[name].depends_on, name).toEqual({ bootstrap: { condition: 'service_completed_successfully' }, ...backingReady });
+    }
+    if (file === 'docker-compose.emulators.yml') {
+      const conditions = Object.values(services).flatMap((service) => Object.values((service.depends_on ?? {}) as Record<string, Json>).map((d) => d.condition));
+      expect(conditions).not.toContain('service_healthy');
+      expect(readText('src/bootstrap.ts')).toMatch(/ECONNREFUSED/);
     }
   });
 

@@ -1,5 +1,5 @@
 // The deployments test/infra expands offline (plan.ts): the default one
-// region, and two regions, each with the variables the README tells an
+// region, and two regions, each with the variables docs/deploy.md tells an
 // operator to set. Every region of them is checked for the same defaults
 // (terraform.test.ts, iam.test.ts, load-balancer.test.ts).
 import { join } from 'node:path';

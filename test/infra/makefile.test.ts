@@ -2,6 +2,9 @@
 // runs print the recipes with every variable expanded) and by the one real
 // run that is safe offline: ecr-push refusing a dirty tree.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readText, root } from './helpers.ts';
 
@@ -32,6 +35,39 @@ describe('make image', () => {
   it('falls back to the local stand-in base only through scripts/base-image.sh', () => {
     expect(make('-n', 'image', 'CONTAINER_RUNTIME=podman').output).toContain('scripts/base-image.sh podman node:24.21.0-bookworm-slim');
     expect(readText('Dockerfile')).toMatch(/^ARG NODE_IMAGE=node:24\.21\.0-bookworm-slim$/m);
+  });
+});
+
+describe('the container runtime', () => {
+  it("is podman when podman's API answers behind DOCKER_HOST: the docker CLI talking to it is not a Docker engine", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'docsvc-fake-docker-'));
+    try {
+      // A docker CLI whose engine is podman's compatible API, as after `export DOCKER_HOST=unix:///run/podman/podman.sock`.
+      writeFileSync(join(dir, 'docker'), '#!/bin/sh\ncase "$1" in info) exit 0;; version) echo " Podman Engine"; exit 0;; esac\nexit 1\n', { mode: 0o755 });
+      writeFileSync(join(dir, 'podman'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+      const run = spawnSync('make', ['--no-print-directory', '-n', 'image', 'IMAGE_TAG=0123456789ab'], {
+        cwd: root,
+        encoding: 'utf8',
+        env: { ...Object.fromEntries(Object.entries(process.env).filter(([key]) => key !== 'CONTAINER_RUNTIME')), PATH: `${dir}:${process.env.PATH}` },
+      });
+      expect(run.stdout).toContain('podman build --network host --runtime runc');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('make compose-up and compose-down', () => {
+  it('build the images, then leave the compose to scripts/compose.sh, on the emulators file', () => {
+    const up = make('-n', 'compose-up', 'CONTAINER_RUNTIME=podman', 'IMAGE_TAG=0123456789ab').output;
+    expect(up).toContain('podman build');
+    expect(up).toContain('--target emulators');
+    expect(up).toContain('scripts/compose.sh up docker-compose.emulators.yml');
+    expect(make('-n', 'compose-down').output).toContain('scripts/compose.sh down docker-compose.emulators.yml');
+    const script = readText('scripts/compose.sh');
+    for (const tool of ['docker compose', 'docker-compose', 'podman-compose']) expect(script, tool).toContain(tool);
+    // DOCKER_HOST goes to compose only: never exported to the caller's shell or the Makefile.
+    expect(script).not.toMatch(/export DOCKER_HOST/);
   });
 });
 
@@ -66,6 +102,28 @@ describe('make k8s-secret', () => {
     expect(output).toContain('--from-env-file=k8s/secret.env');
     expect(output).not.toContain('--from-literal');
     for (const apply of output.match(/kubectl apply[^|\n]*/g) ?? []) expect(apply).toContain('--server-side');
+  });
+});
+
+describe('make install, make dev and make test', () => {
+  it('run npm on the Node the service runs on, unpacked into .tools/ from the npm package', () => {
+    const recipe = make('-n', '-B', 'install').output;
+    expect(recipe).toContain('npm pack --silent "node-linux-');
+    expect(recipe).toMatch(/PATH=\S*\/\.tools\/node-v\d+\.\d+\.\d+\/bin:\$PATH npm ci --no-audit --no-fund/);
+    const locked = JSON.parse(readText('package-lock.json')).packages['node_modules/node'].version;
+    expect(recipe).toContain(`.tools/node-v${locked}/bin`);
+  });
+
+  it('fetch promtool for make test only, unpacked from the Debian package, never installing the Prometheus server', () => {
+    const dev = make('-n', 'dev').output;
+    expect(dev).toContain('node src/local/dev.ts');
+    expect(dev).not.toMatch(/promtool|prometheus/);
+    const test = make('-n', 'test').output;
+    expect(test).toContain('apt-get download -qq prometheus');
+    expect(test).toContain('dpkg-deb -x');
+    expect(test).toContain('.tools/bin/promtool');
+    expect(test).not.toMatch(/apt-get install[^\n]*prometheus/);
+    expect(readText('.ci/run')).not.toMatch(/missing\+=\(prometheus\)/);
   });
 });
 

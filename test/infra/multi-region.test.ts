@@ -1,5 +1,5 @@
 // terraform/ with two regions, expanded offline (plan.ts, deployments.ts):
-// each property of README "Multi-region documents" holds in what terraform
+// each property of docs/design.md "Multi-region documents" holds in what terraform
 // would create, both regions are made of the same objects, and one region
 // (the default) creates none of the multi-region path. The security
 // defaults every region gets are asserted per region in terraform.test.ts,

@@ -14,7 +14,7 @@ import { Unknown } from './hcl-eval.ts';
 import { exampleAccountId, type Json } from './helpers.ts';
 import { Plan, loadBlocks } from './plan.ts';
 
-/** The variables a single-region deployment must set (the README's terraform.tfvars). */
+/** The variables a single-region deployment must set (docs/deploy.md's terraform.tfvars). */
 const required = {
   admin_cidrs: ['203.0.113.7/32'],
   certificate_arn: `arn:aws:acm:eu-west-1:${exampleAccountId}:certificate/0f0e`,

@@ -5,8 +5,8 @@ import { freePort } from '../../src/local/emulators.ts';
 import { waitFor } from '../orders/support.ts';
 
 // `make dev` (node src/local/dev.ts) twice on one host, side by side: every
-// port comes from the environment, the relay's and the consumer's metrics
-// ports too (a free one when unset), and each is printed.
+// port comes from the environment, the background processes' metrics ports
+// too, and each is printed, once every process answers /health/ready.
 
 type Dev = { child: ChildProcess; output: () => string };
 const running: Dev[] = [];
@@ -25,7 +25,7 @@ function startDev(env: Record<string, string>): Dev {
 }
 
 async function stackPorts(): Promise<Record<string, string>> {
-  const names = ['PORT', 'AWS_EMULATOR_PORT', 'DYNAMODB_EMULATOR_PORT', 'REDIS_PORT'];
+  const names = ['PORT', 'AWS_EMULATOR_PORT', 'DYNAMODB_EMULATOR_PORT', 'REDIS_PORT', 'RELAY_METRICS_PORT', 'CONSUMER_METRICS_PORT', 'LIFECYCLE_METRICS_PORT'];
   return Object.fromEntries(await Promise.all(names.map(async (name) => [name, String(await freePort())])));
 }
 
@@ -37,9 +37,9 @@ afterAll(async () => {
 });
 
 describe('make dev', () => {
-  it('runs twice side by side, each on its own ports, printing the metrics ports of the relay and the consumer', async () => {
+  it('runs twice side by side, each on its own ports, printing them once every process answers /health/ready', async () => {
     const first = await stackPorts();
-    const second: Record<string, string> = { ...(await stackPorts()), RELAY_METRICS_PORT: String(await freePort()), CONSUMER_METRICS_PORT: String(await freePort()) };
+    const second = await stackPorts();
     const devs = [startDev(first), startDev(second)];
 
     // Each background process prints the port of its probes and metrics.
@@ -59,10 +59,19 @@ describe('make dev', () => {
         ),
       ),
     );
-    expect(printed[1]).toMatchObject({ relay: second.RELAY_METRICS_PORT, consumer: second.CONSUMER_METRICS_PORT });
+    for (const [i, given] of [first, second].entries()) {
+      expect(printed[i]).toEqual({ relay: given.RELAY_METRICS_PORT, consumer: given.CONSUMER_METRICS_PORT, lifecycle: given.LIFECYCLE_METRICS_PORT });
+    }
     const ports = [first.PORT, second.PORT, ...printed.flatMap((p) => workers.map((w) => p[w]))];
     expect(new Set(ports).size).toBe(2 + 2 * workers.length);
-    for (const port of ports) await waitFor(() => ready(port ?? ''), 30_000, `/health/ready on :${port}`);
+    // Printed only once true: each answers at once, no waiting.
+    for (const port of ports) expect(await ready(port ?? ''), `/health/ready on :${port}`).toBe(true);
+
+    // A port in use is named with its variable before anything starts.
+    const clash = startDev({ ...(await stackPorts()), CONSUMER_METRICS_PORT: first.CONSUMER_METRICS_PORT! });
+    const [clashCode] = await once(clash.child, 'exit');
+    expect(clashCode).toBe(1);
+    expect(clash.output()).toContain(`in use already: CONSUMER_METRICS_PORT=${first.CONSUMER_METRICS_PORT}`);
 
     const exits = devs.map((dev) => once(dev.child, 'exit'));
     for (const dev of devs) dev.child.kill('SIGTERM');

@@ -9,7 +9,7 @@ import { PRIMARY, SECONDARY, metric, startTwoRegions, waitFor, type TestRegion, 
 
 // Two regions on one machine (test/regions/support.ts), joined by the
 // replication double (test/regions/replication.ts) with a lag of LAG ms on
-// table items, objects and events. What README "Multi-region documents"
+// table items, objects and events. What docs/design.md "Multi-region documents"
 // promises is checked here, process against process.
 
 const LAG = { items: 300, objects: 300, events: 300 };

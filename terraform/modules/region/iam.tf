@@ -12,7 +12,7 @@
 locals {
   # Of several regions, the API writes each key at its home, which may be
   # any region's replica, and reads content not replicated yet from the
-  # bucket that has it (README, "Multi-region documents"); of one region,
+  # bucket that has it (docs/design.md, "Multi-region documents"); of one region,
   # both lists are this region's alone.
   document_tables = flatten([
     for region in var.regions : [

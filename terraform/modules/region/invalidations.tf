@@ -1,5 +1,5 @@
 # With several regions, this region's side of the cross-region deletes
-# (README, "Multi-region documents"): a topic its API announces its deletes
+# (docs/design.md, "Multi-region documents"): a topic its API announces its deletes
 # on, and a queue the other regions' topics deliver theirs to, for this
 # region's invalidation worker. The root module subscribes every queue to
 # every other region's topic. One region creates none of it.

@@ -1,7 +1,7 @@
 # One region of the service: its network, cluster, load balancer, Redis,
 # documents bucket and per-component roles, built the same way in every
 # region. The root module instantiates it once for the primary (var.region,
-# where orders live) and once per further region of var.regions (README,
+# where orders live) and once per further region of var.regions (docs/deploy.md,
 # "Multi-region documents"); what is shared between regions (the tables,
 # orders, replication, routing) stays in the root. Every resource is placed
 # with the AWS provider's `region` argument (provider v6), so one provider

@@ -2,7 +2,7 @@
 # lives in Secrets Manager only: the API reads it at start with its own role
 # (REDIS_AUTH_SECRET_ID); REDIS_URL in the ConfigMap holds no password, and no
 # Kubernetes object ever holds the token. Terraform sets the first token;
-# rotations happen outside it (README: "Rotate the Redis token"), hence the
+# rotations happen outside it (docs/deploy.md: "Rotate the Redis token"), hence the
 # ignore_changes below. The first token is in the terraform state: keep the
 # state private (an encrypted S3 backend for a shared deployment).
 resource "random_password" "redis_auth" {
