@@ -9,11 +9,15 @@ DEPS := node_modules/.package-lock.json
 # openapi-typescript needs the TypeScript 5 compiler API; the project builds with TypeScript 7.
 OPENAPI_TOOLS := tools/openapi-types/node_modules/.package-lock.json
 
-.PHONY: dev test check build typecheck install redis promtool openapi-types bench capacity clean
+.PHONY: dev watch-events test check build typecheck install redis promtool openapi-types bench capacity clean
 
 ## dev: the local stack (DynamoDB, S3/SNS/SQS emulators, Redis) and the API, relay, consumer and lifecycle worker; Ctrl-C stops all
 dev: install
 	@node src/local/dev.ts
+
+## watch-events: the document.created and document.deleted events of a running `make dev`, one JSON line each; Ctrl-C stops
+watch-events: $(DEPS)
+	@node src/local/watch-events.ts
 
 ## test: typecheck, build, then every test against a real local stack
 test: install promtool typecheck build

@@ -10,7 +10,9 @@ import { EmulatorPorts } from './ports.ts';
 // attributes subscribers filter on), from the queue the stack subscribes to
 // the document-changes topic. Reading takes them off that queue. Ctrl-C ends it.
 const ports = parseEnvironment(EmulatorPorts, process.env);
-const config = loadConfig({ ...stackEnv({ aws: ports.AWS_EMULATOR_PORT, dynamodb: ports.DYNAMODB_EMULATOR_PORT, redis: ports.REDIS_PORT }), ...process.env });
+// The stack's endpoints and credentials, unless the environment says otherwise (the SDK reads credentials from it).
+Object.assign(process.env, { ...stackEnv({ aws: ports.AWS_EMULATOR_PORT, dynamodb: ports.DYNAMODB_EMULATOR_PORT, redis: ports.REDIS_PORT }), ...process.env });
+const config = loadConfig(process.env);
 const aws = createAwsClients(config);
 const queue = watchQueueOf(config.DOCUMENT_CHANGES_TOPIC_ARN);
 const { QueueUrl } = await aws.sqs.send(new GetQueueUrlCommand({ QueueName: queue }));
