@@ -86,6 +86,13 @@ export class Regions {
 
 export type RegionalClients = { of(region: string): AwsClients; destroy(): void };
 
+/** The ARN of a resource named alike in another region (each region's topic of one name). */
+export function arnInRegion(arn: string, region: string): string {
+  const parts = arn.split(':');
+  parts[3] = region;
+  return parts.join(':');
+}
+
 /** The configuration of the orders path: the primary region's, wherever this process runs. */
 export function ordersConfig(config: Config): Config {
   const regions = new Regions(config);

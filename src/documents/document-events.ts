@@ -118,7 +118,8 @@ export function documentOutbox(dynamo: DynamoDb, table: string, region: string):
 export class DocumentEventPublisher extends SnsEventPublisher<DocumentEvent> {}
 
 export type DocumentEventsOptions = {
-  publisher: EventPublisher<DocumentEvent>;
+  /** Where an event goes: the topic of its document's home region (of one region, the one topic). */
+  publisherOf(event: DocumentEvent): EventPublisher<DocumentEvent>;
   /** Marks an event published, on the item its outbox entry is (at the item's home). */
   published(key: string, now: number): Promise<void>;
   publishTimeoutMs: number;
@@ -144,8 +145,9 @@ export class DocumentEvents {
   }
 
   send(key: string, event: DocumentEvent, origin: TraceCarrier): void {
-    const { publisher, publishTimeoutMs } = this.options;
-    void publisher
+    const { publishTimeoutMs } = this.options;
+    void this.options
+      .publisherOf(event)
       .publish([{ event, origin }], publishTimeoutMs)
       .then(async (result) => {
         if (result.published.includes(event.id)) await this.options.published(key, (this.options.now ?? Date.now)());

@@ -3,9 +3,9 @@ import fp from 'fastify-plugin';
 import type { Config } from '../config.ts';
 import { windowCounter } from '../http/window-counter.ts';
 import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
-import { Regions, type RegionalClients } from '../regions.ts';
+import { arnInRegion, Regions, type RegionalClients } from '../regions.ts';
 import { DocumentCache, type DocumentCacheOptions } from './document-cache.ts';
-import { DocumentEventPublisher, DocumentEvents } from './document-events.ts';
+import { DocumentEventPublisher, DocumentEvents, type DocumentEvent } from './document-events.ts';
 import { DocumentService } from './document-service.ts';
 import { governanceRoutes } from './governance-routes.ts';
 import { retentionDefaults } from './retention.ts';
@@ -51,6 +51,22 @@ function uploadHomes(regions: Regions, clients: RegionalClients): UploadHomes {
   };
 }
 
+/**
+ * The topic each document event goes to: its home region's, as the home's
+ * relay would publish it (the same topic name in every region), so that an
+ * event reaches one region's topic whichever region took the request.
+ */
+function eventPublishers(config: Config, regions: Regions, clients: RegionalClients): (event: DocumentEvent) => DocumentEventPublisher {
+  const publishers = new Map(
+    regions.names.map((region) => {
+      const topicArn = region === regions.local ? config.DOCUMENT_CHANGES_TOPIC_ARN : arnInRegion(config.DOCUMENT_CHANGES_TOPIC_ARN, region);
+      return [region, new DocumentEventPublisher({ sns: clients.of(region).sns, topicArn })];
+    }),
+  );
+  const local = publishers.get(regions.local)!;
+  return (event) => publishers.get(regions.homeOf(`${event.tenant}#${event.subject}`)) ?? local;
+}
+
 /** The documents domain: metadata and content stores, two-layer cache, service, resumable uploads and routes. */
 export const documentsPlugin = fp(
   async (app, { config, requests, cache, regional }: DocumentsOptions) => {
@@ -64,7 +80,7 @@ export const documentsPlugin = fp(
     const stores = { ...local, ...multi };
     registerOutboxGauges(app.metrics.registry, 'documents', local.store.outbox);
     const events = config.DOCUMENT_EVENTS === 'off' ? undefined : new DocumentEvents({
-      publisher: new DocumentEventPublisher({ sns: aws.sns, topicArn: config.DOCUMENT_CHANGES_TOPIC_ARN }),
+      publisherOf: eventPublishers(config, regions, clients),
       published: (key, now) => stores.store.eventPublished(key, now),
       publishTimeoutMs: config.ORDER_PUBLISH_TIMEOUT_MS,
       log: app.log,

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { configFor } from '../../src/config.ts';
 import { Regions } from '../../src/regions.ts';
 import { kill, report, sleep, stats } from '../faults/support.ts';
@@ -367,5 +368,40 @@ describe('two regions joined by MREC-style replication', () => {
         expect([onHold.status, JSON.parse(onHold.body).code]).toEqual([409, 'DOCUMENT_ON_LEGAL_HOLD']);
       }
     }
+  });
+  it("publishes a document's events on its home region's topic, whichever region took the request", async () => {
+    const sqs = (region: TestRegion) => new SQSClient({ region: region.name, endpoint: region.env.AWS_ENDPOINT_URL, credentials });
+    const id = (() => {
+      for (;;) {
+        const candidate = `evented-${randomUUID()}`;
+        if (homeOfDocument(candidate) === PRIMARY) return candidate;
+      }
+    })();
+    // Created and deleted through the other region: both events are the home's.
+    expect((await call(b.url, 'PUT', `/documents/${id}`, 'announced')).status).toBe(201);
+    expect((await call(b.url, 'DELETE', `/documents/${id}`)).status).toBe(204);
+    const watched = async (region: TestRegion, wanted: number) => {
+      const client = sqs(region);
+      const queueUrl = `${region.env.AWS_ENDPOINT_URL}/000000000000/document-changes-watch`;
+      const types: string[] = [];
+      try {
+        // Until the events wanted came; of none wanted, until the queue is read empty.
+        for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+          const { Messages = [] } = await client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10 }));
+          for (const message of Messages) {
+            const event = JSON.parse(message.Body!) as { subject: string; type: string };
+            if (event.subject === id) types.push(event.type);
+            await client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle! }));
+          }
+          if (wanted > 0 ? types.length >= wanted : Messages.length === 0) break;
+          if (Messages.length === 0) await sleep(50);
+        }
+      } finally {
+        client.destroy();
+      }
+      return types.sort();
+    };
+    expect(await watched(a, 2)).toEqual(['document.created', 'document.deleted']);
+    expect(await watched(b, 0)).toEqual([]);
   });
 });
