@@ -259,6 +259,8 @@ function namedResources(keys: Set<string>, env: Record<string, string>, services
     if (key === 'DOCUMENTS_BUCKET') return everywhere.map(([, bucket]) => `arn:aws:s3:::${bucket}`);
     if (key === 'ORDER_EVENTS_QUEUE' || key === 'ORDER_EVENTS_DLQ') return [queue(primary, value)];
     if (key === 'DOCUMENT_INVALIDATIONS_QUEUE' || key === 'DOCUMENT_INVALIDATIONS_DLQ') return [queue(region, value)];
+    // A document's events go to its home region's topic of this name (the same in every region).
+    if (key === 'DOCUMENT_CHANGES_TOPIC_ARN') return everywhere.map(([where]) => (where === region ? value : value.replace(`:sns:${region}:`, `:sns:${where}:`)));
     return [value]; // the topics' and the secret's ARNs
   });
   return new Set(arns.filter((arn) => services.has(serviceOf(arn) ?? '')));

@@ -186,7 +186,7 @@ describe('two regions', () => {
     expect(route).toBeDefined();
   });
 
-  it("let each region's API reach the other region only where the document path goes: the global tables' replicas, the other bucket for reading and for resumable uploads homed there", () => {
+  it("let each region's API reach the other region only where the document path goes: the global tables' replicas, the other bucket for reading and for resumable uploads homed there, its topic for the events of documents homed there", () => {
     for (const [region, plan] of Object.entries(inRegion)) {
       const other = region === PRIMARY ? SECONDARY : PRIMARY;
       const there = (plan.local.components as Json).api.statements.flatMap((s: Json) =>
@@ -203,6 +203,7 @@ describe('two regions', () => {
         `Tables ${tableActions} ${table('idempotency-keys')}`,
         `DocumentBucket s3:ListBucket arn:aws:s3:::${bucketOf[other]}`,
         `OtherRegionsObjects s3:AbortMultipartUpload,s3:DeleteObject,s3:GetObject,s3:PutObject arn:aws:s3:::${bucketOf[other]}/*`,
+        `PublishDocumentChanges sns:Publish arn:aws:sns:${other}:${exampleAccountId}:${prefix}-document-changes`,
       ];
       // Orders are the primary's, wherever the API runs.
       if (region === SECONDARY) expected.push(`Tables ${tableActions} ${table('orders')}`, `Tables ${tableActions} ${table('orders')}/index/*`, `PublishOrderEvents sns:GetTopicAttributes,sns:Publish arn:aws:sns:${PRIMARY}:${exampleAccountId}:${prefix}-order-events`);

@@ -51,9 +51,12 @@ locals {
           resources = [var.orders.topic_arn]
         },
         {
-          sid       = "PublishDocumentChanges"
-          actions   = ["sns:Publish"]
-          resources = [aws_sns_topic.document_changes.arn]
+          # A document's events go to its home region's topic, whichever region took the request.
+          sid     = "PublishDocumentChanges"
+          actions = ["sns:Publish"]
+          resources = [
+            for region in var.regions : region == var.region ? aws_sns_topic.document_changes.arn : "arn:aws:sns:${region}:${var.account_id}:${var.name}-document-changes"
+          ]
         },
         {
           # Read once at start (REDIS_AUTH_SECRET_ID): the token never sits in Kubernetes.
