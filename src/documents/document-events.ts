@@ -123,6 +123,8 @@ export type DocumentEventsOptions = {
   /** Marks an event published, on the item its outbox entry is (at the item's home). */
   published(key: string, now: number): Promise<void>;
   publishTimeoutMs: number;
+  /** After a failed publication, how long the API leaves publishing to the relay (5 s). */
+  pauseMs?: number;
   log: Pick<FastifyBaseLogger, 'warn'>;
   now?: () => number;
 };
@@ -130,13 +132,18 @@ export type DocumentEventsOptions = {
 /**
  * The API's own attempt to publish a document event right after the write
  * that made it pending: not awaited by the answer (the event is in the
- * outbox already; the relay publishes whatever this does not).
+ * outbox already; the relay publishes whatever this does not). After a
+ * failure it leaves publishing to the relay for `pauseMs`, rather than have
+ * every create and delete try a dead event bus.
  */
 export class DocumentEvents {
   private readonly options: DocumentEventsOptions;
+  private readonly now: () => number;
+  private pausedUntil = 0;
 
   constructor(options: DocumentEventsOptions) {
     this.options = options;
+    this.now = options.now ?? Date.now;
   }
 
   /** The trace context of the request now, for the event and for whoever publishes it. */
@@ -145,13 +152,18 @@ export class DocumentEvents {
   }
 
   send(key: string, event: DocumentEvent, origin: TraceCarrier): void {
-    const { publishTimeoutMs } = this.options;
+    if (this.now() < this.pausedUntil) return;
     void this.options
       .publisherOf(event)
-      .publish([{ event, origin }], publishTimeoutMs)
+      .publish([{ event, origin }], this.options.publishTimeoutMs)
       .then(async (result) => {
-        if (result.published.includes(event.id)) await this.options.published(key, (this.options.now ?? Date.now)());
+        if (!result.published.includes(event.id)) {
+          this.pausedUntil = this.now() + (this.options.pauseMs ?? 5000);
+          this.options.log.warn({ err: result.error, eventId: event.id }, 'document event not published: left to the relay');
+          return;
+        }
+        await this.options.published(key, this.now());
       })
-      .catch((err: unknown) => this.options.log.warn({ err, eventId: event.id }, 'document event left to the relay'));
+      .catch((err: unknown) => this.options.log.warn({ err, eventId: event.id }, 'document event published but not marked: the relay publishes it again'));
   }
 }
