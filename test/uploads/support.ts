@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import { UploadPartCommand } from '@aws-sdk/client-s3';
 import type { FastifyInstance } from 'fastify';
 import { expect } from 'vitest';
@@ -74,6 +74,21 @@ function answerOf(statusCode: number, headers: IncomingHttpHeaders, raw: Buffer)
   };
 }
 
+/** The answer to `req`, whole; an error after the answer began (a write the server no longer reads) is not the request's. */
+function collect(req: ClientRequest, resolve: (answer: Answer) => void, reject: (error: Error) => void): void {
+  let answered = false;
+  req.on('response', (res) => {
+    answered = true;
+    const chunks: Buffer[] = [];
+    res.on('data', (chunk: Buffer) => chunks.push(chunk));
+    res.on('end', () => resolve(answerOf(res.statusCode ?? 0, res.headers, Buffer.concat(chunks))));
+    res.on('error', reject);
+  });
+  req.on('error', (error) => {
+    if (!answered) reject(error);
+  });
+}
+
 export type SendOptions = { headers?: OutgoingHttpHeaders; body?: Buffer; chunked?: boolean };
 
 /**
@@ -84,7 +99,6 @@ export type SendOptions = { headers?: OutgoingHttpHeaders; body?: Buffer; chunke
 export function send(port: number, method: string, path: string, options: SendOptions = {}): Promise<Answer> {
   const { headers = {}, body, chunked = false } = options;
   return new Promise((resolve, reject) => {
-    let answered = false;
     const req = httpRequest({
       host: '127.0.0.1',
       port,
@@ -93,16 +107,7 @@ export function send(port: number, method: string, path: string, options: SendOp
       agent: false,
       headers: { ...(body !== undefined && !chunked ? { 'content-length': body.length } : {}), ...headers },
     });
-    req.on('response', (res) => {
-      answered = true;
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve(answerOf(res.statusCode ?? 0, res.headers, Buffer.concat(chunks))));
-      res.on('error', reject);
-    });
-    req.on('error', (error) => {
-      if (!answered) reject(error);
-    });
+    collect(req, resolve, reject);
     if (body === undefined) req.end();
     else if (chunked) {
       for (let offset = 0; offset < body.length; offset += 64 * 1024) req.write(body.subarray(offset, offset + 64 * 1024));
@@ -117,19 +122,9 @@ export function send(port: number, method: string, path: string, options: SendOp
  * server gives it, until the test sends the rest.
  */
 export function held(port: number, method: string, path: string, headers: OutgoingHttpHeaders, length: number) {
-  let answered = false;
   const req = httpRequest({ host: '127.0.0.1', port, method, path, agent: false, headers: { ...headers, 'content-length': length } });
   const answer = new Promise<Answer>((resolve, reject) => {
-    req.on('response', (res) => {
-      answered = true;
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve(answerOf(res.statusCode ?? 0, res.headers, Buffer.concat(chunks))));
-      res.on('error', reject);
-    });
-    req.on('error', (error) => {
-      if (!answered) reject(error);
-    });
+    collect(req, resolve, reject);
   });
   // Awaited by the test when it ends the body; a failure before then must not be an unhandled rejection.
   answer.catch(() => {});
