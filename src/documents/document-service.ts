@@ -49,8 +49,8 @@ const POST_ROUTE = 'POST /documents';
 
 export type DocumentLimits = {
   maxBytes: number;
-  /** Up to this, content sits in the item; above it, in S3. */
-  inlineMaxBytes: number;
+  /** Up to this, a tenant's content sits in the item; above it, in S3. */
+  inlineMaxBytes: (tenant: string) => number;
   /** Up to this, content is read whole and cached; above it, always streamed from S3. */
   cacheMaxBytes: number;
 };
@@ -186,7 +186,8 @@ export class DocumentService {
     input: NewDocument,
     create: (body: IncomingBody, head: BodyHead, contentType: string, retainUntil: string | undefined) => Promise<CreateAnswer>,
   ): Promise<CreateAnswer> {
-    const { maxBytes, inlineMaxBytes } = this.options.limits;
+    const { maxBytes } = this.options.limits;
+    const inlineMaxBytes = this.options.limits.inlineMaxBytes(tenant);
     if (!input.body || input.declaredLength === 0) throw new Errors.EmptyDocument();
     const contentType = contentTypeOf(input.contentType);
     const retainUntil = this.retention(input.retainUntil);

@@ -7,6 +7,7 @@ import { arnInRegion, Regions, type RegionalClients } from '../regions.ts';
 import { DocumentCache, type DocumentCacheOptions } from './document-cache.ts';
 import { DocumentEventPublisher, DocumentEvents, type DocumentEvent } from './document-events.ts';
 import { DocumentService } from './document-service.ts';
+import { contentKeys } from './encryption.ts';
 import { governanceRoutes } from './governance-routes.ts';
 import { retentionDefaults } from './retention.ts';
 import { registerOutboxGauges } from '../outbox/outbox-metrics.ts';
@@ -85,6 +86,7 @@ export const documentsPlugin = fp(
       publishTimeoutMs: config.ORDER_PUBLISH_TIMEOUT_MS,
       log: app.log,
     });
+    const keys = contentKeys(config);
     const slots = new UploadSlots({
       max: config.MAX_CONCURRENT_UPLOADS,
       perTenant: config.MAX_CONCURRENT_UPLOADS_PER_TENANT,
@@ -114,7 +116,8 @@ export const documentsPlugin = fp(
       ...(events ? { events } : {}),
       limits: {
         maxBytes: config.MAX_DOCUMENT_BYTES,
-        inlineMaxBytes: config.INLINE_CONTENT_MAX_BYTES,
+        // Content in the item is under the table's key, not the tenant's: a tenant with its own key has all of it in S3.
+        inlineMaxBytes: (tenant) => (keys.hasOwnKey(tenant) ? 0 : config.INLINE_CONTENT_MAX_BYTES),
         cacheMaxBytes: config.DOCUMENT_CACHE_MAX_BYTES,
       },
     });
