@@ -23,23 +23,32 @@ const plain = { tenant: `plain-${suffix}`, key: `key-${randomUUID()}` };
 const auth = (who: { key: string }) => ({ authorization: `Bearer ${who.key}` });
 
 type Sent = { command: string; path: string; algorithm?: string; keyId?: string; bucketKey?: string };
+/** What S3 answers instead, for the requests it is asked about. */
+type Refusal = (sent: Sent) => Error | undefined;
 
-/** AWS clients whose S3 requests are recorded as signed, just before they are sent. */
-function recordedClients(overrides: Parameters<typeof testConfig>[0]): { aws: AwsClients; sent: Sent[] } {
+/**
+ * AWS clients whose S3 requests are recorded as signed, just before they are
+ * sent; `refuse` stands in for S3 answering some of them with an error.
+ */
+function recordedClients(overrides: Parameters<typeof testConfig>[0]): { aws: AwsClients; sent: Sent[]; refuse: { with?: Refusal } } {
   const aws = createAwsClients(testConfig(overrides));
   const sent: Sent[] = [];
+  const refuse: { with?: Refusal } = {};
   const record = (client: S3Client) =>
     client.middlewareStack.add(
       (next, context) => (args) => {
         if (HttpRequest.isInstance(args.request)) {
           const { headers, path } = args.request;
-          sent.push({
+          const request: Sent = {
             command: (context.commandName ?? '').replace(/Command$/, ''),
             path,
             ...(headers['x-amz-server-side-encryption'] ? { algorithm: headers['x-amz-server-side-encryption'] } : {}),
             ...(headers['x-amz-server-side-encryption-aws-kms-key-id'] ? { keyId: headers['x-amz-server-side-encryption-aws-kms-key-id'] } : {}),
             ...(headers['x-amz-server-side-encryption-bucket-key-enabled'] ? { bucketKey: headers['x-amz-server-side-encryption-bucket-key-enabled'] } : {}),
-          });
+          };
+          sent.push(request);
+          const refusal = refuse.with?.(request);
+          if (refusal) return Promise.reject(refusal);
         }
         return next(args);
       },
@@ -47,7 +56,12 @@ function recordedClients(overrides: Parameters<typeof testConfig>[0]): { aws: Aw
     );
   record(aws.s3);
   record(aws.s3Transfer);
-  return { aws, sent };
+  return { aws, sent, refuse };
+}
+
+/** S3's answer when the KMS key of the object is disabled (a client fault, as the SDK parses it). */
+function keyDisabled(): Error {
+  return Object.assign(new Error('The key is disabled'), { name: 'KMS.DisabledException', $fault: 'client', $metadata: { httpStatusCode: 400, requestId: 'R-KMS' } });
 }
 
 const underKey = (keyId: string) => ({ algorithm: 'aws:kms', keyId, bucketKey: 'true' });
@@ -69,11 +83,13 @@ const config = {
 
 let app: FastifyInstance;
 let sent: Sent[];
+let refuse: { with?: Refusal };
 let store: DocumentStore;
 
 beforeAll(async () => {
   const recorded = recordedClients(config);
   sent = recorded.sent;
+  refuse = recorded.refuse;
   app = await testApp({ config, overrides: { aws: recorded.aws } });
   const resolved = testConfig(config);
   store = new DocumentStore({ dynamo: recorded.aws.dynamo, table: resolved.DOCUMENTS_TABLE, tombstoneSeconds: 60, region: resolved.AWS_REGION });
@@ -82,10 +98,12 @@ afterAll(async () => {
   await app?.close();
 });
 
-async function put(who: { tenant: string; key: string }, body: Buffer): Promise<string> {
+/** A create, read back unless `unread` (a read fills the caches). */
+async function put(who: { tenant: string; key: string }, body: Buffer, unread = false): Promise<string> {
   const id = `doc-${randomUUID()}`;
   const answer = await app.inject({ method: 'PUT', url: `/documents/${id}`, headers: { ...auth(who), 'content-type': 'application/octet-stream' }, payload: body });
   expect(answer.statusCode, answer.body).toBe(201);
+  if (unread) return id;
   const read = await app.inject({ method: 'GET', url: `/documents/${id}`, headers: auth(who) });
   expect(read.statusCode).toBe(200);
   expect(read.rawPayload.equals(body)).toBe(true);
@@ -157,6 +175,42 @@ describe('the KMS key named on every write of content', () => {
     const rest = writes.filter((s) => s.command === 'UploadPart' || s.command === 'CompleteMultipartUpload');
     expect(rest.map((s) => s.command)).toEqual(['UploadPart', 'CompleteMultipartUpload']);
     for (const write of rest) expect(encryption(write), write.command).toEqual({});
+  });
+});
+
+describe('a key S3 cannot use (disabled, pending deletion)', () => {
+  const refused = (problem: { statusCode: number; json(): { code: string; detail: string } ; headers: Record<string, unknown> }) => {
+    expect(problem.statusCode).toBe(503);
+    expect(problem.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(problem.json().code).toBe('CONTENT_KEY_UNAVAILABLE');
+    expect(problem.headers['retry-after']).toBe('60');
+    // What S3 said stays in the log.
+    expect(JSON.stringify(problem.json())).not.toMatch(/KMS\.|R-KMS|The key is disabled/);
+  };
+
+  it('a read of the tenant\'s content answers a 503 problem, whole or streamed (a copy the caches hold still answers: see the docs)', async () => {
+    const small = await put(keyed, randomBytes(4096), true);
+    const large = await put(keyed, randomBytes(2 * MiB), true);
+    refuse.with = (request) => (request.command === 'GetObject' && request.path.includes(`/${keyed.tenant}/`) ? keyDisabled() : undefined);
+    try {
+      for (const id of [small, large]) refused(await app.inject({ method: 'GET', url: `/documents/${id}`, headers: auth(keyed) }));
+      // Another tenant's content is not under that key.
+      const other = await put(plain, randomBytes(4096));
+      expect((await app.inject({ method: 'GET', url: `/documents/${other}`, headers: auth(plain) })).statusCode).toBe(200);
+    } finally {
+      refuse.with = undefined;
+    }
+  });
+
+  it('a create answers a 503 problem and commits nothing', async () => {
+    refuse.with = (request) => (request.command === 'PutObject' && request.path.includes(`/${keyed.tenant}/`) ? keyDisabled() : undefined);
+    try {
+      const id = `doc-${randomUUID()}`;
+      refused(await app.inject({ method: 'PUT', url: `/documents/${id}`, headers: auth(keyed), payload: randomBytes(4096) }));
+      expect((await store.lookup(keyed.tenant, id)).state).toBe('absent');
+    } finally {
+      refuse.with = undefined;
+    }
   });
 });
 
