@@ -12,6 +12,7 @@ import { governanceRoutes } from './governance-routes.ts';
 import { retentionDefaults } from './retention.ts';
 import { registerOutboxGauges } from '../outbox/outbox-metrics.ts';
 import { MemoryCache } from './memory-cache.ts';
+import { ObjectLocks } from './object-lock.ts';
 import { multiRegionDocuments } from './multi-region.ts';
 import { documentRoutes } from './routes.ts';
 import { DocumentMetadata } from './schemas.ts';
@@ -114,6 +115,18 @@ export const documentsPlugin = fp(
       slots,
       retentionDays: retentionDefaults(config.RETENTION_DEFAULTS),
       ...(events ? { events } : {}),
+      ...(config.S3_OBJECT_LOCK_MODE === 'off'
+        ? {}
+        : {
+            objectLocks: new ObjectLocks({
+              mode: config.S3_OBJECT_LOCK_MODE,
+              // Of several regions, every region's bucket: a copy replicated already is locked too.
+              buckets: regions.names.map((region) => ({
+                s3: clients.of(region).s3,
+                bucket: regions.configOf(region).DOCUMENTS_BUCKET,
+              })),
+            }),
+          }),
       limits: {
         maxBytes: config.MAX_DOCUMENT_BYTES,
         // Content in the item is under the table's key, not the tenant's: a tenant with its own key has all of it in S3.
