@@ -102,7 +102,7 @@ export const documentsPlugin = fp(
         ...(redis.subscriber
           ? {
               memory: {
-                cache: new MemoryCache(config.MEMORY_CACHE_MAX_BYTES),
+                cache: new MemoryCache(config.MEMORY_CACHE_MAX_BYTES, { ttlMs: config.DOCUMENT_CACHE_TTL_SECONDS * 1000 }),
                 subscriber: redis.subscriber,
                 leaseMs: config.MEMORY_CACHE_LEASE_MS,
               },
