@@ -385,6 +385,18 @@ function relationProblems(config: Config): string[] {
       `LIFECYCLE_ORPHAN_GRACE_SECONDS: must exceed the longest upload, ${longest} s (REQUEST_TIMEOUT_MS + MAX_DOCUMENT_BYTES / DOCUMENT_UPLOAD_MIN_BYTES_PER_SECOND)`,
     );
   }
+  const tenantKeys = config.TENANT_KMS_KEYS === '' ? [] : config.TENANT_KMS_KEYS.split(',');
+  if (regionPairs(config.TENANT_KMS_KEYS).size < tenantKeys.length) problems.push('TENANT_KMS_KEYS: a tenant is listed twice');
+  // Of several regions, an instance writes into other regions' buckets too (a resumable upload homed there), and S3
+  // takes only a key of the bucket's region: a name that resolves in every region, not an ARN or a one-region key id.
+  if (regions.length > 1) {
+    const keys = [['DOCUMENTS_KMS_KEY_ID', config.DOCUMENTS_KMS_KEY_ID], ...[...regionPairs(config.TENANT_KMS_KEYS).values()].map((key) => ['TENANT_KMS_KEYS', key])];
+    for (const [name, key] of keys) {
+      if (key !== undefined && !/^(alias\/|mrk-)/.test(key)) {
+        problems.push(`${name}: with several DOCUMENT_REGIONS, an alias name (alias/...) or a multi-Region key id (mrk-...), which name a key in every region (got "${key}")`);
+      }
+    }
+  }
   if (config.MAX_CONCURRENT_UPLOADS_PER_TENANT > config.MAX_CONCURRENT_UPLOADS) {
     problems.push('MAX_CONCURRENT_UPLOADS_PER_TENANT: at most MAX_CONCURRENT_UPLOADS');
   }

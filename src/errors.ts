@@ -48,6 +48,12 @@ const definitions = {
   RATE_LIMITED: { status: 429, message: 'Too many requests; retry later', retryAfter: 1 },
   SERVICE_UNAVAILABLE: { status: 503, message: 'A dependency is unavailable; retry later', retryAfter: 1 },
   DEPENDENCY_TIMEOUT: { status: 503, message: 'A dependency did not answer in time; retry later', retryAfter: 1 },
+  // A key is disabled on purpose (a tenant crypto-shredded) and stays so, or is enabled again by hand: minutes, not seconds.
+  CONTENT_KEY_UNAVAILABLE: {
+    status: 503,
+    message: 'The KMS key this content is encrypted under cannot be used (disabled, or scheduled for deletion)',
+    retryAfter: 60,
+  },
   OVERLOADED: { status: 503, message: 'The service is overloaded; retry later', retryAfter: 2 },
   SHUTTING_DOWN: { status: 503, message: 'The service is shutting down; retry on another instance', retryAfter: 1 },
   INTERNAL_ERROR: { status: 500, message: 'An unexpected error occurred' },
@@ -111,6 +117,7 @@ export const Errors = {
   RateLimited: define('RATE_LIMITED'),
   ServiceUnavailable: define('SERVICE_UNAVAILABLE'),
   DependencyTimeout: define('DEPENDENCY_TIMEOUT'),
+  ContentKeyUnavailable: define('CONTENT_KEY_UNAVAILABLE'),
   Overloaded: define('OVERLOADED'),
   ShuttingDown: define('SHUTTING_DOWN'),
   InternalError: define('INTERNAL_ERROR'),
@@ -146,6 +153,13 @@ export type FieldError = { path: string; message: string };
  */
 export function dependencyFailure(kind: 'unavailable' | 'timeout', what: string, cause: unknown) {
   const error = kind === 'timeout' ? new Errors.DependencyTimeout({ cause }) : new Errors.ServiceUnavailable({ cause });
+  error.message = what;
+  return error;
+}
+
+/** A KMS key S3 could not use for an object (KMS.DisabledException and the like), as adapters report it: logged, never sent. */
+export function contentKeyFailure(what: string, cause: unknown) {
+  const error = new Errors.ContentKeyUnavailable({ cause });
   error.message = what;
   return error;
 }

@@ -12,6 +12,7 @@ export type Metrics = {
   integrityFailures: Counter;
   uploadsInFlight: Gauge;
   legalHoldChanges: Counter<'status'>;
+  objectLockFailures: Counter<'call'>;
 };
 
 /** A registry per app (tests build many apps in one process), never the global one. */
@@ -46,6 +47,12 @@ export function createMetrics(): Metrics {
       name: 'document_legal_hold_changes_total',
       help: 'Legal holds placed (status ON) or lifted (OFF); each is logged with the key that asked',
       labelNames: ['status'],
+      registers: [registry],
+    }),
+    objectLockFailures: new Counter({
+      name: 'document_object_lock_failures_total',
+      help: 'S3 Object Lock calls that failed, by call (retention: before a commit, which then did not happen; legal-hold: after the item changed, answered 503)',
+      labelNames: ['call'],
       registers: [registry],
     }),
   };

@@ -64,6 +64,32 @@ data "aws_iam_policy_document" "replication" {
     actions   = ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]
     resources = [for bucket in values(local.bucket_names) : "arn:aws:s3:::${bucket}/*"]
   }
+
+  # Objects are SSE-KMS (keys.tf): S3 decrypts each with its key in the
+  # source region and encrypts the replica with the destination region's.
+  # Every bucket is both, so every content key is used both ways, by S3 only.
+  statement {
+    sid       = "ContentKeys"
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+    resources = flatten([for keys in values(local.content_keys) : concat([keys.data], values(keys.tenants))])
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [for region in local.regions : "s3.${region}.amazonaws.com"]
+    }
+  }
+
+  # A locked object replicates with its retention and legal hold, which S3
+  # reads from the source; the destination bucket has Object Lock too.
+  dynamic "statement" {
+    for_each = var.object_lock ? ["ObjectLock"] : []
+    content {
+      sid       = "SourceObjectLock"
+      actions   = ["s3:GetObjectLegalHold", "s3:GetObjectRetention"]
+      resources = [for bucket in values(local.bucket_names) : "arn:aws:s3:::${bucket}/*"]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "replication" {
@@ -79,6 +105,31 @@ resource "aws_iam_role_policy" "replication" {
 # the object reads it from the others meanwhile. Delete markers replicate
 # too (a removed loser's object, a deleted document's content); the lifecycle
 # worker of each region removes whatever is left.
+#
+# Objects are SSE-KMS, which S3 replicates only when asked to
+# (sse_kms_encrypted_objects), under the key each rule names in the
+# destination: the destination's data key, and for a tenant with a key of its
+# own (its objects are under "<tenant>/"), a rule of higher priority that
+# names its key there, so that a replica is shredded with its tenant too.
+locals {
+  replication_rules = {
+    for source in local.regions : source => concat(
+      [for destination in local.regions : { id = "to-${destination}", destination = destination, prefix = null, key = local.content_keys[destination].data, priority = index(local.regions, destination) } if destination != source],
+      flatten([
+        for position, tenant in sort(tolist(var.tenant_kms_keys)) : [
+          for destination in local.regions : {
+            id          = "to-${destination}-tenant-${tenant}"
+            destination = destination
+            prefix      = "${tenant}/"
+            key         = local.content_keys[destination].tenants[tenant]
+            priority    = length(local.regions) * (position + 1) + index(local.regions, destination)
+          } if destination != source
+        ]
+      ]),
+    )
+  }
+}
+
 resource "aws_s3_bucket_replication_configuration" "documents" {
   for_each = local.multi_region ? toset(local.regions) : toset([])
 
@@ -87,21 +138,33 @@ resource "aws_s3_bucket_replication_configuration" "documents" {
   bucket = local.bucket_names[each.key]
 
   dynamic "rule" {
-    for_each = [for region in local.regions : region if region != each.key]
+    for_each = local.replication_rules[each.key]
     content {
-      id       = "to-${rule.value}"
+      id       = rule.value.id
       status   = "Enabled"
-      priority = index(local.regions, rule.value)
+      priority = rule.value.priority
 
-      filter {}
+      filter {
+        prefix = rule.value.prefix
+      }
 
       delete_marker_replication {
         status = "Enabled"
       }
 
+      source_selection_criteria {
+        sse_kms_encrypted_objects {
+          status = "Enabled"
+        }
+      }
+
       destination {
-        bucket        = "arn:aws:s3:::${local.bucket_names[rule.value]}"
+        bucket        = "arn:aws:s3:::${local.bucket_names[rule.value.destination]}"
         storage_class = "STANDARD"
+
+        encryption_configuration {
+          replica_kms_key_id = rule.value.key
+        }
       }
     }
   }

@@ -66,6 +66,9 @@ locals {
       "CONSUMER_MAX_RECEIVES=${var.consumer_max_receives}\n",
       "REDIS_URL=${deployed.redis.url}\n",
       "REDIS_AUTH_SECRET_ID=${deployed.redis.auth_secret_arn}\n",
+      # Alias names, the same in every region (keys.tf): S3 resolves them in the bucket's region.
+      "DOCUMENTS_KMS_KEY_ID=${local.data_key_alias}\n",
+      "TENANT_KMS_KEYS=${join(",", [for tenant in sort(tolist(var.tenant_kms_keys)) : "${tenant}=${local.tenant_key_aliases[tenant]}"])}\n",
       ], local.multi_region ? [
       "DOCUMENT_REGIONS=${join(",", [for other in local.regions : "${other}=${local.bucket_names[other]}"])}\n",
       "DOCUMENT_EVENTS_TOPIC_ARN=${local.document_events_topics[region]}\n",

@@ -46,6 +46,7 @@ module "region" {
     dead_letter_queue_arn = aws_sqs_queue.order_events_dlq.arn
   }
   document_events_topic_arns = local.document_events_topics
+  content_keys               = local.content_keys
   certificate_arn            = lookup(local.certificates, each.value, "")
 
   # The same settings in every region.
@@ -65,4 +66,5 @@ module "region" {
   redis_node_type       = var.redis_node_type
   consumer_max_receives = var.consumer_max_receives
   deletion_protection   = var.deletion_protection
+  object_lock           = var.object_lock
 }

@@ -92,6 +92,8 @@ resource "aws_dynamodb_table" "this" {
       region_name            = replica.value
       point_in_time_recovery = true
       propagate_tags         = true
+      # A replica is encrypted in its own region, under that region's key (keys.tf).
+      kms_key_arn = aws_kms_key.data[replica.value].arn
     }
   }
 
@@ -99,8 +101,11 @@ resource "aws_dynamodb_table" "this" {
     enabled = true
   }
 
-  # A KMS key (the AWS managed aws/dynamodb one): key use shows in CloudTrail.
+  # The region's customer-managed key (keys.tf): its use shows in CloudTrail,
+  # and its policy, not AWS's, says who may use it. Inline document content
+  # sits here, which is why a tenant with a key of its own has none inline.
   server_side_encryption {
-    enabled = true
+    enabled     = true
+    kms_key_arn = aws_kms_key.data[var.region].arn
   }
 }

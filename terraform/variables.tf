@@ -151,6 +151,25 @@ variable "deletion_protection" {
   default     = true
 }
 
+# ---------------------------------------------------------------- keys and retention (keys.tf)
+
+variable "tenant_kms_keys" {
+  description = "Tenants whose content is encrypted under a KMS key of their own (one per region, alias/<name>-tenant-<tenant>), so that disabling it crypto-shreds them; the pods get TENANT_KMS_KEYS from it."
+  type        = set(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for tenant in var.tenant_kms_keys : can(regex("^[a-z0-9][a-z0-9-]{0,62}$", tenant))])
+    error_message = "Tenant names as API_KEYS has them: lowercase letters, digits and dashes, 1-63, starting with a letter or digit."
+  }
+}
+
+variable "object_lock" {
+  description = "S3 Object Lock on the documents buckets, for S3_OBJECT_LOCK_MODE (GOVERNANCE or COMPLIANCE, set on the pods). Irreversible: once on, a bucket keeps it, and setting this back to false only stops terraform managing it. Turned on with the bucket's Object Lock configuration, which AWS accepts on a new bucket and on an existing versioned one (objects written before keep no retention); no default retention: the service sets each object's."
+  type        = bool
+  default     = false
+}
+
 # ---------------------------------------------------------------- several regions (multi-region.tf)
 
 variable "regions" {

@@ -1,6 +1,6 @@
 import { ProviderError } from '@smithy/core/config';
 import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
-import { dependencyFailure } from '../errors.ts';
+import { contentKeyFailure, dependencyFailure } from '../errors.ts';
 
 // AWS failures are classified here, at the adapter boundary, with the SDK's
 // own classifiers (the ones its retry strategy uses), and leave the adapters
@@ -38,17 +38,23 @@ function describe(call: string, error: AwsError): string {
   return `${call}: ${error.name}: ${error.message}${facts.length > 0 ? ` (${facts.join(', ')})` : ''}`;
 }
 
+const UNUSABLE_KEY = new Set(['KMS.DisabledException', 'KMS.KMSInvalidStateException', 'KMS.NotFoundException']);
+
 /**
  * The final error of an AWS call, as the service reports it: a dependency
  * that is down, throttling or failing (or credentials that cannot be had)
  * becomes SERVICE_UNAVAILABLE, one that did not answer in time
- * DEPENDENCY_TIMEOUT. A client fault (a failed condition, a missing key, a
- * malformed request) and the caller's own abort pass through unchanged:
- * they are the caller's to handle, or a bug.
+ * DEPENDENCY_TIMEOUT. S3 passes on the error of KMS when the key of an
+ * object cannot be used (disabled, pending deletion, gone):
+ * CONTENT_KEY_UNAVAILABLE; any other error of KMS is a dependency failing.
+ * Any other client fault (a failed condition, a missing key, a malformed
+ * request) and the caller's own abort pass through unchanged: they are the
+ * caller's to handle, or a bug.
  */
 export function translateAwsError(error: unknown, call: string): unknown {
   if (!(error instanceof Error) || error.name === 'AbortError') return error;
   if (error instanceof ProviderError) return dependencyFailure('unavailable', describe(`${call} (credentials)`, error), error);
-  if (retryErrorType(error) === 'CLIENT_ERROR') return error;
+  if (UNUSABLE_KEY.has(error.name)) return contentKeyFailure(describe(call, error), error);
+  if (retryErrorType(error) === 'CLIENT_ERROR' && !error.name.startsWith('KMS.')) return error;
   return dependencyFailure(isTimeout(error) ? 'timeout' : 'unavailable', describe(call, error), error);
 }

@@ -5,8 +5,17 @@ import {
   PutObjectCommand,
   UploadPartCommand,
   type CompletedPart,
+  type PutObjectCommandInput,
   type S3Client,
 } from '@aws-sdk/client-s3';
+
+/**
+ * How S3 encrypts an object, sent with the requests that create one
+ * (PutObject, CreateMultipartUpload) and never with UploadPart or
+ * CompleteMultipartUpload, which inherit it (S3 refuses these headers there).
+ * Empty: the bucket's default encryption.
+ */
+export type ObjectEncryption = Pick<PutObjectCommandInput, 'ServerSideEncryption' | 'SSEKMSKeyId' | 'BucketKeyEnabled'>;
 
 /**
  * The part buffers of a process's uploads, handed from one upload to the
@@ -84,6 +93,7 @@ export type StreamUploadOptions = {
   buffers: PartBuffers;
   /** Parts sent at once while the next one fills, as spares allow. */
   partsInFlight: number;
+  encryption?: ObjectEncryption;
 };
 
 /**
@@ -175,7 +185,7 @@ export async function uploadStream(body: AsyncIterable<Buffer>, options: StreamU
         if (filled === partSize) {
           if (uploadId === undefined) {
             const created = await client.send(
-              new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'CRC32' }),
+              new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'CRC32', ...options.encryption }),
             );
             uploadId = created.UploadId;
           }
@@ -190,7 +200,7 @@ export async function uploadStream(body: AsyncIterable<Buffer>, options: StreamU
     }
     if (uploadId === undefined) {
       await client.send(
-        new PutObjectCommand({ Bucket: bucket, Key: key, Body: buffer.subarray(0, filled), ChecksumAlgorithm: 'CRC32' }),
+        new PutObjectCommand({ Bucket: bucket, Key: key, Body: buffer.subarray(0, filled), ChecksumAlgorithm: 'CRC32', ...options.encryption }),
       );
       return;
     }

@@ -11,6 +11,7 @@ import {
   UploadPartCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import type { ObjectEncryption } from './s3-multipart.ts';
 
 /** A part of a multipart upload as S3 stored it: what CompleteMultipartUpload must name. */
 export type StoredPart = { number: number; size: number; etag: string; crc32: string };
@@ -64,16 +65,19 @@ export class S3Parts {
   private readonly client: S3Client;
   readonly bucket: string;
   private readonly maxAttempts: number;
+  private readonly encryption: (key: string) => ObjectEncryption;
 
-  constructor(options: { client: S3Client; bucket: string; maxAttempts: number }) {
+  /** `encryption`: how each new object is encrypted, by its key (none: the bucket's default). */
+  constructor(options: { client: S3Client; bucket: string; maxAttempts: number; encryption?: (key: string) => ObjectEncryption }) {
     this.client = options.client;
     this.bucket = options.bucket;
     this.maxAttempts = options.maxAttempts;
+    this.encryption = options.encryption ?? (() => ({}));
   }
 
   async create(key: string): Promise<string> {
     const { UploadId } = await this.client.send(
-      new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ChecksumAlgorithm: 'CRC32' }),
+      new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ChecksumAlgorithm: 'CRC32', ...this.encryption(key) }),
     );
     if (!UploadId) throw new Error('S3 CreateMultipartUpload answered without an UploadId');
     return UploadId;
@@ -148,7 +152,7 @@ export class S3Parts {
     const checksum = crc32Of(segments);
     await this.retried(segments, () =>
       this.client.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bodyOf(segments), ContentLength: size, ChecksumCRC32: checksum }),
+        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bodyOf(segments), ContentLength: size, ChecksumCRC32: checksum, ...this.encryption(key) }),
       ),
     );
     return { size, crc32: checksum };
@@ -157,7 +161,7 @@ export class S3Parts {
   /** A small object whose bytes are still arriving, in `size` bytes exactly (see putStream). */
   async putObjectStream(key: string, body: Readable, size: number, abortSignal: AbortSignal): Promise<{ size: number; crc32: string }> {
     const { ChecksumCRC32 } = await this.client.send(
-      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size, ChecksumAlgorithm: 'CRC32' }),
+      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size, ChecksumAlgorithm: 'CRC32', ...this.encryption(key) }),
       { abortSignal },
     );
     if (!ChecksumCRC32) throw new Error('S3 PutObject answered without a CRC32');

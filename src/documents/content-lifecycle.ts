@@ -6,11 +6,15 @@ import { ContentStore, type StoredObject } from './content-store.ts';
 import type { DocumentStore } from './document-store.ts';
 import { sweepUploads, uploadObjectOf, type CleanedState, type UploadHome } from './uploads/upload-home.ts';
 
+function isAccessDenied(error: unknown): boolean {
+  return (error as { name?: string } | null)?.name === 'AccessDenied';
+}
+
 /** deleted: content of a tombstone; unreferenced: past the grace period; upload: a tail of an upload that ended. */
 export type OrphanKind = 'deleted' | 'unreferenced' | 'upload';
 
 export type SweepResult =
-  | { checked: number; found: Record<OrphanKind, number>; removed: Record<OrphanKind, number>; uploadsEnded: number }
+  | { checked: number; found: Record<OrphanKind, number>; removed: Record<OrphanKind, number>; retained: Record<OrphanKind, number>; uploadsEnded: number }
   | 'not-leader';
 
 export type ContentLifecycleOptions = {
@@ -50,6 +54,7 @@ export class ContentLifecycle {
   private readonly loop: BackgroundLoop;
   private readonly found: Counter<'kind'> | undefined;
   private readonly removed: Counter<'kind'> | undefined;
+  private readonly retained: Counter<'kind'> | undefined;
   private readonly uploadsCleaned: Counter<'state'> | undefined;
 
   constructor(options: ContentLifecycleOptions) {
@@ -65,6 +70,12 @@ export class ContentLifecycle {
         registers,
       });
       this.removed = new Counter({ name: 'orphans_removed_total', help: 'Orphaned S3 objects removed, by kind', labelNames: ['kind'], registers });
+      this.retained = new Counter({
+        name: 'orphans_retained_total',
+        help: 'Orphaned S3 objects S3 refused to remove (AccessDenied: locked by S3 Object Lock until their date), by kind; each sweep tries again',
+        labelNames: ['kind'],
+        registers,
+      });
       this.uploadsCleaned = new Counter({
         name: 'resumable_uploads_cleaned_total',
         help: 'Resumable uploads whose multipart upload was aborted and tail removed by the sweep, by state (EXPIRED: past UPLOAD_EXPIRY_SECONDS; CANCELLED, FAILED: their own cleanup failed)',
@@ -104,7 +115,7 @@ export class ContentLifecycle {
     const { store, leaseMs } = this.options;
     if (!(await store.claimSweep(this.owner, this.now(), leaseMs))) return 'not-leader';
     const none = { deleted: 0, unreferenced: 0, upload: 0 };
-    const result = { checked: 0, found: { ...none }, removed: { ...none }, uploadsEnded: 0 };
+    const result = { checked: 0, found: { ...none }, removed: { ...none }, retained: { ...none }, uploadsEnded: 0 };
     try {
       result.uploadsEnded = await sweepUploads(this.options.uploads, this.now(), (state: CleanedState) => this.uploadsCleaned?.inc({ state }));
       if (!(await store.claimSweep(this.owner, this.now(), leaseMs))) return result;
@@ -141,6 +152,13 @@ export class ContentLifecycle {
       result.removed[kind] += 1;
       this.removed?.inc({ kind });
     } catch (err) {
+      // Not a fault to retry at once: S3 keeps a locked object until its date, whatever is asked.
+      if (isAccessDenied(err)) {
+        result.retained[kind] += 1;
+        this.retained?.inc({ kind });
+        this.options.log.info({ s3Key: object.key, kind }, 'orphan refused by S3 (Object Lock?): kept until its date');
+        return;
+      }
       this.options.log.warn({ err, s3Key: object.key }, 'orphan not removed; the next sweep tries again');
     }
   }

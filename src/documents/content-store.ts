@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { v7 as uuidv7 } from 'uuid';
 import { translateAwsError } from '../adapters/aws-errors.ts';
-import { uploadStream, type PartBuffers } from '../adapters/s3-multipart.ts';
+import { uploadStream, type ObjectEncryption, type PartBuffers } from '../adapters/s3-multipart.ts';
 
 export type ContentStoreOptions = {
   /** Short deadlines: whole reads of small content on the request path. */
@@ -18,6 +18,8 @@ export type ContentStoreOptions = {
   /** The process's part buffers: their size is the part size. */
   partBuffers: PartBuffers;
   partsInFlight: number;
+  /** How each new object is encrypted, by its key (encryption.ts); none: the bucket's default. */
+  encryption?: (key: string) => ObjectEncryption;
 };
 
 /** An object's bytes as S3 sends them, with the size S3 says the whole object has. */
@@ -74,6 +76,7 @@ export class ContentStore {
       key,
       buffers: this.options.partBuffers,
       partsInFlight: this.options.partsInFlight,
+      ...(this.options.encryption ? { encryption: this.options.encryption(key) } : {}),
     });
   }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { pipeline, type Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import { v7 as uuidv7 } from 'uuid';
-import { Errors } from '../errors.ts';
+import { dependencyFailure, Errors, isErrorCode } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { fingerprint } from '../idempotency/idempotency-key.ts';
 import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
@@ -14,6 +14,7 @@ import { deletionEventKey, type ContentPlace, type CreateResult, type ListingPos
 import type { DeletionAnnouncer } from './deletion-events.ts';
 import type { DocumentRecords } from './homed-document-store.ts';
 import { IncomingBody, type BodyHead } from './incoming-body.ts';
+import type { ObjectLocks } from './object-lock.ts';
 import { parseRetainUntil } from './retention.ts';
 import type { DocumentMetadata, WholeDocument } from './schemas.ts';
 import type { StaleReads } from './stale-reads.ts';
@@ -49,8 +50,8 @@ const POST_ROUTE = 'POST /documents';
 
 export type DocumentLimits = {
   maxBytes: number;
-  /** Up to this, content sits in the item; above it, in S3. */
-  inlineMaxBytes: number;
+  /** Up to this, a tenant's content sits in the item; above it, in S3. */
+  inlineMaxBytes: (tenant: string) => number;
   /** Up to this, content is read whole and cached; above it, always streamed from S3. */
   cacheMaxBytes: number;
 };
@@ -72,6 +73,8 @@ export type DocumentServiceOptions = {
   retentionDays?: (tenant: string) => number | undefined;
   /** Document events (DOCUMENT_EVENTS=on): made pending with each create and delete, and the API's own attempt to publish them. */
   events?: DocumentEvents;
+  /** S3 Object Lock on document objects (S3_OBJECT_LOCK_MODE); undefined: retention and holds live in the metadata only. */
+  objectLocks?: Pick<ObjectLocks, 'retain' | 'hold'>;
 };
 
 /** A position in the listing, as a client holds it: opaque, and only its tenant's. */
@@ -186,7 +189,8 @@ export class DocumentService {
     input: NewDocument,
     create: (body: IncomingBody, head: BodyHead, contentType: string, retainUntil: string | undefined) => Promise<CreateAnswer>,
   ): Promise<CreateAnswer> {
-    const { maxBytes, inlineMaxBytes } = this.options.limits;
+    const { maxBytes } = this.options.limits;
+    const inlineMaxBytes = this.options.limits.inlineMaxBytes(tenant);
     if (!input.body || input.declaredLength === 0) throw new Errors.EmptyDocument();
     const contentType = contentTypeOf(input.contentType);
     const retainUntil = this.retention(input.retainUntil);
@@ -288,6 +292,35 @@ export class DocumentService {
     }
   }
 
+  /**
+   * With Object Lock, the retention of a document in S3 is set on its object
+   * before the commit: a document is never committed whose object S3 would
+   * let go of first. A failure fails the create (503, nothing committed; a
+   * retry is safe) rather than commit it unlocked; it is never a failure
+   * after the commit. The price: an object locked and then not committed (the
+   * loser of a race, an identical PUT, a crash) stays, as a noncurrent
+   * version, until its date (docs/encryption-and-retention.md). A replay of
+   * an Idempotency-Key never gets here, and locks nothing.
+   */
+  private async retainObject(s3Key: string, metadata: DocumentMetadata): Promise<void> {
+    const locks = this.options.objectLocks;
+    const until = metadata.retainUntil;
+    if (!locks || until === undefined) return;
+    await this.objectLockCall('retention', s3Key, () => locks.retain(s3Key, until));
+  }
+
+  /** An Object Lock call; its failure counted, logged and answered 503 (what it guarded is not acknowledged). */
+  private async objectLockCall(call: 'retention' | 'legal-hold', s3Key: string, send: () => Promise<void>): Promise<void> {
+    try {
+      await send();
+    } catch (err) {
+      this.options.metrics.objectLockFailures.inc({ call });
+      this.options.log.error({ err, s3Key, call }, 'S3 Object Lock call failed: answered 503, the retry sets it');
+      if (isErrorCode((err as { code?: unknown } | null)?.code)) throw err;
+      throw dependencyFailure('unavailable', `S3 Object Lock (${call}) of ${s3Key}: ${(err as Error).name}: ${(err as Error).message}`, err);
+    }
+  }
+
   /** A Retain-Until as sent, checked (400 if it is not a time to come) and normalised; undefined: none asked. */
   retention(sent: string | undefined): string | undefined {
     return sent === undefined ? undefined : parseRetainUntil(sent, this.now());
@@ -298,8 +331,12 @@ export class DocumentService {
     return this.newId(tenant);
   }
 
-  /** The one conditional put; a document created has its document.created event pending, and sent at once. */
-  private async commit(tenant: string, received: Received): Promise<CreateResult> {
+  /**
+   * The one conditional put; a document created has its document.created
+   * event pending, and sent at once. An object is retained first (Object Lock).
+   */
+  private async commit(tenant: string, received: Pick<Received, 'metadata' | 'place'>): Promise<CreateResult> {
+    if ('s3Key' in received.place) await this.retainObject(received.place.s3Key, received.metadata);
     const { events } = this.options;
     if (!events) return this.options.store.create(tenant, received.metadata, received.place);
     const origin = events.origin();
@@ -472,12 +509,18 @@ export class DocumentService {
 
   /**
    * Places or lifts a legal hold (idempotent); 404 for a document that is
-   * not active, a delete that came first included.
+   * not active, a delete that came first included. With Object Lock the
+   * object's hold follows the item's before the answer: a failure is a 503
+   * (the item, the authority, already says what was asked; the retry, which
+   * is idempotent, sets the object's too).
    */
   async setLegalHold(tenant: string, id: string, on: boolean): Promise<DocumentMetadata> {
-    const metadata = await this.options.store.setLegalHold(tenant, id, on);
-    if (!metadata) throw new Errors.DocumentNotFound(id);
-    return metadata;
+    const record = await this.options.store.setLegalHold(tenant, id, on);
+    if (!record) throw new Errors.DocumentNotFound(id);
+    const { s3Key } = record;
+    const locks = this.options.objectLocks;
+    if (locks && s3Key) await this.objectLockCall('legal-hold', s3Key, () => locks.hold(s3Key, on));
+    return record.metadata;
   }
 
   /** A page of the tenant's active documents, newest first; `cursor`: the `next` of the page before. */

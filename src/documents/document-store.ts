@@ -102,14 +102,18 @@ export function deletionEventKey(tenant: string, id: string): string {
   return `${tenant}#${id}#deleted`;
 }
 
+function recordOf(item: DocumentItem): DocumentRecord {
+  const record: DocumentRecord = { metadata: metadataOf(item) };
+  if (item.content) record.content = Buffer.from(item.content);
+  if (item.s3Key) record.s3Key = item.s3Key;
+  return record;
+}
+
 function lookupOf(item: DocumentItem): Lookup {
   if (item.status === 'DELETED') {
     return { state: 'deleted', ...(item.s3Key ? { s3Key: item.s3Key } : {}), ...(item.deletedAt ? { deletedAt: item.deletedAt } : {}) };
   }
-  const record: DocumentRecord = { metadata: metadataOf(item) };
-  if (item.content) record.content = Buffer.from(item.content);
-  if (item.s3Key) record.s3Key = item.s3Key;
-  return { state: 'active', record };
+  return { state: 'active', record: recordOf(item) };
 }
 
 function shardOf(id: string): string {
@@ -263,8 +267,8 @@ export class DocumentStore {
    * document being active: a delete racing it either comes first (and this
    * finds a tombstone: undefined) or finds the hold. The metadata as it now is.
    */
-  async setLegalHold(tenant: string, id: string, on: boolean): Promise<DocumentMetadata | undefined> {
-    let metadata: DocumentMetadata | undefined;
+  async setLegalHold(tenant: string, id: string, on: boolean): Promise<DocumentRecord | undefined> {
+    let record: DocumentRecord | undefined;
     await conditionalWrite(
       this.options.dynamo
         .updateItem({
@@ -277,10 +281,10 @@ export class DocumentStore {
           ReturnValues: 'ALL_NEW',
         })
         .then(({ Attributes }) => {
-          if (Attributes) metadata = metadataOf(parseItem(Attributes));
+          if (Attributes) record = recordOf(parseItem(Attributes));
         }),
     );
-    return metadata;
+    return record;
   }
 
   /**

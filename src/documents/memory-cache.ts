@@ -19,10 +19,24 @@ export class MemoryCache {
   /** None with a budget of 0: MEMORY_CACHE_MAX_BYTES=0 turns the cache off (lru-cache wants a bound). */
   private readonly lru: LRUCache<string, WholeDocument> | undefined;
 
-  constructor(maxBytes: number) {
+  /**
+   * `ttlMs`: an entry is forgotten this long after it was set, however hot,
+   * so that a copy does not outlive its source for good (the content of a
+   * tenant whose KMS key was disabled, docs/encryption-and-retention.md).
+   * `clock`: milliseconds, for tests.
+   */
+  constructor(maxBytes: number, options: { ttlMs?: number; clock?: () => number } = {}) {
+    const { ttlMs, clock } = options;
     this.lru =
       maxBytes > 0
-        ? new LRUCache({ maxSize: maxBytes, maxEntrySize: Math.max(1, Math.floor(maxBytes / 8)), sizeCalculation: sizeOf })
+        ? new LRUCache({
+            maxSize: maxBytes,
+            maxEntrySize: Math.max(1, Math.floor(maxBytes / 8)),
+            sizeCalculation: sizeOf,
+            ...(ttlMs ? { ttl: ttlMs } : {}),
+            // lru-cache reads its clock at most once per millisecond by default; a test's clock, at every call.
+            ...(clock ? { perf: { now: clock }, ttlResolution: 0 } : {}),
+          })
         : undefined;
   }
 

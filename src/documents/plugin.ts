@@ -7,10 +7,12 @@ import { arnInRegion, Regions, type RegionalClients } from '../regions.ts';
 import { DocumentCache, type DocumentCacheOptions } from './document-cache.ts';
 import { DocumentEventPublisher, DocumentEvents, type DocumentEvent } from './document-events.ts';
 import { DocumentService } from './document-service.ts';
+import { contentKeys } from './encryption.ts';
 import { governanceRoutes } from './governance-routes.ts';
 import { retentionDefaults } from './retention.ts';
 import { registerOutboxGauges } from '../outbox/outbox-metrics.ts';
 import { MemoryCache } from './memory-cache.ts';
+import { ObjectLocks } from './object-lock.ts';
 import { multiRegionDocuments } from './multi-region.ts';
 import { documentRoutes } from './routes.ts';
 import { DocumentMetadata } from './schemas.ts';
@@ -85,6 +87,7 @@ export const documentsPlugin = fp(
       publishTimeoutMs: config.ORDER_PUBLISH_TIMEOUT_MS,
       log: app.log,
     });
+    const keys = contentKeys(config);
     const slots = new UploadSlots({
       max: config.MAX_CONCURRENT_UPLOADS,
       perTenant: config.MAX_CONCURRENT_UPLOADS_PER_TENANT,
@@ -99,7 +102,7 @@ export const documentsPlugin = fp(
         ...(redis.subscriber
           ? {
               memory: {
-                cache: new MemoryCache(config.MEMORY_CACHE_MAX_BYTES),
+                cache: new MemoryCache(config.MEMORY_CACHE_MAX_BYTES, { ttlMs: config.DOCUMENT_CACHE_TTL_SECONDS * 1000 }),
                 subscriber: redis.subscriber,
                 leaseMs: config.MEMORY_CACHE_LEASE_MS,
               },
@@ -112,9 +115,22 @@ export const documentsPlugin = fp(
       slots,
       retentionDays: retentionDefaults(config.RETENTION_DEFAULTS),
       ...(events ? { events } : {}),
+      ...(config.S3_OBJECT_LOCK_MODE === 'off'
+        ? {}
+        : {
+            objectLocks: new ObjectLocks({
+              mode: config.S3_OBJECT_LOCK_MODE,
+              // Of several regions, every region's bucket: a copy replicated already is locked too.
+              buckets: regions.names.map((region) => ({
+                s3: clients.of(region).s3,
+                bucket: regions.configOf(region).DOCUMENTS_BUCKET,
+              })),
+            }),
+          }),
       limits: {
         maxBytes: config.MAX_DOCUMENT_BYTES,
-        inlineMaxBytes: config.INLINE_CONTENT_MAX_BYTES,
+        // Content in the item is under the table's key, not the tenant's: a tenant with its own key has all of it in S3.
+        inlineMaxBytes: (tenant) => (keys.hasOwnKey(tenant) ? 0 : config.INLINE_CONTENT_MAX_BYTES),
         cacheMaxBytes: config.DOCUMENT_CACHE_MAX_BYTES,
       },
     });

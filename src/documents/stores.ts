@@ -3,6 +3,7 @@ import { PartBuffers } from '../adapters/s3-multipart.ts';
 import type { Config } from '../config.ts';
 import { ContentStore, type ContentStoreOptions } from './content-store.ts';
 import { DocumentStore } from './document-store.ts';
+import { contentKeys } from './encryption.ts';
 
 /** The metadata table of the configured region (the relay needs no more of documents: its outbox). */
 export function documentStore(config: Config, aws: AwsClients): DocumentStore {
@@ -26,5 +27,6 @@ export function contentStoreOptions(config: Config, aws: AwsClients): ContentSto
     bucket: config.DOCUMENTS_BUCKET,
     partBuffers: new PartBuffers(config.S3_PART_SIZE_BYTES, { maxUploads: config.MAX_CONCURRENT_UPLOADS, spares: config.S3_SPARE_PART_BUFFERS }),
     partsInFlight: config.S3_PARTS_IN_FLIGHT,
+    encryption: contentKeys(config).forObject,
   };
 }

@@ -8,8 +8,9 @@ import { createAwsClients, type AwsClients } from '../../src/adapters/aws.ts';
 import { tableDefinitions } from '../../src/bootstrap/resources.ts';
 import type { Config } from '../../src/config.ts';
 import { ContentLifecycle } from '../../src/documents/content-lifecycle.ts';
+import { ContentStore } from '../../src/documents/content-store.ts';
 import { DocumentStore } from '../../src/documents/document-store.ts';
-import { documentStores } from '../../src/documents/stores.ts';
+import { contentStoreOptions, documentStores } from '../../src/documents/stores.ts';
 import { uploadHome } from '../../src/documents/uploads/upload-home.ts';
 import { testApp, testConfig } from '../support/app.ts';
 import { bucketContents, overwriteObject } from './support.ts';
@@ -132,6 +133,45 @@ describe('the lifecycle worker', () => {
     const result = await worker(new Registry(), Date.now).sweep();
     expect(result).toMatchObject({ found: { unreferenced: 0 } });
     expect((await bucketContents(aws, config, 'public/committing/')).objects).toEqual(['public/committing/01a2-young']);
+  });
+
+  it('counts an orphan S3 refuses to remove (AccessDenied: locked) as retained, without a warning, and asks again next sweep', async () => {
+    // A stand-in for that one call. Real S3 refuses the delete of a locked
+    // version; the sweep's delete names no version, so on a versioned bucket
+    // S3 adds a delete marker and the locked version stays, noncurrent, until
+    // its date (then the bucket's noncurrent-version rule removes it). A
+    // refusal is still possible (a bucket policy, a bucket without versions),
+    // and must cost no warning and no back-off, every sweep.
+    const locked = 'public/locked-orphan/01a2-locked';
+    await overwriteObject(aws, config, locked, randomBytes(300));
+    class LockedContent extends ContentStore {
+      override async remove(key: string): Promise<void> {
+        if (key === locked) throw Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 } });
+        return super.remove(key);
+      }
+    }
+    const warnings: unknown[] = [];
+    const sweep = (registry: Registry) =>
+      new ContentLifecycle({
+        ...documentStores(config, aws),
+        content: new LockedContent(contentStoreOptions(config, aws)),
+        uploads: uploadHome(config, aws),
+        log: { ...silent, warn: (...args: unknown[]) => warnings.push(args) },
+        graceMs: GRACE_MS,
+        leaseMs: 30_000,
+        intervalMs: 60_000,
+        registry,
+        now: () => Date.now() + GRACE_MS + 1000,
+      }).sweep();
+    for (const round of [1, 2]) {
+      const registry = new Registry();
+      const result = await sweep(registry);
+      expect(result, `sweep ${round}`).toMatchObject({ retained: { unreferenced: 1 } });
+      expect(await counter(registry, 'orphans_retained_total')).toEqual({ unreferenced: 1 });
+    }
+    expect(warnings).toEqual([]);
+    expect((await bucketContents(aws, config, 'public/locked-orphan/')).objects).toEqual([locked]);
+    await documentStores(config, aws).content.remove(locked);
   });
 
   it('reports how far past its deleteAt the oldest tombstone is (DynamoDB TTL late)', async () => {

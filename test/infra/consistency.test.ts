@@ -166,7 +166,7 @@ describe('resource names', () => {
     expect(printed).not.toMatch(/[<>]/);
     expect(parseEnvFile(printed)).toEqual(awsExample);
     expect(Object.keys(parseEnvFile(printed)).sort()).toEqual(
-      [...resourceNameKeys, 'AWS_REGION', 'CONSUMER_MAX_RECEIVES', 'REDIS_URL', 'REDIS_AUTH_SECRET_ID'].sort(),
+      [...resourceNameKeys, 'AWS_REGION', 'CONSUMER_MAX_RECEIVES', 'REDIS_URL', 'REDIS_AUTH_SECRET_ID', 'DOCUMENTS_KMS_KEY_ID', 'TENANT_KMS_KEYS'].sort(),
     );
   });
 

@@ -260,6 +260,8 @@ const FUNCTIONS: Record<string, (...args: any[]) => unknown> = {
   length: (value) => (Array.isArray(value) ? value.length : typeof value === 'string' ? value.length : Object.keys(value).length),
   slice: (list: unknown[], start: number, end: number) => list.slice(start, end),
   toset: (list: unknown[]) => [...new Set(list)].sort(),
+  tolist: (list: unknown[]) => [...list],
+  sort: (list: unknown[]) => [...list].map(String).sort(),
   distinct: (list: unknown[]) => [...new Set(list)],
   contains: (list: unknown[], value: unknown) => list.includes(value),
   concat: (...lists: unknown[][]) => lists.flat(),

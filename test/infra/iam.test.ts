@@ -39,7 +39,7 @@ import {
   runtimeGraph,
   sourceOf,
 } from './helpers.ts';
-import { PRIMARY, SECONDARY, one, regionsOf, two } from './deployments.ts';
+import { PRIMARY, SECONDARY, deploy, one, regionsOf, two, twoRegionValues } from './deployments.ts';
 import type { Plan } from './plan.ts';
 
 const mod = await loadTerraform(regionModule);
@@ -92,12 +92,27 @@ const renamed: Record<string, string[]> = {
 /** lib-storage's Upload: a multipart upload, aborted on failure. */
 const upload = ['s3:PutObject', 's3:AbortMultipartUpload'];
 
+/**
+ * The documents buckets' objects are SSE-KMS (by the bucket's default key,
+ * and under the keys the code names on writes): reading one decrypts its
+ * data key, writing one makes a data key, and a multipart upload decrypts
+ * it again for each part (AWS S3 User Guide, "Using server-side encryption
+ * with AWS KMS keys": multipart uploads need kms:Decrypt too). So the S3
+ * object calls need KMS calls, on the keys of the buckets they reach.
+ */
+const kmsOfS3: Record<string, string[]> = {
+  's3:GetObject': ['kms:Decrypt'],
+  's3:PutObject': ['kms:GenerateDataKey', 'kms:Decrypt'],
+};
+
 /** The DynamoDB data-plane methods the stores call on their client, by operation. */
 const dataPlaneMethods = ['getItem', 'putItem', 'updateItem', 'deleteItem', 'query', 'scan', 'batchGetItem', 'batchWriteItem'];
 
 /** The configuration keys that name an AWS resource. */
 const resourceKeys = [
   ...resourceNameKeys,
+  'DOCUMENTS_KMS_KEY_ID',
+  'TENANT_KMS_KEYS',
   'REDIS_AUTH_SECRET_ID',
   'DOCUMENT_EVENTS_TOPIC_ARN',
   'DOCUMENT_INVALIDATIONS_QUEUE',
@@ -218,12 +233,13 @@ function derive(entry: string): { actions: Set<string>; keys: Set<string> } {
       if (resourceKeys.includes(match[1] ?? '')) keys.add(match[1] ?? '');
     }
   }
+  for (const action of [...actions]) for (const kms of kmsOfS3[action] ?? []) actions.add(kms);
   return { actions, keys };
 }
 
 /** The IAM service of an ARN, or of what only apply knows (`<...aws_secretsmanager_secret...>`). */
 function serviceOf(arn: string): string | undefined {
-  const type = /\.(aws_[a-z0-9_]+?)\.[a-z_]+(\[[^\]]*\])?\.arn>$/.exec(arn)?.[1];
+  const type = /[<.](aws_[a-z0-9_]+?)\.[a-z_]+(\[[^\]]*\])?\.arn>$/.exec(arn)?.[1];
   return type ? serviceOfResource[type] : /^arn:aws:([a-z0-9-]+):/.exec(arn)?.[1];
 }
 const serviceOfResource: Record<string, string> = {
@@ -232,6 +248,7 @@ const serviceOfResource: Record<string, string> = {
   aws_sns_topic: 'sns',
   aws_sqs_queue: 'sqs',
   aws_secretsmanager_secret: 'secretsmanager',
+  aws_kms_key: 'kms',
 };
 
 /**
@@ -242,9 +259,17 @@ const serviceOfResource: Record<string, string> = {
  * every region DOCUMENT_REGIONS lists when the code reads it (Regions.configOf:
  * a key's home, content not replicated yet). A key the region's configuration
  * does not set names nothing there (a feature off). Only resources of the
- * services the code calls need a permission.
+ * services the code calls need a permission. The KMS keys are those of the
+ * buckets it reaches, in each bucket's region (`keysIn`): the bucket's
+ * default key, and the keys the aliases of DOCUMENTS_KMS_KEY_ID and
+ * TENANT_KMS_KEYS name there, when the code reads them.
  */
-function namedResources(keys: Set<string>, env: Record<string, string>, services: Set<string>): Set<string> {
+function namedResources(
+  keys: Set<string>,
+  env: Record<string, string>,
+  services: Set<string>,
+  keysIn: (region: string, aliases: string[]) => string[],
+): Set<string> {
   const region = env.AWS_REGION ?? '';
   const listed = [...regionPairs(keys.has('DOCUMENT_REGIONS') ? (env.DOCUMENT_REGIONS ?? '') : '')];
   const primary = regionPairs(env.DOCUMENT_REGIONS ?? '').keys().next().value ?? region;
@@ -261,15 +286,23 @@ function namedResources(keys: Set<string>, env: Record<string, string>, services
     if (key === 'DOCUMENT_INVALIDATIONS_QUEUE' || key === 'DOCUMENT_INVALIDATIONS_DLQ') return [queue(region, value)];
     // A document's events go to its home region's topic of this name (the same in every region).
     if (key === 'DOCUMENT_CHANGES_TOPIC_ARN') return everywhere.map(([where]) => (where === region ? value : value.replace(`:sns:${region}:`, `:sns:${where}:`)));
+    if (key === 'DOCUMENTS_KMS_KEY_ID' || key === 'TENANT_KMS_KEYS') return []; // the keys of the buckets, below
     return [value]; // the topics' and the secret's ARNs
   });
+  if (keys.has('DOCUMENTS_BUCKET')) {
+    const aliases = [
+      ...(keys.has('DOCUMENTS_KMS_KEY_ID') && env.DOCUMENTS_KMS_KEY_ID ? [env.DOCUMENTS_KMS_KEY_ID] : []),
+      ...(keys.has('TENANT_KMS_KEYS') ? regionPairs(env.TENANT_KMS_KEYS ?? '').values() : []),
+    ];
+    arns.push(...everywhere.flatMap(([where]) => keysIn(where!, aliases)));
+  }
   return new Set(arns.filter((arn) => services.has(serviceOf(arn) ?? '')));
 }
 
 /** The resource a policy's resource belongs to: `<arn>/index/*` and `<arn>/*` are the table's, the bucket's. */
 const resourceOfArn = (arn: string): string => arn.replace(/\/(index\/)?\*$/, '');
 /** S3 actions on objects (bucket/*); every other S3 action here is on the bucket. */
-const objectActions = new Set(['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload']);
+const objectActions = new Set(['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload', 's3:PutObjectRetention', 's3:PutObjectLegalHold']);
 
 /** The Deployments of k8s/, and with several regions those of k8s/components/multi-region too. */
 const multiRegionDeployments = readYamlDocuments('k8s/components/multi-region/invalidations.yaml').filter((doc) => doc.kind === 'Deployment');
@@ -279,16 +312,33 @@ const deploymentsOf = (multi: boolean): Json[] => [
 ];
 const componentOf = (deployment: Json): string => deployment.metadata.labels['app.kubernetes.io/component'];
 
-/** Every region of both deployments, with its pods' configuration as terraform prints it. */
-const regions: [string, Plan, Record<string, string>, Json[]][] = [
-  [`one region (${PRIMARY})`, regionsOf(one)[PRIMARY]!, parseEnvFile(String(one.output('k8s_env'))), deploymentsOf(false)],
-  ...[PRIMARY, SECONDARY].map((region): [string, Plan, Record<string, string>, Json[]] => [
-    `two regions: ${region === PRIMARY ? 'the primary' : 'the second'} (${region})`,
-    regionsOf(two)[region]!,
-    parseEnvFile((two.output('region_k8s_env') as Record<string, string>)[region]!),
-    deploymentsOf(true),
-  ]),
+/** Two regions, two tenants with keys of their own. */
+const keyed = deploy({ ...twoRegionValues, tenant_kms_keys: ['acme', 'globex'] });
+
+/** Every region of the deployments, with its pods' configuration as terraform prints it, and the deployment. */
+const regions: [string, Plan, Record<string, string>, Json[], Plan][] = [
+  [`one region (${PRIMARY})`, regionsOf(one)[PRIMARY]!, parseEnvFile(String(one.output('k8s_env'))), deploymentsOf(false), one],
+  ...[two, keyed].flatMap((plan) =>
+    [PRIMARY, SECONDARY].map((region): [string, Plan, Record<string, string>, Json[], Plan] => [
+      `two regions${plan === keyed ? ' and tenant keys' : ''}: ${region === PRIMARY ? 'the primary' : 'the second'} (${region})`,
+      regionsOf(plan)[region]!,
+      parseEnvFile((plan.output('region_k8s_env') as Record<string, string>)[region]!),
+      deploymentsOf(true),
+      plan,
+    ]),
+  ),
 ];
+
+/**
+ * The KMS keys of a region's documents bucket in a deployment: its default
+ * key, and the keys these aliases name in that region (each must name one).
+ */
+function contentKeysIn(deployment: Plan, region: string, aliases: string[]): string[] {
+  const sse = regionsOf(deployment)[region]!.instance('aws_s3_bucket_server_side_encryption_configuration', 'documents');
+  const named = deployment.instances('aws_kms_alias').filter(({ config }) => config.region === region && aliases.includes(config.name));
+  expect(named.map(({ config }) => config.name).sort(), `the aliases in ${region}`).toEqual([...aliases].sort());
+  return [String(sse.rule[0].apply_server_side_encryption_by_default[0].kms_master_key_id), ...named.map(({ config }) => String(config.target_key_id).replace(/\.key_id>$/, '.arn>'))];
+}
 
 describe('IAM, one role per component', () => {
   it('lets only EKS Pod Identity assume each role, for its own ServiceAccount on its region\'s cluster', () => {
@@ -331,7 +381,7 @@ describe('IAM, one role per component', () => {
   });
 });
 
-describe.each(regions)('IAM in %s', (_name, region, env, deployments) => {
+describe.each(regions)('IAM in %s', (_name, region, env, deployments, terraformPlan) => {
   const identities = region.local.components as Record<string, Json>;
 
   it('has an identity for every component deployed there, and none for anything else', () => {
@@ -370,7 +420,7 @@ describe.each(regions)('IAM in %s', (_name, region, env, deployments) => {
 
     it("on exactly the resources its configuration names in this region, each action on its own kind of resource", () => {
       const services = new Set([...derived.actions].map((action) => action.split(':')[0] ?? ''));
-      const expected = namedResources(derived.keys, env, services);
+      const expected = namedResources(derived.keys, env, services, (where, aliases) => contentKeysIn(terraformPlan, where, aliases));
       expect(expected.size).toBeGreaterThan(0);
       const arns = statements.flatMap(resourcesOf);
       expect([...new Set(arns.map(resourceOfArn))].sort()).toEqual([...expected].sort());
@@ -388,6 +438,8 @@ describe.each(regions)('IAM in %s', (_name, region, env, deployments) => {
     });
 
     it("reaches a table's indexes only where it queries, and never deletes or reconfigures what terraform owns", () => {
+      // Governance-mode retention can be shortened with this and the x-amz-bypass-governance-retention header: nobody here may.
+      expect(statements.flatMap((s) => s.actions as string[])).not.toContain('s3:BypassGovernanceRetention');
       for (const statement of statements) {
         const indexes = resourcesOf(statement).filter((arn) => arn.endsWith('/index/*'));
         if (indexes.length > 0) expect(statement.actions, statement.sid).toContain('dynamodb:Query');

@@ -94,7 +94,11 @@ describe('two regions', () => {
     for (const name of ['documents', 'idempotency-keys']) {
       expect(tables[name].stream_enabled, name).toBe(true);
       expect(tables[name].stream_view_type).toBe('NEW_AND_OLD_IMAGES');
-      expect(tables[name].replica).toEqual([{ region_name: SECONDARY, point_in_time_recovery: true, propagate_tags: true }]);
+      // A replica is encrypted under its own region's key.
+      expect(tables[name].replica).toEqual([
+        { region_name: SECONDARY, point_in_time_recovery: true, propagate_tags: true, kms_key_arn: new Unknown(`aws_kms_key.data["${SECONDARY}"].arn`) },
+      ]);
+      expect(tables[name].server_side_encryption).toEqual([{ enabled: true, kms_key_arn: new Unknown(`aws_kms_key.data["${PRIMARY}"].arn`) }]);
     }
     for (const name of ['orders', 'order-consumer']) {
       expect(tables[name].replica ?? [], name).toEqual([]);
@@ -125,9 +129,17 @@ describe('two regions', () => {
           id: `to-${other}`,
           status: 'Enabled',
           priority: [PRIMARY, SECONDARY].indexOf(other),
-          filter: [{}],
+          filter: [{ prefix: null }],
           delete_marker_replication: [{ status: 'Enabled' }],
-          destination: [{ bucket: `arn:aws:s3:::${bucketOf[other]}`, storage_class: 'STANDARD' }],
+          // SSE-KMS objects replicate only when asked, each replica under the destination's key.
+          source_selection_criteria: [{ sse_kms_encrypted_objects: [{ status: 'Enabled' }] }],
+          destination: [
+            {
+              bucket: `arn:aws:s3:::${bucketOf[other]}`,
+              storage_class: 'STANDARD',
+              encryption_configuration: [{ replica_kms_key_id: new Unknown(`aws_kms_key.data["${other}"].arn`) }],
+            },
+          ],
         },
       ]);
       expect(address(config.role)).toBe('aws_iam_role.replication[0].arn');
@@ -138,6 +150,34 @@ describe('two regions', () => {
     const buckets = Object.values(bucketOf).map((bucket) => `arn:aws:s3:::${bucket}`).sort();
     expect(statements.find((s: Json) => s.sid === 'SourceBuckets').resources.sort()).toEqual(buckets);
     expect(statements.find((s: Json) => s.sid === 'DestinationObjects').actions).toEqual(['s3:ReplicateObject', 's3:ReplicateDelete', 's3:ReplicateTags']);
+    const keys = statements.find((s: Json) => s.sid === 'ContentKeys');
+    expect(keys.resources.map(String).sort()).toEqual([PRIMARY, SECONDARY].map((region) => `<aws_kms_key.data["${region}"].arn>`).sort());
+    expect(keys.condition).toEqual([{ test: 'StringEquals', variable: 'kms:ViaService', values: [`s3.${PRIMARY}.amazonaws.com`, `s3.${SECONDARY}.amazonaws.com`] }]);
+    // Without Object Lock, nothing of it.
+    expect(statements.map((s: Json) => s.sid)).not.toContain('SourceObjectLock');
+  });
+
+  it("replicate a keyed tenant's objects under its key in the other region, and locked objects with their lock", () => {
+    const keyed = deploy({ ...twoRegionValues, tenant_kms_keys: ['acme'], object_lock: true });
+    for (const { key, config } of keyed.instances('aws_s3_bucket_replication_configuration')) {
+      const other = key === PRIMARY ? SECONDARY : PRIMARY;
+      const byId = Object.fromEntries(config.rule.map((rule: Json) => [rule.id, rule]));
+      expect(Object.keys(byId).sort()).toEqual([`to-${other}`, `to-${other}-tenant-acme`]);
+      const tenant = byId[`to-${other}-tenant-acme`];
+      // The tenant's objects are "acme/...": its rule outranks the general one, for the same destination.
+      expect(tenant.filter).toEqual([{ prefix: 'acme/' }]);
+      expect(tenant.priority).toBeGreaterThan(byId[`to-${other}`].priority);
+      expect(tenant.destination[0].encryption_configuration).toEqual([{ replica_kms_key_id: new Unknown(`aws_kms_key.tenant["${other}:acme"].arn`) }]);
+      expect(tenant.delete_marker_replication).toEqual([{ status: 'Enabled' }]);
+      expect(new Set(config.rule.map((rule: Json) => rule.priority)).size).toBe(config.rule.length);
+    }
+    const statements = keyed.instance('aws_iam_policy_document', 'replication', undefined, 'data').statement;
+    expect(statements.find((s: Json) => s.sid === 'ContentKeys').resources.map(String)).toEqual(
+      expect.arrayContaining([PRIMARY, SECONDARY].map((region) => `<aws_kms_key.tenant["${region}:acme"].arn>`)),
+    );
+    expect(statements.find((s: Json) => s.sid === 'SourceObjectLock')).toMatchObject({ actions: ['s3:GetObjectLegalHold', 's3:GetObjectRetention'] });
+    // Object Lock on both buckets: a replica of a locked object needs it at the destination.
+    for (const plan of Object.values(regionsOf(keyed))) expect(plan.instances('aws_s3_bucket_object_lock_configuration')).toHaveLength(1);
   });
 
   it("deliver every region's deletes to the other region's invalidations queue, and only those", () => {
@@ -192,7 +232,7 @@ describe('two regions', () => {
       const there = (plan.local.components as Json).api.statements.flatMap((s: Json) =>
         (s.resources as unknown[])
           .map(String)
-          .filter((arn) => arn.includes(`:${other}:`) || arn.replace(/\/\*$/, '') === `arn:aws:s3:::${bucketOf[other]}`)
+          .filter((arn) => arn.includes(`:${other}:`) || arn.includes(`["${other}"]`) || arn.replace(/\/\*$/, '') === `arn:aws:s3:::${bucketOf[other]}`)
           .map((arn) => `${s.sid} ${s.actions.join(',')} ${arn}`),
       );
       const table = (name: string) => `arn:aws:dynamodb:${other}:${exampleAccountId}:table/${prefix}-${name}`;
@@ -202,8 +242,10 @@ describe('two regions', () => {
         `Tables ${tableActions} ${table('documents')}/index/*`,
         `Tables ${tableActions} ${table('idempotency-keys')}`,
         `DocumentBucket s3:ListBucket arn:aws:s3:::${bucketOf[other]}`,
-        `OtherRegionsObjects s3:AbortMultipartUpload,s3:DeleteObject,s3:GetObject,s3:PutObject arn:aws:s3:::${bucketOf[other]}/*`,
+        `OtherRegionsObjects s3:AbortMultipartUpload,s3:DeleteObject,s3:GetObject,s3:PutObject,s3:PutObjectLegalHold,s3:PutObjectRetention arn:aws:s3:::${bucketOf[other]}/*`,
         `PublishDocumentChanges sns:Publish arn:aws:sns:${other}:${exampleAccountId}:${prefix}-document-changes`,
+        // The key of the other region's objects: the bucket's default one there.
+        `ContentKeys kms:Decrypt,kms:GenerateDataKey <aws_kms_key.data["${other}"].arn>`,
       ];
       // Orders are the primary's, wherever the API runs.
       if (region === SECONDARY) expected.push(`Tables ${tableActions} ${table('orders')}`, `Tables ${tableActions} ${table('orders')}/index/*`, `PublishOrderEvents sns:GetTopicAttributes,sns:Publish arn:aws:sns:${PRIMARY}:${exampleAccountId}:${prefix}-order-events`);

@@ -271,14 +271,31 @@ describe.each(everyRegion)('%s', (_name, { plan: region, region: where, variant:
       expect(region.instance('aws_s3_bucket_ownership_controls', 'documents').rule[0].object_ownership).toBe('BucketOwnerEnforced');
     });
 
-    it('is encrypted, versioned, and expires old versions and abandoned uploads', () => {
+    it('is encrypted under its region\'s customer-managed key with S3 Bucket Keys, versioned, and expires old versions and abandoned uploads', () => {
       const sse = region.instance('aws_s3_bucket_server_side_encryption_configuration', 'documents');
-      expect(sse.rule[0].apply_server_side_encryption_by_default[0].sse_algorithm).toMatch(/^(AES256|aws:kms)$/);
+      expect(sse.rule).toEqual([
+        {
+          apply_server_side_encryption_by_default: [{ sse_algorithm: 'aws:kms', kms_master_key_id: new Unknown(`aws_kms_key.data["${where}"].arn`) }],
+          bucket_key_enabled: true,
+        },
+      ]);
       expect(region.instance('aws_s3_bucket_versioning', 'documents').versioning_configuration[0].status).toBe('Enabled');
       const [rule] = region.instance('aws_s3_bucket_lifecycle_configuration', 'documents').rule;
       expect(rule.status).toBe('Enabled');
       expect(rule.noncurrent_version_expiration[0].noncurrent_days).toBeGreaterThan(0);
       expect(rule.abort_incomplete_multipart_upload[0].days_after_initiation).toBeGreaterThan(0);
+    });
+
+    it('has Object Lock only when asked, turned on without replacing the bucket, with no default retention', () => {
+      expect(region.instances('aws_s3_bucket_object_lock_configuration')).toEqual([]);
+      const locked = withValues({ object_lock: true });
+      const { depends_on: _after, ...lock } = locked.instance('aws_s3_bucket_object_lock_configuration', 'documents', 0);
+      expect(lock).toEqual({ region: where, bucket: new Unknown(`${bucket}.id`), object_lock_enabled: 'Enabled' });
+      // Versioning first: Object Lock needs it.
+      expect(resourceOf(mod, 'aws_s3_bucket_object_lock_configuration', 'documents').depends_on).toEqual(['${aws_s3_bucket_versioning.documents}']);
+      // The bucket's own object_lock_enabled would force a new bucket: it is not set, either way.
+      expect(locked.instance('aws_s3_bucket', 'documents')).toEqual(region.instance('aws_s3_bucket', 'documents'));
+      expect(locked.instance('aws_s3_bucket', 'documents')).not.toHaveProperty('object_lock_enabled');
     });
 
     it('denies every request that is not over TLS', () => {
@@ -349,7 +366,8 @@ describe('DynamoDB tables', () => {
     for (const { address: a, config } of one.instances('aws_dynamodb_table')) {
       expect(config.billing_mode, a).toBe('PAY_PER_REQUEST');
       expect(config.point_in_time_recovery, a).toEqual([{ enabled: true }]);
-      expect(config.server_side_encryption, a).toEqual([{ enabled: true }]);
+      // The region's customer-managed key (keys.tf), not the AWS managed one.
+      expect(config.server_side_encryption, a).toEqual([{ enabled: true, kms_key_arn: new Unknown(`aws_kms_key.data["${PRIMARY}"].arn`) }]);
       expect(config.ttl[0].enabled, a).toBe(true);
       expect(config.deletion_protection_enabled, a).toBe(true);
     }
@@ -376,6 +394,49 @@ describe('DynamoDB tables', () => {
       range_key: '${global_secondary_index.value.range_key}',
       projection_type: '${global_secondary_index.value.projection}',
     });
+  });
+});
+
+describe('KMS keys', () => {
+  const keyed = deploy({ ...twoRegionValues, tenant_kms_keys: ['acme', 'globex'] });
+
+  it('one per region for its data, and one per tenant asked per region, rotated, administered by the account alone', () => {
+    for (const [plan, regions, tenants] of [
+      [one, [PRIMARY], []],
+      [two, [PRIMARY, SECONDARY], []],
+      [keyed, [PRIMARY, SECONDARY], ['acme', 'globex']],
+    ] as const) {
+      const keys = plan.instances('aws_kms_key');
+      const expected = [...regions.map((region) => `aws_kms_key.data["${region}"]`), ...regions.flatMap((region) => tenants.map((tenant) => `aws_kms_key.tenant["${region}:${tenant}"]`))];
+      expect(keys.map((key) => key.address).sort()).toEqual(expected.sort());
+      for (const { address: a, config } of keys) {
+        expect(config, a).toMatchObject({ enable_key_rotation: true, deletion_window_in_days: 30 });
+        expect(address(config.policy)).toBe('data.aws_iam_policy_document.kms_key.json');
+        expect(a).toContain(`["${config.region}`);
+      }
+      const aliases = plan.instances('aws_kms_alias').map(({ config }) => [config.region, config.name, String(config.target_key_id)]);
+      expect(aliases.sort()).toEqual(
+        [
+          ...regions.map((region) => [region, 'alias/docsvc-data', `<aws_kms_key.data["${region}"].key_id>`]),
+          ...regions.flatMap((region) => tenants.map((tenant) => [region, `alias/docsvc-tenant-${tenant}`, `<aws_kms_key.tenant["${region}:${tenant}"].key_id>`])),
+        ].sort(),
+      );
+    }
+    const [statement, ...others] = one.instance('aws_iam_policy_document', 'kms_key', undefined, 'data').statement;
+    expect(others).toEqual([]);
+    expect(statement).toMatchObject({ actions: ['kms:*'], resources: ['*'], principals: [{ type: 'AWS', identifiers: ['arn:aws:iam::123456789012:root'] }] });
+  });
+
+  it('are named to the pods by alias, the same in every region, tenant keys as TENANT_KMS_KEYS', () => {
+    for (const env of Object.values(keyed.output('region_k8s_env') as Record<string, string>)) {
+      expect(env).toContain('DOCUMENTS_KMS_KEY_ID=alias/docsvc-data\n');
+      expect(env).toContain('TENANT_KMS_KEYS=acme=alias/docsvc-tenant-acme,globex=alias/docsvc-tenant-globex\n');
+    }
+  });
+
+  it('refuse a tenant name the service would not have', () => {
+    expect(deploy({ tenant_kms_keys: ['acme'] }).failedValidations()).toEqual([]);
+    expect(deploy({ tenant_kms_keys: ['Acme/Corp'] }).failedValidations()).toEqual([expect.stringMatching(/^var\.tenant_kms_keys: /)]);
   });
 });
 

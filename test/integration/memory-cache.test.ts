@@ -100,6 +100,18 @@ describe('MemoryCache', () => {
     expect(cache.size).toEqual({ entries: 0, bytes: 0 });
   });
 
+  it('forgets an entry once older than its TTL, however often it is read', () => {
+    let now = 1_000;
+    const cache = new MemoryCache(10_000, { ttlMs: 3_600_000, clock: () => now });
+    cache.set('hot', doc(10));
+    for (const step of [1_000_000, 1_000_000, 1_600_000]) {
+      now += step;
+      expect(cache.get('hot')).toBeDefined();
+    }
+    now += 1;
+    expect(cache.get('hot')).toBeUndefined();
+  });
+
   it('does not let one large document displace the hot set', () => {
     const cache = new MemoryCache(10_000);
     cache.set('small', doc(100));

@@ -36,6 +36,21 @@ describe('translateAwsError', () => {
   });
 
   it.each([
+    ['disabled', 'KMS.DisabledException'],
+    ['pending deletion', 'KMS.KMSInvalidStateException'],
+    ['deleted', 'KMS.NotFoundException'],
+  ])('a KMS key S3 cannot use (%s) is a 503 CONTENT_KEY_UNAVAILABLE', (_name, name) => {
+    const error = awsError(name, { $fault: 'client', $metadata: { httpStatusCode: 400, requestId: 'R2' } });
+    const translated = translateAwsError(error, 'S3 GetObject');
+    expect(translated).toMatchObject({ code: 'CONTENT_KEY_UNAVAILABLE', statusCode: 503, cause: error });
+    expect((translated as Error).message).toBe(`S3 GetObject: ${name}: ${name} happened (request id R2)`);
+    // Any other error of KMS (throttled, say) is a dependency failing.
+    expect(translateAwsError(awsError('KMS.ThrottlingException', { $fault: 'client', $metadata: { httpStatusCode: 400 } }), 'S3 PutObject')).toMatchObject({
+      code: 'SERVICE_UNAVAILABLE',
+    });
+  });
+
+  it.each([
     ['a failed condition', awsError('ConditionalCheckFailedException', { $fault: 'client', $metadata: { httpStatusCode: 400 } })],
     ['a missing S3 key', awsError('NoSuchKey', { $fault: 'client', $metadata: { httpStatusCode: 404 } })],
     ['a malformed request (our bug)', awsError('ValidationException', { $fault: 'client', $metadata: { httpStatusCode: 400 } })],

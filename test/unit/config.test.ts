@@ -44,6 +44,17 @@ describe('config', () => {
     expect(() => loadConfig({ AWS_ENDPOINT_URL: 'localhost:4566' })).toThrow(/AWS_ENDPOINT_URL/);
   });
 
+  it('takes KMS keys of one region with one region, and only names every region resolves with several', () => {
+    const arn = 'arn:aws:kms:us-east-1:123456789012:key/0f0e';
+    expect(loadConfig({ DOCUMENTS_KMS_KEY_ID: arn, TENANT_KMS_KEYS: `acme=${arn}` }).TENANT_KMS_KEYS).toBe(`acme=${arn}`);
+    const regions = { AWS_REGION: 'us-east-1', DOCUMENTS_BUCKET: 'docs-a', DOCUMENT_REGIONS: 'us-east-1=docs-a,eu-west-1=docs-b' };
+    const config = loadConfig({ ...regions, DOCUMENTS_KMS_KEY_ID: 'alias/docsvc-data', TENANT_KMS_KEYS: 'acme=alias/docsvc-tenant-acme,globex=mrk-1234abcd' });
+    expect(config.DOCUMENTS_KMS_KEY_ID).toBe('alias/docsvc-data');
+    expect(() => loadConfig({ ...regions, DOCUMENTS_KMS_KEY_ID: arn })).toThrow(/DOCUMENTS_KMS_KEY_ID: with several DOCUMENT_REGIONS/);
+    expect(() => loadConfig({ ...regions, TENANT_KMS_KEYS: 'acme=0f0e1d2c-0000-4000-8000-000000000000' })).toThrow(/TENANT_KMS_KEYS: with several/);
+    expect(() => loadConfig({ TENANT_KMS_KEYS: 'acme=alias/a,acme=alias/b' })).toThrow(/TENANT_KMS_KEYS: a tenant is listed twice/);
+  });
+
   it('declares only UPPER_SNAKE environment variable names', () => {
     for (const name of Object.keys(ConfigSchema.properties)) expect(name).toMatch(/^[A-Z][A-Z0-9_]*$/);
   });

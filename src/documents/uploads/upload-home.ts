@@ -1,6 +1,7 @@
 import type { AwsClients } from '../../adapters/aws.ts';
 import { S3Parts } from '../../adapters/s3-parts.ts';
 import type { Config } from '../../config.ts';
+import { contentKeys } from '../encryption.ts';
 import { UploadRecords, type Upload } from './upload-records.ts';
 
 /** Where an upload lives: its region's item (in the documents table) and bucket. */
@@ -11,7 +12,12 @@ export function uploadHome(config: Config, aws: AwsClients): UploadHome {
   return {
     region: config.AWS_REGION,
     records: new UploadRecords({ dynamo: aws.dynamo, table: config.DOCUMENTS_TABLE }),
-    parts: new S3Parts({ client: aws.s3Transfer, bucket: config.DOCUMENTS_BUCKET, maxAttempts: config.AWS_MAX_ATTEMPTS }),
+    parts: new S3Parts({
+      client: aws.s3Transfer,
+      bucket: config.DOCUMENTS_BUCKET,
+      maxAttempts: config.AWS_MAX_ATTEMPTS,
+      encryption: contentKeys(config).forObject,
+    }),
   };
 }
 

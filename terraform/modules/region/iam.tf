@@ -22,6 +22,9 @@ locals {
     ]
   ])
   bucket_arns = [for region in var.regions : region == var.region ? aws_s3_bucket.documents.arn : "arn:aws:s3:::${var.bucket_names[region]}"]
+  # The KMS keys of those buckets' objects: each region's data key (its
+  # default encryption) and the tenants' own keys (keys.tf in the root).
+  content_keys = { for region in var.regions : region => concat([var.content_keys[region].data], values(var.content_keys[region].tenants)) }
 
   components = merge({
     api = {
@@ -34,9 +37,10 @@ locals {
           resources = concat(local.document_tables, [var.orders.table_arn, "${var.orders.table_arn}/index/*"])
         },
         {
-          # PutObject covers the parts of a multipart upload; a failed one is aborted.
+          # PutObject covers the parts of a multipart upload; a failed one is aborted. The Object Lock
+          # calls set a retention and legal holds (S3_OBJECT_LOCK_MODE); nobody gets s3:BypassGovernanceRetention.
           sid       = "DocumentObjects"
-          actions   = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+          actions   = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject", "s3:PutObjectLegalHold", "s3:PutObjectRetention"]
           resources = ["${aws_s3_bucket.documents.arn}/*"]
         },
         {
@@ -44,6 +48,12 @@ locals {
           sid       = "DocumentBucket"
           actions   = ["s3:ListBucket"]
           resources = local.bucket_arns
+        },
+        {
+          # SSE-KMS: a write makes a data key, a read (and each part of a multipart upload) decrypts it.
+          sid       = "ContentKeys"
+          actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+          resources = flatten(values(local.content_keys))
         },
         {
           sid       = "PublishOrderEvents"
@@ -69,7 +79,7 @@ locals {
           # Content that has not replicated here yet, read from the region that has it;
           # the parts and tails of a resumable upload homed there, which an instance here continues.
           sid       = "OtherRegionsObjects"
-          actions   = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+          actions   = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject", "s3:PutObjectLegalHold", "s3:PutObjectRetention"]
           resources = [for region in local.other_regions : "arn:aws:s3:::${var.bucket_names[region]}/*"]
         },
         {
@@ -152,6 +162,12 @@ locals {
           sid       = "DocumentBucket"
           actions   = ["s3:ListBucket"]
           resources = [aws_s3_bucket.documents.arn]
+        },
+        {
+          # Its uploads' objects (S3Parts is reached whole) are SSE-KMS like the API's.
+          sid       = "ContentKeys"
+          actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+          resources = local.content_keys[var.region]
         },
       ]
     }

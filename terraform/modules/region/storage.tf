@@ -30,10 +30,15 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "documents" {
   region = var.region
 
   bucket = aws_s3_bucket.documents.id
+  # The region's key (keys.tf in the root) for whatever the service writes
+  # without naming one, and the S3 Bucket Key, which spares KMS a request per
+  # object. Objects written before keep the encryption they had.
   rule {
     apply_server_side_encryption_by_default {
-      sse_algorithm = "AES256"
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = var.content_keys[var.region].data
     }
+    bucket_key_enabled = true
   }
 }
 
@@ -48,6 +53,24 @@ resource "aws_s3_bucket_versioning" "documents" {
   }
 }
 
+# Object Lock (object_lock), so that a document's retention and legal hold
+# hold at the storage layer too: the service sets them on each object
+# (S3_OBJECT_LOCK_MODE), so the bucket has no default retention. Versioning,
+# which Object Lock needs, is on above. Turned on through this configuration,
+# not the bucket's object_lock_enabled argument, which would replace an
+# existing bucket: AWS accepts it on an existing versioned bucket too. It
+# cannot be turned off (docs/encryption-and-retention.md).
+resource "aws_s3_bucket_object_lock_configuration" "documents" {
+  count = var.object_lock ? 1 : 0
+
+  region = var.region
+
+  bucket              = aws_s3_bucket.documents.id
+  object_lock_enabled = "Enabled"
+
+  depends_on = [aws_s3_bucket_versioning.documents]
+}
+
 resource "aws_s3_bucket_lifecycle_configuration" "documents" {
   region = var.region
 
@@ -58,7 +81,8 @@ resource "aws_s3_bucket_lifecycle_configuration" "documents" {
     status = "Enabled"
     filter {}
 
-    # A deleted document's bytes are really gone 30 days after the delete.
+    # A deleted document's bytes are really gone 30 days after the delete
+    # (a version S3 Object Lock retains or holds: once it no longer does).
     noncurrent_version_expiration {
       noncurrent_days = 30
     }

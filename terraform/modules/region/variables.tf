@@ -48,6 +48,11 @@ variable "document_events_topic_arns" {
   type        = map(string)
 }
 
+variable "content_keys" {
+  description = "The KMS keys of every region (keys.tf in the root), by region: data, the bucket's default key, and tenants, each tenant's own key, as ARNs."
+  type        = map(object({ data = string, tenants = map(string) }))
+}
+
 variable "certificate_arn" {
   description = "ACM certificate of the API's domain in this region (ACM certificates are regional) for the HTTPS listener."
   type        = string
@@ -135,5 +140,10 @@ variable "consumer_max_receives" {
 
 variable "deletion_protection" {
   description = "Protects the buckets from destroy."
+  type        = bool
+}
+
+variable "object_lock" {
+  description = "S3 Object Lock on the documents bucket (irreversible; no default retention: the service sets each object's)."
   type        = bool
 }
