@@ -1,4 +1,4 @@
-import { PutObjectLegalHoldCommand, PutObjectRetentionCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectLockConfigurationCommand, PutObjectLegalHoldCommand, PutObjectRetentionCommand, type S3Client } from '@aws-sdk/client-s3';
 
 export type LockMode = 'GOVERNANCE' | 'COMPLIANCE';
 
@@ -28,6 +28,22 @@ export class ObjectLocks {
   constructor(options: { mode: LockMode; buckets: readonly LockedBucket[] }) {
     this.mode = options.mode;
     this.buckets = options.buckets;
+  }
+
+  /**
+   * Refuses to start on a bucket without Object Lock: every create would
+   * then fail its retention call (a 503 each), and an S3 look-alike without
+   * Object Lock (the local emulator) may even take the call for a write of
+   * the object. Found at start, it is one clear line instead.
+   */
+  async check(): Promise<void> {
+    for (const { s3, bucket } of this.buckets) {
+      const enabled = await s3.send(new GetObjectLockConfigurationCommand({ Bucket: bucket })).then(
+        (answer) => answer.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled',
+        () => false,
+      );
+      if (!enabled) throw new Error(`S3_OBJECT_LOCK_MODE=${this.mode} but bucket ${bucket} has no Object Lock (terraform: object_lock = true), or it cannot be read`);
+    }
   }
 
   /** Retains the object until `until` (ISO 8601): it can be neither deleted nor overwritten before, in this mode. */

@@ -93,6 +93,15 @@ export const documentsPlugin = fp(
       perTenant: config.MAX_CONCURRENT_UPLOADS_PER_TENANT,
       gauge: app.metrics.uploadsInFlight,
     });
+    const objectLocks =
+      config.S3_OBJECT_LOCK_MODE === 'off'
+        ? undefined
+        : new ObjectLocks({
+            mode: config.S3_OBJECT_LOCK_MODE,
+            // Of several regions, every region's bucket: a copy replicated already is locked too.
+            buckets: regions.names.map((region) => ({ s3: clients.of(region).s3, bucket: regions.configOf(region).DOCUMENTS_BUCKET })),
+          });
+    await objectLocks?.check();
     const service = new DocumentService({
       ...stores,
       cache: (cache ?? ((options) => new DocumentCache(options)))({
@@ -115,18 +124,7 @@ export const documentsPlugin = fp(
       slots,
       retentionDays: retentionDefaults(config.RETENTION_DEFAULTS),
       ...(events ? { events } : {}),
-      ...(config.S3_OBJECT_LOCK_MODE === 'off'
-        ? {}
-        : {
-            objectLocks: new ObjectLocks({
-              mode: config.S3_OBJECT_LOCK_MODE,
-              // Of several regions, every region's bucket: a copy replicated already is locked too.
-              buckets: regions.names.map((region) => ({
-                s3: clients.of(region).s3,
-                bucket: regions.configOf(region).DOCUMENTS_BUCKET,
-              })),
-            }),
-          }),
+      ...(objectLocks ? { objectLocks } : {}),
       limits: {
         maxBytes: config.MAX_DOCUMENT_BYTES,
         // Content in the item is under the table's key, not the tenant's: a tenant with its own key has all of it in S3.

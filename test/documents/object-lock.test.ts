@@ -48,6 +48,11 @@ beforeAll(async () => {
   aws.s3.middlewareStack.add(
     (next, context) => async (args) => {
       const command = (context.commandName ?? '').replace(/Command$/, '');
+      // The bucket has Object Lock, as terraform makes it with object_lock (the service checks at start).
+      if (command === 'GetObjectLockConfiguration') {
+        const xml = '<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled></ObjectLockConfiguration>';
+        return { response: new HttpResponse({ statusCode: 200, headers: { 'content-type': 'application/xml' }, body: Readable.from([Buffer.from(xml)]) }), output: { $metadata: {} } } as never;
+      }
       if (!HttpRequest.isInstance(args.request) || (command !== 'PutObjectRetention' && command !== 'PutObjectLegalHold')) return next(args);
       const { path, body, headers: sent } = args.request;
       const call = {
@@ -204,5 +209,11 @@ describe('S3 Object Lock, legal hold', () => {
     expect(calls.map((call) => statusOf(call.body))).toEqual(['ON', 'ON']);
     const metrics = await app.inject({ method: 'GET', url: '/metrics' });
     expect(metrics.body).toMatch(/document_object_lock_failures_total\{call="legal-hold"\} [1-9]/);
+  });
+});
+
+describe('S3 Object Lock, at start', () => {
+  it('refuses to start on a bucket without Object Lock (the local emulator has none), naming it', async () => {
+    await expect(testApp({ config: { S3_OBJECT_LOCK_MODE: 'COMPLIANCE' } })).rejects.toThrow(/S3_OBJECT_LOCK_MODE=COMPLIANCE but bucket \S+ has no Object Lock/);
   });
 });

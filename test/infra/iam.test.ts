@@ -87,6 +87,7 @@ const renamed: Record<string, string[]> = {
   's3:UploadPart': ['s3:PutObject'],
   's3:CompleteMultipartUpload': ['s3:PutObject'],
   's3:DeleteObjects': ['s3:DeleteObject'],
+  's3:GetObjectLockConfiguration': ['s3:GetBucketObjectLockConfiguration'],
 };
 
 /** lib-storage's Upload: a multipart upload, aborted on failure. */

@@ -241,7 +241,7 @@ describe('two regions', () => {
         `Tables ${tableActions} ${table('documents')}`,
         `Tables ${tableActions} ${table('documents')}/index/*`,
         `Tables ${tableActions} ${table('idempotency-keys')}`,
-        `DocumentBucket s3:ListBucket arn:aws:s3:::${bucketOf[other]}`,
+        `DocumentBucket s3:GetBucketObjectLockConfiguration,s3:ListBucket arn:aws:s3:::${bucketOf[other]}`,
         `OtherRegionsObjects s3:AbortMultipartUpload,s3:DeleteObject,s3:GetObject,s3:PutObject,s3:PutObjectLegalHold,s3:PutObjectRetention arn:aws:s3:::${bucketOf[other]}/*`,
         `PublishDocumentChanges sns:Publish arn:aws:sns:${other}:${exampleAccountId}:${prefix}-document-changes`,
         // The key of the other region's objects: the bucket's default one there.

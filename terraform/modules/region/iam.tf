@@ -45,8 +45,9 @@ locals {
         },
         {
           # HeadBucket (readiness) is authorised as ListBucket; it also makes a missing key 404, not 403.
+          # With S3_OBJECT_LOCK_MODE the API checks at start that every bucket has Object Lock.
           sid       = "DocumentBucket"
-          actions   = ["s3:ListBucket"]
+          actions   = ["s3:GetBucketObjectLockConfiguration", "s3:ListBucket"]
           resources = local.bucket_arns
         },
         {
