@@ -39,6 +39,8 @@ export type ScenarioReport = {
    */
   dynamodbCallsPerOk?: Record<string, number>;
   missLatencyMs?: Percentiles;
+  /** list-documents: the documents its walks cover, pages of how many, and what the measured window listed. */
+  listing?: { documents: number; pageSize: number; pagesPerWalk: number; pages: number; itemsPerPage: number };
   warmup?: { seconds: number; requestsPerSecond: number; non2xx: number; errors: number };
   /** transfer-64mb: MB/s through the API against the SDK alone, and memory with uploads at once. */
   transfer?: {

@@ -20,7 +20,8 @@ export type ScenarioName =
   | 'get-hot-traced-all'
   | 'post-orders-untraced'
   | 'post-orders-traced-1pct'
-  | 'post-orders-traced-all';
+  | 'post-orders-traced-all'
+  | 'list-documents';
 
 export type Scenario = {
   name: ScenarioName;
@@ -46,6 +47,11 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'get-warm',
     measures: 'GET /documents/{id}, every id read once, in Redis but not in the process memory (Redis hits counted from /metrics)',
+    reported: true,
+  },
+  {
+    name: 'list-documents',
+    measures: 'GET /documents?limit=100, walks of 5 pages (the first, then 4 by their cursors) over the 500 newest documents of the tenant, created for it',
     reported: true,
   },
   { name: 'post-orders', measures: 'POST /orders, every payload unique (no dedup replay)', reported: true },
@@ -89,6 +95,9 @@ export type LoadSpec = {
   /** put-documents: how many new documents, and their id prefix. */
   count?: number;
   idPrefix?: string;
+  /** list-documents: the page size, and how many pages a walk reads (the first, then by cursors). */
+  limit?: number;
+  pages?: number;
   /** Per-run tag, so keys and payloads never collide with an earlier run against the same stack. */
   runTag: string;
   /**
@@ -109,10 +118,14 @@ export type PhaseState = {
   idsSent: number;
   /** Cache-Status of the response being reported right now (read by the latency recorder). */
   lastCacheStatus: string | undefined;
+  /** list-documents: pages answered 200, the items they held, and the cursors still to follow (any connection takes the next). */
+  listedPages: number;
+  listedItems: number;
+  cursors: { cursor: string; page: number }[];
 };
 
 export function newPhaseState(): PhaseState {
-  return { createdIds: [], cacheHits: 0, cacheMisses: 0, idsSent: 0, lastCacheStatus: undefined };
+  return { createdIds: [], cacheHits: 0, cacheMisses: 0, idsSent: 0, lastCacheStatus: undefined, listedPages: 0, listedItems: 0, cursors: [] };
 }
 
 // Process-wide counters: unique payloads across every phase of the run.
@@ -219,6 +232,32 @@ export function requestsFor(spec: LoadSpec, state: PhaseState): Request[] {
           },
           onResponse: (status, _body, context) => {
             if (status === 201) state.createdIds.push(context.id as string);
+          },
+        },
+      ];
+    }
+
+    case 'list-documents': {
+      const limit = spec.limit ?? 100;
+      const pages = spec.pages ?? 1;
+      return [
+        {
+          method: 'GET',
+          setupRequest: (request, context) => {
+            // A cursor another answer left, or the first page of a new walk. autocannon's context
+            // starts afresh for every request of a one-request list, so walks cannot live there.
+            const next = state.cursors.shift();
+            context.page = next?.page ?? 1;
+            request.path = next ? `/documents?limit=${limit}&cursor=${encodeURIComponent(next.cursor)}` : `/documents?limit=${limit}`;
+            return request;
+          },
+          onResponse: (status, body, context) => {
+            if (status !== 200) return;
+            const page = JSON.parse(body) as { items: unknown[]; next?: string };
+            state.listedPages++;
+            state.listedItems += page.items.length;
+            const number = context.page as number;
+            if (page.next && number < pages) state.cursors.push({ cursor: page.next, page: number + 1 });
           },
         },
       ];
