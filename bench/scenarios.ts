@@ -21,7 +21,9 @@ export type ScenarioName =
   | 'post-orders-untraced'
   | 'post-orders-traced-1pct'
   | 'post-orders-traced-all'
-  | 'list-documents';
+  | 'list-documents'
+  | 'post-documents-events-off'
+  | 'post-documents-events-on';
 
 export type Scenario = {
   name: ScenarioName;
@@ -75,6 +77,13 @@ export const SCENARIOS: Scenario[] = [
   { name: 'post-orders-untraced', measures: 'post-orders, tracing off, interleaved with the two below', reported: true },
   { name: 'post-orders-traced-1pct', measures: 'post-orders, tracing on, parentbased_traceidratio 0.01', reported: true },
   { name: 'post-orders-traced-all', measures: 'post-orders, tracing on, every request traced (ratio 1.0)', reported: true },
+  // The cost of document events: two API processes of one build, measured in alternating slices.
+  { name: 'post-documents-events-off', measures: 'post-documents-small, DOCUMENT_EVENTS=off (no event writes, no publications), interleaved with the one below', reported: true },
+  {
+    name: 'post-documents-events-on',
+    measures: 'post-documents-small, DOCUMENT_EVENTS=on (the event pending on the item, published to SNS and marked after the answer)',
+    reported: true,
+  },
 ];
 
 /** What run.ts asks the load process to do. */
@@ -278,7 +287,7 @@ export function requestsFor(spec: LoadSpec, state: PhaseState): Request[] {
       ];
 
     default:
-      // The tracing rows are get-hot and post-orders sent to other API processes (suite.ts).
-      throw new Error(`${spec.scenario} is a row of results, not requests: send get-hot or post-orders`);
+      // The tracing and events rows are get-hot, post-orders and post-documents-small sent to other API processes (suite.ts).
+      throw new Error(`${spec.scenario} is a row of results, not requests: send get-hot, post-orders or post-documents-small`);
   }
 }

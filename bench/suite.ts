@@ -338,6 +338,48 @@ async function tracingCost(bench: Harness, selected: ReadonlySet<ScenarioName>) 
   }
 }
 
+const EVENTS_VARIANTS = [
+  { suffix: 'events-off', value: 'off' },
+  { suffix: 'events-on', value: 'on' },
+] as const;
+
+/**
+ * The cost of document events: post-documents-small against two API
+ * processes of one build, started together, DOCUMENT_EVENTS=off and on, in
+ * alternating slices (as the tracing rows), so that the machine's noise
+ * weighs on both alike. With events on, a create also writes its event
+ * pending on the item, and after the answer publishes it to SNS and marks
+ * it published (an UpdateItem): work after the answer, counted in the
+ * API's CPU all the same. The events-on row's notes give its CPU per request
+ * and req/s against events off.
+ */
+async function documentEventsCost(bench: Harness, selected: ReadonlySet<ScenarioName>) {
+  const started = await Promise.all(
+    EVENTS_VARIANTS.map(async ({ suffix, value }) => {
+      const api = await bench.startApi({ DOCUMENT_EVENTS: value });
+      bench.measureAgainst(`post-documents-${suffix}`, api.pid);
+      return { suffix, ...api };
+    }),
+  );
+  try {
+    const entries = started
+      .map(({ suffix, origin }) => ({ name: `post-documents-${suffix}` as ScenarioName, spec: { ...bench.base, scenario: 'post-documents-small' as const, origin } }))
+      .filter((entry) => selected.has(entry.name));
+    const measured = await bench.interleaved(entries, INTERLEAVED_SLICES, settings.seconds);
+    const off = measured.find((entry) => entry.report.name === 'post-documents-events-off')?.report;
+    for (const { report, sliceRps } of measured) {
+      report.notes.unshift(`req/s per slice ${sliceRps.join(', ')}`);
+      report.notes.push(`DynamoDB calls per request: ${callsOf(report)}`);
+      if (!off || report === off) continue;
+      const cpu = (report.cpu?.serverMsPerOk ?? 0) / (off.cpu?.serverMsPerOk || 1);
+      const throughput = (report.requestsPerSecond ?? 0) / (off.requestsPerSecond || 1);
+      report.notes.push(`to events off: CPU per request × ${cpu.toFixed(3)}, req/s × ${throughput.toFixed(3)}`);
+    }
+  } finally {
+    await Promise.all(started.map((api) => api.stop()));
+  }
+}
+
 const MiB = 1024 * 1024;
 const TRANSFER_BYTES = 64 * MiB;
 const TRANSFER_ROUNDS = 3;
@@ -529,6 +571,7 @@ const RUN_ORDER: Step[] = [
     covers: TRACING_VARIANTS.flatMap(({ suffix }) => [`get-hot-${suffix}`, `post-orders-${suffix}`] as ScenarioName[]),
     run: tracingCost,
   },
+  { covers: EVENTS_VARIANTS.map(({ suffix }) => `post-documents-${suffix}` as ScenarioName), run: documentEventsCost },
   { covers: ['ceiling'], run: ceilingEnd },
 ];
 
@@ -537,6 +580,7 @@ const GROUPS: Record<string, ScenarioName[]> = {
   documents: ['get-hot', 'post-documents-small', 'get-cold', 'get-warm', 'list-documents', 'transfer-64mb', 'resumable-64mb'],
   orders: ['post-orders', 'orders-burst'],
   tracing: TRACING_VARIANTS.flatMap(({ suffix }) => [`get-hot-${suffix}`, `post-orders-${suffix}`] as ScenarioName[]),
+  events: EVENTS_VARIANTS.map(({ suffix }) => `post-documents-${suffix}` as ScenarioName),
 };
 
 const reportedNames = SCENARIOS.filter((scenario) => scenario.reported).map((scenario) => scenario.name);
