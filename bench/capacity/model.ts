@@ -92,13 +92,15 @@ export type BenchFigures = {
   /** A listing page of 100 (`list-documents`), or the parameters' assumption when the run has none. */
   msPerListingPage: number;
   listingMeasured: boolean;
+  /** The list-documents row was merged into latest.json from a run of its own: that run's results file, and whether on a slower host. */
+  listingRun: { file: string; slowerHost: boolean } | undefined;
   /** post-documents-events-on against -off of the same run: CPU per request and req/s, when the run has them. */
   eventsRatios: { cpu: number; throughput: number } | undefined;
   burstRate: number;
   burstP95Ms: number;
 };
 
-type BenchScenario = { name: string; skipped?: string; cpu?: { serverMsPerOk: number | null }; requestsPerSecond?: number; latencyMs?: { p95: number } };
+type BenchScenario = { name: string; skipped?: string; cpu?: { serverMsPerOk: number | null }; requestsPerSecond?: number; latencyMs?: { p95: number }; notes?: string[] };
 type BenchResults = { date: string; revision: { commit: string | null }; machine: { cpuModel: string }; scenarios: BenchScenario[] };
 
 export function readBench(path: string, parameters: Parameters): BenchFigures {
@@ -114,6 +116,9 @@ export function readBench(path: string, parameters: Parameters): BenchFigures {
   const listing = measured('list-documents');
   const [eventsOff, eventsOn] = [measured('post-documents-events-off'), measured('post-documents-events-on')];
   const ratio = (on: number, off: number) => Math.round((on / off) * 1000) / 1000;
+  // A row merged from a run of its own says so in a note: "measured <date> at <commit> by … (results/<file>), on a slower host …".
+  const merged = listing?.notes?.find((note) => note.startsWith('measured '));
+  const mergedFile = merged && /\((results\/[^)]+)\)/.exec(merged)?.[1];
   return {
     date: results.date,
     commit: results.revision.commit ?? 'unknown',
@@ -126,6 +131,7 @@ export function readBench(path: string, parameters: Parameters): BenchFigures {
     msPerDocumentWrite: scenario('post-documents-small').cpu!.serverMsPerOk!,
     msPerListingPage: listing?.cpu?.serverMsPerOk ?? parameters.listing.assumedCpuMsPerPage,
     listingMeasured: listing !== undefined,
+    listingRun: mergedFile ? { file: mergedFile, slowerHost: merged!.includes('slower host') } : undefined,
     eventsRatios:
       eventsOff && eventsOn
         ? { cpu: ratio(eventsOn.cpu!.serverMsPerOk!, eventsOff.cpu!.serverMsPerOk!), throughput: ratio(eventsOn.requestsPerSecond!, eventsOff.requestsPerSecond!) }

@@ -52,11 +52,15 @@ function documentsLine(p: Parameters, bench: BenchFigures, d: Deployment): strin
   const documents = d.dynamodb.tables[0]!;
   const perCreate = w.itemWcuPerCreate + w.listingWcuPerCreate + w.eventWcuPerCreate;
   const itemWcu = (content: number) => Math.ceil((p.documents.metadataBytes + p.documents.listingAttributeBytes + p.events.itemAttributeBytes + content) / DYNAMODB.writeUnitBytes);
+  const eventCores = bench.eventsRatios ? (d.rates.writes * bench.msPerDocumentWrite * (bench.eventsRatios.cpu - 1)) / 1000 : 0;
   const events = p.events.enabled
     ? `With document events on, a create also takes its \`outbox\` index entry in and out (2 WCU) and the mark that its event is published, an UpdateItem of the document's item, which is charged on the whole item, inline content included: as much as the put again, ${n(w.itemWcuPerCreate, 2)} WCU on average, ${itemWcu(1024)} for a 1 KiB document and up to ${itemWcu(p.documents.inlineMaxBytes)} for ${bytes(p.documents.inlineMaxBytes)} inline. ` +
       `So a create costs ${n(perCreate, 2)} WCU, ${n(w.eventWcuPerCreate, 2)} of them for its event; a delete ${n(w.tombstoneWcu + w.listingWcuPerDelete + w.eventWcuPerDelete)}: the tombstone (${w.tombstoneWcu}), the listing entry out (${w.listingWcuPerDelete}), the deletion event's own item (1), its outbox entry in and out (2) and its mark (1). ` +
       `Events take ${n(w.eventWcu)} of the table's ${n(documents.wcu)} WCU/s, and ${n(d.messaging.documentEventPublishes)} SNS publishes/s to the document-changes topic (one per create and per delete; its subscribers are other systems, so no SQS of ours).` +
-      (bench.eventsRatios ? ` In the API, events on cost × ${bench.eventsRatios.cpu} CPU per create against events off, at × ${bench.eventsRatios.throughput} the req/s (\`post-documents-events-on\` against \`-off\`, one run, interleaved).` : '')
+      (bench.eventsRatios
+        ? ` In the API, events on cost × ${bench.eventsRatios.cpu} CPU per create against events off, at × ${bench.eventsRatios.throughput} the req/s (\`post-documents-events-on\` against \`-off\`, one run, interleaved): mostly the SNS publish through the AWS SDK and the mark's UpdateItem (\`bench/README.md\`). ` +
+          `The write figure above comes from the run of ${bench.date.slice(0, 10)}; if its API had events off (or predates them, issue 24), events add ${n(eventCores, 1)} API cores at the target (${n(Math.ceil(eventCores / (p.api.vcpuPerPod * p.api.targetCpuUtilization)))} pods of ${n(d.api.apiPods)}).`
+        : '')
     : 'Document events are off: no outbox entries, marks or publications.';
   return (
     `**The documents table's line.** A create puts its item (${n(w.itemWcuPerCreate, 2)} WCU on average over the size mix: its metadata, ${p.documents.listingAttributeBytes} B of listing keys${p.events.enabled ? ` and ${p.events.itemAttributeBytes} B of event state` : ''}, and its content up to ${bytes(p.documents.inlineMaxBytes)} inline, else its S3 key) and an entry in the sparse \`listing\` index (${w.listingWcuPerCreate} WCU: keys only, about ${p.listing.indexEntryBytes} B). ${events} ` +
@@ -117,7 +121,11 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
         [
           'API CPU per listing page',
           `${bench.msPerListingPage} ms`,
-          bench.listingMeasured ? 'measured: `list-documents` (pages of 100 small documents)' : 'assumed (`list-documents` measures it; this latest.json has no such row)',
+          !bench.listingMeasured
+            ? 'assumed (`list-documents` measures it; this latest.json has no such row)'
+            : `measured: \`list-documents\` (pages of 100 small documents)${
+                bench.listingRun ? `, in a run of its own (\`bench/${bench.listingRun.file}\`)${bench.listingRun.slowerHost ? ' on a slower host than the figures above: an upper bound' : ''}` : ''
+              }`,
         ],
         ['API CPU per KiB sent above 1 KiB', `${p.api.cpuMsPerKiBSent} ms`, 'assumed (≈ 2 GB/s per core for large writes)'],
         ['consumer CPU per event', `${p.api.consumerCpuMsPerEvent} ms`, 'assumed: three DynamoDB writes at the lean client\'s measured 0.22-0.24 ms each'],
