@@ -1,9 +1,9 @@
 import { addCpu, cpuDelta, snapshot, type CpuDelta, type Pids } from './cpu.ts';
 import type { LoadResult } from './load.ts';
 import type { LoadGenerator } from './processes.ts';
-import { reportOf, type ScenarioReport } from './report.ts';
+import { dynamodbPerOk, reportOf, type ScenarioReport } from './report.ts';
 import { SCENARIOS, type LoadSpec, type ScenarioName } from './scenarios.ts';
-import type { ExtraApi } from './service.ts';
+import type { DynamoDbCalls, ExtraApi } from './service.ts';
 import { log, settings } from './settings.ts';
 
 // What every scenario function (bench/suite.ts) measures with: the running
@@ -44,6 +44,8 @@ export class Harness {
   readonly startApi: (env: Record<string, string>) => Promise<ExtraApi>;
   /** Starts a process that accepts OTLP/HTTP exports and discards them; its origin. */
   readonly startOtlpSink: () => Promise<string>;
+  /** The DynamoDB calls the emulator answered so far, by operation. */
+  readonly dynamodbCalls: () => DynamoDbCalls;
 
   constructor(run: {
     load: LoadGenerator;
@@ -55,6 +57,7 @@ export class Harness {
     transfers: TransferSetup;
     startApi: (env: Record<string, string>) => Promise<ExtraApi>;
     startOtlpSink: () => Promise<string>;
+    dynamodbCalls: () => DynamoDbCalls;
   }) {
     this.load = run.load;
     this.pids = run.pids;
@@ -66,6 +69,7 @@ export class Harness {
     this.base = { connections: settings.connections, runTag: run.runTag };
     this.startApi = run.startApi;
     this.startOtlpSink = run.startOtlpSink;
+    this.dynamodbCalls = run.dynamodbCalls;
   }
 
   /** Runs `work` with the API's and the machine's CPU read around it. */
@@ -103,10 +107,12 @@ export class Harness {
     const seconds = options.seconds ?? settings.seconds;
     log(`${name}: measuring ${seconds} s`);
     const processes = this.processes(name);
+    const callsBefore = this.dynamodbCalls();
     const before = snapshot(processes);
     const result = await this.load.run({ ...spec, phase: 'measure', seconds, ...extra });
     const after = snapshot(processes);
     const report = reportOf(name, measuresOf(name), spec, result, cpuDelta(before, after), warmup);
+    report.dynamodbCallsPerOk = dynamodbPerOk(addCalls({}, callsBefore, this.dynamodbCalls()), result.ok);
     this.reports.push(report);
     return { report, result, warmup };
   }
@@ -123,15 +129,17 @@ export class Harness {
       warmups.set(name, await this.load.run({ ...spec, phase: 'warmup', seconds: settings.warmupSeconds }));
     }
     log(`${entries.map((entry) => entry.name).join(' / ')}: measuring ${slices} interleaved slices of ${seconds / slices} s each`);
-    const state = new Map<string, { result?: LoadResult; cpu?: CpuDelta; sliceRps: number[] }>();
+    const state = new Map<string, { result?: LoadResult; cpu?: CpuDelta; calls: DynamoDbCalls; sliceRps: number[] }>();
     for (let slice = 0; slice < slices; slice++) {
       for (const { name, spec } of entries) {
-        const entry = state.get(name) ?? { sliceRps: [] };
+        const entry = state.get(name) ?? { calls: {}, sliceRps: [] };
         state.set(name, entry);
         const processes = this.processes(name);
+        const callsBefore = this.dynamodbCalls();
         const before = snapshot(processes);
         const result = await this.load.run({ ...spec, phase: 'measure', seconds: seconds / slices, series: `${name}-${this.runTag}` });
         const after = snapshot(processes);
+        addCalls(entry.calls, callsBefore, this.dynamodbCalls());
         // Cumulative answers: this slice is the difference to the previous one.
         const previous = entry.result;
         const responses = result.responses - (previous?.responses ?? 0);
@@ -142,8 +150,9 @@ export class Harness {
       }
     }
     return entries.map(({ name, spec }) => {
-      const { result, cpu, sliceRps } = state.get(name)!;
+      const { result, cpu, calls, sliceRps } = state.get(name)!;
       const report = reportOf(name, measuresOf(name), spec, result!, cpu!, warmups.get(name)!);
+      report.dynamodbCallsPerOk = dynamodbPerOk(calls, result!.ok);
       this.reports.push(report);
       return { report, result: result!, sliceRps };
     });
@@ -162,4 +171,13 @@ export class Harness {
     })();
     return this.ordersProbe;
   }
+}
+
+/** Adds the calls made between two counts of the emulator to `sum`. */
+function addCalls(sum: DynamoDbCalls, before: DynamoDbCalls, after: DynamoDbCalls): DynamoDbCalls {
+  for (const [operation, count] of Object.entries(after)) {
+    const made = count - (before[operation] ?? 0);
+    if (made > 0) sum[operation] = (sum[operation] ?? 0) + made;
+  }
+  return sum;
 }

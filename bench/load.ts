@@ -28,6 +28,9 @@ export type LoadResult = {
   cacheMisses: number;
   idsSent: number;
   createdIds: string[];
+  /** list-documents: pages answered 200 and the items they held. */
+  listedPages: number;
+  listedItems: number;
   /** Fixed-rate phases: the rate asked for, after rounding to whole requests per wave. */
   targetRate?: number;
 };
@@ -192,6 +195,8 @@ async function runPhase(spec: LoadSpec): Promise<LoadResult> {
     cacheMisses: totals.cacheMisses,
     idsSent: state.idsSent,
     createdIds: state.createdIds,
+    listedPages: state.listedPages,
+    listedItems: state.listedItems,
     ...(targetRate ? { targetRate } : {}),
   };
 }

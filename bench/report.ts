@@ -33,7 +33,14 @@ export type ScenarioReport = {
   cpu?: CpuFigures;
   targetRate?: number;
   cache?: { hits: number; misses: number; missRatio: number | null };
+  /**
+   * DynamoDB calls per 2xx answer in the measured window, by operation, as the emulator counted them:
+   * of every process using it (the API measured, and what other processes of the run do meanwhile).
+   */
+  dynamodbCallsPerOk?: Record<string, number>;
   missLatencyMs?: Percentiles;
+  /** list-documents: the documents its walks cover, pages of how many, and what the measured window listed. */
+  listing?: { documents: number; pageSize: number; pagesPerWalk: number; pages: number; itemsPerPage: number };
   warmup?: { seconds: number; requestsPerSecond: number; non2xx: number; errors: number };
   /** transfer-64mb: MB/s through the API against the SDK alone, and memory with uploads at once. */
   transfer?: {
@@ -68,6 +75,12 @@ export const rps = (result: LoadResult) => Math.round((result.responses / Math.m
 
 export function summarize(result: LoadResult) {
   return { seconds: result.seconds, requestsPerSecond: rps(result), non2xx: result.non2xx, errors: result.errors };
+}
+
+/** Calls per 2xx answer, by operation, to two decimals (a row without answers has none). */
+export function dynamodbPerOk(calls: Record<string, number>, ok: number): Record<string, number> | undefined {
+  if (ok === 0) return undefined;
+  return Object.fromEntries(Object.entries(calls).sort(([a], [b]) => a.localeCompare(b)).map(([operation, count]) => [operation, Math.round((count / ok) * 100) / 100]));
 }
 
 export function cacheFigures(result: LoadResult) {

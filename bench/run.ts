@@ -23,7 +23,7 @@ async function main(): Promise<boolean> {
 
   if (!existsSync(`${root}${settings.apiEntry}`)) throw new Error(`${settings.apiEntry} is missing: run \`make build\` (or \`make bench\`, which builds)`);
 
-  const { config, serviceEnv, redisPid } = await startService();
+  const { config, serviceEnv, redisPid, dynamodbCalls } = await startService();
   const [apiPort, ceilingPort] = [await freePort(), await freePort()];
   const api = startNode([...RUNTIME_FLAGS, ...settings.apiNodeArgs, settings.apiEntry], { ...serviceEnv, PORT: String(apiPort) }, 'pipe');
   const apiLog = collectLog(api);
@@ -64,6 +64,7 @@ async function main(): Promise<boolean> {
       partsInFlight: config.S3_PARTS_IN_FLIGHT,
     },
     startApi: (env) => startApiProcess(serviceEnv, settings.apiNodeArgs, env),
+    dynamodbCalls,
     startOtlpSink: async () => {
       const port = await freePort();
       const sink = startNode([`${here}otlp-sink.ts`], { ...process.env, PORT: String(port) }, 'inherit');

@@ -20,7 +20,10 @@ export type ScenarioName =
   | 'get-hot-traced-all'
   | 'post-orders-untraced'
   | 'post-orders-traced-1pct'
-  | 'post-orders-traced-all';
+  | 'post-orders-traced-all'
+  | 'list-documents'
+  | 'post-documents-events-off'
+  | 'post-documents-events-on';
 
 export type Scenario = {
   name: ScenarioName;
@@ -48,6 +51,11 @@ export const SCENARIOS: Scenario[] = [
     measures: 'GET /documents/{id}, every id read once, in Redis but not in the process memory (Redis hits counted from /metrics)',
     reported: true,
   },
+  {
+    name: 'list-documents',
+    measures: 'GET /documents?limit=100, walks of 5 pages (the first, then 4 by their cursors) over the 500 newest documents of the tenant, created for it',
+    reported: true,
+  },
   { name: 'post-orders', measures: 'POST /orders, every payload unique (no dedup replay)', reported: true },
   { name: 'orders-burst', measures: 'POST /orders at a fixed rate, unique payloads, arrivals spread over each second', reported: true },
   {
@@ -69,6 +77,13 @@ export const SCENARIOS: Scenario[] = [
   { name: 'post-orders-untraced', measures: 'post-orders, tracing off, interleaved with the two below', reported: true },
   { name: 'post-orders-traced-1pct', measures: 'post-orders, tracing on, parentbased_traceidratio 0.01', reported: true },
   { name: 'post-orders-traced-all', measures: 'post-orders, tracing on, every request traced (ratio 1.0)', reported: true },
+  // The cost of document events: two API processes of one build, measured in alternating slices.
+  { name: 'post-documents-events-off', measures: 'post-documents-small, DOCUMENT_EVENTS=off (no event writes, no publications), interleaved with the one below', reported: true },
+  {
+    name: 'post-documents-events-on',
+    measures: 'post-documents-small, DOCUMENT_EVENTS=on (the event pending on the item, published to SNS and marked after the answer)',
+    reported: true,
+  },
 ];
 
 /** What run.ts asks the load process to do. */
@@ -89,6 +104,9 @@ export type LoadSpec = {
   /** put-documents: how many new documents, and their id prefix. */
   count?: number;
   idPrefix?: string;
+  /** list-documents: the page size, and how many pages a walk reads (the first, then by cursors). */
+  limit?: number;
+  pages?: number;
   /** Per-run tag, so keys and payloads never collide with an earlier run against the same stack. */
   runTag: string;
   /**
@@ -109,10 +127,14 @@ export type PhaseState = {
   idsSent: number;
   /** Cache-Status of the response being reported right now (read by the latency recorder). */
   lastCacheStatus: string | undefined;
+  /** list-documents: pages answered 200, the items they held, and the cursors still to follow (any connection takes the next). */
+  listedPages: number;
+  listedItems: number;
+  cursors: { cursor: string; page: number }[];
 };
 
 export function newPhaseState(): PhaseState {
-  return { createdIds: [], cacheHits: 0, cacheMisses: 0, idsSent: 0, lastCacheStatus: undefined };
+  return { createdIds: [], cacheHits: 0, cacheMisses: 0, idsSent: 0, lastCacheStatus: undefined, listedPages: 0, listedItems: 0, cursors: [] };
 }
 
 // Process-wide counters: unique payloads across every phase of the run.
@@ -224,6 +246,32 @@ export function requestsFor(spec: LoadSpec, state: PhaseState): Request[] {
       ];
     }
 
+    case 'list-documents': {
+      const limit = spec.limit ?? 100;
+      const pages = spec.pages ?? 1;
+      return [
+        {
+          method: 'GET',
+          setupRequest: (request, context) => {
+            // A cursor another answer left, or the first page of a new walk. autocannon's context
+            // starts afresh for every request of a one-request list, so walks cannot live there.
+            const next = state.cursors.shift();
+            context.page = next?.page ?? 1;
+            request.path = next ? `/documents?limit=${limit}&cursor=${encodeURIComponent(next.cursor)}` : `/documents?limit=${limit}`;
+            return request;
+          },
+          onResponse: (status, body, context) => {
+            if (status !== 200) return;
+            const page = JSON.parse(body) as { items: unknown[]; next?: string };
+            state.listedPages++;
+            state.listedItems += page.items.length;
+            const number = context.page as number;
+            if (page.next && number < pages) state.cursors.push({ cursor: page.next, page: number + 1 });
+          },
+        },
+      ];
+    }
+
     case 'post-orders':
     case 'orders-burst':
       return [
@@ -239,7 +287,7 @@ export function requestsFor(spec: LoadSpec, state: PhaseState): Request[] {
       ];
 
     default:
-      // The tracing rows are get-hot and post-orders sent to other API processes (suite.ts).
-      throw new Error(`${spec.scenario} is a row of results, not requests: send get-hot or post-orders`);
+      // The tracing and events rows are get-hot, post-orders and post-documents-small sent to other API processes (suite.ts).
+      throw new Error(`${spec.scenario} is a row of results, not requests: send get-hot, post-orders or post-documents-small`);
   }
 }

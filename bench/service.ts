@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import type { IncomingMessage } from 'node:http';
 import { promisify } from 'node:util';
 import { ensureResources } from '../src/bootstrap/resources.ts';
 import { createAwsClients } from '../src/adapters/aws.ts';
@@ -13,6 +14,9 @@ import { here, log, settings } from './settings.ts';
 // transfers (transfer.ts). Shared by `make bench` (run.ts) and the
 // measurements of their own (streaming-gc.ts).
 
+/** DynamoDB calls answered by the local emulator so far, by operation (Query, BatchGetItem, PutItem, ...). */
+export type DynamoDbCalls = Record<string, number>;
+
 /** Another API process of the same build, with settings of its own (tracing on, a fresh heap, ...). */
 export type ExtraApi = { origin: string; pid: number; stop(): Promise<void> };
 
@@ -21,11 +25,18 @@ export type ExtraApi = { origin: string; pid: number; stop(): Promise<void> };
  * queues; its endpoints are added to this process's environment. Returns
  * the environment an API process runs with.
  */
-export async function startService(): Promise<{ config: Config; serviceEnv: NodeJS.ProcessEnv; redisPid: number | undefined }> {
+export async function startService(): Promise<{ config: Config; serviceEnv: NodeJS.ProcessEnv; redisPid: number | undefined; dynamodbCalls: () => DynamoDbCalls }> {
   await startReaper();
   log('starting the local stack (dynalite and fauxqs in this process, redis-server)');
   const stack = await startLocalStack();
   ownStack(stack);
+  // Every call the emulator answers, by operation (X-Amz-Target: DynamoDB_20120810.<Operation>).
+  const calls: DynamoDbCalls = {};
+  stack.dynamodbServer.on('request', (request: IncomingMessage) => {
+    const target = request.headers['x-amz-target'];
+    const operation = typeof target === 'string' ? target.slice(target.indexOf('.') + 1) : 'unknown';
+    calls[operation] = (calls[operation] ?? 0) + 1;
+  });
   // redis-server is started by the stack, not by startNode(): found by name among our children.
   const redisPid = childPidsNamed('redis-server')[0];
   if (redisPid) watchPid(redisPid);
@@ -43,7 +54,7 @@ export async function startService(): Promise<{ config: Config; serviceEnv: Node
     // Per-tenant rate limiting would turn a load test into a test of the limiter.
     RATE_LIMIT_PER_MINUTE: '1000000000',
   };
-  return { config, serviceEnv, redisPid };
+  return { config, serviceEnv, redisPid, dynamodbCalls: () => ({ ...calls }) };
 }
 
 /** An API process of the build on a free port, once it answers; `nodeArgs` come after the service's runtime flags. */

@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { measuresOf, type Harness, type PhaseSpec } from './harness.ts';
 import { cpuMs } from './cpu.ts';
-import { cacheFigures, rps, summarize } from './report.ts';
+import { cacheFigures, rps, summarize, type ScenarioReport } from './report.ts';
 import { SCENARIOS, type ScenarioName } from './scenarios.ts';
 import { move, type ExtraApi } from './service.ts';
 import { log, settings } from './settings.ts';
@@ -182,6 +182,63 @@ async function getWarm(bench: Harness) {
   }
 }
 
+/** A row's DynamoDB calls per 2xx answer, for its notes. */
+const callsOf = (report: ScenarioReport) =>
+  Object.entries(report.dynamodbCallsPerOk ?? {})
+    .map(([operation, calls]) => `${operation} ${calls}`)
+    .join(', ') || 'none';
+
+/** The documents list-documents walks, and its pages: 5 walks' worth of pages of 100. */
+const LISTED_DOCUMENTS = 500;
+const LISTING_PAGE = 100;
+
+/**
+ * GET /documents in walks of pages: the first page, then the next ones by
+ * their cursors, up to LISTED_DOCUMENTS / LISTING_PAGE pages, then a new
+ * walk. The bench's API has no authentication, so every document of the run
+ * is the tenant `public`'s; the newest LISTED_DOCUMENTS, the ones a walk
+ * reaches, are created for it just before (and checked to be what a walk
+ * lists), so every page is one of a known set whatever ran earlier.
+ */
+async function listDocuments(bench: Harness) {
+  log(`list-documents: creating ${LISTED_DOCUMENTS} documents with PUT`);
+  const ours = new Set<string>();
+  // A loaded API sheds some of them (503 OVERLOADED): asked again, a few times.
+  for (let attempt = 0; attempt < 5 && ours.size < LISTED_DOCUMENTS; attempt++) {
+    const created = await bench.load.run({
+      ...bench.base,
+      scenario: 'put-documents',
+      phase: 'prepare',
+      origin: bench.apiOrigin,
+      seconds: 30,
+      count: LISTED_DOCUMENTS - ours.size,
+      idPrefix: `list-${bench.runTag}-${attempt}`,
+    });
+    for (const id of created.createdIds) ours.add(id);
+  }
+  const pages = LISTED_DOCUMENTS / LISTING_PAGE;
+  const walked: string[] = [];
+  let cursor: string | undefined;
+  for (let page = 0; page < pages; page++) {
+    const answer = await fetch(`${bench.apiOrigin}/documents?limit=${LISTING_PAGE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    if (answer.status !== 200) throw new Error(`list-documents: GET /documents answered ${answer.status}: ${await answer.text()}`);
+    const body = (await answer.json()) as { items: { id: string }[]; next?: string };
+    walked.push(...body.items.map((item) => item.id));
+    cursor = body.next;
+    if (!cursor) break;
+  }
+  const known = walked.filter((id) => ours.has(id)).length;
+  const spec = { ...bench.base, scenario: 'list-documents' as const, origin: bench.apiOrigin, limit: LISTING_PAGE, pages };
+  const { report, result } = await bench.measured('list-documents', spec);
+  const itemsPerPage = result.listedPages ? Math.round((result.listedItems / result.listedPages) * 10) / 10 : 0;
+  report.listing = { documents: LISTED_DOCUMENTS, pageSize: LISTING_PAGE, pagesPerWalk: pages, pages: result.listedPages, itemsPerPage };
+  report.notes.push(`${itemsPerPage} items per page, walks of ${pages} pages`, `DynamoDB calls per page: ${callsOf(report)}`);
+  if (known < LISTED_DOCUMENTS || walked.length !== LISTED_DOCUMENTS) {
+    report.notes.push(`not the prepared set: ${ours.size} of ${LISTED_DOCUMENTS} created, a walk listed ${walked.length} documents, ${known} of them the prepared ones`);
+  }
+  if (itemsPerPage < LISTING_PAGE) report.notes.push(`pages of fewer than ${LISTING_PAGE} items`);
+}
+
 /** Deletes every Redis key naming one of these ids (whatever the key layout: `doc:tenant:id`, …). */
 async function evict(redis: Redis, ids: string[]) {
   if (ids.length === 0) return;
@@ -276,6 +333,48 @@ async function tracingCost(bench: Harness, selected: ReadonlySet<ScenarioName>) 
     const missing = await bench.ordersUnavailable();
     if (missing) for (const { suffix } of TRACING_VARIANTS) bench.skip(`post-orders-${suffix}`, missing);
     else await compare('post-orders', {});
+  } finally {
+    await Promise.all(started.map((api) => api.stop()));
+  }
+}
+
+const EVENTS_VARIANTS = [
+  { suffix: 'events-off', value: 'off' },
+  { suffix: 'events-on', value: 'on' },
+] as const;
+
+/**
+ * The cost of document events: post-documents-small against two API
+ * processes of one build, started together, DOCUMENT_EVENTS=off and on, in
+ * alternating slices (as the tracing rows), so that the machine's noise
+ * weighs on both alike. With events on, a create also writes its event
+ * pending on the item, and after the answer publishes it to SNS and marks
+ * it published (an UpdateItem): work after the answer, counted in the
+ * API's CPU all the same. The events-on row's notes give its CPU per request
+ * and req/s against events off.
+ */
+async function documentEventsCost(bench: Harness, selected: ReadonlySet<ScenarioName>) {
+  const started = await Promise.all(
+    EVENTS_VARIANTS.map(async ({ suffix, value }) => {
+      const api = await bench.startApi({ DOCUMENT_EVENTS: value });
+      bench.measureAgainst(`post-documents-${suffix}`, api.pid);
+      return { suffix, ...api };
+    }),
+  );
+  try {
+    const entries = started
+      .map(({ suffix, origin }) => ({ name: `post-documents-${suffix}` as ScenarioName, spec: { ...bench.base, scenario: 'post-documents-small' as const, origin } }))
+      .filter((entry) => selected.has(entry.name));
+    const measured = await bench.interleaved(entries, INTERLEAVED_SLICES, settings.seconds);
+    const off = measured.find((entry) => entry.report.name === 'post-documents-events-off')?.report;
+    for (const { report, sliceRps } of measured) {
+      report.notes.unshift(`req/s per slice ${sliceRps.join(', ')}`);
+      report.notes.push(`DynamoDB calls per request: ${callsOf(report)}`);
+      if (!off || report === off) continue;
+      const cpu = (report.cpu?.serverMsPerOk ?? 0) / (off.cpu?.serverMsPerOk || 1);
+      const throughput = (report.requestsPerSecond ?? 0) / (off.requestsPerSecond || 1);
+      report.notes.push(`to events off: CPU per request × ${cpu.toFixed(3)}, req/s × ${throughput.toFixed(3)}`);
+    }
   } finally {
     await Promise.all(started.map((api) => api.stop()));
   }
@@ -463,6 +562,7 @@ const RUN_ORDER: Step[] = [
   { covers: ['post-documents-small'], run: postDocumentsSmall },
   { covers: ['get-cold'], run: getCold },
   { covers: ['get-warm'], run: getWarm },
+  { covers: ['list-documents'], run: listDocuments },
   { covers: ['post-orders'], run: postOrders },
   { covers: ['orders-burst'], run: ordersBurst },
   { covers: ['transfer-64mb'], run: transfers },
@@ -471,14 +571,16 @@ const RUN_ORDER: Step[] = [
     covers: TRACING_VARIANTS.flatMap(({ suffix }) => [`get-hot-${suffix}`, `post-orders-${suffix}`] as ScenarioName[]),
     run: tracingCost,
   },
+  { covers: EVENTS_VARIANTS.map(({ suffix }) => `post-documents-${suffix}` as ScenarioName), run: documentEventsCost },
   { covers: ['ceiling'], run: ceilingEnd },
 ];
 
 /** Names that select several scenarios at once. */
 const GROUPS: Record<string, ScenarioName[]> = {
-  documents: ['get-hot', 'post-documents-small', 'get-cold', 'get-warm', 'transfer-64mb', 'resumable-64mb'],
+  documents: ['get-hot', 'post-documents-small', 'get-cold', 'get-warm', 'list-documents', 'transfer-64mb', 'resumable-64mb'],
   orders: ['post-orders', 'orders-burst'],
   tracing: TRACING_VARIANTS.flatMap(({ suffix }) => [`get-hot-${suffix}`, `post-orders-${suffix}`] as ScenarioName[]),
+  events: EVENTS_VARIANTS.map(({ suffix }) => `post-documents-${suffix}` as ScenarioName),
 };
 
 const reportedNames = SCENARIOS.filter((scenario) => scenario.reported).map((scenario) => scenario.name);

@@ -65,6 +65,8 @@ export const DYNAMODB = {
   newTableWarmWrites: 4_000,
   readUnitBytes: 4096,
   writeUnitBytes: 1024,
+  /** An eventually consistent read (a Query of a global secondary index, always) costs half a read unit per 4 KB. */
+  eventuallyConsistentShare: 0.5,
 };
 
 /** S3 Standard (https://aws.amazon.com/s3/pricing/); 5,500 GET/HEAD per second per partitioned prefix (S3 performance guidelines). */

@@ -12,7 +12,7 @@ export const DOCUMENT = `${root}docs/capacity.md`;
 
 export function generate() {
   const parameters = JSON.parse(readFileSync(`${root}bench/capacity/parameters.json`, 'utf8')) as Parameters;
-  const bench = readBench(`${root}bench/results/latest.json`);
+  const bench = readBench(`${root}bench/results/latest.json`, parameters);
   // Redis memory depends on the shard count, which depends on traffic more
   // than on the hit ratio: size once with the minimum memory, then simulate
   // the hit ratio at the memory those shards have, and size again.

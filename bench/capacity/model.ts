@@ -25,6 +25,7 @@ export type Parameters = {
     documentReadsPerSecond: number;
     documentWritesPerSecond: number;
     documentDeletesPerSecond: number;
+    documentListingsPerSecond: number;
     ordersPerSecond: number;
     orderReadsPerSecond: number;
     growth: number;
@@ -36,8 +37,14 @@ export type Parameters = {
     cacheableMaxBytes: number;
     inlineMaxBytes: number;
     metadataBytes: number;
+    /** What an item holds for the listing: tenant, listPk, listSk. */
+    listingAttributeBytes: number;
     writesWithIdempotencyKey: number;
   };
+  /** GET /documents: pages of pageItems; a `listing` index entry (keys only) is about indexEntryBytes; the CPU of a page when the bench has no list-documents row. */
+  listing: { pageItems: number; indexEntryBytes: number; assumedCpuMsPerPage: number };
+  /** DOCUMENT_EVENTS (on by default): document.created and document.deleted through the outbox; what the event's attributes add to an item. */
+  events: { enabled: boolean; itemAttributeBytes: number };
   orders: { itemBytes: number; withIdempotencyKey: number };
   api: {
     vcpuPerPod: number;
@@ -82,14 +89,21 @@ export type BenchFigures = {
   warmMeasured: boolean;
   msPerOrder: number;
   msPerDocumentWrite: number;
+  /** A listing page of 100 (`list-documents`), or the parameters' assumption when the run has none. */
+  msPerListingPage: number;
+  listingMeasured: boolean;
+  /** The list-documents row was merged into latest.json from a run of its own: that run's results file, and whether on a slower host. */
+  listingRun: { file: string; slowerHost: boolean } | undefined;
+  /** post-documents-events-on against -off of the same run: CPU per request and req/s, when the run has them. */
+  eventsRatios: { cpu: number; throughput: number } | undefined;
   burstRate: number;
   burstP95Ms: number;
 };
 
-type BenchScenario = { name: string; skipped?: string; cpu?: { serverMsPerOk: number | null }; requestsPerSecond?: number; latencyMs?: { p95: number } };
+type BenchScenario = { name: string; skipped?: string; cpu?: { serverMsPerOk: number | null }; requestsPerSecond?: number; latencyMs?: { p95: number }; notes?: string[] };
 type BenchResults = { date: string; revision: { commit: string | null }; machine: { cpuModel: string }; scenarios: BenchScenario[] };
 
-export function readBench(path: string): BenchFigures {
+export function readBench(path: string, parameters: Parameters): BenchFigures {
   const results = JSON.parse(readFileSync(path, 'utf8')) as BenchResults;
   const scenario = (name: string) => {
     const found = results.scenarios.find((entry) => entry.name === name && !entry.skipped);
@@ -97,7 +111,14 @@ export function readBench(path: string): BenchFigures {
     return found;
   };
   const burst = scenario('orders-burst');
-  const warm = results.scenarios.find((entry) => entry.name === 'get-warm' && !entry.skipped && entry.cpu?.serverMsPerOk);
+  const measured = (name: string) => results.scenarios.find((entry) => entry.name === name && !entry.skipped && entry.cpu?.serverMsPerOk);
+  const warm = measured('get-warm');
+  const listing = measured('list-documents');
+  const [eventsOff, eventsOn] = [measured('post-documents-events-off'), measured('post-documents-events-on')];
+  const ratio = (on: number, off: number) => Math.round((on / off) * 1000) / 1000;
+  // A row merged from a run of its own says so in a note: "measured <date> at <commit> by … (results/<file>), on a slower host …".
+  const merged = listing?.notes?.find((note) => note.startsWith('measured '));
+  const mergedFile = merged && /\((results\/[^)]+)\)/.exec(merged)?.[1];
   return {
     date: results.date,
     commit: results.revision.commit ?? 'unknown',
@@ -108,6 +129,13 @@ export function readBench(path: string): BenchFigures {
     warmMeasured: warm !== undefined,
     msPerOrder: scenario('post-orders').cpu!.serverMsPerOk!,
     msPerDocumentWrite: scenario('post-documents-small').cpu!.serverMsPerOk!,
+    msPerListingPage: listing?.cpu?.serverMsPerOk ?? parameters.listing.assumedCpuMsPerPage,
+    listingMeasured: listing !== undefined,
+    listingRun: mergedFile ? { file: mergedFile, slowerHost: merged!.includes('slower host') } : undefined,
+    eventsRatios:
+      eventsOff && eventsOn
+        ? { cpu: ratio(eventsOn.cpu!.serverMsPerOk!, eventsOff.cpu!.serverMsPerOk!), throughput: ratio(eventsOn.requestsPerSecond!, eventsOff.requestsPerSecond!) }
+        : undefined,
     burstRate: burst.requestsPerSecond!,
     burstP95Ms: burst.latencyMs!.p95,
   };
@@ -203,6 +231,8 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
   const reads = parameters.targets.documentReadsPerSecond * scale;
   const writes = parameters.targets.documentWritesPerSecond * scale;
   const deletes = parameters.targets.documentDeletesPerSecond * scale;
+  const listings = parameters.targets.documentListingsPerSecond * scale;
+  const { listing, events } = parameters;
   const orders = parameters.targets.ordersPerSecond * scale;
   const orderReads = parameters.targets.orderReadsPerSecond * scale;
   const sizes = hits.catalog.sizes;
@@ -241,14 +271,17 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
     ) +
     writes * (bench.msPerDocumentWrite + perKiB(meanSize)) +
     deletes * bench.coldMsPerRead +
+    listings * bench.msPerListingPage +
     orders * bench.msPerOrder +
     orderReads * bench.coldMsPerRead;
   const apiCores = cpuMs / 1000;
   const podsForCpu = ceil(apiCores / (api.vcpuPerPod * api.targetCpuUtilization));
   const apiPods = Math.max(api.availabilityZones * 2, podsForCpu);
-  const requests = reads + writes + deletes + orders + orderReads;
+  const requests = reads + writes + deletes + listings + orders + orderReads;
   const perPodRps = requests / apiPods;
-  const meanResponseBytes = (reads * meanSize + (writes + orders) * 300) / requests + api.responseHeaderBytes;
+  // A page's JSON: about the metadata of each of its items.
+  const listingPageBytes = listing.pageItems * documents.metadataBytes;
+  const meanResponseBytes = (reads * meanSize + (writes + orders) * 300 + listings * listingPageBytes) / requests + api.responseHeaderBytes;
   const podMemoryMiB = api.podBaseMemoryMiB + (api.memoryCacheBytes * 1.25) / 2 ** 20 + (api.maxInFlightRequests * meanResponseBytes) / 2 ** 20;
   const consumerCores = (orders * api.consumerCpuMsPerEvent) / 1000;
   const consumerPods = Math.max(2, ceil(consumerCores / api.targetCpuUtilization));
@@ -277,20 +310,43 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
   // ---- DynamoDB (GetItem is strongly consistent: one RCU per 4 KB of item)
   const readUnits = (bytes: number) => ceil(bytes / DYNAMODB.readUnitBytes);
   const writeUnits = (bytes: number) => ceil(bytes / DYNAMODB.writeUnitBytes);
-  // Content up to the inline size sits in the item; above it the item holds the S3 key.
-  const itemBytes = (size: number) => documents.metadataBytes + (size <= documents.inlineMaxBytes ? size : 60);
-  const documentRcu = sum((entry) => storeReadsOf(entry) * readUnits(itemBytes(entry.bytes)));
-  const rcuPerStoreRead = storeReads > 0 ? documentRcu / storeReads : 0;
-  const documentWcu = writes * sizes.reduce((total, size) => total + size.share * writeUnits(itemBytes(size.bytes)), 0) + deletes * writeUnits(itemBytes(1));
+  // Content up to the inline size sits in the item; above it the item holds the S3 key. Every item is
+  // in the listing (tenant, listPk, listSk); with events on, it keeps its event's state too.
+  const itemBytes = (size: number) =>
+    documents.metadataBytes + documents.listingAttributeBytes + (events.enabled ? events.itemAttributeBytes : 0) + (size <= documents.inlineMaxBytes ? size : 60);
+  const readRcu = sum((entry) => storeReadsOf(entry) * readUnits(itemBytes(entry.bytes)));
+  const rcuPerStoreRead = storeReads > 0 ? readRcu / storeReads : 0;
+  /** The put of a create's item, over the size mix. */
+  const itemWcuPerCreate = sizes.reduce((total, size) => total + size.share * writeUnits(itemBytes(size.bytes)), 0);
+  // The sparse `listing` index (keys only, under 1 KB an entry): in with each create, out with each delete.
+  const listingWcuPerCreate = writeUnits(listing.indexEntryBytes);
+  const listingWcuPerDelete = writeUnits(listing.indexEntryBytes);
+  // Events: the `outbox` index entry in and out; the mark that the event is published is an UpdateItem of
+  // the document's item, charged on the whole item (content inline included): as much as the put again.
+  const eventWcuPerCreate = events.enabled ? 2 + itemWcuPerCreate : 0;
+  // Events: the deletion event's own item (put), its outbox entry in and out, and its mark.
+  const eventWcuPerDelete = events.enabled ? 1 + 2 + 1 : 0;
+  const tombstoneWcu = writeUnits(itemBytes(1));
+  const documentWcu = writes * (itemWcuPerCreate + listingWcuPerCreate + eventWcuPerCreate) + deletes * (tombstoneWcu + listingWcuPerDelete + eventWcuPerDelete);
+  const eventWcu = writes * eventWcuPerCreate + deletes * eventWcuPerDelete;
+  // A listing page: a Query of the index (eventually consistent: half a unit per 4 KB of the entries read),
+  // then a consistent BatchGetItem of its items, each charged on its whole size though only the metadata is returned.
+  const queryRcuPerPage = ceil((listing.pageItems * listing.indexEntryBytes) / DYNAMODB.readUnitBytes) * DYNAMODB.eventuallyConsistentShare;
+  const batchRcuPerPage = listing.pageItems * sizes.reduce((total, size) => total + size.share * readUnits(itemBytes(size.bytes)), 0);
+  const listingRcu = listings * (queryRcuPerPage + batchRcuPerPage);
+  const documentRcu = readRcu + listingRcu;
   const idempotencyWcu = (writes * documents.writesWithIdempotencyKey + orders * orderParameters.withIdempotencyKey) * 2;
   // Dedup claim, order insert, markPublished; the outbox index takes the insert and the removal.
   const orderWcu = orders * (1 + 2 * writeUnits(orderParameters.itemBytes));
   const orderRcu = orderReads;
   const outboxGsiWcu = orders * 2;
   const outboxPerShardWcu = outboxGsiWcu / OUTBOX_SHARDS.length;
+  const documentOutboxPerShardWcu = events.enabled ? ((writes + deletes) * 2) / OUTBOX_SHARDS.length : 0;
+  // One tenant's listing is one partition key of the index: its creates and deletes all write there.
+  const listingWcuOfLargestTenant = (writes * listingWcuPerCreate + deletes * listingWcuPerDelete) * parameters.rateLimit.largestTenantShare;
   const consumerWcu = orders * 3;
   const tables = [
-    { name: 'documents', rcu: documentRcu, wcu: documentWcu, storageGb: (documents.count * sizes.reduce((total, size) => total + size.share * itemBytes(size.bytes), 0)) / 1e9 },
+    { name: 'documents (+ listing, outbox GSIs)', rcu: documentRcu, wcu: documentWcu, storageGb: (documents.count * sizes.reduce((total, size) => total + size.share * itemBytes(size.bytes), 0)) / 1e9 },
     { name: 'orders (+ outbox GSI)', rcu: orderRcu, wcu: orderWcu + outboxGsiWcu, storageGb: 0 },
     { name: 'idempotency-keys', rcu: 0, wcu: idempotencyWcu, storageGb: 0 },
     { name: 'order-consumer', rcu: 0, wcu: consumerWcu, storageGb: 0 },
@@ -320,12 +376,14 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
   const hottestUncacheableRps = hottestUncacheableRank ? (reads * hottestUncacheableRank ** -documents.zipfExponent) / zipfNorm : 0;
   const hottestRps = reads / zipfNorm;
 
-  // ---- SNS, SQS
-  const snsPublishes = orders;
+  // ---- SNS, SQS (document events go to subscribers of other systems: no SQS of ours)
+  const documentEventPublishes = events.enabled ? writes + deletes : 0;
+  const snsPublishes = orders + documentEventPublishes;
   const sqsRequests = orders * 1.2; // SNS delivery, receive and delete batches of 10, some empty receives
 
   // ---- load balancer
-  const responseBytesPerSecond = reads * (meanSize + api.responseHeaderBytes) + (writes + orders + deletes + orderReads) * (300 + api.responseHeaderBytes);
+  const responseBytesPerSecond =
+    reads * (meanSize + api.responseHeaderBytes) + (writes + orders + deletes + orderReads) * (300 + api.responseHeaderBytes) + listings * (listingPageBytes + api.responseHeaderBytes);
   const requestBytesPerSecond = requests * api.requestBytes + writes * meanSize;
   const processedGbPerHour = ((responseBytesPerSecond + requestBytesPerSecond) * 3600) / 1e9;
   const newConnections = requests / parameters.loadBalancer.requestsPerConnection;
@@ -362,6 +420,20 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
       fix: `OUTBOX_SHARDS ≥ ${ceil(outboxGsiWcu / (DYNAMODB.partitionWcu * parameters.dynamodb.planningUtilization))} (src/outbox/outbox-store.ts), or publish without the index (DynamoDB Streams)`,
     },
     {
+      what: `documents outbox GSI: writes per shard key (${OUTBOX_SHARDS.length} shards, document events in and out)`,
+      demand: documentOutboxPerShardWcu,
+      limit: DYNAMODB.partitionWcu,
+      unit: 'WCU/s',
+      fix: `OUTBOX_SHARDS ≥ ${ceil((documentOutboxPerShardWcu * OUTBOX_SHARDS.length) / (DYNAMODB.partitionWcu * parameters.dynamodb.planningUtilization))} (the same shards as orders), or DOCUMENT_EVENTS=off where nobody subscribes`,
+    },
+    {
+      what: "listing GSI: the largest tenant's creates and deletes, one partition key",
+      demand: listingWcuOfLargestTenant,
+      limit: DYNAMODB.partitionWcu,
+      unit: 'WCU/s',
+      fix: "spread a tenant's listing over several keys (listPk = tenant#n, n from the id) and merge n Query pages per page; a throttled index throttles the table's writes",
+    },
+    {
       what: 'rate limit: the largest tenant\'s counter, one Redis key on one shard',
       demand: hotTenantOps,
       limit: cacheNode.opsPerSecond * redisParameters.planningUtilization,
@@ -371,20 +443,29 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
     { what: 'Redis cluster size', demand: redisNodes, limit: REDIS_MAX_NODES_PER_CLUSTER, unit: 'nodes', fix: 'bigger nodes, replica reads, or several clusters split by tenant' },
     { what: 'API pod IPs (VPC CNI, one /20 private subnet per AZ)', demand: apiPods + consumerPods + relayPods + nodes, limit: api.podIpsPerAz * api.availabilityZones, unit: 'IPs', fix: 'larger subnets or a secondary CIDR for pods (custom networking), prefix delegation' },
     { what: 'EKS managed nodes', demand: nodes, limit: EKS.nodesPerNodeGroup * EKS.nodeGroupsPerCluster, unit: 'nodes', fix: 'bigger instances; more clusters' },
-    { what: 'SNS publishes (us-east-1 quota; eu-west-1 is 9,000)', demand: snsPublishes, limit: MESSAGING.snsPublishQuotaUsEast1, unit: 'msg/s', fix: 'quota increase, or several topics by tenant' },
+    { what: 'SNS publishes, order events and document changes (us-east-1 quota; eu-west-1 is 9,000)', demand: snsPublishes, limit: MESSAGING.snsPublishQuotaUsEast1, unit: 'msg/s', fix: 'quota increase, or several topics by tenant' },
     { what: 'S3 GETs of the hottest uncacheable document (one prefix)', demand: hottestUncacheableRps, limit: S3.getsPerPrefix, unit: 'GET/s', fix: 'cache large documents too (by range, or a CDN in front), raise the cacheable size' },
     { what: 'DynamoDB documents table, on-demand table quota', demand: Math.max(documentRcu, documentWcu), limit: DYNAMODB.onDemandTableQuota, unit: 'units/s', fix: 'quota increase (adjustable) and pre-warming' },
   ];
 
   return {
     scale,
-    rates: { reads, writes, deletes, orders, orderReads, requests },
+    rates: { reads, writes, deletes, listings, orders, orderReads, requests },
     reads: { classes, memoryHits, redisGets, redisHits, redisMisses, ttlRefills, storeReads, uncacheableReads, meanSize },
     api: { cpuMs, apiCores, podsForCpu, apiPods, perPodRps, podMemoryMiB, consumerPods, relayPods, node, podsPerNode, nodes, nodeGroups },
     redis: { cacheNode, redisOps, rateLimitOps, redisBytesPerSecond, shardsForOps, shardsForNetwork, shardsForMemory, shards, redisNodes, usablePerNodeGiB, usableGiB: shards * usablePerNodeGiB, hotTenantOps },
-    dynamodb: { tables, rcuPerStoreRead, outboxPerShardWcu, onDemand: dynamoOnDemand, provisioned: dynamoProvisioned },
+    dynamodb: {
+      tables,
+      rcuPerStoreRead,
+      outboxPerShardWcu,
+      documentOutboxPerShardWcu,
+      documentWrites: { itemWcuPerCreate, listingWcuPerCreate, eventWcuPerCreate, tombstoneWcu, listingWcuPerDelete, eventWcuPerDelete, eventWcu, documentWcu },
+      listing: { queryRcuPerPage, batchRcuPerPage, listingRcu, readRcu },
+      onDemand: dynamoOnDemand,
+      provisioned: dynamoProvisioned,
+    },
     s3: { s3Gets, s3Puts, s3StorageGb, hottestUncacheableRank, hottestUncacheableRps, hottestRps },
-    messaging: { snsPublishes, sqsRequests },
+    messaging: { snsPublishes, documentEventPublishes, sqsRequests },
     lb: { processedGbPerHour, newConnections, activeConnections, lcus },
     transfer: { internetGbPerMonth, crossAzGbPerMonth, responseBytesPerSecond, crossAzBytesPerSecond },
     cost,

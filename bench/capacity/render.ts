@@ -36,11 +36,38 @@ export function deploymentRows(d: Deployment, hits: HitRatios): string[][] {
       t.quotaNeeded ? `over the 40,000 on-demand table quota: ask for ${n(Math.max(t.rcu, t.wcu) * 1.5)}; pre-warm` : 'within the default quota',
     ]),
     ['S3', `${n(d.s3.s3Gets)} GET/s, ${n(d.s3.s3Puts)} PUT/s`, `keys are tenant/id/upload: one prefix per document; hottest uncacheable document ${n(d.s3.hottestUncacheableRps)} GET/s`],
-    ['SNS, SQS', `${n(d.messaging.snsPublishes)} publishes/s, ${n(d.messaging.sqsRequests)} SQS requests/s`, `SNS quota ${n(MESSAGING.snsPublishQuotaUsEast1)}/s in us-east-1, ${n(MESSAGING.snsPublishQuotaEuWest1)}/s in eu-west-1`],
+    [
+      'SNS, SQS',
+      `${n(d.messaging.snsPublishes)} publishes/s (${n(d.rates.orders)} order events, ${n(d.messaging.documentEventPublishes)} document changes), ${n(d.messaging.sqsRequests)} SQS requests/s`, `SNS quota ${n(MESSAGING.snsPublishQuotaUsEast1)}/s in us-east-1, ${n(MESSAGING.snsPublishQuotaEuWest1)}/s in eu-west-1`],
     ['Load balancer', `**${n(d.lb.lcus)}** LCU`, `${n(d.lb.processedGbPerHour)} GB/h processed, ${n(d.lb.newConnections)} new connections/s`],
     ['Internet egress', `${gbps(d.transfer.responseBytesPerSecond)}`, `${n(d.transfer.internetGbPerMonth / 1e6, 1)} PB/month`],
     ['Cross-AZ', `${gbps(d.transfer.crossAzBytesPerSecond)}`, 'pods ↔ Redis primaries in other AZs, replication'],
   ];
+}
+
+/** What the documents table's line is made of: the writes of a create and of a delete, and the reads of a listing page. */
+function documentsLine(p: Parameters, bench: BenchFigures, d: Deployment): string {
+  const w = d.dynamodb.documentWrites;
+  const l = d.dynamodb.listing;
+  const documents = d.dynamodb.tables[0]!;
+  const perCreate = w.itemWcuPerCreate + w.listingWcuPerCreate + w.eventWcuPerCreate;
+  const itemWcu = (content: number) => Math.ceil((p.documents.metadataBytes + p.documents.listingAttributeBytes + p.events.itemAttributeBytes + content) / DYNAMODB.writeUnitBytes);
+  const eventCores = bench.eventsRatios ? (d.rates.writes * bench.msPerDocumentWrite * (bench.eventsRatios.cpu - 1)) / 1000 : 0;
+  const events = p.events.enabled
+    ? `With document events on, a create also takes its \`outbox\` index entry in and out (2 WCU) and the mark that its event is published, an UpdateItem of the document's item, which is charged on the whole item, inline content included: as much as the put again, ${n(w.itemWcuPerCreate, 2)} WCU on average, ${itemWcu(1024)} for a 1 KiB document and up to ${itemWcu(p.documents.inlineMaxBytes)} for ${bytes(p.documents.inlineMaxBytes)} inline. ` +
+      `So a create costs ${n(perCreate, 2)} WCU, ${n(w.eventWcuPerCreate, 2)} of them for its event; a delete ${n(w.tombstoneWcu + w.listingWcuPerDelete + w.eventWcuPerDelete)}: the tombstone (${w.tombstoneWcu}), the listing entry out (${w.listingWcuPerDelete}), the deletion event's own item (1), its outbox entry in and out (2) and its mark (1). ` +
+      `Events take ${n(w.eventWcu)} of the table's ${n(documents.wcu)} WCU/s, and ${n(d.messaging.documentEventPublishes)} SNS publishes/s to the document-changes topic (one per create and per delete; its subscribers are other systems, so no SQS of ours).` +
+      (bench.eventsRatios
+        ? ` In the API, events on cost × ${bench.eventsRatios.cpu} CPU per create against events off, at × ${bench.eventsRatios.throughput} the req/s (\`post-documents-events-on\` against \`-off\`, one run, interleaved): mostly the SNS publish through the AWS SDK and the mark's UpdateItem (\`bench/README.md\`). ` +
+          `The write figure above comes from the run of ${bench.date.slice(0, 10)}; if its API had events off (or predates them, issue 24), events add ${n(eventCores, 1)} API cores at the target (${n(Math.ceil(eventCores / (p.api.vcpuPerPod * p.api.targetCpuUtilization)))} pods of ${n(d.api.apiPods)}).`
+        : '')
+    : 'Document events are off: no outbox entries, marks or publications.';
+  return (
+    `**The documents table's line.** A create puts its item (${n(w.itemWcuPerCreate, 2)} WCU on average over the size mix: its metadata, ${p.documents.listingAttributeBytes} B of listing keys${p.events.enabled ? ` and ${p.events.itemAttributeBytes} B of event state` : ''}, and its content up to ${bytes(p.documents.inlineMaxBytes)} inline, else its S3 key) and an entry in the sparse \`listing\` index (${w.listingWcuPerCreate} WCU: keys only, about ${p.listing.indexEntryBytes} B). ${events} ` +
+    `A listing page reads its ${p.listing.pageItems} keys from the index (a Query, eventually consistent: ${n(p.listing.pageItems)} × ${p.listing.indexEntryBytes} B is ${n(l.queryRcuPerPage, 1)} RCU) and then its items with a consistent BatchGetItem: only their metadata comes back, but each item is charged on its whole size, 1 RCU per 4 KB, inline content included: ${n(l.batchRcuPerPage)} RCU a page over the size mix. ` +
+    `${n(p.targets.documentListingsPerSecond)} pages/s take ${n(l.listingRcu)} of the table's ${n(documents.rcu)} RCU/s and ${n((p.targets.documentListingsPerSecond * bench.msPerListingPage) / 1000, 1)} API cores. ` +
+    'That second read is the price of never listing a document whose DELETE answered (the index is eventually consistent): metadata projected into the index would make a page one Query of a few RCU, and could list a document just deleted.'
+  );
 }
 
 function limitRows(limits: Limit[]): string[][] {
@@ -77,6 +104,12 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
         ['document reads', `${n(p.targets.documentReadsPerSecond)}/s`, 'target (issue 13)'],
         ['orders', `${n(p.targets.ordersPerSecond)}/s`, 'target (issue 13)'],
         ['document writes, deletes, order reads', `${n(p.targets.documentWritesPerSecond)}/s, ${n(p.targets.documentDeletesPerSecond)}/s, ${n(p.targets.orderReadsPerSecond)}/s`, 'parameters (assumed)'],
+        ['document listings', `${n(p.targets.documentListingsPerSecond)} pages/s of ${n(p.listing.pageItems)} items`, 'parameters (assumed)'],
+        [
+          'document events',
+          p.events.enabled ? 'on: document.created and document.deleted published through the outbox' : 'off',
+          '`DOCUMENT_EVENTS` (on by default), parameters',
+        ],
         ['documents', `${n(p.documents.count)}, reads Zipf with exponent ${p.documents.zipfExponent}`, 'parameters (assumed)'],
         ['sizes (share of documents)', p.documents.sizes.map((size) => `${bytes(size.bytes)} ${pct(size.share, 2)}`).join(', '), `parameters (assumed); mean ${bytes(base.reads.meanSize)}`],
         ['cacheable up to', bytes(p.documents.cacheableMaxBytes), 'larger documents stream from S3, never cached'],
@@ -85,6 +118,15 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
         ['API CPU per read from Redis', `${bench.warmMsPerRead} ms`, bench.warmMeasured ? 'measured: `get-warm`' : 'assumed: the cold figure, an upper bound (`get-warm` measures it; this latest.json predates it)'],
         ['API CPU per order', `${bench.msPerOrder} ms`, 'measured: `post-orders`'],
         ['API CPU per document write', `${bench.msPerDocumentWrite} ms`, 'measured: `post-documents-small`'],
+        [
+          'API CPU per listing page',
+          `${bench.msPerListingPage} ms`,
+          !bench.listingMeasured
+            ? 'assumed (`list-documents` measures it; this latest.json has no such row)'
+            : `measured: \`list-documents\` (pages of 100 small documents)${
+                bench.listingRun ? `, in a run of its own (\`bench/${bench.listingRun.file}\`)${bench.listingRun.slowerHost ? ' on a slower host than the figures above: an upper bound' : ''}` : ''
+              }`,
+        ],
         ['API CPU per KiB sent above 1 KiB', `${p.api.cpuMsPerKiBSent} ms`, 'assumed (≈ 2 GB/s per core for large writes)'],
         ['consumer CPU per event', `${p.api.consumerCpuMsPerEvent} ms`, 'assumed: three DynamoDB writes at the lean client\'s measured 0.22-0.24 ms each'],
         ['pods', `${p.api.vcpuPerPod} vCPU, planned at ${pct(p.api.targetCpuUtilization, 0)} CPU`, `${p.api.availabilityZones} AZs: losing one puts the others at ${pct(p.api.targetCpuUtilization * 1.5, 0)}`],
@@ -97,6 +139,7 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
 
   add('## The deployment at the targets');
   add(table(['tier', 'size', 'demand and notes'], deploymentRows(base, hits)));
+  add(documentsLine(p, bench, base));
 
   add(`## Monthly cost (${PRICE_REGION} list prices of ${PRICES_AS_OF}, 730 hours)`);
   add(table(['item', 'per month'], [...base.cost.map((line) => [line.item, usd(line.usd)]), ['**total**', `**${usd(base.totalUsd)}**`]]));
@@ -185,6 +228,7 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
       '- The per-request CPU figures come from one 2-core machine against emulators (see `bench/README.md`); a Graviton3 vCPU is taken as one such core.',
       bench.warmMeasured ? '' : '- A read served from Redis is costed as a read that misses both caches: an upper bound until a reference run includes `get-warm`.',
       '- Sizes do not depend on popularity; the Zipf exponent and the size mix are the parameters that move every figure most.',
+      `- Listing pages are full (tenants hold ${n(p.listing.pageItems)} documents or more). Sizes an item's listing and event attributes add (${p.documents.listingAttributeBytes} B, ${p.events.itemAttributeBytes} B) and an index entry's (${p.listing.indexEntryBytes} B) are those of an item of the local stack for a 6-character tenant (91, 75 after its mark and 124 B), rounded up; a trace context, kept on the item when tracing is on, adds about 80 B.`,
       `- Redis ops/s per node: ${REDIS_OPS_NOTE}. Sized at ${pct(p.redis.planningUtilization, 0)} of that and of the baseline network; reads go to the shard primaries (the service uses one endpoint), replicas only replicate.`,
       '- Clients keep connections open for ' + n(p.loadBalancer.requestsPerConnection) + ' requests; connections live ' + n(p.loadBalancer.connectionSeconds) + ' s.',
       `- The rate limiter runs on every request (\`AUTH_MODE=api-key\`), one Redis call each; the largest tenant sends ${pct(p.rateLimit.largestTenantShare, 0)} of the traffic.`,

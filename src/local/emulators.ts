@@ -15,6 +15,8 @@ export type LocalStack = {
   /** The variables a service process needs to reach this stack. */
   env: Record<string, string>;
   redis: RedisServer;
+  /** dynalite's HTTP server (the benchmarks count the DynamoDB calls it answers). */
+  dynamodbServer: Server;
   stop(): Promise<void>;
 };
 
@@ -139,6 +141,7 @@ export async function startLocalStack(requested: Partial<StackPorts> = {}): Prom
     ports,
     env: stackEnv(ports),
     redis,
+    dynamodbServer: dynamoServer,
     async stop() {
       await Promise.allSettled([
         redis.stop(),
