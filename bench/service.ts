@@ -53,6 +53,9 @@ export async function startService(): Promise<{ config: Config; serviceEnv: Node
     AUTH_MODE: 'none',
     // Per-tenant rate limiting would turn a load test into a test of the limiter.
     RATE_LIMIT_PER_MINUTE: '1000000000',
+    // Every request is the one tenant `public`: its share of the upload slots (8 by default) would
+    // refuse two of transfer-64mb's ten uploads at once, which measure memory, not the share.
+    MAX_CONCURRENT_UPLOADS_PER_TENANT: '16',
   };
   return { config, serviceEnv, redisPid, dynamodbCalls: () => ({ ...calls }) };
 }
