@@ -38,7 +38,7 @@ export const DocumentWriteHeaders = Type.Object({
   'repr-digest': Type.Optional(Type.String({ description: 'RFC 9530; checked like Content-Digest (bodies are stored as sent)' })),
   'retain-until': Type.Optional(
     // Printable ASCII only here: the service parses the time itself, and says what is wrong with it (400 INVALID_RETAIN_UNTIL).
-    Type.String({ maxLength: 64, pattern: '^[\\x20-\\x7e]+$', description: 'RFC 3339 time, e.g. 2031-01-01T00:00:00Z: the document cannot be deleted before (409 DOCUMENT_RETAINED)' }),
+    Type.String({ maxLength: 64, pattern: '^[\\x20-\\x7e]+$', description: 'An RFC 3339 date-time with an offset (Z or ±hh:mm): the document cannot be deleted before (409 DOCUMENT_RETAINED)' }),
   ),
 });
 

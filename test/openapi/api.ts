@@ -516,7 +516,7 @@ export interface operations {
                 "idempotency-key"?: string;
                 /** @description RFC 9530; checked like Content-Digest (bodies are stored as sent) */
                 "repr-digest"?: string;
-                /** @description RFC 3339 time, e.g. 2031-01-01T00:00:00Z: the document cannot be deleted before (409 DOCUMENT_RETAINED) */
+                /** @description An RFC 3339 date-time with an offset (Z or ±hh:mm): the document cannot be deleted before (409 DOCUMENT_RETAINED) */
                 "retain-until"?: string;
                 /** @description W3C trace context: the request joins your trace when tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT). */
                 traceparent?: string;
@@ -941,7 +941,7 @@ export interface operations {
                 "idempotency-key"?: string;
                 /** @description RFC 9530; checked like Content-Digest (bodies are stored as sent) */
                 "repr-digest"?: string;
-                /** @description RFC 3339 time, e.g. 2031-01-01T00:00:00Z: the document cannot be deleted before (409 DOCUMENT_RETAINED) */
+                /** @description An RFC 3339 date-time with an offset (Z or ±hh:mm): the document cannot be deleted before (409 DOCUMENT_RETAINED) */
                 "retain-until"?: string;
                 /** @description W3C trace context: the request joins your trace when tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT). */
                 traceparent?: string;

@@ -44,6 +44,8 @@ let config: ReturnType<typeof testConfig>;
 
 // What the tenant was given a 2xx for: the only items it may have in DynamoDB.
 const answeredIds = new Set<string>();
+/** Ids answered 204 to a DELETE: each has the item of its document.deleted event (`<tenant>#<id>#deleted`). */
+const answeredDeletions = new Set<string>();
 const answeredKeys = new Set<string>();
 const answeredOrders = new Set<string>();
 /** The documents of the tenant as the answers told: for the id oracle. */
@@ -181,6 +183,7 @@ function track(request: Request, response: LightMyRequestResponse) {
   }
   if (request.method === 'DELETE' && status === 204) {
     const id = decodeURIComponent(path.slice('/documents/'.length));
+    answeredDeletions.add(id);
     const known = model.get(id);
     expect(known, `204 for a document never created: ${id}`).toBeDefined();
     known!.state = 'deleted';
@@ -723,7 +726,8 @@ describe('10 000 hostile requests: never a 5xx, always a well-formed problem, no
   it('persisted nothing for a 4xx: every item the tenant has in DynamoDB was answered 2xx', { timeout: 60_000 }, async () => {
     expect(requests).toBeGreaterThanOrEqual(10_000);
     const documents = await keysOf(config.DOCUMENTS_TABLE, `${TENANT}#`);
-    expect(documents.sort()).toEqual([...answeredIds].map((id) => `${TENANT}#${id}`).sort());
+    const stored = [...[...answeredIds].map((id) => `${TENANT}#${id}`), ...[...answeredDeletions].map((id) => `${TENANT}#${id}#deleted`)];
+    expect(documents.sort()).toEqual(stored.sort());
     const idempotency = await keysOf(config.IDEMPOTENCY_TABLE, `${TENANT}#`);
     expect(idempotency.sort()).toEqual([...answeredKeys].map((key) => `${TENANT}#${key}`).sort());
     const orders = await keysOf(config.ORDERS_TABLE, `ORDER#${TENANT}#`);
