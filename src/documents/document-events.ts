@@ -125,21 +125,35 @@ export type DocumentEventsOptions = {
   publishTimeoutMs: number;
   /** After a failed publication, how long the API leaves publishing to the relay (5 s). */
   pauseMs?: number;
+  /** How long an event waits for others to share its PublishBatch (5 ms). */
+  lingerMs?: number;
   log: Pick<FastifyBaseLogger, 'warn'>;
   now?: () => number;
 };
 
+/** An event sent, and the item its outbox entry is on. */
+type Sent = { key: string; event: DocumentEvent; origin: TraceCarrier };
+
+/** SNS PublishBatch takes ten. */
+const BATCH = 10;
+
 /**
  * The API's own attempt to publish a document event right after the write
  * that made it pending: not awaited by the answer (the event is in the
- * outbox already; the relay publishes whatever this does not). After a
- * failure it leaves publishing to the relay for `pauseMs`, rather than have
- * every create and delete try a dead event bus.
+ * outbox already; the relay publishes whatever this does not). Events sent
+ * within `lingerMs` of each other go out in one PublishBatch: under load a
+ * call carries up to ten, which is most of what an event costs the API
+ * (bench/README.md, the events rows). After a failure it leaves publishing
+ * to the relay for `pauseMs`, rather than have every create and delete try
+ * a dead event bus.
  */
 export class DocumentEvents {
   private readonly options: DocumentEventsOptions;
   private readonly now: () => number;
   private pausedUntil = 0;
+  private queued: Sent[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(options: DocumentEventsOptions) {
     this.options = options;
@@ -153,17 +167,52 @@ export class DocumentEvents {
 
   send(key: string, event: DocumentEvent, origin: TraceCarrier): void {
     if (this.now() < this.pausedUntil) return;
-    void this.options
-      .publisherOf(event)
-      .publish([{ event, origin }], this.options.publishTimeoutMs)
-      .then(async (result) => {
-        if (!result.published.includes(event.id)) {
-          this.pausedUntil = this.now() + (this.options.pauseMs ?? 5000);
-          this.options.log.warn({ err: result.error, eventId: event.id }, 'document event not published: left to the relay');
-          return;
-        }
-        await this.options.published(key, this.now());
-      })
-      .catch((err: unknown) => this.options.log.warn({ err, eventId: event.id }, 'document event published but not marked: the relay publishes it again'));
+    this.queued.push({ key, event, origin });
+    if (this.queued.length >= BATCH) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), this.options.lingerMs ?? 5).unref();
+  }
+
+  /** Publishes what is queued now; resolves when every publication so far has ended (a drain waits on it). */
+  async close(): Promise<void> {
+    this.flush();
+    await Promise.all(this.inFlight);
+  }
+
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.queued;
+    this.queued = [];
+    // Of several regions, each event to its home's topic: one call per topic.
+    const byPublisher = new Map<EventPublisher<DocumentEvent>, Sent[]>();
+    for (const sent of batch) {
+      const publisher = this.options.publisherOf(sent.event);
+      byPublisher.set(publisher, [...(byPublisher.get(publisher) ?? []), sent]);
+    }
+    for (const [publisher, sent] of byPublisher) {
+      const publication = this.publish(publisher, sent).finally(() => this.inFlight.delete(publication));
+      this.inFlight.add(publication);
+    }
+  }
+
+  private async publish(publisher: EventPublisher<DocumentEvent>, sent: Sent[]): Promise<void> {
+    const result = await publisher.publish(
+      sent.map(({ event, origin }) => ({ event, origin })),
+      this.options.publishTimeoutMs,
+    );
+    if (result.failed.length > 0) {
+      this.pausedUntil = this.now() + (this.options.pauseMs ?? 5000);
+      this.options.log.warn({ err: result.error, events: result.failed.length }, 'document events not published: left to the relay');
+    }
+    const published = new Set(result.published);
+    await Promise.all(
+      sent
+        .filter(({ event }) => published.has(event.id))
+        .map(({ key, event }) =>
+          this.options.published(key, this.now()).catch((err: unknown) =>
+            this.options.log.warn({ err, eventId: event.id }, 'document event published but not marked: the relay publishes it again'),
+          ),
+        ),
+    );
   }
 }

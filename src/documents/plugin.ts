@@ -135,6 +135,8 @@ export const documentsPlugin = fp(
     const count = windowCounter(redis.client, redis.circuit);
     const hashing = new HashThread();
     app.addHook('onClose', async () => hashing.close());
+    // Events queued for a shared PublishBatch go out before the clients close (the relay would publish them anyway).
+    if (events) app.addHook('onClose', async () => events.close());
     const uploads = new ResumableUploads({
       hashing,
       homes: uploadHomes(regions, clients),
