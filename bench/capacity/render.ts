@@ -17,6 +17,9 @@ function table(header: string[], rows: string[][]): string {
   return [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
 }
 
+/** `1 pod`, `2 pods`. */
+const plural = (count: number, noun: string) => `${count.toLocaleString('en-US')} ${noun}${count === 1 ? '' : 's'}`;
+
 export function deploymentRows(d: Deployment, hits: HitRatios): string[][] {
   const r = d.reads;
   return [
@@ -59,7 +62,7 @@ function documentsLine(p: Parameters, bench: BenchFigures, d: Deployment): strin
       `Events take ${n(w.eventWcu)} of the table's ${n(documents.wcu)} WCU/s, and ${n(d.messaging.documentEventPublishes)} SNS publishes/s to the document-changes topic (one per create and per delete; its subscribers are other systems, so no SQS of ours).` +
       (bench.eventsRatios
         ? ` In the API, events on cost × ${bench.eventsRatios.cpu} CPU per create against events off, at × ${bench.eventsRatios.throughput} the req/s (\`post-documents-events-on\` against \`-off\`, one run, interleaved): the mark's UpdateItem and the event's share of a PublishBatch, which carries the events of concurrent creates, ten at most (\`bench/README.md\`). ` +
-          `The write figure above comes from the run of ${bench.date.slice(0, 10)}; if its API had events off (or predates them, issue 24), events add ${n(eventCores, 1)} API cores at the target (${n(Math.ceil(eventCores / (p.api.vcpuPerPod * p.api.targetCpuUtilization)))} pods of ${n(d.api.apiPods)}).`
+          `The write figure above comes from the run of ${bench.date.slice(0, 10)}; if its API had events off (or predates them, issue 24), events add ${n(eventCores, 1)} API cores at the target (${plural(Math.ceil(eventCores / (p.api.vcpuPerPod * p.api.targetCpuUtilization)), 'pod')} of ${n(d.api.apiPods)}).`
         : '')
     : 'Document events are off: no outbox entries, marks or publications.';
   return (
