@@ -161,7 +161,7 @@ describe('the relay and consumer containers', () => {
       20_000,
       `the order to be PUBLISHED:\n${started('relay').logs()}`,
     );
-    expect(await metric(started('relay'), /^outbox_relay_events_total\{result="published"\} (\d+)$/m)).toBe(1);
+    expect(await metric(started('relay'), /^outbox_relay_events_total\{outbox="orders",result="published"\} (\d+)$/m)).toBe(1);
     const applied = await waitFor(
       () => metric(started('consumer'), /^order_events_consumed_total\{result="applied"\} (\d+)$/m),
       20_000,
