@@ -74,7 +74,7 @@ function heartbeat(redis: Redis, intervalMs: number, onHung: () => void): void {
   redis.once('end', () => clearInterval(timer));
 }
 
-export type Outcome<T> = { ok: true; value: T } | { ok: false };
+export type CircuitResult<T> = { ok: true; value: T } | { ok: false };
 
 export type RedisCircuitOptions = {
   threshold?: number;
@@ -124,7 +124,7 @@ export class RedisCircuit {
   }
 
   /** `force` tries even with the circuit open: for writes whose loss matters more than their latency. */
-  async call<T>(command: (redis: Redis) => Promise<T>, force = false): Promise<Outcome<T>> {
+  async call<T>(command: (redis: Redis) => Promise<T>, force = false): Promise<CircuitResult<T>> {
     if (force ? this.redis.status !== 'ready' : !this.available) return { ok: false };
     const probe = this.failures >= this.threshold;
     if (probe) this.probing = true;

@@ -17,7 +17,7 @@ import type { OrderAcceptedEvent } from '../orders/schemas.ts';
  * instead of skipping it.
  */
 
-export type Claim = 'claimed' | 'applied' | 'busy';
+export type MarkerClaim = 'claimed' | 'applied' | 'busy';
 
 export type AppliedOrder = {
   orderId: string;
@@ -57,7 +57,7 @@ export class AppliedOrderStore {
   }
 
   /** Claims an event for `leaseMs`; 'applied' when it was already applied, 'busy' while another consumer holds it. */
-  async claim(event: EventKey, now: number, leaseMs: number): Promise<Claim> {
+  async claim(event: EventKey, now: number, leaseMs: number): Promise<MarkerClaim> {
     const marker: Marker = {
       pk: markerKey(event),
       status: 'APPLYING',

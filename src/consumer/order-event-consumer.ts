@@ -11,8 +11,8 @@ import { OrderAcceptedEvent } from '../orders/schemas.ts';
 import { SpanKind, carrierOf, inSpan, linksTo, type TraceCarrier } from '../telemetry/message-spans.ts';
 import type { AppliedOrderStore } from './applied-orders.ts';
 
-export type Outcome = 'applied' | 'duplicate' | 'invalid' | 'refused' | 'busy' | 'failed';
-export type PollResult = Record<Outcome, number>;
+export type HandlingOutcome = 'applied' | 'duplicate' | 'invalid' | 'refused' | 'busy' | 'failed';
+export type PollResult = Record<HandlingOutcome, number>;
 
 const noOutcomes = (): PollResult => ({ applied: 0, duplicate: 0, invalid: 0, refused: 0, busy: 0, failed: 0 });
 
@@ -159,7 +159,7 @@ export class OrderEventConsumer {
   }
 
   /** One message: parse, check, apply once. Never throws. */
-  async handle(message: QueueMessage): Promise<{ outcome: Outcome; reason?: string }> {
+  async handle(message: QueueMessage): Promise<{ outcome: HandlingOutcome; reason?: string }> {
     const parsed = parseMessage(message, this.options.topicArn);
     if (!parsed.ok) return { outcome: parsed.outcome, reason: parsed.reason };
     return this.apply(parsed.event);
@@ -180,7 +180,7 @@ export class OrderEventConsumer {
     return undefined;
   }
 
-  private async apply(event: OrderAcceptedEvent): Promise<{ outcome: Outcome; reason?: string }> {
+  private async apply(event: OrderAcceptedEvent): Promise<{ outcome: HandlingOutcome; reason?: string }> {
     const { store } = this.options;
     try {
       const reason = await this.refusal(event);

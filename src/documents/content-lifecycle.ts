@@ -13,7 +13,7 @@ function isAccessDenied(error: unknown): boolean {
 /** deleted: content of a tombstone; unreferenced: past the grace period; upload: a tail of an upload that ended. */
 export type OrphanKind = 'deleted' | 'unreferenced' | 'upload';
 
-export type SweepResult =
+export type LifecycleSweep =
   | { checked: number; found: Record<OrphanKind, number>; removed: Record<OrphanKind, number>; retained: Record<OrphanKind, number>; uploadsEnded: number }
   | 'not-leader';
 
@@ -111,7 +111,7 @@ export class ContentLifecycle {
    * past their expiry are ended and their bytes removed, then the bucket is
    * checked object by object.
    */
-  async sweep(): Promise<SweepResult> {
+  async sweep(): Promise<LifecycleSweep> {
     const { store, leaseMs } = this.options;
     if (!(await store.claimSweep(this.owner, this.now(), leaseMs))) return 'not-leader';
     const none = { deleted: 0, unreferenced: 0, upload: 0 };
@@ -131,14 +131,14 @@ export class ContentLifecycle {
     return result;
   }
 
-  private async checkAll(page: StoredObject[], result: Exclude<SweepResult, 'not-leader'>) {
+  private async checkAll(page: StoredObject[], result: Exclude<LifecycleSweep, 'not-leader'>) {
     const concurrency = this.options.concurrency ?? 16;
     for (let i = 0; i < page.length; i += concurrency) {
       await Promise.all(page.slice(i, i + concurrency).map((object) => this.check(object, result)));
     }
   }
 
-  private async check(object: StoredObject, result: Exclude<SweepResult, 'not-leader'>) {
+  private async check(object: StoredObject, result: Exclude<LifecycleSweep, 'not-leader'>) {
     const parts = ContentStore.partsOf(object.key);
     // Not a key this service writes: not ours to judge.
     if (!parts) return;

@@ -1,8 +1,7 @@
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
-
-export const DOCUMENT_DELETED = 'document.deleted';
+import { DOCUMENT_DELETED } from './document-events.ts';
 
 /** A delete committed in `region`, for the caches of the other regions (CloudEvents 1.0, structured JSON). */
 export const DocumentDeletedEvent = Type.Object({

@@ -2,7 +2,7 @@ import { conditionalWrite, type DynamoDb } from '../adapters/dynamodb.ts';
 
 export type StoredResponse = { statusCode: number; headers: Record<string, string>; body: unknown };
 
-export type Claim =
+export type IdempotencyClaim =
   | { kind: 'started'; resourceId: string; token: string }
   | { kind: 'replay'; response: StoredResponse }
   | { kind: 'mismatch' }
@@ -42,7 +42,7 @@ export class IdempotencyStore {
     this.now = options.now ?? Date.now;
   }
 
-  async claim(pk: string, fingerprint: string, resourceId: string): Promise<Claim> {
+  async claim(pk: string, fingerprint: string, resourceId: string): Promise<IdempotencyClaim> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const now = this.now();
       const token = `${now}-${Math.random().toString(36).slice(2)}`;

@@ -2,7 +2,7 @@ import { Errors } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { IdempotencyRecords } from './homed-idempotency-store.ts';
 
-export type Outcome<T> = { statusCode: number; body: T; replayed?: boolean };
+export type WorkAnswer<T> = { statusCode: number; body: T; replayed?: boolean };
 export type IdempotentAnswer<T> = { statusCode: number; body: T; replayed: boolean };
 
 export type IdempotentRequestsOptions = {
@@ -44,7 +44,7 @@ export class IdempotentRequests {
   async run<T>(
     route: string,
     scope: { tenant: string; key: string; fingerprint: string; resourceId: string },
-    work: (resourceId: string) => Promise<Outcome<T>>,
+    work: (resourceId: string) => Promise<WorkAnswer<T>>,
   ): Promise<IdempotentAnswer<T>> {
     const pk = this.pk(route, scope);
     const waitUntil = Date.now() + (this.options.inFlightWaitMs ?? 2000);
@@ -71,7 +71,7 @@ export class IdempotentRequests {
     route: string,
     pk: string,
     scope: { fingerprint: string; resourceId: string },
-    work: (resourceId: string) => Promise<Outcome<T>>,
+    work: (resourceId: string) => Promise<WorkAnswer<T>>,
   ): Promise<IdempotentAnswer<T> | 'in-flight'> {
     const claim = await this.options.store.claim(pk, scope.fingerprint, scope.resourceId);
     switch (claim.kind) {

@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { EventStatus } from '../outbox/outbox-store.ts';
 
 // The order intake's shapes: the request validated by Fastify (AJV), the
 // responses, and the event the relay publishes and the consumer checks.
@@ -43,9 +44,6 @@ export const Order = Type.Object({
   items: OrderLines,
 });
 export type Order = Static<typeof Order>;
-
-export const EventStatus = Type.Union([Type.Literal('PENDING'), Type.Literal('PUBLISHED')]);
-export type EventStatus = Static<typeof EventStatus>;
 
 export const OrderView = Type.Object({
   ...Order.properties,

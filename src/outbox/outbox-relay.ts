@@ -8,7 +8,7 @@ import type { OutboxEntry, OutboxStore } from './outbox-store.ts';
 
 const RELAY_COUNTER = 'outbox_relay_events_total';
 
-export type SweepResult = { claimed: number; published: number; failed: number };
+export type RelaySweep = { claimed: number; published: number; failed: number };
 
 /** Event ids by outcome, and the first error behind a failure (for the caller's log). */
 export type PublishResult = { published: string[]; failed: string[]; error?: unknown };
@@ -87,7 +87,7 @@ export class OutboxRelay<E extends { id: string }> {
   }
 
   /** One pass: claim up to a batch of the oldest pending events, publish, mark. */
-  async sweep(): Promise<SweepResult> {
+  async sweep(): Promise<RelaySweep> {
     const { store, batchSize, graceMs } = this.options;
     const startedAt = Date.now();
     const now = this.now();
@@ -102,7 +102,7 @@ export class OutboxRelay<E extends { id: string }> {
     });
   }
 
-  private async publishCandidates(candidates: OutboxEntry<E>[], now: number): Promise<SweepResult> {
+  private async publishCandidates(candidates: OutboxEntry<E>[], now: number): Promise<RelaySweep> {
     const { store, leaseMs } = this.options;
     const claims = await Promise.all(
       candidates.map(async (candidate) => ((await store.claim(candidate.key, this.owner, now, now + leaseMs)) ? candidate : undefined)),
@@ -128,8 +128,8 @@ export class OutboxRelay<E extends { id: string }> {
   }
 
   /** Sweeps until nothing is left to claim (tests, and a quick catch-up after an outage). */
-  async drain(maxSweeps = 100): Promise<SweepResult> {
-    const total: SweepResult = { claimed: 0, published: 0, failed: 0 };
+  async drain(maxSweeps = 100): Promise<RelaySweep> {
+    const total: RelaySweep = { claimed: 0, published: 0, failed: 0 };
     for (let i = 0; i < maxSweeps; i++) {
       const result = await this.sweep();
       total.claimed += result.claimed;

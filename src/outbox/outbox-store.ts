@@ -1,3 +1,4 @@
+import { Type, type Static } from 'typebox';
 import { conditionalWrite, type DynamoDb, type Item } from '../adapters/dynamodb.ts';
 import type { TraceCarrier } from '../telemetry/message-spans.ts';
 
@@ -23,7 +24,9 @@ export const OUTBOX_INDEX = 'outbox';
  */
 export const OUTBOX_SHARDS: readonly string[] = Array.from({ length: 16 }, (_, digit) => digit.toString(16));
 
-export type EventStatus = 'PENDING' | 'PUBLISHED';
+/** Where an item's event is: in the outbox, or on the topic. Orders show it in their API answer. */
+export const EventStatus = Type.Union([Type.Literal('PENDING'), Type.Literal('PUBLISHED')]);
+export type EventStatus = Static<typeof EventStatus>;
 
 /** A pending event, found in the index: the item's key, since when it waits, the event to publish. */
 export type OutboxEntry<E> = { key: string; since: number; event: E; origin?: TraceCarrier };
