@@ -455,10 +455,3 @@ function describe(schema: TObject, name: string, fallback: string): string {
   const choices = property?.anyOf?.map((option) => option.const).filter((value) => value !== undefined);
   return choices?.length ? `must be one of ${choices.join(', ')}` : fallback;
 }
-
-/** The config for tests and tools: defaults plus overrides, validated like the real one. */
-export function configFor(overrides: Partial<Record<keyof Config, string | number | boolean>> = {}): Config {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(overrides)) env[key] = String(value);
-  return loadConfig(env);
-}

@@ -79,11 +79,6 @@ export class PartBuffers {
   private keep(buffer: Buffer) {
     if (this.idle.length < this.maxIdle) this.idle.push(buffer);
   }
-
-  /** Spares lent now. */
-  get sparesOut(): number {
-    return this.sparesLent;
-  }
 }
 
 export type StreamUploadOptions = {

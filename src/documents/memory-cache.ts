@@ -56,6 +56,7 @@ export class MemoryCache {
     this.lru?.clear();
   }
 
+  /** What it holds: the capacity simulator (bench/capacity) reads it to know a cache is full. */
   get size(): { entries: number; bytes: number } {
     return { entries: this.lru?.size ?? 0, bytes: this.lru?.calculatedSize ?? 0 };
   }

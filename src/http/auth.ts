@@ -38,10 +38,6 @@ export function parseApiKeys(value: string): KeyEntry[] {
   });
 }
 
-export function hashApiKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
-}
-
 /** The key of `Bearer <key>`; the scheme is case-insensitive (RFC 9110 §11.1), the key is not. */
 function bearerKey(authorization: string | undefined): string | undefined {
   return authorization === undefined ? undefined : /^bearer ([\x21-\x7e]{1,512})$/i.exec(authorization)?.[1];

@@ -127,19 +127,6 @@ export class OutboxRelay<E extends { id: string }> {
     return { claimed: claimed.length, published: result.published.length, failed: result.failed.length };
   }
 
-  /** Sweeps until nothing is left to claim (tests, and a quick catch-up after an outage). */
-  async drain(maxSweeps = 100): Promise<RelaySweep> {
-    const total: RelaySweep = { claimed: 0, published: 0, failed: 0 };
-    for (let i = 0; i < maxSweeps; i++) {
-      const result = await this.sweep();
-      total.claimed += result.claimed;
-      total.published += result.published;
-      total.failed += result.failed;
-      if (result.claimed === 0 || result.failed > 0) break;
-    }
-    return total;
-  }
-
   /** Runs sweeps until stop(): back to back while there is a backlog, else every intervalMs. */
   start(): void {
     this.loop.start();

@@ -5,7 +5,7 @@ import { HttpRequest } from '@smithy/core/transport';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createAwsClients, type AwsClients } from '../../src/adapters/aws.ts';
 import { DocumentStore } from '../../src/documents/document-store.ts';
-import { hashApiKey } from '../../src/http/auth.ts';
+import { hashApiKey } from '../support/config.ts';
 import { testApp, testConfig } from '../support/app.ts';
 
 // Which KMS key every write of content names (SSE-KMS), on the requests as

@@ -9,6 +9,7 @@ import { DocumentEventPublisher, documentEventId, documentOutbox, type DocumentE
 import { DocumentStore } from '../../src/documents/document-store.ts';
 import { OutboxRelay } from '../../src/outbox/outbox-relay.ts';
 import { testApp, testConfig } from '../support/app.ts';
+import { drain } from '../support/outbox.ts';
 import { DEAD_ENDPOINT, silentLog } from '../orders/support.ts';
 import { eventually } from './support.ts';
 
@@ -144,7 +145,7 @@ describe('document events', () => {
 
     // Published by the API itself: nothing is left for the relay.
     await settled();
-    expect(await relay().drain()).toEqual({ claimed: 0, published: 0, failed: 0 });
+    expect(await drain(relay())).toEqual({ claimed: 0, published: 0, failed: 0 });
   });
 
   it('loses none while SNS is down: the answers are 201 and 204, and the relay publishes the events after', async () => {
@@ -159,7 +160,7 @@ describe('document events', () => {
     // Nothing reaches the topic meanwhile (a second of quiet: what was not sent cannot arrive late).
     expect(await receive(1, 1000)).toEqual([]);
 
-    expect(await relay().drain()).toEqual({ claimed: 3, published: 3, failed: 0 });
+    expect(await drain(relay())).toEqual({ claimed: 3, published: 3, failed: 0 });
     const received = await receive(3);
     expect(received.map(({ event }) => event.id).sort()).toEqual(
       [
@@ -169,7 +170,7 @@ describe('document events', () => {
       ].sort(),
     );
     expect(received.find(({ event }) => event.subject === created.json().id)!.event).toEqual(createdAs(created.json()));
-    expect(await relay().drain()).toEqual({ claimed: 0, published: 0, failed: 0 });
+    expect(await drain(relay())).toEqual({ claimed: 0, published: 0, failed: 0 });
   });
 
   it('a repeated DELETE publishes the same event again, with the same id: a duplicate, never a second deletion', async () => {
@@ -189,7 +190,7 @@ describe('document events', () => {
     const created = await quiet.inject({ method: 'POST', url: '/documents', payload: 'unannounced' });
     expect(created.statusCode).toBe(201);
     expect((await quiet.inject({ method: 'DELETE', url: `/documents/${created.json().id}` })).statusCode).toBe(204);
-    expect(await relay().drain()).toEqual({ claimed: 0, published: 0, failed: 0 });
+    expect(await drain(relay())).toEqual({ claimed: 0, published: 0, failed: 0 });
     expect(await receive(1, 1000)).toEqual([]);
   });
 
@@ -198,8 +199,8 @@ describe('document events', () => {
     const id = randomUUID();
     const metadata = { id, status: 'ACTIVE' as const, contentType: 'text/plain', size: 4, checksum: '0'.repeat(64), createdAt: new Date().toISOString(), legalHold: 'OFF' as const };
     expect(await elsewhere.create('public', metadata, { content: Buffer.from('away') }, { now: Date.now() })).toMatchObject({ outcome: 'created' });
-    expect(await relay().drain()).toEqual({ claimed: 0, published: 0, failed: 0 });
-    expect(await relay('eu-west-1').drain()).toEqual({ claimed: 1, published: 1, failed: 0 });
+    expect(await drain(relay())).toEqual({ claimed: 0, published: 0, failed: 0 });
+    expect(await drain(relay('eu-west-1'))).toEqual({ claimed: 1, published: 1, failed: 0 });
     expect((await receive(1)).map(({ event }) => event)).toEqual([createdAs(metadata)]);
   });
 });

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { createAwsClients, type AwsClients } from '../../src/adapters/aws.ts';
 import type { DynamoDb, QueryOutput } from '../../src/adapters/dynamodb.ts';
 import { DocumentStore } from '../../src/documents/document-store.ts';
-import { hashApiKey } from '../../src/http/auth.ts';
+import { hashApiKey } from '../support/config.ts';
 import { testApp, testConfig } from '../support/app.ts';
 import { expectProblem } from '../support/problem.ts';
 import { ownTenant } from './support.ts';

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { HttpRequest, HttpResponse } from '@smithy/core/transport';
 import { createAwsClients } from '../../src/adapters/aws.ts';
 import { DocumentStore, type Lookup } from '../../src/documents/document-store.ts';
-import { hashApiKey } from '../../src/http/auth.ts';
+import { hashApiKey } from '../support/config.ts';
 import { testApp, testConfig } from '../support/app.ts';
 
 // S3 Object Lock on the objects of documents (S3_OBJECT_LOCK_MODE), on the

@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { appPlugin, serverOptions } from '../../src/app.ts';
 import { createAwsClients, type AwsClients } from '../../src/adapters/aws.ts';
 import { DocumentStore } from '../../src/documents/document-store.ts';
-import { hashApiKey } from '../../src/http/auth.ts';
+import { hashApiKey } from '../support/config.ts';
 import { testApp, testConfig, uniqueId } from '../support/app.ts';
 import { expectProblem } from '../support/problem.ts';
 

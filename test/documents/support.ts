@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { AwsClients } from '../../src/adapters/aws.ts';
-import { hashApiKey } from '../../src/http/auth.ts';
+import { hashApiKey } from '../support/config.ts';
 import type { Config } from '../../src/config.ts';
 
 /** A tenant of a test file's own: every object it writes is under `<tenant>/` in the bucket. */

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { appPlugin, serverOptions } from '../../src/app.ts';
-import { hashApiKey } from '../../src/http/auth.ts';
+import { hashApiKey } from '../support/config.ts';
 import { testApp, testConfig, uniqueId } from '../support/app.ts';
 import { expectProblem } from '../support/problem.ts';
 

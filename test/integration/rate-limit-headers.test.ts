@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { hashApiKey } from '../../src/http/auth.ts';
+import { hashApiKey } from '../support/config.ts';
 import { testApp, uniqueId } from '../support/app.ts';
 
 // The IETF rate-limit fields on the rate-limited routes (draft-ietf-httpapi-ratelimit-headers):

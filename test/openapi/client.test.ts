@@ -9,7 +9,7 @@ import createClient from 'openapi-fetch';
 import type { operations, paths } from './api.ts';
 import { TYPES_FILE, generatedTypes, servedDocument } from './document.ts';
 import { readFileSync } from 'node:fs';
-import { hashApiKey } from '../../src/http/auth.ts';
+import { hashApiKey } from '../support/config.ts';
 import { testApp, uniqueId } from '../support/app.ts';
 
 const root = new URL('../../', import.meta.url).pathname;

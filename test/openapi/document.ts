@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { buildApp } from '../../src/app.ts';
-import { configFor } from '../../src/config.ts';
+import { configFor } from '../support/config.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 export const TYPES_FILE = 'test/openapi/api.ts';

@@ -290,8 +290,8 @@ describe('messages the consumer refuses', () => {
     expect(await consumer.handle(messageOf(forged))).toMatchObject({ outcome: 'refused', reason: 'no such order for this tenant' });
     // The records are keyed by tenant: one tenant's marker never answers for another's event.
     expect(await s.applied.claim(forged, Date.now(), 1000)).toBe('claimed');
-    expect(await s.applied.read('tenant-b', theirs.data.orderId)).toBeUndefined();
-    expect(await s.applied.read('tenant-a', theirs.data.orderId)).toMatchObject({ tenant: 'tenant-a', eventId: theirs.id });
+    expect(await s.appliedOrder('tenant-b', theirs.data.orderId)).toBeUndefined();
+    expect(await s.appliedOrder('tenant-a', theirs.data.orderId)).toMatchObject({ tenant: 'tenant-a', eventId: theirs.id });
   });
 });
 

@@ -8,6 +8,7 @@ import { OrderStore } from '../../src/orders/order-store.ts';
 import type { Order, OrderAcceptedEvent } from '../../src/orders/schemas.ts';
 import { OutboxRelay } from '../../src/outbox/outbox-relay.ts';
 import { testApp, testConfig } from '../support/app.ts';
+import { appliedOrderRecord } from '../support/dynamo.ts';
 import { json, newOrder, silentLog, waitFor } from './support.ts';
 
 // The whole path on the shared stack, as `make dev` runs it: the API, a relay
@@ -65,9 +66,9 @@ describe('end to end: HTTP → DynamoDB → SNS → SQS → consumer', () => {
     const ids = new Set(orders.map((order) => order.orderId));
     expect(ids.size).toBe(N);
 
-    const store = new AppliedOrderStore({ dynamo: aws.dynamo, table: config.CONSUMER_TABLE, dedupSeconds: 60 });
+    const record = (orderId: string) => appliedOrderRecord(aws.dynamo, config.CONSUMER_TABLE, 'public', orderId);
     await waitFor(
-      async () => (await Promise.all(orders.map((order) => store.read('public', order.orderId)))).every(Boolean),
+      async () => (await Promise.all(orders.map((order) => record(order.orderId)))).every(Boolean),
       20_000,
       'every order applied',
     );
@@ -79,8 +80,7 @@ describe('end to end: HTTP → DynamoDB → SNS → SQS → consumer', () => {
     expect(new Set(ours.map((event) => event.id)).size).toBe(N);
     for (const order of orders) {
       expect(ours.find((event) => event.id === order.orderId)?.data).toEqual(order);
-      const record = await store.read('public', order.orderId);
-      expect(record).toMatchObject({ orderId: order.orderId, customerId: order.customerId, items: order.items, eventId: order.orderId });
+      expect(await record(order.orderId)).toMatchObject({ orderId: order.orderId, customerId: order.customerId, items: order.items, eventId: order.orderId });
       const read = await app.inject({ method: 'GET', url: `/orders/${order.orderId}` });
       expect(read.json().event.status).toBe('PUBLISHED');
     }

@@ -8,7 +8,7 @@ import { OrderEventPublisher, orderAcceptedEvent } from '../../src/orders/order-
 import type { Order } from '../../src/orders/schemas.ts';
 import { registerOutboxGauges } from '../../src/outbox/outbox-metrics.ts';
 import { testApp, testConfig } from '../support/app.ts';
-import { DEAD_ENDPOINT, consumeUntil, isolatedStack, json, newOrder, type IsolatedStack } from './support.ts';
+import { DEAD_ENDPOINT, consumeUntil, drain, isolatedStack, json, newOrder, type IsolatedStack } from './support.ts';
 
 // The transactional outbox: whatever the API could not publish, the relay
 // does, and the consumer applies each event once. Each test has a stack of
@@ -88,17 +88,17 @@ describe('SNS unreachable during POST /orders', () => {
 
   it('once SNS is back, the relay delivers every event and the consumer applies each once', async () => {
     const relay = s.relay();
-    const swept = await relay.drain();
+    const swept = await drain(relay);
     expect(swept).toEqual({ claimed: accepted.length, published: accepted.length, failed: 0 });
     for (const order of accepted) expect(await statusOf(down, order.orderId)).toBe('PUBLISHED');
-    expect(await relay.drain()).toEqual({ claimed: 0, published: 0, failed: 0 });
+    expect(await drain(relay)).toEqual({ claimed: 0, published: 0, failed: 0 });
 
     const consumer = s.consumer();
     await consumeUntil(consumer, () => consumer.appliedEvents.length >= accepted.length);
     expect(consumer.appliedEvents.map((event) => event.id).sort()).toEqual(accepted.map((order) => order.orderId).sort());
     for (const order of accepted) {
       expect(consumer.appliedEvents.find((event) => event.id === order.orderId)?.data).toEqual(order);
-      expect(await s.applied.read('public', order.orderId)).toMatchObject({ orderId: order.orderId, tenant: 'public', items: order.items });
+      expect(await s.appliedOrder('public', order.orderId)).toMatchObject({ orderId: order.orderId, tenant: 'public', items: order.items });
     }
     expect(await s.appliedRecords()).toHaveLength(accepted.length);
 
@@ -134,7 +134,7 @@ describe('a crash between the write and the publish', () => {
     const { orderId } = retry.json();
     expect(await statusOf(crashing, orderId)).toBe('PENDING');
 
-    expect(await s.relay().drain()).toMatchObject({ published: 1, failed: 0 });
+    expect(await drain(s.relay())).toMatchObject({ published: 1, failed: 0 });
     expect(await statusOf(crashing, orderId)).toBe('PUBLISHED');
     const consumer = s.consumer();
     await consumeUntil(consumer, () => consumer.appliedEvents.length >= 1);
@@ -147,7 +147,7 @@ describe('the relay', () => {
   it('publishes CloudEvents 1.0 with a stable id and the type message attribute', async () => {
     const s = await stack();
     const [order] = await pendingOrders(s, 1);
-    await s.relay().drain();
+    await drain(s.relay());
     const { Messages = [] } = await s.aws.sqs.send(
       new ReceiveMessageCommand({ QueueUrl: s.queueUrl, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }),
     );
@@ -178,7 +178,7 @@ describe('the relay', () => {
     const s = await stack();
     const orders = await pendingOrders(s, 30);
     const [a, b] = [s.relay({ batchSize: 7 }), s.relay({ batchSize: 7 })];
-    const [ra, rb] = await Promise.all([a.drain(), b.drain()]);
+    const [ra, rb] = await Promise.all([drain(a), drain(b)]);
     expect(ra.published + rb.published).toBe(30);
     expect(ra.failed + rb.failed).toBe(0);
     expect((await s.orders.outbox.backlog()).count).toBe(0);

@@ -66,7 +66,7 @@ describe('the relay and consumer processes', () => {
       Array.from({ length: 5 }, async () => (await api.inject(json(newOrder(1)))).json() as { orderId: string }),
     );
     await waitFor(
-      async () => (await Promise.all(orders.map((order) => s.applied.read('public', order.orderId)))).every(Boolean),
+      async () => (await Promise.all(orders.map((order) => s.appliedOrder('public', order.orderId)))).every(Boolean),
       15_000,
       `the consumer's records:\n${relay.output()}\n${consumer.output()}`,
     );

@@ -10,9 +10,10 @@ import { OrderStore } from '../../src/orders/order-store.ts';
 import type { NewOrder, OrderAcceptedEvent } from '../../src/orders/schemas.ts';
 import { OutboxRelay, type OutboxRelayOptions } from '../../src/outbox/outbox-relay.ts';
 import { testConfig } from '../support/app.ts';
-import { scanAll } from '../support/dynamo.ts';
+import { appliedOrderRecord, scanAll } from '../support/dynamo.ts';
 
 export { scanAll };
+export { drain } from '../support/outbox.ts';
 
 type ConfigOverrides = NonNullable<Parameters<typeof testConfig>[0]>;
 
@@ -60,6 +61,8 @@ export type IsolatedStack = {
   consumer(options?: Partial<OrderEventConsumerOptions>): OrderEventConsumer & { appliedEvents: OrderAcceptedEvent[] };
   /** Every consumer record in this stack's consumer table. */
   appliedRecords(): Promise<Record<string, unknown>[]>;
+  /** The consumer's record of one applied order (see appliedOrderRecord). */
+  appliedOrder(tenant: string, orderId: string): Promise<Record<string, unknown> | undefined>;
   close(): void;
 };
 
@@ -117,6 +120,7 @@ export async function isolatedStack(overrides: ConfigOverrides = {}): Promise<Is
       return Object.assign(consumer, { appliedEvents });
     },
     appliedRecords: () => scanAll(aws, config.CONSUMER_TABLE, 'ORDER#'),
+    appliedOrder: (tenant, orderId) => appliedOrderRecord(aws.dynamo, config.CONSUMER_TABLE, tenant, orderId),
     close: () => aws.destroy(),
   };
 }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { configFor } from '../../src/config.ts';
+import { configFor } from '../support/config.ts';
 import { Regions } from '../../src/regions.ts';
 import { kill, report, sleep, stats } from '../faults/support.ts';
 import { PRIMARY, SECONDARY, metric, startTwoRegions, waitFor, type TestRegion, type TwoRegions } from './support.ts';

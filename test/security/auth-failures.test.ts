@@ -1,7 +1,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance, InjectOptions } from 'fastify';
-import { hashApiKey } from '../../src/http/auth.ts';
+import { hashApiKey } from '../support/config.ts';
 import { freePort } from '../../src/local/emulators.ts';
 import { buildApp } from '../../src/app.ts';
 import { testApp, testConfig, uniqueId } from '../support/app.ts';

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { createAwsClients, type AwsClients } from '../../src/adapters/aws.ts';
-import { hashApiKey } from '../../src/http/auth.ts';
+import { hashApiKey } from '../support/config.ts';
 import { parseIdempotencyKey } from '../../src/idempotency/idempotency-key.ts';
 import { testApp, testConfig } from '../support/app.ts';
 import { scanAll } from '../support/dynamo.ts';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { DocumentCache } from '../../src/documents/document-cache.ts';
-import { hashApiKey } from '../../src/http/auth.ts';
+import { hashApiKey } from '../support/config.ts';
 import { testApp, uniqueId } from '../support/app.ts';
 
 // "No stack traces or internal messages in any response": what a bug or a

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { createAwsClients, type AwsClients } from '../../src/adapters/aws.ts';
-import { hashApiKey } from '../../src/http/auth.ts';
+import { hashApiKey } from '../support/config.ts';
 import { canonicalHash } from '../../src/orders/canonical.ts';
 import { OrderStore } from '../../src/orders/order-store.ts';
 import { testApp, testConfig, uniqueId } from '../support/app.ts';

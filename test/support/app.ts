@@ -2,7 +2,8 @@ import { inject } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppOverrides } from '../../src/app.ts';
-import { configFor, type Config } from '../../src/config.ts';
+import type { Config } from '../../src/config.ts';
+import { configFor } from './config.ts';
 
 /**
  * The config of the shared local stack, plus whatever a test changes. Two

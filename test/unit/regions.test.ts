@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Counter, Registry } from 'prom-client';
-import { ConfigError, configFor } from '../../src/config.ts';
+import { ConfigError } from '../../src/config.ts';
+import { configFor } from '../support/config.ts';
 import { StaleReads } from '../../src/documents/stale-reads.ts';
 import { Regions, ordersConfig } from '../../src/regions.ts';
 

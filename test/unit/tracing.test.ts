@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Redis } from 'ioredis';
 import { buildApp } from '../../src/app.ts';
-import { configFor } from '../../src/config.ts';
+import { configFor } from '../support/config.ts';
 import { traceAwsCalls } from '../../src/telemetry/aws-spans.ts';
 import { currentTraceContext, messageCreation } from '../../src/telemetry/message-spans.ts';
 import { traceRedisCommands } from '../../src/telemetry/redis-spans.ts';
