@@ -1,4 +1,5 @@
-import { conditionalWrite, type DynamoDb } from '../adapters/dynamodb.ts';
+import { Type } from 'typebox';
+import { conditionalWrite, itemParser, type DynamoDb } from '../adapters/dynamodb.ts';
 import type { OrderAcceptedEvent } from '../orders/schemas.ts';
 
 /**
@@ -30,6 +31,11 @@ export type AppliedOrder = {
 };
 
 type Marker = { pk: string; status: 'APPLYING' | 'APPLIED'; leaseUntil: number; expiresAt: number; claimedAt: string };
+/** What `claim` reads of a marker it could not take (completing one removes its lease). */
+const parseMarker = itemParser(
+  'applied-event marker',
+  Type.Object({ pk: Type.String(), status: Type.Union([Type.Literal('APPLYING'), Type.Literal('APPLIED')]), expiresAt: Type.Number() }),
+);
 
 /** What identifies an event here: its tenant and its id. */
 export type EventKey = Pick<OrderAcceptedEvent, 'tenant' | 'id'>;
@@ -76,7 +82,9 @@ export class AppliedOrderStore {
     );
     if (claimed) return 'claimed';
     const { Item } = await this.options.dynamo.getItem({ TableName: this.options.table, Key: { pk: markerKey(event) }, ConsistentRead: true });
-    return Item?.status === 'APPLIED' ? 'applied' : 'busy';
+    // Gone since the failed put (its TTL): another delivery will claim it.
+    if (!Item) return 'busy';
+    return parseMarker(Item).status === 'APPLIED' ? 'applied' : 'busy';
   }
 
   /** The side effect; false when an earlier delivery already did it. */
@@ -108,12 +116,5 @@ export class AppliedOrderStore {
         ExpressionAttributeValues: { ':applied': 'APPLIED', ':at': new Date(now).toISOString() },
       }),
     );
-  }
-
-  async read(tenant: string, orderId: string): Promise<AppliedOrder | undefined> {
-    const { Item } = await this.options.dynamo.getItem({ TableName: this.options.table, Key: { pk: recordKey(tenant, orderId) }, ConsistentRead: true });
-    if (!Item) return undefined;
-    const { pk: _pk, ...record } = Item as AppliedOrder & { pk: string };
-    return record;
   }
 }

@@ -1,7 +1,6 @@
-import { Type, type Static } from 'typebox';
-import { Compile } from 'typebox/compile';
+import { Type } from 'typebox';
 import { v5 as uuidv5 } from 'uuid';
-import type { DynamoDb, Item } from '../adapters/dynamodb.ts';
+import { itemParser, type DynamoDb, type Item } from '../adapters/dynamodb.ts';
 import type { FastifyBaseLogger } from 'fastify';
 import type { EventPublisher } from '../outbox/outbox-relay.ts';
 import { OutboxStore } from '../outbox/outbox-store.ts';
@@ -49,8 +48,8 @@ const Created = Type.Object({
   retainUntil: Type.Optional(Type.String()),
 });
 const Deleted = Type.Object({ kind: Type.Literal('event'), tenant: Type.String(), id: Type.String(), deletedAt: Type.String() });
-const created = Compile(Created);
-const deleted = Compile(Deleted);
+const parseCreated = itemParser('document (for its event)', Created);
+const parseDeleted = itemParser('deletion event', Deleted);
 
 /**
  * What the `outbox` index projects of an item: what the relay reads to
@@ -75,12 +74,10 @@ export const DOCUMENT_EVENT_ATTRIBUTES = [
 /** The event an outbox item stands for: a document's item (created), or the item a delete wrote for it (deleted). */
 export function documentEventOf(item: Item): DocumentEvent {
   if (item.kind === 'event') {
-    if (!deleted.Check(item)) throw new Error(`deletion event item ${String(item.pk)} is malformed`);
-    const event: Static<typeof Deleted> = item;
+    const event = parseDeleted(item);
     return deletedEvent(event.tenant, event.id, event.deletedAt);
   }
-  if (!created.Check(item)) throw new Error(`document item ${String(item.pk)} is malformed for its event`);
-  const document: Static<typeof Created> = item;
+  const document = parseCreated(item);
   return createdEvent(document.tenant, {
     id: document.id,
     status: 'ACTIVE',

@@ -1,6 +1,5 @@
 import { Type, type Static } from 'typebox';
-import { Compile } from 'typebox/compile';
-import { conditionalWrite, type DynamoDb, type Item } from '../adapters/dynamodb.ts';
+import { conditionalWrite, itemParser, type DynamoDb } from '../adapters/dynamodb.ts';
 import { pendingEvent, type OutboxStore } from '../outbox/outbox-store.ts';
 import { documentOutbox, type DocumentEvent } from './document-events.ts';
 import type { TraceCarrier } from '../telemetry/message-spans.ts';
@@ -49,15 +48,9 @@ const DocumentItem = Type.Object({
   deletedAt: Type.Optional(Type.String()),
 });
 type DocumentItem = Static<typeof DocumentItem>;
-const documentItem = Compile(DocumentItem);
-
-function parseItem(item: Item): DocumentItem {
-  if (!documentItem.Check(item)) {
-    const [first] = documentItem.Errors(item);
-    throw new Error(`document item ${String(item.pk)} is malformed: ${first?.instancePath} ${first?.message}`);
-  }
-  return item;
-}
+const parseItem = itemParser('document', DocumentItem);
+/** What the `tombstones` index gives of a tombstone. */
+const parseTombstone = itemParser('tombstone', Type.Object({ pk: Type.String(), deleteAt: Type.Integer() }));
 
 export const LISTING_INDEX = 'listing';
 
@@ -330,7 +323,7 @@ export class DocumentStore {
           ScanIndexForward: true,
           Limit: 1,
         }, { abortSignal });
-        return (Items[0] as { deleteAt?: number } | undefined)?.deleteAt;
+        return Items[0] ? parseTombstone(Items[0]).deleteAt : undefined;
       }),
     );
     const found = oldest.filter((deleteAt) => deleteAt !== undefined);

@@ -1,6 +1,8 @@
-import { conditionalWrite, type DynamoDb } from '../adapters/dynamodb.ts';
+import { Type, type Static } from 'typebox';
+import { conditionalWrite, itemParser, type DynamoDb } from '../adapters/dynamodb.ts';
 
-export type StoredResponse = { statusCode: number; headers: Record<string, string>; body: unknown };
+const StoredResponse = Type.Object({ statusCode: Type.Integer(), headers: Type.Record(Type.String(), Type.String()), body: Type.Unknown() });
+export type StoredResponse = Static<typeof StoredResponse>;
 
 export type IdempotencyClaim =
   | { kind: 'started'; resourceId: string; token: string }
@@ -8,16 +10,20 @@ export type IdempotencyClaim =
   | { kind: 'mismatch' }
   | { kind: 'in-flight' };
 
-type IdempotencyRecord = {
-  pk: string;
-  fingerprint: string;
-  status: 'IN_PROGRESS' | 'COMPLETED';
-  resourceId: string;
-  token: string;
-  lockExpiresAt: number;
-  expiresAt: number;
-  response?: StoredResponse;
+const RecordFields = {
+  pk: Type.String(),
+  fingerprint: Type.String(),
+  resourceId: Type.String(),
+  token: Type.String(),
+  expiresAt: Type.Number(),
 };
+/** A record as written: in progress under a lock, or completed with its response (and the lock removed). */
+const IdempotencyRecord = Type.Union([
+  Type.Object({ ...RecordFields, status: Type.Literal('IN_PROGRESS'), lockExpiresAt: Type.Number() }),
+  Type.Object({ ...RecordFields, status: Type.Literal('COMPLETED'), response: StoredResponse }),
+]);
+type IdempotencyRecord = Static<typeof IdempotencyRecord>;
+const parseRecord = itemParser('idempotency record', IdempotencyRecord);
 
 export type IdempotencyOptions = {
   dynamo: DynamoDb;
@@ -70,7 +76,7 @@ export class IdempotencyStore {
       // Our own put: an attempt the client retried after a timeout had committed.
       if (existing.token === token) return { kind: 'started', resourceId: existing.resourceId, token };
       if (existing.fingerprint !== fingerprint) return { kind: 'mismatch' };
-      if (existing.status === 'COMPLETED' && existing.response) return { kind: 'replay', response: existing.response };
+      if (existing.status === 'COMPLETED') return { kind: 'replay', response: existing.response };
       if (existing.lockExpiresAt >= this.now()) return { kind: 'in-flight' };
       const takenOver = await this.takeOver(existing);
       if (takenOver) return { kind: 'started', resourceId: existing.resourceId, token: takenOver };
@@ -141,6 +147,6 @@ export class IdempotencyStore {
 
   private async read(pk: string): Promise<IdempotencyRecord | undefined> {
     const { Item } = await this.options.dynamo.getItem({ TableName: this.options.table, Key: { pk }, ConsistentRead: true });
-    return Item as IdempotencyRecord | undefined;
+    return Item ? parseRecord(Item) : undefined;
   }
 }

@@ -1,5 +1,6 @@
-import { conditionalWrite, type DynamoDb, type Item } from '../adapters/dynamodb.ts';
-import { OutboxStore, pendingEvent, type EventStatus } from '../outbox/outbox-store.ts';
+import { Type, type Static } from 'typebox';
+import { conditionalWrite, itemParser, type DynamoDb, type Item } from '../adapters/dynamodb.ts';
+import { EventStatus, OutboxStore, pendingEvent } from '../outbox/outbox-store.ts';
 import type { TraceCarrier } from '../telemetry/message-spans.ts';
 import { orderAcceptedEvent } from './order-events.ts';
 import type { Order, OrderAcceptedEvent } from './schemas.ts';
@@ -23,9 +24,29 @@ export type DedupRecord = Acceptance & { windowEndsAt: number };
 
 export type StoredOrder = { order: Order; eventStatus: EventStatus };
 
-type DedupItem = DedupRecord & { pk: string; expiresAt: number };
+// The items as read, checked for their shape (not the API's patterns: what the table holds was checked when written).
+const DedupItem = Type.Object({
+  pk: Type.String(),
+  orderId: Type.String(),
+  acceptedAt: Type.String(),
+  windowEndsAt: Type.Number(),
+  expiresAt: Type.Number(),
+});
+type DedupItem = Static<typeof DedupItem>;
+const parseDedupItem = itemParser('order dedup', DedupItem);
 
-type OrderItem = Order & { pk: string; tenant: string; eventStatus: EventStatus };
+const OrderItem = Type.Object({
+  pk: Type.String(),
+  tenant: Type.String(),
+  orderId: Type.String(),
+  status: Type.Literal('ACCEPTED'),
+  acceptedAt: Type.String(),
+  customerId: Type.String(),
+  items: Type.Array(Type.Object({ sku: Type.String(), quantity: Type.Integer({ minimum: 1 }) }), { minItems: 1 }),
+  eventStatus: EventStatus,
+});
+type OrderItem = Static<typeof OrderItem>;
+const parseOrderItem = itemParser('order', OrderItem);
 
 export type OrderStoreOptions = { dynamo: DynamoDb; table: string };
 
@@ -58,7 +79,7 @@ export class OrderStore {
     this.outbox = new OutboxStore({
       ...options,
       eventOf: (item: Item) => {
-        const order = item as OrderItem;
+        const order = parseOrderItem(item);
         return orderAcceptedEvent(order.tenant, orderOf(order));
       },
     });
@@ -90,7 +111,7 @@ export class OrderStore {
   async readDedup(tenant: string, hash: string): Promise<DedupRecord | undefined> {
     const { Item } = await this.options.dynamo.getItem({ TableName: this.options.table, Key: { pk: dedupKey(tenant, hash) }, ConsistentRead: true });
     if (!Item) return undefined;
-    const item = Item as DedupItem;
+    const item = parseDedupItem(Item);
     return { orderId: item.orderId, acceptedAt: item.acceptedAt, windowEndsAt: item.windowEndsAt };
   }
 
@@ -111,7 +132,7 @@ export class OrderStore {
   async get(tenant: string, orderId: string): Promise<StoredOrder | undefined> {
     const { Item } = await this.options.dynamo.getItem({ TableName: this.options.table, Key: { pk: orderKey(tenant, orderId) }, ConsistentRead: true });
     if (!Item) return undefined;
-    const item = Item as OrderItem;
+    const item = parseOrderItem(Item);
     return { order: orderOf(item), eventStatus: item.eventStatus };
   }
 

@@ -1,6 +1,5 @@
 import { Type, type Static } from 'typebox';
-import { Compile } from 'typebox/compile';
-import { conditionalWrite, type DynamoDb, type Item } from '../../adapters/dynamodb.ts';
+import { conditionalWrite, itemParser, type DynamoDb, type Item } from '../../adapters/dynamodb.ts';
 import type { StoredPart } from '../../adapters/s3-parts.ts';
 import { DocumentMetadata } from '../schemas.ts';
 
@@ -64,7 +63,7 @@ const UploadItem = Type.Object({
 });
 type UploadItem = Static<typeof UploadItem>;
 /** Compiled: an item holds a thousand parts at most, each checked on every read (70 times faster than Value.Check). */
-const uploadItem = Compile(UploadItem);
+const parseUploadItem = itemParser('upload', UploadItem);
 
 /** An upload as the service sees it. */
 export type Upload = {
@@ -140,11 +139,7 @@ function shardOf(uploadId: string): string {
 const partEntry = (part: StoredPart) => [part.number, part.size, part.etag, part.crc32];
 
 function uploadOf(item: Item): Upload {
-  if (!uploadItem.Check(item)) {
-    const [first] = uploadItem.Errors(item);
-    throw new Error(`upload item ${String(item.pk)} is malformed: ${first?.instancePath} ${first?.message}`);
-  }
-  const { pk: _pk, kind: _kind, deleteAt: _deleteAt, uploadShard: _shard, parts, reprSha256, hashState, ...rest } = item as UploadItem;
+  const { pk: _pk, kind: _kind, deleteAt: _deleteAt, uploadShard: _shard, parts, reprSha256, hashState, ...rest } = parseUploadItem(item);
   return {
     ...rest,
     parts: parts.map(([number, size, etag, crc32]) => ({ number, size, etag, crc32 })),
