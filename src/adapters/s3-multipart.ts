@@ -110,26 +110,80 @@ export type StreamUploadOptions = {
  * for a process that dies mid-upload).
  */
 export async function uploadStream(body: AsyncIterable<Buffer>, options: StreamUploadOptions): Promise<void> {
-  const { client, bucket, key, buffers } = options;
-  const partSize = buffers.size;
-  const own = buffers.own();
+  const upload = new StreamedUpload(options);
+  try {
+    await upload.finish(await upload.fill(body));
+  } catch (error) {
+    await upload.abort(error);
+    throw error;
+  } finally {
+    upload.release();
+  }
+}
+
+type SentPart = CompletedPart & { PartNumber: number };
+
+/** The last buffer of a body, filled up to `filled`: the single PutObject, or the last part. */
+type Rest = { buffer: Buffer; filled: number };
+
+/** One upload of `uploadStream`: its buffers, its parts stored and in flight, and its first failure. */
+class StreamedUpload {
+  private readonly options: StreamUploadOptions;
+  private readonly own: Buffer;
   /** Spares this upload holds: a spare goes back to the process as soon as its part is stored. */
-  const spares = new Set<Buffer>();
+  private readonly spares = new Set<Buffer>();
   /** Whether this upload's own buffer is free to fill again (its part stored): spares never come back here. */
-  let ownFree = false;
+  private ownFree = false;
+  private uploadId: string | undefined;
+  private partNumber = 0;
+  private readonly parts: SentPart[] = [];
+  private readonly inFlight = new Map<number, Promise<void>>();
+  private failure: unknown;
 
-  let uploadId: string | undefined;
-  const parts: (CompletedPart & { PartNumber: number })[] = [];
-  const inFlight = new Map<number, Promise<void>>();
-  let failure: unknown;
+  constructor(options: StreamUploadOptions) {
+    this.options = options;
+    this.own = options.buffers.own();
+  }
 
-  const sendPart = (partNumber: number, buffer: Buffer, length: number) => {
+  /** Copies the body into part buffers, sending each one that is full; what is left over is for `finish`. */
+  async fill(body: AsyncIterable<Buffer>): Promise<Rest> {
+    const partSize = this.options.buffers.size;
+    let buffer = this.own;
+    let filled = 0;
+    for await (const chunk of body) {
+      for (let offset = 0; offset < chunk.length; ) {
+        if (filled === partSize) {
+          await this.sendFull(buffer);
+          buffer = await this.next();
+          filled = 0;
+        }
+        const copied = chunk.copy(buffer, filled, offset, Math.min(chunk.length, offset + partSize - filled));
+        filled += copied;
+        offset += copied;
+      }
+    }
+    return { buffer, filled };
+  }
+
+  /** A full buffer: the multipart upload begins with the first one. */
+  private async sendFull(buffer: Buffer): Promise<void> {
+    const { client, bucket, key, encryption } = this.options;
+    if (this.uploadId === undefined) {
+      const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'CRC32', ...encryption }));
+      this.uploadId = created.UploadId;
+    }
+    this.sendPart(buffer, this.options.buffers.size);
+  }
+
+  private sendPart(buffer: Buffer, length: number): void {
+    const { client, bucket, key, buffers } = this.options;
+    const partNumber = ++this.partNumber;
     const sent = client
       .send(
         new UploadPartCommand({
           Bucket: bucket,
           Key: key,
-          UploadId: uploadId,
+          UploadId: this.uploadId,
           PartNumber: partNumber,
           Body: buffer.subarray(0, length),
           ContentLength: length,
@@ -138,87 +192,68 @@ export async function uploadStream(body: AsyncIterable<Buffer>, options: StreamU
       )
       .then(
         (answer) => {
-          parts.push({ PartNumber: partNumber, ETag: answer.ETag, ChecksumCRC32: answer.ChecksumCRC32 });
-          if (spares.delete(buffer)) buffers.giveSpare(buffer);
-          else ownFree = true;
+          this.parts.push({ PartNumber: partNumber, ETag: answer.ETag, ChecksumCRC32: answer.ChecksumCRC32 });
+          if (this.spares.delete(buffer)) buffers.giveSpare(buffer);
+          else this.ownFree = true;
         },
         (error: unknown) => {
-          failure ??= error;
+          this.failure ??= error;
         },
       )
-      .finally(() => inFlight.delete(partNumber));
-    inFlight.set(partNumber, sent);
-  };
+      .finally(() => this.inFlight.delete(partNumber));
+    this.inFlight.set(partNumber, sent);
+  }
 
   /**
    * The buffer to fill next: this upload's own once its part is stored, or a
    * spare meanwhile; with neither, it waits for a part in flight (there is
    * one: its own buffer is).
    */
-  const next = async (): Promise<Buffer> => {
+  private async next(): Promise<Buffer> {
     for (;;) {
-      if (failure !== undefined) throw failure;
-      if (ownFree) {
-        ownFree = false;
-        return own;
+      if (this.failure !== undefined) throw this.failure;
+      if (this.ownFree) {
+        this.ownFree = false;
+        return this.own;
       }
-      const spare = spares.size < options.partsInFlight ? buffers.spare() : undefined;
+      const spare = this.spares.size < this.options.partsInFlight ? this.options.buffers.spare() : undefined;
       if (spare) {
-        spares.add(spare);
+        this.spares.add(spare);
         return spare;
       }
-      await Promise.race(inFlight.values());
+      await Promise.race(this.inFlight.values());
     }
-  };
+  }
 
-  let buffer = own;
-  let filled = 0;
-  let partNumber = 0;
-  try {
-    for await (const chunk of body) {
-      for (let offset = 0; offset < chunk.length; ) {
-        if (filled === partSize) {
-          if (uploadId === undefined) {
-            const created = await client.send(
-              new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'CRC32', ...options.encryption }),
-            );
-            uploadId = created.UploadId;
-          }
-          sendPart(++partNumber, buffer, filled);
-          buffer = await next();
-          filled = 0;
-        }
-        const copied = chunk.copy(buffer, filled, offset, Math.min(chunk.length, offset + partSize - filled));
-        filled += copied;
-        offset += copied;
-      }
-    }
-    if (uploadId === undefined) {
-      await client.send(
-        new PutObjectCommand({ Bucket: bucket, Key: key, Body: buffer.subarray(0, filled), ChecksumAlgorithm: 'CRC32', ...options.encryption }),
-      );
+  /** A body that fit in one part is one PutObject; else its last part, then the completion once every part is stored. */
+  async finish({ buffer, filled }: Rest): Promise<void> {
+    const { client, bucket, key, encryption } = this.options;
+    if (this.uploadId === undefined) {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: buffer.subarray(0, filled), ChecksumAlgorithm: 'CRC32', ...encryption }));
       return;
     }
-    sendPart(++partNumber, buffer, filled);
-    await Promise.all(inFlight.values());
-    if (failure !== undefined) throw failure;
-    parts.sort((a, b) => a.PartNumber - b.PartNumber);
+    this.sendPart(buffer, filled);
+    await Promise.all(this.inFlight.values());
+    if (this.failure !== undefined) throw this.failure;
+    this.parts.sort((a, b) => a.PartNumber - b.PartNumber);
     await client.send(
-      new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+      new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: this.uploadId, MultipartUpload: { Parts: this.parts } }),
     );
-  } catch (error) {
-    if (uploadId !== undefined) {
-      await Promise.allSettled(inFlight.values());
-      await client
-        .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
-        .catch((abortError: unknown) => {
-          if (error instanceof Error && error.cause === undefined) error.cause = abortError;
-        });
-    }
-    throw error;
-  } finally {
-    // Every part has settled by now (completed, or awaited before the abort): no request still reads these.
-    buffers.giveOwn(own);
-    for (const spare of spares) buffers.giveSpare(spare);
+  }
+
+  /** After `error`: no part stays behind (an abort that fails too becomes the error's cause). */
+  async abort(error: unknown): Promise<void> {
+    if (this.uploadId === undefined) return;
+    const { client, bucket, key } = this.options;
+    await Promise.allSettled(this.inFlight.values());
+    await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: this.uploadId })).catch((abortError: unknown) => {
+      if (error instanceof Error && error.cause === undefined) error.cause = abortError;
+    });
+  }
+
+  /** Every part has settled by now (completed, or awaited before the abort): no request still reads these buffers. */
+  release(): void {
+    this.options.buffers.giveOwn(this.own);
+    for (const spare of this.spares) this.options.buffers.giveSpare(spare);
   }
 }
