@@ -30,7 +30,7 @@ import { IdempotencyStore } from './idempotency/idempotency-store.ts';
 import { IdempotentRequests } from './idempotency/idempotent-requests.ts';
 import type { OrderIntakeOptions } from './orders/order-intake.ts';
 import { ordersPlugin } from './orders/plugin.ts';
-import { Regions } from './regions.ts';
+import { Regions } from './adapters/regions.ts';
 
 /** What tests may swap for their own: clients pointing elsewhere, a slowed cache. */
 export type AppOverrides = {

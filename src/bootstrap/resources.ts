@@ -10,7 +10,7 @@ import { CreateQueueCommand, GetQueueAttributesCommand, SetQueueAttributesComman
 import type { Config } from '../config.ts';
 import type { AwsClients } from '../adapters/aws.ts';
 import { DOCUMENT_EVENT_ATTRIBUTES } from '../documents/document-events.ts';
-import { Regions } from '../regions.ts';
+import { Regions } from '../adapters/regions.ts';
 
 // Every table, bucket, topic and queue the service needs, created
 // idempotently. `make dev`, docker compose and the tests all call this; on AWS

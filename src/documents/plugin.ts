@@ -3,7 +3,7 @@ import fp from 'fastify-plugin';
 import type { Config } from '../config.ts';
 import { windowCounter } from '../http/window-counter.ts';
 import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
-import { arnInRegion, Regions, type RegionalClients } from '../regions.ts';
+import { arnInRegion, Regions, type RegionalClients } from '../adapters/regions.ts';
 import { DocumentCache, type DocumentCacheOptions } from './document-cache.ts';
 import { DocumentEventPublisher, DocumentEvents, type DocumentEvent } from './document-events.ts';
 import { DocumentService } from './document-service.ts';

@@ -9,7 +9,7 @@ import { DevSettings } from './dev-settings.ts';
 import { ensureResources } from '../bootstrap/resources.ts';
 import { createAwsClients } from '../adapters/aws.ts';
 import { loadConfig, parseEnvironment } from '../config.ts';
-import { RUNTIME_FLAGS } from '../runtime-flags.ts';
+import { RUNTIME_FLAGS } from '../processes/v8-flags.ts';
 
 // `make dev`: the local stack and the processes of the service, in the
 // foreground; Ctrl-C or SIGTERM stops all of it. The line "service on …"

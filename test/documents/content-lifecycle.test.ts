@@ -7,7 +7,7 @@ import { Registry } from 'prom-client';
 import { createAwsClients, type AwsClients } from '../../src/adapters/aws.ts';
 import { tableDefinitions } from '../../src/bootstrap/resources.ts';
 import type { Config } from '../../src/config.ts';
-import { ContentLifecycle } from '../../src/documents/content-lifecycle.ts';
+import { ContentLifecycle } from '../../src/documents/content-sweeper.ts';
 import { ContentStore } from '../../src/documents/content-store.ts';
 import { DocumentStore } from '../../src/documents/document-store.ts';
 import { contentStoreOptions, documentStores } from '../../src/documents/stores.ts';

@@ -2,7 +2,7 @@
 // deployments expect (Node 24, production dependencies, non-root, health check).
 import { validate } from 'dockerfile-utils';
 import { describe, expect, it } from 'vitest';
-import { RUNTIME_FLAGS } from '../../src/runtime-flags.ts';
+import { RUNTIME_FLAGS } from '../../src/processes/v8-flags.ts';
 import { defaultOf, entryPoints, exists, readText, routes, tools } from './helpers.ts';
 
 type Instruction = { keyword: string; args: string };

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.ts';
 import { freePort, RedisServer } from '../../src/local/emulators.ts';
-import { RUNTIME_FLAGS } from '../../src/runtime-flags.ts';
+import { RUNTIME_FLAGS } from '../../src/processes/v8-flags.ts';
 import { SERVER_ENTRY, assertBuilt, sleep } from '../faults/support.ts';
 import { testApp, testConfig } from '../support/app.ts';
 

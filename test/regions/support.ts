@@ -3,7 +3,7 @@ import { createAwsClients } from '../../src/adapters/aws.ts';
 import { ensureDocumentResources, ensureResources } from '../../src/bootstrap/resources.ts';
 import { loadConfig } from '../../src/config.ts';
 import { freePort, startLocalStack, type LocalStack } from '../../src/local/emulators.ts';
-import { RUNTIME_FLAGS } from '../../src/runtime-flags.ts';
+import { RUNTIME_FLAGS } from '../../src/processes/v8-flags.ts';
 import { SERVER_ENTRY, assertBuilt, kill, sleep, startServer, type ServerProcess } from '../faults/support.ts';
 import { Replication, type Channel } from './replication.ts';
 

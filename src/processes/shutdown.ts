@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
-import { ConfigError } from './config.ts';
-import { applyStreamingV8Flags } from './runtime-flags.ts';
+import { ConfigError } from '../config.ts';
+import { applyStreamingV8Flags } from './v8-flags.ts';
 
 /**
  * Graceful shutdown shared by every entry point (close-with-grace): on the

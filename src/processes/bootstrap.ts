@@ -1,6 +1,6 @@
-import { createAwsClients } from './adapters/aws.ts';
-import { ensureResources } from './bootstrap/resources.ts';
-import { loadConfig } from './config.ts';
+import { createAwsClients } from '../adapters/aws.ts';
+import { ensureResources } from '../bootstrap/resources.ts';
+import { loadConfig } from '../config.ts';
 
 // One-shot: creates every table, bucket, topic and queue (docker compose runs
 // it before the service; on AWS, terraform owns them instead).

@@ -1,11 +1,11 @@
-import { createAwsClients } from './adapters/aws.ts';
-import { RedisCircuit, createRedis } from './adapters/redis.ts';
-import { readRedisPassword } from './adapters/secrets.ts';
-import { loadConfig } from './config.ts';
-import { DocumentCache } from './documents/document-cache.ts';
-import { InvalidationConsumer } from './documents/invalidation-consumer.ts';
-import { MemoryCache } from './documents/memory-cache.ts';
-import { runEntryPoint } from './lifecycle.ts';
+import { createAwsClients } from '../adapters/aws.ts';
+import { RedisCircuit, createRedis } from '../adapters/redis.ts';
+import { readRedisPassword } from '../adapters/secrets.ts';
+import { loadConfig } from '../config.ts';
+import { DocumentCache } from '../documents/document-cache.ts';
+import { InvalidationConsumer } from '../documents/invalidation-consumer.ts';
+import { MemoryCache } from '../documents/memory-cache.ts';
+import { runEntryPoint } from './shutdown.ts';
 import { runBackgroundLoop } from './ops-server.ts';
 
 // The invalidation worker of a multi-region deployment (one or more per

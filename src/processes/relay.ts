@@ -1,15 +1,15 @@
-import { createAwsClients } from './adapters/aws.ts';
-import { loadConfig } from './config.ts';
-import { DocumentEventPublisher } from './documents/document-events.ts';
-import { documentStore } from './documents/stores.ts';
-import { runEntryPoint } from './lifecycle.ts';
-import { ordersConfig } from './regions.ts';
+import { createAwsClients } from '../adapters/aws.ts';
+import { loadConfig } from '../config.ts';
+import { DocumentEventPublisher } from '../documents/document-events.ts';
+import { documentStore } from '../documents/stores.ts';
+import { runEntryPoint } from './shutdown.ts';
+import { ordersConfig } from '../adapters/regions.ts';
 import { runBackgroundLoop, type Runnable } from './ops-server.ts';
-import { startTracing } from './telemetry/tracing.ts';
-import { OrderEventPublisher } from './orders/order-events.ts';
-import { OrderStore } from './orders/order-store.ts';
-import { registerOutboxGauges } from './outbox/outbox-metrics.ts';
-import { OutboxRelay } from './outbox/outbox-relay.ts';
+import { startTracing } from '../telemetry/tracing.ts';
+import { OrderEventPublisher } from '../orders/order-events.ts';
+import { OrderStore } from '../orders/order-store.ts';
+import { registerOutboxGauges } from '../outbox/outbox-metrics.ts';
+import { OutboxRelay } from '../outbox/outbox-relay.ts';
 
 /** Several loops run and stopped as one; healthy while all are. */
 function together(loops: Runnable[]): Runnable {

@@ -1,7 +1,7 @@
-import { buildApp } from './app.ts';
-import { loadConfig } from './config.ts';
-import { runEntryPoint, runUntilSignalled } from './lifecycle.ts';
-import { startTracing } from './telemetry/tracing.ts';
+import { buildApp } from '../app.ts';
+import { loadConfig } from '../config.ts';
+import { runEntryPoint, runUntilSignalled } from './shutdown.ts';
+import { startTracing } from '../telemetry/tracing.ts';
 
 // The API process: listens, and on SIGTERM/SIGINT stops accepting, lets
 // in-flight requests finish, closes its clients and exits 0.

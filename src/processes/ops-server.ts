@@ -1,9 +1,9 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import type { Config } from './config.ts';
-import { conventionServerOptions, conventionsPlugin } from './http/conventions.ts';
-import { runUntilSignalled } from './lifecycle.ts';
-import { tracingLoggerOptions } from './telemetry/tracing.ts';
+import type { Config } from '../config.ts';
+import { conventionServerOptions, conventionsPlugin } from '../http/conventions.ts';
+import { runUntilSignalled } from './shutdown.ts';
+import { tracingLoggerOptions } from '../telemetry/tracing.ts';
 
 export type OpsServer = { app: FastifyInstance; registry: Registry; log: FastifyBaseLogger };
 

@@ -1,13 +1,13 @@
-import { createAwsClients } from './adapters/aws.ts';
-import { loadConfig } from './config.ts';
-import { AppliedOrderStore } from './consumer/applied-orders.ts';
-import { registerDeadLetterGauge } from './consumer/dead-letter-gauge.ts';
-import { OrderEventConsumer } from './consumer/order-event-consumer.ts';
-import { runEntryPoint } from './lifecycle.ts';
-import { ordersConfig } from './regions.ts';
+import { createAwsClients } from '../adapters/aws.ts';
+import { loadConfig } from '../config.ts';
+import { AppliedOrderStore } from '../consumer/applied-orders.ts';
+import { registerDeadLetterGauge } from '../consumer/dead-letter-gauge.ts';
+import { OrderEventConsumer } from '../consumer/order-event-consumer.ts';
+import { runEntryPoint } from './shutdown.ts';
+import { ordersConfig } from '../adapters/regions.ts';
 import { runBackgroundLoop } from './ops-server.ts';
-import { OrderStore } from './orders/order-store.ts';
-import { startTracing } from './telemetry/tracing.ts';
+import { OrderStore } from '../orders/order-store.ts';
+import { startTracing } from '../telemetry/tracing.ts';
 
 // The downstream consumer process: long-polls the queue subscribed to the
 // order-events topic and applies each event id at most once. Serves

@@ -1,9 +1,9 @@
-import { createAwsClients } from './adapters/aws.ts';
-import { loadConfig } from './config.ts';
-import { ContentLifecycle } from './documents/content-lifecycle.ts';
-import { documentStores } from './documents/stores.ts';
-import { uploadHome } from './documents/uploads/upload-home.ts';
-import { runEntryPoint } from './lifecycle.ts';
+import { createAwsClients } from '../adapters/aws.ts';
+import { loadConfig } from '../config.ts';
+import { ContentLifecycle } from '../documents/content-sweeper.ts';
+import { documentStores } from '../documents/stores.ts';
+import { uploadHome } from '../documents/uploads/upload-home.ts';
+import { runEntryPoint } from './shutdown.ts';
 import { runBackgroundLoop } from './ops-server.ts';
 
 // The lifecycle worker process: every LIFECYCLE_INTERVAL_SECONDS it ends the
