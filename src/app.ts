@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyHttpOptions, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify';
 import type { Server } from 'node:http';
 import fp from 'fastify-plugin';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -21,7 +21,7 @@ import { lazyRequestLogger } from './http/request-logger.ts';
 import { headTimeoutOf, requestDeadlinePlugin } from './http/request-deadline.ts';
 import { HealthChecker } from './health/health-checker.ts';
 import { httpTracingPlugin } from './telemetry/http-spans.ts';
-import { tracingLoggerOptions } from './telemetry/tracing.ts';
+import { loggerOptions } from './telemetry/logger.ts';
 import { healthRoutes } from './health/routes.ts';
 import type { DocumentCache, DocumentCacheOptions } from './documents/document-cache.ts';
 import { documentsPlugin } from './documents/plugin.ts';
@@ -47,11 +47,7 @@ export type AppOptions = { config: Config; overrides?: AppOverrides };
 export function serverOptions(config: Config): FastifyHttpOptions<Server> {
   return {
     ...conventionServerOptions,
-    logger: {
-      level: config.LOG_LEVEL,
-      redact: ['req.headers.authorization'],
-      ...tracingLoggerOptions(),
-    },
+    logger: loggerOptions(config),
     childLoggerFactory: lazyRequestLogger,
     // request.ip, the client address the failed-authentication limit counts by.
     trustProxy: trustProxyOf(config.TRUST_PROXY),
@@ -77,7 +73,7 @@ export function serverOptions(config: Config): FastifyHttpOptions<Server> {
 
 /**
  * The whole service as one plugin: adapters first, then plumbing, then the
- * domains. It never listens; server.ts does, and tests inject.
+ * domains. It never listens; processes/api.ts does, and tests inject.
  */
 export const appPlugin = fp<AppOptions>(
   async (app, { config, overrides = {} }) => {
@@ -150,8 +146,10 @@ export const appPlugin = fp<AppOptions>(
   { name: 'app', fastify: '5.x' },
 );
 
-export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
-  const app = Fastify(serverOptions(options.config)).withTypeProvider<TypeBoxTypeProvider>();
+/** The app, logging to `logger` (the process's) when given. */
+export async function buildApp(options: AppOptions & { logger?: FastifyBaseLogger }): Promise<FastifyInstance> {
+  const { logger, ...rest } = serverOptions(options.config);
+  const app = Fastify(options.logger ? { ...rest, loggerInstance: options.logger } : { ...rest, logger }).withTypeProvider<TypeBoxTypeProvider>();
   await app.register(appPlugin, options);
   return app;
 }

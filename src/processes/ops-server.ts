@@ -1,23 +1,20 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import type { Config } from '../config.ts';
 import { conventionServerOptions, conventionsPlugin } from '../http/conventions.ts';
-import { runUntilSignalled } from './shutdown.ts';
-import { tracingLoggerOptions } from '../telemetry/tracing.ts';
 
-export type OpsServer = { app: FastifyInstance; registry: Registry; log: FastifyBaseLogger };
+export type OpsServer = { app: FastifyInstance; registry: Registry };
 
 /**
- * The relay and the consumer serve no API, only what their probes and
+ * The background processes serve no API, only what their probes and
  * Prometheus need, on METRICS_PORT: liveness, readiness (the loop is running
  * and its dependencies answer; 503 from the first shutdown signal on) and
- * /metrics. `log` is the process's logger. Every answer follows the API's
- * conventions: problem+json errors, request ids, the security headers.
+ * /metrics. Every answer follows the API's conventions: problem+json errors,
+ * request ids, the security headers.
  */
-export function buildOpsServer(config: Config, component: string, ready: () => boolean): OpsServer {
+export function buildOpsServer(log: FastifyBaseLogger, ready: () => boolean): OpsServer {
   const app = Fastify({
     ...conventionServerOptions,
-    logger: { level: config.LOG_LEVEL, ...tracingLoggerOptions() },
+    loggerInstance: log,
     // Probes and scrapes every few seconds are not worth a log line each.
     logController: new LogController({ disableRequestLogging: true }),
   });
@@ -42,32 +39,5 @@ export function buildOpsServer(config: Config, component: string, ready: () => b
       return registry.metrics();
     });
   });
-  return { app, registry, log: app.log.child({ component }) };
-}
-
-/** What the relay and the consumer have in common: something that starts, stops and knows if it is healthy. */
-export type Runnable = { start(): void; stop(): Promise<void>; readonly healthy: boolean };
-
-/**
- * Runs a background process: the ops server on METRICS_PORT, the loop, and
- * on SIGTERM/SIGINT the loop's stop (it finishes what it holds), then
- * `close` for its clients, then exit 0.
- */
-export async function runBackgroundLoop(
-  config: Config,
-  component: string,
-  build: (ops: OpsServer) => { loop: Runnable; close(): void; describe: Record<string, unknown> },
-): Promise<void> {
-  let loop: Runnable | undefined;
-  const ops = buildOpsServer(config, component, () => loop?.healthy ?? false);
-  const built = build(ops);
-  loop = built.loop;
-  ops.app.addHook('onClose', async () => {
-    await built.loop.stop();
-    built.close();
-  });
-  await ops.app.listen({ port: config.METRICS_PORT, host: config.HOST });
-  built.loop.start();
-  ops.log.info(built.describe, `${component} started`);
-  runUntilSignalled(ops.app, config.SHUTDOWN_TIMEOUT_MS);
+  return { app, registry };
 }

@@ -92,7 +92,7 @@ describe.each(components.map((c) => c.name))('the %s container', (name) => {
     }
   });
 
-  it('runs with the Node flags of src/runtime-flags.ts', async () => {
+  it('runs with the Node flags of src/processes/v8-flags.ts', async () => {
     const environ = (await exec(started(name), ['sh', '-c', "tr '\\0' '\\n' < /proc/1/environ"])).output.split('\n');
     expect(environ).toContain(`NODE_OPTIONS=${RUNTIME_FLAGS.join(' ')}`);
   });

@@ -78,7 +78,7 @@ describe('Dockerfile', () => {
     expect(inFinal('ENV').map((i) => i.args)).toContain('NODE_ENV=production');
   });
 
-  it('runs every process with the Node flags of src/runtime-flags.ts', () => {
+  it('runs every process with the Node flags of src/processes/v8-flags.ts', () => {
     expect(inFinal('ENV').map((i) => i.args)).toContain(`NODE_OPTIONS=${RUNTIME_FLAGS.join(' ')}`);
     expect(RUNTIME_FLAGS.every((flag) => !/\s/.test(flag))).toBe(true); // NODE_OPTIONS splits at spaces
   });

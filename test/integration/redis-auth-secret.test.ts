@@ -34,7 +34,7 @@ const workers: ChildProcess[] = [];
 /** The built invalidation worker, its queue out of reach (its loop retries): only its start and its Redis matter here. */
 async function startWorker(secretId: string): Promise<{ child: ChildProcess; exited: Promise<number | null>; output: () => string }> {
   assertBuilt();
-  const child = spawn(process.execPath, [...RUNTIME_FLAGS, SERVER_ENTRY.replace(/server\.js$/, 'invalidation-worker.js')], {
+  const child = spawn(process.execPath, [...RUNTIME_FLAGS, SERVER_ENTRY.replace(/api\.js$/, 'invalidations.js')], {
     env: {
       ...process.env,
       LOG_LEVEL: 'warn',

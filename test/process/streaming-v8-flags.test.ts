@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { RUNTIME_FLAGS } from '../../src/processes/v8-flags.ts';
 
-// What src/runtime-flags.ts says of the flags it sets at run time, checked in
+// What src/processes/v8-flags.ts says of the flags it sets at run time, checked in
 // a process of its own: streaming allocates buffers outside the V8 heap and
 // almost no JavaScript objects. Without the flag no young collection comes
 // and only full mark-compacts free them; set at run time, young collections

@@ -17,7 +17,7 @@ export const SECONDARY = 'eu-west-1';
 const NAMES = [PRIMARY, SECONDARY] as const;
 const bucketOf = (region: string) => `documents-${region}`;
 const topicOf = (region: string) => `arn:aws:sns:${region}:000000000000:document-events`;
-const WORKER_ENTRY = SERVER_ENTRY.replace(/server\.js$/, 'invalidation-worker.js');
+const WORKER_ENTRY = SERVER_ENTRY.replace(/api\.js$/, 'invalidations.js');
 
 export type RegionProcess = { child: ChildProcess; exited: Promise<number | null>; output: () => string; url: string };
 
