@@ -25,6 +25,7 @@ export type Factories = {
   untilSignalled(server: FastifyInstance, timeoutMs: number): void;
   /** Ends a process whose configuration is bad (EX_CONFIG). */
   exit(code: number): never;
+  v8Flags(): void;
 };
 
 export const defaultFactories: Factories = {
@@ -34,6 +35,7 @@ export const defaultFactories: Factories = {
   aws: (config) => createAwsClients(config),
   untilSignalled: runUntilSignalled,
   exit: (code) => process.exit(code),
+  v8Flags: applyStreamingV8Flags,
 };
 
 /** What a process's own code gets. The clients it asks for close after its server. */
@@ -71,7 +73,7 @@ export type ProcessDefinition =
  */
 export async function runProcess(definition: ProcessDefinition, swapped: Partial<Factories> = {}): Promise<void> {
   const make: Factories = { ...defaultFactories, ...swapped };
-  applyStreamingV8Flags();
+  make.v8Flags();
   try {
     await start(definition, make);
   } catch (error) {
