@@ -3,8 +3,6 @@ import type { Server } from 'node:http';
 import fp from 'fastify-plugin';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Redis } from 'ioredis';
-import { HeadBucketCommand } from '@aws-sdk/client-s3';
-import { GetTopicAttributesCommand } from '@aws-sdk/client-sns';
 import { trustProxyOf, type Config } from './config.ts';
 import type { AwsClients } from './adapters/aws.ts';
 import { awsPlugin, redisPlugin } from './adapters/plugins.ts';
@@ -19,10 +17,9 @@ import { windowCounter } from './http/window-counter.ts';
 import { rateLimitPlugin } from './http/rate-limit.ts';
 import { lazyRequestLogger } from './http/request-logger.ts';
 import { headTimeoutOf, requestDeadlinePlugin } from './http/request-deadline.ts';
-import { HealthChecker } from './health/health-checker.ts';
 import { httpTracingPlugin } from './telemetry/http-spans.ts';
 import { loggerOptions } from './telemetry/logger.ts';
-import { healthRoutes } from './health/routes.ts';
+import { healthPlugin } from './health/routes.ts';
 import type { DocumentCache, DocumentCacheOptions } from './documents/document-cache.ts';
 import { documentsPlugin } from './documents/plugin.ts';
 import { HomedIdempotencyStore } from './idempotency/homed-idempotency-store.ts';
@@ -107,24 +104,14 @@ export const appPlugin = fp<AppOptions>(
       await app.register(rateLimitPlugin, { perMinute: config.RATE_LIMIT_PER_MINUTE, redis: app.redis.client, circuit: app.redis.circuit });
     }
 
-    const { aws, redis } = app;
+    const { aws } = app;
     // Of several regions (DOCUMENT_REGIONS): clients of the others too; orders stay in the primary.
     const regions = new Regions(config);
     const clients = regions.connect(aws);
     app.addHook('onClose', async () => clients.destroy());
     const ordersAws = clients.of(regions.primary);
 
-    const checker = new HealthChecker({
-      storage: (abortSignal) =>
-        Promise.all([
-          aws.dynamo.getItem({ TableName: config.DOCUMENTS_TABLE, Key: { pk: '__health__' } }, { abortSignal }),
-          aws.s3.send(new HeadBucketCommand({ Bucket: config.DOCUMENTS_BUCKET }), { abortSignal }),
-        ]),
-      cache: () => redis.client.ping(),
-      events: (abortSignal) =>
-        ordersAws.sns.send(new GetTopicAttributesCommand({ TopicArn: config.ORDER_EVENTS_TOPIC_ARN }), { abortSignal }),
-    });
-    await app.register(healthRoutes, { checker });
+    await app.register(healthPlugin);
 
     // Domains. Idempotency-Key records are shared: one table, keys scoped by tenant and route.
     const records = (region: string) =>
