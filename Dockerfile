@@ -1,6 +1,6 @@
 # One image for the API (default command), the outbox relay
-# (`node dist/worker.js`), the SQS consumer (`node dist/consumer.js`) and the
-# local bootstrap (`node dist/bootstrap.js`). `make image` builds it (with
+# (`node dist/processes/relay.js`), the SQS consumer (`node dist/processes/order-consumer.js`) and the
+# local bootstrap (`node dist/processes/bootstrap.js`). `make image` builds it (with
 # docker or podman); the `emulators` target is the local stack for
 # docker-compose.emulators.yml, never deployed.
 #
@@ -55,7 +55,7 @@ CMD ["node", "dist/local/stack.js"]
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
-# src/runtime-flags.ts: the flags every process of the service runs with.
+# src/processes/v8-flags.ts: the flags every process of the service runs with.
 ENV NODE_OPTIONS=--max-semi-space-size=4
 WORKDIR /app
 # npm is not needed at run time, and its bundled packages are the usual
@@ -72,9 +72,9 @@ EXPOSE 3000 9464
 # Node is PID 1 with no init: the entry points handle SIGTERM themselves
 # (drain, then exit), and they spawn no children to reap.
 STOPSIGNAL SIGTERM
-# Liveness of the API on PORT (src/healthcheck.ts); compose overrides it for
+# Liveness of the API on PORT (src/processes/healthcheck.ts); compose overrides it for
 # the background processes, which serve their health routes on METRICS_PORT.
 # Kubernetes ignores it and uses the Deployments' probes.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-    CMD node dist/healthcheck.js "${PORT:-3000}" /health/live
-CMD ["node", "dist/server.js"]
+    CMD node dist/processes/healthcheck.js "${PORT:-3000}" /health/live
+CMD ["node", "dist/processes/api.js"]

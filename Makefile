@@ -11,7 +11,7 @@ OPENAPI_TOOLS := tools/openapi-types/node_modules/.package-lock.json
 
 .PHONY: dev watch-events test check build typecheck install redis promtool openapi-types bench capacity clean
 
-## dev: the local stack (DynamoDB, S3/SNS/SQS emulators, Redis) and the API, relay, consumer and lifecycle worker; Ctrl-C stops all
+## dev: the local stack (DynamoDB, S3/SNS/SQS emulators, Redis) and the API, relay, consumer and content sweeper; Ctrl-C stops all
 dev: install
 	@node src/local/dev.ts
 

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { freePort } from '../src/local/emulators.ts';
-import { RUNTIME_FLAGS } from '../src/runtime-flags.ts';
+import { RUNTIME_FLAGS } from '../src/processes/v8-flags.ts';
 import { Harness } from './harness.ts';
 import { cleanup, collectLog, installStopHandlers, isCleaningUp, LoadGenerator, startNode, waitForHttp, wasInterrupted } from './processes.ts';
 import { applyCeilingRatios, checkTargets, printApiLog, printTable, writeResults } from './report.ts';

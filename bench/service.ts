@@ -5,7 +5,7 @@ import { ensureResources } from '../src/bootstrap/resources.ts';
 import { createAwsClients } from '../src/adapters/aws.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { freePort, startLocalStack } from '../src/local/emulators.ts';
-import { RUNTIME_FLAGS } from '../src/runtime-flags.ts';
+import { RUNTIME_FLAGS } from '../src/processes/v8-flags.ts';
 import { childPidsNamed, collectLog, ownStack, startNode, startReaper, stopNode, waitForHttp, watchPid } from './processes.ts';
 import { here, log, settings } from './settings.ts';
 

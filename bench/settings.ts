@@ -30,7 +30,7 @@ export const settings = {
   only: (process.env.BENCH_ONLY ?? '').split(',').map((name) => name.trim()).filter(Boolean),
   output: process.env.BENCH_OUTPUT || `${here}results/latest.json`,
   /** The API entry point, relative to the repository (default: the build of `make build`). */
-  apiEntry: process.env.BENCH_API_ENTRY || 'dist/server.js',
+  apiEntry: process.env.BENCH_API_ENTRY || 'dist/processes/api.js',
   /** Extra node flags for the API process, e.g. `--cpu-prof --cpu-prof-dir=bench/results/profiles`. */
   apiNodeArgs: (process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean),
   strict: process.env.BENCH_STRICT === '1',

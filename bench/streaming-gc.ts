@@ -5,7 +5,7 @@ import { cleanup } from './processes.ts';
 import { move, startApiProcess, startService } from './service.ts';
 import { log, root, settings } from './settings.ts';
 
-// What the V8 flags of src/runtime-flags.ts are worth to a download
+// What the V8 flags of src/processes/v8-flags.ts are worth to a download
 // (bench/README.md, "Large documents: what the garbage collector costs a
 // stream"): `node bench/streaming-gc.ts` (about 3 minutes; not part of
 // `make bench`). For each variant, PROCESSES fresh API processes (the build

@@ -1,10 +1,8 @@
-import Fastify, { LogController, type FastifyHttpOptions, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify';
 import type { Server } from 'node:http';
 import fp from 'fastify-plugin';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Redis } from 'ioredis';
-import { HeadBucketCommand } from '@aws-sdk/client-s3';
-import { GetTopicAttributesCommand } from '@aws-sdk/client-sns';
 import { trustProxyOf, type Config } from './config.ts';
 import type { AwsClients } from './adapters/aws.ts';
 import { awsPlugin, redisPlugin } from './adapters/plugins.ts';
@@ -19,10 +17,9 @@ import { windowCounter } from './http/window-counter.ts';
 import { rateLimitPlugin } from './http/rate-limit.ts';
 import { lazyRequestLogger } from './http/request-logger.ts';
 import { headTimeoutOf, requestDeadlinePlugin } from './http/request-deadline.ts';
-import { HealthChecker } from './health/health-checker.ts';
 import { httpTracingPlugin } from './telemetry/http-spans.ts';
-import { tracingLoggerOptions } from './telemetry/tracing.ts';
-import { healthRoutes } from './health/routes.ts';
+import { loggerOptions } from './telemetry/logger.ts';
+import { healthPlugin } from './health/routes.ts';
 import type { DocumentCache, DocumentCacheOptions } from './documents/document-cache.ts';
 import { documentsPlugin } from './documents/plugin.ts';
 import { HomedIdempotencyStore } from './idempotency/homed-idempotency-store.ts';
@@ -30,7 +27,7 @@ import { IdempotencyStore } from './idempotency/idempotency-store.ts';
 import { IdempotentRequests } from './idempotency/idempotent-requests.ts';
 import type { OrderIntakeOptions } from './orders/order-intake.ts';
 import { ordersPlugin } from './orders/plugin.ts';
-import { Regions } from './regions.ts';
+import { Regions } from './adapters/regions.ts';
 
 /** What tests may swap for their own: clients pointing elsewhere, a slowed cache. */
 export type AppOverrides = {
@@ -47,11 +44,7 @@ export type AppOptions = { config: Config; overrides?: AppOverrides };
 export function serverOptions(config: Config): FastifyHttpOptions<Server> {
   return {
     ...conventionServerOptions,
-    logger: {
-      level: config.LOG_LEVEL,
-      redact: ['req.headers.authorization'],
-      ...tracingLoggerOptions(),
-    },
+    logger: loggerOptions(config),
     childLoggerFactory: lazyRequestLogger,
     // request.ip, the client address the failed-authentication limit counts by.
     trustProxy: trustProxyOf(config.TRUST_PROXY),
@@ -77,7 +70,7 @@ export function serverOptions(config: Config): FastifyHttpOptions<Server> {
 
 /**
  * The whole service as one plugin: adapters first, then plumbing, then the
- * domains. It never listens; server.ts does, and tests inject.
+ * domains. It never listens; processes/api.ts does, and tests inject.
  */
 export const appPlugin = fp<AppOptions>(
   async (app, { config, overrides = {} }) => {
@@ -111,24 +104,14 @@ export const appPlugin = fp<AppOptions>(
       await app.register(rateLimitPlugin, { perMinute: config.RATE_LIMIT_PER_MINUTE, redis: app.redis.client, circuit: app.redis.circuit });
     }
 
-    const { aws, redis } = app;
+    const { aws } = app;
     // Of several regions (DOCUMENT_REGIONS): clients of the others too; orders stay in the primary.
     const regions = new Regions(config);
     const clients = regions.connect(aws);
     app.addHook('onClose', async () => clients.destroy());
     const ordersAws = clients.of(regions.primary);
 
-    const checker = new HealthChecker({
-      storage: (abortSignal) =>
-        Promise.all([
-          aws.dynamo.getItem({ TableName: config.DOCUMENTS_TABLE, Key: { pk: '__health__' } }, { abortSignal }),
-          aws.s3.send(new HeadBucketCommand({ Bucket: config.DOCUMENTS_BUCKET }), { abortSignal }),
-        ]),
-      cache: () => redis.client.ping(),
-      events: (abortSignal) =>
-        ordersAws.sns.send(new GetTopicAttributesCommand({ TopicArn: config.ORDER_EVENTS_TOPIC_ARN }), { abortSignal }),
-    });
-    await app.register(healthRoutes, { checker });
+    await app.register(healthPlugin);
 
     // Domains. Idempotency-Key records are shared: one table, keys scoped by tenant and route.
     const records = (region: string) =>
@@ -150,8 +133,10 @@ export const appPlugin = fp<AppOptions>(
   { name: 'app', fastify: '5.x' },
 );
 
-export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
-  const app = Fastify(serverOptions(options.config)).withTypeProvider<TypeBoxTypeProvider>();
+/** The app, logging to `logger` (the process's) when given. */
+export async function buildApp(options: AppOptions & { logger?: FastifyBaseLogger }): Promise<FastifyInstance> {
+  const { logger, ...rest } = serverOptions(options.config);
+  const app = Fastify(options.logger ? { ...rest, loggerInstance: options.logger } : { ...rest, logger }).withTypeProvider<TypeBoxTypeProvider>();
   await app.register(appPlugin, options);
   return app;
 }

@@ -2,8 +2,7 @@ import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
 import { createAwsClients, type AwsClients } from './aws.ts';
-import { createRedis, RedisCircuit, registerCircuitGauge } from './redis.ts';
-import { readRedisPassword } from './secrets.ts';
+import { redisConnections, RedisCircuit, registerCircuitGauge } from './redis.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -25,25 +24,17 @@ export const awsPlugin = fp(
 /**
  * Redis: the command connection behind its circuit, and (when the in-process
  * document cache is on) a subscriber connection that hears deletes made on
- * other instances. Both connect in the background: the app starts without
- * Redis and uses it once it answers.
+ * other instances (redisConnections).
  */
 export const redisPlugin = fp(
   async (app, { config, client }: { config: Config; client?: Redis }) => {
-    // The AUTH token, read once at start with the process's own role; a secret that cannot be read stops the start.
-    const password = await readRedisPassword(config);
-    const redis = client ?? createRedis(config, 'api', app.log, password);
-    if (!client) redis.connect().catch(() => {});
-    const subscriber =
-      config.MEMORY_CACHE_MAX_BYTES > 0 ? createRedis(config, 'api-invalidations', app.log, password) : undefined;
-    subscriber?.connect().catch(() => {});
+    const connections = await redisConnections(config, app.log);
+    const redis = client ?? connections.open('api');
+    const subscriber = config.MEMORY_CACHE_MAX_BYTES > 0 ? connections.open('api-invalidations') : undefined;
     const circuit = new RedisCircuit(redis, { log: app.log });
     registerCircuitGauge(app.metrics.registry, circuit);
     app.decorate('redis', { client: redis, circuit, subscriber });
-    app.addHook('onClose', async () => {
-      if (!client) redis.disconnect();
-      subscriber?.disconnect();
-    });
+    app.addHook('onClose', async () => connections.close());
   },
   { name: 'redis', fastify: '5.x', dependencies: ['metrics'] },
 );

@@ -3,6 +3,29 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Gauge, type Registry } from 'prom-client';
 import type { Config } from '../config.ts';
 import { traceRedisCommands } from '../telemetry/redis-spans.ts';
+import { readRedisPassword } from './secrets.ts';
+
+export type RedisConnections = { open(connectionName: string): Redis; close(): void };
+
+/**
+ * The Redis connections of one process, logging to its logger: the AUTH
+ * token is read once, now, with the process's own role (a secret that cannot
+ * be read stops the start), and each connection connects in the background:
+ * the process starts without Redis and uses it once it answers.
+ */
+export async function redisConnections(config: Config, log: FastifyBaseLogger): Promise<RedisConnections> {
+  const password = await readRedisPassword(config);
+  const opened: Redis[] = [];
+  return {
+    open(connectionName) {
+      const redis = createRedis(config, connectionName, log, password);
+      redis.connect().catch(() => {});
+      opened.push(redis);
+      return redis;
+    },
+    close: () => opened.forEach((redis) => redis.disconnect()),
+  };
+}
 
 /**
  * Redis is a cache here, never a source of truth: commands fail fast instead

@@ -10,7 +10,7 @@ import { CreateQueueCommand, GetQueueAttributesCommand, SetQueueAttributesComman
 import type { Config } from '../config.ts';
 import type { AwsClients } from '../adapters/aws.ts';
 import { DOCUMENT_EVENT_ATTRIBUTES } from '../documents/document-events.ts';
-import { Regions } from '../regions.ts';
+import { Regions } from '../adapters/regions.ts';
 
 // Every table, bucket, topic and queue the service needs, created
 // idempotently. `make dev`, docker compose and the tests all call this; on AWS
@@ -42,7 +42,7 @@ export function tableDefinitions(config: Config): Table[] {
           { AttributeName: 'outboxShard', AttributeType: 'S' },
           { AttributeName: 'outboxSince', AttributeType: 'N' },
         ],
-        // Sparse: only tombstones carry tombstoneShard; the lifecycle worker reads the oldest.
+        // Sparse: only tombstones carry tombstoneShard; the content sweeper reads the oldest.
         GlobalSecondaryIndexes: [
           {
             IndexName: 'tombstones',
@@ -53,7 +53,7 @@ export function tableDefinitions(config: Config): Table[] {
             Projection: { ProjectionType: 'KEYS_ONLY' },
           },
           // Sparse too: only resumable uploads that may hold bytes in S3 carry uploadShard;
-          // the lifecycle worker reads those past their expiry.
+          // the content sweeper reads those past their expiry.
           {
             IndexName: 'uploads',
             KeySchema: [
@@ -115,7 +115,7 @@ export function tableDefinitions(config: Config): Table[] {
 /**
  * The same rule as terraform/modules/region/storage.tf puts on the bucket: the
  * backstop for multipart uploads nobody aborted (a process killed mid-upload,
- * a resumable upload the lifecycle worker could not end). Longer than the
+ * a resumable upload the content sweeper could not end). Longer than the
  * longest life of a resumable upload (UPLOAD_EXPIRY_SECONDS, under 2 days).
  */
 export const ABORT_INCOMPLETE_UPLOADS = {

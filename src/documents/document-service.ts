@@ -109,7 +109,7 @@ type Creation = { tenant: string; retainUntil?: string | undefined };
  * and the create then commits the metadata item that names that object (a
  * conditional put: the commit point). Whatever does not commit (a replay, a
  * conflict, a failure) removes its staged object; an object left by a crash
- * is the lifecycle worker's. Idempotency records are claimed after the body,
+ * is the content sweeper's. Idempotency records are claimed after the body,
  * when the fingerprint (content type and SHA-256) is known.
  */
 export class DocumentService {
@@ -392,7 +392,7 @@ export class DocumentService {
   private removeContent(s3Key: string): void {
     this.options.content
       .remove(s3Key)
-      .catch((err: unknown) => this.options.log.warn({ err, s3Key }, 'content not removed; the lifecycle worker will'));
+      .catch((err: unknown) => this.options.log.warn({ err, s3Key }, 'content not removed; the content sweeper will'));
   }
 
   /** Counter children by label, so the hot path does not hash labels per request. */
@@ -533,8 +533,8 @@ export class DocumentService {
    * 204 only once the tombstone is in the store AND in Redis: if Redis cannot
    * take it, a stale cached copy could outlive the delete, so the client gets
    * a 503 and its retry (deletes are idempotent) finishes the job. The
-   * content goes after the tombstone; what a failure leaves, the lifecycle
-   * worker removes. Of several regions, the delete is also announced to the
+   * content goes after the tombstone; what a failure leaves, the content
+   * sweeper removes. Of several regions, the delete is also announced to the
    * others' caches before the 204 (a 503 if SNS did not take it, for the
    * same reason).
    */

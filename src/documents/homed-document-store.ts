@@ -1,4 +1,4 @@
-import type { Regions } from '../regions.ts';
+import type { Regions } from '../adapters/regions.ts';
 import type { DocumentStore, Lookup } from './document-store.ts';
 
 /** What the document service needs of the metadata table. */

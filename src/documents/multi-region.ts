@@ -1,7 +1,7 @@
 import { Counter, type Registry } from 'prom-client';
 import { v7 as uuidv7 } from 'uuid';
 import type { Config } from '../config.ts';
-import type { RegionalClients, Regions } from '../regions.ts';
+import type { RegionalClients, Regions } from '../adapters/regions.ts';
 import { ContentStore } from './content-store.ts';
 import { SnsDeletionAnnouncer } from './deletion-events.ts';
 import type { DocumentServiceOptions } from './document-service.ts';

@@ -1,9 +1,10 @@
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.ts';
 import { windowCounter } from '../http/window-counter.ts';
 import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
-import { arnInRegion, Regions, type RegionalClients } from '../regions.ts';
+import { arnInRegion, Regions, type RegionalClients } from '../adapters/regions.ts';
 import { DocumentCache, type DocumentCacheOptions } from './document-cache.ts';
 import { DocumentEventPublisher, DocumentEvents, type DocumentEvent } from './document-events.ts';
 import { DocumentService } from './document-service.ts';
@@ -81,6 +82,14 @@ export const documentsPlugin = fp(
     const local = documentStores(config, aws);
     const stores = { ...local, ...multi };
     registerOutboxGauges(app.metrics.registry, 'documents', local.store.outbox);
+    // Without its table and bucket the service cannot serve (unhealthy); without Redis it serves uncached (degraded).
+    app.health.add('storage', (abortSignal) =>
+      Promise.all([
+        aws.dynamo.getItem({ TableName: config.DOCUMENTS_TABLE, Key: { pk: '__health__' } }, { abortSignal }),
+        aws.s3.send(new HeadBucketCommand({ Bucket: config.DOCUMENTS_BUCKET }), { abortSignal }),
+      ]),
+    );
+    app.health.add('cache', () => redis.client.ping());
     const events = config.DOCUMENT_EVENTS === 'off' ? undefined : new DocumentEvents({
       publisherOf: eventPublishers(config, regions, clients),
       published: (key, now) => stores.store.eventPublished(key, now),
@@ -161,5 +170,5 @@ export const documentsPlugin = fp(
     await app.register(uploadRoutes, { uploads, uploadMinBytesPerSecond });
     await app.register(governanceRoutes, { service, holdChanges: app.metrics.legalHoldChanges });
   },
-  { name: 'documents', fastify: '5.x', dependencies: ['aws', 'redis', 'metrics'] },
+  { name: 'documents', fastify: '5.x', dependencies: ['aws', 'redis', 'metrics', 'health'] },
 );

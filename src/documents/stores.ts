@@ -10,7 +10,7 @@ export function documentStore(config: Config, aws: AwsClients): DocumentStore {
   return new DocumentStore({ dynamo: aws.dynamo, table: config.DOCUMENTS_TABLE, tombstoneSeconds: config.DOCUMENT_TOMBSTONE_SECONDS, region: config.AWS_REGION });
 }
 
-/** The metadata table and the content bucket, as the API and the lifecycle worker both use them. */
+/** The metadata table and the content bucket, as the API and the content sweeper both use them. */
 export function documentStores(config: Config, aws: AwsClients): { store: DocumentStore; content: ContentStore } {
   return { store: documentStore(config, aws), content: new ContentStore(contentStoreOptions(config, aws)) };
 }

@@ -1,6 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import fp from 'fastify-plugin';
 import { Type } from 'typebox';
-import type { HealthChecker } from './health-checker.ts';
+import { HealthChecker } from './health-checker.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Where each domain adds the checks of the dependencies it owns. */
+    health: HealthChecker;
+  }
+}
 
 const State = Type.Union([Type.Literal('ok'), Type.Literal('down')]);
 const HealthReport = Type.Object({
@@ -13,7 +21,7 @@ const Probe = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('ready'), Type.Literal('shutting down'), Type.Literal('storage down')]),
 });
 
-export const healthRoutes: FastifyPluginAsyncTypebox<{ checker: HealthChecker }> = async (app, { checker }) => {
+const healthRoutes: FastifyPluginAsyncTypebox<{ checker: HealthChecker }> = async (app, { checker }) => {
   const config = { public: true, shedding: false };
 
   app.get(
@@ -76,3 +84,13 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ checker: HealthChecker }>
     },
   );
 };
+
+/** /health, /health/live and /health/ready over the checks the domains add to `app.health`. */
+export const healthPlugin = fp(
+  async (app) => {
+    const checker = new HealthChecker();
+    app.decorate('health', checker);
+    await app.register(healthRoutes, { checker });
+  },
+  { name: 'health', fastify: '5.x' },
+);

@@ -1,4 +1,4 @@
-import type { Regions } from '../regions.ts';
+import type { Regions } from '../adapters/regions.ts';
 import type { IdempotencyStore } from './idempotency-store.ts';
 
 /** What IdempotentRequests needs of the records. */

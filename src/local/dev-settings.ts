@@ -15,5 +15,5 @@ export const DevSettings = Type.Object({
   // Fixed, like the API's, so that the README's commands name them.
   RELAY_METRICS_PORT: Port(9464, "The relay's /health and /metrics"),
   CONSUMER_METRICS_PORT: Port(9465, "The consumer's /health and /metrics"),
-  LIFECYCLE_METRICS_PORT: Port(9466, "The lifecycle worker's /health and /metrics"),
+  LIFECYCLE_METRICS_PORT: Port(9466, "The content sweeper's /health and /metrics"),
 });

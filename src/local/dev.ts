@@ -9,7 +9,7 @@ import { DevSettings } from './dev-settings.ts';
 import { ensureResources } from '../bootstrap/resources.ts';
 import { createAwsClients } from '../adapters/aws.ts';
 import { loadConfig, parseEnvironment } from '../config.ts';
-import { RUNTIME_FLAGS } from '../runtime-flags.ts';
+import { RUNTIME_FLAGS } from '../processes/v8-flags.ts';
 
 // `make dev`: the local stack and the processes of the service, in the
 // foreground; Ctrl-C or SIGTERM stops all of it. The line "service on …"
@@ -67,10 +67,10 @@ const here = fileURLToPath(new URL('..', import.meta.url));
  * a background process serves its probes and metrics on METRICS_PORT.
  */
 const processes: { name: string; entry: string; portVariable: 'PORT' | 'METRICS_PORT'; port: number }[] = [
-  { name: 'api', entry: 'server.ts', portVariable: 'PORT', port: settings.PORT },
-  { name: 'relay', entry: 'worker.ts', portVariable: 'METRICS_PORT', port: settings.RELAY_METRICS_PORT },
-  { name: 'consumer', entry: 'consumer.ts', portVariable: 'METRICS_PORT', port: settings.CONSUMER_METRICS_PORT },
-  { name: 'lifecycle', entry: 'lifecycle-worker.ts', portVariable: 'METRICS_PORT', port: settings.LIFECYCLE_METRICS_PORT },
+  { name: 'api', entry: 'processes/api.ts', portVariable: 'PORT', port: settings.PORT },
+  { name: 'relay', entry: 'processes/relay.ts', portVariable: 'METRICS_PORT', port: settings.RELAY_METRICS_PORT },
+  { name: 'consumer', entry: 'processes/order-consumer.ts', portVariable: 'METRICS_PORT', port: settings.CONSUMER_METRICS_PORT },
+  { name: 'content-sweeper', entry: 'processes/content-sweeper.ts', portVariable: 'METRICS_PORT', port: settings.LIFECYCLE_METRICS_PORT },
 ];
 
 const children: ChildProcess[] = [];
@@ -84,7 +84,7 @@ for (const proc of processes) {
     env: { ...env, [portVariable]: String(port) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  child.stdout!.pipe(PinoPretty({ messageFormat: `${name}: {msg}`, ignore: 'pid,hostname', singleLine: true }));
+  child.stdout!.pipe(PinoPretty({ messageFormat: `${name}: {msg}`, ignore: 'pid,hostname,process', singleLine: true }));
   child.once('exit', (code, signal) => {
     if (!stopping) {
       log(`${name} exited (${signal ?? code}); stopping everything`);

@@ -1,3 +1,4 @@
+import { GetTopicAttributesCommand } from '@aws-sdk/client-sns';
 import fp from 'fastify-plugin';
 import type { AwsClients } from '../adapters/aws.ts';
 import type { Config } from '../config.ts';
@@ -32,7 +33,9 @@ export const ordersPlugin = fp(
       ...intake,
     });
     registerOutboxGauges(app.metrics.registry, 'orders', store.outbox);
+    // Orders still commit without SNS (the outbox holds their events): degraded, not down.
+    app.health.add('events', (abortSignal) => aws.sns.send(new GetTopicAttributesCommand({ TopicArn: config.ORDER_EVENTS_TOPIC_ARN }), { abortSignal }));
     await app.register(orderRoutes, { intake: orders });
   },
-  { name: 'orders', fastify: '5.x', dependencies: ['aws', 'metrics'] },
+  { name: 'orders', fastify: '5.x', dependencies: ['aws', 'metrics', 'health'] },
 );

@@ -5,7 +5,7 @@ import type { NewOrder, Order } from '../../src/orders/schemas.ts';
 import { isolatedStack, scanAll, waitFor, type IsolatedStack } from '../orders/support.ts';
 import { assertBuilt, kill, report, sleep, startServer, stats, type ServerProcess } from './support.ts';
 
-// Fault 5: the API process (the built dist/server.js) is SIGKILLed at random
+// Fault 5: the API process (the built dist/processes/api.js) is SIGKILLed at random
 // moments, 0.5-1.5 s after each restart (5 to 9 times), while clients post 500 orders, each
 // retrying the same payload until it gets a 201. Afterwards: every order that
 // got a 201 exists exactly once, no payload became two orders, and every

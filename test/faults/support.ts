@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { RUNTIME_FLAGS } from '../../src/runtime-flags.ts';
+import { RUNTIME_FLAGS } from '../../src/processes/v8-flags.ts';
 
 // Helpers of the fault tests: latency statistics, unhandled-rejection
 // watching, and the built server as a child process.
@@ -43,15 +43,15 @@ export function report(what: string, value: unknown): void {
 
 /** The build of `make build`; FAULTS_DIST (a directory inside the repository) points elsewhere, e.g. at a fresher build. */
 const DIST = process.env.FAULTS_DIST ? new URL(`../../${process.env.FAULTS_DIST.replace(/\/?$/, '/')}`, import.meta.url) : new URL('../../dist/', import.meta.url);
-export const SERVER_ENTRY = new URL('server.js', DIST).pathname;
+export const SERVER_ENTRY = new URL('processes/api.js', DIST).pathname;
 
 export function assertBuilt(): void {
-  if (!existsSync(SERVER_ENTRY)) throw new Error('run `make build` first (make test does): dist/server.js is missing');
+  if (!existsSync(SERVER_ENTRY)) throw new Error('run `make build` first (make test does): dist/processes/api.js is missing');
 }
 
 export type ServerProcess = { child: ChildProcess; output: () => string; exited: Promise<number | null> };
 
-/** Starts `node dist/server.js` with the given environment; resolves once /health/ready answers 200. */
+/** Starts `node dist/processes/api.js` with the given environment; resolves once /health/ready answers 200. */
 export async function startServer(env: Record<string, string>, port: number, timeoutMs = 15_000): Promise<ServerProcess> {
   const child = spawn(process.execPath, [...RUNTIME_FLAGS, SERVER_ENTRY], {
     env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env, PORT: String(port) },

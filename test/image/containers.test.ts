@@ -4,7 +4,7 @@ import { getContainerRuntimeClient, ImageName } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createAwsClients, type AwsClients } from '../../src/adapters/aws.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
-import { RUNTIME_FLAGS } from '../../src/runtime-flags.ts';
+import { RUNTIME_FLAGS } from '../../src/processes/v8-flags.ts';
 import { readText } from '../infra/helpers.ts';
 import { slowPost } from '../support/slow-post.ts';
 import { DEAD_ENDPOINT, newOrder, waitFor } from '../orders/support.ts';
@@ -92,7 +92,7 @@ describe.each(components.map((c) => c.name))('the %s container', (name) => {
     }
   });
 
-  it('runs with the Node flags of src/runtime-flags.ts', async () => {
+  it('runs with the Node flags of src/processes/v8-flags.ts', async () => {
     const environ = (await exec(started(name), ['sh', '-c', "tr '\\0' '\\n' < /proc/1/environ"])).output.split('\n');
     expect(environ).toContain(`NODE_OPTIONS=${RUNTIME_FLAGS.join(' ')}`);
   });

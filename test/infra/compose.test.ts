@@ -65,7 +65,7 @@ describe.each(files)('%s', (file) => {
     // `healthy`. The emulators' file also runs on podman without systemd,
     // where health checks never run and `service_healthy` would wait forever:
     // it waits for nothing healthy, and the bootstrap waits for the emulators
-    // itself (src/bootstrap.ts).
+    // itself (src/processes/bootstrap.ts).
     const after = file === 'docker-compose.yml' ? 'service_healthy' : 'service_started';
     const backingReady = Object.fromEntries(backing.map((name) => [name, { condition: after }]));
     expect(services.bootstrap.depends_on).toEqual(file === 'docker-compose.yml' ? { localstack: backingReady.localstack } : backingReady);
@@ -76,7 +76,7 @@ describe.each(files)('%s', (file) => {
     if (file === 'docker-compose.emulators.yml') {
       const conditions = Object.values(services).flatMap((service) => Object.values((service.depends_on ?? {}) as Record<string, Json>).map((d) => d.condition));
       expect(conditions).not.toContain('service_healthy');
-      expect(readText('src/bootstrap.ts')).toMatch(/ECONNREFUSED/);
+      expect(readText('src/processes/bootstrap.ts')).toMatch(/ECONNREFUSED/);
     }
   });
 

@@ -2,7 +2,7 @@
 // deployments expect (Node 24, production dependencies, non-root, health check).
 import { validate } from 'dockerfile-utils';
 import { describe, expect, it } from 'vitest';
-import { RUNTIME_FLAGS } from '../../src/runtime-flags.ts';
+import { RUNTIME_FLAGS } from '../../src/processes/v8-flags.ts';
 import { defaultOf, entryPoints, exists, readText, routes, tools } from './helpers.ts';
 
 type Instruction = { keyword: string; args: string };
@@ -78,7 +78,7 @@ describe('Dockerfile', () => {
     expect(inFinal('ENV').map((i) => i.args)).toContain('NODE_ENV=production');
   });
 
-  it('runs every process with the Node flags of src/runtime-flags.ts', () => {
+  it('runs every process with the Node flags of src/processes/v8-flags.ts', () => {
     expect(inFinal('ENV').map((i) => i.args)).toContain(`NODE_OPTIONS=${RUNTIME_FLAGS.join(' ')}`);
     expect(RUNTIME_FLAGS.every((flag) => !/\s/.test(flag))).toBe(true); // NODE_OPTIONS splits at spaces
   });

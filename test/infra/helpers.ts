@@ -32,18 +32,18 @@ export const routes = {
   worker: ['/health/live', '/health/ready', '/metrics'],
 } as const;
 
-/** Entry points: `node dist/<name>.js` runs what `src/<name>.ts` compiles to. */
+/** Entry points: `node dist/processes/<name>.js` runs what `src/processes/<name>.ts` compiles to. */
 export const entryPoints = {
-  api: 'dist/server.js',
-  relay: 'dist/worker.js',
-  consumer: 'dist/consumer.js',
-  lifecycle: 'dist/lifecycle-worker.js',
-  bootstrap: 'dist/bootstrap.js',
+  api: 'dist/processes/api.js',
+  relay: 'dist/processes/relay.js',
+  consumer: 'dist/processes/order-consumer.js',
+  lifecycle: 'dist/processes/content-sweeper.js',
+  bootstrap: 'dist/processes/bootstrap.js',
 } as const;
 
 /** Scripts the images run besides the processes: the HEALTHCHECK, and the emulators' stack. */
 export const tools = {
-  healthcheck: 'dist/healthcheck.js',
+  healthcheck: 'dist/processes/healthcheck.js',
   emulators: 'dist/local/stack.js',
 } as const;
 

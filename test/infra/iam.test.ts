@@ -205,7 +205,7 @@ function reachedChunks(entry: string): { chunk: Chunk; module: Module }[] {
 /**
  * What a component's code calls, and the configuration keys it reads that
  * name resources. DOCUMENT_REGIONS stands for "the other regions too" when
- * the code makes a Regions (src/regions.ts), which makes the clients of
+ * the code makes a Regions (src/adapters/regions.ts), which makes the clients of
  * every region listed there, other than for the primary's orders
  * (ordersConfig); every process reads the key itself to check its
  * configuration, which reaches no region.
@@ -256,7 +256,7 @@ const serviceOfResource: Record<string, string> = {
  * The resources a component's configuration names in one region, as its
  * pods are configured there: each key's resource, in the region the code
  * reaches it in. Orders live in the primary, the first of DOCUMENT_REGIONS
- * (src/regions.ts, ordersConfig); a document key names the same resource in
+ * (src/adapters/regions.ts, ordersConfig); a document key names the same resource in
  * every region DOCUMENT_REGIONS lists when the code reads it (Regions.configOf:
  * a key's home, content not replicated yet). A key the region's configuration
  * does not set names nothing there (a feature off). Only resources of the

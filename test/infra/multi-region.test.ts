@@ -315,8 +315,8 @@ describe('k8s/components/multi-region: a region of several', () => {
     expect(() => new Deployment(worker).validate()).not.toThrow();
     expect(() => new PodDisruptionBudget(budget).validate()).not.toThrow();
     const [container] = worker.spec.template.spec.containers;
-    expect(container.command).toEqual(['node', 'dist/invalidation-worker.js']);
-    expect(exists('src/invalidation-worker.ts')).toBe(true);
+    expect(container.command).toEqual(['node', 'dist/processes/invalidations.js']);
+    expect(exists('src/processes/invalidations.ts')).toBe(true);
     // What the consumer's Deployment has, this one has too (but its name, account, command and resources).
     const same = (deployment: Json) => {
       const { command: _command, resources: _resources, ...rest } = deployment.spec.template.spec.containers[0];

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.ts';
 import { freePort, RedisServer } from '../../src/local/emulators.ts';
-import { RUNTIME_FLAGS } from '../../src/runtime-flags.ts';
+import { RUNTIME_FLAGS } from '../../src/processes/v8-flags.ts';
 import { SERVER_ENTRY, assertBuilt, sleep } from '../faults/support.ts';
 import { testApp, testConfig } from '../support/app.ts';
 
@@ -34,7 +34,7 @@ const workers: ChildProcess[] = [];
 /** The built invalidation worker, its queue out of reach (its loop retries): only its start and its Redis matter here. */
 async function startWorker(secretId: string): Promise<{ child: ChildProcess; exited: Promise<number | null>; output: () => string }> {
   assertBuilt();
-  const child = spawn(process.execPath, [...RUNTIME_FLAGS, SERVER_ENTRY.replace(/server\.js$/, 'invalidation-worker.js')], {
+  const child = spawn(process.execPath, [...RUNTIME_FLAGS, SERVER_ENTRY.replace(/api\.js$/, 'invalidations.js')], {
     env: {
       ...process.env,
       LOG_LEVEL: 'warn',

@@ -14,7 +14,7 @@ const transitions = () => api.logs().filter((line) => String(line.msg).startsWit
 beforeAll(async () => {
   redis = new RedisServer(await freePort());
   await redis.start();
-  api = await startProcess('server.ts', { REDIS_URL: `redis://127.0.0.1:${redis.port}` });
+  api = await startProcess('api', { REDIS_URL: `redis://127.0.0.1:${redis.port}` });
   await ready(api);
   await until(async () => (await circuitGauge()) === 0, 10_000, () => `the circuit to close:\n${api.output()}`);
 });

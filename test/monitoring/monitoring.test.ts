@@ -198,10 +198,10 @@ describe('every metric a rule or a panel names', () => {
     // shared bucket under other tests, and its metrics are declared whether its sweeps work or not.
     const nowhere = `monitoring-absent-${randomUUID().slice(0, 8)}`;
     running = await Promise.all([
-      startProcess('server.ts', names),
-      startProcess('worker.ts', { ...names, RELAY_GRACE_MS: '0', RELAY_INTERVAL_MS: '100' }),
-      startProcess('consumer.ts', { ...names, CONSUMER_WAIT_SECONDS: '1' }),
-      startProcess('lifecycle-worker.ts', { ...names, DOCUMENTS_TABLE: nowhere, DOCUMENTS_BUCKET: nowhere }),
+      startProcess('api', names),
+      startProcess('relay', { ...names, RELAY_GRACE_MS: '0', RELAY_INTERVAL_MS: '100' }),
+      startProcess('order-consumer', { ...names, CONSUMER_WAIT_SECONDS: '1' }),
+      startProcess('content-sweeper', { ...names, DOCUMENTS_TABLE: nowhere, DOCUMENTS_BUCKET: nowhere }),
     ]);
     await Promise.all(running.slice(0, 3).map((process) => ready(process)));
     await ready(running[3]!, 20_000, '/health/live');

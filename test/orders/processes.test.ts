@@ -8,8 +8,8 @@ import { freePort } from '../../src/local/emulators.ts';
 import { testApp } from '../support/app.ts';
 import { DEAD_ENDPOINT, isolatedStack, json, newOrder, waitFor, type IsolatedStack } from './support.ts';
 
-// The relay and the consumer as `make dev` starts them (`node src/worker.ts`,
-// `node src/consumer.ts`), on a stack of their own: the API cannot reach SNS,
+// The relay and the consumer as `make dev` starts them (`node src/processes/relay.ts`,
+// `node src/processes/order-consumer.ts`), on a stack of their own: the API cannot reach SNS,
 // so only the relay process can deliver; SIGTERM stops both cleanly, the
 // consumer in the middle of a 20 s long poll.
 
@@ -23,7 +23,7 @@ let consumer: Running;
 async function start(entry: string, env: Record<string, string>): Promise<Running> {
   const port = await freePort();
   let output = '';
-  const child = spawn(process.execPath, [new URL(`../../src/${entry}`, import.meta.url).pathname], {
+  const child = spawn(process.execPath, [new URL(`../../src/processes/${entry}.ts`, import.meta.url).pathname], {
     env: { ...process.env, ...inject('stackEnv'), ...env, METRICS_PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -41,8 +41,8 @@ beforeAll(async () => {
   s = await isolatedStack();
   const names = Object.fromEntries(Object.entries(s.names).map(([key, value]) => [key, String(value)]));
   [relay, consumer] = await Promise.all([
-    start('worker.ts', { ...names, RELAY_GRACE_MS: '0', RELAY_INTERVAL_MS: '100' }),
-    start('consumer.ts', { ...names, CONSUMER_WAIT_SECONDS: '20' }),
+    start('relay', { ...names, RELAY_GRACE_MS: '0', RELAY_INTERVAL_MS: '100' }),
+    start('order-consumer', { ...names, CONSUMER_WAIT_SECONDS: '20' }),
   ]);
   api = await testApp({ config: { ...s.names, AWS_ENDPOINT_URL_SNS: DEAD_ENDPOINT } });
   for (const running of [relay, consumer]) {

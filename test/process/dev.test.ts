@@ -43,14 +43,14 @@ describe('make dev', () => {
     const devs = [startDev(first), startDev(second)];
 
     // Each background process prints the port of its probes and metrics.
-    const workers = ['relay', 'consumer', 'lifecycle'];
+    const workers = ['relay', 'consumer', 'content-sweeper'];
     const printed = await Promise.all(
       devs.map((dev) =>
         waitFor(
           async () => {
             const text = dev.output();
             const found = Object.fromEntries(
-              [...text.matchAll(/(\w+): \/health\/ready and \/metrics on http:\/\/localhost:(\d+)/g)].map((m) => [m[1], m[2]]),
+              [...text.matchAll(/([\w-]+): \/health\/ready and \/metrics on http:\/\/localhost:(\d+)/g)].map((m) => [m[1], m[2]]),
             );
             return text.includes('service on http://localhost:') && workers.every((w) => found[w]) ? found : undefined;
           },
@@ -60,7 +60,7 @@ describe('make dev', () => {
       ),
     );
     for (const [i, given] of [first, second].entries()) {
-      expect(printed[i]).toEqual({ relay: given.RELAY_METRICS_PORT, consumer: given.CONSUMER_METRICS_PORT, lifecycle: given.LIFECYCLE_METRICS_PORT });
+      expect(printed[i]).toEqual({ relay: given.RELAY_METRICS_PORT, consumer: given.CONSUMER_METRICS_PORT, 'content-sweeper': given.LIFECYCLE_METRICS_PORT });
     }
     const ports = [first.PORT, second.PORT, ...printed.flatMap((p) => workers.map((w) => p[w]))];
     expect(new Set(ports).size).toBe(2 + 2 * workers.length);

@@ -9,7 +9,7 @@ import { slowPost } from '../support/slow-post.ts';
 
 // The built server as a real process: SIGTERM with requests in flight, a
 // request arriving while it drains, the deadline, and a bad configuration.
-const entry = new URL('../../dist/server.js', import.meta.url).pathname;
+const entry = new URL('../../dist/processes/api.js', import.meta.url).pathname;
 
 type Server = { child: ChildProcess; port: number; output: () => string; exited: Promise<[number | null, NodeJS.Signals | null]> };
 

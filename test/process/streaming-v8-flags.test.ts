@@ -1,16 +1,16 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { RUNTIME_FLAGS } from '../../src/runtime-flags.ts';
+import { RUNTIME_FLAGS } from '../../src/processes/v8-flags.ts';
 
-// What src/runtime-flags.ts says of the flags it sets at run time, checked in
+// What src/processes/v8-flags.ts says of the flags it sets at run time, checked in
 // a process of its own: streaming allocates buffers outside the V8 heap and
 // almost no JavaScript objects. Without the flag no young collection comes
 // and only full mark-compacts free them; set at run time, young collections
 // do (bench/README.md has what that is worth to a download).
 const child = `
   import { PerformanceObserver, constants } from 'node:perf_hooks';
-  const { applyStreamingV8Flags } = await import(${JSON.stringify(new URL('../../src/runtime-flags.ts', import.meta.url).href)});
+  const { applyStreamingV8Flags } = await import(${JSON.stringify(new URL('../../src/processes/v8-flags.ts', import.meta.url).href)});
   if (process.argv[1] === 'apply') applyStreamingV8Flags();
   const collections = { minor: 0, major: 0 };
   new PerformanceObserver((list) => {
@@ -35,7 +35,7 @@ async function collectionsWhileStreaming(mode: 'apply' | 'default'): Promise<{ m
 // grow by before the next (--trace-gc-verbose): set at run time, it is the
 // doubling asked for, whatever V8 would have picked.
 const growingChild = `
-  const { applyStreamingV8Flags } = await import(${JSON.stringify(new URL('../../src/runtime-flags.ts', import.meta.url).href)});
+  const { applyStreamingV8Flags } = await import(${JSON.stringify(new URL('../../src/processes/v8-flags.ts', import.meta.url).href)});
   applyStreamingV8Flags();
   const kept = [];
   for (let i = 0; i < 20; i++) {

@@ -4,7 +4,7 @@ import { DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand } from '@aw
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { configFor } from '../support/config.ts';
-import { Regions } from '../../src/regions.ts';
+import { Regions } from '../../src/adapters/regions.ts';
 import { kill, report, sleep, stats } from '../faults/support.ts';
 import { PRIMARY, SECONDARY, metric, startTwoRegions, waitFor, type TestRegion, type TwoRegions } from './support.ts';
 

@@ -3,7 +3,7 @@ import { createAwsClients } from '../../src/adapters/aws.ts';
 import { ensureDocumentResources, ensureResources } from '../../src/bootstrap/resources.ts';
 import { loadConfig } from '../../src/config.ts';
 import { freePort, startLocalStack, type LocalStack } from '../../src/local/emulators.ts';
-import { RUNTIME_FLAGS } from '../../src/runtime-flags.ts';
+import { RUNTIME_FLAGS } from '../../src/processes/v8-flags.ts';
 import { SERVER_ENTRY, assertBuilt, kill, sleep, startServer, type ServerProcess } from '../faults/support.ts';
 import { Replication, type Channel } from './replication.ts';
 
@@ -17,7 +17,7 @@ export const SECONDARY = 'eu-west-1';
 const NAMES = [PRIMARY, SECONDARY] as const;
 const bucketOf = (region: string) => `documents-${region}`;
 const topicOf = (region: string) => `arn:aws:sns:${region}:000000000000:document-events`;
-const WORKER_ENTRY = SERVER_ENTRY.replace(/server\.js$/, 'invalidation-worker.js');
+const WORKER_ENTRY = SERVER_ENTRY.replace(/api\.js$/, 'invalidations.js');
 
 export type RegionProcess = { child: ChildProcess; exited: Promise<number | null>; output: () => string; url: string };
 

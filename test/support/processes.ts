@@ -3,7 +3,7 @@ import { inject } from 'vitest';
 import { freePort, stopChild } from '../../src/local/emulators.ts';
 
 /**
- * One of the service's processes as `make dev` starts it (`node src/<entry>`),
+ * One of the service's processes as `make dev` starts it (`node src/processes/<entry>.ts`),
  * on the shared local stack plus `env`, listening on a free port of its own:
  * PORT for the API, METRICS_PORT for the background processes.
  */
@@ -19,13 +19,14 @@ export type RunningProcess = {
   stop: (graceMs?: number) => Promise<void>;
 };
 
-export type Entry = 'server.ts' | 'worker.ts' | 'consumer.ts' | 'lifecycle-worker.ts';
+/** A process of src/processes/. */
+export type Entry = 'api' | 'relay' | 'order-consumer' | 'content-sweeper' | 'invalidations';
 
 export async function startProcess(entry: Entry, env: Record<string, string> = {}): Promise<RunningProcess> {
   const port = await freePort();
-  const portVariable = entry === 'server.ts' ? 'PORT' : 'METRICS_PORT';
+  const portVariable = entry === 'api' ? 'PORT' : 'METRICS_PORT';
   let output = '';
-  const child = spawn(process.execPath, [new URL(`../../src/${entry}`, import.meta.url).pathname], {
+  const child = spawn(process.execPath, [new URL(`../../src/processes/${entry}.ts`, import.meta.url).pathname], {
     env: { ...process.env, ...inject('stackEnv'), LOG_LEVEL: 'info', ...env, [portVariable]: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

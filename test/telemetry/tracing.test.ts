@@ -48,9 +48,9 @@ beforeAll(async () => {
   const names = Object.fromEntries(Object.entries(s.names).map(([key, value]) => [key, String(value)]));
   const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '100' };
   [api, relay, consumer] = await Promise.all([
-    startProcess('server.ts', { ...names, ...otel, AWS_ENDPOINT_URL_SNS: DEAD_ENDPOINT }),
-    startProcess('worker.ts', { ...names, ...otel, RELAY_GRACE_MS: '0', RELAY_INTERVAL_MS: '100' }),
-    startProcess('consumer.ts', { ...names, ...otel, CONSUMER_WAIT_SECONDS: '1' }),
+    startProcess('api', { ...names, ...otel, AWS_ENDPOINT_URL_SNS: DEAD_ENDPOINT }),
+    startProcess('relay', { ...names, ...otel, RELAY_GRACE_MS: '0', RELAY_INTERVAL_MS: '100' }),
+    startProcess('order-consumer', { ...names, ...otel, CONSUMER_WAIT_SECONDS: '1' }),
   ]);
   await Promise.all([api, relay, consumer].map((running) => ready(running)));
 });

@@ -3,7 +3,7 @@ import { Counter, Registry } from 'prom-client';
 import { ConfigError } from '../../src/config.ts';
 import { configFor } from '../support/config.ts';
 import { StaleReads } from '../../src/documents/stale-reads.ts';
-import { Regions, ordersConfig } from '../../src/regions.ts';
+import { Regions, ordersConfig } from '../../src/adapters/regions.ts';
 
 const three = 'us-east-1=docs-use1,eu-west-1=docs-euw1,ap-northeast-1=docs-apne1';
 const regionsOf = (list: string, local = 'us-east-1') =>

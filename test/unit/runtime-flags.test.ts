@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { STREAMING_V8_FLAGS, streamingV8FlagsFor } from '../../src/runtime-flags.ts';
+import { STREAMING_V8_FLAGS, streamingV8FlagsFor } from '../../src/processes/v8-flags.ts';
 
 describe('the V8 flags set at run time', () => {
   it('are all set when the command line names none of them', () => {

@@ -220,13 +220,13 @@ export function tenantOf(prefix: string): Tenant {
 }
 
 /**
- * `node src/server.ts` on the shared local stack, for `tenant`, listening on
+ * `node src/processes/api.ts` on the shared local stack, for `tenant`, listening on
  * a free port of its own; resolves once ready. Load shedding on event-loop
  * lag is off: a process just started on a loaded machine lags, and an
  * OVERLOADED 503 is not what these tests look at.
  */
 export async function startApi(tenant: Tenant, env: Record<string, string> = {}): Promise<RunningProcess> {
-  const api = await startProcess('server.ts', {
+  const api = await startProcess('api', {
     ...Object.fromEntries(Object.entries(tenant.config).map(([name, value]) => [name, String(value)])),
     LOG_LEVEL: 'warn',
     LOAD_SHED_EVENT_LOOP_DELAY_MS: '0',

@@ -43,7 +43,7 @@ export type AppendDeps = {
   record(progress: Progress, completing?: { checksum: string }): Promise<boolean>;
   /** A new key for a tail of this upload (never one used before: a superseded request may still write its own). */
   tailKey(): string;
-  /** Removes an object that nothing refers to any more; failures are left to the lifecycle worker. */
+  /** Removes an object that nothing refers to any more; failures are left to the content sweeper. */
   discard(key: string): void;
 };
 

@@ -291,7 +291,7 @@ export class ResumableUploads {
       partsInFlight: this.options.partsInFlight,
       record: (progress, completing) => home.records.record(tenant, uploadId, owner, progress, completing),
       tailKey: () => `${upload.s3Key}.tail.${randomUUID()}`,
-      discard: (key) => void home.parts.remove(key).catch((err: unknown) => this.options.log.warn({ err, s3Key: key }, 'tail not removed; the lifecycle worker will')),
+      discard: (key) => void home.parts.remove(key).catch((err: unknown) => this.options.log.warn({ err, s3Key: key }, 'tail not removed; the content sweeper will')),
     });
     const length = upload.length;
     const complete = input.complete;
@@ -373,7 +373,7 @@ export class ResumableUploads {
     await home.records.end(upload.tenant, upload.uploadId, 'FAILED', failure);
     const failed = { ...upload, state: 'FAILED' as const, failure };
     await discardUpload(home, failed).catch((err: unknown) =>
-      this.options.log.warn({ err, uploadId: upload.uploadId }, 'failed upload not cleaned up; the lifecycle worker will'),
+      this.options.log.warn({ err, uploadId: upload.uploadId }, 'failed upload not cleaned up; the content sweeper will'),
     );
     throw withOffset(this.failureOf(failed), upload.offset);
   }
@@ -406,7 +406,7 @@ export class ResumableUploads {
     }
     if (!(await home.records.end(tenant, uploadId, 'CANCELLED'))) return;
     await discardUpload(home, upload).catch((err: unknown) =>
-      this.options.log.warn({ err, uploadId }, 'cancelled upload not cleaned up; the lifecycle worker will'),
+      this.options.log.warn({ err, uploadId }, 'cancelled upload not cleaned up; the content sweeper will'),
     );
   }
 

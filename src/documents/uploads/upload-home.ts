@@ -7,7 +7,7 @@ import { UploadRecords, type Upload } from './upload-records.ts';
 /** Where an upload lives: its region's item (in the documents table) and bucket. */
 export type UploadHome = { region: string; records: UploadRecords; parts: S3Parts };
 
-/** The uploads of one region, as the API and the lifecycle worker reach them. */
+/** The uploads of one region, as the API and the content sweeper reach them. */
 export function uploadHome(config: Config, aws: AwsClients): UploadHome {
   return {
     region: config.AWS_REGION,
@@ -40,9 +40,9 @@ export function uploadObjectOf(key: string): { uploadId: string; tail: boolean }
 /**
  * Removes what an upload that will never commit left in S3: its multipart
  * upload (aborted, with every part) and its tail. Never the object a
- * completed multipart upload made: a document may name it (the lifecycle
- * worker's orphan sweep judges that one against the documents table).
- * Then the upload leaves the index the lifecycle worker reads.
+ * completed multipart upload made: a document may name it (the content
+ * sweeper's orphan sweep judges that one against the documents table).
+ * Then the upload leaves the index the content sweeper reads.
  */
 export async function discardUpload(home: UploadHome, upload: Upload): Promise<void> {
   await home.parts.abort(upload.s3Key, upload.s3UploadId);
@@ -51,7 +51,7 @@ export async function discardUpload(home: UploadHome, upload: Upload): Promise<v
 }
 
 /**
- * The lifecycle worker's part: every upload of this region the index lists
+ * The content sweeper's part: every upload of this region the index lists
  * as past its expiry is ended (EXPIRED, unless it completed meanwhile) and
  * its bytes removed; cancelled and failed ones whose own cleanup failed are
  * listed too, and cleaned the same way.

@@ -157,7 +157,7 @@ export type UploadRecordsOptions = { dynamo: DynamoDb; table: string; now?: () =
  * upload and the offset is the one it started from, so two requests can
  * never both record bytes at one offset. Uploads that may hold bytes in S3
  * carry `uploadShard`, which the sparse `uploads` index lists by expiry for
- * the lifecycle worker.
+ * the content sweeper.
  */
 export class UploadRecords {
   private readonly options: UploadRecordsOptions;
@@ -313,7 +313,7 @@ export class UploadRecords {
   /**
    * Ends an upload that will never commit: FAILED (with the code of why),
    * CANCELLED or EXPIRED, from any state but COMPLETED. It keeps its shard,
-   * so that the lifecycle worker removes what it left in S3 if the caller
+   * so that the content sweeper removes what it left in S3 if the caller
    * cannot; `expiresAt` moves to now, so that the worker finds it at its
    * next sweep. False when it was COMPLETED (or is gone).
    */
@@ -343,7 +343,7 @@ export class UploadRecords {
     });
   }
 
-  /** Uploads the index lists as past their expiry: those whose bytes the lifecycle worker removes. */
+  /** Uploads the index lists as past their expiry: those whose bytes the content sweeper removes. */
   async *due(now: number, abortSignal?: AbortSignal): AsyncGenerator<{ tenant: string; uploadId: string }> {
     for (const shard of UPLOAD_SHARDS) {
       let start: Item | undefined;

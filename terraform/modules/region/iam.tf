@@ -4,8 +4,8 @@
 # the calls that process's code makes, on this region's resources (and the
 # primary's orders, which every region's pods use). test/infra/iam.test.ts
 # derives every list below from the code each entry point loads
-# (src/server.ts, src/worker.ts, src/consumer.ts, src/lifecycle-worker.ts,
-# and with several regions src/invalidation-worker.ts) and fails on any
+# (src/processes/api.ts, src/processes/relay.ts, src/processes/order-consumer.ts, src/processes/content-sweeper.ts,
+# and with several regions src/processes/invalidations.ts) and fails on any
 # difference, in the primary and in a further region, so a new call needs
 # its permission here, and a permission nothing calls any more goes. No
 # Create*/Delete* of tables, buckets, topics or queues: terraform owns those.

@@ -1,10 +1,8 @@
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
-import { ConfigError } from './config.ts';
-import { applyStreamingV8Flags } from './runtime-flags.ts';
 
 /**
- * Graceful shutdown shared by every entry point (close-with-grace): on the
+ * Graceful shutdown of every long-running process (close-with-grace): on the
  * first SIGTERM or SIGINT, readiness turns 503 and requests still arriving on
  * open connections get 503 SHUTTING_DOWN, in-flight ones finish, clients
  * close, and the process exits 0. A second signal, the deadline, or a failed
@@ -26,21 +24,4 @@ export function runUntilSignalled(app: FastifyInstance, timeoutMs: number): void
       app.log.info('shut down cleanly');
     },
   );
-}
-
-/**
- * Runs an entry point, with the V8 settings of runtime-flags.ts; a bad
- * configuration ends it with its message and EX_CONFIG (78), not a stack trace.
- */
-export async function runEntryPoint(main: () => Promise<void>): Promise<void> {
-  applyStreamingV8Flags();
-  try {
-    await main();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(78);
-    }
-    throw error;
-  }
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createAwsClients, type AwsClients } from './adapters/aws.ts';
-import { regionPairs, type Config } from './config.ts';
+import { createAwsClients, type AwsClients } from './aws.ts';
+import { regionPairs, type Config } from '../config.ts';
 
 /**
  * The regions of the document path (DOCUMENT_REGIONS), which one this

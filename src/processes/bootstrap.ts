@@ -1,6 +1,5 @@
-import { createAwsClients } from './adapters/aws.ts';
-import { ensureResources } from './bootstrap/resources.ts';
-import { loadConfig } from './config.ts';
+import { ensureResources } from '../bootstrap/resources.ts';
+import { runProcess } from './runtime.ts';
 
 // One-shot: creates every table, bucket, topic and queue (docker compose runs
 // it before the service; on AWS, terraform owns them instead).
@@ -18,22 +17,22 @@ const unreachable = (error: unknown): string | undefined => {
   return undefined;
 };
 
-const config = loadConfig();
-const aws = createAwsClients(config);
-const deadline = Date.now() + WAIT_MS;
-try {
-  for (;;) {
-    try {
-      await ensureResources(config, aws, (message) => console.log(message));
-      break;
-    } catch (error) {
-      const code = unreachable(error);
-      if (!code || Date.now() > deadline) throw error;
-      console.log(`the emulators do not answer yet (${code}); trying again`);
-      await new Promise((resolve) => setTimeout(resolve, 500));
+await runProcess({
+  name: 'bootstrap',
+  run: async ({ config, log, aws }) => {
+    const clients = aws();
+    const deadline = Date.now() + WAIT_MS;
+    for (;;) {
+      try {
+        await ensureResources(config, clients, (message) => log.info(message));
+        break;
+      } catch (error) {
+        const code = unreachable(error);
+        if (!code || Date.now() > deadline) throw error;
+        log.info({ code }, 'the emulators do not answer yet; trying again');
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
     }
-  }
-  console.log('resources ready');
-} finally {
-  aws.destroy();
-}
+    log.info('resources ready');
+  },
+});

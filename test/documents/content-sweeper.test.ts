@@ -7,7 +7,7 @@ import { Registry } from 'prom-client';
 import { createAwsClients, type AwsClients } from '../../src/adapters/aws.ts';
 import { tableDefinitions } from '../../src/bootstrap/resources.ts';
 import type { Config } from '../../src/config.ts';
-import { ContentLifecycle } from '../../src/documents/content-lifecycle.ts';
+import { ContentSweeper } from '../../src/documents/content-sweeper.ts';
 import { ContentStore } from '../../src/documents/content-store.ts';
 import { DocumentStore } from '../../src/documents/document-store.ts';
 import { contentStoreOptions, documentStores } from '../../src/documents/stores.ts';
@@ -15,7 +15,7 @@ import { uploadHome } from '../../src/documents/uploads/upload-home.ts';
 import { testApp, testConfig } from '../support/app.ts';
 import { bucketContents, overwriteObject } from './support.ts';
 
-// The lifecycle worker on a table and bucket of its own (a sweep looks at the
+// The content sweeper on a table and bucket of its own (a sweep looks at the
 // whole bucket; the shared one holds other files' uploads in progress). Time
 // is moved forward instead of waited for: `now` past the grace period.
 
@@ -42,7 +42,7 @@ afterAll(async () => {
 });
 
 function worker(registry: Registry, now = () => Date.now() + GRACE_MS + 1000) {
-  return new ContentLifecycle({
+  return new ContentSweeper({
     ...documentStores(config, aws),
     uploads: uploadHome(config, aws),
     log: silent,
@@ -62,7 +62,7 @@ async function counter(registry: Registry, name: string): Promise<Record<string,
 const create = async (id: string, content: Buffer) =>
   (await app.inject({ method: 'PUT', url: `/documents/${id}`, payload: content })).statusCode;
 
-describe('the lifecycle worker', () => {
+describe('the content sweeper', () => {
   it('removes orphans once, with two workers at once, and leaves committed documents alone', async () => {
     const kept = randomBytes(5000);
     expect(await create('kept', kept)).toBe(201);
@@ -152,7 +152,7 @@ describe('the lifecycle worker', () => {
     }
     const warnings: unknown[] = [];
     const sweep = (registry: Registry) =>
-      new ContentLifecycle({
+      new ContentSweeper({
         ...documentStores(config, aws),
         content: new LockedContent(contentStoreOptions(config, aws)),
         uploads: uploadHome(config, aws),

@@ -17,7 +17,7 @@ export type LifecycleSweep =
   | { checked: number; found: Record<OrphanKind, number>; removed: Record<OrphanKind, number>; retained: Record<OrphanKind, number>; uploadsEnded: number }
   | 'not-leader';
 
-export type ContentLifecycleOptions = {
+export type ContentSweeperOptions = {
   store: DocumentStore;
   content: ContentStore;
   /** This region's resumable uploads: those past their expiry are ended, and their bytes removed. */
@@ -47,8 +47,8 @@ export type ContentLifecycleOptions = {
  * Any number of replicas may run: one lease in the table lets one sweep at
  * a time, so each orphan is removed (and counted) once.
  */
-export class ContentLifecycle {
-  private readonly options: ContentLifecycleOptions;
+export class ContentSweeper {
+  private readonly options: ContentSweeperOptions;
   private readonly now: () => number;
   readonly owner: string;
   private readonly loop: BackgroundLoop;
@@ -57,10 +57,10 @@ export class ContentLifecycle {
   private readonly retained: Counter<'kind'> | undefined;
   private readonly uploadsCleaned: Counter<'state'> | undefined;
 
-  constructor(options: ContentLifecycleOptions) {
+  constructor(options: ContentSweeperOptions) {
     this.options = options;
     this.now = options.now ?? Date.now;
-    this.owner = options.owner ?? `lifecycle-${randomUUID()}`;
+    this.owner = options.owner ?? `sweeper-${randomUUID()}`;
     if (options.registry) {
       const registers = [options.registry];
       this.found = new Counter({
@@ -101,7 +101,7 @@ export class ContentLifecycle {
       },
       {
         backoffMs: (failures) => Math.min(options.intervalMs, 1000 * 2 ** failures),
-        onError: (err) => options.log.error({ err }, 'lifecycle sweep failed'),
+        onError: (err) => options.log.error({ err }, 'content sweep failed'),
       },
     );
   }
@@ -127,7 +127,7 @@ export class ContentLifecycle {
     } finally {
       await store.releaseSweep(this.owner).catch(() => {});
     }
-    if (Object.values(result.found).some((count) => count > 0) || result.uploadsEnded > 0) this.options.log.info(result, 'lifecycle sweep removed orphans');
+    if (Object.values(result.found).some((count) => count > 0) || result.uploadsEnded > 0) this.options.log.info(result, 'content sweep removed orphans');
     return result;
   }
 

@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
-// The tree reads one way: entry points → app → domains → adapters. No two
-// folders of src/ may import each other, directly or round a longer loop.
+// The tree reads one way: processes → app → domains → adapters. No two
+// folders of src/ may import each other, directly or round a longer loop,
+// and no import goes up the layers below.
 // Each folder of src/ is one node; each file at the top of src/ (app.ts,
 // config.ts, errors.ts, …) is a node of its own. Type-only imports count:
 // a folder that needs another's types depends on it all the same.
@@ -80,6 +81,48 @@ export function cycles(edges: Edge[]): { nodes: string[]; imports: string[] }[] 
     imports: edges.filter((edge) => nodes.includes(edge.from) && nodes.includes(edge.to)).map((edge) => edge.via),
   }));
 }
+
+/**
+ * The layers, top first. A node may import its own layer (no cycle, above)
+ * and any below, never one above. A node of src/ in none fails the test:
+ * a new folder takes its place here.
+ */
+const LAYERS: readonly (readonly string[])[] = [
+  ['processes/', 'local/'],
+  ['app.ts'],
+  ['documents/', 'orders/', 'idempotency/', 'outbox/', 'consumer/', 'health/', 'bootstrap/'],
+  ['http/'],
+  ['adapters/'],
+  ['telemetry/'],
+  ['config.ts', 'errors.ts', 'metrics.ts', 'cached.ts', 'background-loop.ts'],
+];
+
+/** The imports that go up a layer (or from or to a node in no layer). */
+export function upward(edges: Edge[], layers: readonly (readonly string[])[]): string[] {
+  const rank = (node: string) => layers.findIndex((layer) => layer.includes(node));
+  return edges.filter(({ from, to }) => rank(from) < 0 || rank(to) < 0 || rank(to) < rank(from)).map((edge) => edge.via);
+}
+
+describe('the layers of src/', () => {
+  it('place every folder and top-level file', () => {
+    const nodes = new Set(sourceFiles(SRC).map(nodeOf));
+    expect([...nodes].filter((node) => !LAYERS.flat().includes(node))).toEqual([]);
+  });
+
+  it('are imported downwards only: processes → app → domains → http → adapters → telemetry → config', () => {
+    expect(upward(folderGraph(), LAYERS)).toEqual([]);
+  });
+
+  it('the check names an import that goes up', () => {
+    const edge = (from: string, to: string) => ({ from, to, via: `${from}x.ts → ${to}y.ts` });
+    const layers = [['processes/'], ['app.ts'], ['orders/', 'outbox/'], ['adapters/']];
+    expect(upward([edge('processes/', 'adapters/'), edge('orders/', 'outbox/'), edge('adapters/', 'orders/'), edge('orders/', 'processes/')], layers)).toEqual([
+      'adapters/x.ts → orders/y.ts',
+      'orders/x.ts → processes/y.ts',
+    ]);
+    expect(upward([edge('new/', 'adapters/')], layers)).toEqual(['new/x.ts → adapters/y.ts']);
+  });
+});
 
 describe('imports between the folders of src/', () => {
   it('form no cycle', () => {

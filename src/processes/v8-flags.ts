@@ -20,7 +20,7 @@ export const RUNTIME_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
 
 /**
  * Set at run time: NODE_OPTIONS refuses both, so every entry point sets them
- * as it starts (runEntryPoint). V8 reads them when it allocates and when it
+ * as it starts (runProcess, runtime.ts). V8 reads them when it allocates and when it
  * sizes the heap after a collection, so they hold from then on (a test
  * checks they do).
  *

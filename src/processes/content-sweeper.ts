@@ -1,0 +1,31 @@
+import { ContentSweeper } from '../documents/content-sweeper.ts';
+import { documentStores } from '../documents/stores.ts';
+import { uploadHome } from '../documents/uploads/upload-home.ts';
+import { background, runProcess } from './runtime.ts';
+
+// The content sweeper: every LIFECYCLE_INTERVAL_SECONDS it ends the
+// resumable uploads past their expiry (their parts and tails removed), sweeps
+// the documents bucket for content no committed document points to, and
+// reports tombstones that DynamoDB TTL is late with. Serves /health/live,
+// /health/ready and /metrics on METRICS_PORT; on SIGTERM/SIGINT it finishes
+// the sweep in progress, closes its clients and exits 0. Any number of
+// replicas may run: one sweeps at a time.
+await runProcess({
+  name: 'content-sweeper',
+  serve: background(async ({ config, log, aws }, registry) => {
+    const clients = aws();
+    const sweeper = new ContentSweeper({
+      ...documentStores(config, clients),
+      uploads: uploadHome(config, clients),
+      log,
+      graceMs: config.LIFECYCLE_ORPHAN_GRACE_SECONDS * 1000,
+      leaseMs: config.LIFECYCLE_LEASE_SECONDS * 1000,
+      intervalMs: config.LIFECYCLE_INTERVAL_SECONDS * 1000,
+      registry,
+    });
+    return {
+      loop: sweeper,
+      describe: { owner: sweeper.owner, table: config.DOCUMENTS_TABLE, bucket: config.DOCUMENTS_BUCKET },
+    };
+  }),
+});
