@@ -12,6 +12,7 @@ const IANA_PROBLEM_TYPES = 'https://iana.org/assignments/http-problem-types#';
 const definitions = {
   ROUTE_NOT_FOUND: { status: 404, message: 'No route %s %s' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method %s is not allowed on %s' },
+  NOT_IMPLEMENTED: { status: 501, message: 'Method %s is not implemented by this server' },
   BAD_REQUEST: { status: 400, message: 'The request is malformed' },
   DUPLICATE_HEADER: { status: 400, message: 'The %s header may be sent only once' },
   REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time' },
@@ -85,6 +86,7 @@ function define<C extends ErrorCode>(code: C) {
 export const Errors = {
   RouteNotFound: define('ROUTE_NOT_FOUND'),
   MethodNotAllowed: define('METHOD_NOT_ALLOWED'),
+  NotImplemented: define('NOT_IMPLEMENTED'),
   BadRequest: define('BAD_REQUEST'),
   DuplicateHeader: define('DUPLICATE_HEADER'),
   RequestTimeout: define('REQUEST_TIMEOUT'),
