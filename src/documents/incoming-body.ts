@@ -26,6 +26,8 @@ class BodyMeter extends Transform {
   bytes = 0;
   sha256: Buffer | undefined;
   private readonly hash: Hash = createHash('sha256');
+  /** Only when a sha-512 was declared: it costs about as much as the sha-256. */
+  private readonly sha512: Hash | undefined;
   private readonly maxBytes: number;
   private readonly declared: readonly DeclaredDigest[];
 
@@ -33,19 +35,22 @@ class BodyMeter extends Transform {
     super();
     this.maxBytes = maxBytes;
     this.declared = declared;
+    if (declared.some((digest) => digest.algorithm === 'sha-512')) this.sha512 = createHash('sha512');
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
     this.bytes += chunk.length;
     if (this.bytes > this.maxBytes) return callback(new Errors.PayloadTooLarge(describeBytes(this.maxBytes)));
     this.hash.update(chunk);
+    this.sha512?.update(chunk);
     callback(null, chunk);
   }
 
   override _flush(callback: TransformCallback) {
     const sha256 = this.hash.digest();
-    const wrong = this.declared.find((digest) => !digest.sha256.equals(sha256));
-    if (wrong) return callback(new Errors.DigestMismatch(wrong.field));
+    const sha512 = this.sha512?.digest();
+    const wrong = this.declared.find((digest) => !digest.value.equals(digest.algorithm === 'sha-256' ? sha256 : sha512!));
+    if (wrong) return callback(new Errors.DigestMismatch(`${wrong.field} ${wrong.algorithm}`));
     this.sha256 = sha256;
     callback();
   }

@@ -137,7 +137,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
         description:
           'Stores the body byte for byte with its Content-Type, streamed (up to MAX_DOCUMENT_BYTES). With an Idempotency-Key, ' +
           'a retry with the same body answers the original 201 (Idempotent-Replayed); another body with it is 422. ' +
-          'Content-Digest or Repr-Digest (sha-256), when sent, must match the body.',
+          'Content-Digest or Repr-Digest (sha-256 or sha-512), when sent, must match the body.',
         tags: ['documents'],
         headers: DocumentWriteHeaders,
         response: { 201: DocumentMetadataRef, ...problems(400, 401, 408, 409, 413, 415, 422, 429, 503) },

@@ -33,7 +33,7 @@ export const DocumentWriteHeaders = Type.Object({
     Type.String({ description: 'POST only: 1-255 printable ASCII, bare or an RFC 8941 string' }),
   ),
   'content-digest': Type.Optional(
-    Type.String({ description: 'RFC 9530, e.g. sha-256=:<base64>:; the body must match its sha-256, else 400 DIGEST_MISMATCH' }),
+    Type.String({ description: 'RFC 9530, sha-256=:<base64>: and/or sha-512=:<base64>:; the body must match each, else 400 DIGEST_MISMATCH; naming neither: 400 INVALID_DIGEST' }),
   ),
   'repr-digest': Type.Optional(Type.String({ description: 'RFC 9530; checked like Content-Digest (bodies are stored as sent)' })),
   'retain-until': Type.Optional(

@@ -141,9 +141,10 @@ export function parseCreation(protocol: Protocol, headers: Headers): Creation {
       length = declared;
     }
   }
-  const digests = declaredDigests(headers);
-  const repr = digests.find((digest) => digest.field === 'Repr-Digest')?.sha256;
-  const content = digests.find((digest) => digest.field === 'Content-Digest')?.sha256;
+  // An upload's hash is resumed across requests and instances: sha-256 only.
+  const digests = declaredDigests(headers, ['sha-256']);
+  const repr = digests.find((digest) => digest.field === 'Repr-Digest')?.value;
+  const content = digests.find((digest) => digest.field === 'Content-Digest')?.value;
   return {
     protocol,
     contentType,
@@ -201,8 +202,8 @@ function checksumOf(protocol: Protocol, headers: Headers): BodyDigest | undefine
     if (more.length > 0 || expected.length !== 32 || expected.toString('base64') !== encoded) throw new Errors.InvalidUploadRequest('Upload-Checksum is "sha256 <base64 of 32 bytes>"');
     return { expectedSha256: expected, field: 'Upload-Checksum' };
   }
-  const content = declaredDigests(headers).find((digest) => digest.field === 'Content-Digest');
-  return content ? { expectedSha256: content.sha256, field: 'Content-Digest' } : undefined;
+  const content = declaredDigests(headers, ['sha-256']).find((digest) => digest.field === 'Content-Digest');
+  return content ? { expectedSha256: content.value, field: 'Content-Digest' } : undefined;
 }
 
 /** RFC 9110 HTTP-date. */
