@@ -377,7 +377,7 @@ export class DocumentService {
       POST_ROUTE,
       {
         ...scope,
-        fingerprint: fingerprint([POST_ROUTE, received.metadata.contentType, received.metadata.checksum, ...(received.retainUntil ? [received.retainUntil] : [])]),
+        fingerprint: fingerprint([POST_ROUTE, comparableMediaType(received.metadata.contentType), received.metadata.checksum, ...(received.retainUntil ? [received.retainUntil] : [])]),
         resourceId: received.metadata.id,
       },
       async (resourceId) => {
@@ -579,6 +579,21 @@ export function contentTypeOf(sent: string | undefined): string {
   const contentType = sent?.trim() || DEFAULT_CONTENT_TYPE;
   if (!MEDIA_TYPE.test(contentType)) throw new Errors.UnsupportedMediaType(JSON.stringify(contentType.slice(0, 64)));
   return contentType;
+}
+
+/**
+ * A media type as RFC 9110 §8.3.1 compares them: type, subtype and parameter
+ * names ignore case, as does a charset's value; other values are kept as sent.
+ */
+export function comparableMediaType(contentType: string): string {
+  const [essence = '', ...parameters] = contentType.split(';');
+  const normalized = parameters.map((parameter) => {
+    const equals = parameter.indexOf('=');
+    const name = (equals < 0 ? parameter : parameter.slice(0, equals)).trim().toLowerCase();
+    const value = equals < 0 ? '' : parameter.slice(equals + 1).trim();
+    return `${name}=${name === 'charset' ? value.toLowerCase() : value}`;
+  });
+  return [essence.trim().toLowerCase(), ...normalized].join(';');
 }
 
 function sha256Of(content: Uint8Array): string {

@@ -69,3 +69,17 @@ describe('digests', () => {
     expect(problem.detail).not.toContain('sha-512');
   });
 });
+
+describe('Idempotency-Key fingerprints', () => {
+  it('compare the media type as RFC 9110 does: TEXT/PLAIN after text/plain with the same key and bytes is a replay', async () => {
+    const key = uniqueId('case');
+    const first = await create('same bytes', { 'content-type': 'text/plain; charset=utf-8', 'idempotency-key': key });
+    expect(first.statusCode).toBe(201);
+    const again = await create('same bytes', { 'content-type': 'TEXT/Plain;Charset=UTF-8', 'idempotency-key': key });
+    expect(again.statusCode, again.body).toBe(201);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.json()).toEqual(first.json());
+    // Another type with the key is still another request.
+    expectProblem(await create('same bytes', { 'content-type': 'text/html', 'idempotency-key': key }), 422, 'IDEMPOTENCY_KEY_REUSED');
+  });
+});
