@@ -21,7 +21,7 @@ const definitions = {
   EXPECTATION_FAILED: { status: 417, message: 'The only expectation understood is Expect: 100-continue' },
   VALIDATION_FAILED: { status: 400, message: 'The request does not match the schema' },
   MALFORMED_JSON: { status: 400, message: 'The body is not valid JSON' },
-  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Content-Type %s is not accepted here' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: '%s is not accepted here: %s' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The body is larger than the limit of %s' },
   UPLOAD_INCOMPLETE: { status: 400, message: 'The body ended before its declared length' },
   INVALID_DIGEST: { status: 400, message: 'Content-Digest and Repr-Digest take an RFC 9530 dictionary with %s' },

@@ -13,7 +13,7 @@ import { createdEvent, deletedEvent, type DocumentEvents } from './document-even
 import { deletionEventKey, type ContentPlace, type CreateResult, type ListingPosition } from './document-store.ts';
 import type { DeletionAnnouncer } from './deletion-events.ts';
 import type { DocumentRecords } from './homed-document-store.ts';
-import { IncomingBody, type BodyHead } from './incoming-body.ts';
+import { IncomingBody, refuseContentCoding, type BodyHead } from './incoming-body.ts';
 import type { ObjectLocks } from './object-lock.ts';
 import { parseRetainUntil } from './retention.ts';
 import type { DocumentMetadata, WholeDocument } from './schemas.ts';
@@ -26,6 +26,8 @@ export type NewDocument = {
   /** undefined for a request without a body. */
   body: Readable | undefined;
   contentType: string | undefined;
+  /** Content-Encoding as sent. */
+  contentEncoding?: string | undefined;
   /** Content-Length, when the client declared one. */
   declaredLength: number | undefined;
   digests: readonly DeclaredDigest[];
@@ -44,6 +46,8 @@ export type Found =
   | { kind: 'object'; metadata: DocumentMetadata; s3Key: string; cacheStatus: 'fwd=miss' };
 
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+/** What a 415 of a create says a document takes. */
+export const DOCUMENT_TYPES = 'a document takes any type/subtype[; parameters]';
 // type/subtype[; parameters], as RFC 9110 allows, kept to a sane length.
 const MEDIA_TYPE = /^[A-Za-z0-9!#$&^_.+-]{1,127}\/[A-Za-z0-9!#$&^_.+-]{1,127}(\s*;[\x20-\x7e]*)?$/;
 const POST_ROUTE = 'POST /documents';
@@ -191,6 +195,7 @@ export class DocumentService {
   ): Promise<CreateAnswer> {
     const { maxBytes } = this.options.limits;
     const inlineMaxBytes = this.options.limits.inlineMaxBytes(tenant);
+    refuseContentCoding(input.contentEncoding);
     if (!input.body || input.declaredLength === 0) throw new Errors.EmptyDocument();
     const contentType = contentTypeOf(input.contentType);
     const retainUntil = this.retention(input.retainUntil);
@@ -577,7 +582,9 @@ export class DocumentService {
 /** The media type a create stores: the one sent, or application/octet-stream; 415 for one that is not a media type. */
 export function contentTypeOf(sent: string | undefined): string {
   const contentType = sent?.trim() || DEFAULT_CONTENT_TYPE;
-  if (!MEDIA_TYPE.test(contentType)) throw new Errors.UnsupportedMediaType(JSON.stringify(contentType.slice(0, 64)));
+  if (!MEDIA_TYPE.test(contentType)) {
+    throw new Errors.UnsupportedMediaType(`Content-Type ${JSON.stringify(contentType.slice(0, 64))}`, DOCUMENT_TYPES);
+  }
   return contentType;
 }
 

@@ -18,6 +18,19 @@ export function describeBytes(bytes: number): string {
 }
 
 /**
+ * A document is stored as the bytes sent: a body in a content coding (gzip,
+ * say) would be stored, hashed and served as if it were the content. 415,
+ * with Accept-Encoding saying what is taken (RFC 9110 §15.5.16).
+ */
+export function refuseContentCoding(sent: string | string[] | undefined): void {
+  if (sent === undefined) return;
+  const codings = (Array.isArray(sent) ? sent.join(',') : sent).split(',').map((coding) => coding.trim().toLowerCase());
+  if (codings.every((coding) => coding === 'identity' || coding === '')) return;
+  const error = new Errors.UnsupportedMediaType(`Content-Encoding ${JSON.stringify(String(sent).slice(0, 64))}`, 'documents are stored as sent, identity only');
+  throw Object.assign(error, { headers: { 'accept-encoding': 'identity' } });
+}
+
+/**
  * Counts, limits and hashes a body as it passes. The declared digests are
  * checked before the stream ends, so that a consumer (an S3 upload) never
  * sees the end of a body that does not match them and never commits it.

@@ -6,7 +6,7 @@ import { Errors } from '../errors.ts';
 import { problems } from '../http/schemas.ts';
 import { parseIdempotencyKey } from '../idempotency/idempotency-key.ts';
 import { declaredDigests } from './content-digest.ts';
-import type { CreateAnswer, DocumentService, Found, NewDocument } from './document-service.ts';
+import { DOCUMENT_TYPES, type CreateAnswer, type DocumentService, type Found, type NewDocument } from './document-service.ts';
 import { describeBytes } from './incoming-body.ts';
 import { planRead, representationOf, type ReadPlan } from './representation.ts';
 import { protocolOf } from './uploads/protocols.ts';
@@ -33,6 +33,7 @@ function newDocument(request: FastifyRequest): NewDocument {
   return {
     body: request.body instanceof Readable ? request.body : undefined,
     contentType: request.headers['content-type'],
+    contentEncoding: request.headers['content-encoding'],
     declaredLength: length === undefined ? undefined : Number(length),
     digests: declaredDigests(request.headers),
     retainUntil: singleHeader(request.headers['retain-until']),
@@ -117,7 +118,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
   // service as the stream it is, and read there as it arrives.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
-  const uploadConfig = { bodyBytesPerSecond: uploadMinBytesPerSecond };
+  const uploadConfig = { bodyBytesPerSecond: uploadMinBytesPerSecond, accepts: DOCUMENT_TYPES };
   const created = ['Location', 'ETag', 'Idempotent-Replayed'] as const;
   const read = ['ETag', 'Accept-Ranges', 'Repr-Digest', 'Cache-Status'] as const;
   // A declared length over the limit is refused before anything else, before a byte is read.

@@ -13,8 +13,16 @@ import {
   type ErrorCode,
   type FieldError,
 } from '../errors.ts';
+import { JSON_ONLY } from './json-body.ts';
 import type { Problem } from './schemas.ts';
 import { SECURITY_HEADERS } from './security-headers.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** What a 415 of Fastify's (a Content-Type it cannot parse) says the route takes; JSON_ONLY when unset. */
+    accepts?: string;
+  }
+}
 
 /**
  * What a thrown error may carry beyond its code: a Retry-After, headers the
@@ -196,6 +204,24 @@ export function unroutedError(app: FastifyInstance, request: FastifyRequest): An
 }
 
 /**
+ * Fastify's own refusals of a body, as ours, saying what is wanted: the
+ * limit of the route; the types it takes.
+ */
+function inOurTerms(error: AnyError, request: FastifyRequest): AnyError {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new Errors.PayloadTooLarge(`${request.routeOptions.bodyLimit} bytes`);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new Errors.UnsupportedMediaType(
+        `Content-Type ${JSON.stringify((request.headers['content-type'] ?? '').slice(0, 64))}`,
+        request.routeOptions.config.accepts ?? JSON_ONLY,
+      );
+    default:
+      return error;
+  }
+}
+
+/**
  * One error handler for the whole app, and a not-found handler that tells a
  * wrong method (405 + Allow) from an unknown path (404) and from a method
  * not implemented at all (501).
@@ -211,7 +237,8 @@ export const problemPlugin = fp(
       }
     });
 
-    app.setErrorHandler((error: AnyError, request, reply) => {
+    app.setErrorHandler((thrown: AnyError, request, reply) => {
+      const error = inOurTerms(thrown, request);
       const code = classify(error);
       const status = errorDefinition(code).status;
       // A bug gets the stack; a shed or a dependency outage is a state, logged as one line each.

@@ -83,3 +83,54 @@ describe('Idempotency-Key fingerprints', () => {
     expectProblem(await create('same bytes', { 'content-type': 'text/html', 'idempotency-key': key }), 422, 'IDEMPOTENCY_KEY_REUSED');
   });
 });
+
+describe('bodies the service would misread are 415, saying what is taken', () => {
+  it.each(['gzip', 'br', 'identity, gzip'])('a document create with Content-Encoding %s is refused, never stored as the content', async (coding) => {
+    const id = uniqueId('enc');
+    const put = await app.inject({ method: 'PUT', url: `/documents/${id}`, payload: 'compressed?', headers: { 'content-type': 'text/plain', 'content-encoding': coding } });
+    const problem = expectProblem(put, 415, 'UNSUPPORTED_MEDIA_TYPE');
+    expect(problem.detail).toContain('identity');
+    expect(put.headers['accept-encoding']).toBe('identity');
+    expectProblem(await app.inject({ method: 'GET', url: `/documents/${id}` }), 404, 'DOCUMENT_NOT_FOUND');
+    expectProblem(await create('compressed?', { 'content-encoding': coding }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  it('Content-Encoding: identity is the bytes as sent, and accepted', async () => {
+    expect((await create('plain', { 'content-encoding': 'Identity' })).statusCode).toBe(201);
+  });
+
+  it('a resumable upload in a content coding is refused too', async () => {
+    const response = await app.inject({ method: 'POST', url: '/documents', headers: { 'tus-resumable': '1.0.0', 'upload-length': '5', 'content-encoding': 'gzip' } });
+    expectProblem(response, 415, 'UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  it('a malformed document Content-Type names what a document takes', async () => {
+    const problem = expectProblem(await create('x', { 'content-type': 'not a media type' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    expect(problem.detail).toContain('type/subtype');
+  });
+
+  const order = () => JSON.stringify({ customerId: 'CUST-00000022', items: [{ sku: `SEM-${uniqueId().slice(2, 10).toUpperCase()}`, quantity: 1 }] });
+  const placeOrder = (payload: string, contentType: string) => app.inject({ method: 'POST', url: '/orders', payload, headers: { 'content-type': contentType } });
+
+  it.each(['application/json; charset=iso-8859-1', 'application/json; charset="utf-16"', 'text/plain', 'application/xml'])('an order as %s is 415 naming application/json in UTF-8', async (type) => {
+    const problem = expectProblem(await placeOrder(order(), type), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    expect(problem.detail).toContain('application/json');
+    expect(problem.detail).toContain('utf-8');
+  });
+
+  it.each(['application/json', 'application/json; charset=utf-8', 'Application/JSON;Charset="UTF-8"'])('an order as %s is taken', async (type) => {
+    const response = await placeOrder(order(), type);
+    expect(response.statusCode, response.body).toBe(201);
+  });
+
+  it('an order body without Content-Type is 415 naming application/json', async () => {
+    const response = await app.inject({ method: 'POST', url: '/orders', payload: Buffer.from(order()) });
+    expect(expectProblem(response, 415, 'UNSUPPORTED_MEDIA_TYPE').detail).toContain('application/json');
+  });
+
+  it('an order over 1024 bytes is 413 naming the limit, declared or chunked', async () => {
+    const padded = order().replace('{', `{${' '.repeat(1100)}`);
+    const problem = expectProblem(await placeOrder(padded, 'application/json'), 413, 'PAYLOAD_TOO_LARGE');
+    expect(problem.detail).toContain('1024 bytes');
+  });
+});

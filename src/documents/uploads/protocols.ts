@@ -1,5 +1,6 @@
 import { ParseError, parseItem } from 'structured-headers';
 import { Errors } from '../../errors.ts';
+import { refuseContentCoding } from '../incoming-body.ts';
 import { declaredDigests } from '../content-digest.ts';
 import { DOCUMENT_ID_PATTERN } from '../schemas.ts';
 import type { BodyDigest } from './append.ts';
@@ -116,6 +117,7 @@ export type Creation = {
 };
 
 export function parseCreation(protocol: Protocol, headers: Headers): Creation {
+  refuseContentCoding(headers['content-encoding']);
   const rawMetadata = single(headers, 'upload-metadata');
   const metadata = rawMetadata === undefined ? new Map<string, string>() : parseMetadata(rawMetadata);
   const documentId = metadata.get('documentId');
@@ -173,13 +175,14 @@ export function hasBody(headers: Headers): boolean {
 export function checkBodyType(protocol: Protocol, headers: Headers): void {
   const expected = protocol === 'tus' ? TUS_CONTENT_TYPE : IETF_CONTENT_TYPE;
   const sent = single(headers, 'content-type')?.split(';')[0]?.trim().toLowerCase();
-  if (sent !== expected) throw new Errors.UnsupportedMediaType(`${JSON.stringify(sent ?? '')} (an append takes ${expected})`);
+  if (sent !== expected) throw new Errors.UnsupportedMediaType(`Content-Type ${JSON.stringify(sent ?? '')}`, `an append takes ${expected}`);
 }
 
 /** What an append (PATCH) request says. */
 export type Appending = { offset: number; complete: boolean | undefined; length: number | undefined; digest: BodyDigest | undefined };
 
 export function parseAppend(protocol: Protocol, headers: Headers): Appending {
+  refuseContentCoding(headers['content-encoding']);
   const offset = integer(protocol, headers, 'Upload-Offset');
   if (offset === undefined) throw new Errors.InvalidUploadRequest('an append needs Upload-Offset');
   const length = integer(protocol, headers, 'Upload-Length');
