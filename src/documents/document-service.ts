@@ -15,6 +15,7 @@ import type { DeletionAnnouncer } from './deletion-events.ts';
 import type { DocumentRecords } from './homed-document-store.ts';
 import { IncomingBody, refuseContentCoding, type BodyHead } from './incoming-body.ts';
 import type { ObjectLocks } from './object-lock.ts';
+import { createOnly, evaluate, failsWithoutDocument, hasPreconditions, preconditionFailed, type Preconditions } from './preconditions.ts';
 import { parseRetainUntil } from './retention.ts';
 import type { DocumentMetadata, WholeDocument } from './schemas.ts';
 import type { StaleReads } from './stale-reads.ts';
@@ -130,17 +131,28 @@ export class DocumentService {
     this.memoryHits = options.metrics.cacheLookups.labels({ layer: 'memory', result: 'hit' });
   }
 
-  /** PUT: 201 new, 200 identical retry, 409 when the id holds other content or was deleted. */
-  async put(tenant: string, id: string, input: NewDocument): Promise<CreateAnswer> {
+  /**
+   * PUT: 201 new, 200 identical retry, 409 when the id holds other content
+   * or was deleted; 412 when a condition does not hold, checked before a
+   * byte is read. If-None-Match: * (create only) holds to the commit: a
+   * document that appears meanwhile, even these very bytes, is a 412.
+   */
+  async put(tenant: string, id: string, input: NewDocument, conditions: Preconditions = {}): Promise<CreateAnswer> {
+    if (hasPreconditions(conditions)) await this.checkWrite(tenant, id, conditions, true);
+    const answer = (result: CreateResult) => {
+      if (createOnly(conditions) && (result.outcome === 'identical' || result.outcome === 'conflict')) throw preconditionFailed(conditions, id);
+      return this.answerPut(id, result);
+    };
     return this.receive(tenant, input, async (body, head, contentType, retainUntil) => {
       const creation = { tenant, retainUntil };
-      if (head.complete) return this.answerPut(id, await this.commit(tenant, this.inline(creation, id, contentType, head.content)));
+      if (head.complete) return answer(await this.commit(tenant, this.inline(creation, id, contentType, head.content)));
 
       // The id may already be taken: then the answer only depends on whether
       // these bytes are the stored ones, and nothing needs uploading.
       const existing = await this.options.store.lookup(tenant, id);
       if (existing.state === 'deleted') throw new Errors.DocumentDeleted(id);
       if (existing.state === 'active') {
+        if (createOnly(conditions)) throw preconditionFailed(conditions, id);
         const stored = existing.record.metadata;
         const declared = input.declaredLength;
         if (stored.contentType !== contentType || (declared !== undefined && declared !== stored.size)) {
@@ -150,8 +162,20 @@ export class DocumentService {
         if (body.sha256Hex !== stored.checksum || body.bytes !== stored.size) throw new Errors.DocumentExists(id);
         return { statusCode: 200, metadata: stored, replayed: false };
       }
-      return this.staged(creation, id, contentType, body, async (received) => this.answerPut(id, await this.commit(tenant, received)));
+      return this.staged(creation, id, contentType, body, async (received) => answer(await this.commit(tenant, received)));
     });
+  }
+
+  /**
+   * A write's conditions against the document as it is. Without one, the
+   * conditions of a request that would not succeed anyway are ignored (RFC
+   * 9110 §13.2.1: a DELETE's 404), but a create's If-Match cannot hold.
+   */
+  private async checkWrite(tenant: string, id: string, conditions: Preconditions, creates: boolean): Promise<void> {
+    const found = await this.options.store.lookup(tenant, id);
+    const failed =
+      found.state === 'active' ? evaluate(conditions, found.record.metadata, false) === 'failed' : creates && found.state === 'absent' && failsWithoutDocument(conditions);
+    if (failed) throw preconditionFailed(conditions, id);
   }
 
   /** POST: a new UUIDv7 document; with a key, exactly one document per key. */
@@ -543,7 +567,9 @@ export class DocumentService {
    * others' caches before the 204 (a 503 if SNS did not take it, for the
    * same reason).
    */
-  async delete(tenant: string, id: string): Promise<void> {
+  async delete(tenant: string, id: string, conditions: Preconditions = {}): Promise<void> {
+    // A deleted document: the delete already happened, 204 whatever the conditions (RFC 9110 §13.1.1 allows it).
+    if (hasPreconditions(conditions)) await this.checkWrite(tenant, id, conditions, false);
     const now = this.now().getTime();
     const result = await this.options.store.delete(tenant, id, now);
     switch (result.outcome) {

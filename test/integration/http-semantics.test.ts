@@ -134,3 +134,173 @@ describe('bodies the service would misread are 415, saying what is taken', () =>
     expect(problem.detail).toContain('1024 bytes');
   });
 });
+
+describe('conditional requests (RFC 9110 §13)', () => {
+  const put = (id: string, payload: string, headers: Record<string, string> = {}) =>
+    app.inject({ method: 'PUT', url: `/documents/${id}`, payload, headers: { 'content-type': 'text/plain', ...headers } });
+
+  it('If-None-Match: * on PUT creates only: 201 for a new id, 412 over a document, even these very bytes', async () => {
+    const id = uniqueId('only');
+    expect((await put(id, 'first', { 'if-none-match': '*' })).statusCode).toBe(201);
+    expectProblem(await put(id, 'first', { 'if-none-match': '*' }), 412, 'PRECONDITION_FAILED');
+    expectProblem(await put(id, 'other', { 'if-none-match': '*' }), 412, 'PRECONDITION_FAILED');
+    // Without the condition the retry is still the safe 200.
+    expect((await put(id, 'first')).statusCode).toBe(200);
+  });
+
+  it('If-None-Match: * holds to the commit: of two create-only PUTs of one new id, one is 201 and the other 412', async () => {
+    const id = uniqueId('race');
+    const answers = await Promise.all([put(id, 'a', { 'if-none-match': '*' }), put(id, 'a', { 'if-none-match': '*' })]);
+    expect(answers.map((answer) => answer.statusCode).sort()).toEqual([201, 412]);
+  });
+
+  it('If-None-Match: * on a large PUT is 412 before the body is uploaded', async () => {
+    const id = uniqueId('onlybig');
+    const body = 'x'.repeat(5000);
+    expect((await put(id, body)).statusCode).toBe(201);
+    expectProblem(await put(id, body, { 'if-none-match': '*' }), 412, 'PRECONDITION_FAILED');
+  });
+
+  it('If-Match on GET and HEAD: strong comparison, * for any document; 412 otherwise', async () => {
+    const created = await create('conditional read');
+    const url = `/documents/${created.json().id}`;
+    const etag = created.headers.etag as string;
+    for (const ifMatch of [etag, '*', `"nope", ${etag}`]) {
+      const read = await app.inject({ method: 'GET', url, headers: { 'if-match': ifMatch } });
+      expect(read.statusCode, ifMatch).toBe(200);
+      expect(read.body).toBe('conditional read');
+    }
+    for (const ifMatch of ['"nope"', `W/${etag}`]) {
+      expectProblem(await app.inject({ method: 'GET', url, headers: { 'if-match': ifMatch } }), 412, 'PRECONDITION_FAILED');
+      const head = await app.inject({ method: 'HEAD', url, headers: { 'if-match': ifMatch } });
+      expect(head.statusCode).toBe(412);
+      expect(head.headers.etag).toBeUndefined();
+    }
+    // The second read is a memory hit: the same answer.
+    expectProblem(await app.inject({ method: 'GET', url, headers: { 'if-match': '"nope"' } }), 412, 'PRECONDITION_FAILED');
+  });
+
+  it('If-Match takes precedence over If-Unmodified-Since, and If-None-Match comes after both', async () => {
+    const created = await create('precedence');
+    const url = `/documents/${created.json().id}`;
+    const etag = created.headers.etag as string;
+    const past = new Date(Date.parse(created.json().createdAt) - 86_400_000).toUTCString();
+    // Unmodified-Since a day before the creation: 412 alone, ignored next to a matching If-Match.
+    expectProblem(await app.inject({ method: 'GET', url, headers: { 'if-unmodified-since': past } }), 412, 'PRECONDITION_FAILED');
+    expect((await app.inject({ method: 'GET', url, headers: { 'if-match': etag, 'if-unmodified-since': past } })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url, headers: { 'if-match': etag, 'if-none-match': etag } })).statusCode).toBe(304);
+    expectProblem(await app.inject({ method: 'GET', url, headers: { 'if-match': '"nope"', 'if-none-match': etag } }), 412, 'PRECONDITION_FAILED');
+  });
+
+  it('If-Unmodified-Since against the creation time, to the second; a date that does not parse is ignored', async () => {
+    const created = await create('dated');
+    const url = `/documents/${created.json().id}`;
+    const createdAt = Date.parse(created.json().createdAt);
+    const sameSecond = new Date(createdAt).toUTCString();
+    const later = new Date(createdAt + 86_400_000).toUTCString();
+    const earlier = new Date(createdAt - 1000).toUTCString();
+    for (const date of [sameSecond, later, 'not a date', '2026-01-01']) {
+      expect((await app.inject({ method: 'GET', url, headers: { 'if-unmodified-since': date } })).statusCode, date).toBe(200);
+    }
+    expectProblem(await app.inject({ method: 'GET', url, headers: { 'if-unmodified-since': earlier } }), 412, 'PRECONDITION_FAILED');
+  });
+
+  it('DELETE with a condition that does not hold is 412 and deletes nothing; one that holds deletes', async () => {
+    const created = await create('conditional delete');
+    const url = `/documents/${created.json().id}`;
+    const etag = created.headers.etag as string;
+    expectProblem(await app.inject({ method: 'DELETE', url, headers: { 'if-match': '"nope"' } }), 412, 'PRECONDITION_FAILED');
+    expectProblem(await app.inject({ method: 'DELETE', url, headers: { 'if-none-match': etag } }), 412, 'PRECONDITION_FAILED');
+    expect((await app.inject({ method: 'GET', url })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'DELETE', url, headers: { 'if-match': etag } })).statusCode).toBe(204);
+    // Deleted: the delete already happened, whatever the condition.
+    expect((await app.inject({ method: 'DELETE', url, headers: { 'if-match': '"nope"' } })).statusCode).toBe(204);
+    // Never existed: the 404 it would be without conditions (§13.2.1).
+    expectProblem(await app.inject({ method: 'DELETE', url: `/documents/${uniqueId()}`, headers: { 'if-match': '*' } }), 404, 'DOCUMENT_NOT_FOUND');
+  });
+
+  it('PUT with If-Match on an id that holds no document is 412; with its ETag, the retry it is', async () => {
+    const id = uniqueId('ifm');
+    expectProblem(await put(id, 'body', { 'if-match': '*' }), 412, 'PRECONDITION_FAILED');
+    expect((await put(id, 'body')).statusCode).toBe(201);
+    const etag = (await app.inject({ method: 'GET', url: `/documents/${id}` })).headers.etag as string;
+    expect((await put(id, 'body', { 'if-match': etag })).statusCode).toBe(200);
+    expectProblem(await put(id, 'body', { 'if-match': '"nope"' }), 412, 'PRECONDITION_FAILED');
+  });
+});
+
+describe('Cache-Control', () => {
+  it('a document read is private, no-cache (kept, revalidated: a delete is final); the rest no-store; the OpenAPI document public', async () => {
+    const created = await create('cached?');
+    expect(created.headers['cache-control']).toBe('no-store');
+    const url = `/documents/${created.json().id}`;
+    const etag = created.headers.etag as string;
+    for (const headers of [{}, { range: 'bytes=0-1' }, { 'if-none-match': etag }]) {
+      const read = await app.inject({ method: 'GET', url, headers });
+      expect([200, 206, 304]).toContain(read.statusCode);
+      expect(read.headers['cache-control'], JSON.stringify(headers)).toBe('private, no-cache');
+    }
+    expect((await app.inject({ method: 'HEAD', url })).headers['cache-control']).toBe('private, no-cache');
+    expect((await app.inject({ method: 'GET', url: `${url}/metadata` })).headers['cache-control']).toBe('no-store');
+    expect((await app.inject({ method: 'GET', url: '/documents' })).headers['cache-control']).toBe('no-store');
+    const order = await app.inject({
+      method: 'POST',
+      url: '/orders',
+      payload: { customerId: 'CUST-00000023', items: [{ sku: `CC-${uniqueId().slice(2, 10).toUpperCase()}`, quantity: 1 }] },
+    });
+    expect(order.headers['cache-control']).toBe('no-store');
+    expect((await app.inject({ method: 'GET', url: order.headers.location as string })).headers['cache-control']).toBe('no-store');
+    expect((await app.inject({ method: 'GET', url: '/openapi.json' })).headers['cache-control']).toBe('public, max-age=300');
+    // Errors too: a cached 404 would hide a document created after it.
+    expect((await app.inject({ method: 'GET', url: `/documents/${uniqueId()}` })).headers['cache-control']).toBe('no-store');
+    expect((await app.inject({ method: 'GET', url, headers: { range: 'bytes=99-' } })).headers['cache-control']).toBe('no-store');
+  });
+});
+
+describe('the OpenAPI document says what the service does', () => {
+  let spec: Record<string, any>;
+  beforeAll(async () => {
+    spec = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
+  });
+  const header = (operation: Record<string, any>, name: string) => operation.parameters.find((p: { in: string; name: string }) => p.in === 'header' && p.name === name);
+
+  it('Idempotency-Key is 1-255 characters, as parsed', () => {
+    for (const operation of [spec.paths['/documents'].post, spec.paths['/orders'].post]) {
+      expect(header(operation, 'idempotency-key').schema).toMatchObject({ minLength: 1, maxLength: 255 });
+    }
+  });
+
+  it('a document body is at least one byte', () => {
+    for (const operation of [spec.paths['/documents'].post, spec.paths['/documents/{id}'].put]) {
+      expect(operation.requestBody.content['*/*'].schema.minLength).toBe(1);
+    }
+  });
+
+  it('every operation documents 431, and the document operations 412 where conditions apply', () => {
+    for (const [path, item] of Object.entries(spec.paths) as [string, Record<string, any>][]) {
+      for (const [method, operation] of Object.entries(item)) {
+        if (method === 'parameters') continue;
+        expect(Object.keys(operation.responses), `${method} ${path}`).toContain('431');
+      }
+    }
+    for (const method of ['get', 'head', 'put', 'delete']) expect(Object.keys(spec.paths['/documents/{id}'][method].responses), method).toContain('412');
+    expect(header(spec.paths['/documents/{id}'].delete, 'if-match')).toBeDefined();
+    expect(header(spec.paths['/documents/{id}'].put, 'if-none-match')).toBeDefined();
+  });
+
+  it('every HEAD the server serves is documented, and served', async () => {
+    const created = await create('head me');
+    const served = {
+      '/documents': 200,
+      [`/documents/${created.json().id}`]: 200,
+      [`/documents/${created.json().id}/metadata`]: 200,
+      '/health/live': 200,
+      '/openapi.json': 200,
+    };
+    for (const [url, status] of Object.entries(served)) expect((await app.inject({ method: 'HEAD', url })).statusCode, url).toBe(status);
+    for (const path of ['/documents', '/documents/{id}', '/documents/{id}/metadata', '/orders/{orderId}', '/health/live', '/openapi.json']) {
+      expect(spec.paths[path].head, path).toBeDefined();
+      expect(spec.paths[path].head.operationId, path).toMatch(/^head/);
+    }
+  });
+});
