@@ -32,16 +32,17 @@ export function decideRange(
   const first = match[1] ?? '';
   const last = match[2] ?? '';
   if (first === '') {
-    // bytes=-n: the last n bytes.
+    // bytes=-n: the last n bytes; an n past 2^53 is more than any document has: all of it.
     if (last === '') return WHOLE;
-    const length = Number(last);
-    if (!Number.isSafeInteger(length)) return WHOLE;
+    const length = Math.min(Number(last), Number.MAX_SAFE_INTEGER);
     if (length === 0) return { kind: 'unsatisfiable' };
     return { kind: 'slice', start: Math.max(0, size - length), end: size - 1 };
   }
+  // A first byte past 2^53 is past the end of any document (416); a last one is cut to the end, as any past it is.
   const start = Number(first);
-  const end = last === '' ? Number.MAX_SAFE_INTEGER : Number(last);
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start) return WHOLE;
+  if (!Number.isSafeInteger(start)) return { kind: 'unsatisfiable' };
+  const end = last === '' ? Number.MAX_SAFE_INTEGER : Math.min(Number(last), Number.MAX_SAFE_INTEGER);
+  if (end < start) return WHOLE;
   if (start >= size) return { kind: 'unsatisfiable' };
   return { kind: 'slice', start, end: Math.min(end, size - 1) };
 }

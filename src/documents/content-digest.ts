@@ -1,37 +1,54 @@
 import { ParseError, parseDictionary } from 'structured-headers';
 import { Errors } from '../errors.ts';
 
-/** A sha-256 the client declared for the body it sends (RFC 9530). */
-export type DeclaredDigest = { field: 'Content-Digest' | 'Repr-Digest'; sha256: Buffer };
+export type DigestAlgorithm = 'sha-256' | 'sha-512';
+
+const BYTES: Record<DigestAlgorithm, number> = { 'sha-256': 32, 'sha-512': 64 };
+
+/** A digest the client declared for the body it sends (RFC 9530); `value` is the raw hash. */
+export type DeclaredDigest = { field: 'Content-Digest' | 'Repr-Digest'; algorithm: DigestAlgorithm; value: Buffer };
 
 const FIELDS = [
   ['content-digest', 'Content-Digest'],
   ['repr-digest', 'Repr-Digest'],
 ] as const;
 
+/** A one-request create checks both; resumable uploads keep a resumable sha-256 only. */
+export const ALL_DIGESTS: readonly DigestAlgorithm[] = ['sha-256', 'sha-512'];
+
 /**
- * The sha-256 members of Content-Digest and Repr-Digest. Both describe the
- * bytes as received here: the service stores bodies as sent, so there is no
- * content coding between the two. Other algorithms are ignored, as RFC 9530
- * allows; a sha-256 that is not 32 bytes, or a field that does not parse, is
- * a 400 rather than a digest silently unchecked.
+ * The members of Content-Digest and Repr-Digest in `supported`. Both
+ * describe the bytes as received here: the service stores bodies as sent, so
+ * there is no content coding between the two. A field that does not parse,
+ * a hash of the wrong length, or a field naming none of `supported` is a 400
+ * rather than a digest silently unchecked; members of other algorithms next
+ * to a supported one are ignored, as RFC 9530 allows.
  */
-export function declaredDigests(headers: Record<string, string | string[] | undefined>): DeclaredDigest[] {
+export function declaredDigests(
+  headers: Record<string, string | string[] | undefined>,
+  supported: readonly DigestAlgorithm[] = ALL_DIGESTS,
+): DeclaredDigest[] {
+  const wanted = supported.map((algorithm) => `${algorithm} (${BYTES[algorithm]} bytes)`).join(' or ');
   const declared: DeclaredDigest[] = [];
   for (const [name, field] of FIELDS) {
     const value = headers[name];
     if (value === undefined) continue;
-    let member;
+    let dictionary;
     try {
-      member = parseDictionary(Array.isArray(value) ? value.join(', ') : value).get('sha-256');
+      dictionary = parseDictionary(Array.isArray(value) ? value.join(', ') : value);
     } catch (error) {
-      if (error instanceof ParseError) throw new Errors.InvalidDigest();
+      if (error instanceof ParseError) throw new Errors.InvalidDigest(wanted);
       throw error;
     }
-    if (member === undefined) continue;
-    const [bytes] = member;
-    if (!(bytes instanceof ArrayBuffer) || bytes.byteLength !== 32) throw new Errors.InvalidDigest();
-    declared.push({ field, sha256: Buffer.from(bytes) });
+    const before = declared.length;
+    for (const algorithm of supported) {
+      const member = dictionary.get(algorithm);
+      if (member === undefined) continue;
+      const [bytes] = member;
+      if (!(bytes instanceof ArrayBuffer) || bytes.byteLength !== BYTES[algorithm]) throw new Errors.InvalidDigest(wanted);
+      declared.push({ field, algorithm, value: Buffer.from(bytes) });
+    }
+    if (declared.length === before) throw new Errors.InvalidDigest(wanted);
   }
   return declared;
 }

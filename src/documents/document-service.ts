@@ -13,8 +13,9 @@ import { createdEvent, deletedEvent, type DocumentEvents } from './document-even
 import { deletionEventKey, type ContentPlace, type CreateResult, type ListingPosition } from './document-store.ts';
 import type { DeletionAnnouncer } from './deletion-events.ts';
 import type { DocumentRecords } from './homed-document-store.ts';
-import { IncomingBody, type BodyHead } from './incoming-body.ts';
+import { IncomingBody, refuseContentCoding, type BodyHead } from './incoming-body.ts';
 import type { ObjectLocks } from './object-lock.ts';
+import { createOnly, evaluate, failsWithoutDocument, hasPreconditions, preconditionFailed, type Preconditions } from './preconditions.ts';
 import { parseRetainUntil } from './retention.ts';
 import type { DocumentMetadata, WholeDocument } from './schemas.ts';
 import type { StaleReads } from './stale-reads.ts';
@@ -26,6 +27,8 @@ export type NewDocument = {
   /** undefined for a request without a body. */
   body: Readable | undefined;
   contentType: string | undefined;
+  /** Content-Encoding as sent. */
+  contentEncoding?: string | undefined;
   /** Content-Length, when the client declared one. */
   declaredLength: number | undefined;
   digests: readonly DeclaredDigest[];
@@ -44,6 +47,8 @@ export type Found =
   | { kind: 'object'; metadata: DocumentMetadata; s3Key: string; cacheStatus: 'fwd=miss' };
 
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+/** What a 415 of a create says a document takes. */
+export const DOCUMENT_TYPES = 'a document takes any type/subtype[; parameters]';
 // type/subtype[; parameters], as RFC 9110 allows, kept to a sane length.
 const MEDIA_TYPE = /^[A-Za-z0-9!#$&^_.+-]{1,127}\/[A-Za-z0-9!#$&^_.+-]{1,127}(\s*;[\x20-\x7e]*)?$/;
 const POST_ROUTE = 'POST /documents';
@@ -126,17 +131,28 @@ export class DocumentService {
     this.memoryHits = options.metrics.cacheLookups.labels({ layer: 'memory', result: 'hit' });
   }
 
-  /** PUT: 201 new, 200 identical retry, 409 when the id holds other content or was deleted. */
-  async put(tenant: string, id: string, input: NewDocument): Promise<CreateAnswer> {
+  /**
+   * PUT: 201 new, 200 identical retry, 409 when the id holds other content
+   * or was deleted; 412 when a condition does not hold, checked before a
+   * byte is read. If-None-Match: * (create only) holds to the commit: a
+   * document that appears meanwhile, even these very bytes, is a 412.
+   */
+  async put(tenant: string, id: string, input: NewDocument, conditions: Preconditions = {}): Promise<CreateAnswer> {
+    if (hasPreconditions(conditions)) await this.checkWrite(tenant, id, conditions, true);
+    const answer = (result: CreateResult) => {
+      if (createOnly(conditions) && (result.outcome === 'identical' || result.outcome === 'conflict')) throw preconditionFailed(conditions, id);
+      return this.answerPut(id, result);
+    };
     return this.receive(tenant, input, async (body, head, contentType, retainUntil) => {
       const creation = { tenant, retainUntil };
-      if (head.complete) return this.answerPut(id, await this.commit(tenant, this.inline(creation, id, contentType, head.content)));
+      if (head.complete) return answer(await this.commit(tenant, this.inline(creation, id, contentType, head.content)));
 
       // The id may already be taken: then the answer only depends on whether
       // these bytes are the stored ones, and nothing needs uploading.
       const existing = await this.options.store.lookup(tenant, id);
       if (existing.state === 'deleted') throw new Errors.DocumentDeleted(id);
       if (existing.state === 'active') {
+        if (createOnly(conditions)) throw preconditionFailed(conditions, id);
         const stored = existing.record.metadata;
         const declared = input.declaredLength;
         if (stored.contentType !== contentType || (declared !== undefined && declared !== stored.size)) {
@@ -146,8 +162,20 @@ export class DocumentService {
         if (body.sha256Hex !== stored.checksum || body.bytes !== stored.size) throw new Errors.DocumentExists(id);
         return { statusCode: 200, metadata: stored, replayed: false };
       }
-      return this.staged(creation, id, contentType, body, async (received) => this.answerPut(id, await this.commit(tenant, received)));
+      return this.staged(creation, id, contentType, body, async (received) => answer(await this.commit(tenant, received)));
     });
+  }
+
+  /**
+   * A write's conditions against the document as it is. Without one, the
+   * conditions of a request that would not succeed anyway are ignored (RFC
+   * 9110 §13.2.1: a DELETE's 404), but a create's If-Match cannot hold.
+   */
+  private async checkWrite(tenant: string, id: string, conditions: Preconditions, creates: boolean): Promise<void> {
+    const found = await this.options.store.lookup(tenant, id);
+    const failed =
+      found.state === 'active' ? evaluate(conditions, found.record.metadata, false) === 'failed' : creates && found.state === 'absent' && failsWithoutDocument(conditions);
+    if (failed) throw preconditionFailed(conditions, id);
   }
 
   /** POST: a new UUIDv7 document; with a key, exactly one document per key. */
@@ -191,6 +219,7 @@ export class DocumentService {
   ): Promise<CreateAnswer> {
     const { maxBytes } = this.options.limits;
     const inlineMaxBytes = this.options.limits.inlineMaxBytes(tenant);
+    refuseContentCoding(input.contentEncoding);
     if (!input.body || input.declaredLength === 0) throw new Errors.EmptyDocument();
     const contentType = contentTypeOf(input.contentType);
     const retainUntil = this.retention(input.retainUntil);
@@ -377,7 +406,7 @@ export class DocumentService {
       POST_ROUTE,
       {
         ...scope,
-        fingerprint: fingerprint([POST_ROUTE, received.metadata.contentType, received.metadata.checksum, ...(received.retainUntil ? [received.retainUntil] : [])]),
+        fingerprint: fingerprint([POST_ROUTE, comparableMediaType(received.metadata.contentType), received.metadata.checksum, ...(received.retainUntil ? [received.retainUntil] : [])]),
         resourceId: received.metadata.id,
       },
       async (resourceId) => {
@@ -538,7 +567,9 @@ export class DocumentService {
    * others' caches before the 204 (a 503 if SNS did not take it, for the
    * same reason).
    */
-  async delete(tenant: string, id: string): Promise<void> {
+  async delete(tenant: string, id: string, conditions: Preconditions = {}): Promise<void> {
+    // A deleted document: the delete already happened, 204 whatever the conditions (RFC 9110 §13.1.1 allows it).
+    if (hasPreconditions(conditions)) await this.checkWrite(tenant, id, conditions, false);
     const now = this.now().getTime();
     const result = await this.options.store.delete(tenant, id, now);
     switch (result.outcome) {
@@ -577,8 +608,25 @@ export class DocumentService {
 /** The media type a create stores: the one sent, or application/octet-stream; 415 for one that is not a media type. */
 export function contentTypeOf(sent: string | undefined): string {
   const contentType = sent?.trim() || DEFAULT_CONTENT_TYPE;
-  if (!MEDIA_TYPE.test(contentType)) throw new Errors.UnsupportedMediaType(JSON.stringify(contentType.slice(0, 64)));
+  if (!MEDIA_TYPE.test(contentType)) {
+    throw new Errors.UnsupportedMediaType(`Content-Type ${JSON.stringify(contentType.slice(0, 64))}`, DOCUMENT_TYPES);
+  }
   return contentType;
+}
+
+/**
+ * A media type as RFC 9110 §8.3.1 compares them: type, subtype and parameter
+ * names ignore case, as does a charset's value; other values are kept as sent.
+ */
+export function comparableMediaType(contentType: string): string {
+  const [essence = '', ...parameters] = contentType.split(';');
+  const normalized = parameters.map((parameter) => {
+    const equals = parameter.indexOf('=');
+    const name = (equals < 0 ? parameter : parameter.slice(0, equals)).trim().toLowerCase();
+    const value = equals < 0 ? '' : parameter.slice(equals + 1).trim();
+    return `${name}=${name === 'charset' ? value.toLowerCase() : value}`;
+  });
+  return [essence.trim().toLowerCase(), ...normalized].join(';');
 }
 
 function sha256Of(content: Uint8Array): string {

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Errors } from '../errors.ts';
+import { refuseUnlessJson } from '../http/json-body.ts';
 import { queryValidator } from '../http/query-validator.ts';
 import { problems } from '../http/schemas.ts';
 import type { DocumentService } from './document-service.ts';
@@ -38,6 +39,7 @@ export const governanceRoutes: FastifyPluginAsyncTypebox<GovernanceRoutesOptions
   app.put(
     '/documents/:id/legal-hold',
     {
+      onRequest: refuseUnlessJson,
       // A bad id is its own 400, as on every document route; a bad body, a validation failure.
       schemaErrorFormatter: (errors, dataVar) =>
         dataVar === 'params' ? new Errors.InvalidDocumentId() : Object.assign(new Error(`${dataVar} is invalid`), { validation: errors, validationContext: dataVar }),

@@ -18,6 +18,19 @@ export function describeBytes(bytes: number): string {
 }
 
 /**
+ * A document is stored as the bytes sent: a body in a content coding (gzip,
+ * say) would be stored, hashed and served as if it were the content. 415,
+ * with Accept-Encoding saying what is taken (RFC 9110 §15.5.16).
+ */
+export function refuseContentCoding(sent: string | string[] | undefined): void {
+  if (sent === undefined) return;
+  const codings = (Array.isArray(sent) ? sent.join(',') : sent).split(',').map((coding) => coding.trim().toLowerCase());
+  if (codings.every((coding) => coding === 'identity' || coding === '')) return;
+  const error = new Errors.UnsupportedMediaType(`Content-Encoding ${JSON.stringify(String(sent).slice(0, 64))}`, 'documents are stored as sent, identity only');
+  throw Object.assign(error, { headers: { 'accept-encoding': 'identity' } });
+}
+
+/**
  * Counts, limits and hashes a body as it passes. The declared digests are
  * checked before the stream ends, so that a consumer (an S3 upload) never
  * sees the end of a body that does not match them and never commits it.
@@ -26,6 +39,8 @@ class BodyMeter extends Transform {
   bytes = 0;
   sha256: Buffer | undefined;
   private readonly hash: Hash = createHash('sha256');
+  /** Only when a sha-512 was declared: it costs about as much as the sha-256. */
+  private readonly sha512: Hash | undefined;
   private readonly maxBytes: number;
   private readonly declared: readonly DeclaredDigest[];
 
@@ -33,19 +48,22 @@ class BodyMeter extends Transform {
     super();
     this.maxBytes = maxBytes;
     this.declared = declared;
+    if (declared.some((digest) => digest.algorithm === 'sha-512')) this.sha512 = createHash('sha512');
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
     this.bytes += chunk.length;
     if (this.bytes > this.maxBytes) return callback(new Errors.PayloadTooLarge(describeBytes(this.maxBytes)));
     this.hash.update(chunk);
+    this.sha512?.update(chunk);
     callback(null, chunk);
   }
 
   override _flush(callback: TransformCallback) {
     const sha256 = this.hash.digest();
-    const wrong = this.declared.find((digest) => !digest.sha256.equals(sha256));
-    if (wrong) return callback(new Errors.DigestMismatch(wrong.field));
+    const sha512 = this.sha512?.digest();
+    const wrong = this.declared.find((digest) => !digest.value.equals(digest.algorithm === 'sha-256' ? sha256 : sha512!));
+    if (wrong) return callback(new Errors.DigestMismatch(`${wrong.field} ${wrong.algorithm}`));
     this.sha256 = sha256;
     callback();
   }

@@ -1,6 +1,15 @@
 import { decideRange, type RangeDecision } from './byte-range.ts';
 import { reprDigestOf } from './content-digest.ts';
+import { evaluate, preconditionsOf, type Preconditions } from './preconditions.ts';
 import type { DocumentMetadata } from './schemas.ts';
+
+/**
+ * A document's bytes never change, but they are one tenant's and a delete is
+ * final: private (no shared cache), kept by the client, revalidated on each
+ * use. A revalidation is a 304 without a body, since the ETag is the content's hash;
+ * a max-age would let a client's cache serve a document its DELETE removed.
+ */
+export const DOCUMENT_CACHE_CONTROL = 'private, no-cache';
 
 /** The validators and descriptions a document's answers carry, the same on 200, 206, 304 and HEAD. */
 export type Representation = {
@@ -18,31 +27,27 @@ export function representationOf(metadata: DocumentMetadata): Representation {
     const etag = `"${metadata.checksum}"`;
     representation = {
       etag,
-      headers: { etag, 'accept-ranges': 'bytes', 'repr-digest': reprDigestOf(metadata.checksum) },
+      headers: { etag, 'accept-ranges': 'bytes', 'repr-digest': reprDigestOf(metadata.checksum), 'cache-control': DOCUMENT_CACHE_CONTROL },
     };
     computed.set(metadata, representation);
   }
   return representation;
 }
 
-/** RFC 9110 If-None-Match: `*`, or a list of (weak or strong) tags, compared weakly. */
-export function notModified(ifNoneMatch: string | undefined, etag: string): boolean {
-  if (!ifNoneMatch) return false;
-  if (ifNoneMatch.trim() === '*') return true;
-  return ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
+/** What a GET or HEAD of a document answers, decided from its request headers alone. */
+export type ReadPlan = { kind: 'not-modified' } | { kind: 'precondition-failed'; conditions: Preconditions } | RangeDecision;
+
+/** Preconditions first (RFC 9110 §13.2.2), then Range, which applies to GET only (§14.2): a HEAD answers as the whole document's GET would. */
+export function planRead(method: string, headers: Record<string, string | string[] | undefined>, metadata: DocumentMetadata): ReadPlan {
+  const conditions = preconditionsOf(headers);
+  const verdict = evaluate(conditions, metadata, true);
+  if (verdict === 'failed') return { kind: 'precondition-failed', conditions };
+  if (verdict === 'not-modified') return { kind: 'not-modified' };
+  if (method !== 'GET') return { kind: 'whole' };
+  const { etag } = representationOf(metadata);
+  return decideRange(single(headers.range), single(headers['if-range']), etag, metadata.size);
 }
 
-/** What a GET or HEAD of a document answers, decided from its request headers alone. */
-export type ReadPlan = { kind: 'not-modified' } | RangeDecision;
-
-/** Range applies to GET only (RFC 9110 §14.2): a HEAD answers as the whole document's GET would. */
-export function planRead(
-  method: string,
-  headers: { 'if-none-match'?: string; range?: string; 'if-range'?: string },
-  metadata: DocumentMetadata,
-): ReadPlan {
-  const { etag } = representationOf(metadata);
-  if (notModified(headers['if-none-match'], etag)) return { kind: 'not-modified' };
-  if (method !== 'GET') return { kind: 'whole' };
-  return decideRange(headers.range, headers['if-range'], etag, metadata.size);
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }

@@ -6,17 +6,20 @@ import { Errors } from '../errors.ts';
 import { problems } from '../http/schemas.ts';
 import { parseIdempotencyKey } from '../idempotency/idempotency-key.ts';
 import { declaredDigests } from './content-digest.ts';
-import type { CreateAnswer, DocumentService, Found, NewDocument } from './document-service.ts';
+import { DOCUMENT_TYPES, type CreateAnswer, type DocumentService, type Found, type NewDocument } from './document-service.ts';
 import { describeBytes } from './incoming-body.ts';
+import { preconditionFailed, preconditionsOf } from './preconditions.ts';
 import { planRead, representationOf, type ReadPlan } from './representation.ts';
 import { protocolOf } from './uploads/protocols.ts';
 import type { ResumableUploads } from './uploads/resumable-uploads.ts';
 import { createUpload } from './uploads/routes.ts';
 import {
   BinaryContent,
+  DocumentConditionHeaders,
   DocumentMetadata,
   DocumentMetadataRef,
   DocumentParams,
+  DocumentPutHeaders,
   DocumentReadHeaders,
   DocumentWriteHeaders,
   type WholeDocument,
@@ -33,6 +36,7 @@ function newDocument(request: FastifyRequest): NewDocument {
   return {
     body: request.body instanceof Readable ? request.body : undefined,
     contentType: request.headers['content-type'],
+    contentEncoding: request.headers['content-encoding'],
     declaredLength: length === undefined ? undefined : Number(length),
     digests: declaredDigests(request.headers),
     retainUntil: singleHeader(request.headers['retain-until']),
@@ -55,11 +59,12 @@ function sendCreated(reply: FastifyReply, answer: CreateAnswer) {
 }
 
 /**
- * Sets the status and headers of a read: 304, 416 (thrown), or 200/206.
- * Headers describing the document are set only here, once nothing can fail
- * any more, so that an error answered instead never carries them.
+ * Sets the status and headers of a read: 304, 412 or 416 (thrown), or
+ * 200/206. Headers describing the document are set only here, once nothing
+ * can fail any more, so that an error answered instead never carries them.
  */
 function describe(reply: FastifyReply, plan: ReadPlan, metadata: DocumentMetadata, cacheStatus: string): void {
+  if (plan.kind === 'precondition-failed') throw preconditionFailed(plan.conditions, metadata.id);
   if (plan.kind === 'unsatisfiable') {
     reply.header('content-range', `bytes */${metadata.size}`);
     throw new Errors.RangeNotSatisfiable(metadata.size);
@@ -109,17 +114,77 @@ export type DocumentRoutesOptions = {
   uploadMinBytesPerSecond: number;
 };
 
-export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = async (
-  app,
-  { service, uploads, maxBytes, uploadMinBytesPerSecond },
-) => {
-  // Documents are opaque bytes of any type: the body is handed to the
-  // service as the stream it is, and read there as it arrives.
+type App = Parameters<FastifyPluginAsyncTypebox<DocumentRoutesOptions>>[0];
+
+const CREATED_HEADERS = ['Location', 'ETag', 'Idempotent-Replayed'] as const;
+const READ_HEADERS = ['ETag', 'Accept-Ranges', 'Repr-Digest', 'Cache-Status'] as const;
+
+const postSchema = {
+  operationId: 'createDocument',
+  summary: 'Create a document with a server-made UUIDv7 id',
+  description:
+    'Stores the body byte for byte with its Content-Type, streamed (up to MAX_DOCUMENT_BYTES). With an Idempotency-Key, ' +
+    'a retry with the same body answers the original 201 (Idempotent-Replayed); another body with it is 422. ' +
+    'Content-Digest or Repr-Digest (sha-256 or sha-512), when sent, must match the body. A Content-Encoding other than identity: 415.',
+  tags: ['documents'],
+  headers: DocumentWriteHeaders,
+  response: { 201: DocumentMetadataRef, ...problems(400, 401, 408, 409, 413, 415, 422, 429, 503) },
+};
+
+const putSchema = {
+  operationId: 'putDocument',
+  summary: 'Create a document with a client-chosen id (a retry with the same content is safe)',
+  description:
+    '201 when created, 200 when the same content is already there (a retry), 409 for other content or a deleted id: documents never change. ' +
+    'If-None-Match: * creates only: 412 when the id holds a document, these bytes included. If-Match (strong) and If-Unmodified-Since: 412 unless they hold.',
+  tags: ['documents'],
+  params: DocumentParams,
+  headers: DocumentPutHeaders,
+  response: { 200: DocumentMetadataRef, 201: DocumentMetadataRef, ...problems(400, 401, 408, 409, 412, 413, 415, 429, 503) },
+};
+
+const getSchema = {
+  operationId: 'getDocument',
+  summary: 'Read a document: its exact bytes, Content-Type and ETag; a Range of it',
+  description:
+    'The exact bytes with the stored Content-Type. If-None-Match with the ETag: 304; If-Match without it, or If-Unmodified-Since before the creation: 412. ' +
+    'One Range (bytes=a-b, a-, -n): 206 with Content-Range, or 416 past the end; If-Range limits the Range to the ETag. Cache-Status says which layer answered.',
+  tags: ['documents'],
+  params: DocumentParams,
+  headers: DocumentReadHeaders,
+  response: { 200: BinaryContent, 206: BinaryContent, 304: Type.Null(), ...problems(400, 401, 404, 412, 416, 429, 503) },
+};
+
+const metadataSchema = {
+  operationId: 'getDocumentMetadata',
+  summary: 'Read the metadata of a document',
+  description: 'id, status, Content-Type, size, SHA-256 and creation time, without the content.',
+  tags: ['documents'],
+  params: DocumentParams,
+  response: { 200: DocumentMetadata, ...problems(400, 401, 404, 429, 503) },
+};
+
+const deleteSchema = {
+  operationId: 'deleteDocument',
+  summary: 'Delete a document (idempotent; a deleted document is never served again)',
+  description:
+    '204 once the deletion is in DynamoDB and in Redis (else 503: retry, it finishes the job); again 204 for a deleted one; then every GET is 404. ' +
+    'If-Match (strong), If-None-Match or If-Unmodified-Since that does not hold for the document: 412, nothing deleted.',
+  tags: ['documents'],
+  params: DocumentParams,
+  headers: DocumentConditionHeaders,
+  response: { 204: Type.Null(), ...problems(400, 401, 404, 409, 412, 429, 503) },
+};
+
+/** Documents are opaque bytes of any type: the body is handed to the service as the stream it is, and read there as it arrives. */
+function takeBodiesAsStreams(app: App): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
-  const uploadConfig = { bodyBytesPerSecond: uploadMinBytesPerSecond };
-  const created = ['Location', 'ETag', 'Idempotent-Replayed'] as const;
-  const read = ['ETag', 'Accept-Ranges', 'Repr-Digest', 'Cache-Status'] as const;
+}
+
+/** POST and PUT: one-request creates, or resumable ones (Tus-Resumable, Upload-Draft-Interop-Version: uploads/routes.ts). */
+function createRoutes(app: App, { service, uploads, maxBytes, uploadMinBytesPerSecond }: DocumentRoutesOptions): void {
+  const config = { bodyBytesPerSecond: uploadMinBytesPerSecond, accepts: DOCUMENT_TYPES };
   // A declared length over the limit is refused before anything else, before a byte is read.
   const refuseOversized = (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void) => {
     const length = request.headers['content-length'];
@@ -128,23 +193,8 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
 
   app.post(
     '/documents',
-    {
-      config: { ...uploadConfig, openapi: { binaryBody: true, responseHeaders: { 201: [...created] } } },
-      onRequest: refuseOversized,
-      schema: {
-        operationId: 'createDocument',
-        summary: 'Create a document with a server-made UUIDv7 id',
-        description:
-          'Stores the body byte for byte with its Content-Type, streamed (up to MAX_DOCUMENT_BYTES). With an Idempotency-Key, ' +
-          'a retry with the same body answers the original 201 (Idempotent-Replayed); another body with it is 422. ' +
-          'Content-Digest or Repr-Digest (sha-256), when sent, must match the body.',
-        tags: ['documents'],
-        headers: DocumentWriteHeaders,
-        response: { 201: DocumentMetadataRef, ...problems(400, 401, 408, 409, 413, 415, 422, 429, 503) },
-      },
-    },
+    { config: { ...config, openapi: { binaryBody: true, responseHeaders: { 201: [...CREATED_HEADERS] } } }, onRequest: refuseOversized, schema: postSchema },
     async (request, reply) => {
-      // Tus-Resumable or Upload-Draft-Interop-Version: a resumable upload (uploads/routes.ts).
       const protocol = protocolOf(request.headers);
       if (protocol) return createUpload(uploads, request, reply, protocol);
       const idempotencyKey = parseIdempotencyKey(request.headers['idempotency-key']);
@@ -155,43 +205,27 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
   app.put(
     '/documents/:id',
     {
-      config: { ...uploadConfig, openapi: { binaryBody: true, responseHeaders: { 200: ['Location', 'ETag'], 201: ['Location', 'ETag'] } } },
+      config: { ...config, openapi: { binaryBody: true, responseHeaders: { 200: ['Location', 'ETag'], 201: ['Location', 'ETag'] } } },
       onRequest: refuseOversized,
       schemaErrorFormatter: invalidId,
-      schema: {
-        operationId: 'putDocument',
-        summary: 'Create a document with a client-chosen id (a retry with the same content is safe)',
-        description:
-          '201 when created, 200 when the same content is already there (a retry), 409 for other content or a deleted id: documents never change.',
-        tags: ['documents'],
-        params: DocumentParams,
-        headers: DocumentWriteHeaders,
-        response: { 200: DocumentMetadataRef, 201: DocumentMetadataRef, ...problems(400, 401, 408, 409, 413, 415, 429, 503) },
-      },
+      schema: putSchema,
     },
     async (request, reply) => {
       const protocol = protocolOf(request.headers);
       if (protocol) return createUpload(uploads, request, reply, protocol, request.params.id);
-      return sendCreated(reply, await service.put(request.tenant, request.params.id, newDocument(request)));
+      return sendCreated(reply, await service.put(request.tenant, request.params.id, newDocument(request), preconditionsOf(request.headers)));
     },
   );
+}
 
+/** GET and HEAD of a document's bytes, and of its metadata. */
+function readRoutes(app: App, service: DocumentService): void {
   app.route({
     method: ['GET', 'HEAD'],
     url: '/documents/:id',
     schemaErrorFormatter: invalidId,
-    config: { openapi: { responseHeaders: { 200: [...read], 206: [...read, 'Content-Range'], 304: [...read], 416: ['Content-Range'] } } },
-    schema: {
-      operationId: 'getDocument',
-      summary: 'Read a document: its exact bytes, Content-Type and ETag; a Range of it',
-      description:
-        'The exact bytes with the stored Content-Type. If-None-Match with the ETag: 304. One Range (bytes=a-b, a-, -n): 206 with ' +
-        'Content-Range, or 416 past the end; If-Range limits the Range to the ETag. Cache-Status says which layer answered.',
-      tags: ['documents'],
-      params: DocumentParams,
-      headers: DocumentReadHeaders,
-      response: { 200: BinaryContent, 206: BinaryContent, 304: Type.Null(), ...problems(400, 401, 404, 416, 429, 503) },
-    },
+    config: { openapi: { responseHeaders: { 200: [...READ_HEADERS], 206: [...READ_HEADERS, 'Content-Range'], 304: [...READ_HEADERS], 416: ['Content-Range'] } } },
+    schema: getSchema,
     handler: (request, reply) => {
       // A document in process memory is answered without a single promise.
       const hot = service.readHot(request.tenant, request.params.id);
@@ -202,42 +236,25 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
 
   app.get(
     '/documents/:id/metadata',
-    {
-      schemaErrorFormatter: invalidId,
-      config: { openapi: { responseHeaders: { 200: ['ETag'] } } },
-      schema: {
-        operationId: 'getDocumentMetadata',
-        summary: 'Read the metadata of a document',
-        description: 'id, status, Content-Type, size, SHA-256 and creation time, without the content.',
-        tags: ['documents'],
-        params: DocumentParams,
-        response: { 200: DocumentMetadata, ...problems(400, 401, 404, 429, 503) },
-      },
-    },
+    { schemaErrorFormatter: invalidId, config: { openapi: { responseHeaders: { 200: ['ETag'] } } }, schema: metadataSchema },
     async (request, reply) => {
       const metadata = await service.metadata(request.tenant, request.params.id);
       reply.header('etag', representationOf(metadata).etag);
       return metadata;
     },
   );
+}
 
-  app.delete(
-    '/documents/:id',
-    {
-      schemaErrorFormatter: invalidId,
-      schema: {
-        operationId: 'deleteDocument',
-        summary: 'Delete a document (idempotent; a deleted document is never served again)',
-        description:
-          '204 once the deletion is in DynamoDB and in Redis (else 503: retry, it finishes the job); again 204 for a deleted one; then every GET is 404.',
-        tags: ['documents'],
-        params: DocumentParams,
-        response: { 204: Type.Null(), ...problems(400, 401, 404, 429, 503) },
-      },
-    },
-    async (request, reply) => {
-      await service.delete(request.tenant, request.params.id);
-      return reply.code(204).send(null);
-    },
-  );
+function deleteRoute(app: App, service: DocumentService): void {
+  app.delete('/documents/:id', { schemaErrorFormatter: invalidId, schema: deleteSchema }, async (request, reply) => {
+    await service.delete(request.tenant, request.params.id, preconditionsOf(request.headers));
+    return reply.code(204).send(null);
+  });
+}
+
+export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = async (app, options) => {
+  takeBodiesAsStreams(app);
+  createRoutes(app, options);
+  readRoutes(app, options.service);
+  deleteRoute(app, options.service);
 };

@@ -33,7 +33,7 @@ export const DocumentWriteHeaders = Type.Object({
     Type.String({ description: 'POST only: 1-255 printable ASCII, bare or an RFC 8941 string' }),
   ),
   'content-digest': Type.Optional(
-    Type.String({ description: 'RFC 9530, e.g. sha-256=:<base64>:; the body must match its sha-256, else 400 DIGEST_MISMATCH' }),
+    Type.String({ description: 'RFC 9530, sha-256=:<base64>: and/or sha-512=:<base64>:; the body must match each, else 400 DIGEST_MISMATCH; naming neither: 400 INVALID_DIGEST' }),
   ),
   'repr-digest': Type.Optional(Type.String({ description: 'RFC 9530; checked like Content-Digest (bodies are stored as sent)' })),
   'retain-until': Type.Optional(
@@ -61,11 +61,24 @@ export const Listing = Type.Object({
   next: Type.Optional(Type.String({ maxLength: 1024, pattern: '^[A-Za-z0-9_-]+$', description: 'The cursor of the next page; absent on the last' })),
 });
 
+/** Conditional requests on a document (RFC 9110 §13): validated by the service, which answers 412 or 304. */
+const Conditions = {
+  'if-match': Type.Optional(Type.String({ description: 'ETags (strong comparison) or *: 412 unless one is the document\'s' })),
+  'if-none-match': Type.Optional(Type.String({ description: 'ETags (weak comparison) or *: a read answers 304 when one is the document\'s, a write 412' })),
+  'if-unmodified-since': Type.Optional(
+    Type.String({ description: 'An HTTP-date (IMF-fixdate): 412 when the document was created after it; ignored with If-Match, or when it does not parse' }),
+  ),
+};
+
+export const DocumentConditionHeaders = Type.Object(Conditions);
+
 export const DocumentReadHeaders = Type.Object({
-  'if-none-match': Type.Optional(Type.String()),
+  ...Conditions,
   range: Type.Optional(Type.String({ description: 'One range: bytes=a-b, bytes=a- or bytes=-n (206); several get the whole document (200)' })),
   'if-range': Type.Optional(Type.String({ description: 'The ETag: the Range applies only while it matches' })),
 });
+
+export const DocumentPutHeaders = Type.Object({ ...DocumentWriteHeaders.properties, ...Conditions });
 
 export const BinaryContent = {
   description: 'The exact bytes, with the stored Content-Type',

@@ -3,7 +3,7 @@ import type { FastifyHttpOptions } from 'fastify';
 import type { Server } from 'node:http';
 import { expectationPlugin } from './expectation.ts';
 import { headerError } from './header-rules.ts';
-import { MAX_PARAM_LENGTH, clientErrorHandler, frameworkErrorHandler, problemPlugin } from './problem.ts';
+import { MAX_PARAM_LENGTH, clientErrorHandler, frameworkErrorHandler, noteAnswer, problemPlugin, unroutedError } from './problem.ts';
 import { requestIdOf } from './request-id.ts';
 import { SECURITY_HEADERS } from './security-headers.ts';
 
@@ -37,7 +37,8 @@ export const conventionsPlugin = fp(
     app.addHook('onRequest', (request, reply, done) => {
       reply.headers(SECURITY_HEADERS);
       reply.header('x-request-id', request.id);
-      const error = headerError(request.raw.rawHeaders, request.raw.httpVersion === '1.1');
+      noteAnswer(request.raw.socket, reply.raw);
+      const error = headerError(request.raw.rawHeaders, request.raw.httpVersion === '1.1') ?? (request.is404 ? unroutedError(app, request) : undefined);
       if (error === undefined) done();
       else done(error);
     });

@@ -21,6 +21,10 @@ declare module 'fastify' {
 // Node refuses request headers over 16 KiB in total: no header value is longer.
 const HEADER_BYTES = 16_384;
 const ETAG = '"[0-9a-f]{64}"';
+// `*`, or a list of entity tags (RFC 9110 §8.8.3).
+const ENTITY_TAGS = '^(\\*|(W/)?"[\\x21\\x23-\\x7e]*"(\\s*,\\s*(W/)?"[\\x21\\x23-\\x7e]*")*)$';
+// IMF-fixdate (RFC 9110 §5.6.7).
+const HTTP_DATE = '^[A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT$';
 
 /** Every response header the service sends, described once (components.headers). */
 const RESPONSE_HEADERS = {
@@ -82,7 +86,13 @@ const RESPONSE_HEADERS = {
   },
   'Upload-Expires': {
     description: 'Resumable uploads (tus): when the upload expires, its bytes removed, unless completed.',
-    schema: { type: 'string', maxLength: 29, pattern: '^[A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT$' },
+    schema: { type: 'string', maxLength: 29, pattern: HTTP_DATE },
+  },
+  'Cache-Control': {
+    description:
+      "A document's bytes (200, 206, 304): private, no-cache (one tenant's, never in a shared cache; kept, but revalidated with the ETag, so that a deleted document is never served again). " +
+      'This document: public, max-age=300 (the same for every caller, changed only by a deploy). Everything else: no-store.',
+    schema: { type: 'string', enum: ['no-store', 'private, no-cache', 'public, max-age=300'] },
   },
   'Upload-Limit': {
     description: 'Resumable uploads (IETF): max-size (MAX_DOCUMENT_BYTES), and max-age (expires in draft -05): the seconds the upload has left.',
@@ -96,8 +106,11 @@ const RESPONSE_HEADERS = {
   },
 } as const;
 
+/** The same for every caller, changed only by a deploy: five minutes of an older description after one is harmless. */
+const OPENAPI_CACHE_CONTROL = 'public, max-age=300';
+
 /** Headers on every answer of every route. */
-const EVERY_ANSWER = ['X-Request-Id', 'X-Content-Type-Options', 'Content-Security-Policy'] as const;
+const EVERY_ANSWER = ['X-Request-Id', 'Cache-Control', 'X-Content-Type-Options', 'Content-Security-Policy'] as const;
 
 /**
  * The bounds of the request headers the service reads. Their route schemas
@@ -106,11 +119,13 @@ const EVERY_ANSWER = ['X-Request-Id', 'X-Content-Type-Options', 'Content-Securit
  * what those parsers accept, documented.
  */
 const REQUEST_HEADER_SCHEMAS: Record<string, Record<string, unknown>> = {
-  'idempotency-key': { type: 'string', minLength: 1, maxLength: 512, pattern: '^[\\x20-\\x7e]+$' },
+  'idempotency-key': { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x20-\\x7e]+$' },
   'content-type': { type: 'string', maxLength: HEADER_BYTES, pattern: '^[A-Za-z0-9!#$&^_.+-]{1,127}/[A-Za-z0-9!#$&^_.+-]{1,127}' },
   'content-digest': { type: 'string', maxLength: HEADER_BYTES, pattern: '^[A-Za-z0-9*_.-]+=:[A-Za-z0-9+/=]*:' },
   'repr-digest': { type: 'string', maxLength: HEADER_BYTES, pattern: '^[A-Za-z0-9*_.-]+=:[A-Za-z0-9+/=]*:' },
-  'if-none-match': { type: 'string', maxLength: HEADER_BYTES, pattern: '^(\\*|(W/)?"[\\x21\\x23-\\x7e]*"(\\s*,\\s*(W/)?"[\\x21\\x23-\\x7e]*")*)$' },
+  'if-none-match': { type: 'string', maxLength: HEADER_BYTES, pattern: ENTITY_TAGS },
+  'if-match': { type: 'string', maxLength: HEADER_BYTES, pattern: ENTITY_TAGS },
+  'if-unmodified-since': { type: 'string', maxLength: 29, pattern: HTTP_DATE },
   range: { type: 'string', maxLength: HEADER_BYTES, pattern: '^bytes=' },
   'if-range': { type: 'string', maxLength: 68, pattern: `^${ETAG}$` },
   'tus-resumable': { type: 'string', maxLength: 16, pattern: '^[0-9.]+$' },
@@ -184,6 +199,7 @@ const STANDARD_PROBLEMS: Record<string, { description: string; unlessPublic?: bo
   400: { description: 'Malformed request (BAD_REQUEST, VALIDATION_FAILED, ...)' },
   401: { description: 'No or an unknown API key (AUTH_MODE=api-key)', unlessPublic: true },
   429: { description: 'Over the tenant rate limit (RATE_LIMITED)', unlessPublic: true },
+  431: { description: 'Request headers over 16 KiB in all (HEADERS_TOO_LARGE)' },
   500: { description: 'A bug (INTERNAL_ERROR); the body says nothing more' },
   503: { description: 'A store down, load shed or shutting down (SERVICE_UNAVAILABLE, OVERLOADED, SHUTTING_DOWN)', unlessPublic: true },
 };
@@ -201,7 +217,7 @@ function transformRoute(maxDocumentBytes: number) {
     if (docs?.binaryBody) {
       next.body = {
         description: 'The document, stored byte for byte with its Content-Type',
-        content: { '*/*': { schema: { type: 'string', format: 'binary', maxLength: maxDocumentBytes } } },
+        content: { '*/*': { schema: { type: 'string', format: 'binary', minLength: 1, maxLength: maxDocumentBytes } } },
       };
     }
     if (docs?.responseHeaders) next[EXTENSION] = docs.responseHeaders;
@@ -272,8 +288,10 @@ function describeOperation(method: string, operation: Json, get: Json | undefine
   const isPublic = Array.isArray(operation.security) && operation.security.length === 0;
   const extra: ResponseHeaderNames = operation[EXTENSION] ?? {};
   delete operation[EXTENSION];
-  if (method === 'head' && get && operation.operationId === get.operationId) {
-    operation.operationId = operation.operationId.replace(/^get/, 'head');
+  // A HEAD route of its own (GET and HEAD in one), or the one Fastify adds to every GET (operationId suffixed -head).
+  if (method === 'head' && get && (operation.operationId === get.operationId || operation.operationId === `${get.operationId}-head`)) {
+    const id: string = get.operationId;
+    operation.operationId = id.startsWith('get') ? id.replace(/^get/, 'head') : `head${id.charAt(0).toUpperCase()}${id.slice(1)}`;
     operation.summary = `${operation.summary} (headers only)`;
     operation.description = 'The same status and headers as GET, without the body.';
   }
@@ -354,14 +372,17 @@ export const openapiPlugin = fp(
         },
         security: [{ apiKey: [] }],
       },
+      // Fastify serves a HEAD for every GET: documented, as served.
+      exposeHeadRoutes: true,
       transform: transformRoute(options.maxDocumentBytes),
       transformObject: (document) =>
         'openapiObject' in document ? transformDocument(document.openapiObject, options.maxDocumentBytes) : document.swaggerObject,
       refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
     });
-    app.get('/openapi.json', { schema: { hide: true }, config: { public: true, shedding: false } }, async () =>
-      app.swagger(),
-    );
+    app.get('/openapi.json', { schema: { hide: true }, config: { public: true, shedding: false } }, async (_request, reply) => {
+      reply.header('cache-control', OPENAPI_CACHE_CONTROL);
+      return app.swagger();
+    });
   },
   { name: 'openapi', fastify: '5.x' },
 );

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import fp from 'fastify-plugin';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
@@ -13,8 +13,16 @@ import {
   type ErrorCode,
   type FieldError,
 } from '../errors.ts';
+import { JSON_ONLY } from './json-body.ts';
 import type { Problem } from './schemas.ts';
 import { SECURITY_HEADERS } from './security-headers.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** What a 415 of Fastify's (a Content-Type it cannot parse) says the route takes; JSON_ONLY when unset. */
+    accepts?: string;
+  }
+}
 
 /**
  * What a thrown error may carry beyond its code: a Retry-After, headers the
@@ -107,7 +115,8 @@ export function frameworkErrorHandler(error: FastifyError, request: FastifyReque
 /** A problem answer as status, headers and body, for where Node answers and there is no Fastify reply. */
 export function rawProblem(code: ErrorCode, requestId: string) {
   const { status, message } = errorDefinition(code);
-  const body = JSON.stringify({ type: problemTypeOf(code), title: titleOf(code), status, detail: message, code, requestId });
+  const detail = message.replaceAll(' %s', '');
+  const body = JSON.stringify({ type: problemTypeOf(code), title: titleOf(code), status, detail, code, requestId });
   const headers = {
     'content-type': 'application/problem+json; charset=utf-8',
     'content-length': String(Buffer.byteLength(body)),
@@ -118,38 +127,109 @@ export function rawProblem(code: ErrorCode, requestId: string) {
   return { status, headers, body };
 }
 
+/** The response each connection is writing, as the routes' hooks saw it (Node keeps its own privately). */
+const answers = new WeakMap<object, ServerResponse>();
+
+/** Called as each request is routed: the response a refused next request on its connection must not cut into. */
+export function noteAnswer(socket: object | undefined, response: ServerResponse): void {
+  if (socket) answers.set(socket, response);
+}
+
+/** A response on this connection has begun and not been handed to the socket whole: anything written now would land inside it. */
+function midResponse(socket: Socket): boolean {
+  const response = answers.get(socket);
+  return response !== undefined && response.headersSent && !response.writableFinished;
+}
+
 /**
  * Requests Node's HTTP parser refuses (malformed request line or headers,
- * headers over the limit, too slow): a problem+json answer written on the
- * socket, which is then closed, as Node and Fastify do with their own text.
+ * headers over the limit, too slow, a method no server implements): a
+ * problem+json answer written on the socket, which is then closed, as Node
+ * and Fastify do with their own text.
  */
 export function clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Socket) {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const code: ErrorCode =
-    error.code === 'HPE_HEADER_OVERFLOW'
-      ? 'HEADERS_TOO_LARGE'
-      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? 'REQUEST_TIMEOUT'
-        : 'BAD_REQUEST';
+  const code = clientErrorCode(error);
   const { status, headers, body } = rawProblem(code, randomUUID());
   this.log.debug({ err: error, code, requestId: headers['x-request-id'] }, 'malformed request refused');
-  const headersSent = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
-  if (socket.writable && !headersSent) {
+  if (socket.writable && !midResponse(socket)) {
     const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
     socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${lines.join('')}\r\n${body}`);
   }
   socket.destroy(error);
 }
 
+// A request line of the right shape whose method Node's parser does not know (llhttp knows every registered one).
+const REQUEST_LINE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ [\x21-\x7e]+ HTTP\/1\.[01]\r?\n/;
+
+function clientErrorCode(error: Error & { code?: string; rawPacket?: Buffer }): ErrorCode {
+  switch (error.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return 'HEADERS_TOO_LARGE';
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return 'REQUEST_TIMEOUT';
+    case 'HPE_INVALID_METHOD':
+      return error.rawPacket && REQUEST_LINE.test(error.rawPacket.toString('latin1')) ? 'NOT_IMPLEMENTED' : 'BAD_REQUEST';
+    default:
+      return 'BAD_REQUEST';
+  }
+}
+
 const METHODS: HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 /**
+ * Methods of HTTP's own semantics (RFC 9110, PATCH, QUERY): on a path that
+ * does not take one, 405 with Allow. Any other method (WebDAV's, or a made-up
+ * one) no route of this server implements: 501 on every path (RFC 9110 §15.6.2).
+ */
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY']);
+
+/** The routes as a router of their own, to tell a wrong method on a known path from an unknown path. */
+const routers = new WeakMap<FastifyInstance, ReturnType<typeof FindMyWay>>();
+
+/**
+ * What a request no route matched gets: 501, 405 with Allow, or 404. Decided
+ * before its body is read: Fastify would refuse a QUERY without a
+ * Content-Type (400) before any not-found handler ran.
+ */
+export function unroutedError(app: FastifyInstance, request: FastifyRequest): AnyError {
+  const path = request.url.split('?')[0] ?? '/';
+  if (!KNOWN_METHODS.has(request.method)) return new Errors.NotImplemented(request.method);
+  const routes = routers.get(app);
+  const allowed = routes ? METHODS.filter((method) => routes.find(method, path) !== null) : [];
+  if (allowed.length === 0) return new Errors.RouteNotFound(request.method, path);
+  const error: AnyError = new Errors.MethodNotAllowed(request.method, path);
+  error.headers = { allow: allowed.join(', ') };
+  return error;
+}
+
+/**
+ * Fastify's own refusals of a body, as ours, saying what is wanted: the
+ * limit of the route; the types it takes.
+ */
+function inOurTerms(error: AnyError, request: FastifyRequest): AnyError {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new Errors.PayloadTooLarge(`${request.routeOptions.bodyLimit} bytes`);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new Errors.UnsupportedMediaType(
+        `Content-Type ${JSON.stringify((request.headers['content-type'] ?? '').slice(0, 64))}`,
+        request.routeOptions.config.accepts ?? JSON_ONLY,
+      );
+    default:
+      return error;
+  }
+}
+
+/**
  * One error handler for the whole app, and a not-found handler that tells a
- * wrong method (405 + Allow) from an unknown path (404).
+ * wrong method (405 + Allow) from an unknown path (404) and from a method
+ * not implemented at all (501).
  */
 export const problemPlugin = fp(
   async (app) => {
     const routes = FindMyWay({ ignoreTrailingSlash: false, maxParamLength: MAX_PARAM_LENGTH });
+    routers.set(app, routes);
     app.addHook('onRoute', (route) => {
       const methods = ([] as string[]).concat(route.method);
       for (const method of methods) {
@@ -157,7 +237,8 @@ export const problemPlugin = fp(
       }
     });
 
-    app.setErrorHandler((error: AnyError, request, reply) => {
+    app.setErrorHandler((thrown: AnyError, request, reply) => {
+      const error = inOurTerms(thrown, request);
       const code = classify(error);
       const status = errorDefinition(code).status;
       // A bug gets the stack; a shed or a dependency outage is a state, logged as one line each.
@@ -168,13 +249,8 @@ export const problemPlugin = fp(
     });
 
     app.setNotFoundHandler((request, reply) => {
-      const path = request.url.split('?')[0] ?? '/';
-      const allowed = METHODS.filter((method) => routes.find(method, path) !== null);
-      if (allowed.length > 0) {
-        reply.header('allow', allowed.join(', '));
-        return sendProblem(request, reply, 'METHOD_NOT_ALLOWED', new Errors.MethodNotAllowed(request.method, path));
-      }
-      return sendProblem(request, reply, 'ROUTE_NOT_FOUND', new Errors.RouteNotFound(request.method, path));
+      const error = unroutedError(app, request);
+      return sendProblem(request, reply, classify(error), error);
     });
   },
   { name: 'problem', fastify: '5.x' },

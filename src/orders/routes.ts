@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { refuseUnlessJson } from '../http/json-body.ts';
 import { problems } from '../http/schemas.ts';
 import { IdempotencyKeyHeaders, parseIdempotencyKey } from '../idempotency/idempotency-key.ts';
 import type { OrderIntake } from './order-intake.ts';
@@ -13,6 +14,7 @@ export const orderRoutes: FastifyPluginAsyncTypebox<{ intake: OrderIntake }> = a
     '/orders',
     {
       bodyLimit: MAX_ORDER_BODY_BYTES,
+      onRequest: refuseUnlessJson,
       config: { openapi: { responseHeaders: { 201: ['Location', 'Idempotent-Replayed'] } } },
       schema: {
         operationId: 'placeOrder',

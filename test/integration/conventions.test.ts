@@ -38,6 +38,27 @@ describe('conventions of every endpoint', () => {
     expect(onCollection.headers.allow).toContain('POST');
   });
 
+  it('answers QUERY, a method of HTTP the routes do not take, with 405 and Allow, with or without a Content-Type', async () => {
+    for (const headers of [{}, { 'content-type': 'application/json' }]) {
+      const response = await app.inject({ method: 'QUERY' as 'GET', url: '/documents/abc', headers, payload: headers['content-type'] ? '{}' : undefined });
+      expect(response.statusCode, response.body).toBe(405);
+      expect(response.json().code).toBe('METHOD_NOT_ALLOWED');
+      expect(String(response.headers.allow).split(', ').sort()).toEqual(['DELETE', 'GET', 'HEAD', 'PUT']);
+    }
+    const unknownPath = await app.inject({ method: 'QUERY' as 'GET', url: '/nowhere' });
+    expect(unknownPath.statusCode).toBe(404);
+  });
+
+  it('answers a method no route of the server implements (WebDAV) with 501 on any path', async () => {
+    for (const url of ['/documents/abc', '/nowhere']) {
+      const response = await app.inject({ method: 'PROPFIND' as 'GET', url });
+      expect(response.statusCode, url).toBe(501);
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(response.json()).toMatchObject({ code: 'NOT_IMPLEMENTED', status: 501 });
+      expect(response.headers.allow).toBeUndefined();
+    }
+  });
+
   it('serves liveness, readiness and health', async () => {
     expect((await app.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
     expect((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode).toBe(200);

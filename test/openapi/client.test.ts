@@ -40,6 +40,14 @@ const covered: Record<keyof operations, true> = {
   cancelUpload: true,
   listDocuments: true,
   setLegalHold: true,
+  headDocumentMetadata: true,
+  headListDocuments: true,
+  headOrder: true,
+  headHealth: true,
+  headLiveness: true,
+  headReadiness: true,
+  headMetrics: true,
+  headOpenApi: true,
 };
 
 /** Document bodies are bytes, sent as they are (openapi-fetch would JSON-encode a string). */
@@ -60,7 +68,7 @@ afterAll(async () => {
 describe('the generated types', () => {
   it(`are what openapi-typescript makes of the served document (else: make openapi-types)`, async () => {
     expect(readFileSync(`${root}${TYPES_FILE}`, 'utf8')).toBe(await generatedTypes(await servedDocument()));
-    expect(Object.keys(covered).length).toBe(20);
+    expect(Object.keys(covered).length).toBe(28);
   });
 });
 
@@ -110,6 +118,7 @@ describe('the flows of docs/api.md, through the generated client alone', () => {
 
     const metadata = await client.GET('/documents/{id}/metadata', { params: { path: { id } } });
     expect(metadata.data).toEqual(created.data);
+    expect((await client.HEAD('/documents/{id}/metadata', { params: { path: { id } } })).response.status).toBe(200);
 
     const deleted = await client.DELETE('/documents/{id}', { params: { path: { id } } });
     expect(deleted.response.status).toBe(204);
@@ -134,6 +143,7 @@ describe('the flows of docs/api.md, through the generated client alone', () => {
 
     const first = await client.GET('/documents', { params: { query: { limit: 1 } } });
     expect(first.data?.items.map((item) => item.id)).toEqual([id]);
+    expect((await client.HEAD('/documents', { params: { query: { limit: 1 } } })).response.status).toBe(200);
     const second = await client.GET('/documents', { params: { query: { limit: 1, cursor: first.data!.next! } } });
     expect(second.data?.items.map((item) => item.id)).toEqual([retained.data!.id]);
 
@@ -186,6 +196,7 @@ describe('the flows of docs/api.md, through the generated client alone', () => {
     expect(replayed.response.headers.get('idempotent-replayed')).toBe('true');
 
     const read = await client.GET('/orders/{orderId}', { params: { path: { orderId } } });
+    expect((await client.HEAD('/orders/{orderId}', { params: { path: { orderId } } })).response.status).toBe(200);
     expect(read.data).toMatchObject({ orderId, status: 'ACCEPTED', customerId: order.customerId });
     expect(['PENDING', 'PUBLISHED']).toContain(read.data!.event.status);
 
@@ -205,5 +216,9 @@ describe('the flows of docs/api.md, through the generated client alone', () => {
     expect(metrics.data).toMatch(/^# HELP /m);
     const openapi = await anonymous.GET('/openapi.json');
     expect(openapi.data).toMatchObject({ openapi: '3.1.0' });
+    // Fastify answers HEAD for every GET: each is in the document.
+    for (const path of ['/health', '/health/live', '/health/ready', '/metrics', '/openapi.json'] as const) {
+      expect((await anonymous.HEAD(path)).response.status, path).toBe(200);
+    }
   });
 });

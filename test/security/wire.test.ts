@@ -225,6 +225,7 @@ describe('requests refused before any route runs are problem details too', () =>
   it.each([
     ['a header value with a control character', get('/documents/abc', 'X-Evil: a\u0001b\r\n'), 400, 'BAD_REQUEST'],
     ['a garbage request line', 'NOT HTTP AT ALL\r\n\r\n', 400, 'BAD_REQUEST'],
+    ['a well-formed request line with a method Node does not parse', `FROB /documents/abc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 501, 'NOT_IMPLEMENTED'],
     ['a header name with a space', get('/documents/abc', 'Bad Name: x\r\n'), 400, 'BAD_REQUEST'],
     ['two Content-Length headers', `POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n{}`, 400, 'BAD_REQUEST'],
     ['Content-Length and chunked together', `POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n{}`, 400, 'BAD_REQUEST'],
@@ -242,6 +243,30 @@ describe('requests refused before any route runs are problem details too', () =>
     const response = await exchange(Buffer.from(request, 'latin1'));
     const body = expectProblem(response, status, code);
     expect(body.detail).not.toMatch(/HPE_|Parse Error/);
+  });
+
+  it('a malformed request after a complete answer on a kept-alive connection still gets its problem', async () => {
+    const text = await new Promise<string>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write('GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'));
+      let received = '';
+      let second = false;
+      socket.setEncoding('latin1');
+      socket.on('data', (chunk: string) => {
+        received += chunk;
+        // The first answer whole: only then the bad request, so that it cannot be parsed while the first is written.
+        if (!second && complete(received)) {
+          second = true;
+          socket.write('GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Name: x\r\n\r\n');
+        }
+      });
+      socket.on('error', () => {});
+      socket.on('close', () => resolve(received));
+      socket.setTimeout(5_000, () => socket.destroy());
+    });
+    const firstEnd = text.indexOf('\r\n\r\n');
+    const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(text.slice(0, firstEnd))![1]);
+    expect(text.startsWith('HTTP/1.1 200 ')).toBe(true);
+    expectProblem(parseResponse(text.slice(firstEnd + 4 + length)), 400, 'BAD_REQUEST');
   });
 
   it.each([

@@ -484,7 +484,7 @@ export class Append {
 
   private checkDigest(digest: BodyDigest): void {
     if (this.bodyHash!.digest().equals(digest.expectedSha256)) return;
-    this.failure = digest.field === 'Upload-Checksum' ? new Errors.ChecksumMismatch('Upload-Checksum') : new Errors.DigestMismatch('Content-Digest');
+    this.failure = digest.field === 'Upload-Checksum' ? new Errors.ChecksumMismatch('Upload-Checksum') : new Errors.DigestMismatch('Content-Digest sha-256');
     throw this.failure;
   }
 

@@ -1,5 +1,6 @@
 import { ParseError, parseItem } from 'structured-headers';
 import { Errors } from '../../errors.ts';
+import { refuseContentCoding } from '../incoming-body.ts';
 import { declaredDigests } from '../content-digest.ts';
 import { DOCUMENT_ID_PATTERN } from '../schemas.ts';
 import type { BodyDigest } from './append.ts';
@@ -116,6 +117,7 @@ export type Creation = {
 };
 
 export function parseCreation(protocol: Protocol, headers: Headers): Creation {
+  refuseContentCoding(headers['content-encoding']);
   const rawMetadata = single(headers, 'upload-metadata');
   const metadata = rawMetadata === undefined ? new Map<string, string>() : parseMetadata(rawMetadata);
   const documentId = metadata.get('documentId');
@@ -141,9 +143,10 @@ export function parseCreation(protocol: Protocol, headers: Headers): Creation {
       length = declared;
     }
   }
-  const digests = declaredDigests(headers);
-  const repr = digests.find((digest) => digest.field === 'Repr-Digest')?.sha256;
-  const content = digests.find((digest) => digest.field === 'Content-Digest')?.sha256;
+  // An upload's hash is resumed across requests and instances: sha-256 only.
+  const digests = declaredDigests(headers, ['sha-256']);
+  const repr = digests.find((digest) => digest.field === 'Repr-Digest')?.value;
+  const content = digests.find((digest) => digest.field === 'Content-Digest')?.value;
   return {
     protocol,
     contentType,
@@ -172,13 +175,14 @@ export function hasBody(headers: Headers): boolean {
 export function checkBodyType(protocol: Protocol, headers: Headers): void {
   const expected = protocol === 'tus' ? TUS_CONTENT_TYPE : IETF_CONTENT_TYPE;
   const sent = single(headers, 'content-type')?.split(';')[0]?.trim().toLowerCase();
-  if (sent !== expected) throw new Errors.UnsupportedMediaType(`${JSON.stringify(sent ?? '')} (an append takes ${expected})`);
+  if (sent !== expected) throw new Errors.UnsupportedMediaType(`Content-Type ${JSON.stringify(sent ?? '')}`, `an append takes ${expected}`);
 }
 
 /** What an append (PATCH) request says. */
 export type Appending = { offset: number; complete: boolean | undefined; length: number | undefined; digest: BodyDigest | undefined };
 
 export function parseAppend(protocol: Protocol, headers: Headers): Appending {
+  refuseContentCoding(headers['content-encoding']);
   const offset = integer(protocol, headers, 'Upload-Offset');
   if (offset === undefined) throw new Errors.InvalidUploadRequest('an append needs Upload-Offset');
   const length = integer(protocol, headers, 'Upload-Length');
@@ -201,8 +205,8 @@ function checksumOf(protocol: Protocol, headers: Headers): BodyDigest | undefine
     if (more.length > 0 || expected.length !== 32 || expected.toString('base64') !== encoded) throw new Errors.InvalidUploadRequest('Upload-Checksum is "sha256 <base64 of 32 bytes>"');
     return { expectedSha256: expected, field: 'Upload-Checksum' };
   }
-  const content = declaredDigests(headers).find((digest) => digest.field === 'Content-Digest');
-  return content ? { expectedSha256: content.sha256, field: 'Content-Digest' } : undefined;
+  const content = declaredDigests(headers, ['sha-256']).find((digest) => digest.field === 'Content-Digest');
+  return content ? { expectedSha256: content.value, field: 'Content-Digest' } : undefined;
 }
 
 /** RFC 9110 HTTP-date. */

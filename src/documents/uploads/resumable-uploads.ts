@@ -381,7 +381,7 @@ export class ResumableUploads {
   private failureOf(upload: Upload): Error {
     switch (upload.failure) {
       case 'DIGEST_MISMATCH':
-        return new Errors.DigestMismatch('Repr-Digest');
+        return new Errors.DigestMismatch('Repr-Digest sha-256');
       case 'DOCUMENT_EXISTS':
         return new Errors.DocumentExists(upload.documentId);
       case 'DOCUMENT_DELETED':

@@ -170,6 +170,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
       schemaErrorFormatter: schemaError,
       config: {
         bodyBytesPerSecond: uploadMinBytesPerSecond,
+        accepts: 'an append takes application/offset+octet-stream (tus) or application/partial-upload (IETF)',
         openapi: { binaryBody: true, responseHeaders: { 200: ['Location', 'ETag', ...STATE_HEADERS], 201: ['Location', 'ETag', ...STATE_HEADERS], 204: [...STATE_HEADERS, 'ETag'] } },
       },
       schema: {
