@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/local/emulators.ts';
+import { freePorts } from '../support/ports.ts';
 import { waitFor } from '../orders/support.ts';
 
 // `make dev` (node src/local/dev.ts) twice on one host, side by side: every
@@ -24,9 +24,14 @@ function startDev(env: Record<string, string>): Dev {
   return dev;
 }
 
-async function stackPorts(): Promise<Record<string, string>> {
-  const names = ['PORT', 'AWS_EMULATOR_PORT', 'DYNAMODB_EMULATOR_PORT', 'REDIS_PORT', 'RELAY_METRICS_PORT', 'CONSUMER_METRICS_PORT', 'LIFECYCLE_METRICS_PORT'];
-  return Object.fromEntries(await Promise.all(names.map(async (name) => [name, String(await freePort())])));
+const PORT_NAMES = ['PORT', 'AWS_EMULATOR_PORT', 'DYNAMODB_EMULATOR_PORT', 'REDIS_PORT', 'RELAY_METRICS_PORT', 'CONSUMER_METRICS_PORT', 'LIFECYCLE_METRICS_PORT'];
+
+/** The ports of `stacks` side-by-side make devs, all distinct. */
+async function stackPorts(stacks: number): Promise<Record<string, string>[]> {
+  const ports = await freePorts(stacks * PORT_NAMES.length);
+  return Array.from({ length: stacks }, (_, i) =>
+    Object.fromEntries(PORT_NAMES.map((name, j) => [name, String(ports[i * PORT_NAMES.length + j])])),
+  );
 }
 
 const ready = (port: string) =>
@@ -38,8 +43,8 @@ afterAll(async () => {
 
 describe('make dev', () => {
   it('runs twice side by side, each on its own ports, printing them once every process answers /health/ready', async () => {
-    const first = await stackPorts();
-    const second = await stackPorts();
+    const [first, second] = await stackPorts(2);
+    if (!first || !second) throw new Error('two sets of ports');
     const devs = [startDev(first), startDev(second)];
 
     // Each background process prints the port of its probes and metrics.
@@ -68,7 +73,7 @@ describe('make dev', () => {
     for (const port of ports) expect(await ready(port ?? ''), `/health/ready on :${port}`).toBe(true);
 
     // A port in use is named with its variable before anything starts.
-    const clash = startDev({ ...(await stackPorts()), CONSUMER_METRICS_PORT: first.CONSUMER_METRICS_PORT! });
+    const clash = startDev({ ...(await stackPorts(1))[0], CONSUMER_METRICS_PORT: first.CONSUMER_METRICS_PORT! });
     const [clashCode] = await once(clash.child, 'exit');
     expect(clashCode).toBe(1);
     expect(clash.output()).toContain(`in use already: CONSUMER_METRICS_PORT=${first.CONSUMER_METRICS_PORT}`);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DevSettings } from '../../src/local/dev-settings.ts';
-import { freePort } from '../../src/local/emulators.ts';
+import { freePorts } from '../support/ports.ts';
 import { waitFor } from '../orders/support.ts';
 
 // The README's tour, pasted in order into a shell against `make dev`: every
@@ -133,9 +133,9 @@ let workdir: string;
 
 beforeAll(async () => {
   const env: Record<string, string> = {};
-  for (const name of ['PORT', 'AWS_EMULATOR_PORT', 'DYNAMODB_EMULATOR_PORT', 'REDIS_PORT', 'RELAY_METRICS_PORT', 'CONSUMER_METRICS_PORT', 'LIFECYCLE_METRICS_PORT']) {
-    env[name] = String(await freePort());
-  }
+  const names = ['PORT', 'AWS_EMULATOR_PORT', 'DYNAMODB_EMULATOR_PORT', 'REDIS_PORT', 'RELAY_METRICS_PORT', 'CONSUMER_METRICS_PORT', 'LIFECYCLE_METRICS_PORT'];
+  const free = await freePorts(names.length);
+  names.forEach((name, i) => (env[name] = String(free[i])));
   ports = { api: Number(env.PORT), consumer: Number(env.CONSUMER_METRICS_PORT) };
   dev = spawn(process.execPath, [new URL('../../src/local/dev.ts', import.meta.url).pathname], {
     env: { ...process.env, ...env },
