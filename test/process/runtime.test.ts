@@ -48,8 +48,10 @@ describe('the processes', () => {
       running.child.kill('SIGTERM');
       const [code] = await exited;
       expect(code, running.output()).toBe(0);
-      const lines = running.logs().map((line) => line.msg);
-      expect(lines.indexOf('shut down cleanly')).toBeGreaterThan(lines.indexOf('shutting down'));
+      // By the time each line carries: two lines a millisecond apart can reach the pipe in either order.
+      const at = (msg: string) => running.logs().find((line) => line.msg === msg)?.time;
+      expect(at('shutting down'), running.output()).toEqual(expect.any(Number));
+      expect(at('shut down cleanly'), running.output()).toBeGreaterThanOrEqual(at('shutting down') as number);
       expect(running.logs().every((line) => line.process === name)).toBe(true);
       // Flushed on the way out at the latest.
       expect(receiver.spans.filter((span) => span.service === `docsvc-${name}` && span.name === `${name} start`)).toHaveLength(1);
