@@ -72,8 +72,19 @@ describe('end to end: HTTP → DynamoDB → SNS → SQS → consumer', () => {
       20_000,
       'every order applied',
     );
-    // Let any late duplicate arrive before counting.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Before counting, the point past which no duplicate can come: every event marked
+    // published (the relay sends none of them again), then an order accepted after that
+    // applied in its turn.
+    await waitFor(
+      async () =>
+        (await Promise.all(orders.map((order) => app.inject({ method: 'GET', url: `/orders/${order.orderId}` })))).every(
+          (read) => read.json().event.status === 'PUBLISHED',
+        ),
+      20_000,
+      'every event marked published',
+    );
+    const later: Order = (await app.inject(json(newOrder(1)))).json();
+    await waitFor(async () => applied.some((event) => event.id === later.orderId), 20_000, 'the later order applied');
 
     const ours = applied.filter((event) => ids.has(event.id));
     expect(ours).toHaveLength(N); // none missing, none twice
