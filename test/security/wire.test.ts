@@ -168,7 +168,6 @@ describe('a body far over the limit is refused with 413 before it is read whole'
     expect(result.response.headers.connection).toBe('close');
     // The limit is known from the header alone: the answer came before even the limit's worth was sent
     // (what was "sent" sits in socket buffers, which the server never read).
-    expect(result.sentBeforeAnswer).toBeGreaterThanOrEqual(0);
     expect(result.sentBeforeAnswer).toBeLessThan(total / 4);
     // ... and the server hung up: the client could not deliver the rest.
     expect(result.sentInAll).toBeLessThan(total);
