@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { FaultProxy } from '../support/fault-proxy.ts';
 import { testApp } from '../support/app.ts';
-import { isolatedStack, json, newOrder, waitFor, type IsolatedStack } from '../orders/support.ts';
+import { allPublished, isolatedStack, json, newOrder, waitFor, type IsolatedStack } from '../orders/support.ts';
 import type { Order } from '../../src/orders/schemas.ts';
 import { report, sleep, stats, watchUnhandled } from './support.ts';
 
@@ -106,14 +106,7 @@ describe('SNS unreachable during a stream of orders', () => {
     // Before counting, the point past which no duplicate can come: every event marked
     // published (the relay sends none of them again), then an order accepted after
     // that applied in its turn.
-    await waitFor(
-      async () =>
-        (await Promise.all(accepted.map((order) => app.inject({ method: 'GET', url: `/orders/${order.orderId}` })))).every(
-          (read) => read.json().event.status === 'PUBLISHED',
-        ),
-      10_000,
-      'every order marked published',
-    );
+    await waitFor(() => allPublished(app, accepted), 10_000, 'every order marked published');
     const later: Order = (await app.inject(json(newOrder(1)))).json();
     await waitFor(async () => consumer.appliedEvents.some((event) => event.id === later.orderId), 10_000, 'the later order applied');
     const applied = consumer.appliedEvents.map((event) => event.id).filter((id) => id !== later.orderId);

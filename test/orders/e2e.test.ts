@@ -9,7 +9,7 @@ import type { Order, OrderAcceptedEvent } from '../../src/orders/schemas.ts';
 import { OutboxRelay } from '../../src/outbox/outbox-relay.ts';
 import { testApp, testConfig } from '../support/app.ts';
 import { appliedOrderRecord } from '../support/dynamo.ts';
-import { json, newOrder, silentLog, waitFor } from './support.ts';
+import { allPublished, json, newOrder, silentLog, waitFor } from './support.ts';
 
 // The whole path on the shared stack, as `make dev` runs it: the API, a relay
 // and a consumer running side by side on the default table, topic and queue.
@@ -75,14 +75,7 @@ describe('end to end: HTTP → DynamoDB → SNS → SQS → consumer', () => {
     // Before counting, the point past which no duplicate can come: every event marked
     // published (the relay sends none of them again), then an order accepted after that
     // applied in its turn.
-    await waitFor(
-      async () =>
-        (await Promise.all(orders.map((order) => app.inject({ method: 'GET', url: `/orders/${order.orderId}` })))).every(
-          (read) => read.json().event.status === 'PUBLISHED',
-        ),
-      20_000,
-      'every event marked published',
-    );
+    await waitFor(() => allPublished(app, orders), 20_000, 'every event marked published');
     const later: Order = (await app.inject(json(newOrder(1)))).json();
     await waitFor(async () => applied.some((event) => event.id === later.orderId), 20_000, 'the later order applied');
 

@@ -1,3 +1,4 @@
+import type { FastifyInstance } from 'fastify';
 import { randomInt, randomUUID } from 'node:crypto';
 import { createAwsClients, type AwsClients } from '../../src/adapters/aws.ts';
 import { CreateTableCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
@@ -161,3 +162,12 @@ export async function consumeUntil(
 
 /** A port nothing listens on: an event bus that is down. */
 export const DEAD_ENDPOINT = 'http://127.0.0.1:9';
+
+/** Every order's event marked published (the relay sends none of them again). One read at a time: the in-flight cap stays out of it. */
+export async function allPublished(app: FastifyInstance, orders: readonly { orderId: string }[]): Promise<boolean> {
+  for (const order of orders) {
+    const read = await app.inject({ method: 'GET', url: `/orders/${order.orderId}` });
+    if (read.statusCode !== 200 || read.json().event.status !== 'PUBLISHED') return false;
+  }
+  return true;
+}
