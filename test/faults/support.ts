@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { RUNTIME_FLAGS } from '../../src/processes/v8-flags.ts';
 
 // Helpers of the fault tests: latency statistics, unhandled-rejection
@@ -34,6 +35,19 @@ export function watchUnhandled(): { errors: unknown[]; stop(): void } {
       process.off('uncaughtExceptionMonitor', onException);
     },
   };
+}
+
+/**
+ * How late this process's timers fired while it ran: the event loop's worst
+ * delay, in ms. A deadline fires no earlier than it is due and no later than
+ * that; so a bound on a deadline adds what this measured in the same run,
+ * and a busy machine moves the bound with it instead of failing the test.
+ */
+export function loopLateness(): { maxMs(): number; stop(): void } {
+  const histogram = monitorEventLoopDelay({ resolution: 10 });
+  histogram.enable();
+  // The histogram counts the 10 ms resolution itself in each sample.
+  return { maxMs: () => Math.max(0, histogram.max / 1e6 - 10), stop: () => histogram.disable() };
 }
 
 /** Prints a measurement line the report (and a reader of the CI log) can quote. */
