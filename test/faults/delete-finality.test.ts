@@ -11,7 +11,7 @@ import { assertBuilt, kill, report, sleep, startServer, stats, type ServerProces
 // a CPU-starved container), so that it can neither acknowledge a delete nor
 // serve, and then resumes with the old copy still in memory.
 
-const DELETES = Number(process.env.FAULTS_DELETES ?? 240);
+const DELETES = Number(process.env.FAULTS_DELETES ?? 120);
 const LEASE_MS = 1000;
 
 type Instance = { server: ServerProcess; port: number; name: string };
