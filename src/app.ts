@@ -29,7 +29,7 @@ import type { OrderIntakeOptions } from './orders/order-intake.ts';
 import { ordersPlugin } from './orders/plugin.ts';
 import { Regions } from './adapters/regions.ts';
 
-/** What tests may swap for their own: clients pointing elsewhere, a slowed cache. */
+/** What tests may swap for their own: clients pointing elsewhere, a slowed cache, a clock. */
 export type AppOverrides = {
   aws?: AwsClients;
   redis?: Redis;
@@ -37,6 +37,11 @@ export type AppOverrides = {
   documentCache?: (options: DocumentCacheOptions) => DocumentCache;
   /** Test seams of the order intake (an injected crash between write and publish). */
   orderIntake?: Pick<OrderIntakeOptions, 'afterWrite'>;
+  /**
+   * The clock of the order dedup window, Idempotency-Key records and the
+   * health cache, so that tests move past a window instead of sleeping through it.
+   */
+  now?: () => number;
 };
 
 export type AppOptions = { config: Config; overrides?: AppOverrides };
@@ -111,7 +116,7 @@ export const appPlugin = fp<AppOptions>(
     app.addHook('onClose', async () => clients.destroy());
     const ordersAws = clients.of(regions.primary);
 
-    await app.register(healthPlugin);
+    await app.register(healthPlugin, { now: overrides.now });
 
     // Domains. Idempotency-Key records are shared: one table, keys scoped by tenant and route.
     const records = (region: string) =>
@@ -120,6 +125,7 @@ export const appPlugin = fp<AppOptions>(
         table: config.IDEMPOTENCY_TABLE,
         ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS,
         lockSeconds: config.IDEMPOTENCY_LOCK_SECONDS,
+        now: overrides.now,
       });
     const requests = new IdempotentRequests({
       store: regions.multi
@@ -128,7 +134,7 @@ export const appPlugin = fp<AppOptions>(
       metrics: app.metrics,
     });
     await app.register(documentsPlugin, { config, requests, cache: overrides.documentCache, regional: { regions, clients } });
-    await app.register(ordersPlugin, { config, requests, aws: ordersAws, intake: overrides.orderIntake });
+    await app.register(ordersPlugin, { config, requests, aws: ordersAws, intake: overrides.orderIntake, now: overrides.now });
   },
   { name: 'app', fastify: '5.x' },
 );

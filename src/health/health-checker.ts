@@ -23,9 +23,9 @@ export class HealthChecker {
   /** The last report, reused for `cacheMs`. */
   readonly report: () => Promise<HealthReport>;
 
-  constructor(options: { timeoutMs?: number; cacheMs?: number } = {}) {
+  constructor(options: { timeoutMs?: number; cacheMs?: number; now?: () => number } = {}) {
     this.timeoutMs = options.timeoutMs ?? 1000;
-    this.report = cachedFor(options.cacheMs ?? 1000, () => this.probe());
+    this.report = cachedFor(options.cacheMs ?? 1000, () => this.probe(), options.now);
   }
 
   add(dependency: Dependency, check: Check): void {

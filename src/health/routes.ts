@@ -86,9 +86,9 @@ const healthRoutes: FastifyPluginAsyncTypebox<{ checker: HealthChecker }> = asyn
 };
 
 /** /health, /health/live and /health/ready over the checks the domains add to `app.health`. */
-export const healthPlugin = fp(
-  async (app) => {
-    const checker = new HealthChecker();
+export const healthPlugin = fp<{ now?: () => number }>(
+  async (app, { now }) => {
+    const checker = new HealthChecker({ now });
     app.decorate('health', checker);
     await app.register(healthRoutes, { checker });
   },

@@ -16,11 +16,12 @@ export type OrdersOptions = {
   aws?: AwsClients;
   /** Test seams of the intake (an injected crash between write and publish). */
   intake?: Pick<OrderIntakeOptions, 'afterWrite'>;
+  now?: () => number;
 };
 
 /** The orders domain: intake, store with its outbox, the backlog gauges, routes. */
 export const ordersPlugin = fp(
-  async (app, { config, requests, intake, aws = app.aws }: OrdersOptions) => {
+  async (app, { config, requests, intake, now, aws = app.aws }: OrdersOptions) => {
     const store = new OrderStore({ dynamo: aws.dynamo, table: config.ORDERS_TABLE });
     const orders = new OrderIntake({
       store,
@@ -30,9 +31,10 @@ export const ordersPlugin = fp(
       dedupWindowSeconds: config.ORDER_DEDUP_WINDOW_SECONDS,
       publishTimeoutMs: config.ORDER_PUBLISH_TIMEOUT_MS,
       requests,
+      now,
       ...intake,
     });
-    registerOutboxGauges(app.metrics.registry, 'orders', store.outbox);
+    registerOutboxGauges(app.metrics.registry, 'orders', store.outbox, { now });
     // Orders still commit without SNS (the outbox holds their events): degraded, not down.
     app.health.add('events', (abortSignal) => aws.sns.send(new GetTopicAttributesCommand({ TopicArn: config.ORDER_EVENTS_TOPIC_ARN }), { abortSignal }));
     await app.register(orderRoutes, { intake: orders });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { FaultProxy } from '../support/fault-proxy.ts';
 import { testApp, testConfig, uniqueId } from '../support/app.ts';
+import { testClock } from '../support/clock.ts';
 import { loopLateness, report, sleep, stats, watchUnhandled } from './support.ts';
 
 // Fault 1: Redis blackholed. The app reaches the shared Redis through a proxy
@@ -20,11 +21,12 @@ const CIRCUIT_OPEN_MS = 1000;
 
 let proxy: FaultProxy;
 let app: FastifyInstance;
+const clock = testClock();
 const ids: string[] = [];
 
 beforeAll(async () => {
   proxy = await FaultProxy.start(inject('stackEnv').REDIS_URL!);
-  app = await testApp({ config: { ...config, REDIS_URL: proxy.url('redis') } });
+  app = await testApp({ config: { ...config, REDIS_URL: proxy.url('redis') }, overrides: { now: clock.now } });
   for (let i = 0; i < DOCS; i++) {
     const id = uniqueId('blackhole');
     const put = await app.inject({ method: 'PUT', url: `/documents/${id}`, payload: `content of ${id}`, headers: { 'content-type': 'text/plain' } });
@@ -45,7 +47,7 @@ async function timedGet(id: string) {
 }
 
 async function health() {
-  await sleep(1100); // past the health checker's 1 s cache
+  clock.advance(1000); // past the health checker's 1 s cache
   return app.inject({ method: 'GET', url: '/health' });
 }
 

@@ -2,15 +2,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { RedisServer, freePort } from '../../src/local/emulators.ts';
 import { testApp, uniqueId } from '../support/app.ts';
+import { testClock } from '../support/clock.ts';
 
 // A Redis of this file's own, so that stopping it disturbs no other test.
 let redis: RedisServer;
 let app: FastifyInstance;
+const clock = testClock();
 
 beforeAll(async () => {
   redis = new RedisServer(await freePort());
   await redis.start();
-  app = await testApp({ config: { REDIS_URL: `redis://127.0.0.1:${redis.port}`, REDIS_COMMAND_TIMEOUT_MS: 100 } });
+  app = await testApp({ config: { REDIS_URL: `redis://127.0.0.1:${redis.port}`, REDIS_COMMAND_TIMEOUT_MS: 100 }, overrides: { now: clock.now } });
 });
 afterAll(async () => {
   await app.close();
@@ -18,7 +20,7 @@ afterAll(async () => {
 });
 
 async function health() {
-  await new Promise((resolve) => setTimeout(resolve, 1100)); // past the health cache
+  clock.advance(1000); // past the health checker's 1 s cache
   return app.inject({ method: 'GET', url: '/health' });
 }
 

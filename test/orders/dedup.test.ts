@@ -5,6 +5,7 @@ import { createAwsClients, type AwsClients } from '../../src/adapters/aws.ts';
 import { canonicalHash } from '../../src/orders/canonical.ts';
 import { OrderStore } from '../../src/orders/order-store.ts';
 import { testApp, testConfig } from '../support/app.ts';
+import { testClock } from '../support/clock.ts';
 import { customerId, json, newOrder, scanAll } from './support.ts';
 
 // Duplicate detection by canonical payload within ORDER_DEDUP_WINDOW_SECONDS,
@@ -14,10 +15,11 @@ const config = testConfig();
 let aws: AwsClients;
 let app: FastifyInstance;
 let shortWindow: FastifyInstance;
+const clock = testClock();
 
 beforeAll(async () => {
   aws = createAwsClients(config);
-  [app, shortWindow] = await Promise.all([testApp(), testApp({ config: { ORDER_DEDUP_WINDOW_SECONDS: 1 } })]);
+  [app, shortWindow] = await Promise.all([testApp(), testApp({ config: { ORDER_DEDUP_WINDOW_SECONDS: 1 }, overrides: { now: clock.now } })]);
 });
 afterAll(async () => {
   await Promise.all([app.close(), shortWindow.close()]);
@@ -101,7 +103,7 @@ describe('duplicate orders within the window', () => {
     expect(within.json().orderId).toBe(first.json().orderId);
     expect(within.headers['idempotent-replayed']).toBe('true');
 
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    clock.advance(1001); // past the 1 s window, which ends inclusively
     const after = await shortWindow.inject(json(order));
     expect(after.statusCode).toBe(201);
     expect(after.headers['idempotent-replayed']).toBeUndefined();

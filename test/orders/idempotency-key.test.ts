@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { testApp, uniqueId } from '../support/app.ts';
+import { testClock } from '../support/clock.ts';
 
 // Idempotency-Key on POST /orders, on top of the payload dedup.
 let app: FastifyInstance;
+const clock = testClock();
 beforeAll(async () => {
-  app = await testApp({ config: { ORDER_DEDUP_WINDOW_SECONDS: 1 } });
+  app = await testApp({ config: { ORDER_DEDUP_WINDOW_SECONDS: 1 }, overrides: { now: clock.now } });
 });
 afterAll(async () => {
   await app.close();
@@ -27,7 +29,7 @@ describe('POST /orders with an Idempotency-Key', () => {
     const first = await post(payload, key);
     expect(first.statusCode).toBe(201);
     expect(first.headers['idempotent-replayed']).toBeUndefined();
-    await new Promise((resolve) => setTimeout(resolve, 1200)); // past the 1 s dedup window
+    clock.advance(1001); // past the 1 s dedup window
     const again = await post({ items: payload.items, customerId: payload.customerId }, `"${key}"`);
     expect(again.statusCode).toBe(201);
     expect(again.headers['idempotent-replayed']).toBe('true');
