@@ -5,7 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Redis } from 'ioredis';
 import { trustProxyOf, type Config } from './config.ts';
 import type { AwsClients } from './adapters/aws.ts';
-import { awsPlugin, redisPlugin } from './adapters/plugins.ts';
+import { awsPlugin, redisPlugin, regionsPlugin } from './adapters/plugins.ts';
 import { conventionServerOptions, conventionsPlugin } from './http/conventions.ts';
 import { metricsPlugin } from './http/metrics.ts';
 import type { Metrics } from './metrics.ts';
@@ -22,12 +22,9 @@ import { loggerOptions } from './telemetry/logger.ts';
 import { healthPlugin } from './health/routes.ts';
 import type { DocumentCache, DocumentCacheOptions } from './documents/document-cache.ts';
 import { documentsPlugin } from './documents/plugin.ts';
-import { HomedIdempotencyStore } from './idempotency/homed-idempotency-store.ts';
-import { IdempotencyStore } from './idempotency/idempotency-store.ts';
-import { IdempotentRequests } from './idempotency/idempotent-requests.ts';
+import { idempotencyPlugin } from './idempotency/plugin.ts';
 import type { OrderIntakeOptions } from './orders/order-intake.ts';
 import { ordersPlugin } from './orders/plugin.ts';
-import { Regions } from './adapters/regions.ts';
 
 /** What tests may swap for their own: clients pointing elsewhere, a slowed cache, a clock. */
 export type AppOverrides = {
@@ -109,32 +106,13 @@ export const appPlugin = fp<AppOptions>(
       await app.register(rateLimitPlugin, { perMinute: config.RATE_LIMIT_PER_MINUTE, redis: app.redis.client, circuit: app.redis.circuit });
     }
 
-    const { aws } = app;
-    // Of several regions (DOCUMENT_REGIONS): clients of the others too; orders stay in the primary.
-    const regions = new Regions(config);
-    const clients = regions.connect(aws);
-    app.addHook('onClose', async () => clients.destroy());
-    const ordersAws = clients.of(regions.primary);
-
+    await app.register(regionsPlugin, { config });
     await app.register(healthPlugin, { now: overrides.now });
 
-    // Domains. Idempotency-Key records are shared: one table, keys scoped by tenant and route.
-    const records = (region: string) =>
-      new IdempotencyStore({
-        dynamo: clients.of(region).dynamo,
-        table: config.IDEMPOTENCY_TABLE,
-        ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS,
-        lockSeconds: config.IDEMPOTENCY_LOCK_SECONDS,
-        now: overrides.now,
-      });
-    const requests = new IdempotentRequests({
-      store: regions.multi
-        ? new HomedIdempotencyStore(regions, new Map(regions.names.map((region) => [region, records(region)])))
-        : records(regions.local),
-      metrics: app.metrics,
-    });
-    await app.register(documentsPlugin, { config, requests, cache: overrides.documentCache, regional: { regions, clients } });
-    await app.register(ordersPlugin, { config, requests, aws: ordersAws, intake: overrides.orderIntake, now: overrides.now });
+    // Domains.
+    await app.register(idempotencyPlugin, { config, now: overrides.now });
+    await app.register(documentsPlugin, { config, cache: overrides.documentCache });
+    await app.register(ordersPlugin, { config, intake: overrides.orderIntake, now: overrides.now });
   },
   { name: 'app', fastify: '5.x' },
 );

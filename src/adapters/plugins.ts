@@ -3,11 +3,13 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
 import { createAwsClients, type AwsClients } from './aws.ts';
 import { redisConnections, RedisCircuit, registerCircuitGauge } from './redis.ts';
+import { Regions, type RegionalClients } from './regions.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
     aws: AwsClients;
     redis: { client: Redis; circuit: RedisCircuit; subscriber: Redis | undefined };
+    regional: { regions: Regions; clients: RegionalClients };
   }
 }
 
@@ -37,4 +39,18 @@ export const redisPlugin = fp(
     app.addHook('onClose', async () => connections.close());
   },
   { name: 'redis', fastify: '5.x', dependencies: ['metrics'] },
+);
+
+/**
+ * The regions of DOCUMENT_REGIONS and a client set for each (this region's
+ * is the app's own); orders stay in the primary. One region unless configured.
+ */
+export const regionsPlugin = fp(
+  async (app, { config }: { config: Config }) => {
+    const regions = new Regions(config);
+    const clients = regions.connect(app.aws);
+    app.decorate('regional', { regions, clients });
+    app.addHook('onClose', async () => clients.destroy());
+  },
+  { name: 'regions', fastify: '5.x', dependencies: ['aws'] },
 );

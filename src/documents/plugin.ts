@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.ts';
 import { windowCounter } from '../http/window-counter.ts';
-import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
 import { arnInRegion, Regions, type RegionalClients } from '../adapters/regions.ts';
 import { DocumentCache, type DocumentCacheOptions } from './document-cache.ts';
 import { DocumentEventPublisher, DocumentEvents, type DocumentEvent } from './document-events.ts';
@@ -27,11 +26,8 @@ import { HashThread } from './uploads/upload-hash.ts';
 
 export type DocumentsOptions = {
   config: Config;
-  requests: IdempotentRequests;
   /** A test seam: a cache of the test's own (a slowed fill, for the delete race). */
   cache?: (options: DocumentCacheOptions) => DocumentCache;
-  /** The regions and every region's clients; of several regions, the multi-region document path. */
-  regional?: { regions: Regions; clients: RegionalClients };
 };
 
 /**
@@ -72,10 +68,10 @@ function eventPublishers(config: Config, regions: Regions, clients: RegionalClie
 
 /** The documents domain: metadata and content stores, two-layer cache, service, resumable uploads and routes. */
 export const documentsPlugin = fp(
-  async (app, { config, requests, cache, regional }: DocumentsOptions) => {
-    const { aws, redis } = app;
-    const regions = regional?.regions ?? new Regions(config);
-    const clients = regional?.clients ?? regions.connect(aws);
+  async (app, { config, cache }: DocumentsOptions) => {
+    const { aws, redis, idempotentRequests: requests } = app;
+    // Of several regions, the multi-region document path.
+    const { regions, clients } = app.regional;
     const { onRemoteDelete, ...multi } = regions.multi
       ? multiRegionDocuments(config, regions, clients, app.metrics.registry)
       : { onRemoteDelete: undefined };
@@ -170,5 +166,5 @@ export const documentsPlugin = fp(
     await app.register(uploadRoutes, { uploads, uploadMinBytesPerSecond });
     await app.register(governanceRoutes, { service, holdChanges: app.metrics.legalHoldChanges });
   },
-  { name: 'documents', fastify: '5.x', dependencies: ['aws', 'redis', 'metrics', 'health'] },
+  { name: 'documents', fastify: '5.x', dependencies: ['aws', 'redis', 'regions', 'idempotency', 'metrics', 'health'] },
 );

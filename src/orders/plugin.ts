@@ -1,8 +1,6 @@
 import { GetTopicAttributesCommand } from '@aws-sdk/client-sns';
 import fp from 'fastify-plugin';
-import type { AwsClients } from '../adapters/aws.ts';
 import type { Config } from '../config.ts';
-import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
 import { registerOutboxGauges } from '../outbox/outbox-metrics.ts';
 import { OrderEventPublisher } from './order-events.ts';
 import { OrderIntake, type OrderIntakeOptions } from './order-intake.ts';
@@ -11,9 +9,6 @@ import { orderRoutes } from './routes.ts';
 
 export type OrdersOptions = {
   config: Config;
-  requests: IdempotentRequests;
-  /** Clients of the region orders live in (the primary), when it is not this one's. */
-  aws?: AwsClients;
   /** Test seams of the intake (an injected crash between write and publish). */
   intake?: Pick<OrderIntakeOptions, 'afterWrite'>;
   now?: () => number;
@@ -21,7 +16,11 @@ export type OrdersOptions = {
 
 /** The orders domain: intake, store with its outbox, the backlog gauges, routes. */
 export const ordersPlugin = fp(
-  async (app, { config, requests, intake, now, aws = app.aws }: OrdersOptions) => {
+  async (app, { config, intake, now }: OrdersOptions) => {
+    // Orders live in the primary region, wherever this runs.
+    const { regions, clients } = app.regional;
+    const aws = clients.of(regions.primary);
+    const requests = app.idempotentRequests;
     const store = new OrderStore({ dynamo: aws.dynamo, table: config.ORDERS_TABLE });
     const orders = new OrderIntake({
       store,
@@ -39,5 +38,5 @@ export const ordersPlugin = fp(
     app.health.add('events', (abortSignal) => aws.sns.send(new GetTopicAttributesCommand({ TopicArn: config.ORDER_EVENTS_TOPIC_ARN }), { abortSignal }));
     await app.register(orderRoutes, { intake: orders });
   },
-  { name: 'orders', fastify: '5.x', dependencies: ['aws', 'metrics', 'health'] },
+  { name: 'orders', fastify: '5.x', dependencies: ['regions', 'idempotency', 'metrics', 'health'] },
 );
