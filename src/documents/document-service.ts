@@ -21,6 +21,7 @@ import type { DocumentMetadata, WholeDocument } from './schemas.ts';
 import type { StaleReads } from './stale-reads.ts';
 import type { UploadSlots } from './upload-slots.ts';
 import { ContentIntegrityError, VerifiedContent } from './verified-content.ts';
+import { comparableMediaType } from './media-type.ts';
 
 /** A create as it arrives: the body still unread. */
 export type NewDocument = {
@@ -612,21 +613,6 @@ export function contentTypeOf(sent: string | undefined): string {
     throw new Errors.UnsupportedMediaType(`Content-Type ${JSON.stringify(contentType.slice(0, 64))}`, DOCUMENT_TYPES);
   }
   return contentType;
-}
-
-/**
- * A media type as RFC 9110 §8.3.1 compares them: type, subtype and parameter
- * names ignore case, as does a charset's value; other values are kept as sent.
- */
-export function comparableMediaType(contentType: string): string {
-  const [essence = '', ...parameters] = contentType.split(';');
-  const normalized = parameters.map((parameter) => {
-    const equals = parameter.indexOf('=');
-    const name = (equals < 0 ? parameter : parameter.slice(0, equals)).trim().toLowerCase();
-    const value = equals < 0 ? '' : parameter.slice(equals + 1).trim();
-    return `${name}=${name === 'charset' ? value.toLowerCase() : value}`;
-  });
-  return [essence.trim().toLowerCase(), ...normalized].join(';');
 }
 
 function sha256Of(content: Uint8Array): string {

@@ -4,6 +4,7 @@ import { pendingEvent, type OutboxStore } from '../outbox/outbox-store.ts';
 import { documentOutbox, type DocumentEvent } from './document-events.ts';
 import type { TraceCarrier } from '../telemetry/message-spans.ts';
 import type { DocumentMetadata } from './schemas.ts';
+import { comparableMediaType } from './media-type.ts';
 
 /** Where a document's bytes are: in its item, or in an S3 object the item names. */
 export type ContentPlace = { content: Buffer } | { s3Key: string };
@@ -168,7 +169,7 @@ export class DocumentStore {
     // it names our staged object (or, inline, was made at our instant). Reporting it as
     // someone else's would have the caller remove the object the document now points to.
     const ours = 's3Key' in place ? stored.s3Key === place.s3Key : stored.metadata.createdAt === metadata.createdAt;
-    const same = stored.metadata.checksum === metadata.checksum && stored.metadata.contentType === metadata.contentType;
+    const same = stored.metadata.checksum === metadata.checksum && comparableMediaType(stored.metadata.contentType) === comparableMediaType(metadata.contentType);
     if (same && ours) return { outcome: 'created', metadata: stored.metadata };
     return { outcome: same ? 'identical' : 'conflict', metadata: stored.metadata };
   }

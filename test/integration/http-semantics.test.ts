@@ -82,6 +82,16 @@ describe('Idempotency-Key fingerprints', () => {
     // Another type with the key is still another request.
     expectProblem(await create('same bytes', { 'content-type': 'text/html', 'idempotency-key': key }), 422, 'IDEMPOTENCY_KEY_REUSED');
   });
+
+  it('and so does a PUT retried on its id: the same bytes as TEXT/PLAIN after text/plain are the same document (200), another type a conflict', async () => {
+    const id = uniqueId('case-put');
+    const put = (type: string) => app.inject({ method: 'PUT', url: `/documents/${id}`, payload: 'same bytes', headers: { 'content-type': type } });
+    expect((await put('text/plain; charset=utf-8')).statusCode).toBe(201);
+    const again = await put('TEXT/Plain;Charset=UTF-8');
+    expect(again.statusCode, again.body).toBe(200);
+    expect(again.json().contentType).toBe('text/plain; charset=utf-8');
+    expectProblem(await put('text/html'), 409, 'DOCUMENT_EXISTS');
+  });
 });
 
 describe('bodies the service would misread are 415, saying what is taken', () => {
