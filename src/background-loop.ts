@@ -89,3 +89,24 @@ export class BackgroundLoop {
     });
   }
 }
+
+/**
+ * What runs on a BackgroundLoop (the relay, the consumers, the sweeper):
+ * start() runs it, stop() finishes the step in hand (and cuts a pause or a
+ * long poll short), healthy while its steps succeed.
+ */
+export abstract class OnBackgroundLoop {
+  protected abstract readonly loop: BackgroundLoop;
+
+  start(): void {
+    this.loop.start();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
+  }
+
+  get healthy(): boolean {
+    return this.loop.healthy;
+  }
+}

@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
 import { Compile } from 'typebox/compile';
 import { SqsQueue } from '../adapters/sqs-queue.ts';
-import { BackgroundLoop } from '../background-loop.ts';
+import { BackgroundLoop, OnBackgroundLoop } from '../background-loop.ts';
 import { canonicalHash } from '../orders/canonical.ts';
 import { orderAcceptedEvent } from '../orders/order-events.ts';
 import type { OrderStore } from '../orders/order-store.ts';
@@ -133,14 +133,15 @@ export type OrderEventConsumerOptions = {
  * visibility timeout, and the queue's redrive policy moves a message that
  * keeps failing to the dead-letter queue.
  */
-export class OrderEventConsumer {
+export class OrderEventConsumer extends OnBackgroundLoop {
   private readonly options: OrderEventConsumerOptions;
   private readonly now: () => number;
   private readonly outcomes: Counter<'result'> | undefined;
   private readonly queue: SqsQueue;
-  private readonly loop: BackgroundLoop;
+  protected readonly loop: BackgroundLoop;
 
   constructor(options: OrderEventConsumerOptions) {
+    super();
     this.options = options;
     this.now = options.now ?? Date.now;
     this.queue = new SqsQueue(options.sqs, options.queue);
@@ -284,17 +285,4 @@ export class OrderEventConsumer {
     return result;
   }
 
-  /** Polls until stop(), backing off while SQS or the table fails. */
-  start(): void {
-    this.loop.start();
-  }
-
-  /** Ends the long poll at once, lets the messages in hand finish, then returns. */
-  stop(): Promise<void> {
-    return this.loop.stop();
-  }
-
-  get healthy(): boolean {
-    return this.loop.healthy;
-  }
 }

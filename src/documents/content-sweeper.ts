@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { BackgroundLoop } from '../background-loop.ts';
+import { BackgroundLoop, OnBackgroundLoop } from '../background-loop.ts';
 import { ContentStore, type StoredObject } from './content-store.ts';
 import type { DocumentStore } from './document-store.ts';
 import { sweepUploads, uploadObjectOf, type CleanedState, type UploadHome } from './uploads/upload-home.ts';
@@ -47,17 +47,18 @@ export type ContentSweeperOptions = {
  * Any number of replicas may run: one lease in the table lets one sweep at
  * a time, so each orphan is removed (and counted) once.
  */
-export class ContentSweeper {
+export class ContentSweeper extends OnBackgroundLoop {
   private readonly options: ContentSweeperOptions;
   private readonly now: () => number;
   readonly owner: string;
-  private readonly loop: BackgroundLoop;
+  protected readonly loop: BackgroundLoop;
   private readonly found: Counter<'kind'> | undefined;
   private readonly removed: Counter<'kind'> | undefined;
   private readonly retained: Counter<'kind'> | undefined;
   private readonly uploadsCleaned: Counter<'state'> | undefined;
 
   constructor(options: ContentSweeperOptions) {
+    super();
     this.options = options;
     this.now = options.now ?? Date.now;
     this.owner = options.owner ?? `sweeper-${randomUUID()}`;
@@ -182,15 +183,4 @@ export class ContentSweeper {
     return live || !old ? undefined : 'unreferenced';
   }
 
-  start(): void {
-    this.loop.start();
-  }
-
-  stop(): Promise<void> {
-    return this.loop.stop();
-  }
-
-  get healthy(): boolean {
-    return this.loop.healthy;
-  }
 }

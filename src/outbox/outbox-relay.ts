@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
-import { BackgroundLoop } from '../background-loop.ts';
+import { BackgroundLoop, OnBackgroundLoop } from '../background-loop.ts';
 import { inSpan, type TraceCarrier } from '../telemetry/message-spans.ts';
 import type { OutboxName } from './outbox-metrics.ts';
 import type { OutboxEntry, OutboxStore } from './outbox-store.ts';
@@ -52,14 +52,15 @@ export type OutboxRelayOptions<E extends { id: string }> = {
  * until the leases run out. Delivery is at least once: consumers deduplicate
  * on the event id.
  */
-export class OutboxRelay<E extends { id: string }> {
+export class OutboxRelay<E extends { id: string }> extends OnBackgroundLoop {
   private readonly options: OutboxRelayOptions<E>;
   private readonly now: () => number;
   readonly owner: string;
   private readonly outcomes: Counter<'outbox' | 'result'> | undefined;
-  private readonly loop: BackgroundLoop;
+  protected readonly loop: BackgroundLoop;
 
   constructor(options: OutboxRelayOptions<E>) {
+    super();
     this.options = options;
     this.now = options.now ?? Date.now;
     this.owner = options.owner ?? `relay-${randomUUID()}`;
@@ -127,18 +128,4 @@ export class OutboxRelay<E extends { id: string }> {
     return { claimed: claimed.length, published: result.published.length, failed: result.failed.length };
   }
 
-  /** Runs sweeps until stop(): back to back while there is a backlog, else every intervalMs. */
-  start(): void {
-    this.loop.start();
-  }
-
-  /** Finishes the sweep in progress (its leases are released or its events marked), then returns. */
-  stop(): Promise<void> {
-    return this.loop.stop();
-  }
-
-  /** Ready while sweeps succeed; a few failures in a row (the table unreachable) say otherwise. */
-  get healthy(): boolean {
-    return this.loop.healthy;
-  }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { readFileSync, readdirSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { SRC, sourceFiles } from '../support/source-files.ts';
+import { dirname, relative, resolve } from 'node:path';
 
 // The tree reads one way: processes → app → domains → adapters. No two
 // folders of src/ may import each other, directly or round a longer loop,
@@ -9,15 +10,6 @@ import { dirname, join, relative, resolve } from 'node:path';
 // config.ts, errors.ts, …) is a node of its own. Type-only imports count:
 // a folder that needs another's types depends on it all the same.
 
-const SRC = resolve(import.meta.dirname, '../../src');
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) return sourceFiles(path);
-    return entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts') ? [path] : [];
-  });
-}
 
 /** Relative specifiers a module imports or re-exports, statically or dynamically, types included. */
 function relativeImports(source: string): string[] {

@@ -1,20 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { readFileSync, readdirSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { SRC, sourceFiles } from '../support/source-files.ts';
+import { relative } from 'node:path';
 
 // One name, one meaning: a name exported by two modules of src/ (two
 // `Outcome`s, two `Claim`s) reads as one thing and is two. A name a module
 // shares is imported from the one that declares it, never declared again.
 
-const SRC = resolve(import.meta.dirname, '../../src');
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) return sourceFiles(path);
-    return entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts') ? [path] : [];
-  });
-}
 
 const DECLARATION =
   /^export\s+(?:declare\s+)?(?:default\s+)?(?:abstract\s+)?(?:async\s+)?(?:type|interface|const|let|var|class|function\*?|enum)\s+([A-Za-z_$][\w$]*)/gm;
