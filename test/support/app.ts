@@ -19,6 +19,11 @@ import { configFor } from './config.ts';
  *   infinite lag, whatever the threshold), and a 503 OVERLOADED would fail a
  *   test about something else (test/faults/overload.test.ts runs the built
  *   server with its own settings). The in-flight cap stays.
+ * - The deadline of an AWS call: 1 s is right for AWS, and a local emulator
+ *   sharing two busy cores with the suite answers slower now and then (a
+ *   create 503 DEPENDENCY_TIMEOUT in a listing test's setup, at load 9). Here
+ *   it is 10 s; the tests of deadlines set theirs (test/faults/, s3-stall,
+ *   dynamodb-lean).
  */
 export function testConfig(overrides: Parameters<typeof configFor>[0] = {}): Config {
   return configFor({
@@ -26,6 +31,8 @@ export function testConfig(overrides: Parameters<typeof configFor>[0] = {}): Con
     LOG_LEVEL: 'silent',
     AUTH_FAILURES_PER_MINUTE: 1_000_000_000,
     LOAD_SHED_EVENT_LOOP_DELAY_MS: 0,
+    AWS_REQUEST_TIMEOUT_MS: 10_000,
+    AWS_CONNECT_TIMEOUT_MS: 5_000,
     ...overrides,
   });
 }
