@@ -66,8 +66,11 @@ RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack 
 COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-# The base image's unprivileged `node` user (uid 1000, as k8s runAsUser says).
-USER node
+# A uid and gid that no user of the nodes has (the base image's `node` is
+# 1000, often a real user's uid on a host): a container escape lands as
+# nobody. Numeric, as k8s runAsUser/runAsGroup and compose `user` say, so
+# the kubelet can verify runAsNonRoot; no passwd entry is needed.
+USER 10001:10001
 EXPOSE 3000 9464
 # Node is PID 1 with no init: the entry points handle SIGTERM themselves
 # (drain, then exit), and they spawn no children to reap.

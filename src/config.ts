@@ -287,7 +287,7 @@ export const ConfigSchema = Type.Object({
     minimum: 0,
     maximum: 600_000,
     default: 200,
-    description: 'Shed load (503) while the event loop lags more than this, or could not be sampled at all (0 turns the check off)',
+    description: 'Shed load (503), and answer /health/ready 503 (event loop stalled), while the event loop lags more than this, or could not be sampled at all (0 turns the check off)',
   }),
   LISTEN_BACKLOG: Type.Integer({
     minimum: 1,

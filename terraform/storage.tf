@@ -94,6 +94,8 @@ resource "aws_dynamodb_table" "this" {
       propagate_tags         = true
       # A replica is encrypted in its own region, under that region's key (keys.tf).
       kms_key_arn = aws_kms_key.data[replica.value].arn
+      # The table's own protection does not reach its replicas: each says so itself.
+      deletion_protection_enabled = var.deletion_protection
     }
   }
 

@@ -116,9 +116,9 @@ variable "plain_http_cidrs" {
 }
 
 variable "alb_access_logs" {
-  description = "Write the load balancer's access logs to an S3 bucket of their own (kept 90 days)."
+  description = "Write the load balancer's access logs to an S3 bucket of their own (kept 90 days); false opts out."
   type        = bool
-  default     = false
+  default     = true
 }
 
 variable "vpc_flow_logs" {
@@ -146,7 +146,7 @@ variable "redis_node_type" {
 }
 
 variable "deletion_protection" {
-  description = "Protects the tables, bucket and image repository from destroy; set false only to tear everything down."
+  description = "Protects the tables and their replicas, the buckets, the load balancer and the image repository from destroy; set false only to tear everything down."
   type        = bool
   default     = true
 }

@@ -18,7 +18,7 @@ const HealthReport = Type.Object({
   events: State,
 });
 const Probe = Type.Object({
-  status: Type.Union([Type.Literal('ok'), Type.Literal('ready'), Type.Literal('shutting down'), Type.Literal('storage down')]),
+  status: Type.Union([Type.Literal('ok'), Type.Literal('ready'), Type.Literal('shutting down'), Type.Literal('event loop stalled')]),
 });
 
 const healthRoutes: FastifyPluginAsyncTypebox<{ checker: HealthChecker }> = async (app, { checker }) => {
@@ -65,8 +65,9 @@ const healthRoutes: FastifyPluginAsyncTypebox<{ checker: HealthChecker }> = asyn
       schema: {
         operationId: 'getReadiness',
         tags: ['operations'],
-        summary: 'Storage answers and the process is not shutting down',
-        description: 'Readiness: 503 from the first shutdown signal on, and while storage is down, so that traffic goes elsewhere.',
+        summary: 'This process can serve: started, not shutting down, event loop not stalled',
+        description:
+          'Readiness: 503 from the first shutdown signal on, and while the event loop lags past LOAD_SHED_EVENT_LOOP_DELAY_MS, so that traffic goes to another pod. Asks no dependency: a store that is down is down for every pod, and is reported by /health and answered per request (503 with Retry-After).',
         response: { 200: Probe, 503: Probe },
       },
     },
@@ -75,10 +76,9 @@ const healthRoutes: FastifyPluginAsyncTypebox<{ checker: HealthChecker }> = asyn
         reply.code(503).header('retry-after', '1');
         return { status: 'shutting down' } as const;
       }
-      const report = await checker.report();
-      if (report.storage === 'down') {
-        reply.code(503).header('retry-after', '5');
-        return { status: 'storage down' } as const;
+      if (app.stalled()) {
+        reply.code(503).header('retry-after', '1');
+        return { status: 'event loop stalled' } as const;
       }
       return { status: 'ready' } as const;
     },
@@ -92,5 +92,5 @@ export const healthPlugin = fp<{ now?: () => number }>(
     app.decorate('health', checker);
     await app.register(healthRoutes, { checker });
   },
-  { name: 'health', fastify: '5.x' },
+  { name: 'health', fastify: '5.x', dependencies: ['load-shedding'] },
 );

@@ -6,6 +6,11 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** True from the first shutdown signal: readiness turns 503 and new requests get SHUTTING_DOWN. */
     draining: boolean;
+    /**
+     * True while the event loop lagged past LOAD_SHED_EVENT_LOOP_DELAY_MS in
+     * the last sample: this process cannot serve, whatever its dependencies do.
+     */
+    stalled(): boolean;
   }
   interface FastifyContextConfig {
     /** false exempts a route (health, metrics) from load shedding. */
@@ -55,6 +60,9 @@ export const loadSheddingPlugin = fp(
         return Promise.reject(new Errors.Overloaded());
       },
     });
+
+    // Only the delay, not the utilisation: a busy loop that still turns serves.
+    app.decorate('stalled', () => options.maxEventLoopDelayMs > 0 && app.memoryUsage().eventLoopDelay > options.maxEventLoopDelayMs);
 
     let inFlight = 0;
     app.addHook('onRequest', (request, reply, done) => {

@@ -8,7 +8,8 @@ export type OpsServer = { app: FastifyInstance; registry: Registry };
  * The background processes serve no API, only what their probes and
  * Prometheus need, on METRICS_PORT: liveness, readiness (the loop is running
  * and its dependencies answer; 503 from the first shutdown signal on) and
- * /metrics. Every answer follows the API's conventions: problem+json errors,
+ * /metrics. Unlike the API's, this readiness may follow a shared store: no
+ * Service routes traffic by it; it holds back a rollout and raises an alert. Every answer follows the API's conventions: problem+json errors,
  * request ids, the security headers.
  */
 export function buildOpsServer(log: FastifyBaseLogger, ready: () => boolean): OpsServer {

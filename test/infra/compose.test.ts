@@ -80,9 +80,11 @@ describe.each(files)('%s', (file) => {
     }
   });
 
-  it('runs the app containers as hardened as on Kubernetes: uid 1000, no capabilities, no privilege escalation, read-only root', () => {
+  it("runs the app containers as hardened as on Kubernetes: the image's user, no capabilities, no privilege escalation, read-only root", () => {
+    const imageUser = [...readText('Dockerfile').matchAll(/^USER\s+(\S+)/gm)].at(-1)?.[1];
+    expect(imageUser).toMatch(/^\d+:\d+$/);
     for (const name of imageServices) {
-      expect(services[name].user, name).toBe('1000:1000');
+      expect(services[name].user, name).toBe(imageUser);
       expect(services[name].cap_drop, name).toEqual(['ALL']);
       expect(services[name].security_opt, name).toEqual(['no-new-privileges:true']);
       expect(services[name].read_only, name).toBe(true);

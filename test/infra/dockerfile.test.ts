@@ -83,10 +83,12 @@ describe('Dockerfile', () => {
     expect(RUNTIME_FLAGS.every((flag) => !/\s/.test(flag))).toBe(true); // NODE_OPTIONS splits at spaces
   });
 
-  it('runs as a non-root user', () => {
+  it('runs as a numeric non-root uid:gid that no user of the nodes has (≥ 10000), so the kubelet can verify runAsNonRoot', () => {
     const user = inFinal('USER').at(-1)?.args;
-    expect(user).toBeDefined();
-    expect(user).not.toMatch(/^(root|0)(:|$)/);
+    expect(user).toMatch(/^\d+:\d+$/);
+    const [uid, gid] = user!.split(':').map(Number) as [number, number];
+    expect(uid).toBeGreaterThanOrEqual(10_000);
+    expect(gid).toBeGreaterThanOrEqual(10_000);
   });
 
   it('starts the API by default, with a HEALTHCHECK on its liveness route and port', () => {

@@ -1,6 +1,7 @@
 // k8s/: every manifest validates against the Kubernetes schemas, the
 // kustomization covers every file, the workloads are hardened and probed, each
 // component has its own identity, and NetworkPolicies let in only what each needs.
+import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
@@ -19,9 +20,11 @@ import {
   type Json,
   k8sFiles,
   k8sManifests,
+  k8sDir,
   kustomization,
   parseEnvFile,
   readText,
+  readYamlDocuments,
   routes,
 } from './helpers.ts';
 
@@ -124,6 +127,37 @@ describe('manifests', () => {
     expect(manifests.filter(({ doc }) => /Role(Binding)?$/.test(doc.kind))).toEqual([]);
     expect(ofKind('HorizontalPodAutoscaler')).toHaveLength(1);
     expect(ofKind('PodDisruptionBudget')).toHaveLength(components().length);
+  });
+});
+
+describe('identity and user of every pod, the components included', () => {
+  const all = readdirSync(k8sDir, { recursive: true, encoding: 'utf8' })
+    .filter((file) => /\.ya?ml$/.test(file) && !/kustomization\.yaml$/.test(file))
+    .flatMap((file) => readYamlDocuments(`k8s/${file}`).map((doc) => ({ file, doc })));
+  const pods = all.filter(({ doc }) => doc?.spec?.template?.spec).map(({ file, doc }) => ({ where: `${file}: ${doc.metadata.name}`, pod: doc.spec.template.spec }));
+  /** The image's user, `uid:gid`: the last USER of the Dockerfile (its last stage is the service, dockerfile.test.ts). */
+  const imageUser = [...readText('Dockerfile').matchAll(/^USER\s+(\S+)/gm)].at(-1)?.[1];
+
+  it('mounts no Kubernetes API token: no container calls the API, and EKS Pod Identity projects a token of its own', () => {
+    expect(pods.length).toBeGreaterThanOrEqual(components().length + 1); // the invalidation worker's too
+    for (const { where, pod } of pods) expect(pod.automountServiceAccountToken, where).toBe(false);
+    const accounts = all.filter(({ doc }) => doc?.kind === 'ServiceAccount');
+    expect(accounts.length).toBeGreaterThanOrEqual(components().length + 1);
+    for (const { file, doc } of accounts) expect(doc.automountServiceAccountToken, `${file}: ${doc.metadata.name}`).toBe(false);
+  });
+
+  it("runs as the image's numeric user, a uid and gid ≥ 10000 that no user of the nodes has", () => {
+    expect(imageUser).toMatch(/^\d+:\d+$/);
+    const [uid, gid] = imageUser!.split(':').map(Number) as [number, number];
+    expect(uid).toBeGreaterThanOrEqual(10_000);
+    expect(gid).toBeGreaterThanOrEqual(10_000);
+    for (const { where, pod } of pods) {
+      expect(pod.securityContext, where).toMatchObject({ runAsNonRoot: true, runAsUser: uid, runAsGroup: gid });
+      for (const container of pod.containers) {
+        expect(container.securityContext?.runAsUser ?? uid, where).toBe(uid);
+        expect(container.securityContext?.runAsGroup ?? gid, where).toBe(gid);
+      }
+    }
   });
 });
 

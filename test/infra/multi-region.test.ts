@@ -94,11 +94,24 @@ describe('two regions', () => {
     for (const name of ['documents', 'idempotency-keys']) {
       expect(tables[name].stream_enabled, name).toBe(true);
       expect(tables[name].stream_view_type).toBe('NEW_AND_OLD_IMAGES');
-      // A replica is encrypted under its own region's key.
+      // A replica is encrypted under its own region's key, and protected from deletion as its table is.
       expect(tables[name].replica).toEqual([
-        { region_name: SECONDARY, point_in_time_recovery: true, propagate_tags: true, kms_key_arn: new Unknown(`aws_kms_key.data["${SECONDARY}"].arn`) },
+        {
+          region_name: SECONDARY,
+          point_in_time_recovery: true,
+          propagate_tags: true,
+          kms_key_arn: new Unknown(`aws_kms_key.data["${SECONDARY}"].arn`),
+          deletion_protection_enabled: true,
+        },
       ]);
+      expect(tables[name].deletion_protection_enabled).toBe(true);
       expect(tables[name].server_side_encryption).toEqual([{ enabled: true, kms_key_arn: new Unknown(`aws_kms_key.data["${PRIMARY}"].arn`) }]);
+    }
+    // Turned off to tear down, for the replicas too (or the destroy stops at them).
+    const unprotected = deploy({ ...twoRegionValues, deletion_protection: false }).instances('aws_dynamodb_table');
+    for (const { address: a, config } of unprotected) {
+      expect(config.deletion_protection_enabled, a).toBe(false);
+      for (const replica of config.replica ?? []) expect(replica.deletion_protection_enabled, a).toBe(false);
     }
     for (const name of ['orders', 'order-consumer']) {
       expect(tables[name].replica ?? [], name).toEqual([]);

@@ -20,9 +20,13 @@ const required = {
   certificate_arn: `arn:aws:acm:eu-west-1:${exampleAccountId}:certificate/0f0e`,
 };
 
-/** Two single-region deployments: the defaults, and every optional object asked for. */
+/**
+ * Two single-region deployments: the defaults, and every optional object asked for.
+ * The defaults are those of the snapshot: access logs were opt-in until issue 20
+ * (a deployment made then gains their bucket on upgrade, which moves nothing).
+ */
 export const singleRegionDeployments = {
-  defaults: required,
+  defaults: { ...required, alb_access_logs: false },
   'every option': { ...required, plain_http: 'redirect', alb_access_logs: true, vpc_flow_logs: true },
 } as const;
 

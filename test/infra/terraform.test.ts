@@ -7,7 +7,7 @@
 // the load balancer's public routes from the app in load-balancer.test.ts.
 import { describe, expect, it } from 'vitest';
 import { Unknown } from './hcl-eval.ts';
-import { blockOf, dataOf, type Json, loadTerraform, regionModule, resourceOf } from './helpers.ts';
+import { blockOf, dataOf, exampleAccountId, type Json, loadTerraform, regionModule, resourceOf } from './helpers.ts';
 import { ADMIN_CIDRS, PRIMARY, SECONDARY, certificate, deploy, everyRegion, one, regionsOf, two, twoRegionValues } from './deployments.ts';
 
 const tf = await loadTerraform();
@@ -177,6 +177,12 @@ describe.each(everyRegion)('%s', (_name, { plan: region, region: where, variant:
       expect(address(lb.subnets)).toBe(`${region.prefix}module.vpc.public_subnets`);
     });
 
+    it('is protected from deletion, unless deletion_protection is turned off to tear down', () => {
+      expect(tf.variable.deletion_protection.default).toBe(true);
+      expect(region.instance('aws_lb', 'api').enable_deletion_protection).toBe(true);
+      expect(variant(where, { deletion_protection: false }).instance('aws_lb', 'api').enable_deletion_protection).toBe(false);
+    });
+
     it('forwards to the NodePort on the node group instances, health-checked on /health/ready', () => {
       const group = region.instance('aws_lb_target_group', 'api');
       expect(group).toMatchObject({ target_type: 'instance', port: tf.variable.node_port.default, protocol: 'HTTP' });
@@ -221,26 +227,38 @@ describe.each(everyRegion)('%s', (_name, { plan: region, region: where, variant:
       expect(variant(where, { plain_http: 'forward' }).failedPreconditions('aws_lb_listener', 'http', 0)).toEqual([expect.stringMatching(/needs plain_http_cidrs/)]);
     });
 
-    it('writes access logs to an encrypted, private bucket of this region when asked, and only then', () => {
-      expect(tf.variable.alb_access_logs.default).toBe(false);
-      expect(region.instance('aws_lb', 'api').access_logs).toEqual([]);
-      expect(region.instances('aws_s3_bucket').map((b) => b.address)).toEqual([`${region.prefix}aws_s3_bucket.documents`]);
-      const logged = variant(where, { alb_access_logs: true });
-      const bucket = logged.instance('aws_s3_bucket', 'alb_logs', 0);
+    it('writes access logs by default to an encrypted, private bucket of this region that only ELB log delivery may write to; opt out with alb_access_logs = false', () => {
+      expect(tf.variable.alb_access_logs.default).toBe(true);
+      const bucket = region.instance('aws_s3_bucket', 'alb_logs', 0);
       expect(bucket.region).toBe(where);
       expect(bucket.bucket).toMatch(new RegExp(`^docsvc-alb-logs-\\d{12}${where === PRIMARY ? '' : `-${where}`}$`));
-      expect(logged.instance('aws_lb', 'api').access_logs).toEqual([{ bucket: new Unknown(`${region.prefix}aws_s3_bucket.alb_logs[0].id`), enabled: true }]);
-      const sse = logged.instance('aws_s3_bucket_server_side_encryption_configuration', 'alb_logs', 0);
+      expect(region.instance('aws_lb', 'api').access_logs).toEqual([{ bucket: new Unknown(`${region.prefix}aws_s3_bucket.alb_logs[0].id`), enabled: true }]);
+      const sse = region.instance('aws_s3_bucket_server_side_encryption_configuration', 'alb_logs', 0);
       expect(sse.rule[0].apply_server_side_encryption_by_default[0].sse_algorithm).toBe('AES256'); // the only one access logs support
-      expect(logged.instance('aws_s3_bucket_public_access_block', 'alb_logs', 0)).toMatchObject({
+      expect(region.instance('aws_s3_bucket_public_access_block', 'alb_logs', 0)).toMatchObject({
         block_public_acls: true,
         block_public_policy: true,
         ignore_public_acls: true,
         restrict_public_buckets: true,
       });
-      const policy = logged.instance('aws_iam_policy_document', 'alb_logs', 0, 'data').statement;
+      expect(region.instance('aws_s3_bucket_lifecycle_configuration', 'alb_logs', 0).rule[0].expiration[0].days).toBe(90);
+      const policy = region.instance('aws_iam_policy_document', 'alb_logs', 0, 'data').statement;
+      // Writes only, only under this account's prefix, by the region's ELB account or the log-delivery service.
+      const writers = policy.filter((s: Json) => s.effect !== 'Deny');
+      expect(writers.map((s: Json) => s.principals[0].identifiers[0])).toEqual([
+        new Unknown(`${region.prefix}data.aws_elb_service_account.this[0].arn`),
+        'logdelivery.elasticloadbalancing.amazonaws.com',
+      ]);
+      for (const statement of writers) {
+        expect(statement.actions).toEqual(['s3:PutObject']);
+        expect(statement.resources).toEqual([`arn:aws:s3:::${bucket.bucket}/AWSLogs/${exampleAccountId}/*`]);
+      }
       expect(policy.find((s: Json) => s.sid === 'DenyInsecureTransport')).toMatchObject({ effect: 'Deny', condition: [{ variable: 'aws:SecureTransport', values: ['false'] }] });
-      expect(logged.instance('aws_elb_service_account', 'this', 0, 'data').region).toBe(where);
+      expect(region.instance('aws_elb_service_account', 'this', 0, 'data').region).toBe(where);
+
+      const off = variant(where, { alb_access_logs: false });
+      expect(off.instance('aws_lb', 'api').access_logs).toEqual([]);
+      expect(off.instances('aws_s3_bucket').map((b) => b.address)).toEqual([`${region.prefix}aws_s3_bucket.documents`]);
     });
 
     it('opens the NodePort in the nodes security group to the load balancer only', () => {

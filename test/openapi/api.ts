@@ -164,8 +164,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Storage answers and the process is not shutting down
-         * @description Readiness: 503 from the first shutdown signal on, and while storage is down, so that traffic goes elsewhere.
+         * This process can serve: started, not shutting down, event loop not stalled
+         * @description Readiness: 503 from the first shutdown signal on, and while the event loop lags past LOAD_SHED_EVENT_LOOP_DELAY_MS, so that traffic goes to another pod. Asks no dependency: a store that is down is down for every pod, and is reported by /health and answered per request (503 with Retry-After).
          */
         get: operations["getReadiness"];
         put?: never;
@@ -173,7 +173,7 @@ export interface paths {
         delete?: never;
         options?: never;
         /**
-         * Storage answers and the process is not shutting down (headers only)
+         * This process can serve: started, not shutting down, event loop not stalled (headers only)
          * @description The same status and headers as GET, without the body.
          */
         head: operations["headReadiness"];
@@ -2455,7 +2455,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        status: "ok" | "ready" | "shutting down" | "storage down";
+                        status: "ok" | "ready" | "shutting down" | "event loop stalled";
                     };
                 };
             };
@@ -2589,7 +2589,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        status: "ok" | "ready" | "shutting down" | "storage down";
+                        status: "ok" | "ready" | "shutting down" | "event loop stalled";
                     };
                 };
             };
@@ -2644,7 +2644,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        status: "ok" | "ready" | "shutting down" | "storage down";
+                        status: "ok" | "ready" | "shutting down" | "event loop stalled";
                     };
                 };
             };

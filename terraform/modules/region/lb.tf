@@ -90,6 +90,9 @@ resource "aws_lb" "api" {
 
   drop_invalid_header_fields = true
   idle_timeout               = 60
+  # Its DNS name is what clients and Route 53 point at: a new one after an
+  # accidental destroy is an outage until every CNAME follows.
+  enable_deletion_protection = var.deletion_protection
 
   dynamic "access_logs" {
     for_each = var.alb_access_logs ? [1] : []
@@ -115,6 +118,9 @@ resource "aws_lb_target_group" "api" {
   # pod, so this only has to cover a node leaving the group.
   deregistration_delay = 30
 
+  # The pods' own readiness (not shutting down, event loop not stalled), the
+  # same as the kubelet's: a storage outage keeps targets healthy, so clients
+  # get the app's 503 + Retry-After rather than this load balancer's 502.
   health_check {
     path                = "/health/ready"
     port                = "traffic-port"

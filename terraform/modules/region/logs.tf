@@ -1,6 +1,7 @@
-# Optional records, each off by default and one variable away:
-#   alb_access_logs = true   every request the load balancer saw, in S3 (90 days)
-#   vpc_flow_logs   = true   every connection in the VPC, in CloudWatch Logs (network.tf)
+# Records, each one variable away:
+#   alb_access_logs (on by default)  every request the load balancer saw, in S3 (90 days):
+#                                    what a security review or an incident asks for first
+#   vpc_flow_logs (off by default)   every connection in the VPC, in CloudWatch Logs (network.tf)
 
 # The Elastic Load Balancing account of the region, which writes the logs in
 # regions older than August 2022; newer regions use the log-delivery service

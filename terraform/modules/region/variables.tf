@@ -139,7 +139,7 @@ variable "consumer_max_receives" {
 }
 
 variable "deletion_protection" {
-  description = "Protects the buckets from destroy."
+  description = "Protects the buckets and the load balancer from destroy."
   type        = bool
 }
 
