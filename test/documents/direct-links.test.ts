@@ -21,8 +21,9 @@ const TTL_SECONDS = 120;
 const REDIRECT_MIN_BYTES = 2 * MiB;
 
 const suffix = randomUUID().slice(0, 8);
-const tenants = { a: `link-a-${suffix}`, b: `link-b-${suffix}` };
-const keys = { a: `key-a-${randomUUID()}`, b: `key-b-${randomUUID()}` };
+// c: content under a KMS key of its own (SSE-KMS), and so never inline.
+const tenants = { a: `link-a-${suffix}`, b: `link-b-${suffix}`, c: `link-c-${suffix}` };
+const keys = { a: `key-a-${randomUUID()}`, b: `key-b-${randomUUID()}`, c: `key-c-${randomUUID()}` };
 const as = (key: string) => ({ authorization: `Bearer ${key}` });
 
 const config = testConfig();
@@ -60,7 +61,8 @@ beforeAll(async () => {
   app = await testApp({
     config: {
       AUTH_MODE: 'api-key',
-      API_KEYS: `${tenants.a}:${hashApiKey(keys.a)},${tenants.b}:${hashApiKey(keys.b)}`,
+      API_KEYS: `${tenants.a}:${hashApiKey(keys.a)},${tenants.b}:${hashApiKey(keys.b)},${tenants.c}:${hashApiKey(keys.c)}`,
+      TENANT_KMS_KEYS: `${tenants.c}=alias/docsvc-tenant-${tenants.c}`,
       RATE_LIMIT_PER_MINUTE: 1_000_000,
       DOCUMENT_LINK_TTL_SECONDS: TTL_SECONDS,
       DOCUMENT_REDIRECT_MIN_BYTES: REDIRECT_MIN_BYTES,
@@ -131,6 +133,18 @@ describe('GET /documents/{id}/link', () => {
     const id = uniqueId('link-inline');
     await put(id, Buffer.from('small'), 'text/plain');
     expectProblem(await app.inject({ method: 'GET', url: `/documents/${id}/link`, headers: as(keys.a) }), 409, 'NO_DIRECT_LINK');
+  });
+
+  // The emulator records the encryption and decrypts nothing: checked here is that a presigned GET needs nothing of SSE-KMS.
+  it('links content encrypted with SSE-KMS like any other: S3 decrypts it when the link is used', async () => {
+    const id = uniqueId('link-kms');
+    const body = Buffer.from('small, but under its tenant key: in S3');
+    const created = await app.inject({ method: 'PUT', url: `/documents/${id}`, headers: { ...as(keys.c), 'content-type': 'text/plain' }, body });
+    expect(created.statusCode).toBe(201);
+    const response = await app.inject({ method: 'GET', url: `/documents/${id}/link`, headers: as(keys.c) });
+    expect(response.statusCode).toBe(200);
+    const download = await fetch((response.json() as Link).url);
+    expect(Buffer.from(await download.arrayBuffer())).toEqual(body);
   });
 });
 
