@@ -145,6 +145,20 @@ export const ConfigSchema = Type.Object({
   }),
   DOCUMENT_CACHE_TTL_SECONDS: Seconds(3600, 'Lifetime of a document in Redis'),
   DOCUMENT_TOMBSTONE_SECONDS: Seconds(30 * 24 * 3600, 'How long a deleted document is remembered'),
+  DOCUMENT_LINK_TTL_SECONDS: Type.Integer({
+    minimum: 1,
+    maximum: 3600,
+    default: 300,
+    description:
+      'Lifetime of a direct link (GET /documents/{id}/link, and the redirect): a deleted document\'s link works at most this long after the delete',
+  }),
+  DOCUMENT_REDIRECT_MIN_BYTES: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 5 * 1024 ** 4,
+      description: 'A plain GET of a document of at least this many bytes in S3 answers 307 to a direct link (no Range, no conditions; HEAD is served); unset: never',
+    }),
+  ),
   RETENTION_DEFAULTS: Type.String({
     default: '',
     pattern: '^$|^([a-z0-9][a-z0-9-]{0,62}|\\*)=[0-9]{1,5}(,([a-z0-9][a-z0-9-]{0,62}|\\*)=[0-9]{1,5})*$',

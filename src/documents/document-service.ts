@@ -13,6 +13,7 @@ import { createdEvent, deletedEvent, type DocumentEvents } from './document-even
 import { deletionEventKey, type ContentPlace, type CreateResult, type ListingPosition } from './document-store.ts';
 import type { DeletionAnnouncer } from './deletion-events.ts';
 import type { DocumentRecords } from './homed-document-store.ts';
+import type { LinkSigner } from './links.ts';
 import { IncomingBody, refuseContentCoding, type BodyHead } from './incoming-body.ts';
 import type { ObjectLocks } from './object-lock.ts';
 import { createOnly, evaluate, failsWithoutDocument, hasPreconditions, preconditionFailed, type Preconditions } from './preconditions.ts';
@@ -46,6 +47,9 @@ export type CreateAnswer = { statusCode: 200 | 201; metadata: DocumentMetadata; 
 export type Found =
   | { kind: 'whole'; document: WholeDocument; cacheStatus: 'hit' | 'fwd=miss' }
   | { kind: 'object'; metadata: DocumentMetadata; s3Key: string; cacheStatus: 'fwd=miss' };
+
+/** A short-lived URL that serves a document's bytes without the service, and what the client checks them against. */
+export type DocumentLink = { url: string; expiresAt: string; size: number; contentType: string; sha256: string };
 
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 /** What a 415 of a create says a document takes. */
@@ -81,6 +85,8 @@ export type DocumentServiceOptions = {
   events?: DocumentEvents;
   /** S3 Object Lock on document objects (S3_OBJECT_LOCK_MODE); undefined: retention and holds live in the metadata only. */
   objectLocks?: Pick<ObjectLocks, 'retain' | 'hold'>;
+  /** Direct links to content in S3, valid this long; undefined: GET /documents/{id}/link is not served. */
+  links?: { signer: LinkSigner; ttlSeconds: number };
 };
 
 /** A position in the listing, as a client holds it: opaque, and only its tenant's. */
@@ -520,6 +526,50 @@ export class DocumentService {
   private countIntegrityFailure(metadata: DocumentMetadata, s3Key: string | undefined) {
     this.options.metrics.integrityFailures.inc();
     this.options.log.error({ documentId: metadata.id, s3Key }, 'stored content does not match its checksum: not delivered');
+  }
+
+  /**
+   * A direct link to an active document's object: 404 for one that is not
+   * active (deleted, another tenant's), 409 NO_DIRECT_LINK for content
+   * stored inline, which has no object. Read from the table, as the object
+   * key is not in the caches.
+   */
+  async link(tenant: string, id: string): Promise<DocumentLink> {
+    const link = await this.linkOf(tenant, id);
+    if (!link) throw new Errors.NoDirectLink(id);
+    return link;
+  }
+
+  /**
+   * A link instead of a read just made (the redirect of a large document);
+   * undefined for content stored inline, which is served as it is. A document
+   * found in S3 already has its key; one found whole in a cache is looked up.
+   */
+  linkInstead(tenant: string, found: Found): Promise<DocumentLink | undefined> {
+    if (found.kind === 'object') return this.signed(found.metadata, found.s3Key);
+    return this.linkOf(tenant, found.document.metadata.id);
+  }
+
+  private async linkOf(tenant: string, id: string): Promise<DocumentLink | undefined> {
+    const found = await this.options.store.lookup(tenant, id);
+    if (found.state !== 'active') throw new Errors.DocumentNotFound(id);
+    const { metadata, s3Key } = found.record;
+    this.options.regions?.staleReads.served(tenant, id);
+    return s3Key === undefined ? undefined : this.signed(metadata, s3Key);
+  }
+
+  private async signed(metadata: DocumentMetadata, s3Key: string): Promise<DocumentLink> {
+    const { links } = this.options;
+    if (!links) throw new Error('direct links are not configured');
+    const from = this.now();
+    const url = await links.signer.sign({ s3Key, contentType: metadata.contentType, filename: metadata.id }, { from, seconds: links.ttlSeconds });
+    return {
+      url,
+      expiresAt: new Date(from.getTime() + links.ttlSeconds * 1000).toISOString(),
+      size: metadata.size,
+      contentType: metadata.contentType,
+      sha256: metadata.checksum,
+    };
   }
 
   /**

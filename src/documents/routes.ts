@@ -16,6 +16,7 @@ import { createUpload } from './uploads/routes.ts';
 import {
   BinaryContent,
   DocumentConditionHeaders,
+  DocumentLinkBody,
   DocumentMetadata,
   DocumentMetadataRef,
   DocumentParams,
@@ -98,6 +99,24 @@ function sendWhole(request: FastifyRequest, reply: FastifyReply, document: Whole
   return reply.send(plan.kind === 'slice' ? document.content.subarray(plan.start, plan.end + 1) : document.content);
 }
 
+/** A GET that takes the whole document as it is: no Range, no conditions, not HEAD. Only such a GET is redirected. */
+function plainGet(request: FastifyRequest): boolean {
+  const { headers } = request;
+  return (
+    request.method === 'GET' &&
+    headers.range === undefined &&
+    headers['if-match'] === undefined &&
+    headers['if-none-match'] === undefined &&
+    headers['if-modified-since'] === undefined &&
+    headers['if-unmodified-since'] === undefined &&
+    headers['if-range'] === undefined
+  );
+}
+
+function sizeOf(found: Found): number {
+  return found.kind === 'whole' ? found.document.metadata.size : found.metadata.size;
+}
+
 async function sendFound(service: DocumentService, request: FastifyRequest, reply: FastifyReply, found: Found) {
   if (found.kind === 'whole') return sendWhole(request, reply, found.document, found.cacheStatus);
   const plan = planRead(request.method, request.headers, found.metadata);
@@ -112,6 +131,8 @@ export type DocumentRoutesOptions = {
   uploads: ResumableUploads;
   maxBytes: number;
   uploadMinBytesPerSecond: number;
+  /** A plain GET of a document in S3 this large or larger answers 307 to a direct link; undefined: never. */
+  redirectMinBytes?: number | undefined;
 };
 
 type App = Parameters<FastifyPluginAsyncTypebox<DocumentRoutesOptions>>[0];
@@ -152,7 +173,25 @@ const getSchema = {
   tags: ['documents'],
   params: DocumentParams,
   headers: DocumentReadHeaders,
-  response: { 200: BinaryContent, 206: BinaryContent, 304: Type.Null(), ...problems(400, 401, 404, 412, 416, 429, 503) },
+  response: {
+    200: BinaryContent,
+    206: BinaryContent,
+    304: Type.Null(),
+    307: Type.Null({ description: 'DOCUMENT_REDIRECT_MIN_BYTES set, and a plain GET of a document that large in S3: Location is a direct link to its bytes' }),
+    ...problems(400, 401, 404, 412, 416, 429, 503),
+  },
+};
+
+const linkSchema = {
+  operationId: 'getDocumentLink',
+  summary: 'A short-lived direct link to a document\'s bytes, which do not pass through the service',
+  description:
+    'A URL (an S3 presigned GET) valid for DOCUMENT_LINK_TTL_SECONDS, serving the exact bytes with the stored Content-Type and Content-Disposition: attachment, ' +
+    'with the size and SHA-256 to check the download against. A deleted document\'s link stops working by its expiry at the latest. ' +
+    'Content small enough to be stored with the metadata has no link: 409 NO_DIRECT_LINK, GET the document instead.',
+  tags: ['documents'],
+  params: DocumentParams,
+  response: { 200: DocumentLinkBody, ...problems(400, 401, 404, 409, 429, 503) },
 };
 
 const metadataSchema = {
@@ -218,19 +257,33 @@ function createRoutes(app: App, { service, uploads, maxBytes, uploadMinBytesPerS
   );
 }
 
-/** GET and HEAD of a document's bytes, and of its metadata. */
-function readRoutes(app: App, service: DocumentService): void {
+/** GET and HEAD of a document's bytes (or, large enough, a 307 to its direct link), and of its metadata. */
+function readRoutes(app: App, service: DocumentService, redirectMinBytes: number | undefined): void {
+  // Only when redirects are on does a GET look at its size and headers first.
+  const redirectAt = (request: FastifyRequest) => (redirectMinBytes !== undefined && plainGet(request) ? redirectMinBytes : undefined);
+  const redirected = async (request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, found: Found) => {
+    const link = await service.linkInstead(request.tenant, found);
+    if (!link) return sendFound(service, request, reply, found);
+    return reply.code(307).header('location', link.url).send();
+  };
   app.route({
     method: ['GET', 'HEAD'],
     url: '/documents/:id',
     schemaErrorFormatter: invalidId,
-    config: { openapi: { responseHeaders: { 200: [...READ_HEADERS], 206: [...READ_HEADERS, 'Content-Range'], 304: [...READ_HEADERS], 416: ['Content-Range'] } } },
+    config: {
+      openapi: {
+        responseHeaders: { 200: [...READ_HEADERS], 206: [...READ_HEADERS, 'Content-Range'], 304: [...READ_HEADERS], 307: ['Location'], 416: ['Content-Range'] },
+      },
+    },
     schema: getSchema,
     handler: (request, reply) => {
+      const minBytes = redirectAt(request);
       // A document in process memory is answered without a single promise.
       const hot = service.readHot(request.tenant, request.params.id);
-      if (hot) return sendWhole(request, reply, hot, 'hit');
-      return service.read(request.tenant, request.params.id).then((found) => sendFound(service, request, reply, found));
+      if (hot && (minBytes === undefined || hot.metadata.size < minBytes)) return sendWhole(request, reply, hot, 'hit');
+      return service.read(request.tenant, request.params.id).then((found) =>
+        minBytes !== undefined && sizeOf(found) >= minBytes ? redirected(request, reply, found) : sendFound(service, request, reply, found),
+      );
     },
   });
 
@@ -245,6 +298,11 @@ function readRoutes(app: App, service: DocumentService): void {
   );
 }
 
+/** The direct link to a document's bytes: read rules (tenant, 404), and no byte through here. */
+function linkRoute(app: App, service: DocumentService): void {
+  app.get('/documents/:id/link', { schemaErrorFormatter: invalidId, schema: linkSchema }, (request) => service.link(request.tenant, request.params.id));
+}
+
 function deleteRoute(app: App, service: DocumentService): void {
   app.delete('/documents/:id', { schemaErrorFormatter: invalidId, schema: deleteSchema }, async (request, reply) => {
     await service.delete(request.tenant, request.params.id, preconditionsOf(request.headers));
@@ -255,6 +313,7 @@ function deleteRoute(app: App, service: DocumentService): void {
 export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = async (app, options) => {
   takeBodiesAsStreams(app);
   createRoutes(app, options);
-  readRoutes(app, options.service);
+  readRoutes(app, options.service, options.redirectMinBytes);
+  linkRoute(app, options.service);
   deleteRoute(app, options.service);
 };

@@ -25,6 +25,18 @@ export type DocumentMetadata = Static<typeof DocumentMetadata>;
 
 export const DocumentMetadataRef = Type.Ref('DocumentMetadata');
 
+export const DocumentLinkBody = Type.Object({
+  url: Type.String({
+    format: 'uri',
+    maxLength: 65_536,
+    description: 'GET it, without credentials, until expiresAt: the exact bytes, with the stored Content-Type and Content-Disposition: attachment',
+  }),
+  expiresAt: Type.String({ format: 'date-time', maxLength: 32, description: 'The url is refused after this' }),
+  size: DocumentMetadata.properties.size,
+  contentType: DocumentMetadata.properties.contentType,
+  sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the bytes the url serves, hex: check the download against it' }),
+});
+
 export const DocumentWriteHeaders = Type.Object({
   // A resumable creation (uploads/): these headers make the create an upload.
   ...CreationHeaders,

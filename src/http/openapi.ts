@@ -47,8 +47,9 @@ const RESPONSE_HEADERS = {
   },
   'WWW-Authenticate': { description: 'The scheme to authenticate with.', schema: { type: 'string', enum: ['Bearer'] } },
   Location: {
-    description: 'Where the created resource is read.',
-    schema: { type: 'string', pattern: '^/(documents|orders|uploads)/[A-Za-z0-9_-]{1,128}$', maxLength: 139 },
+    description: 'Where the created resource is read; of a 307, the direct link to the document (as the url of GET /documents/{id}/link).',
+    // A link signs the document's Content-Type, percent-encoded: up to three times its 16 KiB.
+    schema: { type: 'string', pattern: '^(/(documents|orders|uploads)/[A-Za-z0-9_-]{1,128}|https?://[\\x21-\\x7e]+)$', maxLength: 65_536 },
   },
   ETag: { description: 'Strong validator: the SHA-256 of the content, quoted.', schema: { type: 'string', pattern: `^${ETAG}$`, maxLength: 66 } },
   'Idempotent-Replayed': {

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import createClient from 'openapi-fetch';
 import type { operations, paths } from './api.ts';
 import { TYPES_FILE, generatedTypes, servedDocument } from './document.ts';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hashApiKey } from '../support/config.ts';
 import { testApp, uniqueId } from '../support/app.ts';
@@ -48,6 +49,8 @@ const covered: Record<keyof operations, true> = {
   headReadiness: true,
   headMetrics: true,
   headOpenApi: true,
+  getDocumentLink: true,
+  headDocumentLink: true,
 };
 
 /** Document bodies are bytes, sent as they are (openapi-fetch would JSON-encode a string). */
@@ -68,7 +71,7 @@ afterAll(async () => {
 describe('the generated types', () => {
   it(`are what openapi-typescript makes of the served document (else: make openapi-types)`, async () => {
     expect(readFileSync(`${root}${TYPES_FILE}`, 'utf8')).toBe(await generatedTypes(await servedDocument()));
-    expect(Object.keys(covered).length).toBe(28);
+    expect(Object.keys(covered).length).toBe(30);
   });
 });
 
@@ -119,6 +122,8 @@ describe('the flows of docs/api.md, through the generated client alone', () => {
     const metadata = await client.GET('/documents/{id}/metadata', { params: { path: { id } } });
     expect(metadata.data).toEqual(created.data);
     expect((await client.HEAD('/documents/{id}/metadata', { params: { path: { id } } })).response.status).toBe(200);
+    // 11 bytes live in the metadata item: no object to link to.
+    expect((await client.GET('/documents/{id}/link', { params: { path: { id } } })).error?.code).toBe('NO_DIRECT_LINK');
 
     const deleted = await client.DELETE('/documents/{id}', { params: { path: { id } } });
     expect(deleted.response.status).toBe(204);
@@ -126,6 +131,18 @@ describe('the flows of docs/api.md, through the generated client alone', () => {
     expect(gone.response.status).toBe(404);
     const missing = await client.GET('/documents/{id}/metadata', { params: { path: { id } } });
     expect(missing.error?.code).toBe('DOCUMENT_NOT_FOUND');
+  });
+
+  it('direct links: a link to a document in S3, downloaded and checked against its SHA-256', async () => {
+    const id = uniqueId('client-link');
+    const body = 'x'.repeat(20_000);
+    const created = await client.PUT('/documents/{id}', { params: { path: { id } }, body, headers: { 'content-type': 'text/plain' }, ...asBytes });
+    expect(created.response.status).toBe(201);
+    const link = await client.GET('/documents/{id}/link', { params: { path: { id } } });
+    expect(link.data).toMatchObject({ size: 20_000, contentType: 'text/plain', sha256: created.data?.checksum });
+    const download = await fetch(link.data!.url);
+    expect(createHash('sha256').update(Buffer.from(await download.arrayBuffer())).digest('hex')).toBe(link.data!.sha256);
+    expect((await client.HEAD('/documents/{id}/link', { params: { path: { id } } })).response.status).toBe(200);
   });
 
   it('retention, legal hold and the listing: a retained and a held document stay, and are listed newest first', async () => {
