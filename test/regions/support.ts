@@ -42,6 +42,9 @@ export const SETTINGS = {
   LOG_LEVEL: 'warn',
   // A loaded machine must not turn reads into 503s: this is not what these tests are about.
   LOAD_SHED_EVENT_LOOP_DELAY_MS: '0',
+  // Nor a slow emulator into 503 DEPENDENCY_TIMEOUT (a delete at load 10): AWS calls get 10 s here, not 1 s.
+  AWS_REQUEST_TIMEOUT_MS: '10000',
+  AWS_CONNECT_TIMEOUT_MS: '5000',
   INLINE_CONTENT_MAX_BYTES: '1024',
   DOCUMENT_CACHE_MAX_BYTES: '4096',
   MEMORY_CACHE_LEASE_MS: '1000',
