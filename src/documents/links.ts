@@ -1,5 +1,6 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { create as contentDisposition } from 'content-disposition';
 
 /** What a link serves: one stored object, as these response headers. */
 export type LinkTarget = {
@@ -43,28 +44,9 @@ export class S3LinkSigner implements LinkSigner {
       Bucket: this.bucket,
       Key: target.s3Key,
       ResponseContentType: target.contentType,
-      ResponseContentDisposition: attachment(target.filename),
+      // attachment, with the name quoted and escaped (RFC 6266; filename* for what is not ASCII): no name adds a parameter.
+      ResponseContentDisposition: contentDisposition(target.filename),
     });
     return getSignedUrl(this.s3, command, { signingDate: from, expiresIn: seconds });
   }
-}
-
-// RFC 8187 attr-char: kept as it is in filename*; every other byte is percent-encoded.
-const ATTR_CHAR = /^[A-Za-z0-9!#$&+.^_`|~-]$/;
-// The plain filename keeps only what needs no quoting rule at all.
-const NOT_PLAIN = /[^A-Za-z0-9._-]/g;
-
-/**
- * `attachment` with the name twice (RFC 6266): a plain ASCII `filename` of
- * safe characters only, and `filename*` with the name percent-encoded, so
- * that no quote, semicolon or control character of a name can end the
- * parameter and add another.
- */
-export function attachment(filename: string): string {
-  const plain = filename.replace(NOT_PLAIN, '_') || 'document';
-  const encoded = Array.from(new TextEncoder().encode(filename), (byte) => {
-    const char = String.fromCharCode(byte);
-    return ATTR_CHAR.test(char) ? char : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  }).join('');
-  return `attachment; filename="${plain}"; filename*=UTF-8''${encoded}`;
 }
