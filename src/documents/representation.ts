@@ -1,6 +1,6 @@
 import { decideRange, type RangeDecision } from './byte-range.ts';
 import { reprDigestOf } from './content-digest.ts';
-import { evaluate, preconditionsOf, type Preconditions } from './preconditions.ts';
+import { evaluate, hasPreconditions, preconditionsOf, type Preconditions } from './preconditions.ts';
 import type { DocumentMetadata } from './schemas.ts';
 
 /**
@@ -40,9 +40,12 @@ export type ReadPlan = { kind: 'not-modified' } | { kind: 'precondition-failed';
 /** Preconditions first (RFC 9110 §13.2.2), then Range, which applies to GET only (§14.2): a HEAD answers as the whole document's GET would. */
 export function planRead(method: string, headers: Record<string, string | string[] | undefined>, metadata: DocumentMetadata): ReadPlan {
   const conditions = preconditionsOf(headers);
-  const verdict = evaluate(conditions, metadata, true);
-  if (verdict === 'failed') return { kind: 'precondition-failed', conditions };
-  if (verdict === 'not-modified') return { kind: 'not-modified' };
+  // Most reads carry none: the hot path skips the evaluation (and its ETag string).
+  if (hasPreconditions(conditions)) {
+    const verdict = evaluate(conditions, metadata, true);
+    if (verdict === 'failed') return { kind: 'precondition-failed', conditions };
+    if (verdict === 'not-modified') return { kind: 'not-modified' };
+  }
   if (method !== 'GET') return { kind: 'whole' };
   const { etag } = representationOf(metadata);
   return decideRange(single(headers.range), single(headers['if-range']), etag, metadata.size);
