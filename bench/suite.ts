@@ -21,6 +21,11 @@ type Step = {
   run: (bench: Harness, selected: ReadonlySet<ScenarioName>) => Promise<void>;
 };
 
+/** Documents created with PUT before a scenario (its prepare phase, not measured); createdIds are those the API stored. */
+function putDocuments(bench: Harness, count: number, idPrefix: string, seconds = 30) {
+  return bench.load.run({ ...bench.base, scenario: 'put-documents', phase: 'prepare', origin: bench.apiOrigin, seconds, count, idPrefix });
+}
+
 /**
  * The ceiling and GET of one hot document, interleaved: the hot GET's ratio
  * to the ceiling is the target that needs the most precision. Either runs
@@ -70,15 +75,7 @@ async function getCold(bench: Harness) {
   try {
     const topUp = async (count: number) => {
       log(`get-cold: creating ${count} more never-read documents with PUT`);
-      const created = await bench.load.run({
-        ...bench.base,
-        scenario: 'put-documents',
-        phase: 'prepare',
-        origin: bench.apiOrigin,
-        seconds: 30,
-        count,
-        idPrefix: `cold-${bench.runTag}`,
-      });
+      const created = await putDocuments(bench, count, `cold-${bench.runTag}`);
       log(`get-cold: ${created.createdIds.length} created in ${created.seconds} s (${rps(created)} req/s, ${created.non2xx} non-2xx)`);
       return created.createdIds;
     };
@@ -138,7 +135,7 @@ async function getWarm(bench: Harness) {
     // PUTs cost the emulators ~1 ms each, so the pool is not larger than that.
     const wanted = Math.ceil(4000 * (settings.warmupSeconds + settings.coldSeconds) * 1.2);
     log(`get-warm: creating ${wanted} documents with PUT and reading each once`);
-    const created = await bench.load.run({ ...bench.base, scenario: 'put-documents', phase: 'prepare', origin: bench.apiOrigin, seconds: 60, count: wanted, idPrefix: `warm-${bench.runTag}` });
+    const created = await putDocuments(bench, wanted, `warm-${bench.runTag}`, 60);
     const ids = created.createdIds;
     await bench.load.run({ ...bench.base, scenario: 'get-warm', phase: 'prepare', origin: bench.apiOrigin, seconds: 60, ids });
     await redis.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
@@ -205,15 +202,7 @@ async function listDocuments(bench: Harness) {
   const ours = new Set<string>();
   // A loaded API sheds some of them (503 OVERLOADED): asked again, a few times.
   for (let attempt = 0; attempt < 5 && ours.size < LISTED_DOCUMENTS; attempt++) {
-    const created = await bench.load.run({
-      ...bench.base,
-      scenario: 'put-documents',
-      phase: 'prepare',
-      origin: bench.apiOrigin,
-      seconds: 30,
-      count: LISTED_DOCUMENTS - ours.size,
-      idPrefix: `list-${bench.runTag}-${attempt}`,
-    });
+    const created = await putDocuments(bench, LISTED_DOCUMENTS - ours.size, `list-${bench.runTag}-${attempt}`);
     for (const id of created.createdIds) ours.add(id);
   }
   const pages = LISTED_DOCUMENTS / LISTING_PAGE;

@@ -18,6 +18,20 @@ import { Regions } from '../adapters/regions.ts';
 
 type Table = { name: string; ttlAttribute: string; input: Omit<CreateTableCommandInput, 'TableName'> };
 
+type Index = NonNullable<CreateTableCommandInput['GlobalSecondaryIndexes']>[number];
+
+/** A sparse index: only the items that carry its hash attribute are in it. */
+function sparseIndex(name: string, hash: string, range: string, projection: Index['Projection'] = { ProjectionType: 'KEYS_ONLY' }): Index {
+  return {
+    IndexName: name,
+    KeySchema: [
+      { AttributeName: hash, KeyType: 'HASH' },
+      { AttributeName: range, KeyType: 'RANGE' },
+    ],
+    Projection: projection,
+  };
+}
+
 const byPk = {
   AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' as const }],
   KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' as const }],
@@ -44,43 +58,15 @@ export function tableDefinitions(config: Config): Table[] {
         ],
         // Sparse: only tombstones carry tombstoneShard; the content sweeper reads the oldest.
         GlobalSecondaryIndexes: [
-          {
-            IndexName: 'tombstones',
-            KeySchema: [
-              { AttributeName: 'tombstoneShard', KeyType: 'HASH' },
-              { AttributeName: 'deleteAt', KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'KEYS_ONLY' },
-          },
+          sparseIndex('tombstones', 'tombstoneShard', 'deleteAt'),
           // Sparse too: only resumable uploads that may hold bytes in S3 carry uploadShard;
           // the content sweeper reads those past their expiry.
-          {
-            IndexName: 'uploads',
-            KeySchema: [
-              { AttributeName: 'uploadShard', KeyType: 'HASH' },
-              { AttributeName: 'expiresAt', KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'KEYS_ONLY' },
-          },
+          sparseIndex('uploads', 'uploadShard', 'expiresAt'),
           // Sparse: active documents carry listPk (their tenant) and listSk (createdAt#id); the
           // listing reads keys here, newest first, and the items from the table.
-          {
-            IndexName: 'listing',
-            KeySchema: [
-              { AttributeName: 'listPk', KeyType: 'HASH' },
-              { AttributeName: 'listSk', KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'KEYS_ONLY' },
-          },
+          sparseIndex('listing', 'listPk', 'listSk'),
           // Sparse: items whose document event is pending; what the relay needs to publish it, and no content.
-          {
-            IndexName: 'outbox',
-            KeySchema: [
-              { AttributeName: 'outboxShard', KeyType: 'HASH' },
-              { AttributeName: 'outboxSince', KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...DOCUMENT_EVENT_ATTRIBUTES] },
-          },
+          sparseIndex('outbox', 'outboxShard', 'outboxSince', { ProjectionType: 'INCLUDE', NonKeyAttributes: [...DOCUMENT_EVENT_ATTRIBUTES] }),
         ],
       },
     },
@@ -98,14 +84,7 @@ export function tableDefinitions(config: Config): Table[] {
         ],
         // Sparse: only orders whose event is still pending carry outboxShard.
         GlobalSecondaryIndexes: [
-          {
-            IndexName: 'outbox',
-            KeySchema: [
-              { AttributeName: 'outboxShard', KeyType: 'HASH' },
-              { AttributeName: 'outboxSince', KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'ALL' },
-          },
+          sparseIndex('outbox', 'outboxShard', 'outboxSince', { ProjectionType: 'ALL' }),
         ],
       },
     },

@@ -2,7 +2,7 @@ import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { SqsQueue } from '../adapters/sqs-queue.ts';
-import { BackgroundLoop } from '../background-loop.ts';
+import { BackgroundLoop, OnBackgroundLoop } from '../background-loop.ts';
 import { parseDeletedEvent } from './deletion-events.ts';
 
 export type InvalidationOutcome = 'applied' | 'own' | 'invalid' | 'failed';
@@ -33,16 +33,17 @@ export type InvalidationConsumerOptions = {
  * redelivery after the visibility timeout, and one that cannot be read goes
  * to the dead-letter queue after the queue's receive limit.
  */
-export class InvalidationConsumer {
+export class InvalidationConsumer extends OnBackgroundLoop {
   private readonly options: InvalidationConsumerOptions;
   private readonly now: () => number;
   private readonly outcomes: Counter<'result'> | undefined;
   private readonly lag: Histogram | undefined;
-  /** The poll loop: start(), stop() (the long poll ends at once, the messages in hand finish), healthy. */
-  readonly loop: BackgroundLoop;
+  /** A loop of long polls: stop() ends the poll at once, and the messages in hand finish. */
+  protected readonly loop: BackgroundLoop;
   private readonly queue: SqsQueue;
 
   constructor(options: InvalidationConsumerOptions) {
+    super();
     this.options = options;
     this.now = options.now ?? Date.now;
     this.queue = new SqsQueue(options.sqs, { name: options.queueName });

@@ -31,6 +31,6 @@ await runProcess({
       log,
       registry,
     });
-    return { loop: consumer.loop, describe: { queue: config.DOCUMENT_INVALIDATIONS_QUEUE, region: config.AWS_REGION } };
+    return { loop: consumer, describe: { queue: config.DOCUMENT_INVALIDATIONS_QUEUE, region: config.AWS_REGION } };
   }),
 });

@@ -1,25 +1,14 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomInt } from 'node:crypto';
-import { Retry } from '@smithy/core/retry';
 import { freePort } from '../../src/local/emulators.ts';
 import { FaultProxy } from '../support/fault-proxy.ts';
-import { testConfig } from '../support/app.ts';
-import { assertBuilt, kill, loopLateness, report, sleep, startServer, type ServerProcess } from './support.ts';
+import { assertBuilt, CALL_DEADLINE_MS, callSlackMs, kill, loopLateness, report, SHORT_AWS_DEADLINES, sleep, startServer, type ServerProcess } from './support.ts';
 
 // Readiness is the pod's own (issue 20, item 2): the built API process, whose
 // DynamoDB goes away behind a proxy, stays ready (so that the load balancer
 // keeps sending it clients instead of answering 502 for every pod at once),
 // answers each write 503 DEPENDENCY_TIMEOUT + Retry-After within one call's
 // deadline, and serves again once DynamoDB returns.
-
-const overrides = { AWS_REQUEST_TIMEOUT_MS: 250, AWS_CONNECT_TIMEOUT_MS: 250, AWS_MAX_ATTEMPTS: 3 };
-const config = testConfig(overrides);
-let backoff = 0;
-for (let retry = 0; retry < config.AWS_MAX_ATTEMPTS - 1; retry++) backoff += Retry.delay() * 2 ** retry;
-/** As in dynamodb-blackhole.test.ts: attempts × per-attempt timeout + the retries' longest back-off. */
-const CALL_DEADLINE_MS = config.AWS_MAX_ATTEMPTS * config.AWS_REQUEST_TIMEOUT_MS + backoff;
-/** Scheduling, a fetch over loopback and JSON on a loaded 2-core machine. */
-const SLACK_MS = 250;
 
 let proxy: FaultProxy;
 let server: ServerProcess | undefined;
@@ -29,7 +18,7 @@ beforeAll(async () => {
   assertBuilt();
   proxy = await FaultProxy.start(inject('stackEnv').AWS_ENDPOINT_URL_DYNAMODB!);
   port = await freePort();
-  const env = Object.fromEntries(Object.entries(overrides).map(([key, value]) => [key, String(value)]));
+  const env = Object.fromEntries(Object.entries(SHORT_AWS_DEADLINES).map(([key, value]) => [key, String(value)]));
   // Readiness here is about storage; its own stall threshold is off, so that a CPU-starved run (a busy
   // machine) is not read as the outage's doing (test/integration/readiness.test.ts tests the stall).
   server = await startServer({ ...inject('stackEnv'), ...env, LOAD_SHED_EVENT_LOOP_DELAY_MS: '0', AWS_ENDPOINT_URL_DYNAMODB: proxy.url() }, port);
@@ -101,7 +90,7 @@ describe('an API process whose DynamoDB goes away', () => {
     // The slack of the bounds: the worst timer lateness of either process in this run, per timer of a call.
     const lagMs = Math.max(lateness.maxMs(), await childLagMs());
     lateness.stop();
-    const slack = SLACK_MS + (2 * config.AWS_MAX_ATTEMPTS - 1) * lagMs;
+    const slack = callSlackMs(lagMs);
     report('dynamodb away (process): deadline and slack, ms', { CALL_DEADLINE_MS, slack: Math.round(slack) });
     report('dynamodb away (process): refused writes, ms', refused.map((r) => Math.round(r.ms)));
     report('dynamodb away (process): /health down after, served again after, ms', { downAfterMs: Math.round(downAfterMs), servedAfterMs: Math.round(servedAfterMs) });

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { randomInt, randomUUID } from 'node:crypto';
-import { Retry } from '@smithy/core/retry';
 import { FaultProxy } from '../support/fault-proxy.ts';
-import { testApp, testConfig, uniqueId } from '../support/app.ts';
-import { loopLateness, report, sleep, stats, watchUnhandled } from './support.ts';
+import { testApp, uniqueId } from '../support/app.ts';
+import { CALL_DEADLINE_MS, callSlackMs, loopLateness, report, SHORT_AWS_DEADLINES, sleep, stats, watchUnhandled } from './support.ts';
 
 // Fault 3: the DynamoDB emulator blackholed, under a steady stream of writes
 // of every kind. The app reaches DynamoDB through a proxy; S3, SNS and Redis
@@ -21,14 +20,6 @@ import { loopLateness, report, sleep, stats, watchUnhandled } from './support.ts
 // that one-call deadline. A write already past its first call when the
 // blackhole starts makes at most two more calls (the write, and the release
 // of its idempotency key): twice the deadline.
-
-const overrides = { AWS_REQUEST_TIMEOUT_MS: 250, AWS_CONNECT_TIMEOUT_MS: 250, AWS_MAX_ATTEMPTS: 3 };
-const config = testConfig(overrides);
-let backoff = 0;
-for (let retry = 0; retry < config.AWS_MAX_ATTEMPTS - 1; retry++) backoff += Retry.delay() * 2 ** retry;
-const CALL_DEADLINE_MS = config.AWS_MAX_ATTEMPTS * config.AWS_REQUEST_TIMEOUT_MS + backoff;
-/** Scheduling and handling on a loaded 2-core machine: timers fire late, responses are serialised. */
-const SLACK_MS = 250;
 
 type Kind = 'put-small' | 'put-large' | 'post' | 'post-key' | 'order';
 const KINDS: Kind[] = ['put-small', 'put-large', 'post', 'post-key', 'order'];
@@ -52,7 +43,7 @@ let app: FastifyInstance;
 
 beforeAll(async () => {
   proxy = await FaultProxy.start(inject('stackEnv').AWS_ENDPOINT_URL_DYNAMODB!);
-  app = await testApp({ config: { ...overrides, AWS_ENDPOINT_URL_DYNAMODB: proxy.url() } });
+  app = await testApp({ config: { ...SHORT_AWS_DEADLINES, AWS_ENDPOINT_URL_DYNAMODB: proxy.url() } });
 });
 
 afterAll(async () => {
@@ -187,14 +178,13 @@ describe('DynamoDB blackholed', () => {
     const unavailable = writes.filter((w) => w.status === 503);
     const startedBlackholed = unavailable.filter((w) => w.startedAt >= blackholedAt && w.startedAt + w.ms <= passedAt);
     const caughtInFlight = unavailable.filter((w) => w.startedAt < blackholedAt);
-    report('dynamodb blackhole: configured deadline of one call, ms', { CALL_DEADLINE_MS, ...overrides });
+    report('dynamodb blackhole: configured deadline of one call, ms', { CALL_DEADLINE_MS, ...SHORT_AWS_DEADLINES });
     report('dynamodb blackhole: writes by status', byStatus(writes));
     report('dynamodb blackhole: 503s of writes started while blackholed, ms', stats(startedBlackholed.map((w) => w.ms)));
     report('dynamodb blackhole: 503s of writes caught in flight, ms', stats(caughtInFlight.map((w) => w.ms)));
     report('dynamodb blackhole: /health storage down after ms, ok again after ms; readiness answers seen', { downAfterMs, upAfterMs, readiness: readinessSeen.length });
-    // Each bound is a deadline plus slack: 250 ms, plus the event loop's worst lag in this run
-    // for each timer of a call (a timeout per attempt, a back-off between two).
-    const slack = SLACK_MS + (2 * config.AWS_MAX_ATTEMPTS - 1) * lateness.maxMs();
+    // Each bound is a deadline plus slack that grows with the event loop's worst lag in this run.
+    const slack = callSlackMs(lateness.maxMs());
     lateness.stop();
     report('dynamodb blackhole: slack of the bounds, ms', Math.round(slack));
 
@@ -235,6 +225,10 @@ describe('DynamoDB blackholed', () => {
     // first attempt had committed; a POST retried with its key gives one document.
     let committedAnyway = 0;
     const keyRetries: number[] = [];
+    const postAgain = (w: Write) =>
+      untilAnswered(() =>
+        app.inject({ method: 'POST', url: '/documents', payload: w.payload, headers: { 'content-type': w.contentType, 'idempotency-key': w.key! } }),
+      );
     await inParallel(unavailable, 8, async (w) => {
       if (w.kind === 'put-small' || w.kind === 'put-large') {
         const retry = await untilAnswered(() => app.inject({ method: 'PUT', url: `/documents/${w.id}`, payload: w.payload, headers: { 'content-type': w.contentType } }));
@@ -242,26 +236,12 @@ describe('DynamoDB blackholed', () => {
         if (retry.statusCode === 200) committedAnyway += 1;
       }
       if (w.kind === 'post-key') {
-        const retry = await untilAnswered(() =>
-          app.inject({
-            method: 'POST',
-            url: '/documents',
-            payload: w.payload,
-            headers: { 'content-type': w.contentType, 'idempotency-key': w.key! },
-          }),
-        );
+        const retry = await postAgain(w);
         // 409: the failed attempt's key is still locked (it could not be released while DynamoDB was away); bounded by IDEMPOTENCY_LOCK_SECONDS.
         expect([201, 409], `${retry.statusCode} ${retry.body}`).toContain(retry.statusCode);
         keyRetries.push(retry.statusCode);
         if (retry.statusCode === 201) {
-          const again = await untilAnswered(() =>
-            app.inject({
-              method: 'POST',
-              url: '/documents',
-              payload: w.payload,
-              headers: { 'content-type': w.contentType, 'idempotency-key': w.key! },
-            }),
-          );
+          const again = await postAgain(w);
           expect(again.json().id).toBe(retry.json().id);
         }
       }

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Retry } from '@smithy/core/retry';
 import { RUNTIME_FLAGS } from '../../src/processes/v8-flags.ts';
 
 // Helpers of the fault tests: latency statistics, unhandled-rejection
@@ -49,6 +50,19 @@ export function loopLateness(): { maxMs(): number; stop(): void } {
   // The histogram counts the 10 ms resolution itself in each sample.
   return { maxMs: () => Math.max(0, histogram.max / 1e6 - 10), stop: () => histogram.disable() };
 }
+
+/**
+ * DynamoDB outage tests shorten the AWS deadlines so that a write's is small;
+ * one call then takes at most its attempts, each up to the request timeout,
+ * and the back-offs between them (the SDK's full jitter, 50 ms × 2^n).
+ */
+export const SHORT_AWS_DEADLINES = { AWS_REQUEST_TIMEOUT_MS: 250, AWS_CONNECT_TIMEOUT_MS: 250, AWS_MAX_ATTEMPTS: 3 };
+let backoffMs = 0;
+for (let retry = 0; retry < SHORT_AWS_DEADLINES.AWS_MAX_ATTEMPTS - 1; retry++) backoffMs += Retry.delay() * 2 ** retry;
+export const CALL_DEADLINE_MS = SHORT_AWS_DEADLINES.AWS_MAX_ATTEMPTS * SHORT_AWS_DEADLINES.AWS_REQUEST_TIMEOUT_MS + backoffMs;
+
+/** The slack of a bound on such a call: 250 ms, plus the worst lag measured in the run for each of its timers (a timeout per attempt, a back-off between two). */
+export const callSlackMs = (lagMs: number) => 250 + (2 * SHORT_AWS_DEADLINES.AWS_MAX_ATTEMPTS - 1) * lagMs;
 
 /** Prints a measurement line the report (and a reader of the CI log) can quote. */
 export function report(what: string, value: unknown): void {
