@@ -28,15 +28,26 @@ variable "kubernetes_version" {
 }
 
 variable "node_instance_types" {
-  description = "Instance types of the managed node group."
+  description = "Instance types of the managed node group, all of one architecture (Graviton arm64, or x86_64): one AMI serves the group. The default is the node docs/capacity.md plans with."
   type        = list(string)
-  default     = ["t3.large"]
+  default     = ["c7g.2xlarge"]
+
+  validation {
+    # Graviton types have a "g" after the generation digit (c7g, m7gd, x2gd, im4gn).
+    condition     = length(distinct([for type in var.node_instance_types : can(regex("^[a-z]+[0-9]+g[a-z]*\\.", type))])) == 1
+    error_message = "Instance types of one architecture only (all Graviton, or none): the group has one AMI."
+  }
 }
 
 variable "node_count" {
-  description = "Minimum, desired and maximum number of nodes."
+  description = "Nodes of the group: the cluster autoscaler (k8s/cluster-autoscaler) keeps it between min and max; desired is the size at creation only. The default max is docs/capacity.md's nodes at the targets plus a rollout's surge (docs/deploy.md, \"Nodes\")."
   type        = object({ min = number, desired = number, max = number })
-  default     = { min = 2, desired = 3, max = 6 }
+  default     = { min = 2, desired = 3, max = 364 }
+
+  validation {
+    condition     = var.node_count.min >= 1 && var.node_count.min <= var.node_count.desired && var.node_count.desired <= var.node_count.max
+    error_message = "1 <= min <= desired <= max."
+  }
 }
 
 variable "node_port" {

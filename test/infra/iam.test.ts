@@ -376,7 +376,8 @@ describe('IAM, one role per component', () => {
 
   it('names every role once in the account: the primary\'s as before, a further region\'s with its region', () => {
     const names = [one, two].flatMap((plan) => Object.values(regionsOf(plan)).map((region) => region.instances('aws_iam_role').map((r) => r.config.name)));
-    expect(names[0]).toEqual(['docsvc-api', 'docsvc-relay', 'docsvc-consumer', 'docsvc-lifecycle']);
+    // The components' roles, and the cluster autoscaler's (cluster-autoscaler.tf).
+    expect(names[0]).toEqual(['docsvc-cluster-autoscaler', 'docsvc-api', 'docsvc-relay', 'docsvc-consumer', 'docsvc-lifecycle']);
     expect(names[1]).toEqual([...names[0]!, 'docsvc-invalidations']);
     expect(names[2]).toEqual(names[1]!.map((name) => `${name}-${SECONDARY}`));
   });

@@ -1,3 +1,8 @@
+locals {
+  # Graviton instance types have a "g" after the generation digit (c7g, m7gd).
+  node_arm64 = can(regex("^[a-z]+[0-9]+g[a-z]*\\.", var.node_instance_types[0]))
+}
+
 module "eks" {
   source  = "terraform-aws-modules/eks/aws"
   version = "~> 21.0"
@@ -33,10 +38,18 @@ module "eks" {
     metrics-server = {}
   }
 
+  # One group for every pod. The cluster autoscaler (cluster-autoscaler.tf,
+  # k8s/cluster-autoscaler) sets its desired size between min and max from
+  # the pods left Pending; the module ignores desired_size after creation, so
+  # an apply does not undo that. Nodes it adds join this group's Auto Scaling
+  # group, which is what the load balancer targets (lb.tf): docs/deploy.md,
+  # "Nodes", says why this and not Karpenter.
   eks_managed_node_groups = {
     default = {
       instance_types = var.node_instance_types
-      subnet_ids     = module.vpc.private_subnets
+      # The root's validation keeps the types to one architecture.
+      ami_type   = local.node_arm64 ? "AL2023_ARM_64_STANDARD" : "AL2023_x86_64_STANDARD"
+      subnet_ids = module.vpc.private_subnets
 
       min_size     = var.node_count.min
       max_size     = var.node_count.max
