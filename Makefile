@@ -200,7 +200,7 @@ tf-apply:
 kubeconfig:
 	$$($(TF) output -raw configure_kubectl)
 
-## ecr-push: build for the nodes (linux/amd64) from the official base, push as $(IMAGE_TAG), record it in k8s/image.env
+## ecr-push: build for the nodes (linux/arm64: Graviton, terraform var.node_instance_types) from the official base, push as $(IMAGE_TAG), record it in k8s/image.env
 # The tag is the commit (a dirty tree is refused: the tag must name the code),
 # the repository's tags are immutable, and k8s/image.env gets the tag and the
 # digest ECR reports for it: the Deployments run exactly the pushed image.
@@ -210,7 +210,7 @@ ecr-push:
 	@test -n "$(CONTAINER_RUNTIME)" || { echo "ecr-push needs docker or podman" >&2; exit 1; }
 	@set -e; repo=$$($(TF) output -raw ecr_repository_url); region=$$($(TF) output -raw region); \
 	aws ecr get-login-password --region $$region | $(CONTAINER_RUNTIME) login --username AWS --password-stdin $${repo%%/*}; \
-	$(CONTAINER_RUNTIME) build $(BUILD_FLAGS) --platform linux/amd64 -t $$repo:$(IMAGE_TAG) .; \
+	$(CONTAINER_RUNTIME) build $(BUILD_FLAGS) --platform linux/arm64 -t $$repo:$(IMAGE_TAG) .; \
 	if [ "$$($(CONTAINER_RUNTIME) image inspect --format '{{ index .Config.Labels "org.docsvc.local-stand-in" }}' $$repo:$(IMAGE_TAG))" = true ]; then \
 	  echo "ecr-push: $$repo:$(IMAGE_TAG) is built on the local stand-in base: never pushed" >&2; exit 1; fi; \
 	$(CONTAINER_RUNTIME) push $$repo:$(IMAGE_TAG); \
@@ -219,9 +219,10 @@ ecr-push:
 	echo "IMAGE=$$repo:$(IMAGE_TAG)@$$digest" > k8s/image.env; \
 	echo "pushed $$repo:$(IMAGE_TAG)@$$digest; k8s/image.env names it"
 
-## k8s-config: write k8s/aws.env (resource names, Redis endpoint) from the terraform outputs
+## k8s-config: write k8s/aws.env (resource names, Redis endpoint) and k8s/cluster-autoscaler/cluster.env from the terraform outputs
 k8s-config:
 	$(TF) output -raw k8s_env > k8s/aws.env
+	printf 'AWS_REGION=%s\nCLUSTER_NAME=%s\n' "$$($(TF) output -raw region)" "$$($(TF) output -raw cluster_name)" > k8s/cluster-autoscaler/cluster.env
 
 ## k8s-secret: the docsvc-secrets Secret from k8s/secret.env (API_KEYS=tenant:<sha256 hex of the key>,...)
 # Server-side apply: no last-applied-configuration annotation copies the data.
@@ -231,8 +232,9 @@ k8s-secret:
 	kubectl -n docsvc create secret generic docsvc-secrets --from-env-file=k8s/secret.env --dry-run=client -o yaml \
 	  | kubectl apply --server-side --field-manager=docsvc-secrets --force-conflicts -f -
 
-## k8s-apply: kubectl apply -k k8s/ and wait for the rollouts
+## k8s-apply: kubectl apply -k k8s/cluster-autoscaler/ (the node autoscaler), then k8s/, and wait for the rollouts
 k8s-apply:
+	kubectl apply --server-side -k k8s/cluster-autoscaler/
 	kubectl apply --server-side -k k8s/
 	for d in $$(kubectl -n docsvc get deployments -l app.kubernetes.io/name=docsvc -o name); do \
 	  kubectl -n docsvc rollout status $$d --timeout=5m || exit 1; done
@@ -240,6 +242,7 @@ k8s-apply:
 ## k8s-delete: remove everything k8s/ created (before terraform destroy)
 k8s-delete:
 	kubectl delete -k k8s/ --ignore-not-found
+	kubectl delete -k k8s/cluster-autoscaler/ --ignore-not-found
 
 ## test-infra: offline checks of Dockerfile, compose, k8s and terraform
 test-infra: $(DEPS)

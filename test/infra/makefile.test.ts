@@ -74,7 +74,7 @@ describe('make compose-up and compose-down', () => {
 describe('make ecr-push', () => {
   it('pushes the one tag, and writes that tag with the digest ECR reports into k8s/image.env', () => {
     const { output } = make('-n', 'ecr-push', 'CONTAINER_RUNTIME=docker', 'IMAGE_TAG=0123456789ab');
-    expect(output).toContain('docker build --network host  --platform linux/amd64 -t $repo:0123456789ab .');
+    expect(output).toContain('docker build --network host  --platform linux/arm64 -t $repo:0123456789ab .');
     expect(output).toContain('docker push $repo:0123456789ab');
     expect(output).toMatch(/--image-ids imageTag=0123456789ab --query 'imageDetails\[0\]\.imageDigest'/);
     expect(output).toContain('echo "IMAGE=$repo:0123456789ab@$digest" > k8s/image.env');

@@ -12,10 +12,10 @@ locals {
   }
   # EKS tags the Auto Scaling group of every managed node group with these
   # (the autoscaler's discovery tags); the cluster is named var.name (eks.tf).
-  cluster_autoscaler_tags = {
-    "k8s.io/cluster-autoscaler/enabled"       = "true"
-    "k8s.io/cluster-autoscaler/${var.name}" = "owned"
-  }
+  cluster_autoscaler_tags = [
+    { key = "k8s.io/cluster-autoscaler/enabled", value = "true" },
+    { key = "k8s.io/cluster-autoscaler/${var.name}", value = "owned" },
+  ]
 }
 
 data "aws_iam_policy_document" "cluster_autoscaler_trust" {
@@ -83,8 +83,8 @@ data "aws_iam_policy_document" "cluster_autoscaler" {
       for_each = local.cluster_autoscaler_tags
       content {
         test     = "StringEquals"
-        variable = "aws:ResourceTag/${condition.key}"
-        values   = [condition.value]
+        variable = "aws:ResourceTag/${condition.value.key}"
+        values   = [condition.value.value]
       }
     }
   }
