@@ -71,7 +71,8 @@ describe.each(everyRegion)('the node group, %s', (_name, { plan: region, variant
     const x86: Json = variant({ node_instance_types: ['c7i.2xlarge', 'm7i.2xlarge'] }).moduleArguments('eks')[0]!.args;
     expect(x86.eks_managed_node_groups.default.ami_type).toBe('AL2023_x86_64_STANDARD');
     for (const types of [['m7gd.2xlarge'], ['x2gd.xlarge'], ['im4gn.large']]) {
-      expect(variant({ node_instance_types: types }).moduleArguments('eks')[0]!.args.eks_managed_node_groups.default.ami_type, types[0]).toBe('AL2023_ARM_64_STANDARD');
+      const args: Json = variant({ node_instance_types: types }).moduleArguments('eks')[0]!.args;
+      expect(args.eks_managed_node_groups.default.ami_type, types[0]).toBe('AL2023_ARM_64_STANDARD');
     }
   });
 });
