@@ -23,9 +23,18 @@ const blockOf = (address: string) => address.replace(/\[[^\]]*\]$/, '');
 
 /**
  * Arguments added since the snapshot, on purpose, that terraform changes in
- * place (no replacement): the load balancer's deletion protection (issue 20).
+ * place (no replacement): the load balancer's deletion protection (issue 20);
+ * the bucket policy's CloudFront statement (issue 21), null (unset) with
+ * cdn = false as here.
  */
-const addedSince: Record<string, string[]> = { [`${primary}aws_lb.api`]: ['enable_deletion_protection'] };
+const addedSince: Record<string, string[]> = {
+  [`${primary}aws_lb.api`]: ['enable_deletion_protection'],
+  [`${primary}data.aws_iam_policy_document.documents_bucket`]: ['source_policy_documents'],
+  [`data.aws_iam_policy_document.kms_key["${region}"]`]: ['source_policy_documents'],
+};
+
+/** Data sources made one per region since (issue 21: the keys' policies name their region's bucket); no state to move. */
+const perRegionData = [{ from: 'data.aws_iam_policy_document.kms_key', to: `data.aws_iam_policy_document.kms_key["${region}"]` }];
 
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -55,7 +64,7 @@ describe.each(Object.keys(singleRegionDeployments) as (keyof typeof singleRegion
   const dataMoves = [...new Set(Object.keys(before).filter((a) => a.startsWith('data.')).map(blockOf))]
     .filter((data) => !Object.keys(now).some((a) => blockOf(a) === data) && Object.keys(now).some((a) => blockOf(a) === `${primary}${data}`))
     .map((data) => ({ from: data, to: `${primary}${data}` }));
-  const moves = [...moved, ...dataMoves];
+  const moves = [...moved, ...dataMoves, ...perRegionData];
 
   /** An address of the old configuration, where the moved blocks put it. */
   function carried(address: string): string {
