@@ -168,7 +168,7 @@ test-image: install image image-emulators
 TF := terraform -chdir=terraform
 
 .PHONY: compose-up compose-down compose-localstack-up compose-localstack-down \
-        tf-init tf-plan tf-apply kubeconfig ecr-push k8s-config k8s-secret k8s-apply k8s-delete test-infra
+        tf-init tf-plan tf-apply cdn-key cdn-key-upload kubeconfig ecr-push k8s-config k8s-secret k8s-apply k8s-delete test-infra
 
 ## compose-up: the service on the project's own emulators (nothing pulled), on http://127.0.0.1:3100; returns once it answers
 compose-up: image image-emulators
@@ -195,6 +195,26 @@ tf-plan:
 	$(TF) plan -out=tfplan
 tf-apply:
 	$(TF) apply tfplan
+
+## cdn-key: the key pair that signs CloudFront links: the public key into terraform/cdn.auto.tfvars, the private key into .cdn/ (before tf-plan)
+# The operator's, not terraform's: the private key never enters the state (docs/deploy.md, "CloudFront").
+CDN_KEY := .cdn/private-key.pem
+cdn-key:
+	@test ! -e $(CDN_KEY) || { echo "cdn-key: $(CDN_KEY) exists (upload it with make cdn-key-upload, or remove it to make a new pair)" >&2; exit 1; }
+	@mkdir -p -m 0700 .cdn
+	@(umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out $(CDN_KEY))
+	@{ echo 'cdn_public_key_pem = <<EOT'; openssl pkey -in $(CDN_KEY) -pubout; echo 'EOT'; } > terraform/cdn.auto.tfvars
+	@echo "wrote terraform/cdn.auto.tfvars (public key) and $(CDN_KEY) (private key: make cdn-key-upload after tf-apply)"
+
+## cdn-key-upload: put the private key into each region's secret (after tf-apply), then delete the local copy
+cdn-key-upload:
+	@test -f $(CDN_KEY) || { echo "cdn-key-upload: no $(CDN_KEY): run make cdn-key first" >&2; exit 1; }
+	@set -e; $(TF) output -json cdn_private_key_secret_arns | node -e 'for (const [r, a] of Object.entries(JSON.parse(require("fs").readFileSync(0, "utf8")))) console.log(r, a)' | \
+	  while read -r region arn; do \
+	    aws secretsmanager put-secret-value --region "$$region" --secret-id "$$arn" --secret-string "file://$(CDN_KEY)" >/dev/null; \
+	    echo "private key put into $$arn"; done
+	@rm -f $(CDN_KEY)
+	@echo "removed $(CDN_KEY): the secrets hold the only copy"
 
 ## kubeconfig: point kubectl at the EKS cluster
 kubeconfig:

@@ -159,6 +159,28 @@ export const ConfigSchema = Type.Object({
       description: 'A plain GET of a document of at least this many bytes in S3 answers 307 to a direct link (no Range, no conditions; HEAD is served); unset: never',
     }),
   ),
+  DOCUMENT_CDN_DOMAIN: Type.Optional(
+    Type.String({
+      maxLength: 253,
+      pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$',
+      description:
+        'Host of the CloudFront distribution in front of DOCUMENTS_BUCKET (d111111abcdef8.cloudfront.net, or its alias): links are CloudFront signed URLs on it; unset: S3 presigned URLs. With DOCUMENT_CDN_KEY_PAIR_ID and DOCUMENT_CDN_PRIVATE_KEY_SECRET_ID',
+    }),
+  ),
+  DOCUMENT_CDN_KEY_PAIR_ID: Type.Optional(
+    Type.String({
+      pattern: '^K[A-Z0-9]{6,40}$',
+      description: "Id of the CloudFront public key in the distribution's trusted key group whose private key signs the links",
+    }),
+  ),
+  DOCUMENT_CDN_PRIVATE_KEY_SECRET_ID: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 2048,
+      pattern: '^[A-Za-z0-9/_+=.@:-]+$',
+      description: 'Secrets Manager secret (ARN or name) whose value is the PEM RSA 2048 private key of DOCUMENT_CDN_KEY_PAIR_ID, read once at start',
+    }),
+  ),
   RETENTION_DEFAULTS: Type.String({
     default: '',
     pattern: '^$|^([a-z0-9][a-z0-9-]{0,62}|\\*)=[0-9]{1,5}(,([a-z0-9][a-z0-9-]{0,62}|\\*)=[0-9]{1,5})*$',
@@ -410,6 +432,12 @@ function relationProblems(config: Config): string[] {
         problems.push(`${name}: with several DOCUMENT_REGIONS, an alias name (alias/...) or a multi-Region key id (mrk-...), which name a key in every region (got "${key}")`);
       }
     }
+  }
+  // All three or none: a domain without its key would sign nothing, a key without a domain would sign for nowhere.
+  const cdn = ['DOCUMENT_CDN_DOMAIN', 'DOCUMENT_CDN_KEY_PAIR_ID', 'DOCUMENT_CDN_PRIVATE_KEY_SECRET_ID'] as const;
+  const cdnSet = cdn.filter((key) => config[key] !== undefined);
+  if (cdnSet.length > 0 && cdnSet.length < cdn.length) {
+    problems.push(`${cdn.filter((key) => config[key] === undefined).join(', ')}: set with ${cdnSet.join(', ')} (CloudFront links need all three), or none of them`);
   }
   if (config.MAX_CONCURRENT_UPLOADS_PER_TENANT > config.MAX_CONCURRENT_UPLOADS) {
     problems.push('MAX_CONCURRENT_UPLOADS_PER_TENANT: at most MAX_CONCURRENT_UPLOADS');

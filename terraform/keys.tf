@@ -29,7 +29,13 @@ locals {
 
 # The account administers its keys, and IAM policies grant their use (the
 # components' roles, the replication role); no principal of another account.
+# With CloudFront (modules/region/cdn.tf), its origin access control reads
+# the SSE-KMS objects of the region's documents bucket, and so decrypts them.
 data "aws_iam_policy_document" "kms_key" {
+  for_each = toset(local.regions)
+
+  source_policy_documents = var.cdn ? [data.aws_iam_policy_document.kms_key_cdn[each.key].json] : null
+
   statement {
     sid       = "AccountAdministersAndDelegatesToIam"
     actions   = ["kms:*"]
@@ -42,6 +48,39 @@ data "aws_iam_policy_document" "kms_key" {
   }
 }
 
+# CloudFront as a service, for a distribution of this account (the exact
+# distribution would make the key depend on the module that uses the key),
+# and only for objects of this region's documents bucket (the encryption
+# context S3 gives KMS: the bucket with an S3 Bucket Key, the object
+# without). Which distribution may read that bucket at all is the bucket
+# policy's to say: that distribution alone (modules/region/storage.tf).
+data "aws_iam_policy_document" "kms_key_cdn" {
+  for_each = var.cdn ? toset(local.regions) : toset([])
+
+  statement {
+    sid       = "CloudFrontDecryptsDocuments"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudfront.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringLike"
+      variable = "AWS:SourceArn"
+      values   = ["arn:aws:cloudfront::${local.account_id}:distribution/*"]
+    }
+
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:aws:s3:arn"
+      values   = ["arn:aws:s3:::${local.bucket_names[each.key]}", "arn:aws:s3:::${local.bucket_names[each.key]}/*"]
+    }
+  }
+}
+
 resource "aws_kms_key" "data" {
   for_each = toset(local.regions)
 
@@ -49,7 +88,7 @@ resource "aws_kms_key" "data" {
   description             = "${local.name}: data at rest in ${each.key} (the documents bucket by default, the DynamoDB tables)"
   enable_key_rotation     = true
   deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.kms_key.json
+  policy                  = data.aws_iam_policy_document.kms_key[each.key].json
 }
 
 resource "aws_kms_alias" "data" {
@@ -67,7 +106,7 @@ resource "aws_kms_key" "tenant" {
   description             = "${local.name}: the content of tenant ${each.value.tenant} in ${each.value.region}; disabled, its documents cannot be read"
   enable_key_rotation     = true
   deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.kms_key.json
+  policy                  = data.aws_iam_policy_document.kms_key[each.value.region].json
 }
 
 resource "aws_kms_alias" "tenant" {

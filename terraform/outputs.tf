@@ -38,6 +38,11 @@ output "redis_auth_secret_arn" {
   value       = module.region["primary"].redis.auth_secret_arn
 }
 
+output "cdn_private_key_secret_arns" {
+  description = "With cdn: the secret of the links' private key in each region, by region (make cdn-key-upload puts the key there); {} without."
+  value       = var.cdn ? { for region, deployed in local.deployed : region => deployed.cdn.private_key_secret } : {}
+}
+
 output "redis_replication_group_id" {
   description = "ElastiCache replication group, for rotating its AUTH token."
   value       = module.region["primary"].redis.replication_group_id
@@ -69,7 +74,12 @@ locals {
       # Alias names, the same in every region (keys.tf): S3 resolves them in the bucket's region.
       "DOCUMENTS_KMS_KEY_ID=${local.data_key_alias}\n",
       "TENANT_KMS_KEYS=${join(",", [for tenant in sort(tolist(var.tenant_kms_keys)) : "${tenant}=${local.tenant_key_aliases[tenant]}"])}\n",
-      ], local.multi_region ? [
+      ], var.cdn ? [
+      # The region's distribution; the private key stays in the secret, which the API reads with its own role.
+      "DOCUMENT_CDN_DOMAIN=${deployed.cdn.domain}\n",
+      "DOCUMENT_CDN_KEY_PAIR_ID=${deployed.cdn.key_pair_id}\n",
+      "DOCUMENT_CDN_PRIVATE_KEY_SECRET_ID=${deployed.cdn.private_key_secret}\n",
+      ] : [], local.multi_region ? [
       "DOCUMENT_REGIONS=${join(",", [for other in local.regions : "${other}=${local.bucket_names[other]}"])}\n",
       "DOCUMENT_EVENTS_TOPIC_ARN=${local.document_events_topics[region]}\n",
       "DOCUMENT_INVALIDATIONS_QUEUE=${local.name}-document-invalidations\n",

@@ -67,4 +67,8 @@ module "region" {
   consumer_max_receives = var.consumer_max_receives
   deletion_protection   = var.deletion_protection
   object_lock           = var.object_lock
+  cdn                   = var.cdn
+  cdn_public_key_pem    = var.cdn_public_key_pem
+  cdn_price_class       = var.cdn_price_class
+  cdn_domain            = var.cdn_domain
 }

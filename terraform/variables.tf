@@ -211,3 +211,46 @@ variable "certificate_arns" {
     error_message = "Each an ACM certificate ARN in the region it is listed under."
   }
 }
+
+# ---------------------------------------------------------------- CloudFront (modules/region/cdn.tf)
+
+variable "cdn" {
+  description = "CloudFront in front of each region's documents bucket: direct links become CloudFront signed URLs (needs cdn_public_key_pem, from make cdn-key); false: S3 presigned URLs."
+  type        = bool
+  default     = true
+}
+
+# No default: the key pair is the operator's (make cdn-key writes terraform/cdn.auto.tfvars with this), so that the
+# private key never enters the terraform state.
+variable "cdn_public_key_pem" {
+  description = "With cdn: the public key (PEM, RSA 2048) of the pair that signs the direct links; its private key goes into each region's secret (make cdn-key-upload)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cdn_public_key_pem == null || can(regex("^-----BEGIN PUBLIC KEY-----\\n[A-Za-z0-9+/=\\n]+-----END PUBLIC KEY-----\\n?$", var.cdn_public_key_pem))
+    error_message = "A PEM public key (-----BEGIN PUBLIC KEY-----), as openssl pkey -pubout writes it."
+  }
+}
+
+variable "cdn_price_class" {
+  description = "CloudFront price class: PriceClass_100 (North America, Europe), PriceClass_200 (and most of Asia, Africa, the Middle East), PriceClass_All."
+  type        = string
+  default     = "PriceClass_100"
+
+  validation {
+    condition     = contains(["PriceClass_100", "PriceClass_200", "PriceClass_All"], var.cdn_price_class)
+    error_message = "One of PriceClass_100, PriceClass_200, PriceClass_All."
+  }
+}
+
+variable "cdn_domain" {
+  description = "With cdn: a DNS name of your own for the links (a CNAME to the distribution) and its ACM certificate, which CloudFront takes from us-east-1 only; null: the distribution's cloudfront.net name."
+  type        = object({ name = string, certificate_arn = string })
+  default     = null
+
+  validation {
+    condition     = var.cdn_domain == null || can(regex("^arn:aws[a-z-]*:acm:us-east-1:[0-9]{12}:certificate/", var.cdn_domain.certificate_arn))
+    error_message = "An ACM certificate in us-east-1: CloudFront uses no other region's."
+  }
+}

@@ -1,6 +1,10 @@
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl as cloudFrontSignedUrl } from '@aws-sdk/cloudfront-signer';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { create as contentDisposition } from 'content-disposition';
+import type { Config } from '../config.ts';
+import { readSecretString } from '../adapters/secrets.ts';
 
 /** What a link serves: one stored object, as these response headers. */
 export type LinkTarget = {
@@ -13,9 +17,9 @@ export type LinkTarget = {
 };
 
 /**
- * Makes short-lived URLs that serve an object without the service. The S3
- * presigner is the one there is; CloudFront signed URLs (issue 21) are
- * another implementation of the same interface.
+ * Makes short-lived URLs that serve an object without the service: S3
+ * presigned URLs, or CloudFront signed URLs when a distribution is
+ * configured (documentLinkSigner).
  */
 export interface LinkSigner {
   sign(target: LinkTarget, validity: Validity): Promise<string>;
@@ -49,4 +53,92 @@ export class S3LinkSigner implements LinkSigner {
     });
     return getSignedUrl(this.s3, command, { signingDate: from, expiresIn: seconds });
   }
+}
+
+/** The private key in DOCUMENT_CDN_PRIVATE_KEY_SECRET_ID is not one CloudFront can verify: the start stops. */
+export class CdnPrivateKeyError extends Error {
+  readonly code = 'CDN_PRIVATE_KEY_INVALID';
+
+  constructor(secretId: string, reason: string) {
+    super(`DOCUMENT_CDN_PRIVATE_KEY_SECRET_ID (${secretId}): ${reason}`);
+    this.name = 'CdnPrivateKeyError';
+  }
+}
+
+/**
+ * The PEM of a secret as a private key CloudFront accepts in a key group (RSA
+ * 2048), checked now rather than at the first link: a wrong secret fails the
+ * start, not every link request.
+ */
+export function cdnPrivateKey(pem: string, secretId: string): KeyObject {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: pem, format: 'pem' });
+  } catch {
+    throw new CdnPrivateKeyError(secretId, 'not a PEM private key (make cdn-key puts one there)');
+  }
+  if (key.asymmetricKeyType !== 'rsa' || key.asymmetricKeyDetails?.modulusLength !== 2048) {
+    throw new CdnPrivateKeyError(secretId, `an RSA 2048 key is what a CloudFront key group takes, not ${key.asymmetricKeyType} ${key.asymmetricKeyDetails?.modulusLength ?? ''}`.trim());
+  }
+  return key;
+}
+
+/**
+ * CloudFront signed URLs (canned policy: this URL until then), signed locally
+ * with the key group's private key. The distribution reaches the bucket with
+ * origin access control (terraform/modules/region/cdn.tf), whose SigV4
+ * signature lets S3 apply the response-content-* parameters; the
+ * distribution forwards exactly those two and keys its cache on them. They
+ * are in the signed URL, so the holder of a link cannot change them, as with
+ * S3's own presigned URLs. SHA-256, which CloudFront verifies when the URL
+ * says Hash-Algorithm=SHA256.
+ */
+export class CloudFrontLinkSigner implements LinkSigner {
+  private readonly domain: string;
+  private readonly keyPairId: string;
+  private readonly privateKey: string;
+
+  constructor(options: { domain: string; keyPairId: string; privateKey: KeyObject }) {
+    this.domain = options.domain;
+    this.keyPairId = options.keyPairId;
+    this.privateKey = options.privateKey.export({ format: 'pem', type: 'pkcs1' }).toString();
+  }
+
+  sign(target: LinkTarget, { from, seconds }: Validity): Promise<string> {
+    // Keys are tenant/id/upload: each segment encoded, the slashes kept (the S3 key is the path).
+    const path = target.s3Key.split('/').map(encodeURIComponent).join('/');
+    const query = [
+      ['response-content-type', target.contentType],
+      ['response-content-disposition', contentDisposition(target.filename)],
+    ]
+      .map(([name, value]) => `${name}=${encodeURIComponent(value!)}`)
+      .join('&');
+    return Promise.resolve(
+      cloudFrontSignedUrl({
+        url: `https://${this.domain}/${path}?${query}`,
+        keyPairId: this.keyPairId,
+        privateKey: this.privateKey,
+        dateLessThan: new Date(from.getTime() + seconds * 1000),
+        algorithm: 'SHA256',
+      }),
+    );
+  }
+}
+
+/**
+ * The signer of this configuration: CloudFront's when DOCUMENT_CDN_* name a
+ * distribution (its private key read now, once, with the process's own role,
+ * as the Redis token is), else S3's.
+ */
+export async function documentLinkSigner(
+  config: Config,
+  s3: S3Client,
+  readSecret: (config: Config, secretId: string) => Promise<string> = readSecretString,
+): Promise<LinkSigner> {
+  const domain = config.DOCUMENT_CDN_DOMAIN;
+  const keyPairId = config.DOCUMENT_CDN_KEY_PAIR_ID;
+  const secretId = config.DOCUMENT_CDN_PRIVATE_KEY_SECRET_ID;
+  if (domain === undefined || keyPairId === undefined || secretId === undefined) return new S3LinkSigner(s3, config.DOCUMENTS_BUCKET);
+  const privateKey = cdnPrivateKey(await readSecret(config, secretId), secretId);
+  return new CloudFrontLinkSigner({ domain, keyPairId, privateKey });
 }

@@ -9,7 +9,7 @@ import { DocumentEventPublisher, DocumentEvents, type DocumentEvent } from './do
 import { DocumentService } from './document-service.ts';
 import { contentKeys } from './encryption.ts';
 import { governanceRoutes } from './governance-routes.ts';
-import { S3LinkSigner } from './links.ts';
+import { documentLinkSigner } from './links.ts';
 import { retentionDefaults } from './retention.ts';
 import { registerOutboxGauges } from '../outbox/outbox-metrics.ts';
 import { MemoryCache } from './memory-cache.ts';
@@ -131,7 +131,7 @@ export const documentsPlugin = fp(
       retentionDays: retentionDefaults(config.RETENTION_DEFAULTS),
       ...(events ? { events } : {}),
       ...(objectLocks ? { objectLocks } : {}),
-      links: { signer: new S3LinkSigner(aws.s3, config.DOCUMENTS_BUCKET), ttlSeconds: config.DOCUMENT_LINK_TTL_SECONDS },
+      links: { signer: await documentLinkSigner(config, aws.s3), ttlSeconds: config.DOCUMENT_LINK_TTL_SECONDS },
       limits: {
         maxBytes: config.MAX_DOCUMENT_BYTES,
         // Content in the item is under the table's key, not the tenant's: a tenant with its own key has all of it in S3.

@@ -66,6 +66,9 @@ const primary = Object.values(regionsOf(one))[0]!;
 const afterApply: Record<string, string> = {
   [`${primary.prefix}aws_elasticache_replication_group.redis.primary_endpoint_address`]: new URL(awsExample.REDIS_URL ?? 'rediss://missing').hostname,
   [`${primary.prefix}aws_secretsmanager_secret.redis_auth.arn`]: awsExample.REDIS_AUTH_SECRET_ID ?? 'missing',
+  [`${primary.prefix}aws_cloudfront_distribution.documents[0].domain_name`]: awsExample.DOCUMENT_CDN_DOMAIN ?? 'missing',
+  [`${primary.prefix}aws_cloudfront_public_key.links[0].id`]: awsExample.DOCUMENT_CDN_KEY_PAIR_ID ?? 'missing',
+  [`${primary.prefix}aws_secretsmanager_secret.cdn_private_key[0].arn`]: awsExample.DOCUMENT_CDN_PRIVATE_KEY_SECRET_ID ?? 'missing',
 };
 const known = (text: string) => text.replace(/<([^>]+)>/g, (unknown, address: string) => afterApply[address] ?? unknown);
 const prefix = String(one.variable('name'));
@@ -166,7 +169,11 @@ describe('resource names', () => {
     expect(printed).not.toMatch(/[<>]/);
     expect(parseEnvFile(printed)).toEqual(awsExample);
     expect(Object.keys(parseEnvFile(printed)).sort()).toEqual(
-      [...resourceNameKeys, 'AWS_REGION', 'CONSUMER_MAX_RECEIVES', 'REDIS_URL', 'REDIS_AUTH_SECRET_ID', 'DOCUMENTS_KMS_KEY_ID', 'TENANT_KMS_KEYS'].sort(),
+      [
+        ...resourceNameKeys,
+        ...['AWS_REGION', 'CONSUMER_MAX_RECEIVES', 'REDIS_URL', 'REDIS_AUTH_SECRET_ID', 'DOCUMENTS_KMS_KEY_ID', 'TENANT_KMS_KEYS'],
+        ...['DOCUMENT_CDN_DOMAIN', 'DOCUMENT_CDN_KEY_PAIR_ID', 'DOCUMENT_CDN_PRIVATE_KEY_SECRET_ID'],
+      ].sort(),
     );
   });
 

@@ -2,6 +2,7 @@
 // region, and two regions, each with the variables docs/deploy.md tells an
 // operator to set. Every region of them is checked for the same defaults
 // (terraform.test.ts, iam.test.ts, load-balancer.test.ts).
+import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { exampleAccountId, terraformDir } from './helpers.ts';
 import { Plan, loadBlocks } from './plan.ts';
@@ -17,9 +18,12 @@ export const ADMIN_CIDRS = ['203.0.113.7/32'];
 /** An ACM certificate of the API's name, issued in a region. */
 export const certificate = (region: string) => `arn:aws:acm:${region}:${exampleAccountId}:certificate/0f0e-${region}`;
 
+/** The public key make cdn-key writes into terraform/cdn.auto.tfvars (a real one: the format is all terraform checks). */
+export const CDN_PUBLIC_KEY = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
+
 /** A deployment of terraform/ with these variables (besides the ones every deployment sets). */
 export const deploy = (values: Record<string, unknown> = {}) =>
-  new Plan(rootBlocks, { admin_cidrs: ADMIN_CIDRS, certificate_arn: certificate(PRIMARY), ...values }, modules);
+  new Plan(rootBlocks, { admin_cidrs: ADMIN_CIDRS, certificate_arn: certificate(PRIMARY), cdn_public_key_pem: CDN_PUBLIC_KEY, ...values }, modules);
 
 export const twoRegionValues = {
   region: PRIMARY,

@@ -25,15 +25,21 @@ const blockOf = (address: string) => address.replace(/\[[^\]]*\]$/, '');
  * Arguments added since the snapshot, on purpose, that terraform changes in
  * place (no replacement), as dotted paths: the load balancer's deletion
  * protection, and the node group's AMI type, which for the snapshot's x86
- * nodes is the module's default (issue 20).
+ * nodes is the module's default (issue 20); the bucket policy's CloudFront
+ * statement (issue 21), null (unset) with cdn = false as here.
  */
 const addedSince: Record<string, string[]> = {
   [`${primary}aws_lb.api`]: ['enable_deletion_protection'],
   [`${primary}module.eks`]: ['eks_managed_node_groups.default.ami_type'],
+  [`${primary}data.aws_iam_policy_document.documents_bucket`]: ['source_policy_documents'],
+  [`data.aws_iam_policy_document.kms_key["${region}"]`]: ['source_policy_documents'],
 };
 
 /** Objects created since, on purpose: creating them moves nothing. The cluster autoscaler's identity (issue 20). */
 const createdSince = ['aws_iam_role', 'aws_iam_role_policy', 'aws_eks_pod_identity_association'].map((type) => `${primary}${type}.cluster_autoscaler`);
+
+/** Data sources made one per region since (issue 21: the keys' policies name their region's bucket); no state to move. */
+const perRegionData = [{ from: 'data.aws_iam_policy_document.kms_key', to: `data.aws_iam_policy_document.kms_key["${region}"]` }];
 
 /** A configuration without the arguments at these dotted paths. */
 function without(config: Json, paths: string[]): Json {
@@ -74,7 +80,7 @@ describe.each(Object.keys(singleRegionDeployments) as (keyof typeof singleRegion
   const dataMoves = [...new Set(Object.keys(before).filter((a) => a.startsWith('data.')).map(blockOf))]
     .filter((data) => !Object.keys(now).some((a) => blockOf(a) === data) && Object.keys(now).some((a) => blockOf(a) === `${primary}${data}`))
     .map((data) => ({ from: data, to: `${primary}${data}` }));
-  const moves = [...moved, ...dataMoves];
+  const moves = [...moved, ...dataMoves, ...perRegionData];
 
   /** An address of the old configuration, where the moved blocks put it. */
   function carried(address: string): string {

@@ -283,6 +283,10 @@ describe('two regions', () => {
         ...env,
         REDIS_URL: 'rediss://redis.example:6379',
         REDIS_AUTH_SECRET_ID: `arn:aws:secretsmanager:${region}:${exampleAccountId}:secret:${prefix}-redis-auth-x`,
+        // What only apply knows of the region's distribution (its own, checked in cdn.test.ts).
+        DOCUMENT_CDN_DOMAIN: 'd111111abcdef8.cloudfront.net',
+        DOCUMENT_CDN_KEY_PAIR_ID: 'K2JCJMDEHXQW5F',
+        DOCUMENT_CDN_PRIVATE_KEY_SECRET_ID: `arn:aws:secretsmanager:${region}:${exampleAccountId}:secret:${prefix}-cdn-private-key-x`,
       });
       expect(config.AWS_REGION).toBe(region);
       expect(config.DOCUMENTS_BUCKET).toBe(bucketOf[region]);

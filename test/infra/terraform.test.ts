@@ -161,8 +161,8 @@ describe.each(everyRegion)('%s', (_name, { plan: region, region: where, variant:
       expect(on.flow_log_cloudwatch_log_group_retention_in_days).toBeGreaterThan(0);
     });
 
-    it('places every regional resource in this region (IAM and random are global)', () => {
-      const placed = region.resources().filter(({ address: a }) => !/\.(aws_iam_|random_)/.test(a));
+    it('places every regional resource in this region (IAM, CloudFront and random are global)', () => {
+      const placed = region.resources().filter(({ address: a }) => !/\.(aws_iam_|aws_cloudfront_|random_)/.test(a));
       expect(placed.length).toBeGreaterThan(20);
       for (const { address: a, config } of placed) expect(config.region, a).toBe(where);
     });
@@ -429,7 +429,8 @@ describe('KMS keys', () => {
       expect(keys.map((key) => key.address).sort()).toEqual(expected.sort());
       for (const { address: a, config } of keys) {
         expect(config, a).toMatchObject({ enable_key_rotation: true, deletion_window_in_days: 30 });
-        expect(address(config.policy)).toBe('data.aws_iam_policy_document.kms_key.json');
+        // The policy of the key's region: CloudFront decrypts that region's documents only.
+        expect(address(config.policy)).toBe(`data.aws_iam_policy_document.kms_key["${config.region}"].json`);
         expect(a).toContain(`["${config.region}`);
       }
       const aliases = plan.instances('aws_kms_alias').map(({ config }) => [config.region, config.name, String(config.target_key_id)]);
@@ -440,7 +441,7 @@ describe('KMS keys', () => {
         ].sort(),
       );
     }
-    const [statement, ...others] = one.instance('aws_iam_policy_document', 'kms_key', undefined, 'data').statement;
+    const [statement, ...others] = one.instance('aws_iam_policy_document', 'kms_key', PRIMARY, 'data').statement;
     expect(others).toEqual([]);
     expect(statement).toMatchObject({ actions: ['kms:*'], resources: ['*'], principals: [{ type: 'AWS', identifiers: ['arn:aws:iam::123456789012:root'] }] });
   });

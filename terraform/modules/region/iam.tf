@@ -75,7 +75,14 @@ locals {
           actions   = ["secretsmanager:GetSecretValue"]
           resources = [aws_secretsmanager_secret.redis_auth.arn]
         },
-        ], local.multi_region ? [
+        ], var.cdn ? [
+        {
+          # Read once at start (DOCUMENT_CDN_PRIVATE_KEY_SECRET_ID): the key that signs CloudFront links, this region's.
+          sid       = "CdnSigningKey"
+          actions   = ["secretsmanager:GetSecretValue"]
+          resources = [aws_secretsmanager_secret.cdn_private_key[0].arn]
+        },
+        ] : [], local.multi_region ? [
         {
           # Content that has not replicated here yet, read from the region that has it;
           # the parts and tails of a resumable upload homed there, which an instance here continues.

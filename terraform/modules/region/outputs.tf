@@ -30,3 +30,12 @@ output "document_changes_topic_arn" {
   description = "The region's topic of document.created and document.deleted events (DOCUMENT_CHANGES_TOPIC_ARN), for subscribers."
   value       = aws_sns_topic.document_changes.arn
 }
+
+output "cdn" {
+  description = "With cdn: the distribution's host (DOCUMENT_CDN_DOMAIN), the public key id (DOCUMENT_CDN_KEY_PAIR_ID) and the secret of its private key (DOCUMENT_CDN_PRIVATE_KEY_SECRET_ID); null without."
+  value = var.cdn ? {
+    domain             = var.cdn_domain == null ? aws_cloudfront_distribution.documents[0].domain_name : var.cdn_domain.name
+    key_pair_id        = aws_cloudfront_public_key.links[0].id
+    private_key_secret = aws_secretsmanager_secret.cdn_private_key[0].arn
+  } : null
+}

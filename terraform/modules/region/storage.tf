@@ -100,6 +100,9 @@ resource "aws_s3_bucket_lifecycle_configuration" "documents" {
 }
 
 data "aws_iam_policy_document" "documents_bucket" {
+  # With CloudFront (cdn.tf): its read of the objects, for this distribution alone.
+  source_policy_documents = var.cdn ? [data.aws_iam_policy_document.documents_bucket_cdn[0].json] : null
+
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
@@ -115,6 +118,33 @@ data "aws_iam_policy_document" "documents_bucket" {
       test     = "Bool"
       variable = "aws:SecureTransport"
       values   = ["false"]
+    }
+  }
+}
+
+# OAC signs CloudFront's requests as the service principal; the SourceArn
+# condition makes that this region's distribution and no other CloudFront
+# distribution (another account's included). Objects only, GetObject only:
+# no listing, no writes. Granted to a service, not to everyone, so the
+# public access block (restrict_public_buckets) still holds.
+data "aws_iam_policy_document" "documents_bucket_cdn" {
+  count = local.cdn
+
+  statement {
+    sid       = "CloudFrontReadsObjects"
+    effect    = "Allow"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.documents.arn}/*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudfront.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "AWS:SourceArn"
+      values   = [aws_cloudfront_distribution.documents[0].arn]
     }
   }
 }

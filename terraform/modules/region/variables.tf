@@ -147,3 +147,23 @@ variable "object_lock" {
   description = "S3 Object Lock on the documents bucket (irreversible; no default retention: the service sets each object's)."
   type        = bool
 }
+
+variable "cdn" {
+  description = "CloudFront in front of the documents bucket, for signed direct links (cdn.tf)."
+  type        = bool
+}
+
+variable "cdn_public_key_pem" {
+  description = "With cdn: the public key (PEM, RSA 2048) of the pair that signs the links (make cdn-key)."
+  type        = string
+}
+
+variable "cdn_price_class" {
+  description = "With cdn: the distribution's price class."
+  type        = string
+}
+
+variable "cdn_domain" {
+  description = "With cdn: a name of your own for the distribution and its ACM certificate (in us-east-1); null: the cloudfront.net name."
+  type        = object({ name = string, certificate_arn = string })
+}
