@@ -22,12 +22,13 @@ const required = {
 
 /**
  * Two single-region deployments: the defaults, and every optional object asked for.
- * The defaults are those of the snapshot: access logs were opt-in until issue 20
- * (a deployment made then gains their bucket on upgrade, which moves nothing).
+ * The defaults are those of the snapshot: access logs were opt-in until issue 20,
+ * and the WAF came with it (a deployment made then gains the log bucket and
+ * the web ACL on upgrade, which moves nothing).
  */
 export const singleRegionDeployments = {
-  defaults: { ...required, alb_access_logs: false },
-  'every option': { ...required, plain_http: 'redirect', alb_access_logs: true, vpc_flow_logs: true },
+  defaults: { ...required, alb_access_logs: false, waf: false },
+  'every option': { ...required, plain_http: 'redirect', alb_access_logs: true, vpc_flow_logs: true, waf: false },
 } as const;
 
 /** Plain JSON, what only apply knows as "<address>"; depends_on only orders, it configures nothing. */
