@@ -6,7 +6,8 @@
 // Redis (derived from its entry point's imports): nothing else.
 import { describe, expect, it } from 'vitest';
 import { type Json, configMapEnv, k8sManifests, parseEnvFile, readText, readYamlDocuments, runtimeGraph, sourceOf } from './helpers.ts';
-import { rootBlocks } from './deployments.ts';
+import { everyRegion, rootBlocks } from './deployments.ts';
+import { Unknown } from './hcl-eval.ts';
 
 const policies = k8sManifests().filter(({ doc }) => doc.kind === 'NetworkPolicy').map(({ doc }) => doc);
 const workloads = [...k8sManifests().map(({ doc }) => doc), ...readYamlDocuments('k8s/components/multi-region/invalidations.yaml')]
@@ -117,5 +118,20 @@ describe.each(workloads)('the egress of $component', ({ labels, usesRedis }) => 
     expect([...new Set(ports)].sort()).toEqual(['TCP/443', 'TCP/53', 'TCP/80', 'UDP/53', ...(usesRedis ? [`TCP/${redisPort}`] : [])].sort());
     const port80 = rules.filter((rule) => rule.ports.some((p: Json) => p.port === 80));
     expect(port80).toEqual([{ to: [{ ipBlock: { cidr: '169.254.170.23/32' } }], ports: [{ port: 80, protocol: 'TCP' }] }]);
+  });
+});
+
+describe.each(everyRegion)('the VPC endpoints of %s', (_name, { plan: region, region: where }) => {
+  it('carry DynamoDB and S3 off the NAT gateway: free gateway endpoints on the private subnets\' route tables', () => {
+    const endpoints = region.instances('aws_vpc_endpoint');
+    expect(endpoints.map((e) => e.config.service_name).sort()).toEqual([`com.amazonaws.${where}.dynamodb`, `com.amazonaws.${where}.s3`]);
+    for (const { config } of endpoints) {
+      expect(config).toMatchObject({ region: where, vpc_endpoint_type: 'Gateway' });
+      expect(config.route_table_ids).toEqual(new Unknown(`${region.prefix}module.vpc.private_route_table_ids`));
+    }
+  });
+
+  it('include no interface endpoint (about $7 a month per AZ each: docs/deploy.md says why not)', () => {
+    expect(region.instances('aws_vpc_endpoint').filter(({ config }) => config.vpc_endpoint_type !== 'Gateway')).toEqual([]);
   });
 });
