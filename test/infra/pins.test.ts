@@ -59,8 +59,7 @@ describe('the state', () => {
   it('goes to S3, encrypted and locked by S3 itself, the bucket left to each deployment', () => {
     const backends = rootSettings.flatMap((block) => Object.entries(block.backend ?? {}));
     expect(backends.map(([type]) => type)).toEqual(['s3']);
-    const [[, [s3]]] = backends as [string, Json[]][];
-    expect(s3).toEqual({ use_lockfile: true, encrypt: true });
+    expect((backends as [string, Json[]][])[0]?.[1]).toEqual([{ use_lockfile: true, encrypt: true }]);
   });
 
   it('has an example of the settings tf-init passes, and keeps the real ones and the trial override out of git', async () => {
