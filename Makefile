@@ -189,8 +189,23 @@ compose-localstack-down:
 # ---- Deployment (docs/deploy.md)
 
 ## tf-init / tf-plan / tf-apply: the AWS infrastructure (terraform/terraform.tfvars holds your settings)
+# The state holds the first Redis token: it goes to the S3 backend that
+# terraform/backend.hcl names (backend.hcl.example). A trial may keep it
+# locally instead, asked for by terraform/local_override.tf (docs/deploy.md,
+# "Where the state lives"); with neither, tf-init refuses rather than prompt.
+TF_BACKEND_CONFIG := $(CURDIR)/terraform/backend.hcl
+TF_LOCAL_OVERRIDE := $(CURDIR)/terraform/local_override.tf
 tf-init:
-	$(TF) init
+	@if [ -f "$(TF_BACKEND_CONFIG)" ]; then \
+	  echo "terraform state: the S3 backend of $(TF_BACKEND_CONFIG)"; \
+	  $(TF) init -backend-config="$(TF_BACKEND_CONFIG)"; \
+	elif [ -f "$(TF_LOCAL_OVERRIDE)" ]; then \
+	  echo "terraform state: local, in terraform/ (a trial: $(TF_LOCAL_OVERRIDE) asks for it)"; \
+	  $(TF) init; \
+	else \
+	  echo "tf-init: no state backend: write terraform/backend.hcl (from backend.hcl.example), or for a trial copy terraform/local_override.tf.example to terraform/local_override.tf (docs/deploy.md)" >&2; \
+	  exit 1; \
+	fi
 tf-plan:
 	$(TF) plan -out=tfplan
 tf-apply:

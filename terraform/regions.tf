@@ -63,6 +63,9 @@ module "region" {
   plain_http_cidrs      = var.plain_http_cidrs
   alb_access_logs       = var.alb_access_logs
   vpc_flow_logs         = var.vpc_flow_logs
+  waf                   = var.waf
+  waf_rate_limit        = var.waf_rate_limit
+  waf_logging           = var.waf_logging
   redis_node_type       = var.redis_node_type
   consumer_max_receives = var.consumer_max_receives
   deletion_protection   = var.deletion_protection

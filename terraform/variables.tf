@@ -138,6 +138,29 @@ variable "vpc_flow_logs" {
   default     = false
 }
 
+variable "waf" {
+  description = "An AWS WAF web ACL on each region's load balancer: AWS managed rules (IP reputation, known bad inputs, common rules with the body rules counting only) and a per-IP rate limit. About $9 a month per region plus $0.60 per million requests; false opts out."
+  type        = bool
+  default     = true
+}
+
+variable "waf_rate_limit" {
+  description = "Requests one client IP may send in 5 minutes before the WAF blocks it (until its rate falls back). The default is the app's own per-tenant quota over 5 minutes (RATE_LIMIT_PER_MINUTE 60000 x 5): no client the app would serve is cut off; lower it if your clients are many small ones rather than a few servers."
+  type        = number
+  default     = 300000
+
+  validation {
+    condition     = var.waf_rate_limit >= 10 && var.waf_rate_limit <= 2000000000 && floor(var.waf_rate_limit) == var.waf_rate_limit
+    error_message = "waf_rate_limit is a whole number of requests per 5 minutes between 10 and 2000000000 (AWS WAF's bounds)."
+  }
+}
+
+variable "waf_logging" {
+  description = "Log the requests the WAF blocks or counts (not the ones it lets through) to CloudWatch Logs, kept 30 days, the Authorization header redacted."
+  type        = bool
+  default     = false
+}
+
 variable "node_volume_size" {
   description = "Size in GiB of each node's root volume (gp3, encrypted)."
   type        = number

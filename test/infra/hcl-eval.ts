@@ -257,6 +257,7 @@ function ipv4(cidr: string): [number, number] {
 const dotted = (address: number) => [24, 16, 8, 0].map((shift) => Math.floor(address / 2 ** shift) % 256).join('.');
 
 const FUNCTIONS: Record<string, (...args: any[]) => unknown> = {
+  floor: (value: number) => Math.floor(value),
   length: (value) => (Array.isArray(value) ? value.length : typeof value === 'string' ? value.length : Object.keys(value).length),
   slice: (list: unknown[], start: number, end: number) => list.slice(start, end),
   toset: (list: unknown[]) => [...new Set(list)].sort(),

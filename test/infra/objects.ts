@@ -22,17 +22,18 @@ const required = {
 
 /**
  * Two single-region deployments: the defaults, and every optional object asked for.
- * The defaults are those of the snapshot: access logs were opt-in until issue 20
- * (a deployment made then gains their bucket on upgrade, which moves nothing),
- * the nodes were t3.large, 2 to 6, until issue 20 sized them from
- * docs/capacity.md (new instance types replace the node group: docs/deploy.md),
- * and CloudFront came with issue 21 (new objects, and a statement more in the
- * API's policy and the keys' and bucket's: changes in place, no move).
+ * The defaults are those of the snapshot: access logs were opt-in until issue 20,
+ * and the WAF came with it (a deployment made then gains the log bucket and
+ * the web ACL on upgrade, which moves nothing); the nodes were t3.large, 2 to 6,
+ * until issue 20 sized them from docs/capacity.md (new instance types replace
+ * the node group: docs/deploy.md); and CloudFront came with issue 21 (new
+ * objects, and a statement more in the API's policy and the keys' and
+ * bucket's: changes in place, no move).
  */
 const snapshotNodes = { node_instance_types: ['t3.large'], node_count: { min: 2, desired: 3, max: 6 } };
 export const singleRegionDeployments = {
-  defaults: { ...required, ...snapshotNodes, alb_access_logs: false, cdn: false },
-  'every option': { ...required, ...snapshotNodes, plain_http: 'redirect', alb_access_logs: true, vpc_flow_logs: true, cdn: false },
+  defaults: { ...required, ...snapshotNodes, alb_access_logs: false, cdn: false, waf: false },
+  'every option': { ...required, ...snapshotNodes, plain_http: 'redirect', alb_access_logs: true, vpc_flow_logs: true, cdn: false, waf: false },
 } as const;
 
 /** Plain JSON, what only apply knows as "<address>"; depends_on only orders, it configures nothing. */

@@ -5,7 +5,7 @@ locals {
 
 module "eks" {
   source  = "terraform-aws-modules/eks/aws"
-  version = "~> 21.0"
+  version = "21.15.1"
 
   region             = var.region
   name               = var.name

@@ -128,6 +128,21 @@ variable "vpc_flow_logs" {
   type        = bool
 }
 
+variable "waf" {
+  description = "Put an AWS WAF web ACL (waf.tf) in front of the load balancer."
+  type        = bool
+}
+
+variable "waf_rate_limit" {
+  description = "Requests one client IP may send in 5 minutes before the WAF blocks it."
+  type        = number
+}
+
+variable "waf_logging" {
+  description = "Log the requests the WAF blocks or counts to CloudWatch Logs."
+  type        = bool
+}
+
 variable "redis_node_type" {
   description = "ElastiCache node type (two nodes, one per AZ)."
   type        = string
