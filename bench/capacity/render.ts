@@ -367,7 +367,8 @@ function beforeAfterSection(p: Parameters, base: Deployment, extras: Extras): st
       ['assumption', 'as planned', 'low', 'total', 'high', 'total'],
       sensitivity.map((row) => [row.assumption, row.base, row.low, usd(row.lowUsd), row.high, usd(row.highUsd)]),
     ),
-    `The two that move the total most: **${top[0]!.assumption}** (${usd(Math.min(top[0]!.lowUsd, top[0]!.highUsd))} to ${usd(Math.max(top[0]!.lowUsd, top[0]!.highUsd))}) and **${top[1]!.assumption}** (${usd(Math.min(top[1]!.lowUsd, top[1]!.highUsd))} to ${usd(Math.max(top[1]!.lowUsd, top[1]!.highUsd))}). Both are about bytes: who sends them, and at what price per GB. What the service's own work costs (pods, Redis, DynamoDB) is a small part either way.`,
+    `The two that move the total most: **${top[0]!.assumption}** (${usd(Math.min(top[0]!.lowUsd, top[0]!.highUsd))} to ${usd(Math.max(top[0]!.lowUsd, top[0]!.highUsd))}) and **${top[1]!.assumption}** (${usd(Math.min(top[1]!.lowUsd, top[1]!.highUsd))} to ${usd(Math.max(top[1]!.lowUsd, top[1]!.highUsd))}). Both are about bytes: who sends them, and at what price per GB. What the service's own work costs (pods, Redis, DynamoDB) is a small part either way. ` +
+      `Linking smaller documents costs more, not less: CloudFront charges $${CLOUDFRONT.httpsUsdPer10kRequests} per 10,000 requests, and a byte moved off the pods saves at most $${(TRANSFER.internetTiers.at(-1)!.usdPerGb + ALB.usdPerLcuHour - CLOUDFRONT.tiers.at(-1)!.usdPerGb).toFixed(3)}/GB (EC2's last tier and the ALB's LCU against CloudFront's last tier), so a link pays for itself above about ${n(CLOUDFRONT.httpsUsdPer10kRequests / 10_000 / ((TRANSFER.internetTiers.at(-1)!.usdPerGb + ALB.usdPerLcuHour - CLOUDFRONT.tiers.at(-1)!.usdPerGb) / 1e9) / 1024)} KiB: keep \`DOCUMENT_REDIRECT_MIN_BYTES\` above that.`,
   ];
 }
 
