@@ -11,12 +11,20 @@ export const HOURS_PER_MONTH = 730;
 export const SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600;
 
 export type NodeType = { name: string; vcpu: number; memoryGiB: number; baselineGbps: number; usdPerHour: number };
+/** An EC2 node type for the pods: its CPU, since the per-request figures were measured on another (x86_64) machine. */
+export type Ec2NodeType = NodeType & { arch: 'arm64' | 'x86_64'; processor: string; vcpuIsCore: boolean };
 
-/** EC2 (https://aws.amazon.com/ec2/pricing/on-demand/), Graviton3 compute-optimised; baseline network from the EC2 network performance tables. */
-export const EC2: Record<string, NodeType> = {
-  'c7g.xlarge': { name: 'c7g.xlarge', vcpu: 4, memoryGiB: 8, baselineGbps: 1.876, usdPerHour: 0.1445 },
-  'c7g.2xlarge': { name: 'c7g.2xlarge', vcpu: 8, memoryGiB: 16, baselineGbps: 3.75, usdPerHour: 0.289 },
-  'c7g.4xlarge': { name: 'c7g.4xlarge', vcpu: 16, memoryGiB: 32, baselineGbps: 7.5, usdPerHour: 0.578 },
+/**
+ * EC2 (https://aws.amazon.com/ec2/pricing/on-demand/), compute-optimised;
+ * baseline network from the EC2 network performance tables. Graviton (c7g,
+ * arm64) is what the node autoscaler prefers; c7i (x86_64) is there to price
+ * the other architecture: its vCPU is a hyperthread, a Graviton vCPU a core.
+ */
+export const EC2: Record<string, Ec2NodeType> = {
+  'c7g.xlarge': { name: 'c7g.xlarge', vcpu: 4, memoryGiB: 8, baselineGbps: 1.876, usdPerHour: 0.1445, arch: 'arm64', processor: 'Graviton3', vcpuIsCore: true },
+  'c7g.2xlarge': { name: 'c7g.2xlarge', vcpu: 8, memoryGiB: 16, baselineGbps: 3.75, usdPerHour: 0.289, arch: 'arm64', processor: 'Graviton3', vcpuIsCore: true },
+  'c7g.4xlarge': { name: 'c7g.4xlarge', vcpu: 16, memoryGiB: 32, baselineGbps: 7.5, usdPerHour: 0.578, arch: 'arm64', processor: 'Graviton3', vcpuIsCore: true },
+  'c7i.2xlarge': { name: 'c7i.2xlarge', vcpu: 8, memoryGiB: 16, baselineGbps: 3.125, usdPerHour: 0.357, arch: 'x86_64', processor: 'Intel Xeon (Sapphire Rapids)', vcpuIsCore: false },
 };
 
 export type CacheNodeType = NodeType & {
@@ -106,6 +114,57 @@ export const ALB = {
   newConnectionsPerLcu: 25,
   activeConnectionsPerLcu: 3000,
   gbPerHourPerLcu: 1,
+  /**
+   * ALB quotas (docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html):
+   * targets per ALB 1,000 (adjustable), a target group belongs to one load
+   * balancer, reserved LCUs per ALB 15,000 (adjustable). AWS publishes no
+   * throughput ceiling for one ALB (it scales); the LCU reservation is the
+   * only per-ALB capacity it publishes, so the model plans one ALB per
+   * 15,000 LCU.
+   */
+  targetsPerLoadBalancer: 1000,
+  reservedLcuPerLoadBalancer: 15_000,
+};
+
+/**
+ * Network Load Balancer (same pricing page, as transcribed from it on
+ * 2026-09-20 by api-evangelist/amazon-elastic-load-balancing): $0.0225 per
+ * hour and $0.006 per NLCU-hour; for TCP an NLCU is 800 new connections/s,
+ * 100,000 active connections, 1 GB/hour processed. Targets per NLB per AZ:
+ * 500 (NLB quotas page). TLS is passed through to the ingress tier.
+ */
+export const NLB = {
+  usdPerHour: 0.0225,
+  usdPerNlcuHour: 0.006,
+  newConnectionsPerNlcu: 800,
+  activeConnectionsPerNlcu: 100_000,
+  gbPerHourPerNlcu: 1,
+  targetsPerAz: 500,
+};
+
+/**
+ * CloudFront (https://aws.amazon.com/cloudfront/pricing/, read 2026-12-07
+ * from a stored copy of the page): data transfer out to the internet,
+ * United States/Mexico/Canada and Europe/Israel/Türkiye, per GB and month:
+ * $0.085 first 10 TB, $0.080 next 40 TB, $0.060 next 100 TB, $0.040 next
+ * 350 TB, $0.030 next 524 TB, $0.025 next 4 PB, $0.020 over 5 PB. Origin
+ * fetches from S3 are free. HTTPS requests $0.0100 per 10,000 in the US and
+ * Europe (the figure of the issue's brief: the stored copy of the page cut
+ * off before the request table; check it). The always-free 1 TB and 10
+ * million requests a month are left out (noise at this volume); committed
+ * traffic gets private prices AWS does not publish.
+ */
+export const CLOUDFRONT = {
+  tiers: [
+    { upToGb: 10_000, usdPerGb: 0.085 },
+    { upToGb: 50_000, usdPerGb: 0.08 },
+    { upToGb: 150_000, usdPerGb: 0.06 },
+    { upToGb: 500_000, usdPerGb: 0.04 },
+    { upToGb: 1_024_000, usdPerGb: 0.03 },
+    { upToGb: 5_120_000, usdPerGb: 0.025 },
+    { upToGb: Infinity, usdPerGb: 0.02 },
+  ],
+  httpsUsdPer10kRequests: 0.01,
 };
 
 /**
@@ -128,14 +187,22 @@ export const TRANSFER = {
 /** EKS (https://aws.amazon.com/eks/pricing/): $0.10 per cluster-hour; managed node groups: 450 nodes each, 30 per cluster (EKS quotas). */
 export const EKS = { usdPerClusterHour: 0.1, nodesPerNodeGroup: 450, nodeGroupsPerCluster: 30 };
 
-export function internetEgressUsd(gbPerMonth: number): number {
+/** A month's bytes priced by tiers: each GB at the price of the tier it falls in (the first 10 TB at the first price, …). */
+export function tieredUsd(gbPerMonth: number, tiers: ReadonlyArray<{ upToGb: number; usdPerGb: number }>): number {
   let usd = 0;
   let from = 0;
-  for (const tier of TRANSFER.internetTiers) {
-    const inTier = Math.max(0, Math.min(gbPerMonth, tier.upToGb) - from);
-    usd += inTier * tier.usdPerGb;
+  for (const tier of tiers) {
+    usd += Math.max(0, Math.min(gbPerMonth, tier.upToGb) - from) * tier.usdPerGb;
     from = tier.upToGb;
     if (gbPerMonth <= tier.upToGb) break;
   }
   return usd;
+}
+
+export function cloudFrontEgressUsd(gbPerMonth: number): number {
+  return tieredUsd(gbPerMonth, CLOUDFRONT.tiers);
+}
+
+export function internetEgressUsd(gbPerMonth: number): number {
+  return tieredUsd(gbPerMonth, TRANSFER.internetTiers);
 }

@@ -1,7 +1,7 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ELASTICACHE, REDIS_USABLE_MEMORY_SHARE } from './aws.ts';
-import { readBench, simulateHitRatios, simulateMemoryRuns, sizeDeployment, type Parameters } from './model.ts';
+import { burstPlan, readBench, simulateHitRatios, simulateMemoryRuns, sizeDeployment, type BenchFigures, type HitRatios, type Parameters, type TimeToServe } from './model.ts';
 import { renderMarkdown, renderSummary } from './render.ts';
 
 // `make capacity`: the deployment for the targets, printed, and written to
@@ -24,7 +24,75 @@ export function generate() {
   const hits = simulateHitRatios(parameters, memoryRuns, shards * node.memoryGiB * REDIS_USABLE_MEMORY_SHARE * 2 ** 30);
   const base = sizeDeployment(parameters, bench, hits, 1);
   const grown = sizeDeployment(parameters, bench, hits, parameters.targets.growth);
-  return { markdown: renderMarkdown(parameters, bench, hits, base, grown), summary: renderSummary(base, hits), seconds: hits.seconds + first.seconds - memoryRuns.seconds };
+  // Before issue 21: every byte through the pods and the load balancer.
+  const before = sizeDeployment({ ...parameters, cdn: { ...parameters.cdn, enabled: false } }, bench, hits, 1);
+  const sensitivity = sensitivityOf(parameters, bench, hits);
+  const timeFile = `${root}bench/results/time-to-serve.json`;
+  const timeToServe = existsSync(timeFile) ? (JSON.parse(readFileSync(timeFile, 'utf8')) as TimeToServe) : undefined;
+  const podStartSeconds = timeToServe ? timeToServe.medianFromStartMs / 1000 : parameters.burst.assumedPodStartSeconds;
+  const burst = burstPlan(parameters, base, bench, podStartSeconds);
+  return {
+    markdown: renderMarkdown(parameters, bench, hits, base, grown, { before, sensitivity, timeToServe, burst }),
+    summary: renderSummary(base, hits),
+    seconds: hits.seconds + first.seconds - memoryRuns.seconds,
+  };
+}
+
+export type Sensitivity = Array<{ assumption: string; base: string; low: string; high: string; lowUsd: number; highUsd: number }>;
+
+/**
+ * The monthly total with one assumption at a low and a high value, the rest as in the
+ * parameters; sorted by how far apart the two totals are. The cache simulations are not
+ * re-run (the Zipf exponent and the size mix would need them: see "Assumptions to check").
+ */
+function sensitivityOf(p: Parameters, bench: BenchFigures, hits: HitRatios): Sensitivity {
+  const total = (changed: Parameters) => sizeDeployment(changed, bench, hits, 1).totalUsd;
+  const variants: Array<{ assumption: string; base: string; low: [string, Parameters]; high: [string, Parameters] }> = [
+    {
+      assumption: 'share of read bytes served through CloudFront links',
+      base: `documents in S3 from ${p.cdn.redirectMinBytes / 1024} KiB`,
+      low: ['none (no redirect, clients read through the pods)', { ...p, cdn: { ...p.cdn, enabled: false } }],
+      high: [
+        '16 KiB documents in S3 and linked too (INLINE_CONTENT_MAX_BYTES 4 KiB, redirect from 16 KiB)',
+        { ...p, documents: { ...p.documents, inlineMaxBytes: 4096 }, cdn: { ...p.cdn, redirectMinBytes: 16384 } },
+      ],
+    },
+    {
+      assumption: 'egress prices (EC2 and CloudFront) against list',
+      base: `× ${p.transfer.priceFactor}`,
+      low: ['× 0.6: a committed-use discount of 40% (assumed: AWS publishes that commits get private prices, not how much)', { ...p, transfer: { priceFactor: 0.6 } }],
+      high: ['× 1: list price', { ...p, transfer: { priceFactor: 1 } }],
+    },
+    {
+      assumption: 'response header bytes per request',
+      base: `${p.api.responseHeaderBytes} B`,
+      low: ['200 B', { ...p, api: { ...p.api, responseHeaderBytes: 200 } }],
+      high: ['800 B', { ...p, api: { ...p.api, responseHeaderBytes: 800 } }],
+    },
+    {
+      assumption: 'CDN retention of an unrequested object (its hit ratio)',
+      base: `${p.cdn.retentionSeconds / 3600} h`,
+      low: ['1 h', { ...p, cdn: { ...p.cdn, retentionSeconds: 3600 } }],
+      high: ['7 days', { ...p, cdn: { ...p.cdn, retentionSeconds: 7 * 86400 } }],
+    },
+    {
+      assumption: 'API CPU per link (signing included)',
+      base: `${bench.msPerLink} ms`,
+      low: ['0.2 ms', { ...p, cdn: { ...p.cdn, assumedCpuMsPerLink: 0.2 } }],
+      high: ['2 ms', { ...p, cdn: { ...p.cdn, assumedCpuMsPerLink: 2 } }],
+    },
+    {
+      assumption: 'requests per client connection',
+      base: `${p.loadBalancer.requestsPerConnection}`,
+      low: ['10', { ...p, loadBalancer: { ...p.loadBalancer, requestsPerConnection: 10 } }],
+      high: ['1,000', { ...p, loadBalancer: { ...p.loadBalancer, requestsPerConnection: 1000 } }],
+    },
+  ];
+  // The link's CPU from the bench, when measured, does not move with the parameter: leave that row out then.
+  return variants
+    .filter((variant) => !(bench.linkMeasured && variant.assumption.startsWith('API CPU per link')))
+    .map((variant) => ({ assumption: variant.assumption, base: variant.base, low: variant.low[0], high: variant.high[0], lowUsd: total(variant.low[1]), highUsd: total(variant.high[1]) }))
+    .sort((a, b) => Math.abs(b.highUsd - b.lowUsd) - Math.abs(a.highUsd - a.lowUsd));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import {
   ALB,
+  CLOUDFRONT,
+  cloudFrontEgressUsd,
   DYNAMODB,
   EC2,
   EKS,
@@ -8,6 +10,7 @@ import {
   HOURS_PER_MONTH,
   internetEgressUsd,
   MESSAGING,
+  NLB,
   REDIS_MAX_NODES_PER_CLUSTER,
   REDIS_USABLE_MEMORY_SHARE,
   S3,
@@ -64,6 +67,37 @@ export type Parameters = {
   redis: { nodeType: string; replicasPerShard: number; minUsableGiB: number; planningUtilization: number; ttlSeconds: number; keyOverheadBytes: number };
   rateLimit: { enabled: boolean; largestTenantShare: number };
   loadBalancer: { requestsPerConnection: number; connectionSeconds: number };
+  /**
+   * Issue 21: documents in S3 at least redirectMinBytes large (DOCUMENT_REDIRECT_MIN_BYTES) are read
+   * through a CloudFront signed link (a 307 from a plain GET, or GET …/link); followShare of those reads
+   * follow it. The pods answer each such read with the link (linkResponseBytes, headers included).
+   * Hit ratio: cacheLocations independent caches in front of the origin, an object unrequested for
+   * retentionSeconds evicted (both assumed; CloudFront publishes neither).
+   */
+  cdn: {
+    enabled: boolean;
+    redirectMinBytes: number;
+    followShare: number;
+    linkResponseBytes: number;
+    assumedCpuMsPerLink: number;
+    cacheLocations: number;
+    retentionSeconds: number;
+  };
+  /** The alternative to ALBs: an NLB (TCP) in front of an ingress tier of proxies that terminate TLS. */
+  ingress: { requestsPerVcpuPerSecond: number; planningUtilization: number };
+  /** Both egress price lists (EC2 and CloudFront) × this: 1 is the list price; committed use pays less. */
+  transfer: { priceFactor: number };
+  /** A burst of `factor` × the target: how fast the HPA, Karpenter and a new pod absorb it. */
+  burst: {
+    factor: number;
+    metricsResolutionSeconds: number;
+    hpaSyncSeconds: number;
+    hpaMaxGrowth: number;
+    nodeLaunchSeconds: number;
+    imagePullSeconds: number;
+    assumedPodStartSeconds: number;
+    dynamodbBurstSeconds: number;
+  };
   dynamodb: { planningUtilization: number };
   hotKeys: { documentReadsPerSecond: number; documentBytes: number; orderRetriesPerSecond: number };
   simulation: {
@@ -98,6 +132,9 @@ export type BenchFigures = {
   eventsRatios: { cpu: number; throughput: number } | undefined;
   burstRate: number;
   burstP95Ms: number;
+  /** A direct link (`get-link`), or the parameters' assumption when the run has none. */
+  msPerLink: number;
+  linkMeasured: boolean;
 };
 
 type BenchScenario = { name: string; skipped?: string; cpu?: { serverMsPerOk: number | null }; requestsPerSecond?: number; latencyMs?: { p95: number }; notes?: string[] };
@@ -114,6 +151,7 @@ export function readBench(path: string, parameters: Parameters): BenchFigures {
   const measured = (name: string) => results.scenarios.find((entry) => entry.name === name && !entry.skipped && entry.cpu?.serverMsPerOk);
   const warm = measured('get-warm');
   const listing = measured('list-documents');
+  const link = measured('get-link');
   const [eventsOff, eventsOn] = [measured('post-documents-events-off'), measured('post-documents-events-on')];
   const ratio = (on: number, off: number) => Math.round((on / off) * 1000) / 1000;
   // A row merged from a run of its own says so in a note: "measured <date> at <commit> by … (results/<file>), on a slower host …".
@@ -138,6 +176,8 @@ export function readBench(path: string, parameters: Parameters): BenchFigures {
         : undefined,
     burstRate: burst.requestsPerSecond!,
     burstP95Ms: burst.latencyMs!.p95,
+    msPerLink: link?.cpu?.serverMsPerOk ?? parameters.cdn.assumedCpuMsPerLink,
+    linkMeasured: link !== undefined,
   };
 }
 
@@ -221,6 +261,76 @@ function harmonic(n: number, s: number): number {
   return sum;
 }
 
+/**
+ * The share of requests a CDN answers from cache (the rest are origin fetches), for a Zipf
+ * popularity (exponent s over n documents, readsPerSecond in all) spread evenly over `locations`
+ * independent caches that keep an object until it goes `retentionSeconds` unrequested: Che's
+ * approximation, where a request hits when the same object was asked at the same cache within
+ * the retention, probability 1 - exp(-λT/L) for an object read λ times a second. Immutable
+ * content (a document's key names one upload): nothing is invalidated, only evicted.
+ */
+export function cdnHitRatio(readsPerSecond: number, n: number, s: number, locations: number, retentionSeconds: number): number {
+  const norm = harmonic(n, s);
+  const a = (readsPerSecond * retentionSeconds) / (locations * norm);
+  const term = (k: number) => k ** -s * (1 - Math.exp(-a * k ** -s));
+  const exact = Math.min(n, 1_000_000);
+  let sum = 0;
+  for (let k = 1; k <= exact; k++) sum += term(k);
+  if (n > exact) {
+    // The tail, integrated over ln k (Simpson): x^-s (1 - exp(-a x^-s)) dx with x = e^u.
+    const [from, to] = [Math.log(exact + 0.5), Math.log(n + 0.5)];
+    const steps = 2000;
+    const h = (to - from) / steps;
+    const f = (u: number) => term(Math.exp(u)) * Math.exp(u);
+    let integral = f(from) + f(to);
+    for (let i = 1; i < steps; i++) integral += f(from + i * h) * (i % 2 ? 4 : 2);
+    sum += (integral * h) / 3;
+  }
+  return sum / norm;
+}
+
+/** Which reads go through a link to CloudFront, what they cost there, and what the pods still send. */
+export function cdnTier(
+  classes: ReadonlyArray<{ bytes: number; reads: number }>,
+  p: Pick<Parameters, 'cdn'> & { documents: Pick<Parameters['documents'], 'inlineMaxBytes'>; api: Pick<Parameters['api'], 'responseHeaderBytes'>; transfer: Parameters['transfer'] },
+  hitRatio: number,
+  newDocumentsPerSecond = 0,
+) {
+  const { cdn } = p;
+  const totalReads = classes.reduce((sum, entry) => sum + entry.reads, 0);
+  const perClass = classes.map((entry) => {
+    // Only content in S3 has a link: inline content (up to inlineMaxBytes) is in the item.
+    const linked = cdn.enabled && entry.bytes > p.documents.inlineMaxBytes && entry.bytes >= cdn.redirectMinBytes;
+    const viaLink = linked ? entry.reads * cdn.followShare : 0;
+    // A new document's first read at each cache is a miss whatever its popularity (sizes are drawn like the reads').
+    const compulsory = linked && totalReads > 0 ? newDocumentsPerSecond * (entry.reads / totalReads) * cdn.cacheLocations : 0;
+    return { bytes: entry.bytes, viaLink, compulsory, originFetches: viaLink * (1 - hitRatio) + compulsory, bytesOut: viaLink * (entry.bytes + p.api.responseHeaderBytes) };
+  });
+  const compulsoryFetches = perClass.reduce((sum, entry) => sum + entry.compulsory, 0);
+  const viaLink = perClass.reduce((sum, entry) => sum + entry.viaLink, 0);
+  const bytesPerSecond = perClass.reduce((sum, entry) => sum + entry.bytesOut, 0);
+  const gbPerMonth = (bytesPerSecond * SECONDS_PER_MONTH) / 1e9;
+  const requestsPerMonth = viaLink * SECONDS_PER_MONTH;
+  return {
+    perClass,
+    viaLink,
+    originFetches: perClass.reduce((sum, entry) => sum + entry.originFetches, 0),
+    compulsoryFetches,
+    hitRatio,
+    bytesPerSecond,
+    gbPerMonth,
+    egressUsd: cloudFrontEgressUsd(gbPerMonth) * p.transfer.priceFactor,
+    requestsUsd: (requestsPerMonth / 10_000) * CLOUDFRONT.httpsUsdPer10kRequests,
+  };
+}
+
+/** How many ALBs: one per published reservable LCU ceiling, and one per 1,000 targets (pods as IP targets). */
+export function albCount(lcus: number, targets: number) {
+  const byLcu = Math.ceil(lcus / ALB.reservedLcuPerLoadBalancer);
+  const byTargets = Math.ceil(targets / ALB.targetsPerLoadBalancer);
+  return { byLcu, byTargets, count: Math.max(1, byLcu, byTargets) };
+}
+
 export type Limit = { what: string; demand: number; limit: number; unit: string; fix: string };
 
 export type Deployment = ReturnType<typeof sizeDeployment>;
@@ -253,6 +363,12 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
   const redisHits = sum((entry) => entry.redisHits);
   const redisMisses = sum((entry) => entry.redisMisses);
   const uncacheableReads = sum((entry) => entry.uncacheable);
+  const cdnHit = parameters.cdn.enabled
+    ? cdnHitRatio(reads, documents.count, documents.zipfExponent, parameters.cdn.cacheLocations, parameters.cdn.retentionSeconds)
+    : 0;
+  const cdn = cdnTier(classes, parameters, cdnHit, writes);
+  /** The share of a class's reads answered with a link rather than the bytes. */
+  const linkShareOf = (i: number) => (classes[i]!.reads > 0 ? cdn.perClass[i]!.viaLink / classes[i]!.reads : 0);
   // A key lives ttlSeconds from its fill and hits do not extend it: each held key costs one refill per TTL at most.
   const ttlRefills = Math.min(redisHits, hits.redis.entries / redisParameters.ttlSeconds);
   const refillShare = redisHits > 0 ? ttlRefills / redisHits : 0;
@@ -262,12 +378,18 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
 
   // ---- API CPU: ms per request as measured (1 KiB hot, 256 B cold); bytes above 1 KiB at an assumed cost per KiB
   const perKiB = (bytes: number) => Math.max(0, bytes / 1024 - 1) * api.cpuMsPerKiBSent;
+  const linkMs = bench.linkMeasured ? bench.msPerLink : parameters.cdn.assumedCpuMsPerLink;
+  // A read answered with a link costs the link's CPU (lookup and signature) instead of sending the bytes.
   const cpuMs =
-    sum(
-      (entry) =>
-        entry.memoryHits * (bench.hotMsPerRead + perKiB(entry.bytes)) +
-        entry.redisHits * (1 - refillShare) * (bench.warmMsPerRead + perKiB(entry.bytes)) +
-        (entry.reads - entry.memoryHits - entry.redisHits * (1 - refillShare)) * (bench.coldMsPerRead + perKiB(entry.bytes)),
+    classes.reduce(
+      (total, entry, i) =>
+        total +
+        (1 - linkShareOf(i)) *
+          (entry.memoryHits * (bench.hotMsPerRead + perKiB(entry.bytes)) +
+            entry.redisHits * (1 - refillShare) * (bench.warmMsPerRead + perKiB(entry.bytes)) +
+            (entry.reads - entry.memoryHits - entry.redisHits * (1 - refillShare)) * (bench.coldMsPerRead + perKiB(entry.bytes))) +
+        cdn.perClass[i]!.viaLink * linkMs,
+      0,
     ) +
     writes * (bench.msPerDocumentWrite + perKiB(meanSize)) +
     deletes * bench.coldMsPerRead +
@@ -361,7 +483,8 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
   }));
 
   // ---- S3 (content above the inline size)
-  const s3Gets = sum((entry) => (entry.bytes > documents.inlineMaxBytes ? storeReadsOf(entry) : 0));
+  // A read through a link needs the item (its S3 key), not the content: the content comes from CloudFront, which fetches on a miss.
+  const s3Gets = classes.reduce((total, entry, i) => total + (entry.bytes > documents.inlineMaxBytes ? storeReadsOf(entry) * (1 - linkShareOf(i)) : 0), 0) + cdn.originFetches;
   const s3Puts = writes * sizes.filter((size) => size.bytes > documents.inlineMaxBytes).reduce((total, size) => total + size.share, 0);
   const s3StorageGb = (documents.count * sizes.filter((size) => size.bytes > documents.inlineMaxBytes).reduce((total, size) => total + size.share * size.bytes, 0)) / 1e9;
   const zipfNorm = harmonic(documents.count, documents.zipfExponent);
@@ -383,12 +506,23 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
 
   // ---- load balancer
   const responseBytesPerSecond =
-    reads * (meanSize + api.responseHeaderBytes) + (writes + orders + deletes + orderReads) * (300 + api.responseHeaderBytes) + listings * (listingPageBytes + api.responseHeaderBytes);
+    classes.reduce((total, entry, i) => total + (entry.reads - cdn.perClass[i]!.viaLink) * (entry.bytes + api.responseHeaderBytes) + cdn.perClass[i]!.viaLink * parameters.cdn.linkResponseBytes, 0) + (writes + orders + deletes + orderReads) * (300 + api.responseHeaderBytes) + listings * (listingPageBytes + api.responseHeaderBytes);
   const requestBytesPerSecond = requests * api.requestBytes + writes * meanSize;
   const processedGbPerHour = ((responseBytesPerSecond + requestBytesPerSecond) * 3600) / 1e9;
   const newConnections = requests / parameters.loadBalancer.requestsPerConnection;
   const activeConnections = newConnections * parameters.loadBalancer.connectionSeconds;
   const lcus = Math.max(processedGbPerHour / ALB.gbPerHourPerLcu, newConnections / ALB.newConnectionsPerLcu, activeConnections / ALB.activeConnectionsPerLcu);
+  const albs = albCount(lcus, apiPods);
+  const albUsd = (albs.count * ALB.usdPerHour + lcus * ALB.usdPerLcuHour) * HOURS_PER_MONTH;
+  // The alternative: an NLB passes TCP to proxies (TLS, HTTP routing) sized by CPU and by network.
+  const nlcus = Math.max(processedGbPerHour / NLB.gbPerHourPerNlcu, newConnections / NLB.newConnectionsPerNlcu, activeConnections / NLB.activeConnectionsPerNlcu);
+  const ingressVcpu = requests / (parameters.ingress.requestsPerVcpuPerSecond * parameters.ingress.planningUtilization);
+  const ingressNodesForCpu = ceil(ingressVcpu / (node.vcpu - api.reservedVcpuPerNode));
+  const ingressNodesForNetwork = ceil(((responseBytesPerSecond + requestBytesPerSecond) * 8) / (node.baselineGbps * 1e9 * parameters.ingress.planningUtilization));
+  const ingressNodes = Math.max(api.availabilityZones, ingressNodesForCpu, ingressNodesForNetwork);
+  const nlbCount = Math.max(1, ceil(ingressNodes / (NLB.targetsPerAz * api.availabilityZones)));
+  const nlbUsd = (nlbCount * NLB.usdPerHour + nlcus * NLB.usdPerNlcuHour) * HOURS_PER_MONTH;
+  const ingressUsd = ingressNodes * node.usdPerHour * HOURS_PER_MONTH;
 
   // ---- transfer
   const internetGbPerMonth = (responseBytesPerSecond * SECONDS_PER_MONTH) / 1e9;
@@ -405,8 +539,9 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
     { item: 'DynamoDB, provisioned at the planning utilisation (on-demand below)', usd: dynamoProvisioned },
     { item: 'S3 requests and storage', usd: ((s3Gets * S3.usdPerThousandGets + s3Puts * S3.usdPerThousandPuts) / 1000) * SECONDS_PER_MONTH + s3StorageGb * S3.storageUsdPerGbMonth },
     { item: 'SNS publishes, SQS requests', usd: ((snsPublishes * MESSAGING.snsUsdPerMillionPublishes + sqsRequests * MESSAGING.sqsUsdPerMillionRequests) / 1e6) * SECONDS_PER_MONTH },
-    { item: `Application Load Balancer, ${Math.round(lcus).toLocaleString('en-US')} LCU`, usd: (ALB.usdPerHour + lcus * ALB.usdPerLcuHour) * HOURS_PER_MONTH },
-    { item: 'Internet egress', usd: internetEgressUsd(internetGbPerMonth) },
+    { item: `${albs.count} Application Load Balancer${albs.count === 1 ? '' : 's'}, ${Math.round(lcus).toLocaleString('en-US')} LCU`, usd: albUsd },
+    { item: 'Internet egress from the pods (through the load balancers)', usd: internetEgressUsd(internetGbPerMonth) * parameters.transfer.priceFactor },
+    ...(parameters.cdn.enabled ? [{ item: 'CloudFront: data out (its tiers) and HTTPS requests', usd: cdn.egressUsd + cdn.requestsUsd }] : []),
     { item: 'Cross-AZ transfer (pods ↔ Redis, replication)', usd: crossAzGbPerMonth * TRANSFER.crossAzUsdPerGbEachWay * 2 },
   ];
 
@@ -466,10 +601,70 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
     },
     s3: { s3Gets, s3Puts, s3StorageGb, hottestUncacheableRank, hottestUncacheableRps, hottestRps },
     messaging: { snsPublishes, documentEventPublishes, sqsRequests },
-    lb: { processedGbPerHour, newConnections, activeConnections, lcus },
+    lb: { processedGbPerHour, newConnections, activeConnections, lcus, albs, albUsd, nlcus, nlbCount, nlbUsd, ingressVcpu, ingressNodesForCpu, ingressNodesForNetwork, ingressNodes, ingressUsd },
+    cdn,
     transfer: { internetGbPerMonth, crossAzGbPerMonth, responseBytesPerSecond, crossAzBytesPerSecond },
     cost,
     totalUsd: cost.reduce((sum, line) => sum + line.usd, 0),
     limits,
+  };
+}
+
+/** What the image test measured (test/image/containers.test.ts, TIME_TO_SERVE_FILE): container start to the first 200 of /health/ready. */
+export type TimeToServe = { date: string; image: string; cpuModel: string; cores: number; samples: Array<{ fromStartMs: number }>; medianFromStartMs: number };
+
+/**
+ * A burst of `factor` × the target. Reads: the fleet at 100% CPU serves 1/planned-utilisation ×
+ * the target; the rest is refused (503 + Retry-After, src/http/load-shedding.ts) until new pods are
+ * ready. Each wave of pods takes the metrics' resolution and the HPA's sync to be decided, then a node
+ * (Karpenter), the image pull and the pod's start; the HPA counts pods not yet ready at 0% CPU when
+ * it scales up (Kubernetes HPA docs, "Algorithm details"), so it grows the fleet by 100%/planned per
+ * wave at most (and by the policy's cap, 100% per 15 s by default), not per sync.
+ */
+export function burstPlan(p: Parameters, d: Deployment, bench: BenchFigures, podStartSeconds: number) {
+  const { burst: b, api } = p;
+  const u = api.targetCpuUtilization;
+  const growth = Math.min(b.hpaMaxGrowth, 1 / u);
+  const waveSeconds = b.metricsResolutionSeconds + b.hpaSyncSeconds + b.nodeLaunchSeconds + b.imagePullSeconds + podStartSeconds;
+  const pods0 = d.api.apiPods;
+  const waves: Array<{ from: number; to: number; pods: number; capacity: number; refused: number }> = [];
+  let pods = pods0;
+  for (let k = 0; k < 12; k++) {
+    const capacity = (pods / pods0) / u;
+    const refused = Math.max(0, 1 - capacity / b.factor);
+    const done = pods >= b.factor * pods0;
+    waves.push({ from: k * waveSeconds, to: done ? Infinity : (k + 1) * waveSeconds, pods: Math.round(pods), capacity, refused });
+    if (done) break;
+    pods = Math.min(pods * growth, b.factor * pods0);
+  }
+  const burstRequests = d.rates.requests * b.factor;
+  const refusedRequests = waves.filter((w) => Number.isFinite(w.to)).reduce((sum, w) => sum + w.refused * burstRequests * (w.to - w.from), 0);
+  const allServedAt = waves.find((w) => w.refused === 0)?.from ?? Infinity;
+  const restoredAt = waves.at(-1)!.from;
+
+  // Orders: the CPU of factor × orders against the fleet's headroom, and what the stores behind do.
+  const extraOrderCores = ((b.factor - 1) * d.rates.orders * bench.msPerOrder) / 1000;
+  const headroomCores = pods0 * api.vcpuPerPod * (1 - u);
+  const orders = d.dynamodb.tables[1]!;
+  const provisionedWcu = orders.wcu / p.dynamodb.planningUtilization;
+  const burstWcu = orders.wcu * b.factor;
+  // DynamoDB keeps up to 300 s of unused provisioned capacity for bursts (developer guide, "burst capacity").
+  const bankedSeconds = burstWcu > provisionedWcu ? (b.dynamodbBurstSeconds * (provisionedWcu - orders.wcu)) / (burstWcu - provisionedWcu) : Infinity;
+  const publishes = d.rates.orders * b.factor + d.messaging.documentEventPublishes;
+  const outboxGrowth = Math.max(0, publishes - MESSAGING.snsPublishQuotaUsEast1);
+  const consumerCapacity = (d.api.consumerPods * 1000) / api.consumerCpuMsPerEvent;
+  const queueGrowth = Math.max(0, d.rates.orders * b.factor - consumerCapacity);
+  const nodeUsd = d.api.nodes * d.api.node.usdPerHour * HOURS_PER_MONTH;
+  return {
+    growth,
+    waveSeconds,
+    waves,
+    refusedRequests,
+    allServedAt,
+    restoredAt,
+    orders: { extraOrderCores, headroomCores, provisionedWcu, burstWcu, bankedSeconds, publishes, outboxGrowth, consumerCapacity, queueGrowth },
+    // The idle share of the nodes at the planned utilisation, and what serving the burst from warm pods (at 100% CPU) would add.
+    headroomUsd: nodeUsd * (1 - u),
+    warmForBurstUsd: nodeUsd * Math.max(0, b.factor * u - 1),
   };
 }

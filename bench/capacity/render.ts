@@ -1,5 +1,6 @@
-import { ALB, DYNAMODB, EC2, ELASTICACHE, MESSAGING, PRICE_REGION, PRICES_AS_OF, REDIS_OPS_NOTE, S3, TRANSFER } from './aws.ts';
-import type { BenchFigures, Deployment, HitRatios, Limit, Parameters } from './model.ts';
+import { ALB, CLOUDFRONT, DYNAMODB, EC2, ELASTICACHE, MESSAGING, NLB, PRICE_REGION, PRICES_AS_OF, REDIS_OPS_NOTE, S3, TRANSFER } from './aws.ts';
+import type { Sensitivity } from './capacity.ts';
+import type { BenchFigures, burstPlan, Deployment, HitRatios, Limit, Parameters, TimeToServe } from './model.ts';
 import type { Estimate } from './simulate.ts';
 
 // docs/capacity.md, and the summary `make capacity` prints. Everything here
@@ -42,8 +43,15 @@ export function deploymentRows(d: Deployment, hits: HitRatios): string[][] {
     [
       'SNS, SQS',
       `${n(d.messaging.snsPublishes)} publishes/s (${n(d.rates.orders)} order events, ${n(d.messaging.documentEventPublishes)} document changes), ${n(d.messaging.sqsRequests)} SQS requests/s`, `SNS quota ${n(MESSAGING.snsPublishQuotaUsEast1)}/s in us-east-1, ${n(MESSAGING.snsPublishQuotaEuWest1)}/s in eu-west-1`],
-    ['Load balancer', `**${n(d.lb.lcus)}** LCU`, `${n(d.lb.processedGbPerHour)} GB/h processed, ${n(d.lb.newConnections)} new connections/s`],
-    ['Internet egress', `${gbps(d.transfer.responseBytesPerSecond)}`, `${n(d.transfer.internetGbPerMonth / 1e6, 1)} PB/month`],
+    [
+      'Load balancers',
+      `**${d.lb.albs.count}** ALBs, ${n(d.lb.lcus)} LCU`,
+      `${n(d.lb.processedGbPerHour)} GB/h processed, ${n(d.lb.newConnections)} new connections/s; ${d.lb.albs.byLcu} by LCU (${n(ALB.reservedLcuPerLoadBalancer)} reservable per ALB), ${d.lb.albs.byTargets} by targets (${n(ALB.targetsPerLoadBalancer)} per ALB)`,
+    ],
+    ...(d.cdn.viaLink > 0
+      ? [['CloudFront', `${n(d.cdn.viaLink)} reads/s, ${gbps(d.cdn.bytesPerSecond)}`, `hit ratio ${pct(1 - d.cdn.originFetches / d.cdn.viaLink, 2)}: ${n(d.cdn.originFetches, 1)} origin fetches/s from S3; ${n(d.cdn.gbPerMonth / 1e6, 1)} PB/month`]]
+      : []),
+    ['Internet egress from the pods', `${gbps(d.transfer.responseBytesPerSecond)}`, `${n(d.transfer.internetGbPerMonth / 1e6, 1)} PB/month`],
     ['Cross-AZ', `${gbps(d.transfer.crossAzBytesPerSecond)}`, 'pods ↔ Redis primaries in other AZs, replication'],
   ];
 }
@@ -79,7 +87,9 @@ function limitRows(limits: Limit[]): string[][] {
     .map((limit) => [limit.what, `${n(limit.demand)} ${limit.unit}`, `${n(limit.limit)}`, pct(limit.demand / limit.limit, 0), limit.demand > limit.limit ? `**over**: ${limit.fix}` : limit.fix]);
 }
 
-export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits: HitRatios, base: Deployment, grown: Deployment): string {
+export type Extras = { before: Deployment; sensitivity: Sensitivity; timeToServe: TimeToServe | undefined; burst: ReturnType<typeof burstPlan> };
+
+export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits: HitRatios, base: Deployment, grown: Deployment, extras: Extras): string {
   const p = parameters;
   const mib = 2 ** 20;
   const over = (d: Deployment) => [...d.limits].filter((limit) => limit.demand > limit.limit).sort((a, b) => b.demand / b.limit - a.demand / a.limit);
@@ -138,7 +148,12 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
       ],
     ),
   );
-  add('A vCPU of the target instances (Graviton3) is taken as equal to one core of the benchmark machine: an assumption to check with one pod on the real node type.');
+  const node = EC2[p.api.nodeType]!;
+  add(
+    `The node type is a parameter (\`api.nodeType\`): ${node.name}, ${node.processor}, ${node.arch}. The benchmark machine is x86_64 (${bench.cpuModel}). A vCPU of the node type is taken as equal to one core of the benchmark machine: an assumption to check with one pod on the real node type${
+      node.vcpuIsCore ? '' : ` (an ${node.name} vCPU is a hyperthread, half a core: expect fewer requests per vCPU)`
+    }; the image is built for both architectures and the node autoscaler prefers arm64.`,
+  );
 
   add('## The deployment at the targets');
   add(table(['tier', 'size', 'demand and notes'], deploymentRows(base, hits)));
@@ -148,8 +163,11 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
   add(table(['item', 'per month'], [...base.cost.map((line) => [line.item, usd(line.usd)]), ['**total**', `**${usd(base.totalUsd)}**`]]));
   add(
     `DynamoDB on-demand instead of provisioned: ${usd(base.dynamodb.onDemand)} a month (provisioned, planned at ${pct(p.dynamodb.planningUtilization, 0)} use, ${usd(base.dynamodb.provisioned)}). ` +
-      'Egress and the load balancer\'s processed bytes dominate: they grow with the bytes served, not with the service\'s work. Compression, and a CDN for documents that may be cached publicly, cut both; reserved instances and savings plans cut the compute lines by 30-60%.',
+      'Bytes dominate: egress (from the pods and from CloudFront), the load balancers\' processed bytes and the cross-AZ traffic to Redis grow with the bytes served, not with the service\'s work. The CDN below takes the large documents\' bytes off the pods and the ALBs; compression and a committed-use price cut the rest; reserved instances and savings plans cut the compute lines by 30-60%.',
   );
+
+  // One block each: a table needs the blank line before it.
+  for (const block of [...cdnSection(p, bench, base, extras), ...loadBalancerSection(p, base), ...beforeAfterSection(p, base, extras), ...burstSection(p, bench, base, extras)]) add(block);
 
   add('## Hit ratios, simulated');
   add(
@@ -235,7 +253,9 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
       `- Redis ops/s per node: ${REDIS_OPS_NOTE}. Sized at ${pct(p.redis.planningUtilization, 0)} of that and of the baseline network; reads go to the shard primaries (the service uses one endpoint), replicas only replicate.`,
       '- Clients keep connections open for ' + n(p.loadBalancer.requestsPerConnection) + ' requests; connections live ' + n(p.loadBalancer.connectionSeconds) + ' s.',
       `- The rate limiter runs on every request (\`AUTH_MODE=api-key\`), one Redis call each; the largest tenant sends ${pct(p.rateLimit.largestTenantShare, 0)} of the traffic.`,
-      '- One ALB at these rates is far beyond what a single load balancer serves without AWS pre-provisioning (LCU reservation): split over several load balancers behind DNS.',
+      `- The load balancers are counted from published figures only: ${n(ALB.reservedLcuPerLoadBalancer)} reservable LCU and ${n(ALB.targetsPerLoadBalancer)} targets per ALB; AWS publishes no throughput ceiling for one ALB. Several ALBs sit behind DNS (weighted records), each with its own target group (a target group belongs to one load balancer), so the pods are split into as many groups.`,
+      `- CloudFront: cache key without the query string (a cache policy such as CachingOptimized), so the signed URL's Expires, Signature and Key-Pair-Id (or Policy) do not split the cache; all viewers of a document share one cached object. A policy that includes query strings would make every link a miss. Hit ratio from ${p.cdn.cacheLocations} independent caches keeping an object ${n(p.cdn.retentionSeconds / 3600)} h after its last request (both assumed).`,
+      `- One link per read through CloudFront (clients ask again for each read; a client that keeps a link until it expires asks less). The link's CPU is ${bench.linkMeasured ? 'measured (`get-link`)' : `assumed at ${p.cdn.assumedCpuMsPerLink} ms: the RSA-SHA1 signature of \`@aws-sdk/cloudfront-signer\` took 0.64-0.71 ms of CPU per URL on this 2-core machine on 2026-12-07 (loaded), plus the document's lookup; \`get-link\` will measure it`}. The caches still hold the content of linked documents up to ${bytes(p.documents.cacheableMaxBytes)}, as simulated: Redis traffic is an upper bound.`,
     ]
       .filter(Boolean)
       .join('\n'),
@@ -250,10 +270,131 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
       `- S3 $${S3.usdPerThousandGets} per 1,000 GET, $${S3.usdPerThousandPuts} per 1,000 PUT, $${S3.storageUsdPerGbMonth}/GB-month; ${n(S3.getsPerPrefix)} GET/s per prefix (S3 performance guidelines).`,
       `- SNS $${MESSAGING.snsUsdPerMillionPublishes} per million publishes; SQS $${MESSAGING.sqsUsdPerMillionRequests} per million requests (aws.amazon.com/sns/pricing, /sqs/pricing).`,
       `- ALB $${ALB.usdPerHour}/h and $${ALB.usdPerLcuHour}/LCU-h; an LCU is ${ALB.newConnectionsPerLcu} new connections/s, ${n(ALB.activeConnectionsPerLcu)} active connections, ${ALB.gbPerHourPerLcu} GB/h (aws.amazon.com/elasticloadbalancing/pricing).`,
+      `- ALB quotas: ${n(ALB.targetsPerLoadBalancer)} targets and ${n(ALB.reservedLcuPerLoadBalancer)} reserved LCU per ALB, both adjustable (docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html). NLB $${NLB.usdPerHour}/h and $${NLB.usdPerNlcuHour}/NLCU-h; a TCP NLCU is ${NLB.newConnectionsPerNlcu} new connections/s, ${n(NLB.activeConnectionsPerNlcu)} active, ${NLB.gbPerHourPerNlcu} GB/h; ${NLB.targetsPerAz} targets per AZ (aws.amazon.com/elasticloadbalancing/pricing, NLB quotas).`,
+      `- CloudFront data out, US/Europe, per GB by monthly tier: ${CLOUDFRONT.tiers.map((tier) => `$${tier.usdPerGb.toFixed(3)}`).join(' / ')} (first 10 TB, next 40 TB, next 100 TB, next 350 TB, next 524 TB, next 4 PB, over 5 PB); origin fetches from S3 free; HTTPS requests $${CLOUDFRONT.httpsUsdPer10kRequests.toFixed(4)} per 10,000 (aws.amazon.com/cloudfront/pricing, read 2026-12-07; the request price as given in issue 21, to check on the page).`,
+      `- Time to a new node: Karpenter "launches right-sized compute resources in response to changing application load in under a minute" (EKS user guide, "Scale cluster compute with Karpenter and Cluster Autoscaler", docs.aws.amazon.com/eks/latest/userguide/autoscaling.html); planned at ${p.burst.nodeLaunchSeconds} s. HPA: metrics-server resolution ${p.burst.metricsResolutionSeconds} s, controller sync ${p.burst.hpaSyncSeconds} s, default scale-up policy 100% (or 4 pods) per 15 s, pods not yet ready counted at 0% CPU when scaling up (kubernetes.io, "Horizontal Pod Autoscaling"). DynamoDB keeps up to ${p.burst.dynamodbBurstSeconds} s of unused provisioned capacity for bursts (developer guide, "burst capacity").`,
       `- Internet egress ${TRANSFER.internetTiers.map((tier) => `$${tier.usdPerGb}`).join(' / ')} per GB by monthly tier (10 TB / 40 TB / 100 TB / beyond); cross-AZ $${TRANSFER.crossAzUsdPerGbEachWay}/GB each way; EKS $0.10 per cluster-hour.`,
     ].join('\n'),
   );
   return `${lines.join('\n').trimEnd()}\n`;
+}
+
+function cdnSection(p: Parameters, bench: BenchFigures, base: Deployment, extras: Extras): string[] {
+  const c = base.cdn;
+  const beforeLine = (d: Deployment, prefix: string) => d.cost.filter((line) => line.item.startsWith(prefix)).reduce((sum, line) => sum + line.usd, 0);
+  const linkCores = (c.viaLink * (bench.linkMeasured ? bench.msPerLink : p.cdn.assumedCpuMsPerLink)) / 1000;
+  return [
+    '## The CDN tier (issue 21)',
+    `Documents whose content is in S3 (above the inline ${bytes(p.documents.inlineMaxBytes)}) and at least ${bytes(p.cdn.redirectMinBytes)} large (\`DOCUMENT_REDIRECT_MIN_BYTES\`) are read through a CloudFront signed link: a plain GET answers 307 to it, or the client asks \`GET /documents/{id}/link\`; ${pct(p.cdn.followShare, 0)} of those reads follow it (assumed). Smaller documents are still served by the pods. ` +
+      `The pods answer ${n(c.viaLink)} link requests a second (${n(p.cdn.linkResponseBytes)} B each, headers included), ${n(linkCores)} cores of signing and lookup; CloudFront sends the bytes. ` +
+      `Documents are immutable (a key names one upload), so nothing is invalidated: a miss is a first request or an eviction. With sizes independent of popularity once a document is in a cache its hit ratio is the same in every size class: ${pct(c.hitRatio, 3)} (Che's approximation over the Zipf popularity, \`cdnHitRatio\` in \`bench/capacity/model.ts\`); with the first read of each new document at each of the ${p.cdn.cacheLocations} caches (${n(c.compulsoryFetches, 1)}/s) it is ${pct(1 - c.originFetches / c.viaLink, 2)}: ${n(c.originFetches, 1)} origin fetches a second from S3. At ${n(p.targets.documentReadsPerSecond)} reads/s over ${n(p.documents.count)} documents, even the least read is asked every few minutes: the hit ratio is high under any plausible retention (1 h to 7 days: see the sensitivity below), and it moves S3's GETs, not the bill: origin fetches from S3 are free.`,
+    table(
+      ['size', 'reads/s', 'through a link', 'CDN hit ratio', 'origin fetches/s', 'out of CloudFront', 'out of the pods'],
+      base.reads.classes.map((entry, i) => {
+        const cls = c.perClass[i]!;
+        return [
+          bytes(entry.bytes),
+          n(entry.reads),
+          cls.viaLink > 0 ? n(cls.viaLink) : entry.bytes <= p.documents.inlineMaxBytes ? 'no: inline' : 'no: below the redirect size',
+          cls.viaLink > 0 ? pct(1 - cls.originFetches / cls.viaLink, 2) : '-',
+          cls.viaLink > 0 ? n(cls.originFetches, 1) : '-',
+          cls.viaLink > 0 ? gbps(cls.bytesOut) : '-',
+          gbps((entry.reads - cls.viaLink) * (entry.bytes + p.api.responseHeaderBytes) + cls.viaLink * p.cdn.linkResponseBytes),
+        ];
+      }),
+    ),
+    `Of the read bytes, ${pct(c.bytesPerSecond / (c.bytesPerSecond + base.transfer.responseBytesPerSecond))} leave through CloudFront and ${pct(base.transfer.responseBytesPerSecond / (c.bytesPerSecond + base.transfer.responseBytesPerSecond))} (every byte of the small documents, the links, writes and orders) still through the load balancers. CloudFront: ${usd(c.egressUsd)} for ${n(c.gbPerMonth / 1e6, 1)} PB a month at its tiers (most of it at the over-5 PB price), ${usd(c.requestsUsd)} for the requests. The same bytes from the pods cost ${usd(beforeLine(extras.before, 'Internet egress') - beforeLine(base, 'Internet egress'))} of EC2 egress and their share of the load balancers' LCU.`,
+  ];
+}
+
+function loadBalancerSection(p: Parameters, base: Deployment): string[] {
+  const lb = base.lb;
+  const nlbTotal = lb.nlbUsd + lb.ingressUsd;
+  return [
+    '## Load balancers: how many, and ALB against NLB with an ingress tier',
+    `AWS publishes no throughput ceiling for one ALB (it scales with the traffic); what it publishes per ALB is ${n(ALB.targetsPerLoadBalancer)} targets and ${n(ALB.reservedLcuPerLoadBalancer)} reservable LCU (LCU reservation, for traffic that cannot wait for the ALB to scale). The model plans one ALB per ${n(ALB.reservedLcuPerLoadBalancer)} LCU: ${n(lb.lcus)} LCU take **${lb.albs.byLcu}**, ${n(base.api.apiPods)} pods as IP targets ${lb.albs.byTargets}; so **${lb.albs.count} ALBs** behind weighted DNS records, each with its own target group and its share of the pods. ` +
+      `Processed bytes decide the LCU (${n(lb.processedGbPerHour)} GB/h against ${n(lb.newConnections / ALB.newConnectionsPerLcu)} LCU of new connections): what goes to CloudFront leaves the ALBs.`,
+    table(
+      ['option', 'load balancers', 'capacity units', 'proxies', 'per month'],
+      [
+        [`ALB (what \`k8s/\` deploys)`, `${lb.albs.count} ALBs`, `${n(lb.lcus)} LCU`, '-', usd(lb.albUsd)],
+        [
+          'NLB (TCP) + ingress tier (TLS, HTTP routing)',
+          `${lb.nlbCount} NLB`,
+          `${n(lb.nlcus)} NLCU`,
+          `${n(lb.ingressNodes)} × ${base.api.node.name} (${n(lb.ingressNodesForCpu)} for CPU at ${n(p.ingress.requestsPerVcpuPerSecond)} req/s per vCPU, assumed; ${n(lb.ingressNodesForNetwork)} for network at ${pct(p.ingress.planningUtilization, 0)} of ${base.api.node.baselineGbps} Gbit/s)`,
+          `${usd(nlbTotal)} (${usd(lb.nlbUsd)} + ${usd(lb.ingressUsd)})`,
+        ],
+      ],
+    ),
+    `The NLB's byte is 25% cheaper than the ALB's ($${NLB.usdPerNlcuHour} against $${ALB.usdPerLcuHour} per GB-hour unit), and a proxy tier of our own can route by a hash of the id (the memory hit ratio of "by id hash" below), but it is one more tier to run, to scale and to keep in-zone (NLB cross-zone traffic is charged). ${nlbTotal < lb.albUsd ? `It saves ${usd(lb.albUsd - nlbTotal)} a month here: worth it once the bytes are this large.` : `It costs ${usd(nlbTotal - lb.albUsd)} more a month here: the ALB stays.`} The monthly total keeps the ALBs.`,
+  ];
+}
+
+function beforeAfterSection(p: Parameters, base: Deployment, extras: Extras): string[] {
+  const { before, sensitivity } = extras;
+  const group = (d: Deployment, prefix: string) => d.cost.filter((line) => line.item.startsWith(prefix)).reduce((sum, line) => sum + line.usd, 0);
+  const rows: Array<[string, string]> = [
+    ['EKS cluster and nodes', 'EKS'],
+    ['ElastiCache', 'ElastiCache'],
+    ['DynamoDB', 'DynamoDB'],
+    ['S3', 'S3'],
+    ['SNS, SQS', 'SNS'],
+    ['load balancers', ''],
+    ['internet egress from the pods', 'Internet egress'],
+    ['CloudFront', 'CloudFront'],
+    ['cross-AZ', 'Cross-AZ'],
+  ];
+  const lbOf = (d: Deployment) => d.lb.albUsd;
+  const top = sensitivity.slice(0, 2);
+  return [
+    `## Before and after: the same targets, with and without the CDN`,
+    `Both columns at ${n(p.targets.documentReadsPerSecond)} reads/s and ${n(p.targets.ordersPerSecond)} orders/s, the same caches and the same prices. Before: every byte through the pods and the load balancers. After: documents from ${bytes(p.cdn.redirectMinBytes)} through CloudFront links.`,
+    table(
+      ['item', 'before', 'after', 'change'],
+      [
+        ...rows.map(([label, prefix]) => {
+          const [b, a] = prefix ? [group(before, prefix), group(base, prefix)] : [lbOf(before), lbOf(base)];
+          return [label, usd(b), usd(a), `${a - b >= 0 ? '+' : '−'}${usd(Math.abs(a - b))}`];
+        }),
+        ['API pods / nodes', `${n(before.api.apiPods)} / ${n(before.api.nodes)}`, `${n(base.api.apiPods)} / ${n(base.api.nodes)}`, ''],
+        ['load balancers (count, LCU)', `${before.lb.albs.count}, ${n(before.lb.lcus)}`, `${base.lb.albs.count}, ${n(base.lb.lcus)}`, ''],
+        ['**total**', `**${usd(before.totalUsd)}**`, `**${usd(base.totalUsd)}**`, `**${pct((base.totalUsd - before.totalUsd) / before.totalUsd)}**`],
+      ],
+    ),
+    '**Sensitivity.** The monthly total (after) with one assumption at a low and a high value, the rest as above, sorted by how much the total moves. The Zipf exponent and the size mix move every figure too, but need the cache simulations re-run: they are not in this table.',
+    table(
+      ['assumption', 'as planned', 'low', 'total', 'high', 'total'],
+      sensitivity.map((row) => [row.assumption, row.base, row.low, usd(row.lowUsd), row.high, usd(row.highUsd)]),
+    ),
+    `The two that move the total most: **${top[0]!.assumption}** (${usd(Math.min(top[0]!.lowUsd, top[0]!.highUsd))} to ${usd(Math.max(top[0]!.lowUsd, top[0]!.highUsd))}) and **${top[1]!.assumption}** (${usd(Math.min(top[1]!.lowUsd, top[1]!.highUsd))} to ${usd(Math.max(top[1]!.lowUsd, top[1]!.highUsd))}). Both are about bytes: who sends them, and at what price per GB. What the service's own work costs (pods, Redis, DynamoDB) is a small part either way. ` +
+      `Linking smaller documents costs more, not less: CloudFront charges $${CLOUDFRONT.httpsUsdPer10kRequests} per 10,000 requests, and a byte moved off the pods saves at most $${(TRANSFER.internetTiers.at(-1)!.usdPerGb + ALB.usdPerLcuHour - CLOUDFRONT.tiers.at(-1)!.usdPerGb).toFixed(3)}/GB (EC2's last tier and the ALB's LCU against CloudFront's last tier), so a link pays for itself above about ${n(CLOUDFRONT.httpsUsdPer10kRequests / 10_000 / ((TRANSFER.internetTiers.at(-1)!.usdPerGb + ALB.usdPerLcuHour - CLOUDFRONT.tiers.at(-1)!.usdPerGb) / 1e9) / 1024)} KiB: keep \`DOCUMENT_REDIRECT_MIN_BYTES\` above that.`,
+  ];
+}
+
+function burstSection(p: Parameters, bench: BenchFigures, base: Deployment, extras: Extras): string[] {
+  const { burst: b, timeToServe: t } = extras;
+  const start = t ? t.medianFromStartMs / 1000 : p.burst.assumedPodStartSeconds;
+  const samples = t ? t.samples.map((sample) => (sample.fromStartMs / 1000).toFixed(1)).join(', ') : '';
+  const o = b.orders;
+  const seconds = (value: number) => (Number.isFinite(value) ? `${n(value)} s` : 'never');
+  return [
+    `## Bursts: ${p.burst.factor}× the target, and the time to serve`,
+    t
+      ? `**A new pod, start to ready: ${start.toFixed(1)} s** (median of ${t.samples.length} lone starts of the API image: ${samples} s), from the container's start to the first 200 of \`/health/ready\`, measured by the image test on ${t.date.slice(0, 10)} (${t.cpuModel}, ${t.cores} cores, a shared and loaded machine: an upper bound), image \`${t.image}\`: \`TIME_TO_SERVE_FILE=bench/results/time-to-serve.json DOCSVC_IMAGE=${t.image} npx vitest run --config test/image/vitest.config.ts test/image/containers.test.ts\`. ` +
+        `A new node: under a minute (Karpenter, published), planned at ${p.burst.nodeLaunchSeconds} s, plus ${p.burst.imagePullSeconds} s to pull the image on it (assumed).`
+      : `A new pod's start to ready is assumed at ${p.burst.assumedPodStartSeconds} s until the image test has written \`bench/results/time-to-serve.json\`.`,
+    `**Reads at ${p.burst.factor}×.** At the planned ${pct(p.api.targetCpuUtilization, 0)} CPU the fleet at 100% serves ${n(1 / p.api.targetCpuUtilization, 2)}× the target: the rest of a ${p.burst.factor}× burst is refused at once with 503 and Retry-After (load shedding, \`MAX_IN_FLIGHT_REQUESTS\`) rather than queued. ` +
+      `A wave of new pods takes ${n(b.waveSeconds)} s (metrics ${p.burst.metricsResolutionSeconds} s, HPA sync ${p.burst.hpaSyncSeconds} s, node ${p.burst.nodeLaunchSeconds} s, pull ${p.burst.imagePullSeconds} s, start ${start.toFixed(1)} s: the nodes are full, so every new pod waits for a node) and grows the fleet × ${n(b.growth, 2)}, since the HPA counts unready pods at 0% and does not step again until they are ready.`,
+    table(
+      ['from', 'to', 'API pods ready', 'serves (× target)', 'refused'],
+      b.waves.map((w) => [`${n(w.from)} s`, Number.isFinite(w.to) ? `${n(w.to)} s` : '-', n(w.pods), n(Math.min(w.capacity, p.burst.factor), 2), pct(w.refused, 0)]),
+    ),
+    `Every request is served again after ${seconds(b.allServedAt)}, and the planned ${pct(p.api.targetCpuUtilization, 0)} is back after ${seconds(b.restoredAt)}; meanwhile ${n(b.refusedRequests / 1e6)} million requests are refused (clients retry after Retry-After). ` +
+      `The first seconds cost no money, they cost answers: ${pct(b.waves[0]!.refused, 0)} of requests refused for the first ${n(b.waveSeconds)} s. Serving a ${p.burst.factor}× read burst from warm pods would take ${n(p.burst.factor * p.api.targetCpuUtilization, 1)}× today's nodes, ${usd(b.warmForBurstUsd)} a month more; the planned headroom costs ${usd(b.headroomUsd)} a month (the idle ${pct(1 - p.api.targetCpuUtilization, 0)} of the nodes). Behind the pods, Redis (sized at ${pct(p.redis.planningUtilization, 0)} of its network) and the ALBs (which scale on their own, or from the reserved LCU) would not take ${p.burst.factor}× either: a read burst of that size needs Redis planned for it, since resharding takes far longer than a burst.`,
+    `**Orders at ${p.burst.factor}×** (${n(base.rates.orders)} → ${n(base.rates.orders * p.burst.factor)}/s). The API absorbs them without scaling: ${n(o.extraOrderCores)} more cores against ${n(o.headroomCores)} idle at the planned utilisation. The stores behind decide: the orders table at ${n(o.burstWcu)} WCU/s against ${n(o.provisionedWcu)} provisioned, ${Number.isFinite(o.bankedSeconds) ? `its banked burst capacity lasts about ${n(o.bankedSeconds)} s, then writes are throttled and the API answers 503 (on-demand, or provisioned autoscaling, in minutes)` : 'within what is provisioned'}; ` +
+      `SNS takes ${n(MESSAGING.snsPublishQuotaUsEast1)} of ${n(o.publishes)} publishes/s, and the outbox keeps the other ${n(o.outboxGrowth)}/s for the relay to publish later (no order is lost, events are late); the consumers apply ${n(o.consumerCapacity)} events/s, and SQS holds the other ${n(o.queueGrowth)}/s until the consumer HPA catches up.`,
+  ];
 }
 
 /** The short form `make capacity` prints. */
