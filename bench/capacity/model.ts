@@ -87,12 +87,13 @@ export type Parameters = {
   ingress: { requestsPerVcpuPerSecond: number; planningUtilization: number };
   /** Both egress price lists (EC2 and CloudFront) × this: 1 is the list price; committed use pays less. */
   transfer: { priceFactor: number };
-  /** A burst of `factor` × the target: how fast the HPA, Karpenter and a new pod absorb it. */
+  /** A burst of `factor` × the target: how fast the HPA, the Cluster Autoscaler and a new pod absorb it. */
   burst: {
     factor: number;
     metricsResolutionSeconds: number;
     hpaSyncSeconds: number;
     hpaMaxGrowth: number;
+    autoscalerDecisionSeconds: number;
     nodeLaunchSeconds: number;
     imagePullSeconds: number;
     assumedPodStartSeconds: number;
@@ -617,7 +618,7 @@ export type TimeToServe = { date: string; image: string; cpuModel: string; cores
  * A burst of `factor` × the target. Reads: the fleet at 100% CPU serves 1/planned-utilisation ×
  * the target; the rest is refused (503 + Retry-After, src/http/load-shedding.ts) until new pods are
  * ready. Each wave of pods takes the metrics' resolution and the HPA's sync to be decided, then a node
- * (Karpenter), the image pull and the pod's start; the HPA counts pods not yet ready at 0% CPU when
+ * (the Cluster Autoscaler's decision, then EC2's launch and join), the image pull and the pod's start; the HPA counts pods not yet ready at 0% CPU when
  * it scales up (Kubernetes HPA docs, "Algorithm details"), so it grows the fleet by 100%/planned per
  * wave at most (and by the policy's cap, 100% per 15 s by default), not per sync.
  */
@@ -625,7 +626,7 @@ export function burstPlan(p: Parameters, d: Deployment, bench: BenchFigures, pod
   const { burst: b, api } = p;
   const u = api.targetCpuUtilization;
   const growth = Math.min(b.hpaMaxGrowth, 1 / u);
-  const waveSeconds = b.metricsResolutionSeconds + b.hpaSyncSeconds + b.nodeLaunchSeconds + b.imagePullSeconds + podStartSeconds;
+  const waveSeconds = b.metricsResolutionSeconds + b.hpaSyncSeconds + b.autoscalerDecisionSeconds + b.nodeLaunchSeconds + b.imagePullSeconds + podStartSeconds;
   const pods0 = d.api.apiPods;
   const waves: Array<{ from: number; to: number; pods: number; capacity: number; refused: number }> = [];
   let pods = pods0;
