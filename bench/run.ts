@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { freePort } from '../src/local/emulators.ts';
 import { RUNTIME_FLAGS } from '../src/processes/v8-flags.ts';
 import { Harness } from './harness.ts';
+import { InspectorProfiler } from './profiler.ts';
 import { cleanup, collectLog, installStopHandlers, isCleaningUp, LoadGenerator, startNode, waitForHttp, wasInterrupted } from './processes.ts';
 import { applyCeilingRatios, checkTargets, printApiLog, printTable, writeResults } from './report.ts';
 import { startApiProcess, startService } from './service.ts';
@@ -25,7 +26,9 @@ async function main(): Promise<boolean> {
 
   const { config, serviceEnv, redisPid, dynamodbCalls } = await startService();
   const [apiPort, ceilingPort] = [await freePort(), await freePort()];
-  const api = startNode([...RUNTIME_FLAGS, ...settings.apiNodeArgs, settings.apiEntry], { ...serviceEnv, PORT: String(apiPort) }, 'pipe');
+  const inspectPort = settings.apiProfileDir ? await freePort() : undefined;
+  const inspect = inspectPort ? [`--inspect=127.0.0.1:${inspectPort}`] : [];
+  const api = startNode([...RUNTIME_FLAGS, ...inspect, ...settings.apiNodeArgs, settings.apiEntry], { ...serviceEnv, PORT: String(apiPort) }, 'pipe');
   const apiLog = collectLog(api);
   const ceiling = startNode([`${here}ceiling.ts`], { ...serviceEnv, PORT: String(ceilingPort) }, 'inherit');
   const loadChild = startNode([`${here}load.ts`], process.env, 'inherit');
@@ -48,6 +51,7 @@ async function main(): Promise<boolean> {
     loadReady,
   ]);
   const load = new LoadGenerator(loadChild, apiDied);
+  const profiler = inspectPort ? await InspectorProfiler.connect(inspectPort, settings.apiProfileDir!) : undefined;
   log(`API pid ${api.pid} on ${apiOrigin}, ceiling pid ${ceiling.pid}, load generator pid ${load.pid}, redis pid ${redisPid ?? '?'}`);
 
   const bench = new Harness({
@@ -65,6 +69,7 @@ async function main(): Promise<boolean> {
     },
     startApi: (env) => startApiProcess(serviceEnv, settings.apiNodeArgs, env),
     dynamodbCalls,
+    profiler,
     startOtlpSink: async () => {
       const port = await freePort();
       const sink = startNode([`${here}otlp-sink.ts`], { ...process.env, PORT: String(port) }, 'inherit');
@@ -74,8 +79,9 @@ async function main(): Promise<boolean> {
     },
   });
   await runScenarios(bench, selected);
+  profiler?.close();
 
-  const ceilingSummary = applyCeilingRatios(bench.reports, bench.hotRatio);
+  const ceilingSummary = applyCeilingRatios(bench.reports, bench.interleavedRatios);
   const targets = checkTargets(bench.reports, settings.burstRate);
   printTable(ceilingSummary, bench.reports, targets);
   printApiLog(apiLog);

@@ -6,6 +6,7 @@ import type { Request } from 'autocannon';
 
 export type ScenarioName =
   | 'ceiling'
+  | 'ceiling-same-response'
   | 'get-hot'
   | 'get-cold'
   | 'get-warm'
@@ -35,6 +36,11 @@ export type Scenario = {
 
 export const SCENARIOS: Scenario[] = [
   { name: 'ceiling', measures: 'bare Fastify 5, one GET route answering a constant small JSON (separate process)', reported: true },
+  {
+    name: 'ceiling-same-response',
+    measures: "bare Fastify 5 answering get-hot's headers and 1 KiB body, captured from the API at the start (same process as the ceiling)",
+    reported: true,
+  },
   { name: 'get-hot', measures: 'GET /documents/{id} of one 1 KiB document, always a cache hit', reported: true },
   {
     name: 'post-documents-small',
@@ -177,6 +183,9 @@ export function requestsFor(spec: LoadSpec, state: PhaseState): Request[] {
   switch (spec.scenario) {
     case 'ceiling':
       return [{ method: 'GET', path: '/' }];
+
+    case 'ceiling-same-response':
+      return [{ method: 'GET', path: '/same' }];
 
     case 'get-hot':
       return [

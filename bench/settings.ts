@@ -34,6 +34,8 @@ export const settings = {
   /** Extra node flags for the API process, e.g. `--cpu-prof --cpu-prof-dir=bench/results/profiles`. */
   apiNodeArgs: (process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean),
   strict: process.env.BENCH_STRICT === '1',
+  /** A directory: CPU profiles of the API over get-hot's measured slices only (bench/profiler.ts). */
+  apiProfileDir: process.env.BENCH_API_PROFILE || undefined,
 };
 
 export type Settings = typeof settings;
