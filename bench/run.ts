@@ -67,7 +67,7 @@ async function main(): Promise<boolean> {
       partSize: config.S3_PART_SIZE_BYTES,
       partsInFlight: config.S3_PARTS_IN_FLIGHT,
     },
-    startApi: (env) => startApiProcess(serviceEnv, settings.apiNodeArgs, env),
+    startApi: (env, entry) => startApiProcess(serviceEnv, settings.apiNodeArgs, env, entry),
     dynamodbCalls,
     profiler,
     startOtlpSink: async () => {

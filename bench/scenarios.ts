@@ -8,6 +8,7 @@ export type ScenarioName =
   | 'ceiling'
   | 'ceiling-same-response'
   | 'get-hot'
+  | 'get-hot-b'
   | 'get-cold'
   | 'get-warm'
   | 'post-documents-small'
@@ -42,6 +43,7 @@ export const SCENARIOS: Scenario[] = [
     reported: true,
   },
   { name: 'get-hot', measures: 'GET /documents/{id} of one 1 KiB document, always a cache hit', reported: true },
+  { name: 'get-hot-b', measures: 'get-hot against an API of another build (BENCH_API_ENTRY_B), interleaved with get-hot: an A/B of a change', reported: false },
   {
     name: 'post-documents-small',
     measures: 'POST /documents, 256-byte JSON body, a unique Idempotency-Key per request',

@@ -35,6 +35,7 @@ function putDocuments(bench: Harness, count: number, idPrefix: string, seconds =
  */
 async function ceilingAndGetHot(bench: Harness, selected: ReadonlySet<ScenarioName>) {
   const pair: Parameters<Harness['interleaved']>[0] = [];
+  let other: ExtraApi | undefined;
   if (selected.has('ceiling')) pair.push({ name: 'ceiling', spec: { ...bench.base, scenario: 'ceiling', origin: bench.ceilingOrigin } });
   if (selected.has('get-hot') || selected.has('ceiling-same-response')) {
     const hotId = `hot-${bench.runTag}`;
@@ -48,8 +49,14 @@ async function ceilingAndGetHot(bench: Harness, selected: ReadonlySet<ScenarioNa
       pair.push({ name: 'ceiling-same-response', spec: { ...bench.base, scenario: 'ceiling-same-response', origin: bench.ceilingOrigin } });
     }
     if (selected.has('get-hot')) pair.push({ name: 'get-hot', spec: { ...bench.base, scenario: 'get-hot', origin: bench.apiOrigin, hotId } });
+    if (selected.has('get-hot') && settings.apiEntryB) {
+      other = await bench.startApi({}, settings.apiEntryB);
+      bench.measureAgainst('get-hot-b', other.pid);
+      await fetch(`${other.origin}/documents/${hotId}`).then((answer) => answer.arrayBuffer());
+      pair.push({ name: 'get-hot-b', spec: { ...bench.base, scenario: 'get-hot', origin: other.origin, hotId } });
+    }
   }
-  const measured = await bench.interleaved(pair, INTERLEAVED_SLICES, settings.seconds);
+  const measured = await bench.interleaved(pair, INTERLEAVED_SLICES, settings.seconds).finally(() => other?.stop());
   const ceiling = measured.find((entry) => entry.report.name === 'ceiling');
   const hot = measured.find((entry) => entry.report.name === 'get-hot');
   if (hot) hot.report.cache = cacheFigures(hot.result);
@@ -63,6 +70,11 @@ async function ceilingAndGetHot(bench: Harness, selected: ReadonlySet<ScenarioNa
       entry.report.notes.push(`ratio per slice ${ratio.slices.join(', ')}`);
     }
     entry.report.notes.unshift(`req/s per slice ${entry.sliceRps.join(', ')}`);
+  }
+  const b = measured.find((entry) => entry.report.name === 'get-hot-b');
+  if (hot && b) {
+    const cpu = (hot.report.cpu?.serverMsPerOk ?? 0) / (b.report.cpu?.serverMsPerOk || 1);
+    hot.report.notes.push(`to get-hot-b (${settings.apiEntryB}): CPU per request × ${cpu.toFixed(3)}, req/s × ${(hot.report.requestsPerSecond! / b.report.requestsPerSecond!).toFixed(3)}`);
   }
   const same = measured.find((entry) => entry.report.name === 'ceiling-same-response');
   if (hot && same) {
