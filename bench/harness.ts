@@ -47,8 +47,8 @@ export class Harness {
   readonly startOtlpSink: () => Promise<string>;
   /** The DynamoDB calls the emulator answered so far, by operation. */
   readonly dynamodbCalls: () => DynamoDbCalls;
-  /** BENCH_API_PROFILE: profiles the API over get-hot's measured slices. */
-  private readonly profiler: InspectorProfiler | undefined;
+  /** BENCH_API_PROFILE: the profilers of the rows profiled over their measured slices (get-hot, ceiling-same-response). */
+  private readonly profilers: ReadonlyMap<string, InspectorProfiler>;
 
   constructor(run: {
     load: LoadGenerator;
@@ -61,7 +61,7 @@ export class Harness {
     startApi: (env: Record<string, string>, entry?: string) => Promise<ExtraApi>;
     startOtlpSink: () => Promise<string>;
     dynamodbCalls: () => DynamoDbCalls;
-    profiler?: InspectorProfiler | undefined;
+    profilers?: ReadonlyMap<string, InspectorProfiler>;
   }) {
     this.load = run.load;
     this.pids = run.pids;
@@ -74,7 +74,7 @@ export class Harness {
     this.startApi = run.startApi;
     this.startOtlpSink = run.startOtlpSink;
     this.dynamodbCalls = run.dynamodbCalls;
-    this.profiler = run.profiler;
+    this.profilers = run.profilers ?? new Map();
   }
 
   /** Runs `work` with the API's and the machine's CPU read around it. */
@@ -140,7 +140,7 @@ export class Harness {
         const entry = state.get(name) ?? { calls: {}, sliceRps: [] };
         state.set(name, entry);
         const processes = this.processes(name);
-        const profiled = name === 'get-hot' ? this.profiler : undefined;
+        const profiled = this.profilers.get(name);
         await profiled?.start();
         const callsBefore = this.dynamodbCalls();
         const before = snapshot(processes);

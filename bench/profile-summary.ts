@@ -1,13 +1,14 @@
 import { readdirSync, readFileSync } from 'node:fs';
 
-// `node bench/profile-summary.ts <dir> [top]`: the self time of the
-// .cpuprofile files in <dir> (BENCH_API_PROFILE's, or --cpu-prof's), added
-// up by function and by module, as shares of the busy time ((idle) left out).
+// `node bench/profile-summary.ts <dir> [top] [prefix]`: the self time of the
+// .cpuprofile files in <dir> (BENCH_API_PROFILE's, or --cpu-prof's) whose
+// names start with prefix (e.g. get-hot-), added up by function and by
+// module, as shares of the busy time ((idle) left out).
 
 type Node = { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number };
 type Profile = { nodes: Node[]; samples: number[]; timeDeltas: number[] };
 
-const [dir = '.', topArg = '30'] = process.argv.slice(2);
+const [dir = '.', topArg = '30', prefix = ''] = process.argv.slice(2);
 const top = Number(topArg);
 const byFunction = new Map<string, number>();
 const byModule = new Map<string, number>();
@@ -24,7 +25,7 @@ function moduleOf(url: string, name: string): string {
   return url.replace(/^node:/, 'node:');
 }
 
-for (const file of readdirSync(dir).filter((name) => name.endsWith('.cpuprofile'))) {
+for (const file of readdirSync(dir).filter((name) => name.startsWith(prefix) && name.endsWith('.cpuprofile'))) {
   const profile = JSON.parse(readFileSync(`${dir}/${file}`, 'utf8')) as Profile;
   const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
   // Self time: each sample's time delta goes to the node it hit.

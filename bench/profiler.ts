@@ -2,9 +2,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 
 // BENCH_API_PROFILE=<dir>: CPU profiles of the API over the measured slices
 // of get-hot only (not its start, warm-up or the ceiling's slices, as
-// --cpu-prof would give), taken through the inspector of the API process
-// (started with --inspect on a port of its own). One .cpuprofile per slice;
-// `node bench/profile-summary.ts <dir>` adds them up by function and module.
+// --cpu-prof would give), and of the ceiling's process over those of
+// ceiling-same-response, taken through each process's inspector (started
+// with --inspect on a port of its own). One .cpuprofile per slice, named by
+// row; `node bench/profile-summary.ts <dir> [top] [row]` adds them up.
 
 type Pending = { resolve: (value: Record<string, unknown>) => void; reject: (error: Error) => void };
 

@@ -30,7 +30,9 @@ async function main(): Promise<boolean> {
   const inspect = inspectPort ? [`--inspect=127.0.0.1:${inspectPort}`] : [];
   const api = startNode([...RUNTIME_FLAGS, ...inspect, ...settings.apiNodeArgs, settings.apiEntry], { ...serviceEnv, PORT: String(apiPort) }, 'pipe');
   const apiLog = collectLog(api);
-  const ceiling = startNode([`${here}ceiling.ts`], { ...serviceEnv, PORT: String(ceilingPort) }, 'inherit');
+  const ceilingInspectPort = settings.apiProfileDir ? await freePort() : undefined;
+  const ceilingInspect = ceilingInspectPort ? [`--inspect=127.0.0.1:${ceilingInspectPort}`] : [];
+  const ceiling = startNode([...ceilingInspect, `${here}ceiling.ts`], { ...serviceEnv, PORT: String(ceilingPort) }, 'inherit');
   const loadChild = startNode([`${here}load.ts`], process.env, 'inherit');
   const loadReady = once(loadChild, 'message');
   const apiOrigin = `http://127.0.0.1:${apiPort}`;
@@ -51,7 +53,10 @@ async function main(): Promise<boolean> {
     loadReady,
   ]);
   const load = new LoadGenerator(loadChild, apiDied);
-  const profiler = inspectPort ? await InspectorProfiler.connect(inspectPort, settings.apiProfileDir!) : undefined;
+  // The API over get-hot, and the ceiling's process over ceiling-same-response: the same bytes, the one with the service around them.
+  const profilers = new Map<string, InspectorProfiler>();
+  if (inspectPort) profilers.set('get-hot', await InspectorProfiler.connect(inspectPort, settings.apiProfileDir!));
+  if (ceilingInspectPort) profilers.set('ceiling-same-response', await InspectorProfiler.connect(ceilingInspectPort, settings.apiProfileDir!));
   log(`API pid ${api.pid} on ${apiOrigin}, ceiling pid ${ceiling.pid}, load generator pid ${load.pid}, redis pid ${redisPid ?? '?'}`);
 
   const bench = new Harness({
@@ -69,7 +74,7 @@ async function main(): Promise<boolean> {
     },
     startApi: (env, entry) => startApiProcess(serviceEnv, settings.apiNodeArgs, env, entry),
     dynamodbCalls,
-    profiler,
+    profilers,
     startOtlpSink: async () => {
       const port = await freePort();
       const sink = startNode([`${here}otlp-sink.ts`], { ...process.env, PORT: String(port) }, 'inherit');
@@ -79,7 +84,7 @@ async function main(): Promise<boolean> {
     },
   });
   await runScenarios(bench, selected);
-  profiler?.close();
+  for (const profiler of profilers.values()) profiler.close();
 
   const ceilingSummary = applyCeilingRatios(bench.reports, bench.interleavedRatios);
   const targets = checkTargets(bench.reports, settings.burstRate);
