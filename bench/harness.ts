@@ -1,5 +1,6 @@
 import { addCpu, cpuDelta, snapshot, type CpuDelta, type Pids } from './cpu.ts';
 import type { LoadResult } from './load.ts';
+import type { InspectorProfiler } from './profiler.ts';
 import type { LoadGenerator } from './processes.ts';
 import { dynamodbPerOk, reportOf, type ScenarioReport } from './report.ts';
 import { SCENARIOS, type LoadSpec, type ScenarioName } from './scenarios.ts';
@@ -24,8 +25,8 @@ export class Harness {
   readonly reports: ScenarioReport[] = [];
   /** Documents created and never read yet (post-documents-small): get-cold reads them first. */
   readonly coldPool: string[] = [];
-  /** get-hot's ratio to the ceiling measured in the slices between its own. */
-  hotRatio: { ratio: number; slices: number[] } | undefined;
+  /** Ratios to the ceiling measured in the slices between their own (get-hot, ceiling-same-response), by row. */
+  readonly interleavedRatios = new Map<string, { ratio: number; slices: number[] }>();
 
   readonly load: LoadGenerator;
   readonly apiOrigin: string;
@@ -41,11 +42,13 @@ export class Harness {
   /** Scenarios measured against another process than the API: whose CPU they count. */
   private readonly serverPids = new Map<string, number>();
   /** Starts another API process with these variables on top of the run's. */
-  readonly startApi: (env: Record<string, string>) => Promise<ExtraApi>;
+  readonly startApi: (env: Record<string, string>, entry?: string) => Promise<ExtraApi>;
   /** Starts a process that accepts OTLP/HTTP exports and discards them; its origin. */
   readonly startOtlpSink: () => Promise<string>;
   /** The DynamoDB calls the emulator answered so far, by operation. */
   readonly dynamodbCalls: () => DynamoDbCalls;
+  /** BENCH_API_PROFILE: the profilers of the rows profiled over their measured slices (get-hot, ceiling-same-response). */
+  private readonly profilers: ReadonlyMap<string, InspectorProfiler>;
 
   constructor(run: {
     load: LoadGenerator;
@@ -55,9 +58,10 @@ export class Harness {
     redisUrl: string;
     runTag: string;
     transfers: TransferSetup;
-    startApi: (env: Record<string, string>) => Promise<ExtraApi>;
+    startApi: (env: Record<string, string>, entry?: string) => Promise<ExtraApi>;
     startOtlpSink: () => Promise<string>;
     dynamodbCalls: () => DynamoDbCalls;
+    profilers?: ReadonlyMap<string, InspectorProfiler>;
   }) {
     this.load = run.load;
     this.pids = run.pids;
@@ -70,6 +74,7 @@ export class Harness {
     this.startApi = run.startApi;
     this.startOtlpSink = run.startOtlpSink;
     this.dynamodbCalls = run.dynamodbCalls;
+    this.profilers = run.profilers ?? new Map();
   }
 
   /** Runs `work` with the API's and the machine's CPU read around it. */
@@ -135,10 +140,13 @@ export class Harness {
         const entry = state.get(name) ?? { calls: {}, sliceRps: [] };
         state.set(name, entry);
         const processes = this.processes(name);
+        const profiled = this.profilers.get(name);
+        await profiled?.start();
         const callsBefore = this.dynamodbCalls();
         const before = snapshot(processes);
         const result = await this.load.run({ ...spec, phase: 'measure', seconds: seconds / slices, series: `${name}-${this.runTag}` });
         const after = snapshot(processes);
+        await profiled?.stop(name);
         addCalls(entry.calls, callsBefore, this.dynamodbCalls());
         // Cumulative answers: this slice is the difference to the previous one.
         const previous = entry.result;

@@ -123,21 +123,25 @@ export function reportOf(
 export type CeilingSummary = { start: number | null; end: number | null; mean: number | null; drift: number | null };
 
 /**
- * Every row's ratio to the mean ceiling of this run; get-hot's to the
- * ceiling measured in the slices between its own, when there was one.
+ * Every row's ratio to the mean ceiling of this run; get-hot's and
+ * ceiling-same-response's to the ceiling measured in the slices between
+ * their own, when there was one.
  */
-export function applyCeilingRatios(reports: ScenarioReport[], hotRatio: { ratio: number; slices: number[] } | undefined): CeilingSummary {
-  const ceilings = reports.filter((report) => report.name.startsWith('ceiling') && report.requestsPerSecond);
+export function applyCeilingRatios(reports: ScenarioReport[], interleaved: ReadonlyMap<string, { ratio: number; slices: number[] }>): CeilingSummary {
+  // ceiling-same-response is a reference row, not the ceiling.
+  const ceilings = reports.filter((report) => (report.name === 'ceiling' || report.name === 'ceiling-end') && report.requestsPerSecond);
   const ceilingRps = ceilings.length ? ceilings.reduce((sum, report) => sum + report.requestsPerSecond!, 0) / ceilings.length : null;
   for (const report of reports) {
     if (report.requestsPerSecond !== undefined) {
       report.ratioToCeiling = ceilingRps ? Math.round((report.requestsPerSecond / ceilingRps) * 1000) / 1000 : null;
     }
   }
-  const hotReport = reports.find((report) => report.name === 'get-hot');
-  if (hotReport && hotRatio) {
-    hotReport.ratioToCeiling = hotRatio.ratio;
-    hotReport.ratioToCeilingPerSlice = hotRatio.slices;
+  for (const report of reports) {
+    const ratio = interleaved.get(report.name);
+    if (ratio) {
+      report.ratioToCeiling = ratio.ratio;
+      report.ratioToCeilingPerSlice = ratio.slices;
+    }
   }
 
   const summary: CeilingSummary = {

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { freePort } from '../src/local/emulators.ts';
 import { RUNTIME_FLAGS } from '../src/processes/v8-flags.ts';
 import { Harness } from './harness.ts';
+import { InspectorProfiler } from './profiler.ts';
 import { cleanup, collectLog, installStopHandlers, isCleaningUp, LoadGenerator, startNode, waitForHttp, wasInterrupted } from './processes.ts';
 import { applyCeilingRatios, checkTargets, printApiLog, printTable, writeResults } from './report.ts';
 import { startApiProcess, startService } from './service.ts';
@@ -25,9 +26,13 @@ async function main(): Promise<boolean> {
 
   const { config, serviceEnv, redisPid, dynamodbCalls } = await startService();
   const [apiPort, ceilingPort] = [await freePort(), await freePort()];
-  const api = startNode([...RUNTIME_FLAGS, ...settings.apiNodeArgs, settings.apiEntry], { ...serviceEnv, PORT: String(apiPort) }, 'pipe');
+  const inspectPort = settings.apiProfileDir ? await freePort() : undefined;
+  const inspect = inspectPort ? [`--inspect=127.0.0.1:${inspectPort}`] : [];
+  const api = startNode([...RUNTIME_FLAGS, ...inspect, ...settings.apiNodeArgs, settings.apiEntry], { ...serviceEnv, PORT: String(apiPort) }, 'pipe');
   const apiLog = collectLog(api);
-  const ceiling = startNode([`${here}ceiling.ts`], { ...serviceEnv, PORT: String(ceilingPort) }, 'inherit');
+  const ceilingInspectPort = settings.apiProfileDir ? await freePort() : undefined;
+  const ceilingInspect = ceilingInspectPort ? [`--inspect=127.0.0.1:${ceilingInspectPort}`] : [];
+  const ceiling = startNode([...ceilingInspect, `${here}ceiling.ts`], { ...serviceEnv, PORT: String(ceilingPort) }, 'inherit');
   const loadChild = startNode([`${here}load.ts`], process.env, 'inherit');
   const loadReady = once(loadChild, 'message');
   const apiOrigin = `http://127.0.0.1:${apiPort}`;
@@ -48,6 +53,10 @@ async function main(): Promise<boolean> {
     loadReady,
   ]);
   const load = new LoadGenerator(loadChild, apiDied);
+  // The API over get-hot, and the ceiling's process over ceiling-same-response: the same bytes, the one with the service around them.
+  const profilers = new Map<string, InspectorProfiler>();
+  if (inspectPort) profilers.set('get-hot', await InspectorProfiler.connect(inspectPort, settings.apiProfileDir!));
+  if (ceilingInspectPort) profilers.set('ceiling-same-response', await InspectorProfiler.connect(ceilingInspectPort, settings.apiProfileDir!));
   log(`API pid ${api.pid} on ${apiOrigin}, ceiling pid ${ceiling.pid}, load generator pid ${load.pid}, redis pid ${redisPid ?? '?'}`);
 
   const bench = new Harness({
@@ -63,8 +72,9 @@ async function main(): Promise<boolean> {
       partSize: config.S3_PART_SIZE_BYTES,
       partsInFlight: config.S3_PARTS_IN_FLIGHT,
     },
-    startApi: (env) => startApiProcess(serviceEnv, settings.apiNodeArgs, env),
+    startApi: (env, entry) => startApiProcess(serviceEnv, settings.apiNodeArgs, env, entry),
     dynamodbCalls,
+    profilers,
     startOtlpSink: async () => {
       const port = await freePort();
       const sink = startNode([`${here}otlp-sink.ts`], { ...process.env, PORT: String(port) }, 'inherit');
@@ -74,8 +84,9 @@ async function main(): Promise<boolean> {
     },
   });
   await runScenarios(bench, selected);
+  for (const profiler of profilers.values()) profiler.close();
 
-  const ceilingSummary = applyCeilingRatios(bench.reports, bench.hotRatio);
+  const ceilingSummary = applyCeilingRatios(bench.reports, bench.interleavedRatios);
   const targets = checkTargets(bench.reports, settings.burstRate);
   printTable(ceilingSummary, bench.reports, targets);
   printApiLog(apiLog);

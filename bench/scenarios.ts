@@ -6,7 +6,9 @@ import type { Request } from 'autocannon';
 
 export type ScenarioName =
   | 'ceiling'
+  | 'ceiling-same-response'
   | 'get-hot'
+  | 'get-hot-b'
   | 'get-cold'
   | 'get-warm'
   | 'post-documents-small'
@@ -35,7 +37,13 @@ export type Scenario = {
 
 export const SCENARIOS: Scenario[] = [
   { name: 'ceiling', measures: 'bare Fastify 5, one GET route answering a constant small JSON (separate process)', reported: true },
+  {
+    name: 'ceiling-same-response',
+    measures: "bare Fastify 5 answering get-hot's headers and 1 KiB body, captured from the API at the start (same process as the ceiling)",
+    reported: true,
+  },
   { name: 'get-hot', measures: 'GET /documents/{id} of one 1 KiB document, always a cache hit', reported: true },
+  { name: 'get-hot-b', measures: 'get-hot against an API of another build (BENCH_API_ENTRY_B), interleaved with get-hot: an A/B of a change', reported: false },
   {
     name: 'post-documents-small',
     measures: 'POST /documents, 256-byte JSON body, a unique Idempotency-Key per request',
@@ -177,6 +185,9 @@ export function requestsFor(spec: LoadSpec, state: PhaseState): Request[] {
   switch (spec.scenario) {
     case 'ceiling':
       return [{ method: 'GET', path: '/' }];
+
+    case 'ceiling-same-response':
+      return [{ method: 'GET', path: '/same' }];
 
     case 'get-hot':
       return [

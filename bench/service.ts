@@ -61,9 +61,14 @@ export async function startService(): Promise<{ config: Config; serviceEnv: Node
 }
 
 /** An API process of the build on a free port, once it answers; `nodeArgs` come after the service's runtime flags. */
-export async function startApiProcess(serviceEnv: NodeJS.ProcessEnv, nodeArgs: readonly string[], env: Record<string, string> = {}): Promise<ExtraApi> {
+export async function startApiProcess(
+  serviceEnv: NodeJS.ProcessEnv,
+  nodeArgs: readonly string[],
+  env: Record<string, string> = {},
+  entry = settings.apiEntry,
+): Promise<ExtraApi> {
   const port = await freePort();
-  const api = startNode([...RUNTIME_FLAGS, ...nodeArgs, settings.apiEntry], { ...serviceEnv, ...env, PORT: String(port) }, 'pipe');
+  const api = startNode([...RUNTIME_FLAGS, ...nodeArgs, entry], { ...serviceEnv, ...env, PORT: String(port) }, 'pipe');
   collectLog(api);
   const origin = `http://127.0.0.1:${port}`;
   await waitForHttp('an API', api, `${origin}/health/live`, 20_000);

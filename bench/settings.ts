@@ -31,9 +31,13 @@ export const settings = {
   output: process.env.BENCH_OUTPUT || `${here}results/latest.json`,
   /** The API entry point, relative to the repository (default: the build of `make build`). */
   apiEntry: process.env.BENCH_API_ENTRY || 'dist/processes/api.js',
+  /** Another build of the API (e.g. the one before a change), measured as get-hot-b in get-hot's slices. */
+  apiEntryB: process.env.BENCH_API_ENTRY_B || undefined,
   /** Extra node flags for the API process, e.g. `--cpu-prof --cpu-prof-dir=bench/results/profiles`. */
   apiNodeArgs: (process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean),
   strict: process.env.BENCH_STRICT === '1',
+  /** A directory: CPU profiles of the API over get-hot's measured slices only (bench/profiler.ts). */
+  apiProfileDir: process.env.BENCH_API_PROFILE || undefined,
 };
 
 export type Settings = typeof settings;
