@@ -201,7 +201,7 @@ test-image: install image image-emulators
 TF := terraform -chdir=terraform
 
 .PHONY: compose-up compose-down compose-localstack-up compose-localstack-down \
-        tf-init tf-plan tf-apply kubeconfig ecr-push k8s-config k8s-secret k8s-apply k8s-delete test-infra
+        tf-init tf-plan tf-apply kubeconfig ecr-push ecr-replicate k8s-config k8s-secret k8s-apply k8s-delete test-infra
 
 ## compose-up: the service on the project's own emulators (nothing pulled), on http://127.0.0.1:3100; returns once it answers
 compose-up: image image-emulators
@@ -233,24 +233,27 @@ tf-apply:
 kubeconfig:
 	$$($(TF) output -raw configure_kubectl)
 
-## ecr-push: build for the nodes (linux/amd64) from the official base, push as $(IMAGE_TAG), record it in k8s/image.env
+## ecr-push: build for the nodes (linux/amd64 and linux/arm64) from the official base, push as $(IMAGE_TAG), record it in k8s/image.env
 # The tag is the commit (a dirty tree is refused: the tag must name the code),
 # the repository's tags are immutable, and k8s/image.env gets the tag and the
 # digest ECR reports for it: the Deployments run exactly the pushed image.
+# One manifest list for both architectures; a tag already pushed is not
+# pushed again, and its digest is recorded (scripts/ecr-push.sh).
+IMAGE_ENV ?= k8s/image.env
 ecr-push:
 	@case "$(IMAGE_TAG)" in *-dirty|untracked*) \
 	  echo "ecr-push: refusing to push $(IMAGE_TAG): commit first, so that the tag names the code" >&2; exit 1;; esac
 	@test -n "$(CONTAINER_RUNTIME)" || { echo "ecr-push needs docker or podman" >&2; exit 1; }
 	@set -e; repo=$$($(TF) output -raw ecr_repository_url); region=$$($(TF) output -raw region); \
-	aws ecr get-login-password --region $$region | $(CONTAINER_RUNTIME) login --username AWS --password-stdin $${repo%%/*}; \
-	$(CONTAINER_RUNTIME) build $(BUILD_FLAGS) --platform linux/amd64 -t $$repo:$(IMAGE_TAG) .; \
-	if [ "$$($(CONTAINER_RUNTIME) image inspect --format '{{ index .Config.Labels "org.docsvc.local-stand-in" }}' $$repo:$(IMAGE_TAG))" = true ]; then \
-	  echo "ecr-push: $$repo:$(IMAGE_TAG) is built on the local stand-in base: never pushed" >&2; exit 1; fi; \
-	$(CONTAINER_RUNTIME) push $$repo:$(IMAGE_TAG); \
-	digest=$$(aws ecr describe-images --region $$region --repository-name $${repo#*/} \
-	  --image-ids imageTag=$(IMAGE_TAG) --query 'imageDetails[0].imageDigest' --output text); \
-	echo "IMAGE=$$repo:$(IMAGE_TAG)@$$digest" > k8s/image.env; \
-	echo "pushed $$repo:$(IMAGE_TAG)@$$digest; k8s/image.env names it"
+	RUNTIME=$(CONTAINER_RUNTIME) REPOSITORY=$$repo REGION=$$region TAG=$(IMAGE_TAG) IMAGE_ENV=$(IMAGE_ENV) \
+	  BUILD_FLAGS="$(BUILD_FLAGS)" ARCHES="$(IMAGE_ARCHES)" scripts/ecr-push.sh
+
+## ecr-replicate: copy $(IMAGE_TAG) into every region's repository that lacks it (after adding a region; skopeo)
+# ECR's replication copies only what is pushed after a region is added.
+ecr-replicate:
+	@set -e; repo=$$($(TF) output -raw ecr_repository_url); region=$$($(TF) output -raw region); \
+	repos=$$($(TF) output -json region_clusters | jq -r 'to_entries[] | "\(.key) \(.value.image_repository)"'); \
+	REPOSITORY=$$repo REGION=$$region TAG=$(IMAGE_TAG) REPOSITORIES="$$repos" scripts/ecr-replicate.sh
 
 ## k8s-config: write k8s/aws.env (resource names, Redis endpoint) from the terraform outputs
 k8s-config:

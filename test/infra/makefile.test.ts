@@ -86,16 +86,14 @@ describe('make compose-up and compose-down', () => {
 });
 
 describe('make ecr-push', () => {
-  it('pushes the one tag, and writes that tag with the digest ECR reports into k8s/image.env', () => {
+  it('leaves building, pushing and recording to scripts/ecr-push.sh, for both architectures (test/infra/ecr.test.ts runs it)', () => {
     const { output } = make('-n', 'ecr-push', 'CONTAINER_RUNTIME=docker', 'IMAGE_TAG=0123456789ab');
-    expect(output).toContain('docker build --network host  --platform linux/amd64 -t $repo:0123456789ab .');
-    expect(output).toContain('docker push $repo:0123456789ab');
-    expect(output).toMatch(/--image-ids imageTag=0123456789ab --query 'imageDetails\[0\]\.imageDigest'/);
-    expect(output).toContain('echo "IMAGE=$repo:0123456789ab@$digest" > k8s/image.env');
+    expect(output).toContain('RUNTIME=docker REPOSITORY=$repo REGION=$region TAG=0123456789ab IMAGE_ENV=k8s/image.env');
+    expect(output).toContain('ARCHES="amd64 arm64" scripts/ecr-push.sh');
     // Built from the official base, and refused if it carries the stand-in's label.
     expect(output).not.toContain('NODE_IMAGE=');
     expect(standInLabel).toBeDefined();
-    expect(output).toContain(`index .Config.Labels "${standInLabel}"`);
+    expect(readText('scripts/ecr-push.sh')).toContain(`index .Config.Labels "${standInLabel}"`);
   });
 
   it('refuses a tag that does not name a commit, before any call to AWS', () => {
