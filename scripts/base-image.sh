@@ -22,7 +22,7 @@ if "$runtime" image inspect "$official" >/dev/null 2>&1; then
 fi
 # A stand-in built before is used at once: no pull is tried again (a registry
 # that hangs would cost the full timeout on every build). Remove it to try.
-standin=$("$here/build-base-image.sh" --name "$official" $arch)
+standin=$("$here/build-base-image.sh" --name "$official" ${arch:+"$arch"})
 if "$runtime" image inspect "$standin" >/dev/null 2>&1; then
   echo "base-image: using the local stand-in $standin built earlier ($runtime rmi it to try pulling $official again)" >&2
   echo "$standin"
@@ -35,5 +35,5 @@ if timeout 120 "$runtime" pull ${arch:+--platform "linux/$arch"} "docker.io/libr
   exit 0
 fi
 echo "base-image: cannot pull $official; using the local stand-in instead" >&2
-"$here/build-base-image.sh" "$runtime" "$official" $arch >&2
-"$here/build-base-image.sh" --name "$official" $arch
+"$here/build-base-image.sh" "$runtime" "$official" ${arch:+"$arch"} >&2
+"$here/build-base-image.sh" --name "$official" ${arch:+"$arch"}

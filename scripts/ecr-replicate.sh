@@ -43,7 +43,7 @@ command -v skopeo >/dev/null || { echo "ecr-replicate needs skopeo (Debian: apt-
 
 logged_in=false
 while read -r region repository; do
-  [ -n "$region" ] && [ "$region" != "$REGION" ] || continue
+  if [ -z "$region" ] || [ "$region" = "$REGION" ]; then continue; fi
   digest=$(tagged_digest "$region" "$repository")
   if [ "$digest" = "$source_digest" ]; then
     echo "ecr-replicate: $region has $repository:$TAG already"
