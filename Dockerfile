@@ -7,18 +7,29 @@
 # Node 24, the major of development (the `node` devDependency); the exact
 # version is pinned so that a rebuild gets the same runtime. Bump both together.
 ARG NODE_IMAGE=node:24.21.0-bookworm-slim
+# Built for linux/amd64 and linux/arm64 (docs/deploy.md, "Image
+# architectures"). The stages that only make files the same on every
+# architecture (node_modules without a native module or install script,
+# compiled JavaScript) run on the building machine's own platform: an arm64
+# build then runs no npm or tsc under emulation. BUILD_NODE_IMAGE is their
+# base; it differs from NODE_IMAGE only for the local stand-ins, which are one
+# image per architecture rather than one multi-architecture name.
+ARG BUILD_NODE_IMAGE=${NODE_IMAGE}
 
 # Production dependencies only, in their own stage so that neither npm's cache
-# nor the dev tree reaches the final image.
-FROM ${NODE_IMAGE} AS deps
+# nor the dev tree reaches the final image. None has a native part
+# (test/infra/dockerfile.test.ts checks the lockfile): the tree is the same
+# for every architecture.
+FROM --platform=$BUILDPLATFORM ${BUILD_NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 # --ignore-scripts: no runtime dependency needs an install script, and none
 # gets to run one at build time.
 RUN npm ci --omit=dev --ignore-scripts
 
-# Compile TypeScript with the full dependency tree.
-FROM ${NODE_IMAGE} AS build
+# Compile TypeScript with the full dependency tree (its compiler is a native
+# binary of the building machine's platform; its output is not).
+FROM --platform=$BUILDPLATFORM ${BUILD_NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 # The `node` devDependency is a second Node binary for local work; without its
@@ -32,7 +43,7 @@ RUN npm run build && mv dist/local /local
 # The versions package-lock.json pins for what dist/local/stack.js loads
 # (dynalite, fauxqs, typebox), in a file of their own: the emulators' npm
 # install below reruns only when they change, not with every lockfile change.
-FROM ${NODE_IMAGE} AS emulator-packages
+FROM --platform=$BUILDPLATFORM ${BUILD_NODE_IMAGE} AS emulator-packages
 COPY package-lock.json /tmp/
 RUN node -p "['dynalite', 'fauxqs', 'typebox'].map((n) => n + '@' + require('/tmp/package-lock.json').packages['node_modules/' + n].version).join(' ')" > /packages
 

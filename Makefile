@@ -133,20 +133,50 @@ NODE_IMAGE := $(shell sed -n 's/^ARG NODE_IMAGE=//p' Dockerfile)
 IMAGE_TAG := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo untracked)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
 IMAGE     := docsvc:$(IMAGE_TAG)
 EMULATORS_IMAGE := docsvc-emulators:local
+# The image is built for both kinds of node (docs/deploy.md, "Image
+# architectures"): x86 and Graviton. Go's and Debian's names.
+IMAGE_ARCHES := amd64 arm64
+HOST_ARCH    := $(subst x86_64,amd64,$(subst aarch64,arm64,$(shell uname -m)))
+OTHER_ARCHES := $(filter-out $(HOST_ARCH),$(IMAGE_ARCHES))
+# Whether binaries of architecture $(1) run here: QEMU's user-mode emulator
+# registered with binfmt_misc (what a build of another architecture needs).
+emulated = grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-$$(case $(1) in arm64) echo aarch64;; amd64) echo x86_64;; esac) 2>/dev/null
+EMULATION_HINT := Debian: apt-get install -y qemu-user-static binfmt-support
 
 .PHONY: image image-emulators test-image
 
-## image: the service image, docsvc:<commit> (and docsvc:local for compose), with docker or podman
+## image: the service image, docsvc:<commit> (and docsvc:local for compose), with docker or podman,
+## and docsvc:<commit>-<arch> for each architecture this machine can build (docs/deploy.md, "Image architectures")
 # Progress: each step of the build, with the seconds since the start. Measured
 # (docs/operations.md): 1-2 minutes with no layer cached, about 15 s with all;
 # the first time, the local stand-in base before it (36 s to 3 min).
+# The other architecture reuses the stages that ran on this machine (the
+# Dockerfile's --platform=$$BUILDPLATFORM): under emulation only the last
+# stage's few steps run. Without an emulator it is skipped, and said so.
+# The official base is one name for both: --platform picks. The stand-ins
+# are two local names, whose own architecture the image takes: podman 4.3,
+# given --platform, looks every FROM up for that platform, a stage's own
+# --platform notwithstanding, fails to find this machine's stand-in and
+# tries to pull it (docs/deploy.md, "Image architectures").
+LOCAL_BASES = $(if $(filter podman,$(CONTAINER_RUNTIME)),--pull=never)
 image:
 	@test -n "$(CONTAINER_RUNTIME)" || { echo "make image needs docker or podman (apt-get install -y podman runc)" >&2; exit 1; }
 	@start=$$(date +%s); \
 	  base=$$(scripts/base-image.sh $(CONTAINER_RUNTIME) $(NODE_IMAGE)) && \
 	  echo "building $(IMAGE) FROM $$base with $(CONTAINER_RUNTIME) (1-2 minutes; about 15 s when nothing changed)" && \
-	  $(CONTAINER_RUNTIME) build $(BUILD_FLAGS) --build-arg NODE_IMAGE=$$base -t $(IMAGE) -t docsvc:local . && \
-	  echo "$(IMAGE): $$(( $$($(CONTAINER_RUNTIME) image inspect --format '{{.Size}}' $(IMAGE)) / 1000000 )) MB, made in $$(( $$(date +%s) - start )) s"
+	  $(CONTAINER_RUNTIME) build $(BUILD_FLAGS) --build-arg NODE_IMAGE=$$base -t $(IMAGE) -t $(IMAGE)-$(HOST_ARCH) -t docsvc:local . && \
+	  echo "$(IMAGE): $$(( $$($(CONTAINER_RUNTIME) image inspect --format '{{.Size}}' $(IMAGE)) / 1000000 )) MB, made in $$(( $$(date +%s) - start )) s" && \
+	  for arch in $(OTHER_ARCHES); do \
+	    if ! $(call emulated,$$arch); then \
+	      echo "image: not building linux/$$arch: no emulator for it is registered here ($(EMULATION_HINT))"; continue; fi; \
+	    start=$$(date +%s); \
+	    other=$$(scripts/base-image.sh $(CONTAINER_RUNTIME) $(NODE_IMAGE) $$arch) && \
+	    echo "building $(IMAGE)-$$arch FROM $$other with $(CONTAINER_RUNTIME), under emulation" && \
+	    if [ "$$other" = "$$base" ]; then platform="--platform linux/$$arch"; else platform="$(LOCAL_BASES)"; fi; \
+	    $(CONTAINER_RUNTIME) build $(BUILD_FLAGS) $$platform \
+	      --build-arg NODE_IMAGE=$$other --build-arg BUILD_NODE_IMAGE=$$base -t $(IMAGE)-$$arch . && \
+	    echo "$(IMAGE)-$$arch: made in $$(( $$(date +%s) - start )) s" || exit 1; \
+	  done
 
 ## image-emulators: dynalite, fauxqs and redis-server in one image, for docker-compose.emulators.yml
 image-emulators:
@@ -158,8 +188,11 @@ image-emulators:
 	  echo "$(EMULATORS_IMAGE): made in $$(( $$(date +%s) - start )) s"
 
 ## test-image: build both images, then run them as Kubernetes would and check them from outside (test/image/)
+# DOCSVC_ARCH_IMAGES: the images of the other architectures that make image
+# built (none without an emulator), which test/image/architectures.test.ts starts.
 test-image: install image image-emulators
 	DOCSVC_IMAGE=$(IMAGE) DOCSVC_EMULATORS_IMAGE=$(EMULATORS_IMAGE) CONTAINER_RUNTIME=$(CONTAINER_RUNTIME) \
+	  DOCSVC_ARCH_IMAGES="$$(for arch in $(OTHER_ARCHES); do $(call emulated,$$arch) && echo $$arch=$(IMAGE)-$$arch; done)" \
 	  vitest run --config test/image/vitest.config.ts
 
 # ---- Compose (docs/operations.md: "Run with compose")
@@ -168,7 +201,7 @@ test-image: install image image-emulators
 TF := terraform -chdir=terraform
 
 .PHONY: compose-up compose-down compose-localstack-up compose-localstack-down \
-        tf-init tf-plan tf-apply cdn-key cdn-key-upload kubeconfig ecr-push k8s-config k8s-secret k8s-apply k8s-delete test-infra
+        tf-init tf-plan tf-apply cdn-key cdn-key-upload kubeconfig ecr-push ecr-replicate k8s-config k8s-secret k8s-apply k8s-delete test-infra
 
 ## compose-up: the service on the project's own emulators (nothing pulled), on http://127.0.0.1:3100; returns once it answers
 compose-up: image image-emulators
@@ -235,24 +268,27 @@ cdn-key-upload:
 kubeconfig:
 	$$($(TF) output -raw configure_kubectl)
 
-## ecr-push: build for the nodes (linux/arm64: Graviton, terraform var.node_instance_types) from the official base, push as $(IMAGE_TAG), record it in k8s/image.env
+## ecr-push: build for the nodes (linux/amd64 and linux/arm64) from the official base, push as $(IMAGE_TAG), record it in k8s/image.env
 # The tag is the commit (a dirty tree is refused: the tag must name the code),
 # the repository's tags are immutable, and k8s/image.env gets the tag and the
 # digest ECR reports for it: the Deployments run exactly the pushed image.
+# One manifest list for both architectures; a tag already pushed is not
+# pushed again, and its digest is recorded (scripts/ecr-push.sh).
+IMAGE_ENV ?= k8s/image.env
 ecr-push:
 	@case "$(IMAGE_TAG)" in *-dirty|untracked*) \
 	  echo "ecr-push: refusing to push $(IMAGE_TAG): commit first, so that the tag names the code" >&2; exit 1;; esac
 	@test -n "$(CONTAINER_RUNTIME)" || { echo "ecr-push needs docker or podman" >&2; exit 1; }
 	@set -e; repo=$$($(TF) output -raw ecr_repository_url); region=$$($(TF) output -raw region); \
-	aws ecr get-login-password --region $$region | $(CONTAINER_RUNTIME) login --username AWS --password-stdin $${repo%%/*}; \
-	$(CONTAINER_RUNTIME) build $(BUILD_FLAGS) --platform linux/arm64 -t $$repo:$(IMAGE_TAG) .; \
-	if [ "$$($(CONTAINER_RUNTIME) image inspect --format '{{ index .Config.Labels "org.docsvc.local-stand-in" }}' $$repo:$(IMAGE_TAG))" = true ]; then \
-	  echo "ecr-push: $$repo:$(IMAGE_TAG) is built on the local stand-in base: never pushed" >&2; exit 1; fi; \
-	$(CONTAINER_RUNTIME) push $$repo:$(IMAGE_TAG); \
-	digest=$$(aws ecr describe-images --region $$region --repository-name $${repo#*/} \
-	  --image-ids imageTag=$(IMAGE_TAG) --query 'imageDetails[0].imageDigest' --output text); \
-	echo "IMAGE=$$repo:$(IMAGE_TAG)@$$digest" > k8s/image.env; \
-	echo "pushed $$repo:$(IMAGE_TAG)@$$digest; k8s/image.env names it"
+	RUNTIME=$(CONTAINER_RUNTIME) REPOSITORY=$$repo REGION=$$region TAG=$(IMAGE_TAG) IMAGE_ENV=$(IMAGE_ENV) \
+	  BUILD_FLAGS="$(BUILD_FLAGS)" ARCHES="$(IMAGE_ARCHES)" scripts/ecr-push.sh
+
+## ecr-replicate: copy $(IMAGE_TAG) into every region's repository that lacks it (after adding a region; skopeo)
+# ECR's replication copies only what is pushed after a region is added.
+ecr-replicate:
+	@set -e; repo=$$($(TF) output -raw ecr_repository_url); region=$$($(TF) output -raw region); \
+	repos=$$($(TF) output -json region_clusters | jq -r 'to_entries[] | "\(.key) \(.value.image_repository)"'); \
+	REPOSITORY=$$repo REGION=$$region TAG=$(IMAGE_TAG) REPOSITORIES="$$repos" scripts/ecr-replicate.sh
 
 ## k8s-config: write k8s/aws.env (resource names, Redis endpoint) and k8s/cluster-autoscaler/cluster.env from the terraform outputs
 k8s-config:

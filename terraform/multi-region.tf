@@ -173,6 +173,9 @@ resource "aws_s3_bucket_replication_configuration" "documents" {
 }
 
 # The image pushed to the primary's repository, in every region's registry.
+# ECR copies only what is pushed after a region is named here: `make
+# ecr-replicate` copies an earlier image into a region added later
+# (docs/deploy.md, "Adding a region: its images").
 resource "aws_ecr_replication_configuration" "images" {
   count = local.multi_region ? 1 : 0
 

@@ -168,16 +168,24 @@ export type Running = {
   timeToServe: { fromStartMs: number; fromCreateMs: number };
 };
 
-/** Starts a component's container and waits for its /health/ready from the host. */
-export async function startComponent(c: Component, env: Record<string, string> = {}): Promise<Running> {
+/**
+ * Starts a component's container and waits for its /health/ready from the host.
+ * `from`: another image than the one under test (another architecture's);
+ * `startupTimeoutMs`: a hang guard, longer for an image run under emulation.
+ */
+export async function startComponent(
+  c: Component,
+  env: Record<string, string> = {},
+  { from = image, startupTimeoutMs = 60_000 }: { from?: string; startupTimeoutMs?: number } = {},
+): Promise<Running> {
   const port = await freePort();
   let output = '';
   const ready = new ReadyOnHostPort(port, '/health/ready');
   const createdAt = Date.now();
-  const container = await new PodContainer(image, c)
+  const container = await new PodContainer(from, c)
     .withEnvironment(podEnvironment(c, { ...env, [c.portVariable]: String(port) }))
     .withWaitStrategy(ready)
-    .withStartupTimeout(60_000)
+    .withStartupTimeout(startupTimeoutMs)
     .withLogConsumer((stream) => stream.on('data', (chunk: Buffer) => (output += chunk.toString())))
     .start();
   const timeToServe = { fromStartMs: ready.readyAt! - ready.startedAt!, fromCreateMs: ready.readyAt! - createdAt };

@@ -6,7 +6,7 @@ import { RUNTIME_FLAGS } from '../../src/processes/v8-flags.ts';
 import { defaultOf, entryPoints, exists, readText, routes, tools } from './helpers.ts';
 
 type Instruction = { keyword: string; args: string };
-type Stage = { name: string | undefined; image: string; instructions: Instruction[] };
+type Stage = { name: string | undefined; image: string; platform: string | undefined; instructions: Instruction[] };
 
 const dockerfile = readText('Dockerfile');
 
@@ -30,14 +30,16 @@ function instructions(text: string): Instruction[] {
 function stages(all: Instruction[]): Stage[] {
   const args: Record<string, string> = {};
   const result: Stage[] = [];
+  const resolve = (text: string) => text.replace(/\$\{(\w+)\}|\$(\w+)/g, (_m, a?: string, b?: string) => args[a ?? b ?? ''] ?? '');
   for (const instruction of all) {
     if (instruction.keyword === 'FROM') {
-      const [image = '', as, name] = instruction.args.split(/\s+/);
-      const resolved = image.replace(/\$\{(\w+)\}|\$(\w+)/g, (_m, a?: string, b?: string) => args[a ?? b ?? ''] ?? '');
-      result.push({ name: as?.toUpperCase() === 'AS' ? name : undefined, image: resolved, instructions: [] });
+      const words = instruction.args.split(/\s+/);
+      const platform = words[0]?.startsWith('--platform=') ? words.shift()?.slice('--platform='.length) : undefined;
+      const [image = '', as, name] = words;
+      result.push({ name: as?.toUpperCase() === 'AS' ? name : undefined, image: resolve(image), platform, instructions: [] });
     } else if (result.length === 0 && instruction.keyword === 'ARG') {
       const [key = '', value = ''] = instruction.args.split('=');
-      args[key] = value;
+      args[key] = resolve(value);
     } else {
       result.at(-1)?.instructions.push(instruction);
     }
@@ -112,6 +114,23 @@ describe('Dockerfile', () => {
     expect(emulators?.instructions.some((i) => i.keyword === 'USER' && i.args === 'node')).toBe(true);
     // The default target (the last stage) is the service.
     expect(final?.name).toBe('runtime');
+  });
+
+  it('builds for any architecture: the stages that make only portable files run on the build platform, the runtime on the target', () => {
+    const byName = (name: string) => built.find((s) => s.name === name);
+    // npm ci and tsc never run under emulation: their output is the same on every architecture…
+    for (const name of ['deps', 'build', 'emulator-packages']) expect(byName(name)?.platform, name).toBe('$BUILDPLATFORM');
+    // …and what runs is the target's: its Node binary and its Debian packages.
+    expect(final?.platform).toBeUndefined();
+    expect(byName('emulators')?.platform).toBeUndefined();
+    expect(dockerfile).toMatch(/^ARG BUILD_NODE_IMAGE=\$\{NODE_IMAGE\}$/m);
+    // Portable only while no production dependency has a native part, a
+    // platform-specific variant or an install script.
+    const locked = JSON.parse(readText('package-lock.json')).packages as Record<string, Record<string, unknown>>;
+    const native = Object.entries(locked).filter(
+      ([path, p]) => path !== '' && !p.dev && (p.cpu || p.os || p.hasInstallScript || p.gypfile || /\.node$/.test(path)),
+    );
+    expect(native.map(([path]) => path)).toEqual([]);
   });
 
   it('exposes the API port and the workers metrics port', () => {

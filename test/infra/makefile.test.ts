@@ -25,11 +25,25 @@ describe('make image', () => {
 
   it('builds with what podman needs here, and nothing podman-specific for docker', () => {
     const podman = make('-n', 'image', 'CONTAINER_RUNTIME=podman', 'IMAGE_TAG=0123456789ab').output;
-    expect(podman).toMatch(/podman build --network host --runtime runc --format docker --ulimit nofile=20000:20000 --ulimit nproc=10000:10000 --build-arg NODE_IMAGE=\$base -t docsvc:0123456789ab -t docsvc:local \./);
+    expect(podman).toMatch(/podman build --network host --runtime runc --format docker --ulimit nofile=20000:20000 --ulimit nproc=10000:10000 --build-arg NODE_IMAGE=\$base -t docsvc:0123456789ab -t docsvc:0123456789ab-(amd64|arm64) -t docsvc:local \./);
     const docker = make('-n', 'image', 'CONTAINER_RUNTIME=docker', 'IMAGE_TAG=0123456789ab').output;
     const build = docker.split('\n').find((line) => line.includes('docker build'));
     expect(build).toMatch(/docker build --network host +--build-arg NODE_IMAGE=\$base -t docsvc:0123456789ab/);
     expect(build).not.toMatch(/--runtime|--format|--ulimit/);
+  });
+
+  it("builds the other architecture too, on that architecture's base and this machine's build stages, when an emulator runs it", () => {
+    const { output } = make('-n', 'image', 'CONTAINER_RUNTIME=podman', 'IMAGE_TAG=0123456789ab');
+    const host = /-t docsvc:0123456789ab-(amd64|arm64) /.exec(output)?.[1];
+    const other = host === 'amd64' ? 'arm64' : 'amd64';
+    expect(output).toContain(`for arch in ${other}; do`);
+    expect(output).toMatch(/grep -qx enabled \/proc\/sys\/fs\/binfmt_misc\/qemu-/);
+    expect(output).toContain('not building linux/$arch: no emulator for it is registered here');
+    expect(output).toContain('other=$(scripts/base-image.sh podman node:24.21.0-bookworm-slim $arch)');
+    expect(output).toContain('if [ "$other" = "$base" ]; then platform="--platform linux/$arch"; else platform="--pull=never"; fi');
+    expect(output).toMatch(/\$platform[\s\\]+--build-arg NODE_IMAGE=\$other --build-arg BUILD_NODE_IMAGE=\$base -t docsvc:0123456789ab-\$arch \./);
+    // make test-image starts what was built.
+    expect(make('-n', 'test-image', 'CONTAINER_RUNTIME=podman', 'IMAGE_TAG=0123456789ab').output).toContain('echo $arch=docsvc:0123456789ab-$arch');
   });
 
   it('falls back to the local stand-in base only through scripts/base-image.sh', () => {
@@ -72,16 +86,14 @@ describe('make compose-up and compose-down', () => {
 });
 
 describe('make ecr-push', () => {
-  it('pushes the one tag, and writes that tag with the digest ECR reports into k8s/image.env', () => {
+  it('leaves building, pushing and recording to scripts/ecr-push.sh, for both architectures (test/infra/ecr.test.ts runs it)', () => {
     const { output } = make('-n', 'ecr-push', 'CONTAINER_RUNTIME=docker', 'IMAGE_TAG=0123456789ab');
-    expect(output).toContain('docker build --network host  --platform linux/arm64 -t $repo:0123456789ab .');
-    expect(output).toContain('docker push $repo:0123456789ab');
-    expect(output).toMatch(/--image-ids imageTag=0123456789ab --query 'imageDetails\[0\]\.imageDigest'/);
-    expect(output).toContain('echo "IMAGE=$repo:0123456789ab@$digest" > k8s/image.env');
+    expect(output).toContain('RUNTIME=docker REPOSITORY=$repo REGION=$region TAG=0123456789ab IMAGE_ENV=k8s/image.env');
+    expect(output).toContain('ARCHES="amd64 arm64" scripts/ecr-push.sh');
     // Built from the official base, and refused if it carries the stand-in's label.
     expect(output).not.toContain('NODE_IMAGE=');
     expect(standInLabel).toBeDefined();
-    expect(output).toContain(`index .Config.Labels "${standInLabel}"`);
+    expect(readText('scripts/ecr-push.sh')).toContain(`index .Config.Labels "${standInLabel}"`);
   });
 
   it('refuses a tag that does not name a commit, before any call to AWS', () => {
@@ -135,5 +147,13 @@ describe('.ci/run', () => {
       expect(ci, tool).toMatch(new RegExp(`command -v ${tool} >/dev/null 2>&1 \\|\\|[^\\n]*missing\\+=\\(${tool}\\)`));
     }
     expect(ci.trim().split('\n').slice(-2)).toEqual(['make test', 'make test-image']);
+  });
+
+  it('with CI_ARM64=1, registers QEMU so that make test-image builds and starts the arm64 image too', () => {
+    const arm64 = /if \[ "\$\{CI_ARM64:-\}" = 1 \]; then\n([\s\S]*?)\nfi/.exec(ci)?.[1] ?? '';
+    expect(arm64).toContain('mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc');
+    expect(arm64).toMatch(/command -v qemu-aarch64-static >\/dev\/null 2>&1 \|\| missing\+=\(qemu-user-static binfmt-support\)/);
+    // Installed with the rest, before the tests.
+    expect(ci.indexOf('CI_ARM64')).toBeLessThan(ci.indexOf('apt-get install'));
   });
 });

@@ -33,12 +33,12 @@ function apiSurge(): number {
   return Number(surge.slice(0, -1)) / 100;
 }
 
-/** The platforms `make ecr-push` builds the image for, as Go architectures (arm64, amd64). */
+/** The architectures `make ecr-push` builds the image for (its ARCHES, handed to scripts/ecr-push.sh). */
 function imageArchitectures(): string[] {
   const recipe = execFileSync('make', ['-n', 'ecr-push', 'CONTAINER_RUNTIME=docker', 'IMAGE_TAG=0123456789ab'], { cwd: root, encoding: 'utf8' });
-  const platforms = /--platform (\S+)/.exec(recipe)?.[1];
-  if (!platforms) throw new Error('make ecr-push builds without --platform');
-  return platforms.split(',').map((platform) => platform.replace(/^linux\//, ''));
+  const arches = /ARCHES="([^"]*)" scripts\/ecr-push\.sh/.exec(recipe)?.[1];
+  if (!arches) throw new Error('make ecr-push names no architectures');
+  return arches.split(/\s+/).filter(Boolean);
 }
 
 const amiArchitecture: Record<string, string> = { AL2023_ARM_64_STANDARD: 'arm64', AL2023_x86_64_STANDARD: 'amd64' };

@@ -1,0 +1,55 @@
+import { execFileSync } from 'node:child_process';
+import { afterAll, describe, expect, it } from 'vitest';
+import { apiKey, component, image, type Running, startComponent } from './support.ts';
+
+// The images of the other architectures `make image` built (docsvc:<commit>-arm64
+// on an x86 machine), run under QEMU's user-mode emulation as the API, on
+// the local stack: what a Graviton node would run, short of the node.
+// `make test-image` lists them in DOCSVC_ARCH_IMAGES ("arm64=docsvc:…");
+// without an emulator there are none, and this says so by skipping.
+const archImages = (process.env.DOCSVC_ARCH_IMAGES ?? '')
+  .split(/\s+/)
+  .filter(Boolean)
+  .map((entry) => entry.split('=') as [string, string]);
+const runtime = process.env.CONTAINER_RUNTIME ?? 'podman';
+// Node's name of the architecture, and the kernel's (uname -m).
+const names: Record<string, { node: string; machine: string }> = {
+  amd64: { node: 'x64', machine: 'x86_64' },
+  arm64: { node: 'arm64', machine: 'aarch64' },
+};
+
+const running: Running[] = [];
+afterAll(async () => {
+  await Promise.allSettled(running.map((r) => r.container.stop({ timeout: 1 })));
+});
+
+describe.skipIf(archImages.length === 0)('the image of another architecture', () => {
+  it.each(archImages)('%s: is built for it, and its API starts and serves under emulation', async (arch, name) => {
+    const inspect = (format: string, of: string) => execFileSync(runtime, ['image', 'inspect', '--format', format, of], { encoding: 'utf8' }).trim();
+    expect(inspect('{{.Os}}/{{.Architecture}}', name)).toBe(`linux/${arch}`);
+    // The same service: the same compiled code and dependencies as the image under test.
+    expect(inspect('{{json .Config.Cmd}}', name)).toBe(inspect('{{json .Config.Cmd}}', image));
+
+    // Emulated, Node starts several times slower: a long hang guard, not a measure.
+    const api = await startComponent(component('api'), {}, { from: name, startupTimeoutMs: 600_000 });
+    running.push(api);
+    const { output: machine } = await api.container.exec(['node', '-p', 'process.arch + " " + require("node:os").machine()']);
+    expect(machine.trim()).toBe(`${names[arch]?.node} ${names[arch]?.machine}`);
+
+    const live = await fetch(`${api.url}/health/live`);
+    expect(live.status).toBe(200);
+    // A document stored and read back through the whole stack: the store, the cache, the hashing.
+    const auth = { authorization: `Bearer ${apiKey}` };
+    const body = Buffer.from(`stored by the ${arch} image`);
+    const created = await fetch(`${api.url}/documents`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/octet-stream' },
+      body,
+    });
+    expect(created.status, await created.clone().text()).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    const read = await fetch(`${api.url}/documents/${id}`, { headers: auth });
+    expect(read.status).toBe(200);
+    expect(Buffer.from(await read.arrayBuffer()).equals(body)).toBe(true);
+  }, 900_000);
+});
