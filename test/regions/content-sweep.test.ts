@@ -8,6 +8,7 @@ import { Regions } from '../../src/adapters/regions.ts';
 import { buildApp } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { ContentSweeper, sweptStores, type LifecycleSweep } from '../../src/documents/content-sweeper.ts';
+import { uploadHome } from '../../src/documents/uploads/upload-home.ts';
 import { testClock } from '../support/clock.ts';
 import { bucketContents } from '../documents/support.ts';
 import { PRIMARY, SECONDARY, startTwoStacks, type TwoStacks } from './support.ts';
@@ -142,5 +143,53 @@ describe('the content sweep of two regions', () => {
     for (const name of [PRIMARY, SECONDARY]) {
       expect(await sweeper(name, clock.now).sweep(), name).toMatchObject({ checked: 1, elsewhere: 1, found: { unreferenced: 0, deleted: 0, upload: 0 } });
     }
+  });
+
+  it("a live upload's tail, replicated ahead of the upload's item, is kept by the other region and the upload goes on", async () => {
+    const { replication } = stacks;
+    const MiB = 1024 * 1024;
+    const tus = { 'tus-resumable': '1.0.0' };
+    const clock = testClock();
+    replication.pause('items');
+    try {
+      const created = await app.inject({ method: 'POST', url: '/documents', headers: { ...tus, 'upload-length': String(7 * MiB) } });
+      expect(created.statusCode).toBe(201);
+      const uploadId = created.headers.location!.replace('/uploads/', '');
+      // A part (5 MiB, in a multipart upload) and a tail (1 MiB, an object of its own, which replicates).
+      for (const [offset, size] of [[0, 5 * MiB], [5 * MiB, MiB]] as const) {
+        const patched = await app.inject({
+          method: 'PATCH',
+          url: `/uploads/${uploadId}`,
+          headers: { ...tus, 'upload-offset': String(offset), 'content-type': 'application/offset+octet-stream' },
+          payload: randomBytes(size),
+        });
+        expect(patched.headers['upload-offset']).toBe(String(offset + size));
+      }
+      const upload = (await uploadHome(region[PRIMARY]!.config, region[PRIMARY]!.aws).records.get('public', uploadId))!;
+      await replication.settled('objects');
+      const prefix = `public/${upload.documentId}/`;
+      expect(await objectsIn(SECONDARY, prefix)).toEqual([upload.tail!.key]);
+
+      // Past the grace period, before the upload expires; the second region's replica has no item of it.
+      clock.advance(GRACE_MS + 1000);
+      for (const name of [SECONDARY, PRIMARY]) await sweeper(name, clock.now).sweep();
+      await replication.settled('objects');
+      expect(await objectsIn(SECONDARY, prefix)).toEqual([upload.tail!.key]);
+      expect(await objectsIn(PRIMARY, prefix)).toEqual([upload.tail!.key]);
+
+      // The upload completes from the bytes stored, the tail among them.
+      const last = await app.inject({
+        method: 'PATCH',
+        url: `/uploads/${uploadId}`,
+        headers: { ...tus, 'upload-offset': String(6 * MiB), 'content-type': 'application/offset+octet-stream' },
+        payload: randomBytes(MiB),
+      });
+      expect(last.statusCode).toBe(204);
+      expect((await app.inject({ method: 'HEAD', url: `/documents/${upload.documentId}` })).statusCode).toBe(200);
+    } finally {
+      replication.resume('items');
+    }
+    // Every copy done before the stacks stop under it.
+    await replication.settled('items', 'objects');
   });
 });
