@@ -103,8 +103,9 @@ resource "aws_iam_role_policy" "replication" {
 # Every bucket to every other: an upload lands in the region that took it,
 # its item names it in every region, and a region that has the item before
 # the object reads it from the others meanwhile. Delete markers replicate
-# too (a removed loser's object, a deleted document's content); the lifecycle
-# worker of each region removes whatever is left.
+# too (a removed loser's object, a deleted document's content, an orphan the
+# lifecycle worker of its document's home removed: the only region that
+# judges it, docs/design.md "The content sweep of several regions").
 #
 # Objects are SSE-KMS, which S3 replicates only when asked to
 # (sse_kms_encrypted_objects), under the key each rule names in the

@@ -1,10 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { AwsClients } from '../adapters/aws.ts';
+import { Regions } from '../adapters/regions.ts';
 import { BackgroundLoop, OnBackgroundLoop } from '../background-loop.ts';
+import type { Config } from '../config.ts';
 import { ContentStore, type StoredObject } from './content-store.ts';
 import type { DocumentStore } from './document-store.ts';
-import { sweepUploads, uploadObjectOf, type CleanedState, type UploadHome } from './uploads/upload-home.ts';
+import { documentStores } from './stores.ts';
+import { sweepUploads, uploadHome, uploadObjectOf, type CleanedState, type UploadHome } from './uploads/upload-home.ts';
+import { uploadPk, type Upload, type UploadRecords } from './uploads/upload-records.ts';
 
 function isAccessDenied(error: unknown): boolean {
   return (error as { name?: string } | null)?.name === 'AccessDenied';
@@ -13,15 +18,37 @@ function isAccessDenied(error: unknown): boolean {
 /** deleted: content of a tombstone; unreferenced: past the grace period; upload: a tail of an upload that ended. */
 export type OrphanKind = 'deleted' | 'unreferenced' | 'upload';
 
+/** elsewhere: objects of documents homed in another region, left to that region's sweep. */
 export type LifecycleSweep =
-  | { checked: number; found: Record<OrphanKind, number>; removed: Record<OrphanKind, number>; retained: Record<OrphanKind, number>; uploadsEnded: number }
+  | {
+      checked: number;
+      elsewhere: number;
+      found: Record<OrphanKind, number>;
+      removed: Record<OrphanKind, number>;
+      retained: Record<OrphanKind, number>;
+      uploadsEnded: number;
+    }
   | 'not-leader';
+
+/**
+ * Of several regions (docs/design.md, "The content sweep of several
+ * regions"): the home of each key (a document's `<tenant>#<id>`, whose
+ * sweep alone judges its objects; an upload's, whose table holds its item),
+ * and the upload items of another region.
+ */
+export type SweptRegions = {
+  local: string;
+  homeOf(key: string): string;
+  uploadRecordsIn(region: string): UploadRecords;
+};
 
 export type ContentSweeperOptions = {
   store: DocumentStore;
   content: ContentStore;
   /** This region's resumable uploads: those past their expiry are ended, and their bytes removed. */
   uploads: UploadHome;
+  /** Absent: one region, whose table names every object of its bucket. */
+  regions?: SweptRegions;
   log: Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
   /** An object no committed document names is removed once older than this. */
   graceMs: number;
@@ -36,6 +63,31 @@ export type ContentSweeperOptions = {
 };
 
 /**
+ * What the content sweeper of the configured region reads: its table, bucket
+ * and uploads, and of several regions their homes and the other regions'
+ * upload items (clients `close` ends).
+ */
+export function sweptStores(
+  config: Config,
+  aws: AwsClients,
+): Pick<ContentSweeperOptions, 'store' | 'content' | 'uploads' | 'regions'> & { close(): void } {
+  const local = { ...documentStores(config, aws), uploads: uploadHome(config, aws) };
+  const regions = new Regions(config);
+  if (!regions.multi) return { ...local, close() {} };
+  const clients = regions.connect(aws);
+  const records = new Map(regions.names.map((region) => [region, uploadHome(regions.configOf(region), clients.of(region)).records]));
+  return {
+    ...local,
+    regions: {
+      local: regions.local,
+      homeOf: (key) => regions.homeOf(key),
+      uploadRecordsIn: (region) => records.get(region) ?? local.uploads.records,
+    },
+    close: () => clients.destroy(),
+  };
+}
+
+/**
  * What a crash or a failed cleanup leaves in S3, found and removed: objects
  * of deleted documents (the tombstone names them: removed at once) and
  * objects no committed document names (a create that died between its
@@ -46,6 +98,14 @@ export type ContentSweeperOptions = {
  *
  * Any number of replicas may run: one lease in the table lets one sweep at
  * a time, so each orphan is removed (and counted) once.
+ *
+ * Of several regions, a region judges only the objects of documents homed
+ * in it: its table is where every commit of those is written, so a
+ * consistent read there is the truth, whatever replication has brought
+ * elsewhere. Another region's replica may lack a commit for as long as a
+ * partition lasts, longer than any grace period, and a removal there would
+ * replicate (delete markers do) to every bucket. The home's removal
+ * replicating is how the other buckets lose an orphan.
  */
 export class ContentSweeper extends OnBackgroundLoop {
   private readonly options: ContentSweeperOptions;
@@ -116,7 +176,7 @@ export class ContentSweeper extends OnBackgroundLoop {
     const { store, leaseMs } = this.options;
     if (!(await store.claimSweep(this.owner, this.now(), leaseMs))) return 'not-leader';
     const none = { deleted: 0, unreferenced: 0, upload: 0 };
-    const result = { checked: 0, found: { ...none }, removed: { ...none }, retained: { ...none }, uploadsEnded: 0 };
+    const result = { checked: 0, elsewhere: 0, found: { ...none }, removed: { ...none }, retained: { ...none }, uploadsEnded: 0 };
     try {
       result.uploadsEnded = await sweepUploads(this.options.uploads, this.now(), (state: CleanedState) => this.uploadsCleaned?.inc({ state }));
       if (!(await store.claimSweep(this.owner, this.now(), leaseMs))) return result;
@@ -143,6 +203,11 @@ export class ContentSweeper extends OnBackgroundLoop {
     const parts = ContentStore.partsOf(object.key);
     // Not a key this service writes: not ours to judge.
     if (!parts) return;
+    const regions = this.options.regions;
+    if (regions && regions.homeOf(`${parts.tenant}#${parts.id}`) !== regions.local) {
+      result.elsewhere += 1;
+      return;
+    }
     result.checked += 1;
     const kind = await this.orphanKind(object, parts.tenant, parts.id);
     if (!kind) return;
@@ -172,8 +237,8 @@ export class ContentSweeper extends OnBackgroundLoop {
     const upload = uploadObjectOf(object.key);
     if (!upload) return old ? 'unreferenced' : undefined;
     // An object of a resumable upload: the upload's item says whether it is still of use.
-    const item = await this.options.uploads.records.get(tenant, upload.uploadId);
-    if (item && item.region !== this.options.uploads.region) return undefined;
+    const item = await this.uploadItem(tenant, upload.uploadId, object.key);
+    if (item === 'unknown') return undefined;
     const live = item !== undefined && (item.state === 'OPEN' || item.state === 'COMPLETING') && item.expiresAt > this.now();
     if (upload.tail) {
       // A tail not recorded yet is being written: it is another's only past the grace period.
@@ -183,4 +248,20 @@ export class ContentSweeper extends OnBackgroundLoop {
     return live || !old ? undefined : 'unreferenced';
   }
 
+  /**
+   * The upload's item, read at the upload's home (its item is written there
+   * only); 'unknown' when that region cannot be reached: the object is kept,
+   * and judged again next sweep.
+   */
+  private async uploadItem(tenant: string, uploadId: string, key: string): Promise<Upload | undefined | 'unknown'> {
+    const regions = this.options.regions;
+    const home = regions?.homeOf(uploadPk(tenant, uploadId));
+    if (!regions || home === undefined || home === regions.local) return this.options.uploads.records.get(tenant, uploadId);
+    try {
+      return await regions.uploadRecordsIn(home).get(tenant, uploadId);
+    } catch (err) {
+      this.options.log.warn({ err, s3Key: key, uploadId }, "upload's home unreachable: its object is kept until a sweep can ask");
+      return 'unknown';
+    }
+  }
 }

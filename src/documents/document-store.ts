@@ -72,8 +72,13 @@ export const TOMBSTONES_INDEX = 'tombstones';
 /** Tombstones are spread over a few index partitions so that no single one is hot. */
 export const TOMBSTONE_SHARDS = ['0', '1', '2', '3'] as const;
 
-/** The item of the lifecycle worker's lease; no document key has this shape (they hold a '#'). */
-const SWEEP_LEASE_KEY = '__lifecycle__';
+/**
+ * The item of the lifecycle worker's lease, one per region: the table is
+ * global, and each region sweeps its own homes (content-sweeper.ts), so a
+ * lease replicated from another region must not stop this one's sweep. No
+ * document key has this shape (they hold a '#').
+ */
+const sweepLeaseKey = (region: string) => `__lifecycle__:${region}`;
 
 /** `region`: the region of the table, whose relay publishes the events written to it. */
 export type DocumentStoreOptions = { dynamo: DynamoDb; table: string; tombstoneSeconds: number; region: string };
@@ -332,14 +337,14 @@ export class DocumentStore {
   }
 
   /**
-   * Takes (or renews) the one lease of the lifecycle sweep: replicas of the
-   * worker sweep one at a time, so an orphan is removed and counted once.
+   * Takes (or renews) the region's lease of the lifecycle sweep: replicas of
+   * the worker sweep one at a time, so an orphan is removed and counted once.
    */
   async claimSweep(owner: string, now: number, leaseMs: number): Promise<boolean> {
     return conditionalWrite(
       this.options.dynamo.putItem({
         TableName: this.options.table,
-        Item: { pk: SWEEP_LEASE_KEY, owner, leaseUntil: now + leaseMs },
+        Item: { pk: sweepLeaseKey(this.options.region), owner, leaseUntil: now + leaseMs },
         ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil < :now OR #owner = :owner',
         ExpressionAttributeNames: { '#owner': 'owner' },
         ExpressionAttributeValues: { ':now': now, ':owner': owner },
@@ -352,7 +357,7 @@ export class DocumentStore {
     await conditionalWrite(
       this.options.dynamo.updateItem({
         TableName: this.options.table,
-        Key: { pk: SWEEP_LEASE_KEY },
+        Key: { pk: sweepLeaseKey(this.options.region) },
         UpdateExpression: 'SET leaseUntil = :expired',
         ConditionExpression: '#owner = :owner',
         ExpressionAttributeNames: { '#owner': 'owner' },

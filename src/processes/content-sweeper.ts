@@ -1,6 +1,4 @@
-import { ContentSweeper } from '../documents/content-sweeper.ts';
-import { documentStores } from '../documents/stores.ts';
-import { uploadHome } from '../documents/uploads/upload-home.ts';
+import { ContentSweeper, sweptStores } from '../documents/content-sweeper.ts';
 import { background, runProcess } from './runtime.ts';
 
 // The content sweeper: every LIFECYCLE_INTERVAL_SECONDS it ends the
@@ -9,14 +7,15 @@ import { background, runProcess } from './runtime.ts';
 // reports tombstones that DynamoDB TTL is late with. Serves /health/live,
 // /health/ready and /metrics on METRICS_PORT; on SIGTERM/SIGINT it finishes
 // the sweep in progress, closes its clients and exits 0. Any number of
-// replicas may run: one sweeps at a time.
+// replicas may run: one sweeps at a time. Of several regions, each region's
+// sweeper judges only the objects of documents homed in it.
 await runProcess({
   name: 'content-sweeper',
-  serve: background(async ({ config, log, aws }, registry) => {
-    const clients = aws();
+  serve: background(async ({ config, log, aws, onClose }, registry) => {
+    const { close, ...stores } = sweptStores(config, aws());
+    onClose(close);
     const sweeper = new ContentSweeper({
-      ...documentStores(config, clients),
-      uploads: uploadHome(config, clients),
+      ...stores,
       log,
       graceMs: config.LIFECYCLE_ORPHAN_GRACE_SECONDS * 1000,
       leaseMs: config.LIFECYCLE_LEASE_SECONDS * 1000,

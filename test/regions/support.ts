@@ -52,8 +52,19 @@ export const SETTINGS = {
   CONSUMER_WAIT_SECONDS: '20',
 };
 
-export async function startTwoRegions(lag: Record<Channel, number>): Promise<TwoRegions> {
-  assertBuilt();
+export type TwoStacks = {
+  replication: Replication;
+  /** The environment of a region's processes: its own emulators behind the replication proxies, the other region's as remote endpoints. */
+  envOf(region: string): Record<string, string>;
+  stop(): Promise<void>;
+};
+
+/**
+ * The two regions' local stacks, joined by the replication double and
+ * bootstrapped, without any process: for a test that runs the code of a
+ * process in its own (the content sweeper, on a clock it moves).
+ */
+export async function startTwoStacks(lag: Record<Channel, number>): Promise<TwoStacks> {
   const stacks = new Map<string, LocalStack>();
   for (const name of NAMES) stacks.set(name, await startLocalStack());
   const replication = await Replication.start(
@@ -94,6 +105,19 @@ export async function startTwoRegions(lag: Record<Channel, number>): Promise<Two
     await (name === PRIMARY ? ensureResources(config, aws) : ensureDocumentResources(config, aws));
     aws.destroy();
   }
+  return {
+    replication,
+    envOf,
+    async stop() {
+      await replication.stop();
+      await Promise.all([...stacks.values()].map((stack) => stack.stop()));
+    },
+  };
+}
+
+export async function startTwoRegions(lag: Record<Channel, number>): Promise<TwoRegions> {
+  assertBuilt();
+  const { replication, envOf, stop: stopStacks } = await startTwoStacks(lag);
   await replication.tapEvents();
 
   const extra: ServerProcess[] = [];
@@ -117,8 +141,7 @@ export async function startTwoRegions(lag: Record<Channel, number>): Promise<Two
     startApi,
     async stop() {
       await Promise.all([...started.flatMap((region) => [kill(region.api), stopProcess(region.worker)]), ...extra.map(kill)]);
-      await replication.stop();
-      await Promise.all([...stacks.values()].map((stack) => stack.stop()));
+      await stopStacks();
     },
   };
 }
