@@ -80,7 +80,7 @@ export function assertBuilt(): void {
 export type ServerProcess = { child: ChildProcess; output: () => string; exited: Promise<number | null> };
 
 /** Starts `node dist/processes/api.js` with the given environment; resolves once /health/ready answers 200. */
-export async function startServer(env: Record<string, string>, port: number, timeoutMs = 15_000): Promise<ServerProcess> {
+export async function startServer(env: Record<string, string>, port: number, timeoutMs = 45_000): Promise<ServerProcess> {
   const child = spawn(process.execPath, [...RUNTIME_FLAGS, SERVER_ENTRY], {
     env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -157,7 +157,7 @@ async function startWorker(env: Record<string, string>): Promise<RegionProcess> 
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  for (const deadline = Date.now() + 15_000; ; ) {
+  for (const deadline = Date.now() + 45_000; ; ) { // a hang guard, not a measure
     if (child.exitCode !== null) throw new Error(`invalidation worker exited before ready:\n${text}`);
     const ready = await fetch(`http://127.0.0.1:${port}/health/ready`, { signal: AbortSignal.timeout(1000) }).then(
       (response) => response.status === 200,
