@@ -9,7 +9,7 @@ import { ContentStore, type StoredObject } from './content-store.ts';
 import type { DocumentStore } from './document-store.ts';
 import { documentStores } from './stores.ts';
 import { sweepUploads, uploadHome, uploadObjectOf, type CleanedState, type UploadHome } from './uploads/upload-home.ts';
-import { uploadPk, type Upload, type UploadRecords } from './uploads/upload-records.ts';
+import { UploadRecords, uploadPk, type Upload } from './uploads/upload-records.ts';
 
 function isAccessDenied(error: unknown): boolean {
   return (error as { name?: string } | null)?.name === 'AccessDenied';
@@ -75,7 +75,10 @@ export function sweptStores(
   const regions = new Regions(config);
   if (!regions.multi) return { ...local, close() {} };
   const clients = regions.connect(aws);
-  const records = new Map(regions.names.map((region) => [region, uploadHome(regions.configOf(region), clients.of(region)).records]));
+  // Only the other regions' upload records, read at their home: the sweep touches no other bucket or key.
+  const records = new Map(
+    regions.names.map((region) => [region, new UploadRecords({ dynamo: clients.of(region).dynamo, table: regions.configOf(region).DOCUMENTS_TABLE })]),
+  );
   return {
     ...local,
     regions: {

@@ -150,7 +150,7 @@ locals {
     }
     lifecycle = {
       service_account = "docsvc-lifecycle"
-      statements = [
+      statements = concat([
         {
           # The documents, their tombstones index, and the sweep's lease item.
           sid     = "Tables"
@@ -177,7 +177,15 @@ locals {
           actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
           resources = local.content_keys[var.region]
         },
-      ]
+        ], local.multi_region ? [
+        {
+          # An upload homed elsewhere is judged by its record at its home
+          # (docs/design.md, "The content sweep of several regions"): read, nothing else.
+          sid       = "OtherRegionsUploadRecords"
+          actions   = ["dynamodb:GetItem"]
+          resources = [for region in local.other_regions : var.global_table_arns["documents"][region]]
+        },
+      ] : [])
     }
     }, local.multi_region ? {
     # The other regions' deletes, made final in this region's Redis
