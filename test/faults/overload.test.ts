@@ -72,6 +72,10 @@ beforeAll(async () => {
       LOG_LEVEL: 'fatal',
       NODE_ENV: 'production',
       MAX_IN_FLIGHT_REQUESTS: String(MAX_IN_FLIGHT),
+      // The emulators' deadline, as everywhere in the tests: dynalite on a starved
+      // machine takes more than production's 1 s now and then, and that would be
+      // DEPENDENCY_TIMEOUT, not the shedding this is about.
+      AWS_REQUEST_TIMEOUT_MS: '10000',
     },
     port,
   );
