@@ -258,6 +258,8 @@ describe.each(components())('the %s Deployment', (component) => {
     const minReplicas = component === 'api' ? ofKind('HorizontalPodAutoscaler')[0].spec.minReplicas : d.spec.replicas;
     expect(budgets[0].spec.minAvailable).toBeGreaterThanOrEqual(1);
     expect(budgets[0].spec.minAvailable).toBeLessThan(minReplicas);
+    // A pod that is not ready (crash-looping, stalled) must not block a node's drain.
+    expect(budgets[0].spec.unhealthyPodEvictionPolicy).toBe('AlwaysAllow');
   });
 });
 
