@@ -17,3 +17,10 @@ export const DevSettings = Type.Object({
   CONSUMER_METRICS_PORT: Port(9465, "The consumer's /health and /metrics"),
   LIFECYCLE_METRICS_PORT: Port(9466, "The content sweeper's /health and /metrics"),
 });
+
+/**
+ * The service's DOCUMENT_REDIRECT_MIN_BYTES under make dev unless set: on
+ * (off by default in a deployment), so that the README's tour shows a large
+ * read leaving through a link.
+ */
+export const DEV_REDIRECT_MIN_BYTES = 1_048_576;

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import PinoPretty from 'pino-pretty';
 import { startLocalStack } from './emulators.ts';
-import { DevSettings } from './dev-settings.ts';
+import { DEV_REDIRECT_MIN_BYTES, DevSettings } from './dev-settings.ts';
 import { ensureResources } from '../bootstrap/resources.ts';
 import { createAwsClients } from '../adapters/aws.ts';
 import { loadConfig, parseEnvironment } from '../config.ts';
@@ -49,7 +49,7 @@ log(`DynamoDB emulator on :${stack.ports.dynamodb}, S3/SNS/SQS emulator on :${st
 
 // Dummy credentials and endpoints, for this process's SDK and the children's.
 Object.assign(process.env, stack.env);
-const env = { ...process.env, HOST: settings.HOST, NODE_ENV: 'development' };
+const env = { DOCUMENT_REDIRECT_MIN_BYTES: String(DEV_REDIRECT_MIN_BYTES), ...process.env, HOST: settings.HOST, NODE_ENV: 'development' };
 try {
   const config = loadConfig(env);
   const aws = createAwsClients(config);
