@@ -31,6 +31,12 @@ export type ScenarioReport = {
   non2xx?: number;
   statusCodes?: Record<string, number>;
   cpu?: CpuFigures;
+  /**
+   * The process under test's CPU per 2xx answer ÷ the ceiling's CPU per request, same run (issue 21): what
+   * a request costs relative to the least a Node HTTP process spends on one, which holds across machines
+   * and days where milliseconds do not. From unrounded figures (the ceiling's is about 0.01 ms).
+   */
+  cpuMultipleOfCeiling?: number | null;
   targetRate?: number;
   cache?: { hits: number; misses: number; missRatio: number | null };
   /**
@@ -89,6 +95,9 @@ export function cacheFigures(result: LoadResult) {
 }
 
 /** The row of one measured scenario; its scenario function adds what is particular to it. */
+/** Each row's server CPU per 2xx answer unrounded, for the multiples of the ceiling (the JSON keeps it rounded). */
+const exactServerMsPerOk = new WeakMap<ScenarioReport, { serverMs: number; ok: number }>();
+
 export function reportOf(
   name: ScenarioReport['name'],
   measures: string,
@@ -112,6 +121,7 @@ export function reportOf(
     warmup: summarize(warmup),
     notes: [],
   };
+  exactServerMsPerOk.set(report, { serverMs: cpu.server, ok: result.ok });
   if (report.cpu!.otherBusyCores > NOISY_CORES) {
     report.notes.push(`noisy: other work on the machine took ${report.cpu!.otherBusyCores} cores`);
   }
@@ -120,7 +130,14 @@ export function reportOf(
 
 // ------------------------------------------------------------------ ceiling
 
-export type CeilingSummary = { start: number | null; end: number | null; mean: number | null; drift: number | null };
+export type CeilingSummary = {
+  start: number | null;
+  end: number | null;
+  mean: number | null;
+  drift: number | null;
+  /** The ceiling server's CPU per request over all ceiling rows (ms, 6 decimals): the unit of every cpuMultipleOfCeiling. */
+  cpuMsPerRequest: number | null;
+};
 
 /**
  * Every row's ratio to the mean ceiling of this run; get-hot's and
@@ -136,6 +153,18 @@ export function applyCeilingRatios(reports: ScenarioReport[], interleaved: Reado
       report.ratioToCeiling = ceilingRps ? Math.round((report.requestsPerSecond / ceilingRps) * 1000) / 1000 : null;
     }
   }
+  // The ceiling's CPU per request pooled over its rows (the interleaved one and ceiling-end), unrounded.
+  let ceilingCpu = { serverMs: 0, ok: 0 };
+  for (const report of ceilings) {
+    const exact = exactServerMsPerOk.get(report);
+    if (exact) ceilingCpu = { serverMs: ceilingCpu.serverMs + exact.serverMs, ok: ceilingCpu.ok + exact.ok };
+  }
+  const ceilingMsPerRequest = ceilingCpu.ok > 0 && ceilingCpu.serverMs > 0 ? ceilingCpu.serverMs / ceilingCpu.ok : null;
+  for (const report of reports) {
+    const exact = exactServerMsPerOk.get(report);
+    if (!exact || report.name === 'ceiling' || report.name === 'ceiling-end') continue;
+    report.cpuMultipleOfCeiling = ceilingMsPerRequest && exact.ok > 0 ? Math.round((exact.serverMs / exact.ok / ceilingMsPerRequest) * 10) / 10 : null;
+  }
   for (const report of reports) {
     const ratio = interleaved.get(report.name);
     if (ratio) {
@@ -150,6 +179,7 @@ export function applyCeilingRatios(reports: ScenarioReport[], interleaved: Reado
     mean: ceilingRps === null ? null : Math.round(ceilingRps),
     /** (end - start) / mean: how much the machine changed under the run (other work on it). */
     drift: null,
+    cpuMsPerRequest: ceilingMsPerRequest === null ? null : Math.round(ceilingMsPerRequest * 1e6) / 1e6,
   };
   if (summary.start && summary.end && ceilingRps) {
     summary.drift = Math.round(((summary.end - summary.start) / ceilingRps) * 1000) / 1000;
@@ -174,6 +204,12 @@ export function checkTargets(reports: ScenarioReport[], burstRate: number): Targ
 
   const orders = find('post-orders');
   add('post-orders', '≤ 1.5 ms API CPU per order', orders?.cpu?.serverMsPerOk != null ? `${orders.cpu.serverMsPerOk} ms` : undefined, (orders?.cpu?.serverMsPerOk ?? Infinity) <= 1.5);
+  add(
+    'post-orders',
+    '≤ 60 × the ceiling\'s CPU per request',
+    orders?.cpuMultipleOfCeiling != null ? `${orders.cpuMultipleOfCeiling} ×` : undefined,
+    (orders?.cpuMultipleOfCeiling ?? Infinity) <= 60,
+  );
   add('post-orders', 'zero non-2xx', orders && `${orders.errors} errors, ${orders.non2xx} non-2xx`, orders && orders.errors === 0 && orders.non2xx === 0);
 
   const burst = find('orders-burst');
@@ -212,9 +248,9 @@ export function checkTargets(reports: ScenarioReport[], burstRate: number): Targ
 // -------------------------------------------------------------------- table
 
 export function printTable(ceiling: CeilingSummary, reports: ScenarioReport[], targets: Target[]) {
-  const header = ['scenario', 'req/s', '× ceil', 'p50 ms', 'p95 ms', 'p99 ms', 'errors', 'non-2xx', 'CPU ms/req', 'cores', 'stack cores', 'other cores', 'notes'];
+  const header = ['scenario', 'req/s', '× ceil', 'p50 ms', 'p95 ms', 'p99 ms', 'errors', 'non-2xx', 'CPU ms/req', 'CPU × ceil', 'cores', 'stack cores', 'other cores', 'notes'];
   const rows = reports.filter((report) => !report.transfer && !report.resumable).map((report) => {
-    if (report.skipped) return [report.name, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', `skipped: ${report.skipped.slice(0, 80)}`];
+    if (report.skipped) return [report.name, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', `skipped: ${report.skipped.slice(0, 80)}`];
     const notes = [...report.notes];
     if (report.cache) notes.unshift(`cache ${report.cache.hits} hit / ${report.cache.misses} miss`);
     if (report.missLatencyMs?.count) notes.push(`misses p50/p95/p99 ${report.missLatencyMs.p50}/${report.missLatencyMs.p95}/${report.missLatencyMs.p99} ms`);
@@ -229,6 +265,7 @@ export function printTable(ceiling: CeilingSummary, reports: ScenarioReport[], t
       String(report.errors),
       String(report.non2xx),
       report.cpu?.serverMsPerOk == null ? '-' : report.cpu.serverMsPerOk.toFixed(3),
+      report.cpuMultipleOfCeiling == null ? '-' : report.cpuMultipleOfCeiling.toFixed(1),
       String(report.cpu?.serverCores ?? '-'),
       String(report.cpu?.stackCores ?? '-'),
       String(report.cpu?.otherBusyCores ?? '-'),
@@ -240,7 +277,8 @@ export function printTable(ceiling: CeilingSummary, reports: ScenarioReport[], t
     cells.map((cell, column) => (column === 0 || column === cells.length - 1 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ').trimEnd();
   console.log(
     `\nceiling: ${ceiling.mean ?? '-'} req/s (start ${ceiling.start ?? '-'}, end ${ceiling.end ?? '-'}` +
-      `${ceiling.drift === null ? '' : `, drift ${(ceiling.drift * 100).toFixed(1)}%`}); ratios are to the mean`,
+      `${ceiling.drift === null ? '' : `, drift ${(ceiling.drift * 100).toFixed(1)}%`}); ratios are to the mean` +
+      `${ceiling.cpuMsPerRequest === null ? '' : `; its CPU per request ${ceiling.cpuMsPerRequest} ms, the unit of "CPU × ceil"`}`,
   );
   if (ceiling.drift !== null && Math.abs(ceiling.drift) > 0.15) {
     console.log('warning: the ceiling moved more than 15% during the run (other work on the machine): ratios are uncertain, re-run when it is quieter');

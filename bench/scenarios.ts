@@ -11,6 +11,7 @@ export type ScenarioName =
   | 'get-hot-b'
   | 'get-cold'
   | 'get-warm'
+  | 'get-link'
   | 'post-documents-small'
   | 'post-orders'
   | 'orders-burst'
@@ -64,6 +65,11 @@ export const SCENARIOS: Scenario[] = [
     measures: 'GET /documents?limit=100, walks of 5 pages (the first, then 4 by their cursors) over the 500 newest documents of the tenant, created for it',
     reported: true,
   },
+  {
+    name: 'get-link',
+    measures: 'GET /documents/{id}/link of one 20 KiB document (in S3, not inline): a signed direct link per request',
+    reported: true,
+  },
   { name: 'post-orders', measures: 'POST /orders, every payload unique (no dedup replay)', reported: true },
   { name: 'orders-burst', measures: 'POST /orders at a fixed rate, unique payloads, arrivals spread over each second', reported: true },
   {
@@ -106,7 +112,7 @@ export type LoadSpec = {
   /** Fixed overall rate (req/s), spread over `waves` staggered autocannon instances. */
   rate?: number;
   waves?: number;
-  /** get-hot: the document; get-cold, get-warm: the ids to read, in order, once each. */
+  /** get-hot, get-link: the document; get-cold, get-warm: the ids to read, in order, once each. */
   hotId?: string;
   ids?: string[];
   /** put-documents: how many new documents, and their id prefix. */
@@ -197,6 +203,9 @@ export function requestsFor(spec: LoadSpec, state: PhaseState): Request[] {
           onResponse: (status, _body, _context, headers) => countCache(state, status, headers),
         },
       ];
+
+    case 'get-link':
+      return [{ method: 'GET', path: `/documents/${spec.hotId}/link` }];
 
     case 'get-cold':
     case 'get-warm': {

@@ -226,6 +226,23 @@ async function getWarm(bench: Harness) {
   }
 }
 
+/** Above INLINE_CONTENT_MAX_BYTES (16 KiB by default): stored in S3, so it has a direct link (inline ones answer 409). */
+const LINKED_DOCUMENT_BYTES = 20 * 1024;
+
+/**
+ * GET /documents/{id}/link of one document in S3: a read of its record and a
+ * signed URL per request. One PUT prepares it, checked to have a link.
+ */
+async function getLink(bench: Harness) {
+  const id = `link-${bench.runTag}`;
+  const put = await fetch(`${bench.apiOrigin}/documents/${id}`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.alloc(LINKED_DOCUMENT_BYTES, 7) });
+  if (put.status !== 201) throw new Error(`PUT of the linked document answered ${put.status}: ${await put.text()}`);
+  const link = await fetch(`${bench.apiOrigin}/documents/${id}/link`);
+  if (link.status !== 200) throw new Error(`GET of its link answered ${link.status}: ${await link.text()}`);
+  const { report } = await bench.measured('get-link', { ...bench.base, scenario: 'get-link', origin: bench.apiOrigin, hotId: id });
+  report.notes.push(`DynamoDB calls per link: ${callsOf(report)}`);
+}
+
 /** A row's DynamoDB calls per 2xx answer, for its notes. */
 const callsOf = (report: ScenarioReport) =>
   Object.entries(report.dynamodbCallsPerOk ?? {})
@@ -599,6 +616,7 @@ const RUN_ORDER: Step[] = [
   { covers: ['get-cold'], run: getCold },
   { covers: ['get-warm'], run: getWarm },
   { covers: ['list-documents'], run: listDocuments },
+  { covers: ['get-link'], run: getLink },
   { covers: ['post-orders'], run: postOrders },
   { covers: ['orders-burst'], run: ordersBurst },
   { covers: ['transfer-64mb'], run: transfers },
@@ -613,7 +631,7 @@ const RUN_ORDER: Step[] = [
 
 /** Names that select several scenarios at once. */
 const GROUPS: Record<string, ScenarioName[]> = {
-  documents: ['get-hot', 'post-documents-small', 'get-cold', 'get-warm', 'list-documents', 'transfer-64mb', 'resumable-64mb'],
+  documents: ['get-hot', 'post-documents-small', 'get-cold', 'get-warm', 'list-documents', 'get-link', 'transfer-64mb', 'resumable-64mb'],
   orders: ['post-orders', 'orders-burst'],
   tracing: TRACING_VARIANTS.flatMap(({ suffix }) => [`get-hot-${suffix}`, `post-orders-${suffix}`] as ScenarioName[]),
   events: EVENTS_VARIANTS.map(({ suffix }) => `post-documents-${suffix}` as ScenarioName),

@@ -4,10 +4,11 @@ import { Errors } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { canonicalHash } from './canonical.ts';
 import { orderAcceptedEvent, type OrderEventPublisher } from './order-events.ts';
+import { LingeringPublisher } from '../outbox/lingering-publisher.ts';
 import type { Acceptance, OrderStore } from './order-store.ts';
 import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
 import { currentTraceContext, type TraceCarrier } from '../telemetry/message-spans.ts';
-import { ORDER_ID_PATTERN, type NewOrder, type Order, type OrderView } from './schemas.ts';
+import { ORDER_ID_PATTERN, type NewOrder, type Order, type OrderAcceptedEvent, type OrderView } from './schemas.ts';
 
 export type AcceptAnswer = { order: Order; replayed: boolean };
 
@@ -23,6 +24,8 @@ export type OrderIntakeOptions = {
   publishTimeoutMs: number;
   /** After a failed attempt, leave publishing to the relay for this long instead of making every request wait. */
   publishPauseMs?: number;
+  /** How long an order's event waits for those of concurrent orders, to share one PublishBatch (5 ms). */
+  publishLingerMs?: number;
   now?: () => number;
   /**
    * Runs once the order is durably written, before the publish attempt. For
@@ -52,11 +55,13 @@ function orderFrom(acceptance: Acceptance, input: NewOrder): Order {
 export class OrderIntake {
   private readonly options: OrderIntakeOptions;
   private readonly now: () => number;
+  private readonly publisher: LingeringPublisher<OrderAcceptedEvent>;
   private publishPausedUntil = 0;
 
   constructor(options: OrderIntakeOptions) {
     this.options = options;
     this.now = options.now ?? Date.now;
+    this.publisher = new LingeringPublisher(options.publisher, { timeoutMs: options.publishTimeoutMs, lingerMs: options.publishLingerMs });
   }
 
   /**
@@ -126,8 +131,9 @@ export class OrderIntake {
   /** Best effort by design: any failure leaves the event pending, and the order stands. */
   private async publish(tenant: string, order: Order, origin: TraceCarrier): Promise<void> {
     if (this.now() < this.publishPausedUntil) return;
-    const result = await this.options.publisher.publish([{ event: orderAcceptedEvent(tenant, order), origin }], this.options.publishTimeoutMs);
-    if (result.published.length === 0) {
+    // Shared with the events of concurrent orders: one SNS call for up to ten orders.
+    const result = await this.publisher.publish({ event: orderAcceptedEvent(tenant, order), origin });
+    if (!result.published) {
       this.publishPausedUntil = this.now() + (this.options.publishPauseMs ?? 5000);
       this.options.log.warn({ err: result.error, orderId: order.orderId }, 'order event not published: left to the relay');
       return;
