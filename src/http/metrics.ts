@@ -62,8 +62,9 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3
  * 3 µs of the 86 of a cached GET. A series here is prom-client's own values
  * object, found once (zero() creates it), and observe() does what
  * prom-client's does to it: the bucket the value falls in, the sum and the
- * count. test/unit/latency-histogram.test.ts checks that the exposition is
+ * count. test/unit/metrics-fast-paths.test.ts checks that the exposition is
  * the same as prom-client's observe gives, should prom-client change.
+ * Nothing may reset() it: that would leave these series out of it.
  */
 export function latencyHistogram(registry: Registry) {
   const histogram = new Histogram<keyof LatencyLabels>({
