@@ -42,7 +42,7 @@ export class Harness {
   /** Scenarios measured against another process than the API: whose CPU they count. */
   private readonly serverPids = new Map<string, number>();
   /** Starts another API process with these variables on top of the run's. */
-  readonly startApi: (env: Record<string, string>, entry?: string) => Promise<ExtraApi>;
+  readonly startApi: (env: Record<string, string>, entry?: string, nodeArgs?: readonly string[]) => Promise<ExtraApi>;
   /** Starts a process that accepts OTLP/HTTP exports and discards them; its origin. */
   readonly startOtlpSink: () => Promise<string>;
   /** The DynamoDB calls the emulator answered so far, by operation. */
@@ -58,7 +58,7 @@ export class Harness {
     redisUrl: string;
     runTag: string;
     transfers: TransferSetup;
-    startApi: (env: Record<string, string>, entry?: string) => Promise<ExtraApi>;
+    startApi: (env: Record<string, string>, entry?: string, nodeArgs?: readonly string[]) => Promise<ExtraApi>;
     startOtlpSink: () => Promise<string>;
     dynamodbCalls: () => DynamoDbCalls;
     profilers?: ReadonlyMap<string, InspectorProfiler>;

@@ -6,6 +6,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 // ceiling-same-response, taken through each process's inspector (started
 // with --inspect on a port of its own). One .cpuprofile per slice, named by
 // row; `node bench/profile-summary.ts <dir> [top] [row]` adds them up.
+// BENCH_API_PROFILE_HEAP=1: allocation samples instead (HeapProfiler's
+// sampling, every 1 KiB allocated on average, collected objects included),
+// one .heapprofile per slice; `node bench/heap-summary.ts <dir> [top] [row]`.
 
 type Pending = { resolve: (value: Record<string, unknown>) => void; reject: (error: Error) => void };
 
@@ -15,10 +18,12 @@ export class InspectorProfiler {
   private taken = 0;
   private readonly socket: WebSocket;
   private readonly dir: string;
+  private readonly heap: boolean;
 
-  private constructor(socket: WebSocket, dir: string) {
+  private constructor(socket: WebSocket, dir: string, heap: boolean) {
     this.socket = socket;
     this.dir = dir;
+    this.heap = heap;
     socket.addEventListener('message', (event) => {
       const message = JSON.parse(String(event.data)) as { id?: number; result?: Record<string, unknown>; error?: { message: string } };
       const waiting = message.id === undefined ? undefined : this.pending.get(message.id);
@@ -30,7 +35,7 @@ export class InspectorProfiler {
   }
 
   /** Connects to the inspector listening on `port` (the API's --inspect). */
-  static async connect(port: number, dir: string): Promise<InspectorProfiler> {
+  static async connect(port: number, dir: string, heap = false): Promise<InspectorProfiler> {
     const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as { webSocketDebuggerUrl: string }[];
     const socket = new WebSocket(targets[0]!.webSocketDebuggerUrl);
     await new Promise<void>((resolve, reject) => {
@@ -38,7 +43,11 @@ export class InspectorProfiler {
       socket.addEventListener('error', () => reject(new Error(`no inspector on port ${port}`)), { once: true });
     });
     mkdirSync(dir, { recursive: true });
-    const profiler = new InspectorProfiler(socket, dir);
+    const profiler = new InspectorProfiler(socket, dir, heap);
+    if (heap) {
+      await profiler.send('HeapProfiler.enable');
+      return profiler;
+    }
     await profiler.send('Profiler.enable');
     // 0.5 ms: about 4,000 samples of a busy core per 2 s slice.
     await profiler.send('Profiler.setSamplingInterval', { interval: 500 });
@@ -54,13 +63,14 @@ export class InspectorProfiler {
   }
 
   start(): Promise<unknown> {
+    if (this.heap) return this.send('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
     return this.send('Profiler.start');
   }
 
   /** Stops the profile begun by start() and writes it as `<name>-<n>.cpuprofile`. */
   async stop(name: string): Promise<void> {
-    const { profile } = await this.send('Profiler.stop');
-    writeFileSync(`${this.dir}/${name}-${++this.taken}.cpuprofile`, JSON.stringify(profile));
+    const { profile } = await this.send(this.heap ? 'HeapProfiler.stopSampling' : 'Profiler.stop');
+    writeFileSync(`${this.dir}/${name}-${++this.taken}.${this.heap ? 'heapprofile' : 'cpuprofile'}`, JSON.stringify(profile));
   }
 
   close() {

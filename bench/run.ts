@@ -55,8 +55,8 @@ async function main(): Promise<boolean> {
   const load = new LoadGenerator(loadChild, apiDied);
   // The API over get-hot, and the ceiling's process over ceiling-same-response: the same bytes, the one with the service around them.
   const profilers = new Map<string, InspectorProfiler>();
-  if (inspectPort) profilers.set('get-hot', await InspectorProfiler.connect(inspectPort, settings.apiProfileDir!));
-  if (ceilingInspectPort) profilers.set('ceiling-same-response', await InspectorProfiler.connect(ceilingInspectPort, settings.apiProfileDir!));
+  if (inspectPort) profilers.set('get-hot', await InspectorProfiler.connect(inspectPort, settings.apiProfileDir!, settings.apiProfileHeap));
+  if (ceilingInspectPort) profilers.set('ceiling-same-response', await InspectorProfiler.connect(ceilingInspectPort, settings.apiProfileDir!, settings.apiProfileHeap));
   log(`API pid ${api.pid} on ${apiOrigin}, ceiling pid ${ceiling.pid}, load generator pid ${load.pid}, redis pid ${redisPid ?? '?'}`);
 
   const bench = new Harness({
@@ -72,7 +72,7 @@ async function main(): Promise<boolean> {
       partSize: config.S3_PART_SIZE_BYTES,
       partsInFlight: config.S3_PARTS_IN_FLIGHT,
     },
-    startApi: (env, entry) => startApiProcess(serviceEnv, settings.apiNodeArgs, env, entry),
+    startApi: (env, entry, nodeArgs) => startApiProcess(serviceEnv, nodeArgs ?? settings.apiNodeArgs, env, entry),
     dynamodbCalls,
     profilers,
     startOtlpSink: async () => {

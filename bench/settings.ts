@@ -35,9 +35,13 @@ export const settings = {
   apiEntryB: process.env.BENCH_API_ENTRY_B || undefined,
   /** Extra node flags for the API process, e.g. `--cpu-prof --cpu-prof-dir=bench/results/profiles`. */
   apiNodeArgs: (process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  /** Node flags for get-hot-b's API instead of BENCH_API_NODE_ARGS (alone, without BENCH_API_ENTRY_B: the same build with other flags). */
+  apiNodeArgsB: process.env.BENCH_API_NODE_ARGS_B === undefined ? undefined : process.env.BENCH_API_NODE_ARGS_B.split(' ').filter(Boolean),
   strict: process.env.BENCH_STRICT === '1',
   /** A directory: CPU profiles of the API over get-hot's measured slices only (bench/profiler.ts). */
   apiProfileDir: process.env.BENCH_API_PROFILE || undefined,
+  /** With BENCH_API_PROFILE: allocation samples (.heapprofile) instead of CPU profiles. */
+  apiProfileHeap: process.env.BENCH_API_PROFILE_HEAP === '1',
 };
 
 export type Settings = typeof settings;

@@ -16,11 +16,14 @@ import { log, root, settings } from './settings.ts';
 // A flag given to the API on its command line wins over the one it sets as
 // it starts, so a variant can undo one.
 
-const VARIANTS: Record<string, string[]> = {
-  'as shipped': [],
-  "V8's own heap growth": ['--heap-growing-percent=0'],
-  'neither flag': ['--heap-growing-percent=0', '--scavenger-max-new-space-capacity-mb=32'],
-};
+// VARIANTS='{"semi-space 4":["--max-semi-space-size=4"],"16":["--max-semi-space-size=16"]}' replaces them.
+const VARIANTS: Record<string, string[]> = process.env.VARIANTS
+  ? (JSON.parse(process.env.VARIANTS) as Record<string, string[]>)
+  : {
+      'as shipped': [],
+      "V8's own heap growth": ['--heap-growing-percent=0'],
+      'neither flag': ['--heap-growing-percent=0', '--scavenger-max-new-space-capacity-mb=32'],
+    };
 const PROCESSES = Number(process.env.PROCESSES ?? 4);
 const ROUNDS = Number(process.env.ROUNDS ?? 4);
 const IDLE_MS = 1500;

@@ -54,8 +54,8 @@ async function ceilingAndGetHot(bench: Harness, selected: ReadonlySet<ScenarioNa
       pair.push({ name: 'ceiling-same-response', spec: { ...bench.base, scenario: 'ceiling-same-response', origin: bench.ceilingOrigin } });
     }
     if (selected.has('get-hot')) pair.push({ name: 'get-hot', spec: { ...bench.base, scenario: 'get-hot', origin: bench.apiOrigin, hotId } });
-    if (selected.has('get-hot') && settings.apiEntryB) {
-      other = await bench.startApi({}, settings.apiEntryB);
+    if (selected.has('get-hot') && (settings.apiEntryB || settings.apiNodeArgsB)) {
+      other = await bench.startApi({}, settings.apiEntryB, settings.apiNodeArgsB);
       bench.measureAgainst('get-hot-b', other.pid);
       await fetch(`${other.origin}/documents/${hotId}`).then((answer) => answer.arrayBuffer());
       pair.push({ name: 'get-hot-b', spec: { ...bench.base, scenario: 'get-hot', origin: other.origin, hotId } });
@@ -78,8 +78,9 @@ async function ceilingAndGetHot(bench: Harness, selected: ReadonlySet<ScenarioNa
   }
   const b = measured.find((entry) => entry.report.name === 'get-hot-b');
   if (hot && b) {
-    const cpu = (hot.report.cpu?.serverMsPerOk ?? 0) / (b.report.cpu?.serverMsPerOk || 1);
-    hot.report.notes.push(`to get-hot-b (${settings.apiEntryB}): CPU per request × ${cpu.toFixed(3)}, req/s × ${(hot.report.requestsPerSecond! / b.report.requestsPerSecond!).toFixed(3)}`);
+    const cpu = (hot.report.cpu?.serverUsPerOk ?? 0) / (b.report.cpu?.serverUsPerOk || 1);
+    hot.report.notes.push(`CPU per answer ${hot.report.cpu?.serverUsPerOk} µs, get-hot-b's ${b.report.cpu?.serverUsPerOk} µs`);
+    hot.report.notes.push(`to get-hot-b (${settings.apiEntryB ?? settings.apiEntry} ${(settings.apiNodeArgsB ?? settings.apiNodeArgs).join(' ')}): CPU per request × ${cpu.toFixed(3)}, req/s × ${(hot.report.requestsPerSecond! / b.report.requestsPerSecond!).toFixed(3)}`);
   }
   const same = measured.find((entry) => entry.report.name === 'ceiling-same-response');
   if (hot && same) {

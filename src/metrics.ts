@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type CounterConfiguration, type LabelValues } from 'prom-client';
 
 /**
  * The API's registry and the counters its domains increment. A module of its
@@ -8,6 +8,8 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 export type Metrics = {
   registry: Registry;
   cacheLookups: Counter<'layer' | 'result'>;
+  /** A cache-lookup series to count on a hot path (countedAtScrape). */
+  cacheLookup(labels: { layer: string; result: string }): CountedAtScrape;
   idempotentReplays: Counter<'route'>;
   integrityFailures: Counter;
   uploadsInFlight: Gauge;
@@ -19,14 +21,16 @@ export type Metrics = {
 export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  const lookups = countedAtScrape<'layer' | 'result'>({
+    name: 'document_cache_lookups_total',
+    help: 'Document cache lookups by layer (memory, redis) and result (hit, miss, error)',
+    labelNames: ['layer', 'result'],
+    registers: [registry],
+  });
   return {
     registry,
-    cacheLookups: new Counter({
-      name: 'document_cache_lookups_total',
-      help: 'Document cache lookups by layer (memory, redis) and result (hit, miss, error)',
-      labelNames: ['layer', 'result'],
-      registers: [registry],
-    }),
+    cacheLookups: lookups.counter,
+    cacheLookup: lookups.series,
     idempotentReplays: new Counter({
       name: 'idempotent_replays_total',
       help: 'Responses replayed for a repeated Idempotency-Key or a duplicate order',
@@ -55,5 +59,41 @@ export function createMetrics(): Metrics {
       labelNames: ['call'],
       registers: [registry],
     }),
+  };
+}
+
+/** A counter's series whose inc() only adds to a number. */
+export type CountedAtScrape = { inc(): void };
+
+/**
+ * A Counter whose series for a hot path count in a plain number, added to
+ * the counter whenever it is collected (each scrape, and get()), so that
+ * what it exposes is the same. prom-client's own child (`labels(...)`)
+ * checks and hashes its labels into a string on every inc().
+ */
+function countedAtScrape<T extends string>(config: CounterConfiguration<T>) {
+  const pending: { labels: LabelValues<T>; count: number }[] = [];
+  const counter = new Counter<T>({
+    ...config,
+    collect() {
+      for (const series of pending) {
+        if (series.count === 0) continue;
+        this.inc(series.labels, series.count);
+        series.count = 0;
+      }
+    },
+  });
+  return {
+    counter,
+    series(labels: LabelValues<T>): CountedAtScrape {
+      const series = { labels, count: 0 };
+      // Exposed from its first count on, as prom-client's child is.
+      pending.push(series);
+      return {
+        inc() {
+          series.count += 1;
+        },
+      };
+    },
   };
 }

@@ -135,7 +135,7 @@ export class DocumentService {
   constructor(options: DocumentServiceOptions) {
     this.options = options;
     this.now = options.now ?? (() => new Date());
-    this.memoryHits = options.metrics.cacheLookups.labels({ layer: 'memory', result: 'hit' });
+    this.memoryHits = options.metrics.cacheLookup({ layer: 'memory', result: 'hit' });
   }
 
   /**
@@ -436,7 +436,7 @@ export class DocumentService {
     const key = `${layer}:${result}`;
     let counter = this.lookupCounters.get(key);
     if (!counter) {
-      counter = this.options.metrics.cacheLookups.labels({ layer, result });
+      counter = this.options.metrics.cacheLookup({ layer, result });
       this.lookupCounters.set(key, counter);
     }
     counter.inc();
