@@ -16,27 +16,15 @@ set -euo pipefail
 BUILD_FLAGS=${BUILD_FLAGS:-}
 read -ra arches <<<"$ARCHES"
 
-# The digest ECR has for TAG; nothing when ECR says there is no such image.
-# Any other failure (credentials, a missing repository) stops here.
-tagged_digest() {
-  local out
-  if out=$(aws ecr describe-images --region "$REGION" --repository-name "${REPOSITORY#*/}" \
-    --image-ids imageTag="$TAG" --query 'imageDetails[0].imageDigest' --output text 2>&1); then
-    echo "$out"
-  elif [[ $out == *ImageNotFoundException* ]]; then
-    return 0
-  else
-    echo "$out" >&2
-    return 1
-  fi
-}
+# shellcheck source-path=SCRIPTDIR source=ecr-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ecr-lib.sh"
 
 record() {
   echo "IMAGE=$REPOSITORY:$TAG@$1" >"$IMAGE_ENV"
   echo "$IMAGE_ENV names $REPOSITORY:$TAG@$1"
 }
 
-digest=$(tagged_digest)
+digest=$(tagged_digest "$REGION" "$REPOSITORY")
 if [ -n "$digest" ]; then
   echo "ecr-push: $REPOSITORY:$TAG is already in ECR (tags are immutable: it is this commit's image); nothing built or pushed"
   record "$digest"
@@ -73,7 +61,7 @@ else
   "$RUNTIME" manifest push --all --format v2s2 "$REPOSITORY:$TAG" "docker://$REPOSITORY:$TAG"
 fi
 
-digest=$(tagged_digest)
+digest=$(tagged_digest "$REGION" "$REPOSITORY")
 [ -n "$digest" ] || { echo "ecr-push: ECR reports no image for $REPOSITORY:$TAG after the push" >&2; exit 1; }
 echo "pushed $REPOSITORY:$TAG ($platforms)"
 record "$digest"

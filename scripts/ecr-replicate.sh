@@ -17,19 +17,8 @@ set -euo pipefail
 : "${REPOSITORY:?}" "${REGION:?}" "${TAG:?}"
 REPOSITORIES=${REPOSITORIES:-}
 
-# The digest ECR has for TAG in a region; nothing when it has no such image.
-tagged_digest() {
-  local out
-  if out=$(aws ecr describe-images --region "$1" --repository-name "${2#*/}" \
-    --image-ids imageTag="$TAG" --query 'imageDetails[0].imageDigest' --output text 2>&1); then
-    echo "$out"
-  elif [[ $out == *ImageNotFoundException* ]]; then
-    return 0
-  else
-    echo "$out" >&2
-    return 1
-  fi
-}
+# shellcheck source-path=SCRIPTDIR source=ecr-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ecr-lib.sh"
 
 login() { aws ecr get-login-password --region "$1" | skopeo login --username AWS --password-stdin "${2%%/*}" >/dev/null; }
 

@@ -13,7 +13,7 @@ import { DocumentStore } from '../../src/documents/document-store.ts';
 import { contentStoreOptions, documentStores } from '../../src/documents/stores.ts';
 import { uploadHome } from '../../src/documents/uploads/upload-home.ts';
 import { testApp, testConfig } from '../support/app.ts';
-import { bucketContents, overwriteObject } from './support.ts';
+import { bucketContents, overwriteObject, uploadWithPartAndTail } from './support.ts';
 
 // The content sweeper on a table and bucket of its own (a sweep looks at the
 // whole bucket; the shared one holds other files' uploads in progress). Time
@@ -193,21 +193,7 @@ describe('the content sweeper', () => {
     const home = () => uploadHome(config, aws);
 
     /** An upload with a part (5 MiB) and a tail (1 MiB) stored: what an abandoned one leaves. */
-    async function abandoned(): Promise<string> {
-      const created = await app.inject({ method: 'POST', url: '/documents', headers: { ...tus, 'upload-length': String(20 * MiB) } });
-      expect(created.statusCode).toBe(201);
-      const uploadId = created.headers.location!.replace('/uploads/', '');
-      for (const [offset, size] of [[0, 5 * MiB], [5 * MiB, MiB]] as const) {
-        const patched = await app.inject({
-          method: 'PATCH',
-          url: `/uploads/${uploadId}`,
-          headers: { ...tus, 'upload-offset': String(offset), 'content-type': 'application/offset+octet-stream' },
-          payload: randomBytes(size),
-        });
-        expect(patched.headers['upload-offset']).toBe(String(offset + size));
-      }
-      return uploadId;
-    }
+    const abandoned = () => uploadWithPartAndTail(app, 20 * MiB);
 
     /** Whether S3 still has the upload's multipart upload (the emulator lists none: a part sent to it tells). */
     async function multipartAlive(s3Key: string, s3UploadId: string): Promise<boolean> {

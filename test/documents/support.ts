@@ -1,5 +1,7 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import type { FastifyInstance } from 'fastify';
+import { expect } from 'vitest';
 import type { AwsClients } from '../../src/adapters/aws.ts';
 import { hashApiKey } from '../support/config.ts';
 import type { Config } from '../../src/config.ts';
@@ -40,4 +42,33 @@ export async function eventually<T>(read: () => Promise<T>, check: (value: T) =>
     if (check(value) || Date.now() > deadline) return value;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+const MiB = 1024 * 1024;
+const tus = { 'tus-resumable': '1.0.0' } as const;
+
+/** A tus PATCH of an upload's bytes from `offset`, through the app (no port). */
+export function patchUpload(app: FastifyInstance, uploadId: string, offset: number, payload: Buffer) {
+  return app.inject({
+    method: 'PATCH',
+    url: `/uploads/${uploadId}`,
+    headers: { ...tus, 'upload-offset': String(offset), 'content-type': 'application/offset+octet-stream' },
+    payload,
+  });
+}
+
+/**
+ * A tus upload of `length` bytes (more than 6 MiB) created through the app,
+ * with a part (5 MiB, in its multipart upload) and a tail (1 MiB, an object
+ * of its own) stored: its upload id.
+ */
+export async function uploadWithPartAndTail(app: FastifyInstance, length: number): Promise<string> {
+  const created = await app.inject({ method: 'POST', url: '/documents', headers: { ...tus, 'upload-length': String(length) } });
+  expect(created.statusCode).toBe(201);
+  const uploadId = created.headers.location!.replace('/uploads/', '');
+  for (const [offset, size] of [[0, 5 * MiB], [5 * MiB, MiB]] as const) {
+    const patched = await patchUpload(app, uploadId, offset, randomBytes(size));
+    expect(patched.headers['upload-offset']).toBe(String(offset + size));
+  }
+  return uploadId;
 }

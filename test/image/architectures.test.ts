@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { apiKey, component, image, type Running, startComponent } from './support.ts';
+import { component, image, type Running, startComponent, storeAndReadBack } from './support.ts';
 
 // The images of the other architectures `make image` built (docsvc:<commit>-arm64
 // on an x86 machine), run under QEMU's user-mode emulation as the API, on
@@ -45,17 +45,6 @@ describe('the image of another architecture', () => {
     const live = await fetch(`${api.url}/health/live`);
     expect(live.status).toBe(200);
     // A document stored and read back through the whole stack: the store, the cache, the hashing.
-    const auth = { authorization: `Bearer ${apiKey}` };
-    const body = Buffer.from(`stored by the ${arch} image`);
-    const created = await fetch(`${api.url}/documents`, {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'application/octet-stream' },
-      body,
-    });
-    expect(created.status, await created.clone().text()).toBe(201);
-    const { id } = (await created.json()) as { id: string };
-    const read = await fetch(`${api.url}/documents/${id}`, { headers: auth });
-    expect(read.status).toBe(200);
-    expect(Buffer.from(await read.arrayBuffer()).equals(body)).toBe(true);
+    await storeAndReadBack(api, Buffer.from(`stored by the ${arch} image`));
   }, 900_000);
 });

@@ -10,7 +10,7 @@ import { RUNTIME_FLAGS } from '../../src/processes/v8-flags.ts';
 import { readText } from '../infra/helpers.ts';
 import { slowPost } from '../support/slow-post.ts';
 import { DEAD_ENDPOINT, newOrder, waitFor } from '../orders/support.ts';
-import { apiKey, component, components, image, type Running, startComponent } from './support.ts';
+import { apiKey, component, components, image, type Running, startComponent, storeAndReadBack } from './support.ts';
 
 // The built image, run as k8s/ runs it: one container per Deployment, with
 // its command and security context, on the host network against the local
@@ -113,17 +113,7 @@ describe('the API container', () => {
     const large = randomBytes(config.INLINE_CONTENT_MAX_BYTES + 4096);
     const stored: string[] = [];
     for (const body of [small, large]) {
-      const created = await fetch(`${api.url}/documents`, {
-        method: 'POST',
-        headers: { ...auth, 'content-type': 'application/octet-stream' },
-        body,
-      });
-      expect(created.status, await created.clone().text()).toBe(201);
-      const { id } = (await created.json()) as { id: string };
-      const read = await fetch(`${api.url}/documents/${id}`, { headers: auth });
-      expect(read.status).toBe(200);
-      expect(Buffer.from(await read.arrayBuffer()).equals(body)).toBe(true);
-      stored.push(id);
+      stored.push(await storeAndReadBack(api, body));
     }
     // Only the large one reached the bucket: exactly one new object, of its size.
     const added = [...(await bucketObjects())].filter(([key]) => !before.has(key));

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { GenericContainer, type StartedTestContainer, type WaitStrategy } from 'testcontainers';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 import { freePort } from '../../src/local/emulators.ts';
 import { type Json, k8sManifests, parseEnvFile, readText } from '../infra/helpers.ts';
 
@@ -190,4 +190,23 @@ export async function startComponent(
     .start();
   const timeToServe = { fromStartMs: ready.readyAt! - ready.startedAt!, fromCreateMs: ready.readyAt! - createdAt };
   return { component: c, container, port, url: `http://127.0.0.1:${port}`, logs: () => output, timeToServe };
+}
+
+/**
+ * A document stored through a running API with the test tenant's key, read
+ * back and compared byte for byte: its id.
+ */
+export async function storeAndReadBack(api: Running, body: Buffer<ArrayBuffer>): Promise<string> {
+  const auth = { authorization: `Bearer ${apiKey}` };
+  const created = await fetch(`${api.url}/documents`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/octet-stream' },
+    body,
+  });
+  expect(created.status, await created.clone().text()).toBe(201);
+  const { id } = (await created.json()) as { id: string };
+  const read = await fetch(`${api.url}/documents/${id}`, { headers: auth });
+  expect(read.status).toBe(200);
+  expect(Buffer.from(await read.arrayBuffer()).equals(body)).toBe(true);
+  return id;
 }

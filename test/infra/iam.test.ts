@@ -354,7 +354,8 @@ function contentKeysIn(deployment: Plan, region: string, aliases: string[]): str
 describe('IAM, one role per component', () => {
   it('lets only EKS Pod Identity assume each role, for its own ServiceAccount on its region\'s cluster', () => {
     const trust = dataOf(mod, 'aws_iam_policy_document', 'pod_identity_trust');
-    expect(trust.for_each).toBe('${local.components}');
+    // One document per identity: the components', and the cluster autoscaler's (cluster-autoscaler.tf).
+    expect(trust.for_each).toBe('${local.pod_identities}');
     const [statement, ...others] = trust.statement;
     expect(others).toHaveLength(0);
     expect(statement.actions.sort()).toEqual(['sts:AssumeRole', 'sts:TagSession']);
@@ -362,7 +363,7 @@ describe('IAM, one role per component', () => {
     // The session tags Pod Identity sets, as the EKS user guide documents them.
     expect(statement.condition).toEqual([
       { test: 'StringEquals', variable: 'aws:RequestTag/eks-cluster-arn', values: ['${module.eks.cluster_arn}'] },
-      { test: 'StringEquals', variable: 'aws:RequestTag/kubernetes-namespace', values: ['${var.k8s_namespace}'] },
+      { test: 'StringEquals', variable: 'aws:RequestTag/kubernetes-namespace', values: ['${each.value.namespace}'] },
       { test: 'StringEquals', variable: 'aws:RequestTag/kubernetes-service-account', values: ['${each.value.service_account}'] },
     ]);
     expect(readFileSync(join(root, regionModule, 'iam.tf'), 'utf8')).not.toMatch(/variable\s*=\s*"aws:SourceArn"/);

@@ -98,7 +98,7 @@ describe.each(everyRegion)('the Cluster Autoscaler, %s', (_name, { plan: region,
       service_account: serviceAccount.metadata.name,
       role_arn: new Unknown(`${region.prefix}aws_iam_role.cluster_autoscaler.arn`),
     });
-    const [trust] = region.instance('aws_iam_policy_document', 'cluster_autoscaler_trust', undefined, 'data').statement;
+    const [trust] = region.instance('aws_iam_policy_document', 'pod_identity_trust', 'cluster-autoscaler', 'data').statement;
     expect(trust.principals[0]).toEqual({ type: 'Service', identifiers: ['pods.eks.amazonaws.com'] });
     const conditions = Object.fromEntries(trust.condition.map((c: Json) => [c.variable, address(c.values[0])]));
     expect(conditions).toEqual({

@@ -10,7 +10,7 @@ import { loadConfig, type Config } from '../../src/config.ts';
 import { ContentSweeper, sweptStores, type LifecycleSweep } from '../../src/documents/content-sweeper.ts';
 import { uploadHome } from '../../src/documents/uploads/upload-home.ts';
 import { testClock } from '../support/clock.ts';
-import { bucketContents } from '../documents/support.ts';
+import { bucketContents, patchUpload, uploadWithPartAndTail } from '../documents/support.ts';
 import { PRIMARY, SECONDARY, startTwoStacks, type TwoStacks } from './support.ts';
 
 // The content sweep of two regions (docs/design.md, "The content sweep of
@@ -148,23 +148,11 @@ describe('the content sweep of two regions', () => {
   it("a live upload's tail, replicated ahead of the upload's item, is kept by the other region and the upload goes on", async () => {
     const { replication } = stacks;
     const MiB = 1024 * 1024;
-    const tus = { 'tus-resumable': '1.0.0' };
     const clock = testClock();
     replication.pause('items');
     try {
-      const created = await app.inject({ method: 'POST', url: '/documents', headers: { ...tus, 'upload-length': String(7 * MiB) } });
-      expect(created.statusCode).toBe(201);
-      const uploadId = created.headers.location!.replace('/uploads/', '');
       // A part (5 MiB, in a multipart upload) and a tail (1 MiB, an object of its own, which replicates).
-      for (const [offset, size] of [[0, 5 * MiB], [5 * MiB, MiB]] as const) {
-        const patched = await app.inject({
-          method: 'PATCH',
-          url: `/uploads/${uploadId}`,
-          headers: { ...tus, 'upload-offset': String(offset), 'content-type': 'application/offset+octet-stream' },
-          payload: randomBytes(size),
-        });
-        expect(patched.headers['upload-offset']).toBe(String(offset + size));
-      }
+      const uploadId = await uploadWithPartAndTail(app, 7 * MiB);
       const upload = (await uploadHome(region[PRIMARY]!.config, region[PRIMARY]!.aws).records.get('public', uploadId))!;
       await replication.settled('objects');
       const prefix = `public/${upload.documentId}/`;
@@ -178,12 +166,7 @@ describe('the content sweep of two regions', () => {
       expect(await objectsIn(PRIMARY, prefix)).toEqual([upload.tail!.key]);
 
       // The upload completes from the bytes stored, the tail among them.
-      const last = await app.inject({
-        method: 'PATCH',
-        url: `/uploads/${uploadId}`,
-        headers: { ...tus, 'upload-offset': String(6 * MiB), 'content-type': 'application/offset+octet-stream' },
-        payload: randomBytes(MiB),
-      });
+      const last = await patchUpload(app, uploadId, 6 * MiB, randomBytes(MiB));
       expect(last.statusCode).toBe(204);
       expect((await app.inject({ method: 'HEAD', url: `/documents/${upload.documentId}` })).statusCode).toBe(200);
     } finally {

@@ -2,9 +2,10 @@
 # k8s/cluster-autoscaler in kube-system, grows the managed node group
 # (eks.tf) when pods are Pending for want of room and shrinks it when nodes
 # stay underused. Its AWS identity comes through Pod Identity, like the
-# service's own components (iam.tf): it may read what Auto Scaling, EC2 and
-# EKS say about node groups, and change the size of this cluster's groups
-# only. docs/deploy.md, "Nodes", says why this and not Karpenter.
+# service's own components, trusted by the same document (iam.tf,
+# pod_identity_trust): it may read what Auto Scaling, EC2 and EKS say about
+# node groups, and change the size of this cluster's groups only.
+# docs/deploy.md, "Nodes", says why this and not Karpenter.
 locals {
   cluster_autoscaler = {
     namespace       = "kube-system"
@@ -16,34 +17,6 @@ locals {
     { key = "k8s.io/cluster-autoscaler/enabled", value = "true" },
     { key = "k8s.io/cluster-autoscaler/${var.name}", value = "owned" },
   ]
-}
-
-data "aws_iam_policy_document" "cluster_autoscaler_trust" {
-  statement {
-    sid     = "EksPodIdentity"
-    actions = ["sts:AssumeRole", "sts:TagSession"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["pods.eks.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:RequestTag/eks-cluster-arn"
-      values   = [module.eks.cluster_arn]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:RequestTag/kubernetes-namespace"
-      values   = [local.cluster_autoscaler.namespace]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:RequestTag/kubernetes-service-account"
-      values   = [local.cluster_autoscaler.service_account]
-    }
-  }
 }
 
 data "aws_iam_policy_document" "cluster_autoscaler" {
@@ -92,7 +65,7 @@ data "aws_iam_policy_document" "cluster_autoscaler" {
 
 resource "aws_iam_role" "cluster_autoscaler" {
   name               = "${var.name}-cluster-autoscaler${local.global_suffix}"
-  assume_role_policy = data.aws_iam_policy_document.cluster_autoscaler_trust.json
+  assume_role_policy = data.aws_iam_policy_document.pod_identity_trust["cluster-autoscaler"].json
 }
 
 resource "aws_iam_role_policy" "cluster_autoscaler" {

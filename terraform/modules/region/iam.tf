@@ -210,10 +210,18 @@ locals {
 
 # Pod Identity assumes the role with session tags naming the cluster, the
 # namespace and the ServiceAccount; the trust policy accepts exactly this
-# component's, as the EKS user guide documents (aws:SourceArn is not among
-# the keys it documents for Pod Identity).
+# identity's, as the EKS user guide documents (aws:SourceArn is not among
+# the keys it documents for Pod Identity). One document per identity: each
+# component's, and the cluster autoscaler's (cluster-autoscaler.tf).
+locals {
+  pod_identities = merge(
+    { for name, component in local.components : name => { namespace = var.k8s_namespace, service_account = component.service_account } },
+    { "cluster-autoscaler" = local.cluster_autoscaler },
+  )
+}
+
 data "aws_iam_policy_document" "pod_identity_trust" {
-  for_each = local.components
+  for_each = local.pod_identities
 
   statement {
     sid     = "EksPodIdentity"
@@ -232,7 +240,7 @@ data "aws_iam_policy_document" "pod_identity_trust" {
     condition {
       test     = "StringEquals"
       variable = "aws:RequestTag/kubernetes-namespace"
-      values   = [var.k8s_namespace]
+      values   = [each.value.namespace]
     }
     condition {
       test     = "StringEquals"
