@@ -111,13 +111,11 @@ describe('the API container', () => {
     const before = await bucketObjects();
     const small = Buffer.from('hello from a container');
     const large = randomBytes(config.INLINE_CONTENT_MAX_BYTES + 4096);
-    const stored: string[] = [];
-    for (const body of [small, large]) {
-      stored.push(await storeAndReadBack(api, body));
-    }
-    // Only the large one reached the bucket: exactly one new object, of its size.
+    await storeAndReadBack(api, small);
+    const largeId = await storeAndReadBack(api, large);
+    // Only the large one reached the bucket: exactly one new object, its own (<tenant>/<id>/…), of its size.
     const added = [...(await bucketObjects())].filter(([key]) => !before.has(key));
-    expect(added.map(([, size]) => size)).toEqual([large.length]);
+    expect(added.map(([key, size]) => [key.split('/')[1], size])).toEqual([[largeId, large.length]]);
   });
 
   it('rejects a request without its key, as configured in k8s (AUTH_MODE=api-key)', async () => {
