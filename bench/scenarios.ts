@@ -67,7 +67,7 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'get-link',
-    measures: 'GET /documents/{id}/link of one 20 KiB document (in S3, not inline): a signed direct link per request',
+    measures: 'GET /documents/{id}/link of one 20 KiB document (in S3, not inline): a hot document\'s direct link, signed once per expiry bucket',
     reported: true,
   },
   { name: 'post-orders', measures: 'POST /orders, every payload unique (no dedup replay)', reported: true },

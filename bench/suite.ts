@@ -231,8 +231,9 @@ async function getWarm(bench: Harness) {
 const LINKED_DOCUMENT_BYTES = 20 * 1024;
 
 /**
- * GET /documents/{id}/link of one document in S3: a read of its record and a
- * signed URL per request. One PUT prepares it, checked to have a link.
+ * GET /documents/{id}/link of one document in S3: its location read once and
+ * its URL signed once per expiry bucket, then both from the API's memory.
+ * One PUT prepares it, checked to have a link.
  */
 async function getLink(bench: Harness) {
   const id = `link-${bench.runTag}`;

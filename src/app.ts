@@ -35,8 +35,8 @@ export type AppOverrides = {
   /** Test seams of the order intake (an injected crash between write and publish). */
   orderIntake?: Pick<OrderIntakeOptions, 'afterWrite'>;
   /**
-   * The clock of the order dedup window, Idempotency-Key records and the
-   * health cache, so that tests move past a window instead of sleeping through it.
+   * The clock of the order dedup window, Idempotency-Key records, the
+   * health cache and the document service (links' expiry buckets), so that tests move past a window instead of sleeping through it.
    */
   now?: () => number;
 };
@@ -111,7 +111,7 @@ export const appPlugin = fp<AppOptions>(
 
     // Domains.
     await app.register(idempotencyPlugin, { config, now: overrides.now });
-    await app.register(documentsPlugin, { config, cache: overrides.documentCache });
+    await app.register(documentsPlugin, { config, cache: overrides.documentCache, now: overrides.now });
     await app.register(ordersPlugin, { config, intake: overrides.orderIntake, now: overrides.now });
   },
   { name: 'app', fastify: '5.x' },

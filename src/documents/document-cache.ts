@@ -1,4 +1,5 @@
 import type { ChainableCommander, Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import type { RedisCircuit } from '../adapters/redis.ts';
 import type { DocumentMetadata, WholeDocument } from './schemas.ts';
 import { InvalidationBus, type RemoteDelete } from './invalidations.ts';
@@ -9,6 +10,16 @@ export type CacheLookup =
   | { result: 'tombstone' }
   | { result: 'miss' }
   | { result: 'unavailable' };
+
+/** Where an active document's content is, for its links: its metadata, and its S3 key (none: stored inline). */
+export type ContentLocation = { metadata: DocumentMetadata; s3Key: string | undefined };
+
+/** Bounds of the locations kept in memory: a few MiB at most, whatever MEMORY_CACHE_MAX_BYTES says. */
+const LOCATIONS_MAX_ENTRIES = 10_000;
+const LOCATIONS_MAX_BYTES = 4 * 1024 * 1024;
+const LOCATION_OVERHEAD_BYTES = 512;
+const locationSize = ({ metadata, s3Key }: ContentLocation) =>
+  LOCATION_OVERHEAD_BYTES + 2 * ((s3Key?.length ?? 0) + metadata.id.length + metadata.contentType.length);
 
 const ACTIVE = 0x41; // 'A': [A][u32 metadata length][metadata JSON][content]
 const TOMBSTONE = Buffer.from('D');
@@ -57,6 +68,8 @@ export class DocumentCache {
   private readonly circuit: RedisCircuit;
   private readonly ttlSeconds: number;
   private readonly memory: MemoryCache | undefined;
+  /** With the memory layer: the content locations of documents linked (location()), under the same invalidation. */
+  private readonly locations: LRUCache<string, ContentLocation> | undefined;
   private readonly bus: InvalidationBus | undefined;
   private epoch = 0;
 
@@ -64,6 +77,9 @@ export class DocumentCache {
     this.circuit = options.circuit;
     this.ttlSeconds = options.ttlSeconds;
     this.memory = options.memory?.cache;
+    this.locations = options.memory
+      ? new LRUCache({ max: LOCATIONS_MAX_ENTRIES, maxSize: LOCATIONS_MAX_BYTES, sizeCalculation: locationSize, ttl: options.ttlSeconds * 1000 })
+      : undefined;
     this.bus = options.memory
       ? new InvalidationBus({
           subscriber: options.memory.subscriber,
@@ -71,7 +87,7 @@ export class DocumentCache {
           leaseMs: options.memory.leaseMs,
           onInvalidate: (key, remote) => {
             this.epoch++;
-            this.memory?.delete(key);
+            this.drop(key);
             const [, tenant, id] = key.split(':');
             if (remote && tenant && id) options.onRemoteDelete?.(tenant, id, remote);
           },
@@ -83,6 +99,12 @@ export class DocumentCache {
   private forget() {
     this.epoch++;
     this.memory?.clear();
+    this.locations?.clear();
+  }
+
+  private drop(key: string) {
+    this.memory?.delete(key);
+    this.locations?.delete(key);
   }
 
   private remember(key: string, document: WholeDocument, epoch: number) {
@@ -113,6 +135,24 @@ export class DocumentCache {
     return { result: 'hit', layer: 'redis', document: decoded };
   }
 
+  /**
+   * Where a document's content is, for a link: from process memory while
+   * the invalidation bus says so (as fromMemory: a delete on any instance
+   * drops it everywhere before the delete returns), else `read` (the
+   * table), kept unless an invalidation arrived meanwhile. Undefined: not
+   * active. Not in Redis: a link of a document not linked here yet costs
+   * the one table read it always did.
+   */
+  async location(tenant: string, id: string, read: () => Promise<ContentLocation | undefined>): Promise<ContentLocation | undefined> {
+    const key = this.key(tenant, id);
+    const known = this.bus?.serving ? this.locations?.get(key) : undefined;
+    if (known) return known;
+    const epoch = this.epoch;
+    const found = await read();
+    if (found && this.bus?.subscribed && epoch === this.epoch) this.locations?.set(key, found);
+    return found;
+  }
+
   /** Fills after a miss; loses to anything already there, a tombstone above all. */
   async fill(tenant: string, id: string, document: WholeDocument): Promise<void> {
     const key = this.key(tenant, id);
@@ -132,7 +172,7 @@ export class DocumentCache {
   async tombstone(tenant: string, id: string, remote?: RemoteDelete): Promise<boolean> {
     const key = this.key(tenant, id);
     this.epoch++;
-    this.memory?.delete(key);
+    this.drop(key);
     const write = (multi: ChainableCommander) => multi.set(key, TOMBSTONE, 'EX', this.ttlSeconds);
     if (this.bus) return this.bus.announce(key, write, remote);
     const outcome = await this.circuit.call((redis: Redis) => write(redis.multi()).exec(), true);

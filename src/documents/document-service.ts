@@ -13,7 +13,7 @@ import { createdEvent, deletedEvent, type DocumentEvents } from './document-even
 import { deletionEventKey, type ContentPlace, type CreateResult, type ListingPosition } from './document-store.ts';
 import type { DeletionAnnouncer } from './deletion-events.ts';
 import type { DocumentRecords } from './homed-document-store.ts';
-import type { LinkSigner } from './links.ts';
+import { MemoisedLinkSigner, linkValidity, type LinkSigner } from './links.ts';
 import { IncomingBody, refuseContentCoding, type BodyHead } from './incoming-body.ts';
 import type { ObjectLocks } from './object-lock.ts';
 import { createOnly, evaluate, failsWithoutDocument, hasPreconditions, preconditionFailed, type Preconditions } from './preconditions.ts';
@@ -131,9 +131,12 @@ export class DocumentService {
   private readonly pendingReads = new Map<string, Promise<Found | undefined>>();
   private readonly memoryHits: { inc(): void };
   private readonly lookupCounters = new Map<string, { inc(): void }>();
+  /** options.links, its signer memoised (MemoisedLinkSigner). */
+  private readonly links: { signer: LinkSigner; ttlSeconds: number } | undefined;
 
   constructor(options: DocumentServiceOptions) {
     this.options = options;
+    this.links = options.links && { signer: new MemoisedLinkSigner(options.links.signer), ttlSeconds: options.links.ttlSeconds };
     this.now = options.now ?? (() => new Date());
     this.memoryHits = options.metrics.cacheLookup({ layer: 'memory', result: 'hit' });
   }
@@ -531,8 +534,9 @@ export class DocumentService {
   /**
    * A direct link to an active document's object: 404 for one that is not
    * active (deleted, another tenant's), 409 NO_DIRECT_LINK for content
-   * stored inline, which has no object. Read from the table, as the object
-   * key is not in the caches.
+   * stored inline, which has no object. The object key is not in the
+   * document caches: it is read from the table, then kept in memory under
+   * the same invalidation as a read's (DocumentCache.location).
    */
   async link(tenant: string, id: string): Promise<DocumentLink> {
     const link = await this.linkOf(tenant, id);
@@ -551,21 +555,24 @@ export class DocumentService {
   }
 
   private async linkOf(tenant: string, id: string): Promise<DocumentLink | undefined> {
-    const found = await this.options.store.lookup(tenant, id);
-    if (found.state !== 'active') throw new Errors.DocumentNotFound(id);
-    const { metadata, s3Key } = found.record;
+    const location = await this.options.cache.location(tenant, id, async () => {
+      const found = await this.options.store.lookup(tenant, id);
+      return found.state === 'active' ? { metadata: found.record.metadata, s3Key: found.record.s3Key } : undefined;
+    });
+    if (!location) throw new Errors.DocumentNotFound(id);
     this.options.regions?.staleReads.served(tenant, id);
-    return s3Key === undefined ? undefined : this.signed(metadata, s3Key);
+    return location.s3Key === undefined ? undefined : this.signed(location.metadata, location.s3Key);
   }
 
+  /** Signed for the expiry bucket of now (linkValidity), through the memo: one signature per object and bucket. */
   private async signed(metadata: DocumentMetadata, s3Key: string): Promise<DocumentLink> {
-    const { links } = this.options;
-    if (!links) throw new Error('direct links are not configured');
-    const from = this.now();
-    const url = await links.signer.sign({ s3Key, contentType: metadata.contentType, filename: metadata.id }, { from, seconds: links.ttlSeconds });
+    const { signer, ttlSeconds } = this.links ?? {};
+    if (!signer || ttlSeconds === undefined) throw new Error('direct links are not configured');
+    const { expiresAt, ...validity } = linkValidity(this.now(), ttlSeconds);
+    const url = await signer.sign({ s3Key, contentType: metadata.contentType, filename: metadata.id }, validity);
     return {
       url,
-      expiresAt: new Date(from.getTime() + links.ttlSeconds * 1000).toISOString(),
+      expiresAt: expiresAt.toISOString(),
       size: metadata.size,
       contentType: metadata.contentType,
       sha256: metadata.checksum,

@@ -29,6 +29,8 @@ export type DocumentsOptions = {
   config: Config;
   /** A test seam: a cache of the test's own (a slowed fill, for the delete race). */
   cache?: (options: DocumentCacheOptions) => DocumentCache;
+  /** The app's clock (AppOverrides.now), the document service's: tests move past a link's expiry bucket instead of sleeping. */
+  now?: (() => number) | undefined;
 };
 
 /**
@@ -69,7 +71,7 @@ function eventPublishers(config: Config, regions: Regions, clients: RegionalClie
 
 /** The documents domain: metadata and content stores, two-layer cache, service, resumable uploads and routes. */
 export const documentsPlugin = fp(
-  async (app, { config, cache }: DocumentsOptions) => {
+  async (app, { config, cache, now }: DocumentsOptions) => {
     const { aws, redis, idempotentRequests: requests } = app;
     // Of several regions, the multi-region document path.
     const { regions, clients } = app.regional;
@@ -110,6 +112,7 @@ export const documentsPlugin = fp(
     await objectLocks?.check();
     const service = new DocumentService({
       ...stores,
+      ...(now ? { now: () => new Date(now()) } : {}),
       cache: (cache ?? ((options) => new DocumentCache(options)))({
         ...(onRemoteDelete ? { onRemoteDelete } : {}),
         circuit: redis.circuit,

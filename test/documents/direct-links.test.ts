@@ -6,6 +6,7 @@ import { parse as parseDisposition } from 'content-disposition';
 import { testApp, testConfig, uniqueId } from '../support/app.ts';
 import { hashApiKey } from '../support/config.ts';
 import { expectProblem } from '../support/problem.ts';
+import { testClock } from '../support/clock.ts';
 import { eventually } from './support.ts';
 
 // Issue 21, direct links: GET /documents/{id}/link is an S3 presigned GET
@@ -18,6 +19,8 @@ import { eventually } from './support.ts';
 
 const MiB = 1024 * 1024;
 const TTL_SECONDS = 120;
+/** A link expires at now + TTL rounded down to this (src/documents/links.ts linkValidity): min(60 s, TTL / 5). */
+const BUCKET_MS = Math.min(60_000, (TTL_SECONDS * 1000) / 5);
 const REDIRECT_MIN_BYTES = 2 * MiB;
 
 const suffix = randomUUID().slice(0, 8);
@@ -31,6 +34,13 @@ const emulator = new URL(config.AWS_ENDPOINT_URL_S3 ?? config.AWS_ENDPOINT_URL ?
 
 let app: FastifyInstance;
 let api: string;
+/** The app's clock: moved past an expiry bucket instead of sleeping through it. */
+const clock = testClock();
+
+/** Moves the clock to just inside an expiry bucket: the requests of the next seconds are all in it. */
+function toBucketStart() {
+  clock.advance(BUCKET_MS - ((clock.now() + TTL_SECONDS * 1000) % BUCKET_MS) + 10);
+}
 
 type Link = { url: string; expiresAt: string; size: number; contentType: string; sha256: string };
 
@@ -55,19 +65,19 @@ function expectSignedHeaders(url: URL, contentType: string, id: string) {
   expect(url.searchParams.get('X-Amz-SignedHeaders')).toBe('host');
 }
 
+const appConfig = {
+  AUTH_MODE: 'api-key',
+  API_KEYS: `${tenants.a}:${hashApiKey(keys.a)},${tenants.b}:${hashApiKey(keys.b)},${tenants.c}:${hashApiKey(keys.c)}`,
+  TENANT_KMS_KEYS: `${tenants.c}=alias/docsvc-tenant-${tenants.c}`,
+  RATE_LIMIT_PER_MINUTE: 1_000_000,
+  DOCUMENT_LINK_TTL_SECONDS: TTL_SECONDS,
+  DOCUMENT_REDIRECT_MIN_BYTES: REDIRECT_MIN_BYTES,
+} as const;
+
 const large = { id: uniqueId('link'), body: randomBytes(3 * MiB), contentType: 'application/pdf' };
 
 beforeAll(async () => {
-  app = await testApp({
-    config: {
-      AUTH_MODE: 'api-key',
-      API_KEYS: `${tenants.a}:${hashApiKey(keys.a)},${tenants.b}:${hashApiKey(keys.b)},${tenants.c}:${hashApiKey(keys.c)}`,
-      TENANT_KMS_KEYS: `${tenants.c}=alias/docsvc-tenant-${tenants.c}`,
-      RATE_LIMIT_PER_MINUTE: 1_000_000,
-      DOCUMENT_LINK_TTL_SECONDS: TTL_SECONDS,
-      DOCUMENT_REDIRECT_MIN_BYTES: REDIRECT_MIN_BYTES,
-    },
-  });
+  app = await testApp({ config: appConfig, overrides: { now: clock.now } });
   await app.listen({ host: '127.0.0.1', port: 0 });
   api = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   await put(large.id, large.body, large.contentType);
@@ -78,14 +88,15 @@ afterAll(async () => {
 
 describe('GET /documents/{id}/link', () => {
   it('answers a link that serves the exact bytes from the emulator, not through the API', async () => {
-    const before = Date.now();
+    const before = clock.now();
     const response = await app.inject({ method: 'GET', url: `/documents/${large.id}/link`, headers: as(keys.a) });
-    const after = Date.now();
+    const after = clock.now();
     expect(response.statusCode).toBe(200);
     const link: Link = response.json();
     expect(link).toMatchObject({ size: large.body.length, contentType: large.contentType, sha256: sha256(large.body) });
+    // Rounded down to its bucket: a lifetime within [TTL − bucket, TTL], never more.
     const expiresAt = Date.parse(link.expiresAt);
-    expect(expiresAt).toBeGreaterThanOrEqual(before + TTL_SECONDS * 1000);
+    expect(expiresAt).toBeGreaterThan(before + TTL_SECONDS * 1000 - BUCKET_MS);
     expect(expiresAt).toBeLessThanOrEqual(after + TTL_SECONDS * 1000);
     const url = new URL(link.url);
     expect(url.origin).toBe(emulator);
@@ -127,6 +138,52 @@ describe('GET /documents/{id}/link', () => {
       async () => (await fetch(link.url)).status,
       (status) => status === 404,
     );
+  });
+
+  it('is the same URL within an expiry bucket, a new one after it, and never lives longer than the TTL', async () => {
+    const link = async () => {
+      const response = await app.inject({ method: 'GET', url: `/documents/${large.id}/link`, headers: as(keys.a) });
+      expect(response.statusCode).toBe(200);
+      return response.json<Link>();
+    };
+    toBucketStart();
+    const asked = clock.now();
+    const first = await link();
+    clock.advance(BUCKET_MS - 1_000);
+    const same = await link();
+    expect(same).toEqual(first);
+    const expiresAt = Date.parse(first.expiresAt);
+    expect(expiresAt - asked).toBeLessThanOrEqual(TTL_SECONDS * 1000);
+    expect(expiresAt - clock.now()).toBeGreaterThanOrEqual(TTL_SECONDS * 1000 - BUCKET_MS);
+    // Signed as valid from TTL before its expiry: X-Amz-Date + X-Amz-Expires is expiresAt.
+    const url = new URL(first.url);
+    const amzDate = url.searchParams.get('X-Amz-Date')!.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z');
+    expect(Date.parse(amzDate) + Number(url.searchParams.get('X-Amz-Expires')) * 1000).toBe(expiresAt);
+
+    clock.advance(1_000);
+    const next = await link();
+    expect(next.url).not.toBe(first.url);
+    expect(Date.parse(next.expiresAt)).toBe(expiresAt + BUCKET_MS);
+    // Another tenant's request is no read of a link memoised for the owner.
+    expectProblem(await app.inject({ method: 'GET', url: `/documents/${large.id}/link`, headers: as(keys.b) }), 404, 'DOCUMENT_NOT_FOUND');
+  });
+
+  it('is 404 once the document is deleted, its link memoised and its location kept, here or on another instance', async () => {
+    const other = await testApp({ config: appConfig });
+    try {
+      for (const deleter of [app, other]) {
+        const id = uniqueId('link-memo-deleted');
+        await put(id, randomBytes(40_000), 'application/octet-stream');
+        toBucketStart();
+        const links = [];
+        for (let i = 0; i < 3; i++) links.push((await app.inject({ method: 'GET', url: `/documents/${id}/link`, headers: as(keys.a) })).json<Link>().url);
+        expect(new Set(links).size).toBe(1);
+        expect((await deleter.inject({ method: 'DELETE', url: `/documents/${id}`, headers: as(keys.a) })).statusCode).toBe(204);
+        expectProblem(await app.inject({ method: 'GET', url: `/documents/${id}/link`, headers: as(keys.a) }), 404, 'DOCUMENT_NOT_FOUND');
+      }
+    } finally {
+      await other.close();
+    }
   });
 
   it('is 409 NO_DIRECT_LINK for content stored inline, which has no object', async () => {

@@ -93,7 +93,7 @@ export interface paths {
         };
         /**
          * A short-lived direct link to a document's bytes, which do not pass through the service
-         * @description A URL (an S3 presigned GET) valid for DOCUMENT_LINK_TTL_SECONDS, serving the exact bytes with the stored Content-Type and Content-Disposition: attachment, with the size and SHA-256 to check the download against. A deleted document's link stops working by its expiry at the latest. Content small enough to be stored with the metadata has no link: 409 NO_DIRECT_LINK, GET the document instead.
+         * @description A URL (an S3 presigned GET) valid until expiresAt: DOCUMENT_LINK_TTL_SECONDS from now rounded down to a bucket of min(60 s, TTL / 5), so between TTL minus a bucket and TTL, and the same URL for every request within a bucket; serving the exact bytes with the stored Content-Type and Content-Disposition: attachment, with the size and SHA-256 to check the download against. A deleted document's link stops working by its expiry at the latest. Content small enough to be stored with the metadata has no link: 409 NO_DIRECT_LINK, GET the document instead.
          */
         get: operations["getDocumentLink"];
         put?: never;
