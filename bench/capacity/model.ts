@@ -73,13 +73,24 @@ export type Parameters = {
    * follow it. The pods answer each such read with the link (linkResponseBytes, headers included).
    * Hit ratio: cacheLocations independent caches in front of the origin, an object unrequested for
    * retentionSeconds evicted (both assumed; CloudFront publishes neither).
+   * A link's API CPU: memoHitCpuMsPerLink when the pod's memo already holds the document's URL
+   * for the current expiry bucket (get-link's figure when the bench has it), uncachedCpuMsPerLink
+   * otherwise (a GetItem for where the object is, and a signature); linkTtlSeconds is
+   * DOCUMENT_LINK_TTL_SECONDS; the memo holds linkMemoMaxEntries URLs and linkMemoMaxBytes, an entry
+   * counted as linkMemoEntryBytes (src/documents/links.ts: (URL + key) × 2 + 128; 1,754 B for a
+   * CloudFront URL of a tenant/uuid/ulid key, measured with CloudFrontLinkSigner).
    */
   cdn: {
     enabled: boolean;
     redirectMinBytes: number;
     followShare: number;
     linkResponseBytes: number;
-    assumedCpuMsPerLink: number;
+    memoHitCpuMsPerLink: number;
+    uncachedCpuMsPerLink: number;
+    linkTtlSeconds: number;
+    linkMemoMaxEntries: number;
+    linkMemoMaxBytes: number;
+    linkMemoEntryBytes: number;
     cacheLocations: number;
     retentionSeconds: number;
   };
@@ -133,8 +144,8 @@ export type BenchFigures = {
   eventsRatios: { cpu: number; throughput: number } | undefined;
   burstRate: number;
   burstP95Ms: number;
-  /** A direct link (`get-link`), or the parameters' assumption when the run has none. */
-  msPerLink: number;
+  /** A direct link whose URL the pod has memoised (`get-link`: one hot document), or the parameters' assumption when the run has none. */
+  memoHitMsPerLink: number;
   linkMeasured: boolean;
 };
 
@@ -177,7 +188,7 @@ export function readBench(path: string, parameters: Parameters): BenchFigures {
         : undefined,
     burstRate: burst.requestsPerSecond!,
     burstP95Ms: burst.latencyMs!.p95,
-    msPerLink: link?.cpu?.serverMsPerOk ?? parameters.cdn.assumedCpuMsPerLink,
+    memoHitMsPerLink: link?.cpu?.serverMsPerOk ?? parameters.cdn.memoHitCpuMsPerLink,
     linkMeasured: link !== undefined,
   };
 }
@@ -290,6 +301,43 @@ export function cdnHitRatio(readsPerSecond: number, n: number, s: number, locati
   return sum / norm;
 }
 
+/** The expiry bucket of a link (seconds): src/documents/links.ts's expiryBucketMs, min(60 s, TTL / 5). */
+export function linkBucketSeconds(ttlSeconds: number): number {
+  return Math.min(60, ttlSeconds / 5);
+}
+
+/**
+ * The share of a pod's link requests its memo of signed URLs answers, within one expiry bucket:
+ * `n` requests (real, not necessarily whole) drawn from `documents` linked documents of Zipf
+ * popularity (exponent s, p_j = j^-s / H), each document's first request in the bucket signed, the
+ * others memo hits. Expected distinct documents E[D] = Σ_j (1 - (1 - p_j)^n), hit = 1 - E[D] / n.
+ * The memo holds `maxEntries` URLs: within a bucket its entries are all more recent than the past
+ * buckets', so while E[D] ≤ maxEntries none is evicted; above, the bound is the hit ratio of a memo
+ * that keeps the maxEntries most popular documents (the best any cache of that size does under
+ * independent requests): every request for a document past that rank is a miss.
+ */
+export function linkMemoHitRatio(documents: number, s: number, n: number, maxEntries = Infinity) {
+  if (n <= 0 || documents <= 0) return { hit: 0, distinct: 0, capped: false };
+  let norm = 0;
+  for (let j = 1; j <= documents; j++) norm += j ** -s;
+  let distinct = 0;
+  let distinctOfTop = 0;
+  let shareOfTop = 0;
+  const top = Math.min(documents, maxEntries);
+  for (let j = 1; j <= documents; j++) {
+    const pj = j ** -s / norm;
+    // 1 - (1 - p)^n without the rounding of 1 - p for small p.
+    const seen = -Math.expm1(n * Math.log1p(-pj));
+    distinct += seen;
+    if (j <= top) {
+      distinctOfTop += seen;
+      shareOfTop += pj;
+    }
+  }
+  if (distinct <= maxEntries) return { hit: 1 - distinct / n, distinct, capped: false };
+  return { hit: 1 - (distinctOfTop + n * (1 - shareOfTop)) / n, distinct, capped: true };
+}
+
 /** Which reads go through a link to CloudFront, what they cost there, and what the pods still send. */
 export function cdnTier(
   classes: ReadonlyArray<{ bytes: number; reads: number }>,
@@ -379,17 +427,15 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
 
   // ---- API CPU: ms per request as measured (1 KiB hot, 256 B cold); bytes above 1 KiB at an assumed cost per KiB
   const perKiB = (bytes: number) => Math.max(0, bytes / 1024 - 1) * api.cpuMsPerKiBSent;
-  const linkMs = bench.linkMeasured ? bench.msPerLink : parameters.cdn.assumedCpuMsPerLink;
-  // A read answered with a link costs the link's CPU (lookup and signature) instead of sending the bytes.
-  const cpuMs =
+  // Everything but the links; a read answered with a link costs the link's CPU (lookup and signature) instead of sending the bytes.
+  const otherCpuMs =
     classes.reduce(
       (total, entry, i) =>
         total +
         (1 - linkShareOf(i)) *
           (entry.memoryHits * (bench.hotMsPerRead + perKiB(entry.bytes)) +
             entry.redisHits * (1 - refillShare) * (bench.warmMsPerRead + perKiB(entry.bytes)) +
-            (entry.reads - entry.memoryHits - entry.redisHits * (1 - refillShare)) * (bench.coldMsPerRead + perKiB(entry.bytes))) +
-        cdn.perClass[i]!.viaLink * linkMs,
+            (entry.reads - entry.memoryHits - entry.redisHits * (1 - refillShare)) * (bench.coldMsPerRead + perKiB(entry.bytes))),
       0,
     ) +
     writes * (bench.msPerDocumentWrite + perKiB(meanSize)) +
@@ -397,9 +443,26 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
     listings * bench.msPerListingPage +
     orders * bench.msPerOrder +
     orderReads * bench.coldMsPerRead;
+  const podsAt = (cpuMs: number) => Math.max(api.availabilityZones * 2, ceil(cpuMs / 1000 / (api.vcpuPerPod * api.targetCpuUtilization)));
+  // A link: a memo hit when the pod signed the document's URL earlier in the same expiry bucket, else
+  // the uncached price. The hit ratio depends on the links per pod, so on the pods, which depend on
+  // the link's CPU: size once with every link uncached (more pods, fewer links each: a lower hit
+  // ratio), take the hit ratio there, and size again with it. Sizes are independent of popularity,
+  // so the linked documents' popularity is Zipf over them alone.
+  const cdnParameters = parameters.cdn;
+  const linkedShare = sizes.reduce((total, size) => total + (cdnParameters.enabled && size.bytes > documents.inlineMaxBytes && size.bytes >= cdnParameters.redirectMinBytes ? size.share : 0), 0);
+  const linkedDocuments = Math.round(documents.count * linkedShare);
+  const bucketSeconds = linkBucketSeconds(cdnParameters.linkTtlSeconds);
+  const firstPassPods = podsAt(otherCpuMs + cdn.viaLink * cdnParameters.uncachedCpuMsPerLink);
+  const linksPerPodPerBucket = (cdn.viaLink / firstPassPods) * bucketSeconds;
+  const memoEntries = Math.min(cdnParameters.linkMemoMaxEntries, Math.floor(cdnParameters.linkMemoMaxBytes / cdnParameters.linkMemoEntryBytes));
+  const memo = linkMemoHitRatio(linkedDocuments, documents.zipfExponent, linksPerPodPerBucket, memoEntries);
+  const linkMs = memo.hit * bench.memoHitMsPerLink + (1 - memo.hit) * cdnParameters.uncachedCpuMsPerLink;
+  const link = { linkedDocuments, bucketSeconds, firstPassPods, memoEntries, linksPerPodPerBucket, ...memo, linkMs, linkCores: (cdn.viaLink * linkMs) / 1000 };
+  const cpuMs = otherCpuMs + cdn.viaLink * linkMs;
   const apiCores = cpuMs / 1000;
   const podsForCpu = ceil(apiCores / (api.vcpuPerPod * api.targetCpuUtilization));
-  const apiPods = Math.max(api.availabilityZones * 2, podsForCpu);
+  const apiPods = podsAt(cpuMs);
   const requests = reads + writes + deletes + listings + orders + orderReads;
   const perPodRps = requests / apiPods;
   // A page's JSON: about the metadata of each of its items.
@@ -588,7 +651,7 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
     scale,
     rates: { reads, writes, deletes, listings, orders, orderReads, requests },
     reads: { classes, memoryHits, redisGets, redisHits, redisMisses, ttlRefills, storeReads, uncacheableReads, meanSize },
-    api: { cpuMs, apiCores, podsForCpu, apiPods, perPodRps, podMemoryMiB, consumerPods, relayPods, node, podsPerNode, nodes, nodeGroups },
+    api: { cpuMs, apiCores, podsForCpu, apiPods, link, perPodRps, podMemoryMiB, consumerPods, relayPods, node, podsPerNode, nodes, nodeGroups },
     redis: { cacheNode, redisOps, rateLimitOps, redisBytesPerSecond, shardsForOps, shardsForNetwork, shardsForMemory, shards, redisNodes, usablePerNodeGiB, usableGiB: shards * usablePerNodeGiB, hotTenantOps },
     dynamodb: {
       tables,

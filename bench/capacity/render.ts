@@ -132,6 +132,11 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
         ['API CPU per order', `${bench.msPerOrder} ms`, 'measured: `post-orders`'],
         ['API CPU per document write', `${bench.msPerDocumentWrite} ms`, 'measured: `post-documents-small`'],
         [
+          'API CPU per direct link',
+          `${n(base.api.link.linkMs, 3)} ms: ${pct(base.api.link.hit)} memo hits at ${bench.memoHitMsPerLink} ms, the rest at ${p.cdn.uncachedCpuMsPerLink} ms`,
+          `memo hit ${linkSources(bench).memoHit}; uncached ${linkSources(bench).uncached}; hit ratio per pod and expiry bucket (The CDN tier)`,
+        ],
+        [
           'API CPU per listing page',
           `${bench.msPerListingPage} ms`,
           !bench.listingMeasured
@@ -255,7 +260,7 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
       `- The rate limiter runs on every request (\`AUTH_MODE=api-key\`), one Redis call each; the largest tenant sends ${pct(p.rateLimit.largestTenantShare, 0)} of the traffic.`,
       `- The load balancers are counted from published figures only: ${n(ALB.reservedLcuPerLoadBalancer)} reservable LCU and ${n(ALB.targetsPerLoadBalancer)} targets per ALB; AWS publishes no throughput ceiling for one ALB. Several ALBs sit behind DNS (weighted records), each with its own target group (a target group belongs to one load balancer), so the pods are split into as many groups.`,
       `- CloudFront: cache key without the query string (a cache policy such as CachingOptimized), so the signed URL's Expires, Signature and Key-Pair-Id (or Policy) do not split the cache; all viewers of a document share one cached object. A policy that includes query strings would make every link a miss. Hit ratio from ${p.cdn.cacheLocations} independent caches keeping an object ${n(p.cdn.retentionSeconds / 3600)} h after its last request (both assumed).`,
-      `- One link per read through CloudFront (clients ask again for each read; a client that keeps a link until it expires asks less). The link's CPU is ${bench.linkMeasured ? 'measured (`get-link`)' : `assumed at ${p.cdn.assumedCpuMsPerLink} ms: the RSA-SHA1 signature of \`@aws-sdk/cloudfront-signer\` took 0.64-0.71 ms of CPU per URL on this 2-core machine on 2026-12-07 (loaded), plus the document's lookup; \`get-link\` will measure it`}. The caches still hold the content of linked documents up to ${bytes(p.documents.cacheableMaxBytes)}, as simulated: Redis traffic is an upper bound.`,
+      `- One link per read through CloudFront (clients ask again for each read; a client that keeps a link until it expires asks less). A link's CPU is the memo hit's (${bench.memoHitMsPerLink} ms) or the uncached price (${p.cdn.uncachedCpuMsPerLink} ms), as in the inputs; a memo miss whose document's location is still in the pod's memory (\`DocumentCache.location\`, kept across buckets) skips the GetItem, so the uncached price is an upper bound. Requests reach the pods at random (the load balancers), independently of popularity. The caches still hold the content of linked documents up to ${bytes(p.documents.cacheableMaxBytes)}, as simulated: Redis traffic is an upper bound.`,
     ]
       .filter(Boolean)
       .join('\n'),
@@ -279,14 +284,30 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
   return `${lines.join('\n').trimEnd()}\n`;
 }
 
+/** Where the two prices of a link come from. */
+function linkSources(bench: BenchFigures) {
+  return {
+    memoHit: bench.linkMeasured
+      ? 'measured: `get-link` (one hot document: its URL signed once a bucket)'
+      : `assumed: \`get-link\` after the memo, 0.045-0.053 ms (bench/README.md, "Direct links", 2026-12-07); this latest.json has no \`get-link\` row`,
+    uncached:
+      'assumed: `get-link` before the memo (an S3 presign and a DynamoDB GetItem per link) 0.86-1.17 ms (bench/README.md, "Direct links", 2026-12-07, loaded machine), plus what a CloudFront RSA-2048 signature costs over an S3 presign, 0.62 against 0.31 ms (`node bench/link-signing.ts 1000`)',
+  };
+}
+
 function cdnSection(p: Parameters, bench: BenchFigures, base: Deployment, extras: Extras): string[] {
   const c = base.cdn;
   const beforeLine = (d: Deployment, prefix: string) => d.cost.filter((line) => line.item.startsWith(prefix)).reduce((sum, line) => sum + line.usd, 0);
-  const linkCores = (c.viaLink * (bench.linkMeasured ? bench.msPerLink : p.cdn.assumedCpuMsPerLink)) / 1000;
+  const l = base.api.link;
   return [
     '## The CDN tier (issue 21)',
     `Documents whose content is in S3 (above the inline ${bytes(p.documents.inlineMaxBytes)}) and at least ${bytes(p.cdn.redirectMinBytes)} large (\`DOCUMENT_REDIRECT_MIN_BYTES\`) are read through a CloudFront signed link: a plain GET answers 307 to it, or the client asks \`GET /documents/{id}/link\`; ${pct(p.cdn.followShare, 0)} of those reads follow it (assumed). Smaller documents are still served by the pods. ` +
-      `The pods answer ${n(c.viaLink)} link requests a second (${n(p.cdn.linkResponseBytes)} B each, headers included), ${n(linkCores)} cores of signing and lookup; CloudFront sends the bytes. ` +
+      `The pods answer ${n(c.viaLink)} link requests a second (${n(p.cdn.linkResponseBytes)} B each, headers included), ${n(l.linkCores)} cores of lookup and signing (${n(l.linkMs, 3)} ms a link); CloudFront sends the bytes. ` +
+      `A pod signs a document's URL once per expiry bucket (B = min(60 s, TTL / 5) = ${n(l.bucketSeconds)} s with \`DOCUMENT_LINK_TTL_SECONDS\` ${n(p.cdn.linkTtlSeconds)}) and keeps the document's location in memory: every other link to it in the bucket is a memo hit (${bench.memoHitMsPerLink} ms); the first costs the uncached price (${p.cdn.uncachedCpuMsPerLink} ms; both in the inputs above, with their sources). ` +
+      `The ${n(l.linkedDocuments)} linked documents (the size classes linked, their share of ${n(p.documents.count)}) keep the reads' Zipf popularity (exponent ${p.documents.zipfExponent}: sizes are independent of popularity); a pod gets ${n(l.linksPerPodPerBucket)} link requests a bucket, for ${n(l.distinct)} distinct documents on average (Σ_j 1 − (1 − p_j)^n, \`linkMemoHitRatio\` in \`bench/capacity/model.ts\`), so ${pct(l.hit)} are memo hits. ` +
+      `The links per pod depend on the pods, which depend on the link's CPU: the hit ratio is taken at the ${n(l.firstPassPods)} pods of a first sizing with every link uncached (more pods, fewer links each: a lower hit ratio than at the final ${n(base.api.apiPods)}, so conservative), then the pods are sized again with it. ` +
+      `The memo holds ${n(l.memoEntries)} URLs (${n(p.cdn.linkMemoMaxEntries)} entries and ${bytes(p.cdn.linkMemoMaxBytes)} at most, an entry of a CloudFront URL ${n(p.cdn.linkMemoEntryBytes)} B as it counts them). ` +
+      `${l.capped ? `That is fewer than the distinct documents of a bucket: the hit ratio is bounded by a memo that keeps the ${n(l.memoEntries)} most linked documents, every link to another a miss. ` : `That is more than the distinct documents of a bucket, whose entries are always more recent than the past buckets': none is evicted within its bucket (were it fewer, the model would count a memo of the ${n(l.memoEntries)} most linked documents, every link to another a miss). `}` +
       `Documents are immutable (a key names one upload), so nothing is invalidated: a miss is a first request or an eviction. With sizes independent of popularity once a document is in a cache its hit ratio is the same in every size class: ${pct(c.hitRatio, 3)} (Che's approximation over the Zipf popularity, \`cdnHitRatio\` in \`bench/capacity/model.ts\`); with the first read of each new document at each of the ${p.cdn.cacheLocations} caches (${n(c.compulsoryFetches, 1)}/s) it is ${pct(1 - c.originFetches / c.viaLink, 2)}: ${n(c.originFetches, 1)} origin fetches a second from S3. At ${n(p.targets.documentReadsPerSecond)} reads/s over ${n(p.documents.count)} documents, even the least read is asked every few minutes: the hit ratio is high under any plausible retention (1 h to 7 days: see the sensitivity below), and it moves S3's GETs, not the bill: origin fetches from S3 are free.`,
     table(
       ['size', 'reads/s', 'through a link', 'CDN hit ratio', 'origin fetches/s', 'out of CloudFront', 'out of the pods'],

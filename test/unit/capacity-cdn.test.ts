@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cloudFrontEgressUsd, internetEgressUsd } from '../../bench/capacity/aws.ts';
-import { albCount, cdnHitRatio, cdnTier } from '../../bench/capacity/model.ts';
+import { albCount, cdnHitRatio, cdnTier, linkBucketSeconds, linkMemoHitRatio } from '../../bench/capacity/model.ts';
 
 // The CDN tier, the tiered prices and the load balancer count of the capacity
 // model (issue 21), each against figures worked out by hand from the published
@@ -35,7 +35,7 @@ describe('capacity model: CDN, tiered prices, load balancers', () => {
       { bytes: 1_048_576, reads: 10 },
     ];
     const parameters = {
-      cdn: { enabled: true, redirectMinBytes: 131_072, followShare: 0.5, linkResponseBytes: 900, assumedCpuMsPerLink: 0.7, cacheLocations: 10, retentionSeconds: 3600 },
+      cdn: { enabled: true, redirectMinBytes: 131_072, followShare: 0.5, linkResponseBytes: 900, memoHitCpuMsPerLink: 0.05, uncachedCpuMsPerLink: 1.3, linkTtlSeconds: 300, linkMemoMaxEntries: 10_000, linkMemoMaxBytes: 16_777_216, linkMemoEntryBytes: 1_754, cacheLocations: 10, retentionSeconds: 3600 },
       documents: { inlineMaxBytes: 16_384 },
       api: { responseHeaderBytes: 400 },
       transfer: { priceFactor: 1 },
@@ -67,6 +67,40 @@ describe('capacity model: CDN, tiered prices, load balancers', () => {
     // Spreading over more caches lowers it; a longer retention raises it.
     expect(cdnHitRatio(6, 3, 1, 4, 1)).toBeLessThan(expected);
     expect(cdnHitRatio(6, 3, 1, 1, 10)).toBeGreaterThan(expected);
+  });
+
+  it('gives the memo hit ratio of links for a small Zipf catalogue, by hand', () => {
+    // Three documents, exponent 1: p = 6/11, 3/11, 2/11. Two links in a bucket: the second is a hit
+    // when it is the first's document, Σ p² = 49/121, so 49/121 hits in 2 requests: 49/242.
+    // E[distinct] = Σ 1 - (1 - p)² = 2 - 49/121 = 193/121.
+    const memo = linkMemoHitRatio(3, 1, 2);
+    expect(memo.distinct).toBeCloseTo(193 / 121, 12);
+    expect(memo.hit).toBeCloseTo(49 / 242, 12);
+    expect(memo.capped).toBe(false);
+    // A memo of one URL (fewer than the 193/121 distinct): only the most linked document can hit,
+    // when both links are to it: (6/11)² / 2 = 36/242.
+    const capped = linkMemoHitRatio(3, 1, 2, 1);
+    expect(capped.capped).toBe(true);
+    expect(capped.hit).toBeCloseTo(36 / 242, 12);
+    // A memo as large as the distinct count: no bound.
+    expect(linkMemoHitRatio(3, 1, 2, 2).hit).toBeCloseTo(49 / 242, 12);
+    expect(linkMemoHitRatio(3, 1, 0).hit).toBe(0);
+  });
+
+  it('raises the memo hit ratio with the links per bucket, lowers it with the documents and the bound', () => {
+    const hits = [1, 10, 100, 1_000, 10_000].map((n) => linkMemoHitRatio(100_000, 1, n).hit);
+    for (let i = 1; i < hits.length; i++) expect(hits[i]!).toBeGreaterThan(hits[i - 1]!);
+    expect(hits[0]).toBeCloseTo(0, 12);
+    expect(linkMemoHitRatio(1_000_000, 1, 1_000).hit).toBeLessThan(linkMemoHitRatio(100_000, 1, 1_000).hit);
+    // A steeper popularity concentrates the links: more hits.
+    expect(linkMemoHitRatio(100_000, 1.2, 1_000).hit).toBeGreaterThan(linkMemoHitRatio(100_000, 1, 1_000).hit);
+    const bounded = [100, 300, 1_000].map((entries) => linkMemoHitRatio(100_000, 1, 10_000, entries).hit);
+    expect(bounded[0]!).toBeLessThan(bounded[1]!);
+    expect(bounded[1]!).toBeLessThan(bounded[2]!);
+    expect(bounded[2]!).toBeLessThan(hits[4]!);
+    // The expiry bucket of src/documents/links.ts: min(60 s, TTL / 5).
+    expect(linkBucketSeconds(300)).toBe(60);
+    expect(linkBucketSeconds(100)).toBe(20);
   });
 
   it('integrates the tail past a million documents as the plain sum would', () => {
