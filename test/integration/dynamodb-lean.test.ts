@@ -241,6 +241,27 @@ describe('LeanDynamoClient against a scripted DynamoDB', () => {
     expect(dynamo.received).toHaveLength(2);
   });
 
+  it("passes the caller's abort through, unretried and untranslated", async () => {
+    const dynamo = await scriptedDynamo(() => undefined); // never answers
+    const lean = leanOn(dynamo.endpoint, { requestTimeoutMs: 5000 });
+    const started = performance.now();
+    const error = await lean.getItem({ TableName: 't', Key: { pk: 'x' } }, { abortSignal: AbortSignal.timeout(100) }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'AbortError' });
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(dynamo.received).toHaveLength(1);
+    const already = await lean.getItem({ TableName: 't', Key: { pk: 'x' } }, { abortSignal: AbortSignal.abort() }).catch((e: unknown) => e);
+    expect(already).toMatchObject({ name: 'AbortError' });
+    expect(dynamo.received).toHaveLength(1);
+  });
+
+  it('answers the same over either transport', async () => {
+    const dynamo = await scriptedDynamo((_request, response) => answer(response, 200, OK_ITEM));
+    for (const transport of ['undici', 'node:http'] as const) {
+      expect(await leanOn(dynamo.endpoint, { transport }).getItem({ TableName: 't', Key: { pk: 'x' } })).toEqual({ Item: { pk: 'x', n: 1 } });
+    }
+    expect(dynamo.received.map((r) => r.target)).toEqual(['DynamoDB_20120810.GetItem', 'DynamoDB_20120810.GetItem']);
+  });
+
   it('reports credentials that cannot be had as SERVICE_UNAVAILABLE, without sending anything', async () => {
     const dynamo = await scriptedDynamo((_request, response) => answer(response, 200, OK_ITEM));
     const lean = leanOn(dynamo.endpoint, { credentials: () => Promise.reject(new Error('the credential endpoint is down')) });
