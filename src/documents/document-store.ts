@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Type, type Static } from 'typebox';
 import { conditionalWrite, itemParser, type DynamoDb } from '../adapters/dynamodb.ts';
 import { pendingEvent, type OutboxStore } from '../outbox/outbox-store.ts';
@@ -10,7 +11,8 @@ import { comparableMediaType } from './media-type.ts';
 export type ContentPlace = { content: Buffer } | { s3Key: string };
 
 /** A committed document as the table holds it. */
-export type DocumentRecord = { metadata: DocumentMetadata } & Partial<{ content: Buffer; s3Key: string }>;
+/** writer: the create that committed inline content (see create). */
+export type DocumentRecord = { metadata: DocumentMetadata } & Partial<{ content: Buffer; s3Key: string; writer: string }>;
 
 export type Lookup = { state: 'active'; record: DocumentRecord } | { state: 'deleted'; s3Key?: string; deletedAt?: string } | { state: 'absent' };
 
@@ -46,6 +48,7 @@ const DocumentItem = Type.Object({
   legalHold: Type.Optional(Type.Literal('ON')),
   content: Type.Optional(Bytes),
   s3Key: Type.Optional(Type.String()),
+  writer: Type.Optional(Type.String()),
   deletedAt: Type.Optional(Type.String()),
 });
 type DocumentItem = Static<typeof DocumentItem>;
@@ -105,6 +108,7 @@ function recordOf(item: DocumentItem): DocumentRecord {
   const record: DocumentRecord = { metadata: metadataOf(item) };
   if (item.content) record.content = Buffer.from(item.content);
   if (item.s3Key) record.s3Key = item.s3Key;
+  if (item.writer) record.writer = item.writer;
   return record;
 }
 
@@ -154,11 +158,16 @@ export class DocumentStore {
    */
   async create(tenant: string, metadata: DocumentMetadata, place: ContentPlace, origin?: EventOrigin): Promise<CreateResult> {
     const { legalHold: _hold, ...fields } = metadata;
+    // Inline content has no object of its own to tell this create's commit from
+    // another's: a token does (two creates of one id in one millisecond have
+    // the same createdAt).
+    const writer = 's3Key' in place ? undefined : randomUUID();
     const item = {
       ...fields,
       status: 'ACTIVE',
       pk: this.pk(tenant, metadata.id),
       ...place,
+      ...(writer ? { writer } : {}),
       tenant,
       listPk: tenant,
       listSk: `${metadata.createdAt}#${metadata.id}`,
@@ -171,9 +180,9 @@ export class DocumentStore {
     if (existing.state === 'deleted') return { outcome: 'deleted' };
     const stored = existing.record;
     // Our own put, committed by an attempt whose answer was lost and retried by the client:
-    // it names our staged object (or, inline, was made at our instant). Reporting it as
+    // it names our staged object (or, inline, our token). Reporting it as
     // someone else's would have the caller remove the object the document now points to.
-    const ours = 's3Key' in place ? stored.s3Key === place.s3Key : stored.metadata.createdAt === metadata.createdAt;
+    const ours = 's3Key' in place ? stored.s3Key === place.s3Key : stored.writer === writer;
     const same = stored.metadata.checksum === metadata.checksum && comparableMediaType(stored.metadata.contentType) === comparableMediaType(metadata.contentType);
     if (same && ours) return { outcome: 'created', metadata: stored.metadata };
     return { outcome: same ? 'identical' : 'conflict', metadata: stored.metadata };

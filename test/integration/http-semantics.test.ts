@@ -164,6 +164,27 @@ describe('conditional requests (RFC 9110 §13)', () => {
     expect(answers.map((answer) => answer.statusCode).sort()).toEqual([201, 412]);
   });
 
+  it('two creates of one id in one millisecond are told apart: create-only is 201 and 412, a plain PUT 201 and 200', async () => {
+    // A clock the test stops during the creates: both are made at one instant,
+    // the case where the time of a create cannot tell whose commit is stored.
+    let stopped: number | undefined;
+    const still = await testApp({ config: { INLINE_CONTENT_MAX_BYTES: 1024 }, overrides: { now: () => stopped ?? Date.now() } });
+    stopped = Date.now();
+    try {
+      const putAt = (id: string, headers: Record<string, string> = {}) =>
+        still.inject({ method: 'PUT', url: `/documents/${id}`, payload: 'same', headers: { 'content-type': 'text/plain', ...headers } });
+      for (const [headers, statuses] of [[{ 'if-none-match': '*' }, [201, 412]], [{}, [200, 201]]] as const) {
+        const id = uniqueId('instant');
+        // One after the other: the second's conditional put fails on the first's commit, deterministically.
+        const first = await putAt(id, headers);
+        const second = await putAt(id, headers);
+        expect([first.statusCode, second.statusCode].sort()).toEqual(statuses);
+      }
+    } finally {
+      await still.close();
+    }
+  });
+
   it('If-None-Match: * on a large PUT is 412 before the body is uploaded', async () => {
     const id = uniqueId('onlybig');
     const body = 'x'.repeat(5000);
