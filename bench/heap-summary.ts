@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { frameName, moduleOf, readProfiles } from './profiles.ts';
 
 // `node bench/heap-summary.ts <dir> [top] [prefix] [answers]`: the bytes
 // allocated in the .heapprofile files of <dir> (BENCH_API_PROFILE with
@@ -19,18 +19,9 @@ const byModule = new Map<string, number>();
 const byStack = new Map<string, number>();
 let total = 0;
 
-function moduleOf(url: string, name: string): string {
-  if (!url) return name.startsWith('(') ? name : '(native)';
-  const packaged = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  if (packaged) return packaged[1]!;
-  const own = /\/(dist|src|bench)\/(.*)$/.exec(url);
-  if (own) return `${own[1]}/${own[2]}`;
-  return url;
-}
-const frame = (node: Node) => `${node.callFrame.functionName || '(anonymous)'} ${moduleOf(node.callFrame.url, node.callFrame.functionName)}${node.callFrame.url ? `:${node.callFrame.lineNumber + 1}` : ''}`;
+const frame = (node: Node) => frameName(node.callFrame);
 
-for (const file of readdirSync(dir).filter((name) => name.startsWith(prefix) && name.endsWith('.heapprofile'))) {
-  const profile = JSON.parse(readFileSync(`${dir}/${file}`, 'utf8')) as Profile;
+for (const profile of readProfiles<Profile>(dir, prefix, '.heapprofile')) {
   const walk = (node: Node, stack: string[]) => {
     const here = [...stack, frame(node)];
     // selfSize: the sampled bytes allocated in this frame (with this stack).

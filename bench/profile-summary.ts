@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { frameName, moduleOf, readProfiles } from './profiles.ts';
 
 // `node bench/profile-summary.ts <dir> [top] [prefix]`: the self time of the
 // .cpuprofile files in <dir> (BENCH_API_PROFILE's, or --cpu-prof's) whose
@@ -15,30 +15,19 @@ const byModule = new Map<string, number>();
 let busy = 0;
 let idle = 0;
 
-/** node_modules/<package>, src/<file>, node:<module>, or V8's own entries ((garbage collector), (program)). */
-function moduleOf(url: string, name: string): string {
-  if (!url) return name.startsWith('(') ? name : '(native)';
-  const packaged = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  if (packaged) return packaged[1]!;
-  const own = /\/(dist|src|bench)\/(.*)$/.exec(url);
-  if (own) return `${own[1]}/${own[2]}`;
-  return url.replace(/^node:/, 'node:');
-}
-
-for (const file of readdirSync(dir).filter((name) => name.startsWith(prefix) && name.endsWith('.cpuprofile'))) {
-  const profile = JSON.parse(readFileSync(`${dir}/${file}`, 'utf8')) as Profile;
+for (const profile of readProfiles<Profile>(dir, prefix, '.cpuprofile')) {
   const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
   // Self time: each sample's time delta goes to the node it hit.
   profile.samples.forEach((id, i) => {
     const node = nodes.get(id)!;
     const micros = profile.timeDeltas[i] ?? 0;
-    const { functionName, url, lineNumber } = node.callFrame;
+    const { functionName, url } = node.callFrame;
     if (functionName === '(idle)') {
       idle += micros;
       return;
     }
     busy += micros;
-    const fn = `${functionName || '(anonymous)'} ${moduleOf(url, functionName)}${url ? `:${lineNumber + 1}` : ''}`;
+    const fn = frameName(node.callFrame);
     byFunction.set(fn, (byFunction.get(fn) ?? 0) + micros);
     const module = moduleOf(url, functionName);
     byModule.set(module, (byModule.get(module) ?? 0) + micros);
