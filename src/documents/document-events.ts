@@ -2,6 +2,7 @@ import { Type } from 'typebox';
 import { v5 as uuidv5 } from 'uuid';
 import { itemParser, type DynamoDb, type Item } from '../adapters/dynamodb.ts';
 import type { FastifyBaseLogger } from 'fastify';
+import { LingeringPublisher, type Publication } from '../outbox/lingering-publisher.ts';
 import type { EventPublisher } from '../outbox/outbox-relay.ts';
 import { OutboxStore } from '../outbox/outbox-store.ts';
 import { SnsEventPublisher } from '../outbox/sns-event-publisher.ts';
@@ -128,28 +129,22 @@ export type DocumentEventsOptions = {
   now?: () => number;
 };
 
-/** An event sent, and the item its outbox entry is on. */
-type Sent = { key: string; event: DocumentEvent; origin: TraceCarrier };
-
-/** SNS PublishBatch takes ten. */
-const BATCH = 10;
-
 /**
  * The API's own attempt to publish a document event right after the write
  * that made it pending: not awaited by the answer (the event is in the
  * outbox already; the relay publishes whatever this does not). Events sent
- * within `lingerMs` of each other go out in one PublishBatch: under load a
- * call carries up to ten, which is most of what an event costs the API
- * (bench/README.md, the events rows). After a failure it leaves publishing
- * to the relay for `pauseMs`, rather than have every create and delete try
- * a dead event bus.
+ * within `lingerMs` of each other go out in one PublishBatch per topic
+ * (LingeringPublisher): under load a call carries up to ten, which is most
+ * of what an event costs the API (bench/README.md, the events rows). After
+ * a failure it leaves publishing to the relay for `pauseMs`, rather than
+ * have every create and delete try a dead event bus.
  */
 export class DocumentEvents {
   private readonly options: DocumentEventsOptions;
   private readonly now: () => number;
   private pausedUntil = 0;
-  private queued: Sent[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  /** Of several regions, one per home's topic: each event to its home's. */
+  private readonly lingering = new Map<EventPublisher<DocumentEvent>, LingeringPublisher<DocumentEvent>>();
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(options: DocumentEventsOptions) {
@@ -164,52 +159,38 @@ export class DocumentEvents {
 
   send(key: string, event: DocumentEvent, origin: TraceCarrier): void {
     if (this.now() < this.pausedUntil) return;
-    this.queued.push({ key, event, origin });
-    if (this.queued.length >= BATCH) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), this.options.lingerMs ?? 5).unref();
+    const publication = this.lingeringOf(event)
+      .publish({ event, origin })
+      .then((result) => this.settle(key, event, result))
+      .finally(() => this.inFlight.delete(publication));
+    this.inFlight.add(publication);
   }
 
   /** Publishes what is queued now; resolves when every publication so far has ended (a drain waits on it). */
   async close(): Promise<void> {
-    this.flush();
+    for (const lingering of this.lingering.values()) lingering.flush();
     await Promise.all(this.inFlight);
   }
 
-  private flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    const batch = this.queued;
-    this.queued = [];
-    // Of several regions, each event to its home's topic: one call per topic.
-    const byPublisher = new Map<EventPublisher<DocumentEvent>, Sent[]>();
-    for (const sent of batch) {
-      const publisher = this.options.publisherOf(sent.event);
-      byPublisher.set(publisher, [...(byPublisher.get(publisher) ?? []), sent]);
+  private lingeringOf(event: DocumentEvent): LingeringPublisher<DocumentEvent> {
+    const publisher = this.options.publisherOf(event);
+    let lingering = this.lingering.get(publisher);
+    if (!lingering) {
+      lingering = new LingeringPublisher(publisher, { timeoutMs: this.options.publishTimeoutMs, lingerMs: this.options.lingerMs });
+      this.lingering.set(publisher, lingering);
     }
-    for (const [publisher, sent] of byPublisher) {
-      const publication = this.publish(publisher, sent).finally(() => this.inFlight.delete(publication));
-      this.inFlight.add(publication);
-    }
+    return lingering;
   }
 
-  private async publish(publisher: EventPublisher<DocumentEvent>, sent: Sent[]): Promise<void> {
-    const result = await publisher.publish(
-      sent.map(({ event, origin }) => ({ event, origin })),
-      this.options.publishTimeoutMs,
-    );
-    if (result.failed.length > 0) {
+  private async settle(key: string, event: DocumentEvent, result: Publication): Promise<void> {
+    if (!result.published) {
+      // One line as the pause begins, not one per event of the batch that failed.
+      if (this.now() >= this.pausedUntil) this.options.log.warn({ err: result.error, eventId: event.id }, 'document events not published: left to the relay');
       this.pausedUntil = this.now() + (this.options.pauseMs ?? 5000);
-      this.options.log.warn({ err: result.error, events: result.failed.length }, 'document events not published: left to the relay');
+      return;
     }
-    const published = new Set(result.published);
-    await Promise.all(
-      sent
-        .filter(({ event }) => published.has(event.id))
-        .map(({ key, event }) =>
-          this.options.published(key, this.now()).catch((err: unknown) =>
-            this.options.log.warn({ err, eventId: event.id }, 'document event published but not marked: the relay publishes it again'),
-          ),
-        ),
-    );
+    await this.options
+      .published(key, this.now())
+      .catch((err: unknown) => this.options.log.warn({ err, eventId: event.id }, 'document event published but not marked: the relay publishes it again'));
   }
 }

@@ -35,15 +35,17 @@ export class LingeringPublisher<E extends { id: string }> {
     return new Promise((settle) => {
       this.queued.push({ outgoing, settle });
       if (this.queued.length >= BATCH) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), this.options.lingerMs ?? 5);
+      else this.timer ??= setTimeout(() => this.flush(), this.options.lingerMs ?? 5).unref();
     });
   }
 
-  private flush(): void {
+  /** Sends what waits now, without waiting out the linger (a drain). */
+  flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     const batch = this.queued;
     this.queued = [];
+    if (batch.length === 0) return;
     this.publisher.publish(batch.map(({ outgoing }) => outgoing), this.options.timeoutMs).then(
       (result) => {
         const published = new Set(result.published);
