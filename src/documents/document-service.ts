@@ -85,8 +85,8 @@ export type DocumentServiceOptions = {
   events?: DocumentEvents;
   /** S3 Object Lock on document objects (S3_OBJECT_LOCK_MODE); undefined: retention and holds live in the metadata only. */
   objectLocks?: Pick<ObjectLocks, 'retain' | 'hold'>;
-  /** Direct links to content in S3, valid this long; undefined: GET /documents/{id}/link is not served. */
-  links?: { signer: LinkSigner; ttlSeconds: number };
+  /** Direct links to content in S3, valid this long. */
+  links: { signer: LinkSigner; ttlSeconds: number };
 };
 
 /** A position in the listing, as a client holds it: opaque, and only its tenant's. */
@@ -132,11 +132,11 @@ export class DocumentService {
   private readonly memoryHits: { inc(): void };
   private readonly lookupCounters = new Map<string, { inc(): void }>();
   /** options.links, its signer memoised (MemoisedLinkSigner). */
-  private readonly links: { signer: LinkSigner; ttlSeconds: number } | undefined;
+  private readonly links: { signer: LinkSigner; ttlSeconds: number };
 
   constructor(options: DocumentServiceOptions) {
     this.options = options;
-    this.links = options.links && { signer: new MemoisedLinkSigner(options.links.signer), ttlSeconds: options.links.ttlSeconds };
+    this.links = { signer: new MemoisedLinkSigner(options.links.signer), ttlSeconds: options.links.ttlSeconds };
     this.now = options.now ?? (() => new Date());
     this.memoryHits = options.metrics.cacheLookup({ layer: 'memory', result: 'hit' });
   }
@@ -566,8 +566,7 @@ export class DocumentService {
 
   /** Signed for the expiry bucket of now (linkValidity), through the memo: one signature per object and bucket. */
   private async signed(metadata: DocumentMetadata, s3Key: string): Promise<DocumentLink> {
-    const { signer, ttlSeconds } = this.links ?? {};
-    if (!signer || ttlSeconds === undefined) throw new Error('direct links are not configured');
+    const { signer, ttlSeconds } = this.links;
     const { expiresAt, ...validity } = linkValidity(this.now(), ttlSeconds);
     const url = await signer.sign({ s3Key, contentType: metadata.contentType, filename: metadata.id }, validity);
     return {
