@@ -264,6 +264,8 @@ describe('SIGTERM', () => {
       // The kubelet's clock starts with preStop; SIGTERM comes after it.
       expect(exit.seconds, exit.name).toBeLessThan(c.terminationGracePeriodSeconds - c.preStopSeconds);
     }
+    // The exit can be seen before the log stream has brought the last lines.
+    await api.logsEnded;
     expect(api.logs()).toContain('shut down cleanly');
   });
 });

@@ -164,6 +164,8 @@ export type Running = {
   port: number;
   url: string;
   logs(): string;
+  /** Resolves once its log stream has ended (the container exited and every line it wrote has come). */
+  logsEnded: Promise<void>;
   /** From the container's start (State.StartedAt) to the first 200 of /health/ready, and from the create call (image already local). */
   timeToServe: { fromStartMs: number; fromCreateMs: number };
 };
@@ -180,16 +182,22 @@ export async function startComponent(
 ): Promise<Running> {
   const port = await freePort();
   let output = '';
+  let endLogs!: () => void;
+  const logsEnded = new Promise<void>((resolve) => (endLogs = resolve));
   const ready = new ReadyOnHostPort(port, '/health/ready');
   const createdAt = Date.now();
   const container = await new PodContainer(from, c)
     .withEnvironment(podEnvironment(c, { ...env, [c.portVariable]: String(port) }))
     .withWaitStrategy(ready)
     .withStartupTimeout(startupTimeoutMs)
-    .withLogConsumer((stream) => stream.on('data', (chunk: Buffer) => (output += chunk.toString())))
+    .withLogConsumer((stream) => {
+      stream.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      stream.once('end', endLogs);
+      stream.once('close', endLogs);
+    })
     .start();
   const timeToServe = { fromStartMs: ready.readyAt! - ready.startedAt!, fromCreateMs: ready.readyAt! - createdAt };
-  return { component: c, container, port, url: `http://127.0.0.1:${port}`, logs: () => output, timeToServe };
+  return { component: c, container, port, url: `http://127.0.0.1:${port}`, logs: () => output, logsEnded, timeToServe };
 }
 
 /**
