@@ -36,8 +36,19 @@ describe('the image of another architecture', () => {
     // The same service: the same compiled code and dependencies as the image under test.
     expect(inspect('{{json .Config.Cmd}}', name)).toBe(inspect('{{json .Config.Cmd}}', image));
 
-    // Emulated, Node starts several times slower: a long hang guard, not a measure.
-    const api = await startComponent(component('api'), {}, { from: name, startupTimeoutMs: 600_000 });
+    // Emulated, Node runs many times slower, most of all the first time a
+    // path runs (it compiles under emulation): a long hang guard, not a
+    // measure, and deadlines and load shedding made for native speed taken
+    // out of the way. With them, a read on a busy CI machine once got a 503.
+    const slow = {
+      LOAD_SHED_EVENT_LOOP_DELAY_MS: '0',
+      AWS_CONNECT_TIMEOUT_MS: '30000',
+      AWS_REQUEST_TIMEOUT_MS: '60000',
+      REDIS_CONNECT_TIMEOUT_MS: '30000',
+      REDIS_COMMAND_TIMEOUT_MS: '30000',
+      ORDER_PUBLISH_TIMEOUT_MS: '30000',
+    };
+    const api = await startComponent(component('api'), slow, { from: name, startupTimeoutMs: 600_000 });
     running.push(api);
     const { output: machine } = await api.container.exec(['node', '-p', 'process.arch + " " + require("node:os").machine()']);
     expect(machine.trim()).toBe(`${names[arch]?.node} ${names[arch]?.machine}`);

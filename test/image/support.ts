@@ -214,7 +214,7 @@ export async function storeAndReadBack(api: Running, body: Buffer<ArrayBuffer>):
   expect(created.status, await created.clone().text()).toBe(201);
   const { id } = (await created.json()) as { id: string };
   const read = await fetch(`${api.url}/documents/${id}`, { headers: auth });
-  expect(read.status).toBe(200);
+  expect(read.status, await read.clone().text()).toBe(200);
   expect(Buffer.from(await read.arrayBuffer()).equals(body)).toBe(true);
   return id;
 }
