@@ -1,6 +1,6 @@
 import { addCpu, cpuDelta, snapshot, type CpuDelta, type Pids } from './cpu.ts';
 import type { LoadResult } from './load.ts';
-import type { InspectorProfiler } from './profiler.ts';
+import type { SliceProfiler } from './profiler.ts';
 import type { LoadGenerator } from './processes.ts';
 import { dynamodbPerOk, reportOf, type ScenarioReport } from './report.ts';
 import { SCENARIOS, type LoadSpec, type ScenarioName } from './scenarios.ts';
@@ -48,7 +48,7 @@ export class Harness {
   /** The DynamoDB calls the emulator answered so far, by operation. */
   readonly dynamodbCalls: () => DynamoDbCalls;
   /** BENCH_API_PROFILE: the profilers of the rows profiled over their measured slices (get-hot, ceiling-same-response). */
-  private readonly profilers: ReadonlyMap<string, InspectorProfiler>;
+  private readonly profilers: ReadonlyMap<string, SliceProfiler>;
 
   constructor(run: {
     load: LoadGenerator;
@@ -61,7 +61,7 @@ export class Harness {
     startApi: (env: Record<string, string>, entry?: string, nodeArgs?: readonly string[]) => Promise<ExtraApi>;
     startOtlpSink: () => Promise<string>;
     dynamodbCalls: () => DynamoDbCalls;
-    profilers?: ReadonlyMap<string, InspectorProfiler>;
+    profilers?: ReadonlyMap<string, SliceProfiler>;
   }) {
     this.load = run.load;
     this.pids = run.pids;

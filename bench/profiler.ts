@@ -10,9 +10,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 // sampling, every 1 KiB allocated on average, collected objects included),
 // one .heapprofile per slice; `node bench/heap-summary.ts <dir> [top] [row]`.
 
+/** Profiles one process over each measured slice of a row (start before it, stop after it). */
+export type SliceProfiler = { start(): Promise<unknown>; stop(name: string): Promise<void>; close(): void };
+
 type Pending = { resolve: (value: Record<string, unknown>) => void; reject: (error: Error) => void };
 
-export class InspectorProfiler {
+export class InspectorProfiler implements SliceProfiler {
   private next = 1;
   private readonly pending = new Map<number, Pending>();
   private taken = 0;

@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { freePort } from '../src/local/emulators.ts';
 import { RUNTIME_FLAGS } from '../src/processes/v8-flags.ts';
 import { Harness } from './harness.ts';
-import { InspectorProfiler } from './profiler.ts';
+import { InspectorProfiler, type SliceProfiler } from './profiler.ts';
+import { PerfProfiler } from './perf-profiler.ts';
 import { cleanup, collectLog, installStopHandlers, isCleaningUp, LoadGenerator, startNode, waitForHttp, wasInterrupted } from './processes.ts';
 import { applyCeilingRatios, checkTargets, printApiLog, printTable, writeResults } from './report.ts';
 import { startApiProcess, startService } from './service.ts';
@@ -26,12 +27,15 @@ async function main(): Promise<boolean> {
 
   const { config, serviceEnv, redisPid, dynamodbCalls } = await startService();
   const [apiPort, ceilingPort] = [await freePort(), await freePort()];
-  const inspectPort = settings.apiProfileDir ? await freePort() : undefined;
-  const inspect = inspectPort ? [`--inspect=127.0.0.1:${inspectPort}`] : [];
+  // Profiled through the inspector, or by perf (JavaScript frames named through --perf-basic-prof).
+  const inspector = settings.apiProfileDir !== undefined && !settings.apiProfilePerf;
+  const perfMap = settings.apiProfilePerf ? ['--perf-basic-prof'] : [];
+  const inspectPort = inspector ? await freePort() : undefined;
+  const inspect = inspectPort ? [`--inspect=127.0.0.1:${inspectPort}`] : perfMap;
   const api = startNode([...RUNTIME_FLAGS, ...inspect, ...settings.apiNodeArgs, settings.apiEntry], { ...serviceEnv, PORT: String(apiPort) }, 'pipe');
   const apiLog = collectLog(api);
-  const ceilingInspectPort = settings.apiProfileDir ? await freePort() : undefined;
-  const ceilingInspect = ceilingInspectPort ? [`--inspect=127.0.0.1:${ceilingInspectPort}`] : [];
+  const ceilingInspectPort = inspector ? await freePort() : undefined;
+  const ceilingInspect = ceilingInspectPort ? [`--inspect=127.0.0.1:${ceilingInspectPort}`] : perfMap;
   const ceiling = startNode([...ceilingInspect, `${here}ceiling.ts`], { ...serviceEnv, PORT: String(ceilingPort) }, 'inherit');
   const loadChild = startNode([`${here}load.ts`], process.env, 'inherit');
   const loadReady = once(loadChild, 'message');
@@ -54,7 +58,11 @@ async function main(): Promise<boolean> {
   ]);
   const load = new LoadGenerator(loadChild, apiDied);
   // The API over get-hot, and the ceiling's process over ceiling-same-response: the same bytes, the one with the service around them.
-  const profilers = new Map<string, InspectorProfiler>();
+  const profilers = new Map<string, SliceProfiler>();
+  if (settings.apiProfilePerf) {
+    profilers.set('get-hot', new PerfProfiler(api.pid!, settings.apiProfileDir!));
+    profilers.set('ceiling-same-response', new PerfProfiler(ceiling.pid!, settings.apiProfileDir!));
+  }
   if (inspectPort) profilers.set('get-hot', await InspectorProfiler.connect(inspectPort, settings.apiProfileDir!, settings.apiProfileHeap));
   if (ceilingInspectPort) profilers.set('ceiling-same-response', await InspectorProfiler.connect(ceilingInspectPort, settings.apiProfileDir!, settings.apiProfileHeap));
   log(`API pid ${api.pid} on ${apiOrigin}, ceiling pid ${ceiling.pid}, load generator pid ${load.pid}, redis pid ${redisPid ?? '?'}`);

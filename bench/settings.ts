@@ -42,6 +42,8 @@ export const settings = {
   apiProfileDir: process.env.BENCH_API_PROFILE || undefined,
   /** With BENCH_API_PROFILE: allocation samples (.heapprofile) instead of CPU profiles. */
   apiProfileHeap: process.env.BENCH_API_PROFILE_HEAP === '1',
+  /** With BENCH_API_PROFILE: the kernel's CPU samples (perf record) instead of V8's wall-clock ones (bench/perf-profiler.ts). */
+  apiProfilePerf: process.env.BENCH_API_PROFILE_PERF === '1',
 };
 
 export type Settings = typeof settings;
