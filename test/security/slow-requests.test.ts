@@ -41,7 +41,7 @@ afterAll(async () => {
   await app?.close();
 });
 
-type Exchange = { status: number; text: string; closedAfterMs: number; answeredAfterMs: number };
+type Exchange = { status: number; text: string; closedAfterMs: number; answeredAfterMs: number; partsWritten: number };
 
 /**
  * Writes `parts` one after another with `pauseMs` between them, and records
@@ -54,6 +54,7 @@ function trickle(parts: (string | Buffer)[], pauseMs: number): Promise<Exchange>
     let text = '';
     let answeredAfterMs = -1;
     let closed = false;
+    let partsWritten = 0;
     socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => {
       if (answeredAfterMs < 0) answeredAfterMs = performance.now() - started;
@@ -62,12 +63,13 @@ function trickle(parts: (string | Buffer)[], pauseMs: number): Promise<Exchange>
     socket.on('error', () => {});
     socket.on('close', () => {
       closed = true;
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text, closedAfterMs: performance.now() - started, answeredAfterMs });
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text, closedAfterMs: performance.now() - started, answeredAfterMs, partsWritten });
     });
     socket.on('connect', async () => {
       for (const part of parts) {
         if (closed) return;
         socket.write(part);
+        partsWritten += 1;
         await new Promise((resolve) => setTimeout(resolve, pauseMs));
       }
     });
@@ -138,6 +140,22 @@ describe('slow requests', () => {
     } finally {
       unhandled.stop();
     }
+  });
+
+  // Nothing reads these bodies (Fastify parses none for GET and HEAD, and an
+  // unrouted request is refused from its head): the answer closes the
+  // connection while the body still trickles, rather than reading it to its end.
+  it.each([
+    ['a GET of a document', 'GET', `/documents/${randomUUID()}`, 404],
+    ['a HEAD of a document', 'HEAD', `/documents/${randomUUID()}`, 404],
+    ['an unrouted POST', 'POST', '/nowhere', 404],
+  ])('%s that carries a trickling body is answered and its connection closed before the body ends', async (_name, method, path, status) => {
+    const head = `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${auth}Content-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\n`;
+    const parts = [head, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+    const result = await trickle(parts, 500);
+    expect(result.status, result.text).toBe(status);
+    expect(result.text).toMatch(/connection: close/i);
+    expect(result.partsWritten).toBeLessThan(parts.length);
   });
 
   it('a request refused before its body is read (401) is answered at once and its connection closed', async () => {
