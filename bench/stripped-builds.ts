@@ -1,0 +1,57 @@
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+
+// `node bench/stripped-builds.ts`: copies of dist/ with parts of the hot
+// path taken out, for BENCH_API_ENTRY / BENCH_API_ENTRY_B: how much of
+// get-hot's CPU each part costs (bench/README.md, "Third round"). They are
+// measurements, not proposals: each drops something the service needs.
+//
+//   .scratch/dist-hooks      no request-deadline, load-shedding (under-pressure
+//                            and the in-flight cap) or metrics hooks
+//   .scratch/dist-stripped   that, and the conventions' header rules and socket
+//                            note, a constant request id, no schema on the read
+//                            route, and the cached read's headers set as one
+//                            object kept per document
+//
+// Run `make build` first; each edit must find its text, or the script fails.
+
+type Edit = { file: string; from: string; to: string };
+
+const hooks: Edit[] = [
+  ...['preParsing', 'onSend', 'onResponse'].map((hook) => ({ file: 'http/request-deadline.js', from: `app.addHook('${hook}'`, to: `(() => {})('${hook}'` })),
+  { file: 'http/load-shedding.js', from: "app.addHook('onRequest'", to: "(() => {})('onRequest'" },
+  { file: 'http/load-shedding.js', from: 'await app.register(underPressure,', to: 'await app.register(async () => {},' },
+  { file: 'http/load-shedding.js', from: 'app.memoryUsage().eventLoopDelay', to: '0' },
+  { file: 'http/metrics.js', from: "app.addHook('onResponse'", to: "(() => {})('onResponse'" },
+];
+
+const stripped: Edit[] = [
+  ...hooks,
+  {
+    file: 'http/conventions.js',
+    from: "noteAnswer(request.raw.socket, reply.raw);\n        const error = headerError(request.raw.rawHeaders, request.raw.httpVersion === '1.1') ?? (request.is404 ? unroutedError(app, request) : undefined);",
+    to: 'const error = undefined;',
+  },
+  { file: 'http/request-id.js', from: 'randomUUID()', to: "'00000000-0000-4000-8000-000000000000'" },
+  { file: 'documents/routes.js', from: '        schema: getSchema,\n        handler:', to: '        handler:' },
+  {
+    file: 'documents/routes.js',
+    from: "                return sendWhole(request, reply, hot, 'hit');",
+    to:
+      '                { let headers = ONCE.get(hot.metadata); if (!headers) ONCE.set(hot.metadata, (headers = { ...representationOf(hot.metadata).headers, ' +
+      "'cache-status': 'docsvc; hit', 'content-type': hot.metadata.contentType, 'content-length': hot.metadata.size })); return reply.headers(headers).send(hot.content); }",
+  },
+  { file: 'documents/routes.js', from: 'const CACHE_NAME', to: 'const ONCE = new WeakMap();\nconst CACHE_NAME' },
+];
+
+for (const [name, edits] of [['hooks', hooks], ['stripped', stripped]] as const) {
+  const dir = `.scratch/dist-${name}`;
+  rmSync(dir, { recursive: true, force: true });
+  cpSync('dist', dir, { recursive: true });
+  for (const { file, from, to } of edits) {
+    const path = `${dir}/${file}`;
+    const text = readFileSync(path, 'utf8');
+    if (!text.includes(from)) throw new Error(`${path} no longer has ${JSON.stringify(from.slice(0, 60))}: update bench/stripped-builds.ts`);
+    writeFileSync(path, text.replace(from, to));
+  }
+  console.log(`${dir}/processes/api.js`);
+}
