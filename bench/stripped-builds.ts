@@ -5,8 +5,10 @@ import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 // get-hot's CPU each part costs (bench/README.md, "Third round"). They are
 // measurements, not proposals: each drops something the service needs.
 //
-//   .scratch/dist-hooks      no request-deadline, load-shedding (under-pressure
-//                            and the in-flight cap) or metrics hooks
+//   .scratch/dist-deadline   no request-deadline hooks
+//   .scratch/dist-shedding   no load shedding (under-pressure, the in-flight cap)
+//   .scratch/dist-metrics    no metrics hook (latency histogram, access log)
+//   .scratch/dist-hooks      none of these three
 //   .scratch/dist-stripped   that, and the conventions' header rules and socket
 //                            note, a constant request id, no schema on the read
 //                            route, and the cached read's headers set as one
@@ -16,13 +18,18 @@ import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 type Edit = { file: string; from: string; to: string };
 
-const hooks: Edit[] = [
-  ...['preParsing', 'onSend', 'onResponse'].map((hook) => ({ file: 'http/request-deadline.js', from: `app.addHook('${hook}'`, to: `(() => {})('${hook}'` })),
+const deadline: Edit[] = ['preParsing', 'onSend', 'onResponse'].map((hook) => ({
+  file: 'http/request-deadline.js',
+  from: `app.addHook('${hook}'`,
+  to: `(() => {})('${hook}'`,
+}));
+const shedding: Edit[] = [
   { file: 'http/load-shedding.js', from: "app.addHook('onRequest'", to: "(() => {})('onRequest'" },
   { file: 'http/load-shedding.js', from: 'await app.register(underPressure,', to: 'await app.register(async () => {},' },
   { file: 'http/load-shedding.js', from: 'app.memoryUsage().eventLoopDelay', to: '0' },
-  { file: 'http/metrics.js', from: "app.addHook('onResponse'", to: "(() => {})('onResponse'" },
 ];
+const metrics: Edit[] = [{ file: 'http/metrics.js', from: "app.addHook('onResponse'", to: "(() => {})('onResponse'" }];
+const hooks = [...deadline, ...shedding, ...metrics];
 
 const stripped: Edit[] = [
   ...hooks,
@@ -43,7 +50,8 @@ const stripped: Edit[] = [
   { file: 'documents/routes.js', from: 'const CACHE_NAME', to: 'const ONCE = new WeakMap();\nconst CACHE_NAME' },
 ];
 
-for (const [name, edits] of [['hooks', hooks], ['stripped', stripped]] as const) {
+const builds = { deadline, shedding, metrics, hooks, stripped };
+for (const [name, edits] of Object.entries(builds)) {
   const dir = `.scratch/dist-${name}`;
   rmSync(dir, { recursive: true, force: true });
   cpSync('dist', dir, { recursive: true });

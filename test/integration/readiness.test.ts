@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { testApp } from '../support/app.ts';
 
@@ -47,5 +48,30 @@ describe('readiness', () => {
     expect(stalled.at(-1)).toEqual({ status: 503, body: { status: 'event loop stalled' } });
     // The next samples see the loop turning: ready again.
     await readinessUntil((status, body) => status === 200 && body.status === 'ready', turn, 500);
+  });
+
+  it('sheds requests while the loop is held (503 OVERLOADED with Retry-After), never probes or metrics, and serves again once it turns', async () => {
+    const read = () => app.inject({ method: 'GET', url: `/documents/${randomUUID()}` });
+    // Each try: the loop held, then a read, and the probes and metrics asked in the same state.
+    let seen: { read: number; live: number; metrics: number } | undefined;
+    let shed: Awaited<ReturnType<typeof read>> | undefined;
+    for (let i = 0; i < 100 && !shed; i++) {
+      await stall();
+      const answer = await read();
+      const [live, metrics] = await Promise.all([app.inject({ method: 'GET', url: '/health/live' }), app.inject({ method: 'GET', url: '/metrics' })]);
+      seen = { read: answer.statusCode, live: live.statusCode, metrics: metrics.statusCode };
+      if (answer.statusCode === 503) shed = answer;
+    }
+    expect(shed, `never shed: ${JSON.stringify(seen)}`).toBeDefined();
+    expect(shed!.json()).toMatchObject({ status: 503, code: 'OVERLOADED' });
+    expect(shed!.headers['retry-after']).toBeDefined();
+    expect(seen).toMatchObject({ live: 200, metrics: 200 });
+    // Once the loop turns again, the same read is answered (404: no such document).
+    let after = 0;
+    for (let i = 0; i < 500 && after !== 404; i++) {
+      await turn();
+      after = (await read()).statusCode;
+    }
+    expect(after).toBe(404);
   });
 });
