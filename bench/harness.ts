@@ -123,7 +123,7 @@ export class Harness {
   }
 
   /**
-   * Scenarios measured in alternating slices (A B A B …) after their
+   * Scenarios measured in alternating slices (A B, B A, A B …) after their
    * warm-ups: work elsewhere on the machine, which comes and goes over tens
    * of seconds, then weighs on both alike, and their ratio holds.
    */
@@ -136,7 +136,8 @@ export class Harness {
     log(`${entries.map((entry) => entry.name).join(' / ')}: measuring ${slices} interleaved slices of ${seconds / slices} s each`);
     const state = new Map<string, { result?: LoadResult; cpu?: CpuDelta; calls: DynamoDbCalls; sliceRps: number[] }>();
     for (let slice = 0; slice < slices; slice++) {
-      for (const { name, spec } of entries) {
+      // Every other slice in the reverse order (A B C, C B A, …), so that none always comes first or last.
+      for (const { name, spec } of slice % 2 === 0 ? entries : [...entries].reverse()) {
         const entry = state.get(name) ?? { calls: {}, sliceRps: [] };
         state.set(name, entry);
         const processes = this.processes(name);
