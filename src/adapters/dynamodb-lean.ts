@@ -122,6 +122,18 @@ function fromWire(item: WireItem): Item {
 /** What the client reads of an answer. */
 type Answer = { status: number; requestId: string | undefined; date: string | undefined; cached: boolean; raw: string };
 
+function answerOf(status: number, headers: Record<string, string | string[] | undefined>, raw: string): Answer {
+  const requestId = headers['x-amzn-requestid'];
+  const date = headers.date;
+  return {
+    status,
+    requestId: typeof requestId === 'string' ? requestId : undefined,
+    date: typeof date === 'string' ? date : undefined,
+    cached: headers.age !== undefined,
+    raw,
+  };
+}
+
 /**
  * One HTTP exchange: resolves with a whole answer, of any status; rejects
  * with a DynamoCallError without one (refused, reset, cut mid-body, or
@@ -206,15 +218,7 @@ class UndiciTransport implements Transport {
             if (failed) return;
             clearTimeout(deadline);
             signal?.removeEventListener('abort', onAbort);
-            const requestId = answerHeaders['x-amzn-requestid'];
-            const date = answerHeaders.date;
-            resolve({
-              status,
-              requestId: typeof requestId === 'string' ? requestId : undefined,
-              date: typeof date === 'string' ? date : undefined,
-              cached: answerHeaders.age !== undefined,
-              raw: chunks.length === 1 ? chunks[0]!.toString() : Buffer.concat(chunks).toString(),
-            });
+            resolve(answerOf(status, answerHeaders, chunks.length === 1 ? chunks[0]!.toString() : Buffer.concat(chunks).toString()));
           },
           onResponseError: (_controller, error: Error & { code?: string }) => {
             fail(error.code === 'UND_ERR_CONNECT_TIMEOUT' ? timeout('ECONNTIMEOUT', this.connectTimeoutMs) : noAnswer(error), false);
@@ -279,14 +283,7 @@ class NodeHttpTransport implements Transport {
       request.once('response', (response: IncomingMessage) => {
         text(response).then((raw) => {
           clearTimeout(deadline);
-          const requestId = response.headers['x-amzn-requestid'];
-          resolve({
-            status: response.statusCode ?? 0,
-            requestId: typeof requestId === 'string' ? requestId : undefined,
-            date: response.headers.date,
-            cached: response.headers.age !== undefined,
-            raw,
-          });
+          resolve(answerOf(response.statusCode ?? 0, response.headers, raw));
         }, fail);
       });
       request.end(body);
