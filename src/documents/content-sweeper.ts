@@ -258,8 +258,9 @@ export class ContentSweeper extends OnBackgroundLoop {
    */
   private async uploadItem(tenant: string, uploadId: string, key: string): Promise<Upload | undefined | 'unknown'> {
     const regions = this.options.regions;
-    const home = regions?.homeOf(uploadPk(tenant, uploadId));
-    if (!regions || home === undefined || home === regions.local) return this.options.uploads.records.get(tenant, uploadId);
+    if (!regions) return this.options.uploads.records.get(tenant, uploadId);
+    const home = regions.homeOf(uploadPk(tenant, uploadId));
+    if (home === regions.local) return this.options.uploads.records.get(tenant, uploadId);
     try {
       return await regions.uploadRecordsIn(home).get(tenant, uploadId);
     } catch (err) {
