@@ -130,7 +130,7 @@ describe('manifests', () => {
   });
 });
 
-describe('identity and user of every pod, the components included', () => {
+describe('identity, user and disruption budget of every pod, the components included', () => {
   const all = readdirSync(k8sDir, { recursive: true, encoding: 'utf8' })
     .filter((file) => /\.ya?ml$/.test(file) && !/kustomization\.yaml$/.test(file))
     // The Cluster Autoscaler is not the service's: it calls the Kubernetes API and runs its
@@ -147,6 +147,12 @@ describe('identity and user of every pod, the components included', () => {
     const accounts = all.filter(({ doc }) => doc?.kind === 'ServiceAccount');
     expect(accounts.length).toBeGreaterThanOrEqual(components().length + 1);
     for (const { file, doc } of accounts) expect(doc.automountServiceAccountToken, `${file}: ${doc.metadata.name}`).toBe(false);
+  });
+
+  it('lets a drain evict a pod that is not ready, whatever its PodDisruptionBudget', () => {
+    const budgets = all.filter(({ doc }) => doc?.kind === 'PodDisruptionBudget');
+    expect(budgets.length).toBeGreaterThanOrEqual(components().length + 1);
+    for (const { file, doc } of budgets) expect(doc.spec.unhealthyPodEvictionPolicy, `${file}: ${doc.metadata.name}`).toBe('AlwaysAllow');
   });
 
   it("runs as the image's numeric user, a uid and gid ≥ 10000 that no user of the nodes has", () => {
