@@ -78,28 +78,6 @@ resource "aws_cloudfront_cache_policy" "documents" {
   }
 }
 
-# A custom policy on purpose: CloudFront's managed origin request policies drop the response-* parameters
-# on their way to an S3 origin; a custom one forwards what it names.
-resource "aws_cloudfront_origin_request_policy" "documents" {
-  count = local.cdn
-
-  name    = "${var.name}-documents-${var.region}"
-  comment = "Forwards the two response-* parameters to S3, nothing of the viewer else"
-
-  cookies_config {
-    cookie_behavior = "none"
-  }
-  headers_config {
-    header_behavior = "none"
-  }
-  query_strings_config {
-    query_string_behavior = "whitelist"
-    query_strings {
-      items = local.cdn_response_parameters
-    }
-  }
-}
-
 resource "aws_cloudfront_distribution" "documents" {
   count = local.cdn
 
@@ -122,9 +100,10 @@ resource "aws_cloudfront_distribution" "documents" {
     cached_methods         = ["GET", "HEAD"]
     compress               = false
 
-    trusted_key_groups       = [aws_cloudfront_key_group.links[0].id]
-    cache_policy_id          = aws_cloudfront_cache_policy.documents[0].id
-    origin_request_policy_id = aws_cloudfront_origin_request_policy.documents[0].id
+    trusted_key_groups = [aws_cloudfront_key_group.links[0].id]
+    # What the cache key holds CloudFront also sends to the origin: the two response-* parameters
+    # reach S3 with no origin request policy (the managed ones would drop them).
+    cache_policy_id = aws_cloudfront_cache_policy.documents[0].id
   }
 
   restrictions {
