@@ -120,6 +120,11 @@ describe.each(everyRegion)('the Cluster Autoscaler, %s', (_name, { plan: region,
     expect(discovery).toBe('--node-group-auto-discovery=asg:tag=k8s.io/cluster-autoscaler/enabled,k8s.io/cluster-autoscaler/$(CLUSTER_NAME)');
     expect(readText(`${dir}/cluster.env.example`)).toContain(`CLUSTER_NAME=${eks.name}\n`);
     expect(readText('Makefile')).toMatch(/CLUSTER_NAME=%s\\n' .*output -raw cluster_name\)" > k8s\/cluster-autoscaler\/cluster\.env/);
+    // Of several regions, each cluster's own (docs/deploy.md's per-region loop), from region_clusters' cluster_name.
+    const loops = [...readText('docs/deploy.md').matchAll(/^for region in .*\n((?:  .*\n)+)done$/gm)].map((m) => m[1]!);
+    const loop = loops.find((body) => body.includes('region_clusters .configure_kubectl')) ?? '';
+    expect(loop).toMatch(/CLUSTER_NAME=%s\\n' "\$region" "\$\(out region_clusters \.cluster_name\)" > k8s\/cluster-autoscaler\/cluster\.env/);
+    expect(loop).toContain('kubectl apply --server-side -k k8s/cluster-autoscaler/');
     // Describe calls only besides, and EKS's on this cluster's node groups.
     for (const statement of statements.filter((s) => s !== scaling[0])) {
       expect(statement.actions.every((a: string) => /^(autoscaling|ec2|eks):(Describe|Get)/.test(a)), statement.sid).toBe(true);
