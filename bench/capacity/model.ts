@@ -338,6 +338,11 @@ export function linkMemoHitRatio(documents: number, s: number, n: number, maxEnt
   return { hit: 1 - (distinctOfTop + n * (1 - shareOfTop)) / n, distinct, capped: true };
 }
 
+/** Whether reads of a document this large go through a link: only content in S3 (above inlineMaxBytes) has one, from DOCUMENT_REDIRECT_MIN_BYTES on. */
+function isLinked(bytes: number, p: Pick<Parameters, 'cdn'> & { documents: Pick<Parameters['documents'], 'inlineMaxBytes'> }): boolean {
+  return p.cdn.enabled && bytes > p.documents.inlineMaxBytes && bytes >= p.cdn.redirectMinBytes;
+}
+
 /** Which reads go through a link to CloudFront, what they cost there, and what the pods still send. */
 export function cdnTier(
   classes: ReadonlyArray<{ bytes: number; reads: number }>,
@@ -348,8 +353,7 @@ export function cdnTier(
   const { cdn } = p;
   const totalReads = classes.reduce((sum, entry) => sum + entry.reads, 0);
   const perClass = classes.map((entry) => {
-    // Only content in S3 has a link: inline content (up to inlineMaxBytes) is in the item.
-    const linked = cdn.enabled && entry.bytes > p.documents.inlineMaxBytes && entry.bytes >= cdn.redirectMinBytes;
+    const linked = isLinked(entry.bytes, p);
     const viaLink = linked ? entry.reads * cdn.followShare : 0;
     // A new document's first read at each cache is a miss whatever its popularity (sizes are drawn like the reads').
     const compulsory = linked && totalReads > 0 ? newDocumentsPerSecond * (entry.reads / totalReads) * cdn.cacheLocations : 0;
@@ -450,7 +454,7 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
   // ratio), take the hit ratio there, and size again with it. Sizes are independent of popularity,
   // so the linked documents' popularity is Zipf over them alone.
   const cdnParameters = parameters.cdn;
-  const linkedShare = sizes.reduce((total, size) => total + (cdnParameters.enabled && size.bytes > documents.inlineMaxBytes && size.bytes >= cdnParameters.redirectMinBytes ? size.share : 0), 0);
+  const linkedShare = sizes.reduce((total, size) => total + (isLinked(size.bytes, parameters) ? size.share : 0), 0);
   const linkedDocuments = Math.round(documents.count * linkedShare);
   const bucketSeconds = linkBucketSeconds(cdnParameters.linkTtlSeconds);
   const firstPassPods = podsAt(otherCpuMs + cdn.viaLink * cdnParameters.uncachedCpuMsPerLink);
@@ -720,6 +724,7 @@ export function burstPlan(p: Parameters, d: Deployment, bench: BenchFigures, pod
   const queueGrowth = Math.max(0, d.rates.orders * b.factor - consumerCapacity);
   const nodeUsd = d.api.nodes * d.api.node.usdPerHour * HOURS_PER_MONTH;
   return {
+    podStartSeconds,
     growth,
     waveSeconds,
     waves,

@@ -295,9 +295,13 @@ function linkSources(bench: BenchFigures) {
   };
 }
 
+/** A deployment's monthly cost of the lines whose item starts with `prefix`. */
+function costOf(d: Deployment, prefix: string): number {
+  return d.cost.filter((line) => line.item.startsWith(prefix)).reduce((sum, line) => sum + line.usd, 0);
+}
+
 function cdnSection(p: Parameters, bench: BenchFigures, base: Deployment, extras: Extras): string[] {
   const c = base.cdn;
-  const beforeLine = (d: Deployment, prefix: string) => d.cost.filter((line) => line.item.startsWith(prefix)).reduce((sum, line) => sum + line.usd, 0);
   const l = base.api.link;
   return [
     '## The CDN tier (issue 21)',
@@ -324,7 +328,7 @@ function cdnSection(p: Parameters, bench: BenchFigures, base: Deployment, extras
         ];
       }),
     ),
-    `Of the read bytes, ${pct(c.bytesPerSecond / (c.bytesPerSecond + base.transfer.responseBytesPerSecond))} leave through CloudFront and ${pct(base.transfer.responseBytesPerSecond / (c.bytesPerSecond + base.transfer.responseBytesPerSecond))} (every byte of the small documents, the links, writes and orders) still through the load balancers. CloudFront: ${usd(c.egressUsd)} for ${n(c.gbPerMonth / 1e6, 1)} PB a month at its tiers (most of it at the over-5 PB price), ${usd(c.requestsUsd)} for the requests. The same bytes from the pods cost ${usd(beforeLine(extras.before, 'Internet egress') - beforeLine(base, 'Internet egress'))} of EC2 egress and their share of the load balancers' LCU.`,
+    `Of the read bytes, ${pct(c.bytesPerSecond / (c.bytesPerSecond + base.transfer.responseBytesPerSecond))} leave through CloudFront and ${pct(base.transfer.responseBytesPerSecond / (c.bytesPerSecond + base.transfer.responseBytesPerSecond))} (every byte of the small documents, the links, writes and orders) still through the load balancers. CloudFront: ${usd(c.egressUsd)} for ${n(c.gbPerMonth / 1e6, 1)} PB a month at its tiers (most of it at the over-5 PB price), ${usd(c.requestsUsd)} for the requests. The same bytes from the pods cost ${usd(costOf(extras.before, 'Internet egress') - costOf(base, 'Internet egress'))} of EC2 egress and their share of the load balancers' LCU.`,
   ];
 }
 
@@ -354,7 +358,6 @@ function loadBalancerSection(p: Parameters, base: Deployment): string[] {
 
 function beforeAfterSection(p: Parameters, base: Deployment, extras: Extras): string[] {
   const { before, sensitivity } = extras;
-  const group = (d: Deployment, prefix: string) => d.cost.filter((line) => line.item.startsWith(prefix)).reduce((sum, line) => sum + line.usd, 0);
   const rows: Array<[string, string]> = [
     ['EKS cluster and nodes', 'EKS'],
     ['ElastiCache', 'ElastiCache'],
@@ -375,7 +378,7 @@ function beforeAfterSection(p: Parameters, base: Deployment, extras: Extras): st
       ['item', 'before', 'after', 'change'],
       [
         ...rows.map(([label, prefix]) => {
-          const [b, a] = prefix ? [group(before, prefix), group(base, prefix)] : [lbOf(before), lbOf(base)];
+          const [b, a] = prefix ? [costOf(before, prefix), costOf(base, prefix)] : [lbOf(before), lbOf(base)];
           return [label, usd(b), usd(a), `${a - b >= 0 ? '+' : '−'}${usd(Math.abs(a - b))}`];
         }),
         ['API pods / nodes', `${n(before.api.apiPods)} / ${n(before.api.nodes)}`, `${n(base.api.apiPods)} / ${n(base.api.nodes)}`, ''],
@@ -395,7 +398,7 @@ function beforeAfterSection(p: Parameters, base: Deployment, extras: Extras): st
 
 function burstSection(p: Parameters, bench: BenchFigures, base: Deployment, extras: Extras): string[] {
   const { burst: b, timeToServe: t } = extras;
-  const start = t ? t.medianFromStartMs / 1000 : p.burst.assumedPodStartSeconds;
+  const start = b.podStartSeconds;
   const samples = t ? t.samples.map((sample) => (sample.fromStartMs / 1000).toFixed(1)).join(', ') : '';
   const o = b.orders;
   const seconds = (value: number) => (Number.isFinite(value) ? `${n(value)} s` : 'never');
