@@ -25,7 +25,7 @@ export const IN_FLIGHT = 16;
 export type Endpoints = { http: string; https: string };
 
 /** The names of one script's environment variables, and its file (`import.meta.url`'s path). */
-export type HarnessOptions = {
+type HarnessOptions = {
   self: string;
   /** In the certificate's temporary directory's name: docsvc-<tag>-. */
   tag: string;
@@ -36,7 +36,7 @@ export type HarnessOptions = {
 };
 
 /** --serve: dynalite over plain HTTP, a node:tls terminator in front of it; prints the two endpoints as JSON. */
-export async function serveDynaliteWithTls(dirEnv: string): Promise<void> {
+async function serveDynaliteWithTls(dirEnv: string): Promise<void> {
   const { default: dynalite } = await import('dynalite');
   const dynamo: Server = dynalite({ createTableMs: 0 });
   dynamo.listen(0, '127.0.0.1');
@@ -56,7 +56,7 @@ export async function serveDynaliteWithTls(dirEnv: string): Promise<void> {
 }
 
 /** The first JSON line a child prints. */
-export function started(child: ChildProcess): Promise<string> {
+function started(child: ChildProcess): Promise<string> {
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -68,8 +68,8 @@ export function started(child: ChildProcess): Promise<string> {
   });
 }
 
-export const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-export const round3 = (value: number) => Math.round(value * 1000) / 1000;
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const round3 = (value: number) => Math.round(value * 1000) / 1000;
 
 /** Each variant's figures, round by round (CPU and wall time per call, in ms), by a key of the script's. */
 export type Results = Map<string, { cpuMs: number[]; wallMs: number[] }>;
@@ -126,7 +126,7 @@ export async function createBenchTable(endpoint: string): Promise<void> {
 }
 
 /** The first process: the certificate, the --serve child, then the --measure child; prints its result. */
-export async function runThreeProcesses({ self, tag, dirEnv, endpointsEnv }: HarnessOptions): Promise<void> {
+async function runThreeProcesses({ self, tag, dirEnv, endpointsEnv }: HarnessOptions): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), `docsvc-${tag}-`));
   let server: ChildProcess | undefined;
   try {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, renameSync } from 'node:fs';
+import { ownChild } from './processes.ts';
 import type { SliceProfiler } from './profiler.ts';
 
 // BENCH_API_PROFILE=<dir> with BENCH_API_PROFILE_PERF=1: the kernel's CPU
@@ -28,7 +29,8 @@ export class PerfProfiler implements SliceProfiler {
 
   async start(): Promise<void> {
     const file = `${this.dir}/.recording-${this.pid}.perf.data`;
-    const recording = spawn('perf', ['record', '-q', '-F', String(PERF_FREQUENCY_HZ), '-g', '-o', file, '-p', String(this.pid)], { stdio: 'inherit' });
+    // The run's own child: stopped with the others should the run die mid-slice.
+    const recording = ownChild(spawn('perf', ['record', '-q', '-F', String(PERF_FREQUENCY_HZ), '-g', '-o', file, '-p', String(this.pid)], { stdio: 'inherit' }));
     await once(recording, 'spawn');
     this.recording = recording;
   }

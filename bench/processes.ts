@@ -37,7 +37,11 @@ export function ownStack(started: LocalStack) {
 
 /** Starts `node <args>` with an IPC channel; the reaper kills it if this process dies first. */
 export function startNode(args: string[], env: NodeJS.ProcessEnv, output: 'pipe' | 'inherit'): ChildProcess {
-  const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', output, output, 'ipc'] });
+  return ownChild(spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', output, output, 'ipc'] }));
+}
+
+/** A child of the run (a node process, a profiler): stopped by cleanup(), and by the reaper if this process dies first. */
+export function ownChild(child: ChildProcess): ChildProcess {
   children.add(child);
   child.once('exit', () => {
     children.delete(child);

@@ -94,10 +94,10 @@ export function cacheFigures(result: LoadResult) {
   return { hits: result.cacheHits, misses: result.cacheMisses, missRatio: total ? Math.round((result.cacheMisses / total) * 1000) / 1000 : null };
 }
 
-/** The row of one measured scenario; its scenario function adds what is particular to it. */
 /** Each row's server CPU per 2xx answer unrounded, for the multiples of the ceiling (the JSON keeps it rounded). */
 const exactServerMsPerOk = new WeakMap<ScenarioReport, { serverMs: number; ok: number }>();
 
+/** The row of one measured scenario; its scenario function adds what is particular to it. */
 export function reportOf(
   name: ScenarioReport['name'],
   measures: string,

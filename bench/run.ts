@@ -91,8 +91,11 @@ async function main(): Promise<boolean> {
       return origin;
     },
   });
-  await runScenarios(bench, selected);
-  for (const profiler of profilers.values()) profiler.close();
+  try {
+    await runScenarios(bench, selected);
+  } finally {
+    for (const profiler of profilers.values()) profiler.close();
+  }
 
   const ceilingSummary = applyCeilingRatios(bench.reports, bench.interleavedRatios);
   const targets = checkTargets(bench.reports, settings.burstRate);

@@ -38,12 +38,12 @@ export const settings = {
   /** Node flags for get-hot-b's API instead of BENCH_API_NODE_ARGS (alone, without BENCH_API_ENTRY_B: the same build with other flags). */
   apiNodeArgsB: process.env.BENCH_API_NODE_ARGS_B === undefined ? undefined : process.env.BENCH_API_NODE_ARGS_B.split(' ').filter(Boolean),
   strict: process.env.BENCH_STRICT === '1',
-  /** A directory: CPU profiles of the API over get-hot's measured slices only (bench/profiler.ts). */
+  /** A directory: CPU profiles of the API over get-hot's measured slices, and of the ceiling's process over ceiling-same-response's (bench/profiler.ts). */
   apiProfileDir: process.env.BENCH_API_PROFILE || undefined,
   /** With BENCH_API_PROFILE: allocation samples (.heapprofile) instead of CPU profiles. */
   apiProfileHeap: process.env.BENCH_API_PROFILE_HEAP === '1',
   /** With BENCH_API_PROFILE: the kernel's CPU samples (perf record) instead of V8's wall-clock ones (bench/perf-profiler.ts). */
-  apiProfilePerf: process.env.BENCH_API_PROFILE_PERF === '1',
+  apiProfilePerf: process.env.BENCH_API_PROFILE_PERF === '1' && Boolean(process.env.BENCH_API_PROFILE),
 };
 
 export type Settings = typeof settings;
