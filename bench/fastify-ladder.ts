@@ -1,9 +1,8 @@
 import { once } from 'node:events';
 import autocannon from 'autocannon';
 import { cpuMs } from './cpu.ts';
-import { STEPS } from './ladder-server.ts';
 import { cleanup, installStopHandlers, startNode } from './processes.ts';
-import { here, log } from './settings.ts';
+import { here, log, numberFromEnv } from './settings.ts';
 
 // `node bench/fastify-ladder.ts` (about 2 minutes; not part of `make bench`):
 // how far below the ceiling bare Fastify falls when it answers get-hot's
@@ -14,16 +13,21 @@ import { here, log } from './settings.ts';
 // order alternates; req/s as a ratio to the ceiling's, CPU per answer from
 // /proc.
 
-const ROUNDS = Number(process.env.ROUNDS ?? 6);
-const SLICE_SECONDS = Number(process.env.SLICE_SECONDS ?? 2);
+const ROUNDS = numberFromEnv('ROUNDS', 6);
+const SLICE_SECONDS = numberFromEnv('SLICE_SECONDS', 2);
 const CONNECTIONS = 50;
-const ID = '0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b';
+
+/** What each rung adds to the one before (bench/ladder-server.ts), in order. */
+const STEPS = ['request id', 'onRequest hook', 'onResponse hook', 'logger', 'param schema'] as const;
+export type Step = (typeof STEPS)[number];
 
 type Row = { name: string; url: string; pid: number; requests: number; seconds: number; cpuMs: number };
 
-async function start(name: string, step: number, path: string): Promise<Row> {
-  const child = startNode([`${here}ladder-server.ts`], { ...process.env, LADDER_STEP: String(step) }, 'inherit');
-  const [{ port }] = (await once(child, 'message')) as [{ port: number }];
+/** A rung with the first `step` STEPS, answering at its document's path (or at `/`, the ceiling's constant JSON). */
+async function start(name: string, step: number, at: 'document' | 'root'): Promise<Row> {
+  const child = startNode([`${here}ladder-server.ts`], { ...process.env, LADDER_STEPS: STEPS.slice(0, step).join(',') }, 'inherit');
+  const [{ port, documentPath }] = (await once(child, 'message')) as [{ port: number; documentPath: string }];
+  const path = at === 'root' ? '/' : documentPath;
   return { name, url: `http://127.0.0.1:${port}${path}`, pid: child.pid!, requests: 0, seconds: 0, cpuMs: 0 };
 }
 
@@ -35,8 +39,8 @@ async function load(url: string, seconds: number): Promise<number> {
 
 installStopHandlers(20 * 60);
 try {
-  const rows = [await start('ceiling', 0, '/'), await start('same bytes', 0, `/documents/${ID}`)];
-  for (let step = 1; step <= STEPS.length; step++) rows.push(await start(`+ ${STEPS[step - 1]}`, step, `/documents/${ID}`));
+  const rows = [await start('ceiling', 0, 'root'), await start('same bytes', 0, 'document')];
+  for (let step = 1; step <= STEPS.length; step++) rows.push(await start(`+ ${STEPS[step - 1]}`, step, 'document'));
   for (const row of rows) {
     log(`${row.name}: warm-up 3 s`);
     await load(row.url, 3);
@@ -62,5 +66,3 @@ try {
 } finally {
   await cleanup();
 }
-// autocannon leaves handles open: like run.ts, end here.
-process.exit(process.exitCode ?? 0);

@@ -26,7 +26,8 @@ import {
   type WholeDocument,
 } from './schemas.ts';
 
-const CACHE_NAME = 'docsvc';
+/** Cache-Status names this cache (RFC 9211). */
+export const CACHE_NAME = 'docsvc';
 
 /** A bad id in the path is its own 400, not a generic validation failure. */
 const invalidId = () => new Errors.InvalidDocumentId();
