@@ -13,6 +13,9 @@ import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 //                            note, a constant request id, no schema on the read
 //                            route, and the cached read's headers set as one
 //                            object kept per document
+//   .scratch/dist-no-sdk     the OpenTelemetry SDK and @fastify/otel not
+//                            imported (tracing cannot start): what loading
+//                            them costs a request when tracing is off
 //
 // Run `make build` first; each edit must find its text, or the script fails.
 
@@ -47,10 +50,23 @@ const stripped: Edit[] = [
       '                { let headers = ONCE.get(hot.metadata); if (!headers) ONCE.set(hot.metadata, (headers = { ...representationOf(hot.metadata).headers, ' +
       "'cache-status': 'docsvc; hit', 'content-type': hot.metadata.contentType, 'content-length': hot.metadata.size })); return reply.headers(headers).send(hot.content); }",
   },
-  { file: 'documents/routes.js', from: 'const CACHE_NAME', to: 'const ONCE = new WeakMap();\nconst CACHE_NAME' },
+  { file: 'documents/routes.js', from: 'const invalidId', to: 'const ONCE = new WeakMap();\nconst invalidId' },
 ];
 
-const builds = { deadline, shedding, metrics, hooks, stripped };
+const sdkImports = [
+  "import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';",
+  "import { W3CTraceContextPropagator } from '@opentelemetry/core';",
+  "import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';",
+  "import { resourceFromAttributes } from '@opentelemetry/resources';",
+  "import { AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider, } from '@opentelemetry/sdk-trace';",
+];
+const noSdk: Edit[] = [
+  ...sdkImports.map((line) => ({ file: 'telemetry/tracing.js', from: line, to: '' })),
+  { file: 'telemetry/tracing.js', from: 'export function startTracing(config, defaultServiceName) {', to: 'export function startTracing() {\n    return undefined;' },
+  { file: 'telemetry/http-spans.js', from: "import { FastifyOtelInstrumentation } from '@fastify/otel';", to: '' },
+];
+
+const builds = { deadline, shedding, metrics, hooks, stripped, 'no-sdk': noSdk };
 for (const [name, edits] of Object.entries(builds)) {
   const dir = `.scratch/dist-${name}`;
   rmSync(dir, { recursive: true, force: true });

@@ -11,6 +11,9 @@ import type { DocumentMetadata } from './schemas.ts';
  */
 export const DOCUMENT_CACHE_CONTROL = 'private, no-cache';
 
+/** Cache-Status names this cache (RFC 9211). */
+export const CACHE_NAME = 'docsvc';
+
 /** The validators and descriptions a document's answers carry, the same on 200, 206, 304 and HEAD. */
 export type Representation = {
   etag: string;

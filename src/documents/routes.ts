@@ -9,7 +9,7 @@ import { declaredDigests } from './content-digest.ts';
 import { DOCUMENT_TYPES, type CreateAnswer, type DocumentService, type Found, type NewDocument } from './document-service.ts';
 import { describeBytes } from './incoming-body.ts';
 import { preconditionFailed, preconditionsOf } from './preconditions.ts';
-import { planRead, representationOf, type ReadPlan } from './representation.ts';
+import { CACHE_NAME, planRead, representationOf, type ReadPlan } from './representation.ts';
 import { protocolOf } from './uploads/protocols.ts';
 import type { ResumableUploads } from './uploads/resumable-uploads.ts';
 import { createUpload } from './uploads/routes.ts';
@@ -25,9 +25,6 @@ import {
   DocumentWriteHeaders,
   type WholeDocument,
 } from './schemas.ts';
-
-/** Cache-Status names this cache (RFC 9211). */
-export const CACHE_NAME = 'docsvc';
 
 /** A bad id in the path is its own 400, not a generic validation failure. */
 const invalidId = () => new Errors.InvalidDocumentId();
@@ -165,7 +162,7 @@ const putSchema = {
   response: { 200: DocumentMetadataRef, 201: DocumentMetadataRef, ...problems(400, 401, 408, 409, 412, 413, 415, 429, 503) },
 };
 
-const getSchema = {
+export const getSchema = {
   operationId: 'getDocument',
   summary: 'Read a document: its exact bytes, Content-Type and ETag; a Range of it',
   description:
