@@ -9,7 +9,13 @@ import Fastify from 'fastify';
 // captured from a real answer of the API and handed over with POST /same by
 // the orchestrator, so that they cannot drift): bare Fastify writing the
 // same bytes, the reference for what get-hot can reach (ceiling-same-response).
+//
+// IMPORTS (bench/process-spread.ts; none in make bench): modules to import
+// first, comma-separated, relative to this file or packages.
 
+for (const name of (process.env.IMPORTS ?? '').split(',').filter(Boolean)) {
+  await import(name.startsWith('.') ? new URL(name, import.meta.url).href : name);
+}
 const app = Fastify({ logger: false });
 app.get('/', async () => ({ hello: 'world' }));
 

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { measureInterleaved, printRows, rowOf, type ProcessRow } from './process-slices.ts';
 import { cleanup, installStopHandlers, startNode } from './processes.ts';
-import { startApiProcess, startService } from './service.ts';
+import { putHotDocument, startApiProcess, startService } from './service.ts';
 import { here, settings } from './settings.ts';
 
 // `node bench/fastify-ladder.ts` (about 5 minutes, after `make build`; not
@@ -48,17 +48,8 @@ async function start(name: string, step: number, at: 'document' | 'root'): Promi
 async function startApi(documentPath: string): Promise<ProcessRow> {
   const { serviceEnv } = await startService();
   const api = await startApiProcess(serviceEnv, []);
-  const url = `${api.origin}${documentPath}`;
-  const create = () => fetch(url, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.alloc(1024, 'x') });
-  let put = await create();
-  // A fresh API, its event loop still lagging from its start among the rungs', may shed it: retried, as make bench does.
-  for (let retries = 10; put.status === 503 && retries > 0; retries--) {
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    put = await create();
-  }
-  if (put.status !== 201) throw new Error(`PUT of the hot document answered ${put.status}: ${await put.text()}`);
-  // The second read is answered from process memory.
-  for (let i = 0; i < 2; i++) await (await fetch(url)).arrayBuffer();
+  // The rungs' body and type (ladder-server.ts).
+  await putHotDocument(api.origin, documentPath.slice('/documents/'.length), [api.origin], { body: Buffer.alloc(1024, 'x'), contentType: 'application/octet-stream' });
   return rowOf(`the API (${settings.apiEntry})`, api.origin, documentPath, api.pid);
 }
 

@@ -1,13 +1,13 @@
-import { once } from 'node:events';
+import { freePort } from '../src/local/emulators.ts';
 import { measureInterleaved, printRows, rowOf, type ProcessRow } from './process-slices.ts';
-import { cleanup, installStopHandlers, startNode } from './processes.ts';
+import { cleanup, installStopHandlers, startNode, waitForHttp } from './processes.ts';
 import { here } from './settings.ts';
 
 // `node bench/process-spread.ts '' '' ../src/app.ts ../src/app.ts` (about a
-// minute for four): bare Fastify answering the ceiling's `GET /`, one process
-// per argument, each after importing the modules the argument names
-// (comma-separated; '' for none), loaded by make bench's load generator in
-// interleaved slices like bench/fastify-ladder.ts. Copies of one argument say
+// minute for four): the ceiling (bench/ceiling.ts), one process per
+// argument, each after importing the modules the argument names
+// (comma-separated, relative to bench/; '' for none), loaded by make bench's
+// load generator in interleaved slices like bench/fastify-ladder.ts. Copies of one argument say
 // how far two processes of the same code land apart; different arguments,
 // what loading modules costs a request (bench/README.md, "Fourth round").
 
@@ -15,9 +15,11 @@ installStopHandlers(10 * 60);
 try {
   const rows: ProcessRow[] = [];
   for (const imports of process.argv.slice(2)) {
-    const child = startNode([`${here}import-server.ts`], { ...process.env, IMPORTS: imports }, 'inherit');
-    const [{ port }] = (await once(child, 'message')) as [{ port: number }];
-    rows.push(rowOf(imports || '(none)', `http://127.0.0.1:${port}`, '/', child.pid!));
+    const port = await freePort();
+    const origin = `http://127.0.0.1:${port}`;
+    const child = startNode([`${here}ceiling.ts`], { ...process.env, PORT: String(port), IMPORTS: imports }, 'inherit');
+    await waitForHttp('a ceiling process', child, `${origin}/`, 20_000);
+    rows.push(rowOf(imports || '(none)', origin, '/', child.pid!));
   }
   const [first] = rows;
   if (!first) throw new Error("name at least one process: its imports, or '' for none");

@@ -75,6 +75,25 @@ export async function startApiProcess(
   return { origin, pid: api.pid!, stop: () => stopNode(api) };
 }
 
+/** get-hot's document: 1 KiB of JSON, exactly. */
+export const HOT_DOCUMENT = { body: Buffer.from(`{"hot":true,"pad":"${'x'.repeat(1024 - '{"hot":true,"pad":""}'.length)}"}`), contentType: 'application/json' };
+
+/**
+ * PUTs a hot document through one API, then reads it twice through each of `readThrough`, which
+ * leaves it in their process memory. A busy machine can lag a fresh API's event loop past its
+ * shedding limit: a 503 is retried, ten times a second apart.
+ */
+export async function putHotDocument(origin: string, id: string, readThrough: readonly string[] = [origin], document = HOT_DOCUMENT): Promise<void> {
+  const put = () => fetch(`${origin}/documents/${id}`, { method: 'PUT', headers: { 'content-type': document.contentType }, body: document.body });
+  let answer = await put();
+  for (let retries = 10; answer.status === 503 && retries > 0; retries--) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    answer = await put();
+  }
+  if (answer.status !== 201) throw new Error(`PUT of the hot document answered ${answer.status}: ${await answer.text()}`);
+  for (const reader of readThrough) for (let i = 0; i < 2; i++) await (await fetch(`${reader}/documents/${id}`)).arrayBuffer();
+}
+
 /** Runs one job of transfer.ts (its own process) and reads its answer (a resumable-prepare's says where its upload is). */
 export async function move(job: Record<string, unknown>): Promise<{ ms: number; ok: number; location?: string; offset?: number }> {
   const { stdout } = await promisify(execFile)(process.execPath, [`${here}transfer.ts`, JSON.stringify(job)], { maxBuffer: 1024 * 1024 });

@@ -4,7 +4,7 @@ import { measuresOf, type Harness, type PhaseSpec } from './harness.ts';
 import { cpuMs } from './cpu.ts';
 import { cacheFigures, rps, summarize, type ScenarioReport } from './report.ts';
 import { SCENARIOS, type ScenarioName } from './scenarios.ts';
-import { move, type ExtraApi } from './service.ts';
+import { move, putHotDocument, type ExtraApi } from './service.ts';
 import { log, settings } from './settings.ts';
 
 // The scenarios in the order a run measures them, one function each. To add
@@ -39,16 +39,7 @@ async function ceilingAndGetHot(bench: Harness, selected: ReadonlySet<ScenarioNa
   if (selected.has('ceiling')) pair.push({ name: 'ceiling', spec: { ...bench.base, scenario: 'ceiling', origin: bench.ceilingOrigin } });
   if (selected.has('get-hot') || selected.has('ceiling-same-response')) {
     const hotId = `hot-${bench.runTag}`;
-    // 1 KiB of JSON, exactly.
-    const body = Buffer.from(`{"hot":true,"pad":"${'x'.repeat(1024 - '{"hot":true,"pad":""}'.length)}"}`);
-    let put = await fetch(`${bench.apiOrigin}/documents/${hotId}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body });
-    // A busy machine can lag the fresh API's event loop past its shedding limit: a 503 is retried.
-    for (let retries = 10; put.status === 503 && retries > 0; retries--) {
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      put = await fetch(`${bench.apiOrigin}/documents/${hotId}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body });
-    }
-    if (put.status !== 201) throw new Error(`PUT of the hot document answered ${put.status}: ${await put.text()}`);
-    for (let i = 0; i < 2; i++) await (await fetch(`${bench.apiOrigin}/documents/${hotId}`)).arrayBuffer();
+    await putHotDocument(bench.apiOrigin, hotId);
     if (selected.has('ceiling-same-response')) {
       await sameResponse(bench, `${bench.apiOrigin}/documents/${hotId}`);
       pair.push({ name: 'ceiling-same-response', spec: { ...bench.base, scenario: 'ceiling-same-response', origin: bench.ceilingOrigin } });
@@ -378,11 +369,8 @@ async function tracingCost(bench: Harness, selected: ReadonlySet<ScenarioName>) 
     };
     if (TRACING_VARIANTS.some(({ suffix }) => selected.has(`get-hot-${suffix}` as ScenarioName))) {
       const hotId = `hot-traced-${bench.runTag}`;
-      const body = Buffer.from(`{"hot":true,"pad":"${'x'.repeat(1024 - '{"hot":true,"pad":""}'.length)}"}`);
-      const put = await fetch(`${bench.apiOrigin}/documents/${hotId}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body });
-      if (put.status !== 201) throw new Error(`PUT of the hot document answered ${put.status}: ${await put.text()}`);
-      // Into each API's memory.
-      for (const { origin } of started) for (let i = 0; i < 2; i++) await (await fetch(`${origin}/documents/${hotId}`)).arrayBuffer();
+      // Into each traced or untraced API's memory.
+      await putHotDocument(bench.apiOrigin, hotId, started.map(({ origin }) => origin));
       await compare('get-hot', { hotId });
     }
     const missing = await bench.ordersUnavailable();
