@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ELASTICACHE, REDIS_USABLE_MEMORY_SHARE } from './aws.ts';
-import { burstPlan, readBench, simulateHitRatios, simulateMemoryRuns, sizeDeployment, type BenchFigures, type HitRatios, type Parameters, type TimeToServe } from './model.ts';
+import { burstPlan, hotReadAt, readBench, simulateHitRatios, simulateMemoryRuns, sizeDeployment, type BenchFigures, type HitRatios, type Parameters, type TimeToServe } from './model.ts';
 import { renderMarkdown, renderSummary } from './render.ts';
 
 // `make capacity`: the deployment for the targets, printed, and written to
@@ -46,8 +46,10 @@ export type Sensitivity = Array<{ assumption: string; base: string; low: string;
  * re-run (the Zipf exponent and the size mix would need them: see "Assumptions to check").
  */
 function sensitivityOf(p: Parameters, bench: BenchFigures, hits: HitRatios): Sensitivity {
-  const total = (changed: Parameters) => sizeDeployment(changed, bench, hits, 1).totalUsd;
-  const variants: Array<{ assumption: string; base: string; low: [string, Parameters]; high: [string, Parameters] }> = [
+  // A side of a row: its label, the parameters, and the bench figures where the row changes one of those.
+  type Side = [string, Parameters, BenchFigures?];
+  const total = ([, parameters, figures = bench]: Side) => sizeDeployment(parameters, figures, hits, 1).totalUsd;
+  const variants: Array<{ assumption: string; base: string; low: Side; high: Side }> = [
     {
       assumption: 'share of read bytes served through CloudFront links',
       base: `documents in S3 from ${p.cdn.redirectMinBytes / 1024} KiB`,
@@ -87,9 +89,15 @@ function sensitivityOf(p: Parameters, bench: BenchFigures, hits: HitRatios): Sen
       low: ['10', { ...p, loadBalancer: { ...p.loadBalancer, requestsPerConnection: 10 } }],
       high: ['1,000', { ...p, loadBalancer: { ...p.loadBalancer, requestsPerConnection: 1000 } }],
     },
+    {
+      assumption: 'API CPU per hot read (a memory hit)',
+      base: `${bench.hotMsPerRead} ms (\`get-hot\` at ${bench.hotRatioToCeiling} of the ceiling)`,
+      low: ['`get-hot` at its target, 0.75 of the ceiling (bare Fastify)', p, hotReadAt(bench, 0.75)],
+      high: ['at 0.4 of the ceiling (a crowded machine)', p, hotReadAt(bench, 0.4)],
+    },
   ];
   return variants
-    .map((variant) => ({ assumption: variant.assumption, base: variant.base, low: variant.low[0], high: variant.high[0], lowUsd: total(variant.low[1]), highUsd: total(variant.high[1]) }))
+    .map((variant) => ({ assumption: variant.assumption, base: variant.base, low: variant.low[0], high: variant.high[0], lowUsd: total(variant.low), highUsd: total(variant.high) }))
     .sort((a, b) => Math.abs(b.highUsd - b.lowUsd) - Math.abs(a.highUsd - a.lowUsd));
 }
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { describe, expect, it } from 'vitest';
 import { DOCUMENT, generate } from '../../bench/capacity/capacity.ts';
+import { hotReadAt } from '../../bench/capacity/model.ts';
 import { ZipfSampler } from '../../bench/capacity/zipf.ts';
 
 describe('capacity model (make capacity)', () => {
@@ -19,6 +20,14 @@ describe('capacity model (make capacity)', () => {
       expect(Math.abs(counts[k]! - expected)).toBeLessThan(5 * Math.sqrt(expected));
     }
     expect(counts[0]).toBe(0);
+  });
+
+  it('prices a hot read at another ratio to the ceiling by the CPU that ratio implies', () => {
+    const bench = { hotMsPerRead: 0.03, hotRatioToCeiling: 0.5, coldMsPerRead: 0.4 };
+    // Half the ceiling's req/s at 0.03 ms an answer: the ceiling's core answers in 0.015 ms, 0.75 of it in 0.02.
+    expect(hotReadAt(bench, 0.75).hotMsPerRead).toBeCloseTo(0.02, 12);
+    expect(hotReadAt(bench, 0.25).hotMsPerRead).toBeCloseTo(0.06, 12);
+    expect(hotReadAt(bench, 0.75).coldMsPerRead).toBe(0.4);
   });
 
   // The simulation takes about 10 s on a quiet 2-core machine; the bound leaves room for a loaded one.
