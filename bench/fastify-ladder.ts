@@ -1,6 +1,5 @@
-import { once } from 'node:events';
-import { measureInterleaved, printRows, rowOf, type ProcessRow } from './process-slices.ts';
-import { cleanup, installStopHandlers, startNode } from './processes.ts';
+import { measureInterleaved, printRows, rowOf, startServer, type ProcessRow } from './process-slices.ts';
+import { cleanup, installStopHandlers } from './processes.ts';
 import { putHotDocument, startApiProcess, startService } from './service.ts';
 import { here, settings } from './settings.ts';
 
@@ -34,30 +33,34 @@ const STEPS = [
 ] as const;
 export type Step = (typeof STEPS)[number];
 
-/** A rung with the first `step` STEPS, answering at its document's path (or at `/`, the ceiling's constant JSON). */
-async function start(name: string, step: number, at: 'document' | 'root'): Promise<ProcessRow> {
-  const child = startNode([`${here}ladder-server.ts`], { ...process.env, LADDER_STEPS: STEPS.slice(0, step).join(',') }, 'inherit');
-  const [{ port, documentPath }] = (await once(child, 'message')) as [{ port: number; documentPath: string }];
-  return rowOf(name, `http://127.0.0.1:${port}`, at === 'root' ? '/' : documentPath, child.pid!);
-}
+// Where the rungs (whose route answers any id) and the API answer the document.
+const DOCUMENT_ID = '0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b';
+const DOCUMENT_PATH = `/documents/${DOCUMENT_ID}`;
+
+/** A rung with the first `step` STEPS, loaded at the document (or at `/`, the ceiling's constant JSON). */
+const start = (name: string, step: number, at: 'document' | 'root'): Promise<ProcessRow> =>
+  startServer(name, `${here}ladder-server.ts`, { LADDER_STEPS: STEPS.slice(0, step).join(',') }, at === 'root' ? '/' : DOCUMENT_PATH);
 
 /**
  * The service itself (the build's API on the local stack, as `make bench` runs it) answering a cached
- * 1 KiB document: get-hot, measured in the same slices as the rungs.
+ * 1 KiB document, the bytes and type a rung answers: get-hot, measured in the same slices as the rungs.
  */
-async function startApi(documentPath: string): Promise<ProcessRow> {
+async function startApi(rung: ProcessRow): Promise<ProcessRow> {
+  const sample = await fetch(`${rung.origin}${DOCUMENT_PATH}`);
+  const contentType = sample.headers.get('content-type');
+  if (!sample.ok || !contentType) throw new Error(`${rung.name} answered ${sample.status}, type ${contentType}`);
+  const document = { body: Buffer.from(await sample.arrayBuffer()), contentType };
   const { serviceEnv } = await startService();
   const api = await startApiProcess(serviceEnv, []);
-  // The rungs' body and type (ladder-server.ts).
-  await putHotDocument(api.origin, documentPath.slice('/documents/'.length), [api.origin], { body: Buffer.alloc(1024, 'x'), contentType: 'application/octet-stream' });
-  return rowOf(`the API (${settings.apiEntry})`, api.origin, documentPath, api.pid);
+  await putHotDocument(api.origin, DOCUMENT_ID, [api.origin], document);
+  return rowOf(`the API (${settings.apiEntry})`, api.origin, DOCUMENT_PATH, api.pid);
 }
 
 installStopHandlers(20 * 60);
 try {
   const rows = [await start('ceiling', 0, 'root'), await start('ceiling, a second process', 0, 'root'), await start('same bytes', 0, 'document')];
   for (let step = 1; step <= STEPS.length; step++) rows.push(await start(`+ ${STEPS[step - 1]}`, step, 'document'));
-  rows.push(await startApi(rows[2]!.path));
+  rows.push(await startApi(rows[2]!));
   await measureInterleaved(rows, 6);
   const [ceiling, , same] = rows as [ProcessRow, ProcessRow, ProcessRow, ...ProcessRow[]];
   printRows(rows, 'rung', ceiling, 'ceiling', same, 'same bytes');

@@ -24,7 +24,7 @@ if (has('service modules')) await import('../src/app.ts');
 // What a cached 1 KiB read answers besides the conventions' headers, from the service's own pieces (routes.ts).
 const body = Buffer.alloc(1024, 'x');
 const metadata: DocumentMetadata = {
-  id: '0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b', // any valid id: the route reads none
+  id: 'unused', // no header depends on it, and the route answers any valid id
   status: 'ACTIVE',
   contentType: 'application/octet-stream',
   size: body.length,
@@ -102,8 +102,6 @@ app.route({
   },
 });
 
-await app.listen({ port: 0, host: '127.0.0.1' });
-const address = app.server.address();
-process.send?.({ port: typeof address === 'object' && address ? address.port : 0, documentPath: `/documents/${metadata.id}` });
+await app.listen({ port: Number(process.env.PORT ?? 0), host: '127.0.0.1' });
 // Started by bench/fastify-ladder.ts with an IPC channel: never outlive it.
 process.on('disconnect', () => process.exit(0));

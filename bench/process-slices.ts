@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { freePort } from '../src/local/emulators.ts';
 import { cpuMs } from './cpu.ts';
-import { LoadGenerator, startNode } from './processes.ts';
+import { LoadGenerator, startNode, waitForHttp } from './processes.ts';
+import type { LoadSpec } from './scenarios.ts';
 import { here, log, numberFromEnv } from './settings.ts';
 
 // Servers in processes of their own, each loaded in turn by make bench's load
@@ -15,6 +17,15 @@ export type ProcessRow = { name: string; origin: string; path: string; pid: numb
 
 export const rowOf = (name: string, origin: string, path: string, pid: number): ProcessRow => ({ name, origin, path, pid, answers: 0, seconds: 0, cpuMs: 0 });
 
+/** `node <script>` listening on PORT (given in `env`), once it answers `/`: its row, loaded at `path`. */
+export async function startServer(name: string, script: string, env: NodeJS.ProcessEnv, path: string): Promise<ProcessRow> {
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const child = startNode([script], { ...process.env, ...env, PORT: String(port) }, 'inherit');
+  await waitForHttp(name, child, `${origin}/`, 20_000);
+  return rowOf(name, origin, path, child.pid!);
+}
+
 /** 3 s warm-ups, then ROUNDS (default `rounds`) rounds of SLICE_SECONDS (2) s slices, CPU of each process from /proc. */
 export async function measureInterleaved(rows: ProcessRow[], rounds: number): Promise<void> {
   const ROUNDS = numberFromEnv('ROUNDS', rounds);
@@ -24,9 +35,8 @@ export async function measureInterleaved(rows: ProcessRow[], rounds: number): Pr
   const generator = new LoadGenerator(child, new Promise<never>(() => {}));
   const runTag = randomBytes(4).toString('hex');
   const load = async (row: ProcessRow, phase: 'warmup' | 'measure', seconds: number) => {
-    const hotId = row.path.slice('/documents/'.length);
-    const scenario = row.path === '/' ? 'ceiling' : 'get-hot';
-    const result = await generator.run({ scenario, phase, origin: row.origin, seconds, connections: 50, runTag, ...(hotId ? { hotId } : {}) });
+    const target: Pick<LoadSpec, 'scenario' | 'hotId'> = row.path === '/' ? { scenario: 'ceiling' } : { scenario: 'get-hot', hotId: row.path.slice('/documents/'.length) };
+    const result = await generator.run({ ...target, phase, origin: row.origin, seconds, connections: 50, runTag });
     if (result.errors > 0 || result.non2xx > 0) throw new Error(`${row.name}: ${result.errors} errors, ${result.non2xx} non-2xx`);
     return result;
   };

@@ -1,6 +1,5 @@
-import { freePort } from '../src/local/emulators.ts';
-import { measureInterleaved, printRows, rowOf, type ProcessRow } from './process-slices.ts';
-import { cleanup, installStopHandlers, startNode, waitForHttp } from './processes.ts';
+import { measureInterleaved, printRows, startServer, type ProcessRow } from './process-slices.ts';
+import { cleanup, installStopHandlers } from './processes.ts';
 import { here } from './settings.ts';
 
 // `node bench/process-spread.ts '' '' ../src/app.ts ../src/app.ts` (about a
@@ -15,11 +14,7 @@ installStopHandlers(10 * 60);
 try {
   const rows: ProcessRow[] = [];
   for (const imports of process.argv.slice(2)) {
-    const port = await freePort();
-    const origin = `http://127.0.0.1:${port}`;
-    const child = startNode([`${here}ceiling.ts`], { ...process.env, PORT: String(port), IMPORTS: imports }, 'inherit');
-    await waitForHttp('a ceiling process', child, `${origin}/`, 20_000);
-    rows.push(rowOf(imports || '(none)', origin, '/', child.pid!));
+    rows.push(await startServer(imports || '(none)', `${here}ceiling.ts`, { IMPORTS: imports }, '/'));
   }
   const [first] = rows;
   if (!first) throw new Error("name at least one process: its imports, or '' for none");
