@@ -4,21 +4,26 @@ import type { onSendHookHandler } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { RedisCircuit } from '../adapters/redis.ts';
 import { Errors } from '../errors.ts';
+import { BatchedWindowCounter } from './batched-window-counter.ts';
 import { windowCounter, type WindowCount } from './window-counter.ts';
 
 type Callback = (error: Error | null, result?: WindowCount) => void;
 
+const WINDOW_MS = 60_000;
+
 /**
- * A fixed-window counter per tenant in Redis, shared by every instance, that
- * goes through the Redis circuit: with Redis sick the limit is not enforced
- * (fail open) and costs nothing, rather than adding a timeout to every request.
+ * A fixed-window count per tenant, shared by every instance through Redis
+ * in batches (BatchedWindowCounter), behind the Redis circuit: with Redis
+ * sick the limit is not enforced (fail open) and costs nothing, rather than
+ * adding a timeout to every request.
  */
-function circuitStore(redis: Redis, circuit: RedisCircuit) {
-  const count = windowCounter(redis, circuit);
+function batchedStore(counter: BatchedWindowCounter) {
   return class TenantRateLimitStore {
-    incr(key: string, callback: Callback, timeWindow: number) {
-      count(`ratelimit:${key}`, timeWindow).then((counted) => {
-        if (counted) callback(null, counted);
+    incr(key: string, callback: Callback) {
+      const counted = counter.add(`ratelimit:${key}`);
+      if (!(counted instanceof Promise)) return callback(null, counted);
+      void counted.then((result) => {
+        if (result) callback(null, result);
         else callback(new Error('rate limit store unavailable'));
       });
     }
@@ -50,10 +55,13 @@ export function rateLimitFields(perMinute: number): onSendHookHandler {
 
 export const rateLimitPlugin = fp(
   async (app, options: { perMinute: number; redis: Redis; circuit: RedisCircuit }) => {
+    const counter = new BatchedWindowCounter({ count: windowCounter(options.redis, options.circuit), windowMs: WINDOW_MS, limit: options.perMinute });
+    // Counts made here and not sent yet go before the Redis client closes.
+    app.addHook('preClose', () => counter.flush());
     await app.register(rateLimit, {
       max: options.perMinute,
-      timeWindow: 60_000,
-      store: circuitStore(options.redis, options.circuit),
+      timeWindow: WINDOW_MS,
+      store: batchedStore(counter),
       skipOnError: true,
       keyGenerator: (request) => request.tenant,
       // Probes, metrics and the API description are never limited.

@@ -1,0 +1,140 @@
+import type { CountInWindow, WindowCount } from './window-counter.ts';
+
+export type BatchedWindowCounterOptions = {
+  count: CountInWindow;
+  windowMs: number;
+  /** The most a key may count in a window; near it every count goes to Redis before its answer. */
+  limit: number;
+  /** How long counts made here wait before they are sent together. */
+  flushMs?: number;
+  /** Milliseconds, for tests. */
+  clock?: () => number;
+};
+
+/** What this instance knows of one key's window. */
+type Tally = {
+  /** The shared count at Redis's last answer. */
+  known: number;
+  /** Counted here since, not sent yet. */
+  pending: number;
+  endsAt: number;
+  /** The shared count at the start of the pace's current sample, and when. */
+  sampled: number;
+  sampledAt: number;
+  /** How fast the shared count grows (per ms); undefined until one sample is complete. */
+  rate: number | undefined;
+};
+
+/**
+ * A fixed-window count per key, shared by every instance through Redis,
+ * that sends most counts in batches instead of one round trip per request.
+ * Counted one by one, the busiest tenant's key takes every one of its
+ * requests on one Redis shard, whose limit (about 500,000 operations a
+ * second) it passes at the capacity target (docs/capacity.md).
+ *
+ * A count is answered here, and sent with the others of its key within
+ * `flushMs`, while the key is far from its limit: further than twice what
+ * the shared count grew by in `flushMs` at its latest pace, or past it
+ * (refused: the count only grows until the window ends). Otherwise (the
+ * counts of a window's first `flushMs` on this instance, which measure the
+ * pace, and every count near the limit) it goes to Redis before its answer,
+ * and so the verdict near the limit is the shared one. The limit can be passed only by what
+ * the other instances counted and had not sent yet, and the margin is sized
+ * so that a key whose pace holds for a flush interval does not get there.
+ * Redis down: counts are undefined, and the caller fails open.
+ */
+export class BatchedWindowCounter {
+  private readonly tallies = new Map<string, Tally>();
+  private readonly count: CountInWindow;
+  private readonly windowMs: number;
+  private readonly limit: number;
+  private readonly flushMs: number;
+  private readonly clock: () => number;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(options: BatchedWindowCounterOptions) {
+    this.count = options.count;
+    this.windowMs = options.windowMs;
+    this.limit = options.limit;
+    this.flushMs = options.flushMs ?? 100;
+    this.clock = options.clock ?? Date.now;
+  }
+
+  /** Counts one for `key`: its count in the window so far, this one included, and the window's ms left. */
+  add(key: string): WindowCount | Promise<WindowCount | undefined> {
+    const now = this.clock();
+    let tally = this.tallies.get(key);
+    if (tally !== undefined && now >= tally.endsAt) {
+      // Counts not sent by the window's end belonged to it; the next window starts from nothing.
+      this.tallies.delete(key);
+      tally = undefined;
+    }
+    if (tally === undefined || !this.answeredHere(tally)) return this.send(key, 1);
+    tally.pending += 1;
+    this.schedule();
+    return { current: tally.known + tally.pending, ttl: tally.endsAt - now };
+  }
+
+  /** Sends every key's pending counts now (the timer does it every `flushMs`; tests and close call it). */
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const sent: Promise<unknown>[] = [];
+    for (const [key, tally] of this.tallies) {
+      if (tally.pending > 0) sent.push(this.send(key, 0));
+    }
+    await Promise.all(sent);
+  }
+
+  /** Whether a count can be answered here: the window is spent (for good: counts only grow), or far from spent. */
+  private answeredHere(tally: Tally): boolean {
+    if (tally.known >= this.limit) return true;
+    if (tally.rate === undefined) return false;
+    const margin = 2 * tally.rate * this.flushMs;
+    return tally.known + tally.pending + 1 + margin <= this.limit;
+  }
+
+  /** Sends `extra` and the key's pending counts in one call; learns the shared count from the answer. */
+  private async send(key: string, extra: number): Promise<WindowCount | undefined> {
+    const tally = this.tallies.get(key);
+    const by = extra + (tally?.pending ?? 0);
+    if (tally) tally.pending = 0;
+    const counted = await this.count(key, this.windowMs, by);
+    // Redis did not count (down, or the circuit open): these counts are dropped, as fail-open drops every count.
+    if (counted === undefined) return undefined;
+    this.learn(key, counted);
+    return counted;
+  }
+
+  private learn(key: string, counted: WindowCount): void {
+    const now = this.clock();
+    // A key without expiry (ttl < 0) should not exist; count it as a full window rather than forever.
+    const endsAt = now + (counted.ttl >= 0 ? counted.ttl : this.windowMs);
+    const tally = this.tallies.get(key);
+    if (tally === undefined || now >= tally.endsAt) {
+      // The first answer of a window here (what was counted here in an ended one went with it).
+      this.tallies.set(key, { known: counted.current, pending: 0, endsAt, sampledAt: now, sampled: counted.current, rate: undefined });
+      return;
+    }
+    // Answers of concurrent calls can come back in any order: the highest count is the latest. (One
+    // from a window Redis started a moment before this instance expected is low too, and waits for it.)
+    if (counted.current <= tally.known) return;
+    tally.known = counted.current;
+    tally.endsAt = endsAt;
+    // The pace over at least a flush interval, in which every other instance has sent what it counted:
+    // over less, the shared count grows by what some instances sent and not by what they counted.
+    const elapsed = now - tally.sampledAt;
+    if (elapsed < this.flushMs) return;
+    const pace = (tally.known - tally.sampled) / elapsed;
+    // Quick to rise, slow to fall: a burst widens the margin at once, a lull narrows it over a few answers.
+    tally.rate = tally.rate === undefined ? pace : Math.max(pace, tally.rate / 2);
+    tally.sampledAt = now;
+    tally.sampled = tally.known;
+  }
+
+  private schedule(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setTimeout(() => void this.flush(), this.flushMs);
+    this.timer.unref();
+  }
+}

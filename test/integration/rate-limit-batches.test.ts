@@ -1,0 +1,74 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { BatchedWindowCounter } from '../../src/http/batched-window-counter.ts';
+import { hashApiKey } from '../support/config.ts';
+import { testApp, uniqueId } from '../support/app.ts';
+
+// The rate limit's counts go to Redis in batches while the tenant is far
+// from its limit (src/http/batched-window-counter.ts): the busiest tenant's
+// key would otherwise take one Redis call per request, on one shard. Two
+// instances on the shared redis-server; exactness near a small limit is
+// test/security/tenants.test.ts's.
+
+const tenant = `rl-batch-${randomUUID().slice(0, 8)}`;
+const key = `key-${randomUUID()}`;
+const headers = { authorization: `Bearer ${key}` };
+const LIMIT = 1_000_000;
+const FIELD = /^"tenant";r=(\d+);t=(\d+)$/;
+let one: FastifyInstance;
+let two: FastifyInstance;
+
+/** Each count's answer: a promise when it waited for Redis, a count when it was answered in the instance. */
+const counts = vi.spyOn(BatchedWindowCounter.prototype, 'add');
+const waitedForRedis = (from: number) => counts.mock.results.slice(from).filter((result) => result.value instanceof Promise).length;
+
+const read = (app: FastifyInstance) => app.inject({ method: 'GET', url: `/documents/${uniqueId()}`, headers });
+
+/** What the tenant's answers say is left of the quota. */
+function remainingOf(response: Awaited<ReturnType<typeof read>>): number {
+  expect(response.statusCode).toBe(404);
+  return Number(FIELD.exec(String(response.headers.ratelimit))?.[1]);
+}
+
+/** Reads until one is counted without waiting for Redis: the instance has measured the tenant's pace (its first 100 ms). */
+async function untilCountedHere(app: FastifyInstance): Promise<number> {
+  // A hang guard only: on any machine the pace is measured within a few thousand reads.
+  for (let sent = 1; sent <= 100_000; sent++) {
+    const from = counts.mock.results.length;
+    await read(app);
+    if (waitedForRedis(from) === 0) return sent;
+  }
+  throw new Error('every read still waited for Redis');
+}
+
+beforeAll(async () => {
+  const config = { AUTH_MODE: 'api-key', API_KEYS: `${tenant}:${hashApiKey(key)}`, RATE_LIMIT_PER_MINUTE: LIMIT } as const;
+  [one, two] = await Promise.all([testApp({ config }), testApp({ config })]);
+});
+afterAll(async () => {
+  await Promise.all([one?.close(), two?.close()]);
+});
+
+describe('rate limit counts in batches', () => {
+  it('far from the limit, answers without waiting for Redis, and every count reaches Redis once', async () => {
+    let sent = (await untilCountedHere(one)) + (await untilCountedHere(two));
+
+    const from = counts.mock.results.length;
+    const burst = await Promise.all(Array.from({ length: 200 }, (_, i) => read(i % 2 === 0 ? one : two)));
+    sent += burst.length;
+    for (const response of burst) {
+      expect(response.headers['ratelimit-policy']).toBe(`"tenant";q=${LIMIT};w=60`);
+      expect(remainingOf(response)).toBeLessThan(LIMIT);
+    }
+    // 200 reads, none of which waited for a Redis round trip: their counts go in the instances' batches.
+    expect(counts.mock.results.length - from).toBe(200);
+    expect(waitedForRedis(from)).toBe(0);
+
+    // The batches arrive (within 100 ms of each count): Redis holds every read, none counted twice.
+    await vi.waitFor(async () => expect(Number(await one.redis.client.get(`ratelimit:${tenant}`))).toBe(sent), { timeout: 20_000, interval: 50 });
+    // An instance's answer counts what Redis held at its last batch and what it counted since.
+    const next = remainingOf(await read(one));
+    expect(next).toBeLessThanOrEqual(LIMIT - sent - 1);
+  });
+});
