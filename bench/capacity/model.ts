@@ -18,6 +18,8 @@ import {
   TRANSFER,
 } from './aws.ts';
 import { Catalog, ratioOf, simulateMemory, simulateRedis, type MemoryRun, type RedisRun, type SizeClass } from './simulate.ts';
+import { FLUSH_MS as RATE_LIMIT_FLUSH_MS } from '../../src/http/batched-window-counter.ts';
+import { RATE_LIMIT_WINDOW_MS } from '../../src/http/rate-limit.ts';
 import { OUTBOX_SHARDS } from '../../src/outbox/outbox-store.ts';
 
 // From the per-pod figures `make bench` measured and the parameters, the
@@ -504,7 +506,14 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
 
   // ---- Redis
   const cacheNode = ELASTICACHE[redisParameters.nodeType]!;
-  const rateLimitOps = parameters.rateLimit.enabled ? requests : 0;
+  // The rate limit's counts (BatchedWindowCounter): the largest tenant's, spread over every pod, go in one
+  // INCRBY per pod every flush interval, but for each pod's first interval of a window (its pace, counted
+  // one by one); the other tenants' are counted one call per request, an upper bound (some are batched too).
+  const largestTenantRequests = requests * parameters.rateLimit.largestTenantShare;
+  const hotTenantOps = parameters.rateLimit.enabled
+    ? Math.min(largestTenantRequests, apiPods * (1000 / RATE_LIMIT_FLUSH_MS) + largestTenantRequests * (RATE_LIMIT_FLUSH_MS / RATE_LIMIT_WINDOW_MS))
+    : 0;
+  const rateLimitOps = parameters.rateLimit.enabled ? requests - largestTenantRequests + hotTenantOps : 0;
   const fills = redisMisses + ttlRefills;
   const redisOps = redisGets + fills + rateLimitOps + deletes * 2;
   const valueBytes = (bytes: number) => bytes + documents.metadataBytes;
@@ -516,7 +525,6 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
   const shardsForMemory = ceil(redisParameters.minUsableGiB / usablePerNodeGiB);
   const shards = Math.max(shardsForOps, shardsForNetwork, shardsForMemory, 1);
   const redisNodes = shards * (1 + redisParameters.replicasPerShard);
-  const hotTenantOps = rateLimitOps * parameters.rateLimit.largestTenantShare;
 
   // ---- DynamoDB (GetItem is strongly consistent: one RCU per 4 KB of item)
   const readUnits = (bytes: number) => ceil(bytes / DYNAMODB.readUnitBytes);
@@ -662,7 +670,7 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
       demand: hotTenantOps,
       limit: cacheNode.opsPerSecond * redisParameters.planningUtilization,
       unit: 'ops/s',
-      fix: 'count per pod and add to Redis in batches (INCRBY every 100 ms), or shard the counter key per pod',
+      fix: 'send the batches less often (a longer flush interval), or shard the counter key per pod',
     },
     { what: 'Redis cluster size', demand: redisNodes, limit: REDIS_MAX_NODES_PER_CLUSTER, unit: 'nodes', fix: 'bigger nodes, replica reads, or several clusters split by tenant' },
     { what: 'API pod IPs (VPC CNI, one /20 private subnet per AZ)', demand: apiPods + consumerPods + relayPods + nodes, limit: api.podIpsPerAz * api.availabilityZones, unit: 'IPs', fix: 'larger subnets or a secondary CIDR for pods (custom networking), prefix delegation' },

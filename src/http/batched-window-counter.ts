@@ -1,5 +1,8 @@
 import type { CountInWindow, WindowCount } from './window-counter.ts';
 
+/** How long counts wait in an instance before they are sent together, unless told otherwise. */
+export const FLUSH_MS = 100;
+
 export type BatchedWindowCounterOptions = {
   count: CountInWindow;
   windowMs: number;
@@ -56,7 +59,7 @@ export class BatchedWindowCounter {
     this.count = options.count;
     this.windowMs = options.windowMs;
     this.limit = options.limit;
-    this.flushMs = options.flushMs ?? 100;
+    this.flushMs = options.flushMs ?? FLUSH_MS;
     this.clock = options.clock ?? Date.now;
   }
 

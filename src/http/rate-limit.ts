@@ -9,7 +9,8 @@ import { windowCounter, type WindowCount } from './window-counter.ts';
 
 type Callback = (error: Error | null, result?: WindowCount) => void;
 
-const WINDOW_MS = 60_000;
+/** The window of RATE_LIMIT_PER_MINUTE. */
+export const RATE_LIMIT_WINDOW_MS = 60_000;
 
 /**
  * A fixed-window count per tenant, shared by every instance through Redis
@@ -55,12 +56,12 @@ export function rateLimitFields(perMinute: number): onSendHookHandler {
 
 export const rateLimitPlugin = fp(
   async (app, options: { perMinute: number; redis: Redis; circuit: RedisCircuit }) => {
-    const counter = new BatchedWindowCounter({ count: windowCounter(options.redis, options.circuit), windowMs: WINDOW_MS, limit: options.perMinute });
+    const counter = new BatchedWindowCounter({ count: windowCounter(options.redis, options.circuit), windowMs: RATE_LIMIT_WINDOW_MS, limit: options.perMinute });
     // Counts made here and not sent yet go before the Redis client closes.
     app.addHook('preClose', () => counter.flush());
     await app.register(rateLimit, {
       max: options.perMinute,
-      timeWindow: WINDOW_MS,
+      timeWindow: RATE_LIMIT_WINDOW_MS,
       store: batchedStore(counter),
       skipOnError: true,
       keyGenerator: (request) => request.tenant,
