@@ -1,10 +1,15 @@
 import fp from 'fastify-plugin';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { Errors } from '../errors.ts';
 import type { AuthFailureLimiter } from './auth-failures.ts';
 
+/** Where a request's principal is kept: null until a key is checked. */
+const PRINCIPAL: unique symbol = Symbol('principal');
+
 declare module 'fastify' {
   interface FastifyRequest {
+    [PRINCIPAL]: Principal | null;
     /** The tenant the request acts for; every stored item is scoped by it. */
     tenant: string;
     /** Who is asking: the key (its id, safe to log) and what it may do beyond its tenant's documents. */
@@ -53,7 +58,7 @@ function matching(entries: KeyEntry[], presented: Buffer): KeyEntry | undefined 
 }
 
 export function entryOf(entries: KeyEntry[], key: string | undefined): KeyEntry | undefined {
-  return key === undefined ? undefined : matching(entries, createHash('sha256').update(key).digest());
+  return key === undefined ? undefined : matching(entries, hash('sha256', key, 'buffer'));
 }
 
 /**
@@ -76,13 +81,14 @@ export const authPlugin = fp(
   async (app, options: AuthOptions) => {
     const entries = parseApiKeys(options.apiKeys);
     app.decorateRequest('tenant', PUBLIC_TENANT);
-    const principals = new WeakMap<object, Principal>();
+    // A slot of every request (null until a key is checked) rather than a WeakMap entry per request.
+    app.decorateRequest(PRINCIPAL, null);
     app.decorateRequest('principal', {
-      getter(this: object) {
-        return principals.get(this) ?? ANONYMOUS;
+      getter(this: FastifyRequest) {
+        return this[PRINCIPAL] ?? ANONYMOUS;
       },
-      setter(this: object, principal: Principal) {
-        principals.set(this, principal);
+      setter(this: FastifyRequest, principal: Principal) {
+        this[PRINCIPAL] = principal;
       },
     });
     if (options.mode === 'none') return;
@@ -90,10 +96,11 @@ export const authPlugin = fp(
 
     const { failures } = options;
     let warnedRawKey = false;
-    app.addHook('onRequest', async (request, reply) => {
-      if (request.routeOptions.config.public) return;
+    // A callback hook: every request but the public ones runs it, and a promise each is measurable.
+    app.addHook('onRequest', (request, reply, done) => {
+      if (request.routeOptions.config.public) return done();
       const retryAfter = failures.retryAfter(request.ip);
-      if (retryAfter !== undefined) throw Object.assign(new Errors.RateLimited(), { retryAfter });
+      if (retryAfter !== undefined) return done(Object.assign(new Errors.RateLimited(), { retryAfter }));
       const key = bearerKey(request.headers.authorization);
       const entry = entryOf(entries, key);
       if (entry === undefined) {
@@ -103,10 +110,11 @@ export const authPlugin = fp(
           app.log.warn('a client presented a key equal to a hash in API_KEYS: API_KEYS holds the key itself, not its SHA-256 (see docs/api.md, Authentication and tenants)');
         }
         reply.header('www-authenticate', 'Bearer');
-        throw new Errors.Unauthenticated();
+        return done(new Errors.Unauthenticated());
       }
       request.tenant = entry.tenant;
       request.principal = entry.principal;
+      done();
     });
   },
   { name: 'auth', fastify: '5.x' },

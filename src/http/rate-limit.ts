@@ -1,77 +1,55 @@
 import fp from 'fastify-plugin';
-import rateLimit from '@fastify/rate-limit';
-import type { onSendHookHandler } from 'fastify';
+import type { FastifyReply, HookHandlerDoneFunction } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { RedisCircuit } from '../adapters/redis.ts';
 import { Errors } from '../errors.ts';
 import { BatchedWindowCounter } from './batched-window-counter.ts';
 import { windowCounter, type WindowCount } from './window-counter.ts';
 
-type Callback = (error: Error | null, result?: WindowCount) => void;
-
 /** The window of RATE_LIMIT_PER_MINUTE. */
 export const RATE_LIMIT_WINDOW_MS = 60_000;
 
 /**
- * A fixed-window count per tenant, shared by every instance through Redis
- * in batches (BatchedWindowCounter), behind the Redis circuit: with Redis
- * sick the limit is not enforced (fail open) and costs nothing, rather than
- * adding a timeout to every request.
+ * The per-tenant request limit: a fixed one-minute window per tenant,
+ * counted across instances through Redis in batches (BatchedWindowCounter),
+ * behind the Redis circuit: with Redis sick the limit is not enforced (fail
+ * open) and costs nothing, rather than adding a timeout to every request.
+ *
+ * Every counted answer carries the IETF fields
+ * (draft-ietf-httpapi-ratelimit-headers, structured fields): the quota per
+ * 60 s window (`RateLimit-Policy`), what is left of it and the seconds until
+ * the window resets (`RateLimit`). An answer the limit did not count (public
+ * routes, Redis down) has neither. Past the limit: 429 RATE_LIMITED with
+ * Retry-After.
+ *
+ * One callback hook, answered without a promise when the count is made in
+ * the instance: it replaced @fastify/rate-limit, whose async hook, header
+ * trio (renamed here in an onSend hook) and store promise cost a hot read
+ * more than the count itself (bench/README.md, "Authentication and the rate
+ * limit").
  */
-function batchedStore(counter: BatchedWindowCounter) {
-  return class TenantRateLimitStore {
-    incr(key: string, callback: Callback) {
-      const counted = counter.add(`ratelimit:${key}`);
-      if (!(counted instanceof Promise)) return callback(null, counted);
-      void counted.then((result) => {
-        if (result) callback(null, result);
-        else callback(new Error('rate limit store unavailable'));
-      });
-    }
-    child() {
-      return this;
-    }
-  };
-}
-
-/**
- * The IETF fields (draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy`
- * and `RateLimit`, structured fields) in place of the X-RateLimit-* trio
- * @fastify/rate-limit writes, from the same counter: the tenant's quota per
- * 60 s window, what is left of it and the seconds until the window resets.
- * An answer the limit did not count (public routes, Redis down) has neither.
- */
-export function rateLimitFields(perMinute: number): onSendHookHandler {
-  const policy = `"tenant";q=${perMinute};w=60`;
-  return (_request, reply, payload, done) => {
-    const remaining = reply.getHeader('x-ratelimit-remaining');
-    const reset = reply.getHeader('x-ratelimit-reset');
-    if (remaining !== undefined && reset !== undefined) {
-      reply.header('ratelimit-policy', policy).header('ratelimit', `"tenant";r=${remaining};t=${reset}`);
-      reply.removeHeader('x-ratelimit-limit').removeHeader('x-ratelimit-remaining').removeHeader('x-ratelimit-reset');
-    }
-    done(null, payload);
-  };
-}
-
 export const rateLimitPlugin = fp(
   async (app, options: { perMinute: number; redis: Redis; circuit: RedisCircuit }) => {
-    const counter = new BatchedWindowCounter({ count: windowCounter(options.redis, options.circuit), windowMs: RATE_LIMIT_WINDOW_MS, limit: options.perMinute });
+    const { perMinute } = options;
+    const counter = new BatchedWindowCounter({ count: windowCounter(options.redis, options.circuit), windowMs: RATE_LIMIT_WINDOW_MS, limit: perMinute });
     // Counts made here and not sent yet go before the Redis client closes.
     app.addHook('preClose', () => counter.flush());
-    await app.register(rateLimit, {
-      max: options.perMinute,
-      timeWindow: RATE_LIMIT_WINDOW_MS,
-      store: batchedStore(counter),
-      skipOnError: true,
-      keyGenerator: (request) => request.tenant,
+    const policy = `"tenant";q=${perMinute};w=${RATE_LIMIT_WINDOW_MS / 1000}`;
+
+    const decide = (reply: FastifyReply, counted: WindowCount | undefined, done: HookHandlerDoneFunction) => {
+      if (counted === undefined) return done();
+      const reset = Math.ceil(counted.ttl / 1000);
+      reply.header('ratelimit-policy', policy).header('ratelimit', `"tenant";r=${Math.max(0, perMinute - counted.current)};t=${reset}`);
+      if (counted.current <= perMinute) return done();
+      done(Object.assign(new Errors.RateLimited(), { retryAfter: Math.max(1, reset) }));
+    };
+    app.addHook('onRequest', (request, reply, done) => {
       // Probes, metrics and the API description are never limited.
-      allowList: (request) => request.routeOptions.config.public === true,
-      addHeadersOnExceeding: { 'x-ratelimit-limit': true, 'x-ratelimit-remaining': true, 'x-ratelimit-reset': true },
-      errorResponseBuilder: (_request, context) =>
-        Object.assign(new Errors.RateLimited(), { retryAfter: Math.max(1, Math.ceil(context.ttl / 1000)) }),
+      if (request.routeOptions.config.public === true) return done();
+      const counted = counter.add(`ratelimit:${request.tenant}`);
+      if (counted instanceof Promise) void counted.then((result) => decide(reply, result, done));
+      else decide(reply, counted, done);
     });
-    app.addHook('onSend', rateLimitFields(options.perMinute));
   },
   { name: 'rate-limit', fastify: '5.x', dependencies: ['auth'] },
 );

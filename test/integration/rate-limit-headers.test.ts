@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { hashApiKey } from '../support/config.ts';
-import { testApp, uniqueId } from '../support/app.ts';
+import { buildApp } from '../../src/app.ts';
+import { freePort } from '../../src/local/emulators.ts';
+import { testApp, testConfig, uniqueId } from '../support/app.ts';
 
 // The IETF rate-limit fields on the rate-limited routes (draft-ietf-httpapi-ratelimit-headers):
 // RateLimit-Policy names the quota and window, RateLimit what is left and when it resets.
@@ -44,6 +46,24 @@ describe('rate-limit header fields', () => {
     expect(left).toBe('0');
     expect(refused.headers['retry-after']).toBe(reset);
     expect(refused.headers['ratelimit-policy']).toBe(`"tenant";q=${LIMIT};w=60`);
+  });
+
+  it('are absent while Redis is down, and nothing is refused: the limit fails open', async () => {
+    // No Redis listens there (testApp would wait for one, so the app is built as the server builds it).
+    const down = await buildApp({
+      config: testConfig({ AUTH_MODE: 'api-key', API_KEYS: `${tenant}:${hashApiKey(key)}`, RATE_LIMIT_PER_MINUTE: LIMIT, REDIS_URL: `redis://127.0.0.1:${await freePort()}` }),
+    });
+    await down.ready();
+    try {
+      for (let i = 0; i < 3 * LIMIT; i++) {
+        const response = await down.inject({ method: 'GET', url: `/documents/${uniqueId()}`, headers });
+        expect(response.statusCode).toBe(404);
+        expect(response.headers.ratelimit).toBeUndefined();
+        expect(response.headers['ratelimit-policy']).toBeUndefined();
+      }
+    } finally {
+      await down.close();
+    }
   });
 
   it('are absent where nothing is counted: probes, metrics, the API description', async () => {
