@@ -163,7 +163,7 @@ export class Harness {
       const report = reportOf(name, measuresOf(name), spec, result!, cpu!, warmups.get(name)!);
       report.dynamodbCallsPerOk = dynamodbPerOk(calls, result!.ok);
       this.reports.push(report);
-      return { report, result: result!, sliceRps };
+      return { report, result: result!, sliceRps, warmup: warmups.get(name)! };
     });
   }
 

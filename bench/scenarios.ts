@@ -26,7 +26,9 @@ export type ScenarioName =
   | 'post-orders-traced-all'
   | 'list-documents'
   | 'post-documents-events-off'
-  | 'post-documents-events-on';
+  | 'post-documents-events-on'
+  | 'get-hot-auth-off'
+  | 'get-hot-api-key';
 
 export type Scenario = {
   name: ScenarioName;
@@ -98,6 +100,13 @@ export const SCENARIOS: Scenario[] = [
     measures: 'post-documents-small, DOCUMENT_EVENTS=on (the event pending on the item, published to SNS and marked after the answer)',
     reported: true,
   },
+  // What authentication and the per-tenant rate limit cost a hot read: two API processes of one build, in alternating slices.
+  { name: 'get-hot-auth-off', measures: 'get-hot, AUTH_MODE=none (no key, no rate limit), interleaved with the one below', reported: true },
+  {
+    name: 'get-hot-api-key',
+    measures: 'get-hot, AUTH_MODE=api-key with a Bearer key: the key checked, and the tenant counted by the rate limit (batched to Redis far from its limit)',
+    reported: true,
+  },
 ];
 
 /** What run.ts asks the load process to do. */
@@ -112,6 +121,8 @@ export type LoadSpec = {
   /** Fixed overall rate (req/s), spread over `waves` staggered autocannon instances. */
   rate?: number;
   waves?: number;
+  /** Sent with every request (get-hot: an Authorization header). */
+  headers?: Record<string, string>;
   /** get-hot, get-link: the document; get-cold, get-warm: the ids to read, in order, once each. */
   hotId?: string;
   ids?: string[];
@@ -200,6 +211,7 @@ export function requestsFor(spec: LoadSpec, state: PhaseState): Request[] {
         {
           method: 'GET',
           path: `/documents/${spec.hotId}`,
+          ...(spec.headers ? { headers: spec.headers } : {}),
           onResponse: (status, _body, _context, headers) => countCache(state, status, headers),
         },
       ];

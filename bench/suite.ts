@@ -1,3 +1,4 @@
+import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { measuresOf, type Harness, type PhaseSpec } from './harness.ts';
@@ -423,6 +424,63 @@ async function documentEventsCost(bench: Harness, selected: ReadonlySet<Scenario
   }
 }
 
+/** The key of get-hot-api-key's API, whose tenant is `public`, the tenant of every request without authentication: one document serves both rows. */
+const BENCH_KEY = `bench-${randomUUID()}`;
+
+/**
+ * What authentication and the rate limit cost a hot read, which every
+ * production read pays: get-hot against two API processes of one build,
+ * started together, AUTH_MODE=none and api-key, in alternating slices (as
+ * the events rows). With a key, each request's key is hashed and compared,
+ * and its tenant counted by the rate limit (far from its limit here:
+ * RATE_LIMIT_PER_MINUTE of the run, so counts go to Redis in batches). The
+ * api-key row's notes give its CPU per request and req/s against auth off,
+ * and the rate limit's Redis calls per request (redis-server's count of
+ * script calls over both rows, warm-ups included; the auth-off API makes
+ * none, its reads are memory hits).
+ */
+async function authCost(bench: Harness, selected: ReadonlySet<ScenarioName>) {
+  const hash = createHash('sha256').update(BENCH_KEY).digest('hex');
+  const headers = { authorization: `Bearer ${BENCH_KEY}` };
+  const [off, keyed] = await Promise.all([bench.startApi({}), bench.startApi({ AUTH_MODE: 'api-key', API_KEYS: `public:${hash}` })]);
+  bench.measureAgainst('get-hot-auth-off', off.pid);
+  bench.measureAgainst('get-hot-api-key', keyed.pid);
+  const redis = new Redis(bench.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    const hotId = `hot-auth-${bench.runTag}`;
+    await putHotDocument(bench.apiOrigin, hotId, [off.origin]);
+    for (let i = 0; i < 2; i++) await (await fetch(`${keyed.origin}/documents/${hotId}`, { headers })).arrayBuffer();
+    const entries = [
+      { name: 'get-hot-auth-off' as const, spec: { ...bench.base, scenario: 'get-hot' as const, origin: off.origin, hotId } },
+      { name: 'get-hot-api-key' as const, spec: { ...bench.base, scenario: 'get-hot' as const, origin: keyed.origin, hotId, headers } },
+    ].filter((entry) => selected.has(entry.name));
+    await redis.connect();
+    const scriptCallsBefore = await scriptCalls(redis);
+    const measured = await bench.interleaved(entries, INTERLEAVED_SLICES, settings.seconds);
+    const redisCalls = (await scriptCalls(redis)) - scriptCallsBefore;
+    const unauthenticated = measured.find((entry) => entry.report.name === 'get-hot-auth-off')?.report;
+    for (const { report, result, sliceRps, warmup } of measured) {
+      report.notes.unshift(`req/s per slice ${sliceRps.join(', ')}`);
+      report.cache = cacheFigures(result);
+      if (report.name !== 'get-hot-api-key') continue;
+      report.notes.push(`rate limit: ${(redisCalls / (warmup.responses + result.responses)).toFixed(4)} Redis calls per request (${redisCalls} for ${warmup.responses + result.responses} requests, warm-up included)`);
+      if (!unauthenticated) continue;
+      const cpu = (report.cpu?.serverMsPerOk ?? 0) / (unauthenticated.cpu?.serverMsPerOk || 1);
+      const throughput = (report.requestsPerSecond ?? 0) / (unauthenticated.requestsPerSecond || 1);
+      report.notes.push(`to auth off: CPU per request × ${cpu.toFixed(3)}, req/s × ${throughput.toFixed(3)}`);
+    }
+  } finally {
+    redis.disconnect();
+    await Promise.all([off.stop(), keyed.stop()]);
+  }
+}
+
+/** Script calls redis-server has answered (EVALSHA, then EVAL): the service's only scripts are its window counts. */
+async function scriptCalls(redis: Redis): Promise<number> {
+  const stats = await redis.info('commandstats');
+  return [...stats.matchAll(/^cmdstat_eval(?:sha)?:calls=(\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+}
+
 const MiB = 1024 * 1024;
 const TRANSFER_BYTES = 64 * MiB;
 const TRANSFER_ROUNDS = 3;
@@ -616,6 +674,7 @@ const RUN_ORDER: Step[] = [
     run: tracingCost,
   },
   { covers: EVENTS_VARIANTS.map(({ suffix }) => `post-documents-${suffix}` as ScenarioName), run: documentEventsCost },
+  { covers: ['get-hot-auth-off', 'get-hot-api-key'], run: authCost },
   { covers: ['ceiling'], run: ceilingEnd },
 ];
 
@@ -625,6 +684,7 @@ const GROUPS: Record<string, ScenarioName[]> = {
   orders: ['post-orders', 'orders-burst'],
   tracing: TRACING_VARIANTS.flatMap(({ suffix }) => [`get-hot-${suffix}`, `post-orders-${suffix}`] as ScenarioName[]),
   events: EVENTS_VARIANTS.map(({ suffix }) => `post-documents-${suffix}` as ScenarioName),
+  auth: ['get-hot-auth-off', 'get-hot-api-key'],
 };
 
 const reportedNames = SCENARIOS.filter((scenario) => scenario.reported).map((scenario) => scenario.name);
