@@ -143,7 +143,7 @@ export type BenchFigures = {
   msPerListingPage: number;
   listingMeasured: boolean;
   /** The list-documents row was merged into latest.json from a run of its own: that run's results file, and whether on a slower host. */
-  listingRun: { file: string; slowerHost: boolean } | undefined;
+  listingRun: MergedRun | undefined;
   /** post-documents-events-on against -off of the same run: CPU per request and req/s, when the run has them. */
   eventsRatios: { cpu: number; throughput: number } | undefined;
   burstRate: number;
@@ -151,7 +151,13 @@ export type BenchFigures = {
   /** A direct link whose URL the pod has memoised (`get-link`: one hot document), or the parameters' assumption when the run has none. */
   memoHitMsPerLink: number;
   linkMeasured: boolean;
+  /** What a key and the rate limit add to a request's API CPU: the hot read's, times `get-hot-api-key` over `get-hot-auth-off` less one. */
+  authMsPerRequest: number;
+  authRun: MergedRun | undefined;
 };
+
+/** Where a row merged into latest.json from a run of its own was measured. */
+export type MergedRun = { file: string; slowerHost: boolean };
 
 type BenchScenario = {
   name: string;
@@ -163,6 +169,13 @@ type BenchScenario = {
   notes?: string[];
 };
 type BenchResults = { date: string; revision: { commit: string | null }; machine: { cpuModel: string }; scenarios: BenchScenario[] };
+
+/** A row merged from a run of its own says so in a note: "measured <date> at <commit> by … (results/<file>), on a slower host …". */
+function runOf(row: BenchScenario): MergedRun | undefined {
+  const merged = row.notes?.find((note) => note.startsWith('measured '));
+  const file = merged && /\((results\/[^)]+)\)/.exec(merged)?.[1];
+  return file ? { file, slowerHost: merged.includes('slower host') } : undefined;
+}
 
 export function readBench(path: string, parameters: Parameters): BenchFigures {
   const results = JSON.parse(readFileSync(path, 'utf8')) as BenchResults;
@@ -180,9 +193,7 @@ export function readBench(path: string, parameters: Parameters): BenchFigures {
   const link = measured('get-link');
   const [eventsOff, eventsOn] = [measured('post-documents-events-off'), measured('post-documents-events-on')];
   const ratio = (on: number, off: number) => Math.round((on / off) * 1000) / 1000;
-  // A row merged from a run of its own says so in a note: "measured <date> at <commit> by … (results/<file>), on a slower host …".
-  const merged = listing?.notes?.find((note) => note.startsWith('measured '));
-  const mergedFile = merged && /\((results\/[^)]+)\)/.exec(merged)?.[1];
+  const listingRun = listing && runOf(listing);
   return {
     date: results.date,
     commit: results.revision.commit ?? 'unknown',
@@ -196,7 +207,7 @@ export function readBench(path: string, parameters: Parameters): BenchFigures {
     msPerDocumentWrite: scenario('post-documents-small').cpu!.serverMsPerOk!,
     msPerListingPage: listing?.cpu?.serverMsPerOk ?? parameters.listing.assumedCpuMsPerPage,
     listingMeasured: listing !== undefined,
-    listingRun: mergedFile ? { file: mergedFile, slowerHost: merged!.includes('slower host') } : undefined,
+    listingRun,
     eventsRatios:
       eventsOff && eventsOn
         ? { cpu: ratio(eventsOn.cpu!.serverMsPerOk!, eventsOff.cpu!.serverMsPerOk!), throughput: ratio(eventsOn.requestsPerSecond!, eventsOff.requestsPerSecond!) }
@@ -205,6 +216,9 @@ export function readBench(path: string, parameters: Parameters): BenchFigures {
     burstP95Ms: burst.latencyMs!.p95,
     memoHitMsPerLink: link?.cpu?.serverMsPerOk ?? parameters.cdn.memoHitCpuMsPerLink,
     linkMeasured: link !== undefined,
+    // A ratio of two rows of one run, applied to this file's hot read: the rows may come from a run of their own on another host.
+    authMsPerRequest: hot.cpu!.serverMsPerOk! * Math.max(0, scenario('get-hot-api-key').cpu!.serverMsPerOk! / scenario('get-hot-auth-off').cpu!.serverMsPerOk! - 1),
+    authRun: runOf(scenario('get-hot-api-key')),
   };
 }
 
@@ -469,7 +483,9 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
     deletes * bench.coldMsPerRead +
     listings * bench.msPerListingPage +
     orders * bench.msPerOrder +
-    orderReads * bench.coldMsPerRead;
+    orderReads * bench.coldMsPerRead +
+    // Every request has a key and is counted by the rate limit (AUTH_MODE=api-key), links included.
+    (parameters.rateLimit.enabled ? (reads + writes + deletes + listings + orders + orderReads) * bench.authMsPerRequest : 0);
   const podsAt = (cpuMs: number) => Math.max(api.availabilityZones * 2, ceil(cpuMs / 1000 / (api.vcpuPerPod * api.targetCpuUtilization)));
   // A link: a memo hit when the pod signed the document's URL earlier in the same expiry bucket, else
   // the uncached price. The hit ratio depends on the links per pod, so on the pods, which depend on

@@ -126,7 +126,7 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
         ['documents', `${n(p.documents.count)}, reads Zipf with exponent ${p.documents.zipfExponent}`, 'parameters (assumed)'],
         ['sizes (share of documents)', p.documents.sizes.map((size) => `${bytes(size.bytes)} ${pct(size.share, 2)}`).join(', '), `parameters (assumed); mean ${bytes(base.reads.meanSize)}`],
         ['cacheable up to', bytes(p.documents.cacheableMaxBytes), 'larger documents stream from S3, never cached'],
-        ['API CPU per hot read (memory hit, 1 KiB)', `${bench.hotMsPerRead} ms`, 'measured: `get-hot`'],
+        ['API CPU per hot read (memory hit, 1 KiB)', `${bench.hotMsPerRead} ms`, 'measured: `get-hot` (no authentication)'],
         ['API CPU per read missing both caches', `${bench.coldMsPerRead} ms`, 'measured: `get-cold` (Redis GET, DynamoDB GetItem, Redis fill)'],
         ['API CPU per read from Redis', `${bench.warmMsPerRead} ms`, bench.warmMeasured ? 'measured: `get-warm`' : 'assumed: the cold figure, an upper bound (`get-warm` measures it; this latest.json predates it)'],
         ['API CPU per order', `${bench.msPerOrder} ms`, 'measured: `post-orders`'],
@@ -144,6 +144,13 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
             : `measured: \`list-documents\` (pages of 100 small documents)${
                 bench.listingRun ? `, in a run of its own (\`bench/${bench.listingRun.file}\`)${bench.listingRun.slowerHost ? ' on a slower host than the figures above: an upper bound' : ''}` : ''
               }`,
+        ],
+        [
+          'API CPU of a key and the rate limit, per request',
+          p.rateLimit.enabled ? `${n(bench.authMsPerRequest, 4)} ms` : 'none: AUTH_MODE=none',
+          `measured: the hot read's CPU × (\`get-hot-api-key\` over \`get-hot-auth-off\` − 1), two rows of one run${
+            bench.authRun ? ` (\`bench/${bench.authRun.file}\`)` : ''
+          }; added to every request`,
         ],
         ['API CPU per KiB sent above 1 KiB', `${p.api.cpuMsPerKiBSent} ms`, 'assumed (≈ 2 GB/s per core for large writes)'],
         ['consumer CPU per event', `${p.api.consumerCpuMsPerEvent} ms`, 'assumed: three DynamoDB writes at the lean client\'s measured 0.22-0.24 ms each'],
@@ -219,7 +226,7 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
   add('## Hot keys');
   add(
     `**One document at ${n(p.hotKeys.documentReadsPerSecond)} reads/s** (${bytes(p.hotKeys.documentBytes)}; the model's most read document takes ${n(base.s3.hottestRps)}/s already). Spread over ${n(hotPods)} pods that is ${n(p.hotKeys.documentReadsPerSecond / hotPods)}/s per pod, each answered from process memory: it is the most recently used entry of every pod, so the LRU never evicts it. ` +
-      `CPU: ${n((p.hotKeys.documentReadsPerSecond * bench.hotMsPerRead) / 1000, 1)} cores over the fleet. Egress: ${gbps(p.hotKeys.documentReadsPerSecond * hotBytes)}. ` +
+      `CPU: ${n((p.hotKeys.documentReadsPerSecond * (bench.hotMsPerRead + (p.rateLimit.enabled ? bench.authMsPerRequest : 0))) / 1000, 1)} cores over the fleet${p.rateLimit.enabled ? ', the key and the rate limit included' : ''}. Egress: ${gbps(p.hotKeys.documentReadsPerSecond * hotBytes)}. ` +
       `What still reaches Redis: one GET per pod when its memory starts empty (a new pod, a reconnect of its invalidation subscription, which empties it on purpose): at most ${n(hotPods)} GETs of one key on one shard at a rollout, nothing in between. ` +
       `DynamoDB: nothing while Redis holds it; after the key's TTL (${n(p.redis.ttlSeconds)} s) the pods keep serving from memory, and only pods that start while the key is absent read the item, one read per pod (concurrent misses in a pod share one read): ≤ ${n(hotPods)} strongly consistent reads of one item, below its partition's ${n(DYNAMODB.partitionRcu)} RCU/s. ` +
       `A delete publishes one invalidation that all ${n(hotPods)} pods receive. The same document above ${bytes(p.documents.cacheableMaxBytes)} would be a failure: every read a GetItem of one item (${n(DYNAMODB.partitionRcu)} RCU/s per partition) and an S3 GET of one key (${n(S3.getsPerPrefix)}/s per prefix), i.e. throttled above ~${n(S3.getsPerPrefix)} reads/s: large documents need a cache too before they can be hot.`,

@@ -51,7 +51,7 @@ describe.each(everyRegion)('the node group, %s', (_name, { plan: region, variant
   it("is of docs/capacity.md's instance type, and can grow to its nodes at the targets plus a rollout's surge", () => {
     const { count, type } = capacityNodes();
     expect(group.instance_types).toContain(type);
-    // 211 nodes × (1 + 25%) with the figures of 2026-12: a rollout at the targets surges 25% more API pods.
+    // The nodes at the targets × (1 + 25%): a rollout at the targets surges 25% more API pods.
     expect(group.max_size).toBeGreaterThanOrEqual(Math.ceil(count * (1 + apiSurge())));
     expect(group.min_size).toBeGreaterThanOrEqual(1);
     expect(group.min_size).toBeLessThanOrEqual(group.desired_size);
