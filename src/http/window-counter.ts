@@ -4,10 +4,13 @@ import type { RedisCircuit } from '../adapters/redis.ts';
 export type WindowCount = { current: number; ttl: number };
 
 const SCRIPT = `
-local by = tonumber(ARGV[2])
-local current = redis.call('INCRBY', KEYS[1], by)
-if current == by then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return { current, redis.call('PTTL', KEYS[1]) }`;
+local current = redis.call('INCRBY', KEYS[1], ARGV[2])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return { current, ttl }`;
 
 type WithScript = Redis & { windowCount(key: string, windowMs: number, by: number): Promise<[number, number]> };
 
@@ -17,7 +20,8 @@ export type CountInWindow = (key: string, windowMs: number, by?: number) => Prom
 /**
  * A fixed-window counter in Redis, shared by every instance, behind the Redis
  * circuit: one round trip counts and reads the window's remaining time
- * (`ttl`, ms). The window starts with the first count. Undefined when Redis
+ * (`ttl`, ms). The window starts with the first count (and with any count
+ * of a key that has no expiry, so that none can outlive it). Undefined when Redis
  * is skipped or fails, so that callers fail open rather than adding a
  * timeout to every request.
  */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { BatchedWindowCounter } from '../../src/http/batched-window-counter.ts';
+import { windowCounter } from '../../src/http/window-counter.ts';
 import { hashApiKey } from '../support/config.ts';
 import { testApp, uniqueId } from '../support/app.ts';
 
@@ -70,5 +71,19 @@ describe('rate limit counts in batches', () => {
     // An instance's answer counts what Redis held at its last batch and what it counted since.
     const next = remainingOf(await read(one));
     expect(next).toBeLessThanOrEqual(LIMIT - sent - 1);
+  });
+
+  it('gives a key left without expiry one at its next count, so that no window outlives its minute', async () => {
+    const key = `ratelimit:no-expiry-${randomUUID()}`;
+    await one.redis.client.set(key, '7');
+    const count = windowCounter(one.redis.client, one.redis.circuit);
+    expect(await count(key, 60_000, 2)).toEqual({ current: 9, ttl: 60_000 });
+    const left = await one.redis.client.pttl(key);
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThanOrEqual(60_000);
+    // Within its window the expiry stands: a count neither extends it nor resets it.
+    const next = await count(key, 60_000, 1);
+    expect(next?.current).toBe(10);
+    expect(next?.ttl).toBeLessThanOrEqual(left);
   });
 });
