@@ -21,6 +21,8 @@ type Tally = {
   /** Counted here since, not sent yet. */
   pending: number;
   endsAt: number;
+  /** When Redis last answered with the shared count (`known` is that old at most). */
+  heardAt: number;
   /** The shared count at the start of the pace's current sample, and when. */
   sampled: number;
   sampledAt: number;
@@ -36,15 +38,20 @@ type Tally = {
  * second) it passes at the capacity target (docs/capacity.md).
  *
  * A count is answered here, and sent with the others of its key within
- * `flushMs`, while the key is far from its limit: further than twice what
- * the shared count grew by in `flushMs` at its latest pace, or past it
- * (refused: the count only grows until the window ends). Otherwise (the
+ * `flushMs`, when the instance heard the shared count from Redis within the
+ * last two flush intervals, has counted less than one interval's worth of
+ * the key's pace since, and the key is far from its limit: further than
+ * what the shared count grows by, at its latest pace, in two intervals and
+ * the time since Redis answered. Or when the key is past its limit (a
+ * refusal: the count only grows until the window ends). Otherwise (the
  * counts of a window's first `flushMs` on this instance, which measure the
- * pace, and every count near the limit) it goes to Redis before its answer,
- * and so the verdict near the limit is the shared one. The limit can be passed only by what
- * the other instances counted and had not sent yet, and the margin is sized
- * so that a key whose pace holds for a flush interval does not get there.
- * Redis down: counts are undefined, and the caller fails open.
+ * pace, the first after a lull, a burst, and every count near the limit) it
+ * goes to Redis before its answer, and so the verdict near the limit is the
+ * shared one. What other instances counted and had not sent yet is at most
+ * an interval of the pace each, inside the margin: the limit can be passed
+ * only by a key whose pace more than doubles within an interval just short
+ * of it. Redis down, or an answer lost: that count is undefined (the caller
+ * fails open), and the key starts again from Redis's answer.
  */
 export class BatchedWindowCounter {
   private readonly tallies = new Map<string, Tally>();
@@ -72,7 +79,7 @@ export class BatchedWindowCounter {
       this.tallies.delete(key);
       tally = undefined;
     }
-    if (tally === undefined || !this.answeredHere(tally)) return this.send(key, 1);
+    if (tally === undefined || !this.answeredHere(tally, now)) return this.send(key, 1);
     tally.pending += 1;
     this.schedule();
     return { current: tally.known + tally.pending, ttl: tally.endsAt - now };
@@ -82,18 +89,24 @@ export class BatchedWindowCounter {
   async flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
+    const now = this.clock();
     const sent: Promise<unknown>[] = [];
     for (const [key, tally] of this.tallies) {
-      if (tally.pending > 0) sent.push(this.send(key, 0));
+      // Counts of an ended window stay out of the next one (sent now, they would start it).
+      if (now >= tally.endsAt) this.tallies.delete(key);
+      else if (tally.pending > 0) sent.push(this.send(key, 0));
     }
     await Promise.all(sent);
   }
 
-  /** Whether a count can be answered here: the window is spent (for good: counts only grow), or far from spent. */
-  private answeredHere(tally: Tally): boolean {
+  /** Whether a count can be answered here: the window is spent (for good: counts only grow), or far from spent as of a recent answer. */
+  private answeredHere(tally: Tally, now: number): boolean {
     if (tally.known >= this.limit) return true;
-    if (tally.rate === undefined) return false;
-    const margin = 2 * tally.rate * this.flushMs;
+    const { rate } = tally;
+    if (rate === undefined) return false;
+    const age = now - tally.heardAt;
+    if (age > 2 * this.flushMs || tally.pending >= Math.max(1, rate * this.flushMs)) return false;
+    const margin = rate * (2 * this.flushMs + age);
     return tally.known + tally.pending + 1 + margin <= this.limit;
   }
 
@@ -103,8 +116,12 @@ export class BatchedWindowCounter {
     const by = extra + (tally?.pending ?? 0);
     if (tally) tally.pending = 0;
     const counted = await this.count(key, this.windowMs, by);
-    // Redis did not count (down, or the circuit open): these counts are dropped, as fail-open drops every count.
-    if (counted === undefined) return undefined;
+    if (counted === undefined) {
+      // Redis did not count, or its answer came too late: these counts are dropped, as fail-open drops
+      // every count, and what this instance knew of the key goes too (no verdict from it while Redis is away).
+      this.tallies.delete(key);
+      return undefined;
+    }
     this.learn(key, counted);
     return counted;
   }
@@ -116,12 +133,14 @@ export class BatchedWindowCounter {
     const tally = this.tallies.get(key);
     if (tally === undefined || now >= tally.endsAt) {
       // The first answer of a window here (what was counted here in an ended one went with it).
-      this.tallies.set(key, { known: counted.current, pending: 0, endsAt, sampledAt: now, sampled: counted.current, rate: undefined });
+      this.tallies.set(key, { known: counted.current, pending: 0, endsAt, heardAt: now, sampledAt: now, sampled: counted.current, rate: undefined });
       return;
     }
     // Answers of concurrent calls can come back in any order: the highest count is the latest. (One
     // from a window Redis started a moment before this instance expected is low too, and waits for it.)
-    if (counted.current <= tally.known) return;
+    if (counted.current < tally.known) return;
+    tally.heardAt = now;
+    if (counted.current === tally.known) return;
     tally.known = counted.current;
     tally.endsAt = endsAt;
     // The pace over at least a flush interval, in which every other instance has sent what it counted:

@@ -12,7 +12,8 @@ import type { WindowCount } from '../../src/http/window-counter.ts';
 const WINDOW_MS = 60_000;
 const KEY = 'ratelimit:acme';
 
-function sharedCount() {
+/** The shared count; `delayMs`: how long an answer takes to come back (the count itself is made at once, as Redis makes it). */
+function sharedCount(delayMs = 0) {
   const windows = new Map<string, { count: number; endsAt: number }>();
   const calls: number[] = [];
   let down = false;
@@ -22,7 +23,9 @@ function sharedCount() {
     let window = windows.get(key);
     if (!window || Date.now() >= window.endsAt) windows.set(key, (window = { count: 0, endsAt: Date.now() + windowMs }));
     window.count += by;
-    return { current: window.count, ttl: window.endsAt - Date.now() };
+    const answer = { current: window.count, ttl: window.endsAt - Date.now() };
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    return answer;
   };
   return {
     count,
@@ -60,26 +63,25 @@ describe('BatchedWindowCounter', () => {
   it('sends the counts of a window\'s first 100 ms one by one (they measure its pace), then, far from the limit, answers here and sends them together within 100 ms', async () => {
     const shared = sharedCount();
     const counter = instance(shared, 1_000_000);
-    expect(await counter.add(KEY)).toEqual({ current: 1, ttl: WINDOW_MS });
-    vi.advanceTimersByTime(99);
-    expect(await counter.add(KEY)).toEqual({ current: 2, ttl: WINDOW_MS - 99 });
-    vi.advanceTimersByTime(1);
-    expect(await counter.add(KEY)).toEqual({ current: 3, ttl: WINDOW_MS - 100 });
-    expect(shared.calls).toEqual([1, 1, 1]);
+    for (let i = 1; i <= 5; i++) expect(await counter.add(KEY)).toEqual({ current: i, ttl: WINDOW_MS });
+    vi.advanceTimersByTime(100);
+    // A pace of 5 counts in 100 ms: up to 5 may wait here for the next batch.
+    expect(await counter.add(KEY)).toEqual({ current: 6, ttl: WINDOW_MS - 100 });
+    expect(shared.calls).toEqual([1, 1, 1, 1, 1, 1]);
 
     // Counted here: answered at once, not a promise, and Redis not called.
     const local = [counter.add(KEY), counter.add(KEY), counter.add(KEY)];
     expect(local).toEqual([
-      { current: 4, ttl: WINDOW_MS - 100 },
-      { current: 5, ttl: WINDOW_MS - 100 },
-      { current: 6, ttl: WINDOW_MS - 100 },
+      { current: 7, ttl: WINDOW_MS - 100 },
+      { current: 8, ttl: WINDOW_MS - 100 },
+      { current: 9, ttl: WINDOW_MS - 100 },
     ]);
-    expect(shared.calls).toEqual([1, 1, 1]);
-    expect(shared.total()).toBe(3);
+    expect(shared.calls).toEqual([1, 1, 1, 1, 1, 1]);
+    expect(shared.total()).toBe(6);
 
     await vi.advanceTimersByTimeAsync(100);
-    expect(shared.calls).toEqual([1, 1, 1, 3]);
-    expect(shared.total()).toBe(6);
+    expect(shared.calls).toEqual([1, 1, 1, 1, 1, 1, 3]);
+    expect(shared.total()).toBe(9);
   });
 
   it('at a steady pace from two instances, admits exactly the limit, sending a small share of the counts one by one', async () => {
@@ -150,5 +152,84 @@ describe('BatchedWindowCounter', () => {
     shared.setDown(true);
     vi.advanceTimersByTime(WINDOW_MS);
     expect(await counter.add(KEY)).toBeUndefined();
+  });
+
+  it('asks Redis again after a lull of two flush intervals, and at a burst of more than an interval of the pace', async () => {
+    const shared = sharedCount();
+    const counter = instance(shared, 1_000_000);
+    for (let i = 0; i < 5; i++) await counter.add(KEY);
+    vi.advanceTimersByTime(100);
+    await counter.add(KEY); // the pace: 5 in 100 ms
+    for (let i = 0; i < 5; i++) expect(counter.add(KEY)).not.toBeInstanceOf(Promise);
+    // Five since Redis answered are an interval's worth: the sixth goes to Redis, with the five.
+    const burst = counter.add(KEY);
+    expect(burst).toBeInstanceOf(Promise);
+    expect(await burst).toEqual({ current: 12, ttl: WINDOW_MS - 100 });
+    expect(counter.add(KEY)).not.toBeInstanceOf(Promise);
+    // The timer's batch is answered 100 ms on; more than 200 ms after that, nothing heard since: the next count asks.
+    await vi.advanceTimersByTimeAsync(301);
+    expect(counter.add(KEY)).toBeInstanceOf(Promise);
+  });
+
+  it('fails open when Redis goes away mid-window: no count, no field, no refusal from what it knew', async () => {
+    const limit = 2;
+    const shared = sharedCount();
+    const counter = instance(shared, limit);
+    expect(await admitted(counter, limit)).toBe(true);
+    expect(await admitted(counter, limit)).toBe(true);
+    // Spent: refused here, without asking.
+    expect(counter.add(KEY)).toEqual({ current: 3, ttl: WINDOW_MS });
+    shared.setDown(true);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await counter.add(KEY)).toBeUndefined();
+    expect(await counter.add(KEY)).toBeUndefined();
+    // Back: the shared count says the window is still spent (the counts Redis missed are not in it).
+    shared.setDown(false);
+    expect(await counter.add(KEY)).toEqual({ current: 3, ttl: WINDOW_MS - 100 });
+  });
+
+  it('keeps counts of an ended window out of the next one', async () => {
+    const shared = sharedCount();
+    const counter = await pacedInstance(shared);
+    expect(counter.add(KEY)).not.toBeInstanceOf(Promise);
+    // The window ends before the batch goes (the timer is late: a busy process).
+    vi.setSystemTime(Date.now() + WINDOW_MS);
+    await counter.flush();
+    expect(shared.total()).toBe(2);
+    expect(shared.calls).toEqual([1, 1]);
+  });
+
+  it('a thousand instances each seeing the key rarely, at a steady pace: exactly the limit', async () => {
+    const limit = 6_000;
+    const shared = sharedCount();
+    const instances = Array.from({ length: 1_000 }, () => instance(shared, limit));
+    let allowed = 0;
+    let next = 0;
+    // 2 requests a millisecond, each to the next instance in turn (one request every 500 ms each) for 4 s.
+    for (let ms = 0; ms < 4_000; ms++) {
+      const verdicts = await Promise.all([0, 1].map(() => admitted(instances[next++ % instances.length]!, limit)));
+      allowed += verdicts.filter(Boolean).length;
+      await vi.advanceTimersByTimeAsync(1);
+    }
+    expect(allowed).toBe(limit);
+  });
+
+  it('with answers that take 5 ms and a 3:1 split of the requests between two instances: exactly the limit', async () => {
+    const limit = 40_000;
+    const shared = sharedCount(5);
+    const [busy, quiet] = [instance(shared, limit), instance(shared, limit)];
+    let allowed = 0;
+    const pending: Promise<boolean | undefined>[] = [];
+    // 30 and 10 requests a millisecond for 1.5 s; answers come back while later requests arrive.
+    for (let ms = 0; ms < 1_500; ms++) {
+      for (let i = 0; i < 30; i++) pending.push(admitted(busy, limit));
+      for (let i = 0; i < 10; i++) pending.push(admitted(quiet, limit));
+      await vi.advanceTimersByTimeAsync(1);
+    }
+    await vi.advanceTimersByTimeAsync(10);
+    for (const verdict of await Promise.all(pending)) if (verdict) allowed++;
+    expect(allowed).toBe(limit);
+    await Promise.all([busy.flush(), quiet.flush()]);
+    expect(shared.total()).toBe(60_000);
   });
 });
