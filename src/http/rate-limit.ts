@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import type { FastifyReply, HookHandlerDoneFunction } from 'fastify';
+import type { FastifyReply, HookHandlerDoneFunction, onRequestHookHandler } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { RedisCircuit } from '../adapters/redis.ts';
 import { Errors } from '../errors.ts';
@@ -26,7 +26,10 @@ export const RATE_LIMIT_WINDOW_MS = 60_000;
  * the instance: it replaced @fastify/rate-limit, whose async hook, header
  * trio (renamed here in an onSend hook) and store promise cost a hot read
  * more than the count itself (bench/README.md, "Authentication and the rate
- * limit").
+ * limit"). Like the library's, it is the last `onRequest` hook of each
+ * route that is not public, added as routes are declared: a request refused
+ * before it (unrouted, too large, of a type the route does not take) is not
+ * counted, and keeps its own answer when the tenant is over its limit.
  */
 export const rateLimitPlugin = fp(
   async (app, options: { perMinute: number; redis: Redis; circuit: RedisCircuit }) => {
@@ -43,12 +46,16 @@ export const rateLimitPlugin = fp(
       if (counted.current <= perMinute) return done();
       done(Object.assign(new Errors.RateLimited(), { retryAfter: Math.max(1, reset) }));
     };
-    app.addHook('onRequest', (request, reply, done) => {
-      // Probes, metrics and the API description are never limited.
-      if (request.routeOptions.config.public === true) return done();
+    const limit: onRequestHookHandler = (request, reply, done) => {
       const counted = counter.add(`ratelimit:${request.tenant}`);
       if (counted instanceof Promise) void counted.then((result) => decide(reply, result, done));
       else decide(reply, counted, done);
+    };
+    app.addHook('onRoute', (route) => {
+      // Probes, metrics and the API description are never limited.
+      if (route.config?.public === true) return;
+      const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+      route.onRequest = [...own, limit];
     });
   },
   { name: 'rate-limit', fastify: '5.x', dependencies: ['auth'] },

@@ -48,6 +48,40 @@ describe('rate-limit header fields', () => {
     expect(refused.headers['ratelimit-policy']).toBe(`"tenant";q=${LIMIT};w=60`);
   });
 
+  it('come last: what a route refuses before (unrouted, too large) is not counted, and keeps its answer over the limit', async () => {
+    const own = { tenant: `rl-order-${randomUUID().slice(0, 8)}`, key: `key-${randomUUID()}` };
+    const authorization = { authorization: `Bearer ${own.key}` };
+    const strict = await testApp({ config: { AUTH_MODE: 'api-key', API_KEYS: `${own.tenant}:${hashApiKey(own.key)}`, RATE_LIMIT_PER_MINUTE: 1, MAX_DOCUMENT_BYTES: 1024 } });
+    try {
+      const tooLarge = () =>
+        strict.inject({ method: 'PUT', url: `/documents/${uniqueId()}`, headers: { ...authorization, 'content-type': 'text/plain' }, payload: 'x'.repeat(2048) });
+      const unrouted = await strict.inject({ method: 'GET', url: '/no-such-route', headers: authorization });
+      expect(unrouted.statusCode).toBe(404);
+      const refused = await tooLarge();
+      expect(refused.statusCode).toBe(413);
+      for (const response of [unrouted, refused]) expect(response.headers.ratelimit).toBeUndefined();
+
+      // Neither was counted: the quota of 1 is still there; then it is spent.
+      const counted = await strict.inject({ method: 'GET', url: `/documents/${uniqueId()}`, headers: authorization });
+      expect(counted.statusCode).toBe(404);
+      expect(counted.headers.ratelimit).toMatch(/^"tenant";r=0;t=\d+$/);
+      expect((await strict.inject({ method: 'GET', url: `/documents/${uniqueId()}`, headers: authorization })).statusCode).toBe(429);
+
+      // Over the limit, a request refused before the count keeps its own answer; a tus request refused by the count names its version.
+      expect((await tooLarge()).statusCode).toBe(413);
+      const append = await strict.inject({
+        method: 'PATCH',
+        url: `/uploads/${randomUUID()}`,
+        headers: { ...authorization, 'tus-resumable': '1.0.0', 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' },
+        payload: 'x',
+      });
+      expect(append.statusCode).toBe(429);
+      expect(append.headers['tus-resumable']).toBe('1.0.0');
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('are absent while Redis is down, and nothing is refused: the limit fails open', async () => {
     // No Redis listens there (testApp would wait for one, so the app is built as the server builds it).
     const down = await buildApp({
