@@ -78,12 +78,15 @@ export async function startApiProcess(
 /** get-hot's document: 1 KiB of JSON, exactly. */
 export const HOT_DOCUMENT = { body: Buffer.from(`{"hot":true,"pad":"${'x'.repeat(1024 - '{"hot":true,"pad":""}'.length)}"}`), contentType: 'application/json' };
 
+/** An API that reads a document: its origin, or that and the headers it needs (a key). */
+export type Reader = string | { origin: string; headers: Record<string, string> };
+
 /**
  * PUTs a hot document through one API, then reads it twice through each of `readThrough`, which
  * leaves it in their process memory. A busy machine can lag a fresh API's event loop past its
  * shedding limit: a 503 is retried, ten times a second apart.
  */
-export async function putHotDocument(origin: string, id: string, readThrough: readonly string[] = [origin], document = HOT_DOCUMENT): Promise<void> {
+export async function putHotDocument(origin: string, id: string, readThrough: readonly Reader[] = [origin], document = HOT_DOCUMENT): Promise<void> {
   const put = () => fetch(`${origin}/documents/${id}`, { method: 'PUT', headers: { 'content-type': document.contentType }, body: document.body });
   let answer = await put();
   for (let retries = 10; answer.status === 503 && retries > 0; retries--) {
@@ -91,7 +94,10 @@ export async function putHotDocument(origin: string, id: string, readThrough: re
     answer = await put();
   }
   if (answer.status !== 201) throw new Error(`PUT of the hot document answered ${answer.status}: ${await answer.text()}`);
-  for (const reader of readThrough) for (let i = 0; i < 2; i++) await (await fetch(`${reader}/documents/${id}`)).arrayBuffer();
+  for (const reader of readThrough) {
+    const { origin: through, headers } = typeof reader === 'string' ? { origin: reader, headers: {} } : reader;
+    for (let i = 0; i < 2; i++) await (await fetch(`${through}/documents/${id}`, { headers })).arrayBuffer();
+  }
 }
 
 /** Runs one job of transfer.ts (its own process) and reads its answer (a resumable-prepare's says where its upload is). */

@@ -81,6 +81,13 @@ async function ceilingAndGetHot(bench: Harness, selected: ReadonlySet<ScenarioNa
   }
 }
 
+/** "to <label>: CPU per request × …, req/s × …": a row against the one it was measured with, in alternating slices. */
+function noteAgainst(report: ScenarioReport, base: ScenarioReport, label: string) {
+  const cpu = (report.cpu?.serverMsPerOk ?? 0) / (base.cpu?.serverMsPerOk || 1);
+  const throughput = (report.requestsPerSecond ?? 0) / (base.requestsPerSecond || 1);
+  report.notes.push(`to ${label}: CPU per request × ${cpu.toFixed(3)}, req/s × ${throughput.toFixed(3)}`);
+}
+
 /** Hands the ceiling's process the headers and body of one real answer of `url`, for GET /same. */
 async function sameResponse(bench: Harness, url: string) {
   const answer = await fetch(url);
@@ -362,10 +369,7 @@ async function tracingCost(bench: Harness, selected: ReadonlySet<ScenarioName>) 
       for (const { report, result, sliceRps } of measured) {
         report.notes.unshift(`req/s per slice ${sliceRps.join(', ')}`);
         if (scenario === 'get-hot') report.cache = cacheFigures(result);
-        if (!untraced || report === untraced) continue;
-        const cpu = (report.cpu?.serverMsPerOk ?? 0) / (untraced.cpu?.serverMsPerOk || 1);
-        const throughput = (report.requestsPerSecond ?? 0) / (untraced.requestsPerSecond || 1);
-        report.notes.push(`to untraced: CPU per request × ${cpu.toFixed(3)}, req/s × ${throughput.toFixed(3)}`);
+        if (untraced && report !== untraced) noteAgainst(report, untraced, 'untraced');
       }
     };
     if (TRACING_VARIANTS.some(({ suffix }) => selected.has(`get-hot-${suffix}` as ScenarioName))) {
@@ -414,10 +418,7 @@ async function documentEventsCost(bench: Harness, selected: ReadonlySet<Scenario
     for (const { report, sliceRps } of measured) {
       report.notes.unshift(`req/s per slice ${sliceRps.join(', ')}`);
       report.notes.push(`DynamoDB calls per request: ${callsOf(report)}`);
-      if (!off || report === off) continue;
-      const cpu = (report.cpu?.serverMsPerOk ?? 0) / (off.cpu?.serverMsPerOk || 1);
-      const throughput = (report.requestsPerSecond ?? 0) / (off.requestsPerSecond || 1);
-      report.notes.push(`to events off: CPU per request × ${cpu.toFixed(3)}, req/s × ${throughput.toFixed(3)}`);
+      if (off && report !== off) noteAgainst(report, off, 'events off');
     }
   } finally {
     await Promise.all(started.map((api) => api.stop()));
@@ -448,8 +449,7 @@ async function authCost(bench: Harness, selected: ReadonlySet<ScenarioName>) {
   const redis = new Redis(bench.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     const hotId = `hot-auth-${bench.runTag}`;
-    await putHotDocument(bench.apiOrigin, hotId, [off.origin]);
-    for (let i = 0; i < 2; i++) await (await fetch(`${keyed.origin}/documents/${hotId}`, { headers })).arrayBuffer();
+    await putHotDocument(bench.apiOrigin, hotId, [off.origin, { origin: keyed.origin, headers }]);
     const entries = [
       { name: 'get-hot-auth-off' as const, spec: { ...bench.base, scenario: 'get-hot' as const, origin: off.origin, hotId } },
       { name: 'get-hot-api-key' as const, spec: { ...bench.base, scenario: 'get-hot' as const, origin: keyed.origin, hotId, headers } },
@@ -464,10 +464,7 @@ async function authCost(bench: Harness, selected: ReadonlySet<ScenarioName>) {
       report.cache = cacheFigures(result);
       if (report.name !== 'get-hot-api-key') continue;
       report.notes.push(`rate limit: ${(redisCalls / (warmup.responses + result.responses)).toFixed(4)} Redis calls per request (${redisCalls} for ${warmup.responses + result.responses} requests, warm-up included)`);
-      if (!unauthenticated) continue;
-      const cpu = (report.cpu?.serverMsPerOk ?? 0) / (unauthenticated.cpu?.serverMsPerOk || 1);
-      const throughput = (report.requestsPerSecond ?? 0) / (unauthenticated.requestsPerSecond || 1);
-      report.notes.push(`to auth off: CPU per request × ${cpu.toFixed(3)}, req/s × ${throughput.toFixed(3)}`);
+      if (unauthenticated) noteAgainst(report, unauthenticated, 'auth off');
     }
   } finally {
     redis.disconnect();

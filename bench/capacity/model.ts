@@ -466,6 +466,7 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
   const storeReadsOf = (entry: (typeof classes)[number]) => entry.redisMisses + entry.redisHits * refillShare + entry.uncacheable;
   const storeReads = sum(storeReadsOf);
 
+  const requests = reads + writes + deletes + listings + orders + orderReads;
   // ---- API CPU: ms per request as measured (1 KiB hot, 256 B cold); bytes above 1 KiB at an assumed cost per KiB
   const perKiB = (bytes: number) => Math.max(0, bytes / 1024 - 1) * api.cpuMsPerKiBSent;
   // Everything but the links; a read answered with a link costs the link's CPU (lookup and signature) instead of sending the bytes.
@@ -485,7 +486,7 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
     orders * bench.msPerOrder +
     orderReads * bench.coldMsPerRead +
     // Every request has a key and is counted by the rate limit (AUTH_MODE=api-key), links included.
-    (parameters.rateLimit.enabled ? (reads + writes + deletes + listings + orders + orderReads) * bench.authMsPerRequest : 0);
+    (parameters.rateLimit.enabled ? requests * bench.authMsPerRequest : 0);
   const podsAt = (cpuMs: number) => Math.max(api.availabilityZones * 2, ceil(cpuMs / 1000 / (api.vcpuPerPod * api.targetCpuUtilization)));
   // A link: a memo hit when the pod signed the document's URL earlier in the same expiry bucket, else
   // the uncached price. The hit ratio depends on the links per pod, so on the pods, which depend on
@@ -506,7 +507,6 @@ export function sizeDeployment(parameters: Parameters, bench: BenchFigures, hits
   const apiCores = cpuMs / 1000;
   const podsForCpu = ceil(apiCores / (api.vcpuPerPod * api.targetCpuUtilization));
   const apiPods = podsAt(cpuMs);
-  const requests = reads + writes + deletes + listings + orders + orderReads;
   const perPodRps = requests / apiPods;
   // A page's JSON: about the metadata of each of its items.
   const listingPageBytes = listing.pageItems * documents.metadataBytes;

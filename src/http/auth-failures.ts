@@ -1,4 +1,4 @@
-import type { WindowCount } from './window-counter.ts';
+import type { CountInWindow } from './window-counter.ts';
 
 const WINDOW_MS = 60_000;
 /** Sources remembered as blocked at once; past this the oldest block is forgotten first (memory stays bounded under a spread-out attack). */
@@ -16,9 +16,9 @@ const MAX_BLOCKED = 10_000;
 export class AuthFailureLimiter {
   private readonly blockedUntil = new Map<string, number>();
   private readonly limit: number;
-  private readonly count: (key: string, windowMs: number) => Promise<WindowCount | undefined>;
+  private readonly count: CountInWindow;
 
-  constructor(options: { perMinute: number; count: (key: string, windowMs: number) => Promise<WindowCount | undefined> }) {
+  constructor(options: { perMinute: number; count: CountInWindow }) {
     this.limit = options.perMinute;
     this.count = options.count;
   }

@@ -1,6 +1,6 @@
 import type { CountInWindow, WindowCount } from './window-counter.ts';
 
-/** How long counts wait in an instance before they are sent together, unless told otherwise. */
+/** How long counts wait in an instance before they are sent together. */
 export const FLUSH_MS = 100;
 
 export type BatchedWindowCounterOptions = {
@@ -8,10 +8,6 @@ export type BatchedWindowCounterOptions = {
   windowMs: number;
   /** The most a key may count in a window; near it every count goes to Redis before its answer. */
   limit: number;
-  /** How long counts made here wait before they are sent together. */
-  flushMs?: number;
-  /** Milliseconds, for tests. */
-  clock?: () => number;
 };
 
 /** What this instance knows of one key's window. */
@@ -38,13 +34,13 @@ type Tally = {
  * second) it passes at the capacity target (docs/capacity.md).
  *
  * A count is answered here, and sent with the others of its key within
- * `flushMs`, when the instance heard the shared count from Redis within the
+ * `FLUSH_MS`, when the instance heard the shared count from Redis within the
  * last two flush intervals, has counted less than one interval's worth of
  * the key's pace since, and the key is far from its limit: further than
  * what the shared count grows by, at its latest pace, in two intervals and
  * the time since Redis answered. Or when the key is past its limit (a
  * refusal: the count only grows until the window ends). Otherwise (the
- * counts of a window's first `flushMs` on this instance, which measure the
+ * counts of a window's first `FLUSH_MS` on this instance, which measure the
  * pace, the first after a lull, a burst, and every count near the limit) it
  * goes to Redis before its answer, and so the verdict near the limit is the
  * shared one. What other instances counted and had not sent yet is at most
@@ -58,21 +54,17 @@ export class BatchedWindowCounter {
   private readonly count: CountInWindow;
   private readonly windowMs: number;
   private readonly limit: number;
-  private readonly flushMs: number;
-  private readonly clock: () => number;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(options: BatchedWindowCounterOptions) {
     this.count = options.count;
     this.windowMs = options.windowMs;
     this.limit = options.limit;
-    this.flushMs = options.flushMs ?? FLUSH_MS;
-    this.clock = options.clock ?? Date.now;
   }
 
   /** Counts one for `key`: its count in the window so far, this one included, and the window's ms left. */
   add(key: string): WindowCount | Promise<WindowCount | undefined> {
-    const now = this.clock();
+    const now = Date.now();
     let tally = this.tallies.get(key);
     if (tally !== undefined && now >= tally.endsAt) {
       // Counts not sent by the window's end belonged to it; the next window starts from nothing.
@@ -85,11 +77,11 @@ export class BatchedWindowCounter {
     return { current: tally.known + tally.pending, ttl: tally.endsAt - now };
   }
 
-  /** Sends every key's pending counts now (the timer does it every `flushMs`; tests and close call it). */
+  /** Sends every key's pending counts now (the timer does it every `FLUSH_MS`; tests and close call it). */
   async flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    const now = this.clock();
+    const now = Date.now();
     const sent: Promise<unknown>[] = [];
     for (const [key, tally] of this.tallies) {
       // Counts of an ended window stay out of the next one (sent now, they would start it).
@@ -105,8 +97,8 @@ export class BatchedWindowCounter {
     const { rate } = tally;
     if (rate === undefined) return false;
     const age = now - tally.heardAt;
-    if (age > 2 * this.flushMs || tally.pending >= Math.max(1, rate * this.flushMs)) return false;
-    const margin = rate * (2 * this.flushMs + age);
+    if (age > 2 * FLUSH_MS || tally.pending >= Math.max(1, rate * FLUSH_MS)) return false;
+    const margin = rate * (2 * FLUSH_MS + age);
     return tally.known + tally.pending + 1 + margin <= this.limit;
   }
 
@@ -127,9 +119,9 @@ export class BatchedWindowCounter {
   }
 
   private learn(key: string, counted: WindowCount): void {
-    const now = this.clock();
-    // A key without expiry (ttl < 0) should not exist; count it as a full window rather than forever.
-    const endsAt = now + (counted.ttl >= 0 ? counted.ttl : this.windowMs);
+    const now = Date.now();
+    // The script gives a key without expiry one, so the time left is never negative.
+    const endsAt = now + counted.ttl;
     const tally = this.tallies.get(key);
     if (tally === undefined || now >= tally.endsAt) {
       // The first answer of a window here (what was counted here in an ended one went with it).
@@ -146,7 +138,7 @@ export class BatchedWindowCounter {
     // The pace over at least a flush interval, in which every other instance has sent what it counted:
     // over less, the shared count grows by what some instances sent and not by what they counted.
     const elapsed = now - tally.sampledAt;
-    if (elapsed < this.flushMs) return;
+    if (elapsed < FLUSH_MS) return;
     const pace = (tally.known - tally.sampled) / elapsed;
     // Quick to rise, slow to fall: a burst widens the margin at once, a lull narrows it over a few answers.
     tally.rate = tally.rate === undefined ? pace : Math.max(pace, tally.rate / 2);
@@ -156,7 +148,7 @@ export class BatchedWindowCounter {
 
   private schedule(): void {
     if (this.timer !== undefined) return;
-    this.timer = setTimeout(() => void this.flush(), this.flushMs);
+    this.timer = setTimeout(() => void this.flush(), FLUSH_MS);
     this.timer.unref();
   }
 }
