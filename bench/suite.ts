@@ -83,7 +83,7 @@ async function ceilingAndGetHot(bench: Harness, selected: ReadonlySet<ScenarioNa
 
 /** "to <label>: CPU per request × …, req/s × …": a row against the one it was measured with, in alternating slices. */
 function noteAgainst(report: ScenarioReport, base: ScenarioReport, label: string) {
-  const cpu = (report.cpu?.serverMsPerOk ?? 0) / (base.cpu?.serverMsPerOk || 1);
+  const cpu = (report.cpu?.serverUsPerOk ?? 0) / (base.cpu?.serverUsPerOk || 1);
   const throughput = (report.requestsPerSecond ?? 0) / (base.requestsPerSecond || 1);
   report.notes.push(`to ${label}: CPU per request × ${cpu.toFixed(3)}, req/s × ${throughput.toFixed(3)}`);
 }

@@ -7,6 +7,8 @@ import type { Estimate } from './simulate.ts';
 // is a pure function of the model's output, so the file is reproducible.
 
 const n = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+// CPU figures come from µs with two decimals: four significant digits of a ms.
+const ms = (value: number) => `${Number(value.toPrecision(4))} ms`;
 const usd = (value: number) => `$${n(value)}`;
 const pct = (ratio: number, digits = 1) => `${(ratio * 100).toFixed(digits)}%`;
 const ci = (estimate: Estimate) => `${pct(estimate.mean)} ± ${(estimate.halfWidth * 100).toFixed(2)}`;
@@ -126,19 +128,19 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
         ['documents', `${n(p.documents.count)}, reads Zipf with exponent ${p.documents.zipfExponent}`, 'parameters (assumed)'],
         ['sizes (share of documents)', p.documents.sizes.map((size) => `${bytes(size.bytes)} ${pct(size.share, 2)}`).join(', '), `parameters (assumed); mean ${bytes(base.reads.meanSize)}`],
         ['cacheable up to', bytes(p.documents.cacheableMaxBytes), 'larger documents stream from S3, never cached'],
-        ['API CPU per hot read (memory hit, 1 KiB)', `${bench.hotMsPerRead} ms`, 'measured: `get-hot` (no authentication)'],
-        ['API CPU per read missing both caches', `${bench.coldMsPerRead} ms`, 'measured: `get-cold` (Redis GET, DynamoDB GetItem, Redis fill)'],
-        ['API CPU per read from Redis', `${bench.warmMsPerRead} ms`, bench.warmMeasured ? 'measured: `get-warm`' : 'assumed: the cold figure, an upper bound (`get-warm` measures it; this latest.json predates it)'],
-        ['API CPU per order', `${bench.msPerOrder} ms`, 'measured: `post-orders`'],
-        ['API CPU per document write', `${bench.msPerDocumentWrite} ms`, 'measured: `post-documents-small`'],
+        ['API CPU per hot read (memory hit, 1 KiB)', `${ms(bench.hotMsPerRead)}`, 'measured: `get-hot` (no authentication)'],
+        ['API CPU per read missing both caches', `${ms(bench.coldMsPerRead)}`, 'measured: `get-cold` (Redis GET, DynamoDB GetItem, Redis fill)'],
+        ['API CPU per read from Redis', `${ms(bench.warmMsPerRead)}`, bench.warmMeasured ? 'measured: `get-warm`' : 'assumed: the cold figure, an upper bound (`get-warm` measures it; this latest.json predates it)'],
+        ['API CPU per order', `${ms(bench.msPerOrder)}`, 'measured: `post-orders`'],
+        ['API CPU per document write', `${ms(bench.msPerDocumentWrite)}`, 'measured: `post-documents-small`'],
         [
           'API CPU per direct link',
-          `${n(base.api.link.linkMs, 3)} ms: ${pct(base.api.link.hit)} memo hits at ${bench.memoHitMsPerLink} ms, the rest at ${p.cdn.uncachedCpuMsPerLink} ms`,
+          `${n(base.api.link.linkMs, 3)} ms: ${pct(base.api.link.hit)} memo hits at ${ms(bench.memoHitMsPerLink)}, the rest at ${p.cdn.uncachedCpuMsPerLink} ms`,
           `memo hit ${linkSources(bench).memoHit}; uncached ${linkSources(bench).uncached}; hit ratio per pod and expiry bucket (The CDN tier)`,
         ],
         [
           'API CPU per listing page',
-          `${bench.msPerListingPage} ms`,
+          `${ms(bench.msPerListingPage)}`,
           !bench.listingMeasured
             ? 'assumed (`list-documents` measures it; this latest.json has no such row)'
             : `measured: \`list-documents\` (pages of 100 small documents)${
@@ -267,7 +269,7 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
       `- The rate limiter counts every request (\`AUTH_MODE=api-key\`). The largest tenant sends ${pct(p.rateLimit.largestTenantShare, 0)} of the traffic, spread over every pod: each pod sends its counts in one call every 100 ms, and one by one only in its first 100 ms of each minute's window (they measure the tenant's pace) and near the tenant's limit (not modelled: each tenant's limit, \`RATE_LIMIT_PER_MINUTE\`, is taken to be above its traffic, so the largest tenant's ${n((base.rates.requests * p.rateLimit.largestTenantShare * 60) / 1e6, 0)} M requests a minute need a limit above that, not the default 60,000). The other tenants' counts are taken as one Redis call each, an upper bound.`,
       `- The load balancers are counted from published figures only: ${n(ALB.reservedLcuPerLoadBalancer)} reservable LCU and ${n(ALB.targetsPerLoadBalancer)} targets per ALB; AWS publishes no throughput ceiling for one ALB. Several ALBs sit behind DNS (weighted records), each with its own target group (a target group belongs to one load balancer), so the pods are split into as many groups.`,
       `- CloudFront: cache key without the query string (a cache policy such as CachingOptimized), so the signed URL's Expires, Signature and Key-Pair-Id (or Policy) do not split the cache; all viewers of a document share one cached object. A policy that includes query strings would make every link a miss. Hit ratio from ${p.cdn.cacheLocations} independent caches keeping an object ${n(p.cdn.retentionSeconds / 3600)} h after its last request (both assumed).`,
-      `- One link per read through CloudFront (clients ask again for each read; a client that keeps a link until it expires asks less). A link's CPU is the memo hit's (${bench.memoHitMsPerLink} ms) or the uncached price (${p.cdn.uncachedCpuMsPerLink} ms), as in the inputs; a memo miss whose document's location is still in the pod's memory (\`DocumentCache.location\`, kept across buckets) skips the GetItem, so the uncached price is an upper bound. Requests reach the pods at random (the load balancers), independently of popularity. The caches still hold the content of linked documents up to ${bytes(p.documents.cacheableMaxBytes)}, as simulated: Redis traffic is an upper bound.`,
+      `- One link per read through CloudFront (clients ask again for each read; a client that keeps a link until it expires asks less). A link's CPU is the memo hit's (${ms(bench.memoHitMsPerLink)}) or the uncached price (${p.cdn.uncachedCpuMsPerLink} ms), as in the inputs; a memo miss whose document's location is still in the pod's memory (\`DocumentCache.location\`, kept across buckets) skips the GetItem, so the uncached price is an upper bound. Requests reach the pods at random (the load balancers), independently of popularity. The caches still hold the content of linked documents up to ${bytes(p.documents.cacheableMaxBytes)}, as simulated: Redis traffic is an upper bound.`,
     ]
       .filter(Boolean)
       .join('\n'),
@@ -314,7 +316,7 @@ function cdnSection(p: Parameters, bench: BenchFigures, base: Deployment, extras
     '## The CDN tier (issue 21)',
     `Documents whose content is in S3 (above the inline ${bytes(p.documents.inlineMaxBytes)}) and at least ${bytes(p.cdn.redirectMinBytes)} large (\`DOCUMENT_REDIRECT_MIN_BYTES\`) are read through a CloudFront signed link: a plain GET answers 307 to it, or the client asks \`GET /documents/{id}/link\`; ${pct(p.cdn.followShare, 0)} of those reads follow it (assumed). Smaller documents are still served by the pods. ` +
       `The pods answer ${n(c.viaLink)} link requests a second (${n(p.cdn.linkResponseBytes)} B each, headers included), ${n(l.linkCores)} cores of lookup and signing (${n(l.linkMs, 3)} ms a link); CloudFront sends the bytes. ` +
-      `A pod signs a document's URL once per expiry bucket (B = min(60 s, TTL / 5) = ${n(l.bucketSeconds)} s with \`DOCUMENT_LINK_TTL_SECONDS\` ${n(p.cdn.linkTtlSeconds)}) and keeps the document's location in memory: every other link to it in the bucket is a memo hit (${bench.memoHitMsPerLink} ms); the first costs the uncached price (${p.cdn.uncachedCpuMsPerLink} ms; both in the inputs above, with their sources). ` +
+      `A pod signs a document's URL once per expiry bucket (B = min(60 s, TTL / 5) = ${n(l.bucketSeconds)} s with \`DOCUMENT_LINK_TTL_SECONDS\` ${n(p.cdn.linkTtlSeconds)}) and keeps the document's location in memory: every other link to it in the bucket is a memo hit (${ms(bench.memoHitMsPerLink)}); the first costs the uncached price (${p.cdn.uncachedCpuMsPerLink} ms; both in the inputs above, with their sources). ` +
       `The ${n(l.linkedDocuments)} linked documents (the size classes linked, their share of ${n(p.documents.count)}) keep the reads' Zipf popularity (exponent ${p.documents.zipfExponent}: sizes are independent of popularity); a pod gets ${n(l.linksPerPodPerBucket)} link requests a bucket, for ${n(l.distinct)} distinct documents on average (Σ_j 1 − (1 − p_j)^n, \`linkMemoHitRatio\` in \`bench/capacity/model.ts\`), so ${pct(l.hit)} are memo hits. ` +
       `The links per pod depend on the pods, which depend on the link's CPU: the hit ratio is taken at the ${n(l.firstPassPods)} pods of a first sizing with every link uncached (more pods, fewer links each: a lower hit ratio than at the final ${n(base.api.apiPods)}, so conservative), then the pods are sized again with it. ` +
       `The memo holds ${n(l.memoEntries)} URLs (${n(p.cdn.linkMemoMaxEntries)} entries and ${bytes(p.cdn.linkMemoMaxBytes)} at most, an entry of a CloudFront URL ${n(p.cdn.linkMemoEntryBytes)} B as it counts them). ` +
