@@ -102,6 +102,8 @@ export async function putHotDocument(origin: string, id: string, readThrough: re
 
 /** Runs one job of transfer.ts (its own process) and reads its answer (a resumable-prepare's says where its upload is). */
 export async function move(job: Record<string, unknown>): Promise<{ ms: number; ok: number; location?: string; offset?: number }> {
-  const { stdout } = await promisify(execFile)(process.execPath, [`${here}transfer.ts`, JSON.stringify(job)], { maxBuffer: 1024 * 1024 });
+  const { stdout, stderr } = await promisify(execFile)(process.execPath, [`${here}transfer.ts`, JSON.stringify(job)], { maxBuffer: 1024 * 1024 });
+  // What it says of a failed transfer (the statuses answered) belongs in the run's log.
+  if (stderr) process.stderr.write(stderr);
   return JSON.parse(stdout) as { ms: number; ok: number; location?: string; offset?: number };
 }
