@@ -42,7 +42,7 @@ variable "node_instance_types" {
 variable "node_count" {
   description = "Nodes of the group: the cluster autoscaler (k8s/cluster-autoscaler) keeps it between min and max; desired is the size at creation only. The default max is docs/capacity.md's nodes at the targets plus a rollout's surge (docs/deploy.md, \"Nodes\")."
   type        = object({ min = number, desired = number, max = number })
-  default     = { min = 2, desired = 3, max = 342 }
+  default     = { min = 2, desired = 3, max = 340 }
 
   validation {
     condition     = var.node_count.min >= 1 && var.node_count.min <= var.node_count.desired && var.node_count.desired <= var.node_count.max
