@@ -147,11 +147,11 @@ const RETRIES = 5;
 
 /**
  * A transfer through the API, as a client that honours 503 + Retry-After
- * would make it: an API whose event loop lags (a loaded machine) sheds new
- * requests by design, and a refused upload is not a lost one. Each retry is
- * logged, with the problem's code.
+ * would make it: on a starved machine the API refuses some (a store call
+ * past its deadline, a lagging event loop), by design, and a refused upload
+ * is not a lost one. Each retry is logged, with the problem's code.
  */
-async function transferOnce(job: Extract<Job, { kind: 'upload' | 'download' }>, id: string): Promise<Answer> {
+async function transfer(job: Extract<Job, { kind: 'upload' | 'download' }>, id: string): Promise<Answer> {
   for (let attempt = 0; ; attempt++) {
     const answer =
       job.kind === 'upload' ? await http('PUT', `${job.origin}/documents/${id}`, body(job.size), job.size) : await http('GET', `${job.origin}/documents/${id}`);
@@ -163,7 +163,7 @@ async function transferOnce(job: Extract<Job, { kind: 'upload' | 'download' }>, 
 }
 
 async function throughApi(job: Extract<Job, { kind: 'upload' | 'download' }>): Promise<number> {
-  const answers = await Promise.all(job.ids.map((id) => transferOnce(job, id)));
+  const answers = await Promise.all(job.ids.map((id) => transfer(job, id)));
   const ok = answers.filter((answer) => answer.status < 300 && (job.kind === 'upload' || answer.bytes === job.size)).length;
   if (ok < answers.length) console.error(`[bench] transfer: ${job.kind} statuses ${answers.map((answer) => answer.status).join(',')}`);
   return ok;

@@ -206,11 +206,11 @@ export function readBench(path: string, parameters: Parameters): BenchFigures {
     hotMsPerRead: msPerOk(hot),
     hotRatioToCeiling: hot.ratioToCeiling,
     coldMsPerRead: msPerOk(scenario('get-cold')),
-    warmMsPerRead: (warm && msPerOk(warm)) ?? msPerOk(scenario('get-cold')),
+    warmMsPerRead: warm ? msPerOk(warm) : msPerOk(scenario('get-cold')),
     warmMeasured: warm !== undefined,
     msPerOrder: msPerOk(scenario('post-orders')),
     msPerDocumentWrite: msPerOk(scenario('post-documents-small')),
-    msPerListingPage: (listing && msPerOk(listing)) ?? parameters.listing.assumedCpuMsPerPage,
+    msPerListingPage: listing ? msPerOk(listing) : parameters.listing.assumedCpuMsPerPage,
     listingMeasured: listing !== undefined,
     listingRun,
     eventsRatios:
@@ -219,7 +219,7 @@ export function readBench(path: string, parameters: Parameters): BenchFigures {
         : undefined,
     burstRate: burst.requestsPerSecond!,
     burstP95Ms: burst.latencyMs!.p95,
-    memoHitMsPerLink: (link && msPerOk(link)) ?? parameters.cdn.memoHitCpuMsPerLink,
+    memoHitMsPerLink: link ? msPerOk(link) : parameters.cdn.memoHitCpuMsPerLink,
     linkMeasured: link !== undefined,
     // A ratio of two rows of one run, applied to this file's hot read: the rows may come from a run of their own on another host.
     authMsPerRequest: msPerOk(hot) * Math.max(0, msPerOk(scenario('get-hot-api-key')) / msPerOk(scenario('get-hot-auth-off')) - 1),

@@ -2,6 +2,7 @@ import { ALB, CLOUDFRONT, DYNAMODB, EC2, ELASTICACHE, MESSAGING, NLB, PRICE_REGI
 import type { Sensitivity } from './capacity.ts';
 import type { BenchFigures, burstPlan, Deployment, HitRatios, Limit, Parameters, TimeToServe } from './model.ts';
 import type { Estimate } from './simulate.ts';
+import { FLUSH_MS } from '../../src/http/batched-window-counter.ts';
 
 // docs/capacity.md, and the summary `make capacity` prints. Everything here
 // is a pure function of the model's output, so the file is reproducible.
@@ -128,11 +129,11 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
         ['documents', `${n(p.documents.count)}, reads Zipf with exponent ${p.documents.zipfExponent}`, 'parameters (assumed)'],
         ['sizes (share of documents)', p.documents.sizes.map((size) => `${bytes(size.bytes)} ${pct(size.share, 2)}`).join(', '), `parameters (assumed); mean ${bytes(base.reads.meanSize)}`],
         ['cacheable up to', bytes(p.documents.cacheableMaxBytes), 'larger documents stream from S3, never cached'],
-        ['API CPU per hot read (memory hit, 1 KiB)', `${ms(bench.hotMsPerRead)}`, 'measured: `get-hot` (no authentication)'],
-        ['API CPU per read missing both caches', `${ms(bench.coldMsPerRead)}`, 'measured: `get-cold` (Redis GET, DynamoDB GetItem, Redis fill)'],
-        ['API CPU per read from Redis', `${ms(bench.warmMsPerRead)}`, bench.warmMeasured ? 'measured: `get-warm`' : 'assumed: the cold figure, an upper bound (`get-warm` measures it; this latest.json predates it)'],
-        ['API CPU per order', `${ms(bench.msPerOrder)}`, 'measured: `post-orders`'],
-        ['API CPU per document write', `${ms(bench.msPerDocumentWrite)}`, 'measured: `post-documents-small`'],
+        ['API CPU per hot read (memory hit, 1 KiB)', ms(bench.hotMsPerRead), 'measured: `get-hot` (no authentication)'],
+        ['API CPU per read missing both caches', ms(bench.coldMsPerRead), 'measured: `get-cold` (Redis GET, DynamoDB GetItem, Redis fill)'],
+        ['API CPU per read from Redis', ms(bench.warmMsPerRead), bench.warmMeasured ? 'measured: `get-warm`' : 'assumed: the cold figure, an upper bound (`get-warm` measures it; this latest.json predates it)'],
+        ['API CPU per order', ms(bench.msPerOrder), 'measured: `post-orders`'],
+        ['API CPU per document write', ms(bench.msPerDocumentWrite), 'measured: `post-documents-small`'],
         [
           'API CPU per direct link',
           `${n(base.api.link.linkMs, 3)} ms: ${pct(base.api.link.hit)} memo hits at ${ms(bench.memoHitMsPerLink)}, the rest at ${p.cdn.uncachedCpuMsPerLink} ms`,
@@ -140,7 +141,7 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
         ],
         [
           'API CPU per listing page',
-          `${ms(bench.msPerListingPage)}`,
+          ms(bench.msPerListingPage),
           !bench.listingMeasured
             ? 'assumed (`list-documents` measures it; this latest.json has no such row)'
             : `measured: \`list-documents\` (pages of 100 small documents)${
@@ -149,7 +150,7 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
         ],
         [
           'API CPU of a key and the rate limit, per request',
-          p.rateLimit.enabled ? `${n(bench.authMsPerRequest, 4)} ms` : 'none: AUTH_MODE=none',
+          p.rateLimit.enabled ? ms(bench.authMsPerRequest) : 'none: AUTH_MODE=none',
           `measured: the hot read's CPU × (\`get-hot-api-key\` over \`get-hot-auth-off\` − 1), two rows of one run${
             bench.authRun ? ` (\`bench/${bench.authRun.file}\`)` : ''
           }; added to every request`,
@@ -266,7 +267,7 @@ export function renderMarkdown(parameters: Parameters, bench: BenchFigures, hits
       `- Listing pages are full (tenants hold ${n(p.listing.pageItems)} documents or more). Sizes an item's listing and event attributes add (${p.documents.listingAttributeBytes} B, ${p.events.itemAttributeBytes} B) and an index entry's (${p.listing.indexEntryBytes} B) are those of an item of the local stack for a 6-character tenant (91, 75 after its mark and 124 B), rounded up; a trace context, kept on the item when tracing is on, adds about 80 B.`,
       `- Redis ops/s per node: ${REDIS_OPS_NOTE}. Sized at ${pct(p.redis.planningUtilization, 0)} of that and of the baseline network; reads go to the shard primaries (the service uses one endpoint), replicas only replicate.`,
       '- Clients keep connections open for ' + n(p.loadBalancer.requestsPerConnection) + ' requests; connections live ' + n(p.loadBalancer.connectionSeconds) + ' s.',
-      `- The rate limiter counts every request (\`AUTH_MODE=api-key\`). The largest tenant sends ${pct(p.rateLimit.largestTenantShare, 0)} of the traffic, spread over every pod: each pod sends its counts in one call every 100 ms, and one by one only in its first 100 ms of each minute's window (they measure the tenant's pace) and near the tenant's limit (not modelled: each tenant's limit, \`RATE_LIMIT_PER_MINUTE\`, is taken to be above its traffic, so the largest tenant's ${n((base.rates.requests * p.rateLimit.largestTenantShare * 60) / 1e6, 0)} M requests a minute need a limit above that, not the default 60,000). The other tenants' counts are taken as one Redis call each, an upper bound.`,
+      `- The rate limiter counts every request (\`AUTH_MODE=api-key\`). The largest tenant sends ${pct(p.rateLimit.largestTenantShare, 0)} of the traffic, spread over every pod: each pod sends its counts in one call every ${FLUSH_MS} ms, and one by one only in its first ${FLUSH_MS} ms of each minute's window (they measure the tenant's pace) and near the tenant's limit (not modelled: each tenant's limit, \`RATE_LIMIT_PER_MINUTE\`, is taken to be above its traffic, so the largest tenant's ${n((base.rates.requests * p.rateLimit.largestTenantShare * 60) / 1e6, 0)} M requests a minute need a limit above that, not the default 60,000). The other tenants' counts are taken as one Redis call each, an upper bound.`,
       `- The load balancers are counted from published figures only: ${n(ALB.reservedLcuPerLoadBalancer)} reservable LCU and ${n(ALB.targetsPerLoadBalancer)} targets per ALB; AWS publishes no throughput ceiling for one ALB. Several ALBs sit behind DNS (weighted records), each with its own target group (a target group belongs to one load balancer), so the pods are split into as many groups.`,
       `- CloudFront: cache key without the query string (a cache policy such as CachingOptimized), so the signed URL's Expires, Signature and Key-Pair-Id (or Policy) do not split the cache; all viewers of a document share one cached object. A policy that includes query strings would make every link a miss. Hit ratio from ${p.cdn.cacheLocations} independent caches keeping an object ${n(p.cdn.retentionSeconds / 3600)} h after its last request (both assumed).`,
       `- One link per read through CloudFront (clients ask again for each read; a client that keeps a link until it expires asks less). A link's CPU is the memo hit's (${ms(bench.memoHitMsPerLink)}) or the uncached price (${p.cdn.uncachedCpuMsPerLink} ms), as in the inputs; a memo miss whose document's location is still in the pod's memory (\`DocumentCache.location\`, kept across buckets) skips the GetItem, so the uncached price is an upper bound. Requests reach the pods at random (the load balancers), independently of popularity. The caches still hold the content of linked documents up to ${bytes(p.documents.cacheableMaxBytes)}, as simulated: Redis traffic is an upper bound.`,

@@ -65,12 +65,7 @@ export class BatchedWindowCounter {
   /** Counts one for `key`: its count in the window so far, this one included, and the window's ms left. */
   add(key: string): WindowCount | Promise<WindowCount | undefined> {
     const now = Date.now();
-    let tally = this.tallies.get(key);
-    if (tally !== undefined && now >= tally.endsAt) {
-      // Counts not sent by the window's end belonged to it; the next window starts from nothing.
-      this.tallies.delete(key);
-      tally = undefined;
-    }
+    const tally = this.live(key, now);
     if (tally === undefined || !this.answeredHere(tally, now)) return this.send(key, 1);
     tally.pending += 1;
     this.schedule();
@@ -83,12 +78,17 @@ export class BatchedWindowCounter {
     this.timer = undefined;
     const now = Date.now();
     const sent: Promise<unknown>[] = [];
-    for (const [key, tally] of this.tallies) {
-      // Counts of an ended window stay out of the next one (sent now, they would start it).
-      if (now >= tally.endsAt) this.tallies.delete(key);
-      else if (tally.pending > 0) sent.push(this.send(key, 0));
-    }
+    // Counts of an ended window stay out of the next one (sent now, they would start it).
+    for (const key of this.tallies.keys()) if ((this.live(key, now)?.pending ?? 0) > 0) sent.push(this.send(key, 0));
     await Promise.all(sent);
+  }
+
+  /** The key's tally, unless its window has ended: counts not sent by then belonged to it, and the next window starts from nothing. */
+  private live(key: string, now: number): Tally | undefined {
+    const tally = this.tallies.get(key);
+    if (tally === undefined || now < tally.endsAt) return tally;
+    this.tallies.delete(key);
+    return undefined;
   }
 
   /** Whether a count can be answered here: the window is spent (for good: counts only grow), or far from spent as of a recent answer. */
@@ -122,8 +122,8 @@ export class BatchedWindowCounter {
     const now = Date.now();
     // The script gives a key without expiry one, so the time left is never negative.
     const endsAt = now + counted.ttl;
-    const tally = this.tallies.get(key);
-    if (tally === undefined || now >= tally.endsAt) {
+    const tally = this.live(key, now);
+    if (tally === undefined) {
       // The first answer of a window here (what was counted here in an ended one went with it).
       this.tallies.set(key, { known: counted.current, pending: 0, endsAt, heardAt: now, sampledAt: now, sampled: counted.current, rate: undefined });
       return;
