@@ -326,12 +326,18 @@ function harmonic(n: number, s: number): number {
 export function cdnHitRatio(readsPerSecond: number, n: number, s: number, locations: number, retentionSeconds: number): number {
   const norm = harmonic(n, s);
   const a = (readsPerSecond * retentionSeconds) / (locations * norm);
-  const term = (k: number) => k ** -s * (1 - Math.exp(-a * k ** -s));
+  return zipfSum(n, (k) => k ** -s * (1 - Math.exp(-a * k ** -s))) / norm;
+}
+
+/**
+ * Σ term(k) for k = 1..n, exact for the first million terms; past them the terms of a Zipf
+ * catalogue change slowly, so the tail is integrated over ln k (Simpson: term(x) dx with x = e^u).
+ */
+function zipfSum(n: number, term: (k: number) => number): number {
   const exact = Math.min(n, 1_000_000);
   let sum = 0;
   for (let k = 1; k <= exact; k++) sum += term(k);
   if (n > exact) {
-    // The tail, integrated over ln k (Simpson): x^-s (1 - exp(-a x^-s)) dx with x = e^u.
     const [from, to] = [Math.log(exact + 0.5), Math.log(n + 0.5)];
     const steps = 2000;
     const h = (to - from) / steps;
@@ -340,7 +346,7 @@ export function cdnHitRatio(readsPerSecond: number, n: number, s: number, locati
     for (let i = 1; i < steps; i++) integral += f(from + i * h) * (i % 2 ? 4 : 2);
     sum += (integral * h) / 3;
   }
-  return sum / norm;
+  return sum;
 }
 
 /** The expiry bucket of a link (seconds): src/documents/links.ts's expiryBucketMs, min(60 s, TTL / 5). */
@@ -360,22 +366,13 @@ export function linkBucketSeconds(ttlSeconds: number): number {
  */
 export function linkMemoHitRatio(documents: number, s: number, n: number, maxEntries = Infinity) {
   if (n <= 0 || documents <= 0) return { hit: 0, distinct: 0, capped: false };
-  let norm = 0;
-  for (let j = 1; j <= documents; j++) norm += j ** -s;
-  let distinct = 0;
-  let distinctOfTop = 0;
-  let shareOfTop = 0;
+  const norm = harmonic(documents, s);
+  // 1 - (1 - p)^n without the rounding of 1 - p for small p.
+  const seen = (j: number) => -Math.expm1(n * Math.log1p(-(j ** -s) / norm));
+  const distinct = zipfSum(documents, seen);
   const top = Math.min(documents, maxEntries);
-  for (let j = 1; j <= documents; j++) {
-    const pj = j ** -s / norm;
-    // 1 - (1 - p)^n without the rounding of 1 - p for small p.
-    const seen = -Math.expm1(n * Math.log1p(-pj));
-    distinct += seen;
-    if (j <= top) {
-      distinctOfTop += seen;
-      shareOfTop += pj;
-    }
-  }
+  const distinctOfTop = top === documents ? distinct : zipfSum(top, seen);
+  const shareOfTop = harmonic(top, s) / norm;
   if (distinct <= maxEntries) return { hit: 1 - distinct / n, distinct, capped: false };
   return { hit: 1 - (distinctOfTop + n * (1 - shareOfTop)) / n, distinct, capped: true };
 }

@@ -115,4 +115,25 @@ describe('capacity model: CDN, tiered prices, load balancers', () => {
     }
     expect(cdnHitRatio(reads, n, s, locations, seconds)).toBeCloseTo(hits / reads, 4);
   });
+
+  it('integrates the memo of links past a million documents as the plain sum would', () => {
+    // 3 million documents; 30 million links (about 2.5 million distinct documents), so that a memo of
+    // 1.5 million is reached and its bound integrated past the first million too. Every term summed here.
+    const [documents, s, n, entries] = [3_000_000, 1, 30_000_000, 1_500_000];
+    let norm = 0;
+    for (let j = 1; j <= documents; j++) norm += j ** -s;
+    let [distinct, distinctOfTop, shareOfTop] = [0, 0, 0];
+    for (let j = 1; j <= documents; j++) {
+      const p = j ** -s / norm;
+      const seen = 1 - (1 - p) ** n;
+      distinct += seen;
+      if (j <= entries) [distinctOfTop, shareOfTop] = [distinctOfTop + seen, shareOfTop + p];
+    }
+    const open = linkMemoHitRatio(documents, s, n);
+    expect(open.distinct / distinct).toBeCloseTo(1, 6);
+    expect(open.hit).toBeCloseTo(1 - distinct / n, 6);
+    const capped = linkMemoHitRatio(documents, s, n, entries);
+    expect(capped.capped).toBe(true);
+    expect(capped.hit).toBeCloseTo(1 - (distinctOfTop + n * (1 - shareOfTop)) / n, 6);
+  });
 });
