@@ -13,6 +13,8 @@ import { loopLateness, report, sleep, stats, watchUnhandled } from './support.ts
 // command timeout and the circuit around Redis.
 
 const DOCS = 40;
+/** Reads while blackholed, at the least: enough that the few that wait for a timeout are under 1 %. */
+const MIN_READS = 2000;
 const config = { MEMORY_CACHE_MAX_BYTES: 0 };
 const { REDIS_COMMAND_TIMEOUT_MS: commandTimeoutMs, REDIS_HEARTBEAT_MS: heartbeatMs } = testConfig();
 /** The longest pause between two reconnect attempts (createRedis' retryStrategy) and the circuit's default pause. */
@@ -52,7 +54,7 @@ async function health() {
 }
 
 describe('Redis blackholed', () => {
-  it('reads stay 200 and fast, health says degraded, hits resume after recovery, no unhandled rejection', async () => {
+  it('reads stay 200 and fast, health says degraded, hits resume after recovery, no unhandled rejection', { timeout: 60_000 }, async () => {
     const unhandled = watchUnhandled();
     try {
       // The store's latency: a first read of each document is a miss, served by DynamoDB.
@@ -72,8 +74,12 @@ describe('Redis blackholed', () => {
       const blackholedAt = performance.now();
       const latencies: number[] = [];
       const statuses = new Map<number, number>();
+      // Only the reads in flight when Redis went dark, and a probe before the heartbeat drops
+      // the hung connection, wait for a command timeout (about eight): a fixed count, so the
+      // phase lasts until MIN_READS reads as well as 4 s. With 4 s alone a starved machine
+      // served 641 reads, and the p99 was one of those eight.
       const workers = Array.from({ length: 4 }, async (_, worker) => {
-        for (let i = 0; performance.now() - blackholedAt < 4000; i++) {
+        for (let i = 0; performance.now() - blackholedAt < 4000 || latencies.length < MIN_READS; i++) {
           const id = ids[(worker * 7 + i) % ids.length]!;
           const { ms, response } = await timedGet(id);
           latencies.push(ms);
@@ -83,10 +89,10 @@ describe('Redis blackholed', () => {
       });
       await Promise.all(workers);
       const during = stats(latencies);
-      const bound = commandTimeoutMs + store.p99;
+      const bound = commandTimeoutMs + store.p99 + lateness.maxMs();
       report('redis blackhole: store (miss) latency ms', store);
       report('redis blackhole: GET latency ms while blackholed', during);
-      report('redis blackhole: p99 bound ms (command timeout + store p99)', bound);
+      report('redis blackhole: p99 bound ms (command timeout + store p99 + event-loop lag)', bound);
       expect(Object.fromEntries(statuses)).toEqual({ 200: latencies.length });
       expect(during.p99).toBeLessThan(bound);
       // Not just the p99: no read ever waited for more than one command timeout per Redis call it made
