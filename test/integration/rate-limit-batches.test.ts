@@ -53,6 +53,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all([one?.close(), two?.close()]);
+  // Test files share a worker's modules (test/vitest.config.ts): the next file gets the plain prototype.
+  counts.mockRestore();
 });
 
 describe('rate limit counts in batches', () => {
