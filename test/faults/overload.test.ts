@@ -24,8 +24,11 @@ import { assertBuilt, kill, report, sleep, startServer, stats, type ServerProces
 //   scheduling slack.
 // - Refusing costs less than accepting: 503s come back faster than 201s, at
 //   the median and at the p99.
-// Measured after the first second (opening 1000 connections at once costs
-// the first wave 1-2.5 s whatever the server does; bounded by MAX_ANY_MS).
+// Measured after the first second: opening 1000 connections at once costs
+// the first wave 1-2.5 s whatever the server does, and on a starved machine
+// one of its requests took 10.2 s (the connections wait in the kernel's
+// queues for a process that barely runs), so the first second is bounded
+// only by the load generator's 20 s timeout; the rest by MAX_ANY_MS.
 // The flood lasts 5 s and until 64 orders sent after its first second were
 // accepted: beside two busy loops the first 64 accepted orders once took
 // 5.4 s (the emulator starved), so that in 5 s not one order sent after the
@@ -204,7 +207,7 @@ describe('overload: connections far above capacity', () => {
     expect(steadyShed.p50).toBeLessThan(steadyAccepted.p50);
     expect(steadyShed.p99).toBeLessThan(steadyAccepted.p99);
     // ... and nothing was left waiting.
-    expect(Math.max(accepted.max, shed.max)).toBeLessThan(MAX_ANY_MS);
+    expect(Math.max(steadyAccepted.max, steadyShed.max)).toBeLessThan(MAX_ANY_MS);
 
     // And once the flood stops and the orders still in flight are done (the
     // cap's worth at the accepted rate, with the same margin as above), the
