@@ -73,6 +73,8 @@ describe('Redis blackholed', () => {
       const lateness = loopLateness();
       const blackholedAt = performance.now();
       const latencies: number[] = [];
+      /** Reads begun once the hung connection was dropped: they cannot wait on Redis, so they are the store's latency under this load. */
+      const storeOnly: number[] = [];
       const statuses = new Map<number, number>();
       // Only the reads in flight when Redis went dark, and a probe before the heartbeat drops
       // the hung connection, wait for a command timeout (about eight): a fixed count, so the
@@ -81,23 +83,33 @@ describe('Redis blackholed', () => {
       const workers = Array.from({ length: 4 }, async (_, worker) => {
         for (let i = 0; performance.now() - blackholedAt < 4000 || latencies.length < MIN_READS; i++) {
           const id = ids[(worker * 7 + i) % ids.length]!;
+          const skipsRedis = app.redis.client.status !== 'ready';
           const { ms, response } = await timedGet(id);
           latencies.push(ms);
+          if (skipsRedis) storeOnly.push(ms);
           statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1);
           if (response.statusCode === 200) expect(response.body).toBe(`content of ${id}`);
         }
       });
       await Promise.all(workers);
       const during = stats(latencies);
-      const bound = commandTimeoutMs + store.p99 + lateness.maxMs();
+      // The store's latency is the slower of the 35 misses before the outage and the reads that skipped
+      // Redis during it: beside large-documents the store slowed down during the outage itself (p99 of
+      // those reads 341 ms, of the misses before 21-54 ms).
+      const direct = stats(storeOnly);
+      const storeP99 = Math.max(store.p99, direct.count > 0 ? direct.p99 : 0);
+      const storeMax = Math.max(store.max, direct.count > 0 ? direct.max : 0);
+      const bound = commandTimeoutMs + storeP99 + lateness.maxMs();
       report('redis blackhole: store (miss) latency ms', store);
       report('redis blackhole: GET latency ms while blackholed', during);
+      report('redis blackhole: store latency ms during the outage, reads that skipped Redis', direct);
       report('redis blackhole: p99 bound ms (command timeout + store p99 + event-loop lag)', bound);
       expect(Object.fromEntries(statuses)).toEqual({ 200: latencies.length });
       expect(during.p99).toBeLessThan(bound);
       // Not just the p99: no read ever waited for more than one command timeout per Redis call it made
-      // (each a timer, fired late by at most the event loop's worst lag in this run).
-      expect(during.max).toBeLessThan(2 * (commandTimeoutMs + lateness.maxMs()) + store.max + 100);
+      // (each a timer, fired late by at most the event loop's worst lag in this run), on top of a store
+      // read as slow as the slowest seen before or during the outage.
+      expect(during.max).toBeLessThan(2 * (commandTimeoutMs + lateness.maxMs()) + storeMax + 100);
 
       const degraded = await health();
       expect(degraded.statusCode).toBe(200);
