@@ -5,10 +5,15 @@
  */
 export function testClock() {
   let offsetMs = 0;
+  let heldAt: number | undefined;
   return {
-    now: () => Date.now() + offsetMs,
+    now: () => (heldAt ?? Date.now()) + offsetMs,
     advance(ms: number) {
       offsetMs += ms;
+    },
+    /** From now on the clock moves only when the test moves it: for requests that must fall in one short window, however slow the machine. */
+    hold() {
+      heldAt = Date.now();
     },
   };
 }
