@@ -13,6 +13,8 @@ import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 //                            note, a constant request id, no schema on the read
 //                            route, and the cached read's headers set as one
 //                            object kept per document
+//   .scratch/dist-no-schema  the read route without its schema (its id and
+//                            headers not validated)
 //   .scratch/dist-no-sdk     the OpenTelemetry SDK and @fastify/otel not
 //                            imported (tracing cannot start): what loading
 //                            them costs a request when tracing is off
@@ -34,6 +36,7 @@ const shedding: Edit[] = [
 const metrics: Edit[] = [{ file: 'http/metrics.js', from: "app.addHook('onResponse'", to: "(() => {})('onResponse'" }];
 const hooks = [...deadline, ...shedding, ...metrics];
 
+const noSchema: Edit[] = [{ file: 'documents/routes.js', from: '        schema: getSchema,\n        handler:', to: '        handler:' }];
 const stripped: Edit[] = [
   ...hooks,
   {
@@ -42,7 +45,7 @@ const stripped: Edit[] = [
     to: 'const error = undefined;',
   },
   { file: 'http/request-id.js', from: 'randomUUID()', to: "'00000000-0000-4000-8000-000000000000'" },
-  { file: 'documents/routes.js', from: '        schema: getSchema,\n        handler:', to: '        handler:' },
+  ...noSchema,
   {
     file: 'documents/routes.js',
     from: "                return sendWhole(request, reply, hot, 'hit');",
@@ -66,7 +69,7 @@ const noSdk: Edit[] = [
   { file: 'telemetry/http-spans.js', from: "import { FastifyOtelInstrumentation } from '@fastify/otel';", to: '' },
 ];
 
-const builds = { deadline, shedding, metrics, hooks, stripped, 'no-sdk': noSdk };
+const builds = { deadline, shedding, metrics, hooks, stripped, 'no-schema': noSchema, 'no-sdk': noSdk };
 for (const [name, edits] of Object.entries(builds)) {
   const dir = `.scratch/dist-${name}`;
   rmSync(dir, { recursive: true, force: true });
