@@ -68,7 +68,10 @@ export type ScenarioReport = {
     completion: {
       small: { bytes: number; cpuMs: number; rawCpuMs: number; idleCpuMs: number };
       large: { bytes: number; cpuMs: number; rawCpuMs: number; idleCpuMs: number };
+      /** The idle API's CPU rate on a quiet emulator: taken off the small completion. */
       idleMsPerSecond: number;
+      /** The same while the SDK alone completes an upload of the large one's parts, a round each: taken off the large completion. */
+      idleMsPerSecondWhileEmulatorCompletes?: number[];
       ratio: number;
     };
   };
@@ -309,7 +312,8 @@ export function printTable(ceiling: CeilingSummary, reports: ScenarioReport[], t
     const { small, large } = resumable.completion;
     console.log(
       `  completing: ${small.cpuMs} ms of API CPU at ${small.bytes} bytes, ${large.cpuMs} ms at ${large.bytes} bytes ` +
-        `(net of the idle API's ${resumable.completion.idleMsPerSecond} ms/s: ${small.idleCpuMs} and ${large.idleCpuMs} ms)`,
+        `(net of the idle API's ${resumable.completion.idleMsPerSecond} ms/s: ${small.idleCpuMs} ms, ` +
+        `and of its ${resumable.completion.idleMsPerSecondWhileEmulatorCompletes?.join(', ') ?? '?'} ms/s while the emulator completed the same parts: ${large.idleCpuMs} ms)`,
     );
     for (const note of report.notes) console.log(`  note: ${note}`);
   }

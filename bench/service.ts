@@ -100,10 +100,13 @@ export async function putHotDocument(origin: string, id: string, readThrough: re
   }
 }
 
-/** Runs one job of transfer.ts (its own process) and reads its answer (a resumable-prepare's says where its upload is). */
-export async function move(job: Record<string, unknown>): Promise<{ ms: number; ok: number; location?: string; offset?: number }> {
+/** A transfer.ts answer: a resumable-prepare's says where its upload is, a ceiling-parts' which parts it sent. */
+type Moved = { ms: number; ok: number; location?: string; offset?: number; uploadId?: string; parts?: unknown[] };
+
+/** Runs one job of transfer.ts (its own process) and reads its answer. */
+export async function move(job: Record<string, unknown>): Promise<Moved> {
   const { stdout, stderr } = await promisify(execFile)(process.execPath, [`${here}transfer.ts`, JSON.stringify(job)], { maxBuffer: 1024 * 1024 });
   // What it says of a failed transfer (the statuses answered) belongs in the run's log.
   if (stderr) process.stderr.write(stderr);
-  return JSON.parse(stdout) as { ms: number; ok: number; location?: string; offset?: number };
+  return JSON.parse(stdout) as Moved;
 }

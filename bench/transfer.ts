@@ -22,6 +22,9 @@ import {
 // - resumable-prepare / resumable-finish: a tus upload of `size` bytes all
 //   but whose last `finalBytes` are appended (`pieces`, in order), then, in
 //   another job, the one append that completes it: its cost alone.
+// - ceiling-parts / ceiling-complete: ceiling-upload in two jobs, the parts
+//   and then their completion alone, the emulator's work while an API that
+//   completed the same upload would wait.
 //
 // Bytes are made on the fly from one reused block: the mover holds no
 // document either.
@@ -31,7 +34,11 @@ type Job =
   | { kind: 'upload' | 'download'; origin: string; ids: string[]; size: number }
   | { kind: 'resumable'; origin: string; size: number; patchSize: number }
   | { kind: 'resumable-prepare'; origin: string; size: number; pieces: number[] }
-  | { kind: 'resumable-finish'; origin: string; location: string; offset: number; size: number };
+  | { kind: 'resumable-finish'; origin: string; location: string; offset: number; size: number }
+  | { kind: 'ceiling-parts'; endpoint: string; bucket: string; key: string; size: number; partSize: number; partsInFlight: number }
+  | { kind: 'ceiling-complete'; endpoint: string; bucket: string; key: string; uploadId: string; parts: Part[] };
+
+type Part = CompletedPart & { PartNumber: number };
 
 const job = JSON.parse(process.argv[2]!) as Job;
 const BLOCK = Buffer.alloc(1024 * 1024, 0x5a);
@@ -101,10 +108,10 @@ async function resumable(job: Extract<Job, { kind: 'resumable' | 'resumable-prep
   return { ok: 1, location, offset };
 }
 
-async function ceilingUpload(s3: S3Client, key: string, bucket: string, size: number, partSize: number, partsInFlight: number) {
+async function uploadParts(s3: S3Client, key: string, bucket: string, size: number, partSize: number, partsInFlight: number) {
   const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'CRC32' }));
   const part = Buffer.alloc(partSize, 0x5a);
-  const parts: (CompletedPart & { PartNumber: number })[] = [];
+  const parts: Part[] = [];
   const count = Math.ceil(size / partSize);
   let next = 1;
   await Promise.all(
@@ -120,7 +127,11 @@ async function ceilingUpload(s3: S3Client, key: string, bucket: string, size: nu
     }),
   );
   parts.sort((a, b) => a.PartNumber - b.PartNumber);
-  await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
+  return { uploadId: UploadId!, parts };
+}
+
+async function completeUpload(s3: S3Client, key: string, bucket: string, uploadId: string, parts: Part[]) {
+  await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
 }
 
 async function ceilingDownload(s3: S3Client, key: string, bucket: string): Promise<number> {
@@ -132,12 +143,24 @@ async function ceilingDownload(s3: S3Client, key: string, bucket: string): Promi
 
 type Moved = { ms: number; ok: number };
 
-async function ceiling(job: Extract<Job, { endpoint: string }>): Promise<number> {
+async function ceiling(job: Extract<Job, { endpoint: string }>): Promise<{ ok: number; uploadId?: string; parts?: Part[] }> {
   const s3 = new S3Client({ region: 'us-east-1', endpoint: job.endpoint, forcePathStyle: true });
   try {
-    if (job.kind === 'ceiling-upload') await ceilingUpload(s3, job.key, job.bucket, job.size, job.partSize, job.partsInFlight);
-    else if ((await ceilingDownload(s3, job.key, job.bucket)) !== job.size) throw new Error('ceiling download: short read');
-    return 1;
+    switch (job.kind) {
+      case 'ceiling-upload': {
+        const { uploadId, parts } = await uploadParts(s3, job.key, job.bucket, job.size, job.partSize, job.partsInFlight);
+        await completeUpload(s3, job.key, job.bucket, uploadId, parts);
+        return { ok: 1 };
+      }
+      case 'ceiling-parts':
+        return { ok: 1, ...(await uploadParts(s3, job.key, job.bucket, job.size, job.partSize, job.partsInFlight)) };
+      case 'ceiling-complete':
+        await completeUpload(s3, job.key, job.bucket, job.uploadId, job.parts);
+        return { ok: 1 };
+      case 'ceiling-download':
+        if ((await ceilingDownload(s3, job.key, job.bucket)) !== job.size) throw new Error('ceiling download: short read');
+        return { ok: 1 };
+    }
   } finally {
     s3.destroy();
   }
@@ -170,11 +193,13 @@ async function throughApi(job: Extract<Job, { kind: 'upload' | 'download' }>): P
 }
 
 const started = performance.now();
-async function run(job: Job): Promise<{ ok: number; location?: string; offset?: number }> {
+async function run(job: Job): Promise<{ ok: number }> {
   switch (job.kind) {
     case 'ceiling-upload':
     case 'ceiling-download':
-      return { ok: await ceiling(job) };
+    case 'ceiling-parts':
+    case 'ceiling-complete':
+      return ceiling(job);
     case 'upload':
     case 'download':
       return { ok: await throughApi(job) };
