@@ -6,6 +6,7 @@ import { cpuMs } from './cpu.ts';
 import { cacheFigures, rps, summarize, type ScenarioReport } from './report.ts';
 import { SCENARIOS, type ScenarioName } from './scenarios.ts';
 import { move, putHotDocument, type ExtraApi } from './service.ts';
+import { PerfProfiler } from './perf-profiler.ts';
 import { log, settings } from './settings.ts';
 
 // The scenarios in the order a run measures them, one function each. To add
@@ -564,10 +565,12 @@ const COMPLETION_LAST = 64 * 1024;
  * before it left the same tail, so that only their size differs.
  */
 async function resumableUploads(bench: Harness) {
-  const api = await bench.startApi({});
+  // BENCH_API_PROFILE_PERF: perf's samples of each completion (`node bench/completion-timeline.ts <dir>`).
+  const perf = settings.apiProfilePerf;
+  const api = await bench.startApi({}, undefined, perf ? [...settings.apiNodeArgs, '--perf-basic-prof'] : undefined);
   bench.measureAgainst('transfer', api.pid);
   try {
-    await measureResumable(bench, api);
+    await measureResumable(bench, api, perf ? new PerfProfiler(api.pid, settings.apiProfileDir!) : undefined);
   } finally {
     await api.stop();
   }
@@ -582,7 +585,7 @@ async function quiet(pid: number) {
   }
 }
 
-async function measureResumable(bench: Harness, api: ExtraApi) {
+async function measureResumable(bench: Harness, api: ExtraApi, profiler: PerfProfiler | undefined) {
   const MB = TRANSFER_BYTES / 1e6;
   const oneRequest = (round: number | 'warm-up') => ({ kind: 'upload', origin: api.origin, ids: [`resumable-${bench.runTag}-put-${round}`], size: TRANSFER_BYTES });
   const resumable = { kind: 'resumable', origin: api.origin, size: TRANSFER_BYTES, patchSize: RESUMABLE_PATCH_BYTES };
@@ -645,7 +648,9 @@ async function measureResumable(bench: Harness, api: ExtraApi) {
       if (parts > 0) idleRates.push(idleRate);
       // What the appends before left to collect is theirs, not the completion's.
       await quiet(api.pid);
+      await profiler?.start();
       const finished = await wallAndCpu(() => move({ kind: 'resumable-finish', origin: api.origin, location: prepared.location, offset: prepared.offset, size }));
+      await profiler?.stop(parts > 0 ? 'completion-large' : 'completion-small');
       cpu += finished.cpu;
       idle += (idleRate * finished.ms) / 1000;
       failed += 2 - prepared.ok - finished.value.ok;
