@@ -614,14 +614,18 @@ async function measureResumable(bench: Harness, api: ExtraApi, profiler: PerfPro
   // An idle API still spends CPU (Redis and lease heartbeats, event-loop sampling), taken off each completion for
   // the time it lasted: the emulator completes a multipart upload in time that grows with its bytes (it concatenates
   // them in memory; S3 does not), and the API waits meanwhile. A small completion's idle rate is the quiet one; a
-  // large one's is measured while the SDK alone completes an upload of the same parts, since a busy emulator makes
-  // the idle API's CPU dearer (on a loaded host, the quiet rate turned the target's verdict either way).
+  // large one's is measured under the load it is taken off in: while the SDK alone completes the same parts.
   await quiet(api.pid);
   const idleStart = { cpu: cpuMs(api.pid), at: performance.now() };
   // Long enough that the clock ticks of /proc (10 ms) err by about 1 ms/s.
   await new Promise((resolve) => setTimeout(resolve, 10_000));
   const idleMsPerSecond = (cpuMs(api.pid) - idleStart.cpu) / ((performance.now() - idleStart.at) / 1000);
   const { s3Endpoint: endpoint, bucket, partSize, partsInFlight } = bench.transfers;
+  const wallAndCpu = async <T>(work: () => Promise<T>) => {
+    const at = performance.now();
+    const { value, cpu } = await bench.withCpu(work);
+    return { value, cpu: cpu.server, ms: performance.now() - at };
+  };
   const idleWhileEmulatorCompletes = async (size: number) => {
     // One key for every round: each completion replaces the last object, so the emulator holds one more at most.
     const key = `bench-idle/${bench.runTag}`;
@@ -630,11 +634,6 @@ async function measureResumable(bench: Harness, api: ExtraApi, profiler: PerfPro
     const timed = await wallAndCpu(() => move({ kind: 'ceiling-complete', endpoint, bucket, key, uploadId: uploaded.uploadId, parts: uploaded.parts }));
     failed += 2 - uploaded.ok - timed.value.ok;
     return timed.cpu / (timed.ms / 1000);
-  };
-  const wallAndCpu = async <T>(work: () => Promise<T>) => {
-    const at = performance.now();
-    const { value, cpu } = await bench.withCpu(work);
-    return { value, cpu: cpu.server, ms: performance.now() - at };
   };
   const idleRates: number[] = [];
   const completion = async (parts: number) => {
@@ -674,7 +673,8 @@ async function measureResumable(bench: Harness, api: ExtraApi, profiler: PerfPro
         large,
         idleMsPerSecond: Math.round(idleMsPerSecond * 10) / 10,
         idleMsPerSecondWhileEmulatorCompletes: idleRates.map((rate) => Math.round(rate * 10) / 10),
-        ratio: Math.round((large.cpuMs / Math.max(small.cpuMs, 0.1)) * 100) / 100 },
+        ratio: Math.round((large.cpuMs / Math.max(small.cpuMs, 0.1)) * 100) / 100,
+      },
     },
     notes: failed > 0 ? [`${failed} transfers failed`] : [],
   });
