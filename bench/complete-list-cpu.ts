@@ -1,14 +1,8 @@
 import { once } from 'node:events';
-import {
-  CompleteMultipartUploadCommand,
-  CreateBucketCommand,
-  CreateMultipartUploadCommand,
-  S3Client,
-  UploadPartCommand,
-  type CompletedPart,
-} from '@aws-sdk/client-s3';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort } from '../src/local/emulators.ts';
 import { cleanup, startNode } from './processes.ts';
+import { completeUpload, uploadParts } from './s3-multipart.ts';
 
 // `node bench/complete-list-cpu.ts`: the client CPU of one CompleteMultipartUpload
 // with the part list of a 1 MiB upload (one part) and of a 1026 MiB one (206),
@@ -19,6 +13,7 @@ import { cleanup, startNode } from './processes.ts';
 const PARTS = [1, 206];
 const ROUNDS = 4;
 const PART_BYTES = 5 * 1024 * 1024;
+const LAST_PART_BYTES = 1024 * 1024;
 
 const [aws, dynamodb, redis] = await Promise.all([freePort(), freePort(), freePort()]);
 const stack = startNode(['src/local/stack.ts'], { ...process.env, AWS_EMULATOR_PORT: String(aws), DYNAMODB_EMULATOR_PORT: String(dynamodb), REDIS_PORT: String(redis) }, 'pipe');
@@ -34,21 +29,14 @@ try {
   });
   const Bucket = 'bench-complete-list';
   await s3.send(new CreateBucketCommand({ Bucket }));
-  const part = Buffer.alloc(PART_BYTES, 0x5a);
   for (let round = 0; round < ROUNDS; round++) {
     for (const count of PARTS) {
       // One key per size: each completion replaces the last object, so the emulator holds two at most.
       const Key = `parts-${count}`;
-      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key, ChecksumAlgorithm: 'CRC32' }));
-      const parts: CompletedPart[] = [];
-      for (let number = 1; number <= count; number++) {
-        const Body = number < count ? part : part.subarray(0, 1024 * 1024);
-        const { ETag, ChecksumCRC32 } = await s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: number, Body, ChecksumAlgorithm: 'CRC32' }));
-        parts.push({ PartNumber: number, ETag, ChecksumCRC32 });
-      }
+      const { uploadId, parts } = await uploadParts(s3, Key, Bucket, (count - 1) * PART_BYTES + LAST_PART_BYTES, PART_BYTES, 1);
       const before = process.cpuUsage();
       const at = performance.now();
-      await s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }));
+      await completeUpload(s3, Key, Bucket, uploadId, parts);
       const cpu = process.cpuUsage(before);
       console.log(`round ${round + 1}, ${count} part(s): ${((cpu.user + cpu.system) / 1000).toFixed(1)} ms of client CPU in ${Math.round(performance.now() - at)} ms`);
     }

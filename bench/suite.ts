@@ -621,6 +621,7 @@ async function measureResumable(bench: Harness, api: ExtraApi, profiler: PerfPro
   await new Promise((resolve) => setTimeout(resolve, 10_000));
   const idleMsPerSecond = (cpuMs(api.pid) - idleStart.cpu) / ((performance.now() - idleStart.at) / 1000);
   const { s3Endpoint: endpoint, bucket, partSize, partsInFlight } = bench.transfers;
+  const idleRates: number[] = [];
   const wallAndCpu = async <T>(work: () => Promise<T>) => {
     const at = performance.now();
     const { value, cpu } = await bench.withCpu(work);
@@ -633,9 +634,10 @@ async function measureResumable(bench: Harness, api: ExtraApi, profiler: PerfPro
     await quiet(api.pid);
     const timed = await wallAndCpu(() => move({ kind: 'ceiling-complete', endpoint, bucket, key, uploadId: uploaded.uploadId, parts: uploaded.parts }));
     failed += 2 - uploaded.ok - timed.value.ok;
-    return timed.cpu / (timed.ms / 1000);
+    const rate = timed.cpu / (timed.ms / 1000);
+    idleRates.push(rate);
+    return rate;
   };
-  const idleRates: number[] = [];
   const completion = async (parts: number) => {
     const size = parts * partSize + COMPLETION_TAIL + COMPLETION_LAST;
     let cpu = 0;
@@ -644,7 +646,6 @@ async function measureResumable(bench: Harness, api: ExtraApi, profiler: PerfPro
       const pieces = [...(parts > 0 ? [parts * partSize] : []), COMPLETION_TAIL];
       const prepared = await move({ kind: 'resumable-prepare', origin: api.origin, size, pieces });
       const idleRate = parts > 0 ? await idleWhileEmulatorCompletes(size) : idleMsPerSecond;
-      if (parts > 0) idleRates.push(idleRate);
       // What the appends before left to collect is theirs, not the completion's.
       await quiet(api.pid);
       await profiler?.start();

@@ -1,14 +1,8 @@
 import { request } from 'node:http';
 import { Readable } from 'node:stream';
 import { setTimeout } from 'node:timers/promises';
-import {
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  GetObjectCommand,
-  S3Client,
-  UploadPartCommand,
-  type CompletedPart,
-} from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { completeUpload, uploadParts, type Part } from './s3-multipart.ts';
 
 // The large-transfer benchmark's mover, a process of its own (like the load
 // generator): one JSON job on argv, one JSON answer on stdout.
@@ -37,8 +31,6 @@ type Job =
   | { kind: 'resumable-finish'; origin: string; location: string; offset: number; size: number }
   | { kind: 'ceiling-parts'; endpoint: string; bucket: string; key: string; size: number; partSize: number; partsInFlight: number }
   | { kind: 'ceiling-complete'; endpoint: string; bucket: string; key: string; uploadId: string; parts: Part[] };
-
-type Part = CompletedPart & { PartNumber: number };
 
 const job = JSON.parse(process.argv[2]!) as Job;
 const BLOCK = Buffer.alloc(1024 * 1024, 0x5a);
@@ -106,32 +98,6 @@ async function resumable(job: Extract<Job, { kind: 'resumable' | 'resumable-prep
     offset += piece;
   }
   return { ok: 1, location, offset };
-}
-
-async function uploadParts(s3: S3Client, key: string, bucket: string, size: number, partSize: number, partsInFlight: number) {
-  const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'CRC32' }));
-  const part = Buffer.alloc(partSize, 0x5a);
-  const parts: Part[] = [];
-  const count = Math.ceil(size / partSize);
-  let next = 1;
-  await Promise.all(
-    Array.from({ length: partsInFlight }, async () => {
-      while (next <= count) {
-        const number = next++;
-        const length = Math.min(partSize, size - (number - 1) * partSize);
-        const answer = await s3.send(
-          new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: number, Body: part.subarray(0, length), ChecksumAlgorithm: 'CRC32' }),
-        );
-        parts.push({ PartNumber: number, ETag: answer.ETag, ChecksumCRC32: answer.ChecksumCRC32 });
-      }
-    }),
-  );
-  parts.sort((a, b) => a.PartNumber - b.PartNumber);
-  return { uploadId: UploadId!, parts };
-}
-
-async function completeUpload(s3: S3Client, key: string, bucket: string, uploadId: string, parts: Part[]) {
-  await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
 }
 
 async function ceilingDownload(s3: S3Client, key: string, bucket: string): Promise<number> {

@@ -117,6 +117,8 @@ async function readiness(): Promise<number> {
   return (await app.inject({ method: 'GET', url: '/health/ready' })).statusCode;
 }
 
+const DOCUMENTS_TABLE = testConfig().DOCUMENTS_TABLE;
+
 /**
  * Whether the store answers the call /health makes, through the app's own
  * client, within /health's deadline: after the outage a starved emulator,
@@ -125,7 +127,7 @@ async function readiness(): Promise<number> {
  */
 async function storeAnswers(): Promise<boolean> {
   try {
-    await app.aws.dynamo.getItem({ TableName: testConfig().DOCUMENTS_TABLE, Key: { pk: '__health__' } }, { abortSignal: AbortSignal.timeout(1000) });
+    await app.aws.dynamo.getItem({ TableName: DOCUMENTS_TABLE, Key: { pk: '__health__' } }, { abortSignal: AbortSignal.timeout(1000) });
     return true;
   } catch {
     return false;
