@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort } from '../src/local/emulators.ts';
 import { cleanup, startNode } from './processes.ts';
-import { completeUpload, uploadParts } from './s3-multipart.ts';
+import { completeUpload, uploadParts } from './sdk-multipart.ts';
 
 // `node bench/complete-list-cpu.ts`: the client CPU of one CompleteMultipartUpload
 // with the part list of a 1 MiB upload (one part) and of a 1026 MiB one (206),

@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { Readable } from 'node:stream';
 import { setTimeout } from 'node:timers/promises';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { completeUpload, uploadParts, type Part } from './s3-multipart.ts';
+import { completeUpload, uploadParts, type Part } from './sdk-multipart.ts';
 
 // The large-transfer benchmark's mover, a process of its own (like the load
 // generator): one JSON job on argv, one JSON answer on stdout.
