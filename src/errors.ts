@@ -141,6 +141,22 @@ export const Errors = {
   ChecksumMismatch: define('CHECKSUM_MISMATCH'),
 };
 
+/** A thrown value's `code`, when it has one that is a string: ours, Node's (ECONNRESET) or AWS's. */
+export function codeOf(error: unknown): string | undefined {
+  return stringProperty(error, 'code');
+}
+
+/** A thrown value's `name`, when it has one that is a string: how the AWS SDK tells its errors apart (NoSuchKey). */
+export function nameOf(error: unknown): string | undefined {
+  return stringProperty(error, 'name');
+}
+
+function stringProperty(value: unknown, key: 'code' | 'name'): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const property: unknown = Reflect.get(value, key);
+  return typeof property === 'string' ? property : undefined;
+}
+
 export function isErrorCode(code: unknown): code is ErrorCode {
   return typeof code === 'string' && Object.hasOwn(definitions, code);
 }

@@ -11,6 +11,7 @@ import {
   UploadPartCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { codeOf, nameOf } from '../errors.ts';
 import type { ObjectEncryption } from './s3-multipart.ts';
 
 /** A part of a multipart upload as S3 stored it: what CompleteMultipartUpload must name. */
@@ -44,12 +45,12 @@ function bodyOf(segments: Segments): Uint8Array | Readable {
 }
 
 function isMissing(error: unknown): boolean {
-  const name = (error as { name?: string } | null)?.name;
+  const name = nameOf(error);
   return name === 'NoSuchUpload' || name === 'NoSuchKey' || name === 'NotFound';
 }
 
 function isDependencyFailure(error: unknown): boolean {
-  const code = (error as { code?: string } | null)?.code;
+  const code = codeOf(error);
   return code === 'SERVICE_UNAVAILABLE' || code === 'DEPENDENCY_TIMEOUT';
 }
 

@@ -11,6 +11,7 @@ import type { Config } from '../config.ts';
 import type { AwsClients } from '../adapters/aws.ts';
 import { DOCUMENT_EVENT_ATTRIBUTES } from '../documents/document-events.ts';
 import { Regions } from '../adapters/regions.ts';
+import { nameOf } from '../errors.ts';
 
 // Every table, bucket, topic and queue the service needs, created
 // idempotently. `make dev`, docker compose and the tests all call this; on AWS
@@ -105,7 +106,7 @@ export const ABORT_INCOMPLETE_UPLOADS = {
 };
 
 function alreadyThere(error: unknown, ...names: string[]): boolean {
-  return names.includes((error as { name?: string }).name ?? '');
+  return names.includes(nameOf(error) ?? '');
 }
 
 export function topicNameOf(arn: string): string {

@@ -8,6 +8,7 @@ import {
 import { v7 as uuidv7 } from 'uuid';
 import { translateAwsError } from '../adapters/aws-errors.ts';
 import { uploadStream, type ObjectEncryption, type PartBuffers } from '../adapters/s3-multipart.ts';
+import { nameOf } from '../errors.ts';
 
 export type ContentStoreOptions = {
   /** Short deadlines: whole reads of small content on the request path. */
@@ -132,5 +133,5 @@ export class ContentStore {
 }
 
 function isNoSuchKey(error: unknown): boolean {
-  return (error as { name?: string } | null)?.name === 'NoSuchKey';
+  return nameOf(error) === 'NoSuchKey';
 }

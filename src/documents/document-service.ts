@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { pipeline, type Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import { v7 as uuidv7 } from 'uuid';
-import { dependencyFailure, Errors, isErrorCode } from '../errors.ts';
+import { codeOf, dependencyFailure, Errors, isErrorCode } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { fingerprint } from '../idempotency/idempotency-key.ts';
 import type { IdempotentRequests } from '../idempotency/idempotent-requests.ts';
@@ -355,8 +355,8 @@ export class DocumentService {
     } catch (err) {
       this.options.metrics.objectLockFailures.inc({ call });
       this.options.log.error({ err, s3Key, call }, 'S3 Object Lock call failed: answered 503, the retry sets it');
-      if (isErrorCode((err as { code?: unknown } | null)?.code)) throw err;
-      throw dependencyFailure('unavailable', `S3 Object Lock (${call}) of ${s3Key}: ${(err as Error).name}: ${(err as Error).message}`, err);
+      if (isErrorCode(codeOf(err))) throw err;
+      throw dependencyFailure('unavailable', `S3 Object Lock (${call}) of ${s3Key}: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`, err);
     }
   }
 

@@ -1,4 +1,5 @@
 import { GetObjectLockConfigurationCommand, PutObjectLegalHoldCommand, PutObjectRetentionCommand, type S3Client } from '@aws-sdk/client-s3';
+import { nameOf } from '../errors.ts';
 
 export type LockMode = 'GOVERNANCE' | 'COMPLIANCE';
 
@@ -6,7 +7,7 @@ export type LockMode = 'GOVERNANCE' | 'COMPLIANCE';
 export type LockedBucket = { s3: S3Client; bucket: string };
 
 function isMissing(error: unknown): boolean {
-  const name = (error as { name?: string } | null)?.name;
+  const name = nameOf(error);
   return name === 'NoSuchKey' || name === 'NoSuchVersion';
 }
 

@@ -1,4 +1,5 @@
 import { ensureResources } from '../bootstrap/resources.ts';
+import { codeOf } from '../errors.ts';
 import { runProcess } from './runtime.ts';
 
 // One-shot: creates every table, bucket, topic and queue (docker compose runs
@@ -11,8 +12,9 @@ import { runProcess } from './runtime.ts';
 // half-done attempt is safe.
 const WAIT_MS = 60_000;
 const unreachable = (error: unknown): string | undefined => {
-  for (let cause = error as { code?: unknown; cause?: unknown } | undefined; cause; cause = cause.cause as typeof cause) {
-    if (typeof cause.code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(cause.code)) return cause.code;
+  for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
+    const code = codeOf(cause);
+    if (code !== undefined && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code)) return code;
   }
   return undefined;
 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Errors, errorDefinition, isErrorCode, problemTypeOf, titleOf } from '../../src/errors.ts';
+import { codeOf, Errors, errorDefinition, isErrorCode, nameOf, problemTypeOf, titleOf } from '../../src/errors.ts';
 
 // The registry is part of the contract: codes are stable and unique, and each
 // maps to exactly one status.
@@ -65,5 +65,19 @@ describe('error registry', () => {
   it('keeps stack traces off expected conditions only', () => {
     expect(new Errors.DocumentNotFound('x').stack ?? '').not.toMatch(/\n\s+at /);
     expect(new Errors.InternalError().stack).toMatch(/\n\s+at /);
+  });
+});
+
+describe('codeOf and nameOf', () => {
+  it('read a string code or name off anything thrown, and nothing else', () => {
+    expect(codeOf(new Errors.UploadSuperseded('u'))).toBe('UPLOAD_SUPERSEDED');
+    expect(codeOf(Object.assign(new Error('reset'), { code: 'ECONNRESET' }))).toBe('ECONNRESET');
+    expect(nameOf(Object.assign(new Error('gone'), { name: 'NoSuchKey' }))).toBe('NoSuchKey');
+    expect(codeOf({ code: 'ETIMEDOUT' })).toBe('ETIMEDOUT');
+    for (const thrown of [undefined, null, 'ECONNRESET', 42, { code: 5 }, { name: Symbol('x') }, new Error('plain')]) {
+      expect(codeOf(thrown)).toBeUndefined();
+    }
+    expect(nameOf(new Error('plain'))).toBe('Error');
+    expect(nameOf({ name: 5 })).toBeUndefined();
   });
 });

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { PartBuffers } from '../../adapters/s3-multipart.ts';
-import { Errors, isErrorCode } from '../../errors.ts';
+import { isConditionFailure } from '../../adapters/dynamodb.ts';
+import { codeOf, Errors, isErrorCode } from '../../errors.ts';
 import { fingerprint } from '../../idempotency/idempotency-key.ts';
 import type { IdempotentRequests } from '../../idempotency/idempotent-requests.ts';
 import { contentTypeOf, type CreateAnswer, type DocumentService } from '../document-service.ts';
@@ -76,7 +77,7 @@ function withOffset<E extends Error>(error: E, offset: number): E {
 }
 
 function isCoded(error: unknown, ...codes: string[]): boolean {
-  return codes.includes((error as { code?: string } | null)?.code ?? '');
+  return codes.includes(codeOf(error) ?? '');
 }
 
 /**
@@ -165,7 +166,7 @@ export class ResumableUploads {
       return upload;
     } catch (error) {
       await home.parts.abort(s3Key, s3UploadId).catch(() => {});
-      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+      if (!isConditionFailure(error)) throw error;
       const existing = await home.records.get(tenant, uploadId);
       if (!existing) throw error;
       return existing;
@@ -317,7 +318,7 @@ export class ResumableUploads {
       let error = caught as Error;
       // Another request took the upload over (or ended it) meanwhile: what failed since, such as a part sent
       // to the multipart upload that request completed (NoSuchUpload), is that, not a fault of the service.
-      if (!isErrorCode((caught as { code?: unknown } | null)?.code) && !(await home.records.stillOwns(tenant, uploadId, owner).catch(() => true))) {
+      if (!isErrorCode(codeOf(caught)) && !(await home.records.stillOwns(tenant, uploadId, owner).catch(() => true))) {
         error = new Errors.UploadSuperseded(uploadId);
       }
       if (!isCoded(error, 'UPLOAD_SUPERSEDED')) await home.records.release(tenant, uploadId, owner).catch(() => {});
@@ -360,7 +361,8 @@ export class ResumableUploads {
         upload.s3Key,
       );
     } catch (error) {
-      if (isCoded(error, 'DOCUMENT_EXISTS', 'DOCUMENT_DELETED')) return this.fail(home, upload, (error as { code: string }).code);
+      const code = codeOf(error);
+      if (code === 'DOCUMENT_EXISTS' || code === 'DOCUMENT_DELETED') return this.fail(home, upload, code);
       throw error;
     }
     const result = { statusCode: answer.statusCode, metadata: answer.metadata };

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox';
-import { conditionalWrite, itemParser, type DynamoDb, type Item } from '../../adapters/dynamodb.ts';
+import { conditionalWrite, isConditionFailure, itemParser, type DynamoDb, type Item } from '../../adapters/dynamodb.ts';
 import type { StoredPart } from '../../adapters/s3-parts.ts';
 import { DocumentMetadata } from '../schemas.ts';
 
@@ -213,7 +213,7 @@ export class UploadRecords {
         });
         if (Attributes) return uploadOf(Attributes);
       } catch (error) {
-        if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+        if (!isConditionFailure(error)) throw error;
       }
     }
     return undefined;
@@ -339,7 +339,7 @@ export class UploadRecords {
       UpdateExpression: 'REMOVE uploadShard',
       ConditionExpression: 'attribute_exists(pk)',
     }).catch((error: unknown) => {
-      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+      if (!isConditionFailure(error)) throw error;
     });
   }
 
