@@ -381,8 +381,8 @@ export class Append {
     const oldTail = this.oldTail;
     const step: Progress = oldTail && progress.tail === undefined ? { ...progress, tail: null } : progress;
     if (!(await this.deps.record(step, completing))) {
-      this.failure ??= new Errors.UploadSuperseded(this.upload.uploadId);
-      this.body?.destroy(this.failure as Error);
+      const failure = (this.failure ??= new Errors.UploadSuperseded(this.upload.uploadId));
+      this.body?.destroy(failure instanceof Error ? failure : undefined);
       return;
     }
     this.offset = step.offset;

@@ -54,7 +54,7 @@ async function handle(request: HashRequest): Promise<void> {
         const answer: HashAnswer = request.op === 'save' ? { ask: request.ask, state: session.save() } : { ask: request.ask, hex: session.digest('hex') };
         port.postMessage(answer);
       } catch (error) {
-        port.postMessage({ ask: request.ask, error: (error as Error).message } satisfies HashAnswer);
+        port.postMessage({ ask: request.ask, error: error instanceof Error ? error.message : String(error) } satisfies HashAnswer);
       }
   }
 }

@@ -70,9 +70,11 @@ export type ResumableUploadsOptions = {
 const CREATE_ROUTE = 'POST /documents (resumable)';
 
 /** Every answer about an upload carries its offset, errors included: the client resumes from it. */
-function withOffset<E extends Error>(error: E, offset: number): E {
-  const carrier = error as E & { headers?: Record<string, string> };
-  carrier.headers = { ...carrier.headers, 'upload-offset': String(offset) };
+function withOffset<E>(error: E, offset: number): E {
+  if (error instanceof Error) {
+    const carrier: Error & { headers?: Record<string, string> } = error;
+    carrier.headers = { ...carrier.headers, 'upload-offset': String(offset) };
+  }
   return error;
 }
 
@@ -270,7 +272,7 @@ export class ResumableUploads {
       return this.options.slots.take(tenant);
     } catch (error) {
       const { upload } = await this.load(tenant, uploadId);
-      throw withOffset(error as Error, upload.offset);
+      throw withOffset(error, upload.offset);
     }
   }
 
@@ -315,7 +317,7 @@ export class ResumableUploads {
         ...(input.digest ? { digest: input.digest } : {}),
       });
     } catch (caught) {
-      let error = caught as Error;
+      let error = caught;
       // Another request took the upload over (or ended it) meanwhile: what failed since, such as a part sent
       // to the multipart upload that request completed (NoSuchUpload), is that, not a fault of the service.
       if (!isErrorCode(codeOf(caught)) && !(await home.records.stillOwns(tenant, uploadId, owner).catch(() => true))) {
