@@ -1,7 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { text } from 'node:stream/consumers';
-import aws4 from 'aws4';
 import { Pool, type Dispatcher } from 'undici';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
@@ -11,6 +10,7 @@ import type { AwsCredentialIdentity } from '@smithy/types';
 import { dependencyFailure } from '../errors.ts';
 import { traceDynamoCall } from '../telemetry/dynamodb-spans.ts';
 import { retryErrorType, translateAwsError } from './aws-errors.ts';
+import { SigningKeys, signRequest } from './sigv4.ts';
 import type {
   BatchGetItemInput,
   CallOptions,
@@ -31,7 +31,8 @@ const BATCH_GET_ROUNDS = 5;
 // The AWS SDK v3 spends ~0.9 ms of CPU per DynamoDB call in its middleware
 // stack; a signed JSON POST over undici costs ~0.1 ms (bench/README.md has
 // the numbers). This client is the DynamoDb port on aws4-signed JSON over
-// undici (node:http as an option, for the comparison), with
+// undici (node:http as an option, for the comparison), its signing key a
+// KeyObject (sigv4.ts), with
 // what the SDK would give: its credential chain (Pod Identity on EKS), its
 // standard retry strategy (a retry quota, a longer back-off when throttled),
 // its error classification, clock-skew correction from the Date header, the
@@ -303,6 +304,7 @@ export class LeanDynamoClient implements DynamoDb {
   private readonly transport: Transport;
   private readonly credentials: () => Promise<AwsCredentialIdentity>;
   private readonly retries: StandardRetryStrategy;
+  private readonly signingKeys = new SigningKeys();
   private cached: { value: AwsCredentialIdentity; until: number } | undefined;
   /** Server time minus ours, from the last answer's Date header; requests are signed with it. */
   private clockOffsetMs = 0;
@@ -424,7 +426,7 @@ export class LeanDynamoClient implements DynamoDb {
   }
 
   private sign(operation: Operation, body: string, credentials: AwsCredentialIdentity): Record<string, string> {
-    const signed = aws4.sign(
+    const signed = signRequest(
       {
         host: this.url.host,
         path: '/',
@@ -439,6 +441,7 @@ export class LeanDynamoClient implements DynamoDb {
         body,
       },
       { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken },
+      this.signingKeys,
     );
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(signed.headers ?? {})) headers[name] = String(value);
