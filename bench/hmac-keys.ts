@@ -16,11 +16,15 @@
  * the median round of each: `createHmac` with a Buffer key and with the same
  * key as a KeyObject; `aws4.sign` (its key cached as a Buffer) and
  * `signRequest` (src/adapters/sigv4.ts: the key as a KeyObject) of a
- * DynamoDB PutItem as the client signs it.
+ * DynamoDB PutItem as the client signs it; and an S3 presigned GET by the
+ * AWS SDK with its own `Sha256` and with sigv4.ts's (a link, as
+ * src/documents/links.ts signs one).
  */
 import { createHmac, createSecretKey } from 'node:crypto';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import aws4 from 'aws4';
-import { SigningKeys, signRequest } from '../src/adapters/sigv4.ts';
+import { Sha256, SigningKeys, signRequest } from '../src/adapters/sigv4.ts';
 
 const iterations = Number(process.argv[2] ?? 20_000);
 const rounds = 5;
@@ -71,6 +75,29 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 for (const [row, perCall] of results) {
+  const sorted = [...perCall].sort((a, b) => a - b);
+  console.log(`${row.padEnd(36)} ${sorted[Math.floor(rounds / 2)]!.toFixed(2)} µs CPU per call (rounds: ${perCall.map((us) => us.toFixed(1)).join(', ')})`);
+}
+
+const s3Config = { region: 'eu-west-1', endpoint: 'http://127.0.0.1:4566', forcePathStyle: true, credentials };
+const link = new GetObjectCommand({ Bucket: 'documents', Key: 'public/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b', ResponseContentDisposition: 'attachment' });
+const presigners: Record<string, S3Client> = {
+  "S3 presign, the SDK's Sha256": new S3Client(s3Config),
+  'S3 presign, sigv4.ts Sha256': new S3Client({ ...s3Config, sha256: Sha256 }),
+};
+async function presignCpu(s3: S3Client, n: number): Promise<number> {
+  const start = process.cpuUsage();
+  for (let i = 0; i < n; i++) await getSignedUrl(s3, link, { expiresIn: 300 });
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / n;
+}
+const presignCalls = Math.max(1, Math.floor(iterations / 10));
+const presigned = new Map<string, number[]>();
+for (const s3 of Object.values(presigners)) await presignCpu(s3, Math.min(presignCalls, 500));
+for (let r = 0; r < rounds; r++) {
+  for (const [name, s3] of Object.entries(presigners)) presigned.set(name, [...(presigned.get(name) ?? []), await presignCpu(s3, presignCalls)]);
+}
+for (const [row, perCall] of presigned) {
   const sorted = [...perCall].sort((a, b) => a - b);
   console.log(`${row.padEnd(36)} ${sorted[Math.floor(rounds / 2)]!.toFixed(2)} µs CPU per call (rounds: ${perCall.map((us) => us.toFixed(1)).join(', ')})`);
 }

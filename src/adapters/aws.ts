@@ -12,6 +12,7 @@ import { traceAwsCalls } from '../telemetry/aws-spans.ts';
 import { translateAwsError } from './aws-errors.ts';
 import type { DynamoDb } from './dynamodb.ts';
 import { LeanDynamoClient } from './dynamodb-lean.ts';
+import { Sha256 } from './sigv4.ts';
 
 export type AwsClients = {
   /** Data plane, on the lean client (see dynamodb-lean.ts for why). */
@@ -46,6 +47,8 @@ function baseOptions(config: Config, service: Service, options: ClientOptions & 
     maxAttempts: config.AWS_MAX_ATTEMPTS,
     ...(endpoint ? { endpoint } : {}),
     ...(options.credentials ? { credentials: options.credentials } : {}),
+    // Signatures without a Buffer key: see sigv4.ts.
+    sha256: Sha256,
     requestHandler: new NodeHttpHandler({
       connectionTimeout: config.AWS_CONNECT_TIMEOUT_MS,
       requestTimeout: options.requestTimeoutMs ?? config.AWS_REQUEST_TIMEOUT_MS,

@@ -1,4 +1,5 @@
-import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, type Hash, type Hmac, type KeyObject } from 'node:crypto';
+import type { Checksum, SourceData } from '@smithy/types';
 import aws4 from 'aws4';
 
 /** The signing keys kept: one per secret, day, region and service, so a handful in practice. */
@@ -58,4 +59,60 @@ class KeyObjectSigner extends aws4.RequestSigner {
 /** `aws4.sign`, with the signing key from `keys`: the same headers, for less CPU. */
 export function signRequest(request: aws4.Request, credentials: aws4.Credentials, keys: SigningKeys): aws4.Request {
   return new KeyObjectSigner(request, credentials, keys).sign();
+}
+
+/** The KeyObjects of HMAC keys given as bytes, for as long as the SDK keeps the bytes. */
+const byteKeys = new WeakMap<object, KeyObject>();
+
+function keyOf(secret: SourceData): string | KeyObject {
+  if (typeof secret === 'string') return secret;
+  let key = byteKeys.get(secret);
+  if (key === undefined) {
+    const bytes = ArrayBuffer.isView(secret) ? Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength) : Buffer.from(secret);
+    key = createSecretKey(bytes);
+    byteKeys.set(secret, key);
+  }
+  return key;
+}
+
+/**
+ * SHA-256 and HMAC-SHA-256 for the AWS SDK's clients (their `sha256`
+ * option): Node's, as the SDK's own `Sha256` is, and with its behaviour (a
+ * hash may go on after a digest, an HMAC may not), except that an HMAC key
+ * given as bytes becomes a KeyObject, once per byte array: the SDK signs
+ * with one array per day, region and service, and a Buffer key costs the two
+ * exceptions `SigningKeys` avoids. A string key goes as it is, UTF-8 both ways.
+ */
+export class Sha256 implements Checksum {
+  readonly digestLength = 32;
+  private readonly key: string | KeyObject | undefined;
+  private hash: Hash | Hmac;
+  private finished = false;
+
+  constructor(secret?: SourceData) {
+    this.key = secret ? keyOf(secret) : undefined;
+    this.hash = this.create();
+  }
+
+  update(chunk: Uint8Array): void {
+    if (this.finished) throw new Error('Attempted to update an already finished hash.');
+    this.hash.update(chunk);
+  }
+
+  digest(): Promise<Uint8Array> {
+    const { hash } = this;
+    // A hash goes on after its digest (a copy is digested); an HMAC ends with it.
+    if (!('copy' in hash)) this.finished = true;
+    const digest = 'copy' in hash ? hash.copy().digest() : hash.digest();
+    return Promise.resolve(new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength));
+  }
+
+  reset(): void {
+    this.hash = this.create();
+    this.finished = false;
+  }
+
+  private create(): Hash | Hmac {
+    return this.key === undefined ? createHash('sha256') : createHmac('sha256', this.key);
+  }
 }
