@@ -52,31 +52,21 @@ const cases: Record<string, () => unknown> = {
   signRequest: () => signRequest(putItem(), credentials, keys),
 };
 
+/** µs of this process's CPU since `start`, per call of `n`. */
+function cpuSince(start: NodeJS.CpuUsage, n: number): number {
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / n;
+}
+
 function cpuPerCall(run: () => unknown, n: number): number {
   const start = process.cpuUsage();
   for (let i = 0; i < n; i++) run();
-  const used = process.cpuUsage(start);
-  return (used.user + used.system) / n;
+  return cpuSince(start, n);
 }
 
 /** `cpuPerCall`, `depth` frames down. */
 function deep(depth: number, run: () => unknown, n: number): number {
   return depth === 0 ? cpuPerCall(run, n) : deep(depth - 1, run, n);
-}
-
-const results = new Map<string, number[]>();
-for (const run of Object.values(cases)) deep(DEPTH, run, Math.min(iterations, 2000));
-for (let r = 0; r < rounds; r++) {
-  for (const depth of [0, DEPTH]) {
-    for (const [name, run] of Object.entries(cases)) {
-      const row = `${name}, ${depth} frames down`;
-      results.set(row, [...(results.get(row) ?? []), deep(depth, run, iterations)]);
-    }
-  }
-}
-for (const [row, perCall] of results) {
-  const sorted = [...perCall].sort((a, b) => a - b);
-  console.log(`${row.padEnd(36)} ${sorted[Math.floor(rounds / 2)]!.toFixed(2)} µs CPU per call (rounds: ${perCall.map((us) => us.toFixed(1)).join(', ')})`);
 }
 
 const s3Config = { region: 'eu-west-1', endpoint: 'http://127.0.0.1:4566', forcePathStyle: true, credentials };
@@ -88,16 +78,22 @@ const presigners: Record<string, S3Client> = {
 async function presignCpu(s3: S3Client, n: number): Promise<number> {
   const start = process.cpuUsage();
   for (let i = 0; i < n; i++) await getSignedUrl(s3, link, { expiresIn: 300 });
-  const used = process.cpuUsage(start);
-  return (used.user + used.system) / n;
+  return cpuSince(start, n);
 }
 const presignCalls = Math.max(1, Math.floor(iterations / 10));
-const presigned = new Map<string, number[]>();
+
+// Warm-ups, then the rounds: every row once a round.
+for (const run of Object.values(cases)) deep(DEPTH, run, Math.min(iterations, 2000));
 for (const s3 of Object.values(presigners)) await presignCpu(s3, Math.min(presignCalls, 500));
+const results = new Map<string, number[]>();
+const record = (row: string, perCall: number) => results.set(row, [...(results.get(row) ?? []), perCall]);
 for (let r = 0; r < rounds; r++) {
-  for (const [name, s3] of Object.entries(presigners)) presigned.set(name, [...(presigned.get(name) ?? []), await presignCpu(s3, presignCalls)]);
+  for (const depth of [0, DEPTH]) {
+    for (const [name, run] of Object.entries(cases)) record(`${name}, ${depth} frames down`, deep(depth, run, iterations));
+  }
+  for (const [name, s3] of Object.entries(presigners)) record(name, await presignCpu(s3, presignCalls));
 }
-for (const [row, perCall] of presigned) {
+for (const [row, perCall] of results) {
   const sorted = [...perCall].sort((a, b) => a - b);
   console.log(`${row.padEnd(36)} ${sorted[Math.floor(rounds / 2)]!.toFixed(2)} µs CPU per call (rounds: ${perCall.map((us) => us.toFixed(1)).join(', ')})`);
 }

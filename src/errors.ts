@@ -147,8 +147,20 @@ export function codeOf(error: unknown): string | undefined {
 }
 
 /** A thrown value's `name`, when it has one that is a string: how the AWS SDK tells its errors apart (NoSuchKey). */
-export function nameOf(error: unknown): string | undefined {
+function nameOf(error: unknown): string | undefined {
   return stringProperty(error, 'name');
+}
+
+/** Whether a thrown value's `code` is one of `codes`. */
+export function hasCode(error: unknown, ...codes: string[]): boolean {
+  const code = codeOf(error);
+  return code !== undefined && codes.includes(code);
+}
+
+/** Whether a thrown value's `name` is one of `names`. */
+export function hasName(error: unknown, ...names: string[]): boolean {
+  const name = nameOf(error);
+  return name !== undefined && names.includes(name);
 }
 
 function stringProperty(value: unknown, key: 'code' | 'name'): string | undefined {

@@ -11,7 +11,7 @@ import {
   UploadPartCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { codeOf, nameOf } from '../errors.ts';
+import { hasCode, hasName } from '../errors.ts';
 import type { ObjectEncryption } from './s3-multipart.ts';
 
 /** A part of a multipart upload as S3 stored it: what CompleteMultipartUpload must name. */
@@ -45,13 +45,11 @@ function bodyOf(segments: Segments): Uint8Array | Readable {
 }
 
 function isMissing(error: unknown): boolean {
-  const name = nameOf(error);
-  return name === 'NoSuchUpload' || name === 'NoSuchKey' || name === 'NotFound';
+  return hasName(error, 'NoSuchUpload', 'NoSuchKey', 'NotFound');
 }
 
 function isDependencyFailure(error: unknown): boolean {
-  const code = codeOf(error);
-  return code === 'SERVICE_UNAVAILABLE' || code === 'DEPENDENCY_TIMEOUT';
+  return hasCode(error, 'SERVICE_UNAVAILABLE', 'DEPENDENCY_TIMEOUT');
 }
 
 /**

@@ -101,9 +101,13 @@ export class Sha256 implements Checksum {
 
   digest(): Promise<Uint8Array> {
     const { hash } = this;
+    let digest: Buffer;
     // A hash goes on after its digest (a copy is digested); an HMAC ends with it.
-    if (!('copy' in hash)) this.finished = true;
-    const digest = 'copy' in hash ? hash.copy().digest() : hash.digest();
+    if ('copy' in hash) digest = hash.copy().digest();
+    else {
+      this.finished = true;
+      digest = hash.digest();
+    }
     return Promise.resolve(new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength));
   }
 

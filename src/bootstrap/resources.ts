@@ -11,7 +11,7 @@ import type { Config } from '../config.ts';
 import type { AwsClients } from '../adapters/aws.ts';
 import { DOCUMENT_EVENT_ATTRIBUTES } from '../documents/document-events.ts';
 import { Regions } from '../adapters/regions.ts';
-import { nameOf } from '../errors.ts';
+import { hasName } from '../errors.ts';
 
 // Every table, bucket, topic and queue the service needs, created
 // idempotently. `make dev`, docker compose and the tests all call this; on AWS
@@ -105,10 +105,6 @@ export const ABORT_INCOMPLETE_UPLOADS = {
   AbortIncompleteMultipartUpload: { DaysAfterInitiation: 2 },
 };
 
-function alreadyThere(error: unknown, ...names: string[]): boolean {
-  return names.includes(nameOf(error) ?? '');
-}
-
 export function topicNameOf(arn: string): string {
   return arn.split(':').at(-1) ?? arn;
 }
@@ -124,7 +120,7 @@ async function ensureTables(tables: Table[], aws: AwsClients, log: (message: str
       await aws.dynamoAdmin.send(new CreateTableCommand({ TableName: table.name, ...table.input }));
       log(`created table ${table.name}`);
     } catch (error) {
-      if (!alreadyThere(error, 'ResourceInUseException')) throw error;
+      if (!hasName(error, 'ResourceInUseException')) throw error;
     }
     await waitUntilTableExists({ client: aws.dynamoAdmin, maxWaitTime: 60, minDelay: 1 }, { TableName: table.name });
     try {
@@ -151,7 +147,7 @@ export async function ensureDocumentResources(config: Config, aws: AwsClients, l
     await aws.s3.send(new CreateBucketCommand({ Bucket: config.DOCUMENTS_BUCKET }));
     log(`created bucket ${config.DOCUMENTS_BUCKET}`);
   } catch (error) {
-    if (!alreadyThere(error, 'BucketAlreadyOwnedByYou', 'BucketAlreadyExists')) throw error;
+    if (!hasName(error, 'BucketAlreadyOwnedByYou', 'BucketAlreadyExists')) throw error;
   }
   // The backstop for uploads nobody aborted (a process killed mid-upload): S3 drops their parts.
   await aws.s3.send(

@@ -8,7 +8,7 @@ import {
 import { v7 as uuidv7 } from 'uuid';
 import { translateAwsError } from '../adapters/aws-errors.ts';
 import { uploadStream, type ObjectEncryption, type PartBuffers } from '../adapters/s3-multipart.ts';
-import { nameOf } from '../errors.ts';
+import { hasName } from '../errors.ts';
 
 export type ContentStoreOptions = {
   /** Short deadlines: whole reads of small content on the request path. */
@@ -133,5 +133,5 @@ export class ContentStore {
 }
 
 function isNoSuchKey(error: unknown): boolean {
-  return nameOf(error) === 'NoSuchKey';
+  return hasName(error, 'NoSuchKey');
 }

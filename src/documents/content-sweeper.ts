@@ -5,7 +5,7 @@ import type { AwsClients } from '../adapters/aws.ts';
 import { Regions } from '../adapters/regions.ts';
 import { BackgroundLoop, OnBackgroundLoop } from '../background-loop.ts';
 import type { Config } from '../config.ts';
-import { nameOf } from '../errors.ts';
+import { hasName } from '../errors.ts';
 import { ContentStore, type StoredObject } from './content-store.ts';
 import type { DocumentStore } from './document-store.ts';
 import { documentStores } from './stores.ts';
@@ -13,7 +13,7 @@ import { sweepUploads, uploadHome, uploadObjectOf, type CleanedState, type Uploa
 import { UploadRecords, uploadPk, type Upload } from './uploads/upload-records.ts';
 
 function isAccessDenied(error: unknown): boolean {
-  return nameOf(error) === 'AccessDenied';
+  return hasName(error, 'AccessDenied');
 }
 
 /** deleted: content of a tombstone; unreferenced: past the grace period; upload: a tail of an upload that ended. */

@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Readable, Transform, Writable, finished, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { codeOf, Errors } from '../errors.ts';
+import { Errors, hasCode } from '../errors.ts';
 import type { DeclaredDigest } from './content-digest.ts';
 
 /** "5368709120 bytes (5 GiB)": a limit as a client reads it in a 413. */
@@ -92,8 +92,7 @@ export class IncomingBody {
     source.pipe(this.meter);
     finished(source, (error) => {
       if (!error) return;
-      const code = codeOf(error);
-      this.meter.destroy(code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' ? new Errors.UploadIncomplete() : error);
+      this.meter.destroy(hasCode(error, 'ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET') ? new Errors.UploadIncomplete() : error);
     });
     this.chunks = this.meter[Symbol.asyncIterator]();
   }

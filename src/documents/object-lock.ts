@@ -1,5 +1,5 @@
 import { GetObjectLockConfigurationCommand, PutObjectLegalHoldCommand, PutObjectRetentionCommand, type S3Client } from '@aws-sdk/client-s3';
-import { nameOf } from '../errors.ts';
+import { hasName } from '../errors.ts';
 
 export type LockMode = 'GOVERNANCE' | 'COMPLIANCE';
 
@@ -7,8 +7,7 @@ export type LockMode = 'GOVERNANCE' | 'COMPLIANCE';
 export type LockedBucket = { s3: S3Client; bucket: string };
 
 function isMissing(error: unknown): boolean {
-  const name = nameOf(error);
-  return name === 'NoSuchKey' || name === 'NoSuchVersion';
+  return hasName(error, 'NoSuchKey', 'NoSuchVersion');
 }
 
 /**

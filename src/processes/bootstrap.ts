@@ -1,5 +1,5 @@
 import { ensureResources } from '../bootstrap/resources.ts';
-import { codeOf } from '../errors.ts';
+import { codeOf, hasCode } from '../errors.ts';
 import { runProcess } from './runtime.ts';
 
 // One-shot: creates every table, bucket, topic and queue (docker compose runs
@@ -13,8 +13,7 @@ import { runProcess } from './runtime.ts';
 const WAIT_MS = 60_000;
 const unreachable = (error: unknown): string | undefined => {
   for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
-    const code = codeOf(cause);
-    if (code !== undefined && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code)) return code;
+    if (hasCode(cause, 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT')) return codeOf(cause);
   }
   return undefined;
 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { codeOf, Errors, errorDefinition, isErrorCode, nameOf, problemTypeOf, titleOf } from '../../src/errors.ts';
+import { codeOf, Errors, errorDefinition, hasCode, hasName, isErrorCode, problemTypeOf, titleOf } from '../../src/errors.ts';
 
 // The registry is part of the contract: codes are stable and unique, and each
 // maps to exactly one status.
@@ -68,16 +68,21 @@ describe('error registry', () => {
   });
 });
 
-describe('codeOf and nameOf', () => {
+describe('codeOf, hasCode and hasName', () => {
   it('read a string code or name off anything thrown, and nothing else', () => {
     expect(codeOf(new Errors.UploadSuperseded('u'))).toBe('UPLOAD_SUPERSEDED');
     expect(codeOf(Object.assign(new Error('reset'), { code: 'ECONNRESET' }))).toBe('ECONNRESET');
-    expect(nameOf(Object.assign(new Error('gone'), { name: 'NoSuchKey' }))).toBe('NoSuchKey');
     expect(codeOf({ code: 'ETIMEDOUT' })).toBe('ETIMEDOUT');
     for (const thrown of [undefined, null, 'ECONNRESET', 42, { code: 5 }, { name: Symbol('x') }, new Error('plain')]) {
       expect(codeOf(thrown)).toBeUndefined();
+      expect(hasCode(thrown, 'ECONNRESET', '5', 'undefined')).toBe(false);
     }
-    expect(nameOf(new Error('plain'))).toBe('Error');
-    expect(nameOf({ name: 5 })).toBeUndefined();
+    expect(hasCode(Object.assign(new Error('reset'), { code: 'ECONNRESET' }), 'EPIPE', 'ECONNRESET')).toBe(true);
+    expect(hasCode(Object.assign(new Error('reset'), { code: 'ECONNRESET' }), 'EPIPE')).toBe(false);
+    expect(hasName(Object.assign(new Error('gone'), { name: 'NoSuchKey' }), 'NotFound', 'NoSuchKey')).toBe(true);
+    expect(hasName(new Error('plain'), 'Error')).toBe(true);
+    expect(hasName(new Error('plain'), 'NoSuchKey')).toBe(false);
+    expect(hasName({ name: 5 }, '5')).toBe(false);
+    expect(hasName(null, 'null')).toBe(false);
   });
 });

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { PassThrough, type Readable } from 'node:stream';
 import type { PartBuffers } from '../../adapters/s3-multipart.ts';
 import type { S3Parts, StoredPart } from '../../adapters/s3-parts.ts';
-import { codeOf, Errors } from '../../errors.ts';
+import { Errors, hasCode } from '../../errors.ts';
 import { describeBytes } from '../incoming-body.ts';
 import type { UploadHash } from './upload-hash.ts';
 import type { Progress, Tail, Upload } from './upload-records.ts';
@@ -49,7 +49,7 @@ export type AppendDeps = {
 
 /** Failures of the body after which what arrived is still worth storing: the client resumes from there. */
 function keepsWhatArrived(error: unknown): boolean {
-  return ['UPLOAD_INCOMPLETE', 'REQUEST_TIMEOUT', 'SHUTTING_DOWN', 'ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE'].includes(codeOf(error) ?? '');
+  return hasCode(error, 'UPLOAD_INCOMPLETE', 'REQUEST_TIMEOUT', 'SHUTTING_DOWN', 'ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE');
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { PartBuffers } from '../../adapters/s3-multipart.ts';
 import { isConditionFailure } from '../../adapters/dynamodb.ts';
-import { codeOf, Errors, isErrorCode } from '../../errors.ts';
+import { codeOf, Errors, hasCode, isErrorCode } from '../../errors.ts';
 import { fingerprint } from '../../idempotency/idempotency-key.ts';
 import type { IdempotentRequests } from '../../idempotency/idempotent-requests.ts';
 import { contentTypeOf, type CreateAnswer, type DocumentService } from '../document-service.ts';
@@ -76,10 +76,6 @@ function withOffset<E>(error: E, offset: number): E {
     carrier.headers = { ...carrier.headers, 'upload-offset': String(offset) };
   }
   return error;
-}
-
-function isCoded(error: unknown, ...codes: string[]): boolean {
-  return codes.includes(codeOf(error) ?? '');
 }
 
 /**
@@ -323,7 +319,7 @@ export class ResumableUploads {
       if (!isErrorCode(codeOf(caught)) && !(await home.records.stillOwns(tenant, uploadId, owner).catch(() => true))) {
         error = new Errors.UploadSuperseded(uploadId);
       }
-      if (!isCoded(error, 'UPLOAD_SUPERSEDED')) await home.records.release(tenant, uploadId, owner).catch(() => {});
+      if (!hasCode(error, 'UPLOAD_SUPERSEDED')) await home.records.release(tenant, uploadId, owner).catch(() => {});
       throw withOffset(error, append.offset);
     } finally {
       clearInterval(watch);
